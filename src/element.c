@@ -1,0 +1,154 @@
+/*
+ * Importance elements: references, linking onto propagation lists, and
+ * freeing.  A task element is referenced by its task (until disconnect),
+ * by every message and inherit linked to it, by its made references (one
+ * reference stands for all of them, as in the reference) and by the update
+ * queues it sits on.  An inherit is referenced by its made references, by
+ * the messages and inherits linked to it.  Freeing an inherit releases the
+ * element it came from and its to-task, which may free in turn.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+struct imp__task_elem *imp__elem_link_task(struct imp__elem *elem)
+{
+	if (elem->type == IMP__ELEM_INHERIT)
+		return ((struct imp__inherit *)elem)->to_task;
+	return (struct imp__task_elem *)elem;
+}
+
+void imp__elem_ref(struct imp__elem *elem)
+{
+	elem->refs++;
+}
+
+int imp__elem_pid(struct imp__elem *elem)
+{
+	struct imp__task_elem *t = imp__elem_link_task(elem);
+
+	return t->task ? t->task->pid : -1;
+}
+
+void imp__task_elem_fill_info(const struct imp__task_elem *t, imp_task_info *info)
+{
+	info->receiver = t->receiver;
+	info->denap_receiver = t->denap;
+	info->donor_marked = t->donor;
+	info->live_donor_marked = t->live_donor;
+	info->is_donor = imp__is_donor(t);
+	info->assertcnt = t->assertcnt;
+	info->externcnt = t->externcnt;
+	info->externdrop = t->externdrop;
+	info->legacy_externcnt = t->legacy_externcnt;
+	info->legacy_externdrop = t->legacy_externdrop;
+	info->extern_boosts = IMP__TASK_EXTERN(t);
+	info->legacy_boosts = IMP__TASK_LEGACY(t);
+	info->filelocks = t->filelocks;
+	info->transitions = t->transitions;
+	info->refs = t->elem.refs;
+	info->made = t->elem.made;
+}
+
+struct imp__task_elem *imp__task_elem_new(imp_domain *d, imp_task *task)
+{
+	struct imp__task_elem *t = imp__alloc(d, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->elem.type = IMP__ELEM_TASK;
+	t->elem.refs = 1; /* the task's reference */
+	t->elem.id = d->next_elem_id++;
+	TAILQ_INIT(&t->kmsgs);
+	TAILQ_INIT(&t->inherits);
+	t->task = task;
+	t->owner = task;
+	TAILQ_INSERT_TAIL(&d->all_task_elems, t, all_link);
+	d->n_task_elems++;
+	return t;
+}
+
+void imp__msg_link(struct imp_msg *msg, struct imp__elem *elem)
+{
+	struct imp__task_elem *on = imp__elem_link_task(elem);
+
+	TAILQ_INSERT_TAIL(&on->kmsgs, msg, imp_link);
+	msg->importance = elem;
+}
+
+struct imp__elem *imp__msg_unlink(struct imp_msg *msg)
+{
+	struct imp__elem *elem = msg->importance;
+
+	if (elem) {
+		TAILQ_REMOVE(&imp__elem_link_task(elem)->kmsgs, msg, imp_link);
+		msg->importance = NULL;
+	}
+	return elem;
+}
+
+void imp__inherit_link(struct imp__inherit *inherit, struct imp__elem *elem)
+{
+	TAILQ_INSERT_TAIL(&imp__elem_link_task(elem)->inherits, inherit, link);
+	inherit->from_elem = elem;
+}
+
+static void imp__task_elem_free(imp_domain *d, struct imp__task_elem *t)
+{
+	imp_task *owner = t->owner;
+
+	if (owner) {
+		memset(&owner->snapshot, 0, sizeof(owner->snapshot));
+		imp__task_elem_fill_info(t, &owner->snapshot);
+		owner->snapshot.refs = 0;
+		owner->has_snapshot = true;
+		owner->former_imp = NULL;
+		if (owner->imp == t)
+			owner->imp = NULL;
+	}
+	TAILQ_REMOVE(&d->all_task_elems, t, all_link);
+	d->n_task_elems--;
+	imp__free(d, t);
+}
+
+void imp__elem_release(imp_domain *d, struct imp__elem *elem)
+{
+	/* Iterative: an inherit chain may be long (depth resets let it grow
+	 * past III_DEPTH_MAX through task elements). */
+	while (elem) {
+		struct imp__inherit *inherit;
+		struct imp__elem *from;
+		struct imp__task_elem *to;
+
+		if (elem->refs == 0) {
+			d->broken = true; /* underflow: the verifier reports it */
+			return;
+		}
+		if (--elem->refs > 0)
+			return;
+
+		if (elem->type == IMP__ELEM_TASK) {
+			imp__task_elem_free(d, (struct imp__task_elem *)elem);
+			return;
+		}
+
+		inherit = (struct imp__inherit *)elem;
+		to = inherit->to_task;
+		from = inherit->from_elem;
+		if (inherit->donating) {
+			/* Cannot happen through the API (release_value clears it
+			 * first); keep the to-task's counts whole regardless. */
+			to->externcnt -= inherit->externcnt;
+			to->externdrop -= inherit->externdrop;
+			inherit->donating = false;
+		}
+		if (from)
+			TAILQ_REMOVE(&imp__elem_link_task(from)->inherits, inherit, link);
+		imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
+		TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
+		d->n_inherits--;
+		imp__free(d, inherit);
+		imp__elem_release(d, &to->elem); /* a task element: no recursion */
+		elem = from;
+	}
+}
