@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs the Debian packages the build, the tests and the demo need,
+# only those missing.  Needs root (or sudo) when something is missing.
+set -eu
+pkgs="make cmake gcc clang libclang-rt-14-dev libcmocka-dev pkg-config graphviz $*"
+missing=""
+for p in $pkgs; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+run=""
+[ "$(id -u)" -ne 0 ] && run="sudo"
+$run apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $run apt-get install -y -qq $missing >/dev/null
