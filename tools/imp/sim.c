@@ -1,14 +1,12 @@
 /*
- * imp — runs importance scenarios (SPEC.md of the conformance suite) on
- * libimportance through its public API, and draws the donation graph.
- *
- *   imp run [--json] [--verify] FILE|-
- *   imp graph [--until LINE] FILE|-
+ * The scenario interpreter behind `imp`: runs importance scenarios (SPEC.md
+ * of the conformance suite) on libimportance through its public API only,
+ * and draws the donation graph.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
 #include <search.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +14,7 @@
 #include <string.h>
 
 #include "importance/importance.h"
+#include "sim.h"
 
 #define IMP_MAX_NUMBER 1000000u
 #define IMP_MAX_WORDS 32
@@ -50,26 +49,29 @@ struct sim {
 	bool json;
 	bool quiet;          /* graph mode: no trace */
 	bool verify;
+	FILE *out, *err;
+	jmp_buf jump;        /* scenario errors unwind to imp_sim_run */
+	char *linebuf;
 };
 
 /* ------------------------------------------------------------------ */
 /* output                                                               */
 /* ------------------------------------------------------------------ */
 
-static void json_string(const char *s)
+static void json_string(FILE *out, const char *s)
 {
-	putchar('"');
+	fputc('"', out);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\')
-			printf("\\%c", c);
+			fprintf(out, "\\%c", c);
 		else if (c < 0x20)
-			printf("\\u%04x", c);
+			fprintf(out, "\\u%04x", c);
 		else
-			putchar(c);
+			fputc(c, out);
 	}
-	putchar('"');
+	fputc('"', out);
 }
 
 /* One output record: its text line, and for JSON its kind and fields.
@@ -88,24 +90,24 @@ static void emit(struct sim *s, const char *kind, const char *text,
 	if (s->quiet)
 		return;
 	if (!s->json) {
-		puts(text);
+		fprintf(s->out, "%s\n", text);
 		return;
 	}
-	printf("{\"kind\":");
-	json_string(kind);
-	printf(",\"line\":%u", s->line);
+	fprintf(s->out, "{\"kind\":");
+	json_string(s->out, kind);
+	fprintf(s->out, ",\"line\":%u", s->line);
 	for (i = 0; i < n; i++) {
-		printf(",");
-		json_string(fields[i].key);
-		putchar(':');
+		fputc(',', s->out);
+		json_string(s->out, fields[i].key);
+		fputc(':', s->out);
 		if (fields[i].str)
-			json_string(fields[i].str);
+			json_string(s->out, fields[i].str);
 		else
-			fputs(fields[i].value, stdout);
+			fputs(fields[i].value, s->out);
 	}
-	printf(",\"text\":");
-	json_string(text);
-	puts("}");
+	fprintf(s->out, ",\"text\":");
+	json_string(s->out, text);
+	fprintf(s->out, "}\n");
 }
 
 static void fnum(struct field *f, const char *key, long long v)
@@ -128,13 +130,15 @@ static void fail(struct sim *s, int status, const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fprintf(stderr, "imp: %s:%u: ", s->file, s->line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(status);
+	fflush(s->out);
+	if (s->err) {
+		fprintf(s->err, "imp: %s:%u: ", s->file, s->line);
+		va_start(ap, fmt);
+		vfprintf(s->err, fmt, ap);
+		va_end(ap);
+		fputc('\n', s->err);
+	}
+	longjmp(s->jump, status);
 }
 
 /* ------------------------------------------------------------------ */
@@ -858,41 +862,30 @@ static void run_line(struct sim *s, char *line)
 	}
 }
 
-/* Runs the file up to line `until` (0: to the end). */
-static void run_file(struct sim *s, const char *path, unsigned until)
+/* Reads and runs lines up to line `until` (0: to the end). */
+static void run_stream(struct sim *s, FILE *f, unsigned until)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	char *line = NULL;
 	size_t cap = 0;
+	ssize_t len;
 	imp_domain_config cfg = { 0 };
 
-	s->file = path;
-	if (!f) {
-		fprintf(stderr, "imp: %s: %s\n", path, strerror(errno));
-		exit(EXIT_SCENARIO);
-	}
 	cfg.clock_now = sim_clock;
 	cfg.clock_ctx = s;
 	cfg.policy = sim_policy;
 	cfg.policy_ctx = s;
 	cfg.verify_each_step = s->verify;
-	if (imp_domain_new(&cfg, &s->d) < 0) {
-		fprintf(stderr, "imp: %s\n", imp_last_error());
-		exit(EXIT_SCENARIO);
-	}
-	while (getline(&line, &cap, f) != -1) {
+	if (imp_domain_new(&cfg, &s->d) < 0)
+		fail(s, EXIT_SCENARIO, "%s", imp_last_error());
+	while ((len = getline(&s->linebuf, &cap, f)) != -1) {
 		s->line++;
 		if (until && s->line > until)
 			break;
-		if (strlen(line) != strcspn(line, "\0"))
+		if ((size_t)len != strlen(s->linebuf))
 			fail(s, EXIT_SCENARIO, "NUL byte in line");
-		run_line(s, line);
+		run_line(s, s->linebuf);
 		if (!s->quiet)
-			fflush(stdout);
+			fflush(s->out);
 	}
-	free(line);
-	if (f != stdin)
-		fclose(f);
 }
 
 static void free_nothing(void *p)
@@ -961,17 +954,17 @@ static void print_dot(struct sim *s)
 	char a[64], b[64];
 
 	check(s, imp_domain_graph(s->d, &g), "graph");
-	printf("digraph importance {\n");
-	printf("  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
+	fprintf(s->out, "digraph importance {\n");
+	fprintf(s->out, "  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
 	       "  edge [fontname=\"Helvetica\", fontsize=9];\n");
-	printf("  label=\"%s at t=%" PRIu64 " ms (red: boosted, gold: donor, blue: receiver, "
+	fprintf(s->out, "  label=\"%s at t=%" PRIu64 " ms (red: boosted, gold: donor, blue: receiver, "
 	       "grey: exited)\";\n", s->file, s->now_ms);
 	for (i = 0; i < g->n_tasks; i++) {
 		const imp_graph_task *t = &g->tasks[i];
 		const char *color = !t->active ? "grey85" : t->boosted ? "tomato" :
 				    t->donor ? "gold" : (t->receiver || t->denap) ? "lightblue" : "white";
 
-		printf("  t%zu [shape=box, style=\"rounded,filled%s\", fillcolor=%s, "
+		fprintf(s->out, "  t%zu [shape=box, style=\"rounded,filled%s\", fillcolor=%s, "
 		       "label=\"%s\\npid %d%s%s\\nassert %u extern %u legacy %u\"];\n",
 		       i, t->active ? "" : ",dashed", color,
 		       obj_name(t->task ? imp_task_get_userdata(t->task) : NULL, "(gone)"), t->pid,
@@ -985,25 +978,25 @@ static void print_dot(struct sim *s)
 		for (j = 0; j < g->n_tasks; j++)
 			if (g->tasks[j].task == p->owner)
 				break;
-		printf("  p%zu [shape=cds, style=filled, fillcolor=%s, label=\"%s\\nimpcount %u%s\"];\n",
+		fprintf(s->out, "  p%zu [shape=cds, style=filled, fillcolor=%s, label=\"%s\\nimpcount %u%s\"];\n",
 		       i, p->impcount ? "lightsalmon" : "grey95",
 		       obj_name(imp_port_get_userdata(p->port), "port"), p->impcount,
 		       p->active ? (p->donate ? "" : "\\nno donation") : "\\ndead");
 		if (j < g->n_tasks)
-			printf("  p%zu -> t%zu [style=dotted, arrowhead=none, label=\"owned by\"];\n", i, j);
+			fprintf(s->out, "  p%zu -> t%zu [style=dotted, arrowhead=none, label=\"owned by\"];\n", i, j);
 	}
 	for (i = 0; i < g->n_msgs; i++) {
 		const imp_graph_msg *m = &g->msgs[i];
 
-		printf("  m%zu [shape=note, style=filled, fillcolor=%s, label=\"%s%s\"];\n", i,
+		fprintf(s->out, "  m%zu [shape=note, style=filled, fillcolor=%s, label=\"%s%s\"];\n", i,
 		       m->raised ? "tomato" : "white", obj_name(imp_msg_get_userdata(m->msg), "msg"),
 		       m->raised ? "\\nraised" : "");
 		for (j = 0; j < g->n_ports; j++)
 			if (g->ports[j].port == m->port)
-				printf("  m%zu -> p%zu [label=\"queued\"];\n", i, j);
+				fprintf(s->out, "  m%zu -> p%zu [label=\"queued\"];\n", i, j);
 		if (m->linked_elem_id) {
 			dot_elem_node(g, m->linked_elem_id, a, sizeof(a));
-			printf("  %s -> m%zu [color=%s, label=\"linked\"];\n", a, i,
+			fprintf(s->out, "  %s -> m%zu [color=%s, label=\"linked\"];\n", a, i,
 			       m->raised ? "red" : "black");
 		}
 	}
@@ -1011,72 +1004,42 @@ static void print_dot(struct sim *s)
 		const imp_graph_inherit *in = &g->inherits[i];
 
 		dot_elem_node(g, in->elem_id, a, sizeof(a));
-		printf("  %s [shape=ellipse, style=filled, fillcolor=%s, label=\"inherit depth %u%s\\n"
+		fprintf(s->out, "  %s [shape=ellipse, style=filled, fillcolor=%s, label=\"inherit depth %u%s\\n"
 		       "%u of %u boosts, made %u\\n%s\"];\n", a,
 		       in->donating ? "lightsalmon" : "white", in->depth & 0x7f,
 		       (in->depth & 0x80) ? " (reset)" : "", in->externcnt - in->externdrop,
 		       in->externcnt, in->made, in->donating ? "donating" : "linked");
 		dot_elem_node(g, in->from_elem_id, b, sizeof(b));
-		printf("  %s -> %s [label=\"from\"];\n", b, a);
+		fprintf(s->out, "  %s -> %s [label=\"from\"];\n", b, a);
 		dot_elem_node(g, in->to_elem_id, b, sizeof(b));
-		printf("  %s -> %s [color=%s, penwidth=%d, label=\"to\"];\n", a, b,
+		fprintf(s->out, "  %s -> %s [color=%s, penwidth=%d, label=\"to\"];\n", a, b,
 		       in->donating ? "red" : "black", in->donating ? 2 : 1);
 	}
-	printf("}\n");
+	fprintf(s->out, "}\n");
 	imp_graph_free(s->d, g);
 }
 
-static void usage(void)
+int imp_sim_run(FILE *in, const char *name, const struct imp_sim_options *opt)
 {
-	fprintf(stderr,
-		"usage: imp run [--json] [--verify] FILE|-\n"
-		"       imp graph [--until LINE] FILE|-\n"
-		"Runs an importance scenario (see docs/scenarios.md) and prints its trace,\n"
-		"or prints the donation graph as Graphviz DOT.\n");
-	exit(EXIT_SCENARIO);
-}
+	struct sim *s = calloc(1, sizeof(*s));
+	int status;
 
-int main(int argc, char **argv)
-{
-	struct sim s = { 0 };
-	const char *file = NULL;
-	unsigned until = 0;
-	bool graph;
-	int i;
-
-	if (argc < 2)
-		usage();
-	if (!strcmp(argv[1], "run"))
-		graph = false;
-	else if (!strcmp(argv[1], "graph"))
-		graph = true;
-	else if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		usage();
-	} else
-		usage();
-	for (i = 2; i < argc; i++) {
-		if (!graph && !strcmp(argv[i], "--json"))
-			s.json = true;
-		else if (!graph && !strcmp(argv[i], "--verify"))
-			s.verify = true;
-		else if (graph && !strcmp(argv[i], "--until") && i + 1 < argc) {
-			char *end;
-			unsigned long v = strtoul(argv[++i], &end, 10);
-
-			if (*end || !v || v > 100000000ul)
-				usage();
-			until = (unsigned)v;
-		} else if (!file && (argv[i][0] != '-' || !strcmp(argv[i], "-")))
-			file = argv[i];
-		else
-			usage();
+	if (!s)
+		return EXIT_SCENARIO;
+	s->file = name;
+	s->json = opt->json;
+	s->verify = opt->verify;
+	s->quiet = opt->graph;
+	s->out = opt->out ? opt->out : stdout;
+	s->err = opt->err;
+	status = setjmp(s->jump);
+	if (status == 0) {
+		run_stream(s, in, opt->until);
+		if (opt->graph)
+			print_dot(s);
 	}
-	if (!file)
-		usage();
-	s.quiet = graph;
-	run_file(&s, file, until);
-	if (graph)
-		print_dot(&s);
-	sim_free(&s);
-	return 0;
+	sim_free(s);
+	free(s->linebuf);
+	free(s);
+	return status;
 }
