@@ -3,10 +3,12 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 15
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFORMANCE ?= ../shared/conformance
 
-.PHONY: all deps build test test-unit test-asan test-tsan conformance demo bench clean
+.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz conformance demo bench clean
 
 all: build
 
@@ -19,7 +21,7 @@ build: deps
 
 # Everything: unit tests, scenarios and the conformance suite with gcc,
 # the same again under ASan+UBSan with clang, and the threads test under TSan.
-test: test-unit test-asan test-tsan
+test: test-unit test-asan test-tsan test-fuzz
 	@echo "make test: all suites passed"
 
 test-unit: build
@@ -34,6 +36,19 @@ test-tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target test-threads test-propagation
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'unit-(threads|propagation)'
+
+# A short run of each libFuzzer target from its seed corpus (FUZZ_SECONDS
+# each); `make fuzz FUZZ_SECONDS=600` for a long one.  New inputs go to a
+# scratch folder, never into the repository.
+test-fuzz fuzz: deps
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_FUZZ=ON -DIMP_SANITIZE=ON -DIMP_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-scenario fuzz-api
+	@rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus/scenario $(FUZZ_BUILD)/corpus/api
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-scenario $(FUZZ_BUILD)/corpus/scenario fuzz/corpus/scenario \
+		$$( [ -d $(CONFORMANCE)/cases ] && echo $(CONFORMANCE)/cases ) \
+		-dict=fuzz/scenario.dict -max_len=4096 -max_total_time=$(FUZZ_SECONDS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_BUILD)/corpus/api fuzz/corpus/api \
+		-max_total_time=$(FUZZ_SECONDS)
 
 conformance: build
 	sh $(CONFORMANCE)/run-conformance $(BUILD)/imp
@@ -53,4 +68,4 @@ demo: build
 	@echo "== graphs: docs/demo/chain-18.png (daemon boosted), chain-31.png (chain boosted), chain-38.png (all dropped)"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) docs/demo
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) docs/demo
