@@ -1,0 +1,469 @@
+/* libimportance-client: synchronous requests to importanced over its
+ * SOCK_SEQPACKET socket (include/importance/protocol.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "importance/client.h"
+#include "importance/importance.h"
+#include "importance/protocol.h"
+
+#define IMPC_EVENTS 256
+
+struct impc {
+	int fd;
+	uint32_t serial;
+	uint8_t *buf;
+	size_t cap;
+	impc_event events[IMPC_EVENTS];
+	unsigned ev_head, ev_count;
+};
+
+int impc_fd(const impc *c)
+{
+	return c ? c->fd : -1;
+}
+
+static void queue_event(impc *c, const impc_event *ev)
+{
+	if (c->ev_count == IMPC_EVENTS) { /* keep the newest */
+		c->ev_head = (c->ev_head + 1) % IMPC_EVENTS;
+		c->ev_count--;
+	}
+	c->events[(c->ev_head + c->ev_count++) % IMPC_EVENTS] = *ev;
+}
+
+/* Reads one frame into c->buf; returns its length or -errno. */
+static ssize_t read_frame(impc *c, int timeout_ms)
+{
+	struct pollfd pfd = { c->fd, POLLIN, 0 };
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		r = poll(&pfd, 1, timeout_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
+		n = recv(c->fd, NULL, 0, MSG_PEEK | MSG_TRUNC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		if ((size_t)n > c->cap) {
+			uint8_t *nb = realloc(c->buf, (size_t)n);
+
+			if (!nb)
+				return -ENOMEM;
+			c->buf = nb;
+			c->cap = (size_t)n;
+		}
+		n = recv(c->fd, c->buf, c->cap, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		if ((size_t)n < sizeof(struct impp_header))
+			return -EBADMSG;
+		return n;
+	}
+}
+
+/* Takes an event frame; returns 1 if it was one. */
+static int take_event(impc *c, const struct impp_header *h, size_t n)
+{
+	impc_event ev = { 0 };
+
+	if (h->type == IMPP_EVT_POLICY && n >= sizeof(*h) + sizeof(struct impp_evt_policy)) {
+		struct impp_evt_policy p;
+
+		memcpy(&p, c->buf + sizeof(*h), sizeof(p));
+		ev.kind = IMPC_EVENT_POLICY;
+		ev.pid = p.pid;
+		ev.boosted = p.boosted;
+		ev.applied = p.applied;
+		ev.value = p.value;
+		ev.time_ns = p.time_ns;
+		queue_event(c, &ev);
+		return 1;
+	}
+	if (h->type == IMPP_EVT_MSG_DESTROYED && n >= sizeof(*h) + sizeof(struct impp_evt_msg_destroyed)) {
+		struct impp_evt_msg_destroyed d;
+
+		memcpy(&d, c->buf + sizeof(*h), sizeof(d));
+		ev.kind = IMPC_EVENT_MSG_DESTROYED;
+		ev.msg_id = d.msg_id;
+		ev.port = d.port;
+		queue_event(c, &ev);
+		return 1;
+	}
+	return 0;
+}
+
+/* Sends a request and waits for its reply; *body points into c->buf. */
+static int transact(impc *c, uint16_t type, const void *req, size_t len, const void *extra,
+		    size_t extra_len, const uint8_t **body, size_t *body_len)
+{
+	struct impp_header h = { IMPP_MAGIC, type, 0, ++c->serial, (uint32_t)(len + extra_len) };
+	struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)req, len }, { (void *)extra, extra_len } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
+	int32_t status;
+
+	if (!c)
+		return -EINVAL;
+	if (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = read_frame(c, -1);
+		struct impp_header rh;
+
+		if (n < 0)
+			return (int)n;
+		memcpy(&rh, c->buf, sizeof(rh));
+		if (rh.magic != IMPP_MAGIC || rh.length != (size_t)n - sizeof(rh))
+			return -EBADMSG;
+		if (take_event(c, &rh, (size_t)n))
+			continue;
+		if (rh.serial != h.serial)
+			continue; /* not ours (cannot happen: one request at a time) */
+		if (rh.type != IMPP_REPLY(type) && rh.type != IMPP_EVT_ERROR)
+			return -EBADMSG;
+		if (rh.length < sizeof(status))
+			return -EBADMSG;
+		memcpy(&status, c->buf + sizeof(rh), sizeof(status));
+		if (status < 0 || rh.type == IMPP_EVT_ERROR)
+			return status < 0 ? status : -EBADMSG;
+		if (body) {
+			*body = c->buf + sizeof(rh);
+			*body_len = rh.length;
+		}
+		return 0;
+	}
+}
+
+int impc_connect(const char *path, unsigned flags, impc **out, bool *donor)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct impp_req_hello q = { IMPP_VERSION, flags };
+	struct impp_reply_hello r;
+	const uint8_t *body;
+	size_t len;
+	impc *c;
+	int e;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!path)
+		path = getenv("IMPORTANCED_SOCKET");
+	if (!path)
+		path = IMPP_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		e = -errno;
+		impc_close(c);
+		return e;
+	}
+	if ((e = transact(c, IMPP_REQ_HELLO, &q, sizeof(q), NULL, 0, &body, &len)) < 0 ||
+	    (len < sizeof(r) && (e = -EBADMSG))) {
+		impc_close(c);
+		return e;
+	}
+	memcpy(&r, body, sizeof(r));
+	if (donor)
+		*donor = r.donor;
+	*out = c;
+	return 0;
+}
+
+void impc_close(impc *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	free(c);
+}
+
+static int get_port(impc *c, uint16_t type, const void *q, size_t qlen, const void *extra,
+		    size_t extra_len, uint64_t *port)
+{
+	struct impp_reply_port r;
+	const uint8_t *body;
+	size_t len;
+	int e;
+
+	if (!port)
+		return -EINVAL;
+	if ((e = transact(c, type, q, qlen, extra, extra_len, &body, &len)) < 0)
+		return e;
+	if (len < sizeof(r))
+		return -EBADMSG;
+	memcpy(&r, body, sizeof(r));
+	*port = r.port;
+	return 0;
+}
+
+int impc_port_allocate(impc *c, bool donate, uint64_t *port)
+{
+	struct impp_req_port_allocate q = { donate ? 0 : IMPP_PORT_NO_DONATION };
+
+	return get_port(c, IMPP_REQ_PORT_ALLOCATE, &q, sizeof(q), NULL, 0, port);
+}
+
+int impc_port_destroy(impc *c, uint64_t port)
+{
+	struct impp_req_handle q = { port };
+
+	return transact(c, IMPP_REQ_PORT_DESTROY, &q, sizeof(q), NULL, 0, NULL, NULL);
+}
+
+static int name_request(impc *c, uint16_t type, const char *name, uint64_t port, uint64_t *out)
+{
+	struct impp_req_name q;
+	size_t n;
+
+	if (!name || !(n = strlen(name)) || n > IMPP_MAX_NAME)
+		return -EINVAL;
+	q.port = port;
+	q.len = (uint16_t)n;
+	if (out)
+		return get_port(c, type, &q, sizeof(q), name, n, out);
+	return transact(c, type, &q, sizeof(q), name, n, NULL, NULL);
+}
+
+int impc_register(impc *c, const char *name, uint64_t port)
+{
+	return name_request(c, IMPP_REQ_NAME_REGISTER, name, port, NULL);
+}
+
+int impc_lookup(impc *c, const char *name, uint64_t *port)
+{
+	if (!port)
+		return -EINVAL;
+	return name_request(c, IMPP_REQ_NAME_LOOKUP, name, 0, port);
+}
+
+int impc_send(impc *c, uint64_t port, const void *data, size_t len, uint64_t voucher,
+	      uint64_t reply_port, unsigned options, uint64_t *msg_id)
+{
+	struct impp_req_send q = { port, voucher, reply_port, options, (uint32_t)len };
+	struct impp_reply_send r;
+	const uint8_t *body;
+	size_t blen;
+	int e;
+
+	if (len > IMPP_MAX_PAYLOAD || (len && !data))
+		return len > IMPP_MAX_PAYLOAD ? -EMSGSIZE : -EINVAL;
+	if ((e = transact(c, IMPP_REQ_SEND, &q, sizeof(q), data, len, &body, &blen)) < 0)
+		return e;
+	if (blen < sizeof(r))
+		return -EBADMSG;
+	memcpy(&r, body, sizeof(r));
+	if (msg_id)
+		*msg_id = r.msg_id;
+	return 0;
+}
+
+int impc_receive(impc *c, uint64_t port, int timeout_ms, unsigned flags, impc_message *msg)
+{
+	struct impp_req_receive q = { port, timeout_ms, flags };
+	struct impp_reply_receive r;
+	const uint8_t *body;
+	size_t len;
+	int e;
+
+	if (!msg)
+		return -EINVAL;
+	memset(msg, 0, sizeof(*msg));
+	if ((e = transact(c, IMPP_REQ_RECEIVE, &q, sizeof(q), NULL, 0, &body, &len)) < 0)
+		return e;
+	if (len < sizeof(r))
+		return -EBADMSG;
+	memcpy(&r, body, sizeof(r));
+	if (len != sizeof(r) + r.len)
+		return -EBADMSG;
+	msg->data = malloc(r.len ? r.len : 1);
+	if (!msg->data)
+		return -ENOMEM;
+	memcpy(msg->data, body + sizeof(r), r.len);
+	msg->len = r.len;
+	msg->msg_id = r.msg_id;
+	msg->sender_pid = r.sender_pid;
+	msg->voucher = r.voucher;
+	msg->reply_port = r.reply_port;
+	return 0;
+}
+
+int impc_voucher_release(impc *c, uint64_t voucher)
+{
+	struct impp_req_handle q = { voucher };
+
+	return transact(c, IMPP_REQ_VOUCHER_RELEASE, &q, sizeof(q), NULL, 0, NULL, NULL);
+}
+
+static int get_code(impc *c, uint16_t type, const void *q, size_t qlen, uint32_t *remaining)
+{
+	struct impp_reply_code r;
+	const uint8_t *body;
+	size_t len;
+	int e;
+
+	if ((e = transact(c, type, q, qlen, NULL, 0, &body, &len)) < 0)
+		return e;
+	if (len < sizeof(r))
+		return -EBADMSG;
+	memcpy(&r, body, sizeof(r));
+	if (remaining)
+		*remaining = r.remaining;
+	return r.code;
+}
+
+int impc_voucher_drop_external(impc *c, uint64_t voucher, uint32_t refs, uint32_t *remaining)
+{
+	struct impp_req_drop_external q = { voucher, refs };
+
+	return get_code(c, IMPP_REQ_VOUCHER_DROP_EXTERNAL, &q, sizeof(q), remaining);
+}
+
+int impc_legacy_complete(impc *c)
+{
+	return get_code(c, IMPP_REQ_LEGACY_COMPLETE, NULL, 0, NULL);
+}
+
+int impc_filelock(impc *c, bool hold, uint32_t count)
+{
+	struct impp_req_filelock q = { hold, count };
+
+	return get_code(c, IMPP_REQ_FILELOCK, &q, sizeof(q), NULL);
+}
+
+static int get_text(impc *c, uint16_t type, const void *q, size_t qlen, char **text)
+{
+	struct impp_reply_text r;
+	const uint8_t *body;
+	size_t len;
+	int e;
+
+	if (!text)
+		return -EINVAL;
+	*text = NULL;
+	if ((e = transact(c, type, q, qlen, NULL, 0, &body, &len)) < 0)
+		return e;
+	if (len < sizeof(r))
+		return -EBADMSG;
+	memcpy(&r, body, sizeof(r));
+	if (len != sizeof(r) + r.len)
+		return -EBADMSG;
+	*text = malloc(r.len + 1);
+	if (!*text)
+		return -ENOMEM;
+	memcpy(*text, body + sizeof(r), r.len);
+	(*text)[r.len] = '\0';
+	return 0;
+}
+
+int impc_voucher_describe(impc *c, uint64_t voucher, char *buf, size_t size)
+{
+	struct impp_req_handle q = { voucher };
+	char *text;
+	int e;
+
+	if (!buf || !size)
+		return -EINVAL;
+	if ((e = get_text(c, IMPP_REQ_VOUCHER_DESCRIBE, &q, sizeof(q), &text)) < 0)
+		return e;
+	strncpy(buf, text, size - 1);
+	buf[size - 1] = '\0';
+	free(text);
+	return 0;
+}
+
+int impc_tasks(impc *c, char **text)
+{
+	return get_text(c, IMPP_REQ_TASKS, NULL, 0, text);
+}
+
+int impc_graph(impc *c, char **text)
+{
+	return get_text(c, IMPP_REQ_GRAPH, NULL, 0, text);
+}
+
+int impc_status_get(impc *c, impc_status *st)
+{
+	struct impp_reply_stats r;
+	const uint8_t *body;
+	size_t len;
+	int e;
+
+	if (!st)
+		return -EINVAL;
+	if ((e = transact(c, IMPP_REQ_STATUS, NULL, 0, NULL, 0, &body, &len)) < 0)
+		return e;
+	if (len < sizeof(r))
+		return -EBADMSG;
+	memcpy(&r, body, sizeof(r));
+	st->clients = r.clients;
+	st->task_elems = r.task_elems;
+	st->inherits = r.inherits;
+	st->vouchers = r.vouchers;
+	st->ports = r.ports;
+	st->messages = r.messages;
+	st->delayed = r.delayed;
+	st->boosts_applied = r.boosts_applied;
+	st->unboosts_applied = r.unboosts_applied;
+	st->requests = r.requests;
+	st->protocol_errors = r.protocol_errors;
+	memcpy(st->policy, r.policy, sizeof(st->policy));
+	st->policy[sizeof(st->policy) - 1] = '\0';
+	return 0;
+}
+
+int impc_donor(impc *c, int pid, bool on)
+{
+	struct impp_req_donor q = { pid, on };
+
+	return transact(c, IMPP_REQ_DONOR, &q, sizeof(q), NULL, 0, NULL, NULL);
+}
+
+int impc_monitor(impc *c)
+{
+	return transact(c, IMPP_REQ_MONITOR, NULL, 0, NULL, 0, NULL, NULL);
+}
+
+int impc_next_event(impc *c, int timeout_ms, impc_event *ev)
+{
+	if (!c || !ev)
+		return -EINVAL;
+	while (!c->ev_count) {
+		ssize_t n = read_frame(c, timeout_ms);
+		struct impp_header h;
+
+		if (n < 0)
+			return (int)n;
+		memcpy(&h, c->buf, sizeof(h));
+		if (h.magic != IMPP_MAGIC || h.length != (size_t)n - sizeof(h) || !take_event(c, &h, (size_t)n))
+			return -EBADMSG;
+	}
+	*ev = c->events[c->ev_head];
+	c->ev_head = (c->ev_head + 1) % IMPC_EVENTS;
+	c->ev_count--;
+	return 0;
+}

@@ -1,0 +1,127 @@
+/*
+ * libimportance-client — talk to importanced.
+ *
+ * One impc handle is one connection, and one task for the daemon: it owns
+ * ports (receive rights), holds send rights and voucher handles, and is
+ * boosted when it is a receiver and a donor's message waits for it.
+ *
+ * Every call is synchronous (one request, one reply) and returns 0 or a
+ * negative errno: the daemon's answer (-EACCES: no send right; -EPIPE: the
+ * receiver is gone; -EDQUOT: a per-client quota; -ETIMEDOUT, -EAGAIN for
+ * receives; -EPERM: not allowed to you) or a local failure.  Events that
+ * arrive meanwhile (a message of yours destroyed unreceived, a policy
+ * change for a monitor) are kept for impc_next_event().  A handle is not
+ * thread-safe: use one per thread.
+ */
+#ifndef IMPORTANCE_CLIENT_H
+#define IMPORTANCE_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct impc impc;
+
+enum {
+	IMPC_RECEIVER = 1u << 0,       /* accept importance boosts */
+	IMPC_DENAP_RECEIVER = 1u << 1, /* accept de-nap boosts (App Nap) */
+	IMPC_MONITOR = 1u << 2,        /* observer only: impctl */
+};
+
+/* Connects to path (NULL: $IMPORTANCED_SOCKET or /run/importanced.sock)
+ * and says hello with flags.  *donor (may be NULL) gets the donor status
+ * the daemon's policy gave us. */
+int impc_connect(const char *path, unsigned flags, impc **out, bool *donor);
+void impc_close(impc *c);
+/* The socket, for poll(): readable when an event may be waiting. */
+int impc_fd(const impc *c);
+
+/* Ports: a receive right we own (donate: it takes boosts), destroyed with
+ * its queued messages (their senders are told). */
+int impc_port_allocate(impc *c, bool donate, uint64_t *port);
+int impc_port_destroy(impc *c, uint64_t port);
+/* The bootstrap name service: register a port we own; look one up to get
+ * a send right. */
+int impc_register(impc *c, const char *name, uint64_t port);
+int impc_lookup(impc *c, const char *name, uint64_t *port);
+
+enum { IMPC_SEND_NOIMPORTANCE = 1u << 1 };
+
+/* Sends len bytes (<= 65536) to a port we hold a send right for.
+ * voucher: 0 or a voucher handle of ours (pass importance on).
+ * reply_port: 0 or a port we hold a send right for; the receiver gets one.
+ * *msg_id (may be NULL) identifies it in IMPC_EVENT_MSG_DESTROYED. */
+int impc_send(impc *c, uint64_t port, const void *data, size_t len, uint64_t voucher,
+	      uint64_t reply_port, unsigned options, uint64_t *msg_id);
+
+enum { IMPC_RECV_VOUCHER = 1u << 0 };
+
+typedef struct impc_message {
+	uint64_t msg_id;
+	int sender_pid;
+	uint64_t voucher;    /* with IMPC_RECV_VOUCHER: ours to release (0: none) */
+	uint64_t reply_port; /* a send right we now hold, or 0 */
+	size_t len;
+	void *data;          /* malloc'd: free() it */
+} impc_message;
+
+/* Receives the first message of a port we own.  timeout_ms: -1 waits, 0
+ * polls (-EAGAIN when empty), > 0 waits that long (-ETIMEDOUT).  The boost
+ * the message carried is consumed: with IMPC_RECV_VOUCHER it moves into the
+ * voucher (release it when the work is done), without it becomes a legacy
+ * assertion (impc_legacy_complete() when done). */
+int impc_receive(impc *c, uint64_t port, int timeout_ms, unsigned flags, impc_message *msg);
+
+int impc_voucher_release(impc *c, uint64_t voucher);
+/* Drops refs external boosts of the voucher; *remaining may be NULL.
+ * Returns 0, a negative errno, or a positive IMP_KERN_* code. */
+int impc_voucher_drop_external(impc *c, uint64_t voucher, uint32_t refs, uint32_t *remaining);
+int impc_voucher_describe(impc *c, uint64_t voucher, char *buf, size_t size);
+/* Done with the work a legacy (voucherless) receive gave us. */
+int impc_legacy_complete(impc *c);
+int impc_filelock(impc *c, bool hold, uint32_t count);
+
+typedef struct impc_status {
+	uint32_t clients;
+	uint64_t task_elems, inherits, vouchers, ports, messages, delayed;
+	uint64_t boosts_applied, unboosts_applied, requests, protocol_errors;
+	char policy[16];
+} impc_status;
+
+int impc_status_get(impc *c, impc_status *st);
+/* A table of connected tasks / the donation graph as DOT; free() *text. */
+int impc_tasks(impc *c, char **text);
+int impc_graph(impc *c, char **text);
+/* Privileged (root or the daemon's user): make every task of pid a donor
+ * or not; the change propagates. */
+int impc_donor(impc *c, int pid, bool on);
+/* Subscribe to policy events (then read them with impc_next_event). */
+int impc_monitor(impc *c);
+
+typedef enum impc_event_kind {
+	IMPC_EVENT_POLICY = 1,        /* pid boosted / unboosted */
+	IMPC_EVENT_MSG_DESTROYED = 2, /* a message we sent will never be received */
+} impc_event_kind;
+
+typedef struct impc_event {
+	impc_event_kind kind;
+	int pid;
+	bool boosted;
+	int applied;       /* 0 or -errno from the daemon's backend */
+	unsigned value;    /* nice value or cpu.weight in force */
+	uint64_t time_ns;
+	uint64_t msg_id, port;
+} impc_event;
+
+/* Next event: timeout_ms as for receive.  0, -EAGAIN, -ETIMEDOUT, -EPIPE. */
+int impc_next_event(impc *c, int timeout_ms, impc_event *ev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

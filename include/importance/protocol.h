@@ -1,0 +1,187 @@
+/*
+ * The importanced wire protocol, version 1 (docs/protocol.md says it in
+ * prose).  A Unix SOCK_SEQPACKET socket: one frame per packet, so frames
+ * are delimited by the kernel.  Integers are in the host's byte order (the
+ * socket never leaves the machine).  Every frame is a header followed by
+ * `length` bytes of body; bodies are the packed structs below, some
+ * followed by variable data.
+ */
+#ifndef IMPORTANCE_PROTOCOL_H
+#define IMPORTANCE_PROTOCOL_H
+
+#include <stdint.h>
+
+#define IMPP_MAGIC 0x31504d49u /* "IMP1" */
+#define IMPP_VERSION 1u
+#define IMPP_MAX_PAYLOAD 65536u  /* message data */
+#define IMPP_MAX_NAME 255u
+#define IMPP_MAX_TEXT (1u << 20) /* graph and task listings */
+#define IMPP_MAX_REQUEST (sizeof(struct impp_header) + 64u + IMPP_MAX_PAYLOAD)
+#define IMPP_DEFAULT_SOCKET "/run/importanced.sock"
+
+struct impp_header {
+	uint32_t magic;
+	uint16_t type;   /* IMPP_REQ_*, IMPP_REPLY(type), IMPP_EVT_* */
+	uint16_t flags;  /* 0 */
+	uint32_t serial; /* chosen by the client, echoed in the reply */
+	uint32_t length; /* bytes of body after the header */
+} __attribute__((packed));
+
+enum impp_request {
+	IMPP_REQ_HELLO = 1,
+	IMPP_REQ_PORT_ALLOCATE = 2,
+	IMPP_REQ_PORT_DESTROY = 3,
+	IMPP_REQ_NAME_REGISTER = 4,
+	IMPP_REQ_NAME_LOOKUP = 5,
+	IMPP_REQ_SEND = 6,
+	IMPP_REQ_RECEIVE = 7,
+	IMPP_REQ_VOUCHER_RELEASE = 8,
+	IMPP_REQ_VOUCHER_DROP_EXTERNAL = 9,
+	IMPP_REQ_VOUCHER_DESCRIBE = 10,
+	IMPP_REQ_LEGACY_COMPLETE = 11,
+	IMPP_REQ_FILELOCK = 12,
+	IMPP_REQ_STATUS = 13,
+	IMPP_REQ_TASKS = 14,
+	IMPP_REQ_GRAPH = 15,
+	IMPP_REQ_MONITOR = 16,
+	IMPP_REQ_DONOR = 17,
+	IMPP_REQ_MAX_
+};
+
+#define IMPP_REPLY_BIT 0x8000u
+#define IMPP_REPLY(type) ((uint16_t)((type) | IMPP_REPLY_BIT))
+
+enum impp_event {
+	IMPP_EVT_POLICY = 0x4001,        /* struct impp_evt_policy (monitors) */
+	IMPP_EVT_MSG_DESTROYED = 0x4002, /* struct impp_evt_msg_destroyed (senders) */
+	IMPP_EVT_ERROR = 0x4003,         /* struct impp_reply_status: a frame that
+	                                    could not be answered (bad header) */
+};
+
+/* HELLO: the first request of every connection. */
+#define IMPP_HELLO_RECEIVER 1u       /* accepts importance boosts */
+#define IMPP_HELLO_DENAP_RECEIVER 2u /* accepts de-nap boosts */
+#define IMPP_HELLO_MONITOR 4u        /* an observer: no task of its own */
+struct impp_req_hello {
+	uint32_t version;
+	uint32_t flags;
+} __attribute__((packed));
+struct impp_reply_hello {
+	int32_t status; /* every reply starts with a status: 0 or -errno */
+	uint32_t version;
+	int32_t pid;    /* as the kernel reported it */
+	uint32_t donor; /* donor status given by the daemon's policy */
+} __attribute__((packed));
+
+struct impp_reply_status {
+	int32_t status;
+} __attribute__((packed));
+
+/* PORT_ALLOCATE: a receive right owned by the caller. */
+#define IMPP_PORT_NO_DONATION 1u
+struct impp_req_port_allocate {
+	uint32_t flags;
+} __attribute__((packed));
+struct impp_reply_port {
+	int32_t status;
+	uint32_t pad;
+	uint64_t port;
+} __attribute__((packed));
+
+/* PORT_DESTROY, VOUCHER_RELEASE, VOUCHER_DESCRIBE: one handle. */
+struct impp_req_handle {
+	uint64_t handle;
+} __attribute__((packed));
+
+/* NAME_REGISTER {port, len, name}; NAME_LOOKUP {0, len, name} -> port. */
+struct impp_req_name {
+	uint64_t port;
+	uint16_t len;
+	char name[];
+} __attribute__((packed));
+
+/* SEND: data follows.  voucher 0: none.  reply_port 0: none (else the
+ * receiver is given a send right to it). */
+#define IMPP_SEND_NOIMPORTANCE 2u /* IMP_SEND_NOIMPORTANCE */
+struct impp_req_send {
+	uint64_t port;
+	uint64_t voucher;
+	uint64_t reply_port;
+	uint32_t options;
+	uint32_t len;
+	uint8_t data[];
+} __attribute__((packed));
+struct impp_reply_send {
+	int32_t status;
+	uint32_t pad;
+	uint64_t msg_id;
+} __attribute__((packed));
+
+/* RECEIVE: timeout_ms -1 blocks, 0 polls (-EAGAIN when empty). */
+#define IMPP_RECV_VOUCHER 1u
+struct impp_req_receive {
+	uint64_t port;
+	int32_t timeout_ms;
+	uint32_t flags;
+} __attribute__((packed));
+struct impp_reply_receive {
+	int32_t status;
+	int32_t sender_pid;
+	uint64_t msg_id;
+	uint64_t voucher;    /* 0: the null voucher (or not asked) */
+	uint64_t reply_port; /* a send right now held by the receiver, or 0 */
+	uint32_t len;
+	uint8_t data[];
+} __attribute__((packed));
+
+struct impp_req_drop_external {
+	uint64_t voucher;
+	uint32_t refs;
+} __attribute__((packed));
+/* VOUCHER_DROP_EXTERNAL, LEGACY_COMPLETE, FILELOCK: a Mach-style code. */
+struct impp_reply_code {
+	int32_t status;
+	int32_t code;      /* IMP_KERN_* */
+	uint32_t remaining;
+} __attribute__((packed));
+
+struct impp_req_filelock {
+	uint32_t hold; /* 1 hold, 0 drop */
+	uint32_t count;
+} __attribute__((packed));
+
+/* VOUCHER_DESCRIBE, TASKS, GRAPH: text follows (not terminated). */
+struct impp_reply_text {
+	int32_t status;
+	uint32_t len;
+	char text[];
+} __attribute__((packed));
+
+struct impp_reply_stats {
+	int32_t status;
+	uint32_t clients;
+	uint64_t task_elems, inherits, vouchers, ports, messages, delayed;
+	uint64_t boosts_applied, unboosts_applied, requests, protocol_errors;
+	char policy[16]; /* "cgroup", "nice" or "none" */
+} __attribute__((packed));
+
+/* DONOR (privileged: root or the daemon's user). */
+struct impp_req_donor {
+	int32_t pid;
+	uint32_t on;
+} __attribute__((packed));
+
+struct impp_evt_policy {
+	int32_t pid;
+	uint32_t boosted;
+	uint64_t time_ns;
+	int32_t applied; /* 0, or -errno from the backend */
+	uint32_t value;  /* nice value or cpu.weight now in force */
+} __attribute__((packed));
+
+struct impp_evt_msg_destroyed {
+	uint64_t msg_id;
+	uint64_t port;
+} __attribute__((packed));
+
+#endif

@@ -1,0 +1,693 @@
+/*
+ * End-to-end tests of importanced with real processes.  Each test starts a
+ * daemon on its own socket (nice backend), forks clients that talk to it
+ * through libimportance-client, and looks at the clients' real nice values.
+ * Children are driven through pipes: the parent writes a command byte, the
+ * child answers with a byte when done.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "importance/client.h"
+#include "importance/importance.h"
+#include "importance/protocol.h"
+
+#define NICE_SERVER 10
+#define NICE_BOOST 0
+
+static const char *daemon_bin;
+static char sock_path[108];
+static pid_t daemon_pid;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void start_daemon(const char *extra)
+{
+	static unsigned n;
+	int i;
+
+	snprintf(sock_path, sizeof(sock_path), "/tmp/importanced-test.%d.%u.sock", (int)getpid(), n++);
+	daemon_pid = fork();
+	assert_true(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		char *argv[16] = { (char *)daemon_bin, "--socket", sock_path, "--policy", "nice",
+				   "--max-ports", "8", NULL };
+		int k = 7;
+
+		if (extra) {
+			char *copy = strdup(extra), *save = NULL;
+
+			for (char *w = strtok_r(copy, " ", &save); w && k < 15; w = strtok_r(NULL, " ", &save))
+				argv[k++] = w;
+			argv[k] = NULL;
+		}
+		execv(daemon_bin, argv);
+		_exit(127);
+	}
+	for (i = 0; i < 500; i++) {
+		impc *c;
+
+		if (impc_connect(sock_path, IMPC_MONITOR, &c, NULL) == 0) {
+			impc_close(c);
+			return;
+		}
+		usleep(10000);
+	}
+	fail_msg("daemon did not come up on %s", sock_path);
+}
+
+static void stop_daemon(void)
+{
+	int status;
+
+	kill(daemon_pid, SIGTERM);
+	waitpid(daemon_pid, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(access(sock_path, F_OK), -1);
+}
+
+static impc *admin(void)
+{
+	impc *c;
+
+	assert_int_equal(impc_connect(sock_path, IMPC_MONITOR, &c, NULL), 0);
+	return c;
+}
+
+static int nice_of(pid_t pid)
+{
+	errno = 0;
+	return getpriority(PRIO_PROCESS, (id_t)pid);
+}
+
+/* Waits until pid's nice is `want`; returns the ms it took, or -1. */
+static long wait_nice(pid_t pid, int want, int timeout_ms)
+{
+	uint64_t start = now_ms();
+
+	while (now_ms() - start < (uint64_t)timeout_ms) {
+		if (nice_of(pid) == want)
+			return (long)(now_ms() - start);
+		usleep(2000);
+	}
+	return -1;
+}
+
+/* ---- children ---- */
+
+struct child {
+	pid_t pid;
+	int cmd;   /* parent writes */
+	int reply; /* parent reads */
+};
+
+struct role {
+	const char *name;    /* port name served (servers) or looked up (senders) */
+	const char *forward; /* servers: pass each message on to this name */
+	unsigned flags;      /* IMPC_RECEIVER / IMPC_DENAP_RECEIVER */
+	int nice;
+	uid_t uid;           /* 0: stay root */
+};
+
+static void say(int fd, char c)
+{
+	if (write(fd, &c, 1) != 1)
+		_exit(3);
+}
+
+static char hear(int fd, int timeout_ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char c;
+
+	if (poll(&p, 1, timeout_ms) <= 0 || read(fd, &c, 1) != 1)
+		return 0;
+	return c;
+}
+
+/* A client process: a server (receiver) or a sender, driven by bytes. */
+static void child_main(const struct role *r, int cmd, int reply)
+{
+	impc *c;
+	uint64_t port = 0, peer = 0, voucher = 0;
+	impc_message m;
+	bool donor;
+	char op;
+
+	if (r->nice)
+		setpriority(PRIO_PROCESS, 0, r->nice);
+	if (r->uid && setuid(r->uid) < 0)
+		_exit(4);
+	if (impc_connect(sock_path, r->flags, &c, &donor) < 0)
+		_exit(5);
+	if (r->flags & (IMPC_RECEIVER | IMPC_DENAP_RECEIVER)) {
+		if (impc_port_allocate(c, true, &port) < 0 || impc_register(c, r->name, port) < 0)
+			_exit(6);
+	}
+	say(reply, donor ? 'D' : 'R');
+	while ((op = hear(cmd, -1))) {
+		int e = 0;
+
+		switch (op) {
+		case 's': /* send one request to the name */
+			if (!peer && (e = impc_lookup(c, r->name, &peer)) < 0)
+				break;
+			e = impc_send(c, peer, "work", 4, 0, 0, 0, NULL);
+			break;
+		case 'v': /* receive with a voucher, pass the work on if asked */
+			if ((e = impc_receive(c, port, 5000, IMPC_RECV_VOUCHER, &m)) < 0)
+				break;
+			free(m.data);
+			voucher = m.voucher;
+			if (r->forward) {
+				if (!peer && (e = impc_lookup(c, r->forward, &peer)) < 0)
+					break;
+				e = impc_send(c, peer, "more", 4, voucher, 0, 0, NULL);
+			}
+			break;
+		case 'l': /* legacy receive */
+			if ((e = impc_receive(c, port, 5000, 0, &m)) == 0)
+				free(m.data);
+			break;
+		case 'c':
+			e = impc_legacy_complete(c) == IMP_KERN_SUCCESS ? 0 : -EINVAL;
+			break;
+		case 'x': /* the work is done */
+			e = impc_voucher_release(c, voucher);
+			voucher = 0;
+			break;
+		case 'd':
+			e = impc_voucher_drop_external(c, voucher, 1, NULL) == IMP_KERN_SUCCESS ? 0 : -EINVAL;
+			break;
+		case 'q':
+			impc_close(c);
+			_exit(0);
+		default:
+			e = -EINVAL;
+		}
+		say(reply, e < 0 ? 'E' : 'K');
+	}
+	_exit(0);
+}
+
+static struct child spawn(const struct role *r)
+{
+	int to[2], from[2];
+	struct child ch;
+	char hello;
+
+	assert_int_equal(pipe(to), 0);
+	assert_int_equal(pipe(from), 0);
+	ch.pid = fork();
+	assert_true(ch.pid >= 0);
+	if (ch.pid == 0) {
+		close(to[1]);
+		close(from[0]);
+		child_main(r, to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	ch.cmd = to[1];
+	ch.reply = from[0];
+	hello = hear(ch.reply, 5000);
+	assert_true(hello == 'R' || hello == 'D');
+	return ch;
+}
+
+static void order(struct child *ch, char op)
+{
+	char c;
+
+	say(ch->cmd, op);
+	c = hear(ch->reply, 10000);
+	if (c != 'K')
+		fail_msg("child %d: '%c' answered '%c'", (int)ch->pid, op, c ? c : '?');
+}
+
+static void finish(struct child *ch)
+{
+	int status;
+
+	say(ch->cmd, 'q');
+	waitpid(ch->pid, &status, 0);
+	close(ch->cmd);
+	close(ch->reply);
+}
+
+static void make_donor(pid_t pid, bool on)
+{
+	impc *a = admin();
+
+	assert_int_equal(impc_donor(a, pid, on), 0);
+	impc_close(a);
+}
+
+static impc_status status_now(void)
+{
+	impc *a = admin();
+	impc_status st;
+
+	assert_int_equal(impc_status_get(a, &st), 0);
+	impc_close(a);
+	return st;
+}
+
+/* ---- tests ---- */
+
+static void test_boost_while_queued(void **state)
+{
+	struct role srv = { "svc", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role snd = { "svc", NULL, 0, 0, 0 };
+	struct child s, d;
+
+	(void)state;
+	start_daemon(NULL);
+	s = spawn(&srv);
+	d = spawn(&snd);
+	make_donor(d.pid, true);
+	assert_int_equal(nice_of(s.pid), NICE_SERVER);
+	order(&d, 's'); /* the request is queued: the server is boosted */
+	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	order(&s, 'v'); /* taken with a voucher: still boosted while working */
+	assert_int_equal(nice_of(s.pid), NICE_BOOST);
+	order(&s, 'x'); /* done: the boost goes */
+	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	/* a legacy receive: boosted until the server says it is done */
+	order(&d, 's');
+	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	order(&s, 'l');
+	assert_int_equal(nice_of(s.pid), NICE_BOOST);
+	order(&s, 'c');
+	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	finish(&s);
+	finish(&d);
+	stop_daemon();
+}
+
+static void test_chain(void **state)
+{
+	struct role cr = { "c", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role br = { "b", "c", IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role ar = { "b", NULL, 0, 0, 0 };
+	struct child c, b, a;
+	impc *mon;
+	char *graph = NULL;
+
+	(void)state;
+	start_daemon(NULL);
+	c = spawn(&cr);
+	b = spawn(&br);
+	a = spawn(&ar);
+	make_donor(a.pid, true);
+	order(&a, 's');
+	assert_true(wait_nice(b.pid, NICE_BOOST, 2000) >= 0);
+	order(&b, 'v'); /* B works on it and passes it on with its voucher */
+	assert_true(wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
+	mon = admin();
+	assert_int_equal(impc_graph(mon, &graph), 0);
+	assert_non_null(strstr(graph, "donating"));
+	free(graph);
+	impc_close(mon);
+	order(&c, 'v');
+	order(&c, 'x');
+	/* C's work is done but B still holds the upstream voucher */
+	assert_true(wait_nice(c.pid, NICE_SERVER, 2000) >= 0);
+	assert_int_equal(nice_of(b.pid), NICE_BOOST);
+	order(&b, 'x');
+	assert_true(wait_nice(b.pid, NICE_SERVER, 2000) >= 0);
+	finish(&a);
+	finish(&b);
+	finish(&c);
+	stop_daemon();
+}
+
+static void test_donor_goes_background(void **state)
+{
+	struct role cr = { "c", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role br = { "b", "c", IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role ar = { "b", NULL, 0, 0, 0 };
+	struct child c, b, a;
+
+	(void)state;
+	start_daemon(NULL);
+	c = spawn(&cr);
+	b = spawn(&br);
+	a = spawn(&ar);
+	make_donor(a.pid, true);
+	order(&a, 's');
+	order(&b, 'v'); /* B holds A's boost, C has B's request queued */
+	assert_true(wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
+	make_donor(a.pid, false); /* A goes to the background: the chain drops */
+	assert_true(wait_nice(b.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(wait_nice(c.pid, NICE_SERVER, 2000) >= 0);
+	make_donor(a.pid, true); /* and comes back */
+	assert_true(wait_nice(b.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
+	finish(&a);
+	finish(&b);
+	finish(&c);
+	stop_daemon();
+}
+
+static void test_denap_hysteresis(void **state)
+{
+	struct role nr = { "nap", NULL, IMPC_DENAP_RECEIVER, NICE_SERVER, 0 };
+	struct role dr = { "nap", NULL, 0, 0, 0 };
+	struct child n, d;
+	uint64_t t0;
+	long waited;
+
+	(void)state;
+	start_daemon(NULL);
+	n = spawn(&nr);
+	d = spawn(&dr);
+	make_donor(d.pid, true);
+	order(&d, 's');
+	assert_true(wait_nice(n.pid, NICE_BOOST, 2000) >= 0);
+	order(&n, 'v');
+	t0 = now_ms();
+	order(&n, 'd'); /* boosts dropped: the unboost waits out 1.1 s */
+	usleep(500 * 1000);
+	assert_int_equal(nice_of(n.pid), NICE_BOOST);
+	waited = wait_nice(n.pid, NICE_SERVER, 3000);
+	assert_true(waited >= 0);
+	waited = (long)(now_ms() - t0);
+	print_message("de-nap unboost after %ld ms\n", waited);
+	assert_true(waited >= 1100 && waited < 2500);
+	finish(&n);
+	finish(&d);
+	stop_daemon();
+}
+
+static void test_non_donor_cannot_boost(void **state)
+{
+	struct role srv = { "svc", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role snd = { "svc", NULL, 0, 0, 0 };
+	struct child s, d;
+
+	(void)state;
+	start_daemon(NULL);
+	s = spawn(&srv);
+	d = spawn(&snd); /* not a donor by policy, and nobody made it one */
+	order(&d, 's');
+	usleep(200 * 1000);
+	assert_int_equal(nice_of(s.pid), NICE_SERVER);
+	/* nor can it ask for a static boost, or make itself a donor */
+	{
+		impc *self;
+		uint64_t port;
+		bool donor = true;
+
+		assert_int_equal(impc_connect(sock_path, 0, &self, &donor), 0);
+		assert_false(donor);
+		assert_int_equal(impc_lookup(self, "svc", &port), 0);
+		assert_int_equal(impc_send(self, port, "x", 1, 0, 0, 1u /* importance */, NULL), -EPERM);
+		impc_close(self);
+	}
+	{
+		/* an unprivileged client asking to be a donor is refused */
+		int status;
+		pid_t p = fork();
+
+		if (p == 0) {
+			impc *self;
+
+			if (setuid(65534) < 0 || impc_connect(sock_path, 0, &self, NULL) < 0)
+				_exit(2);
+			_exit(impc_donor(self, getpid(), true) == -EPERM ? 0 : 1);
+		}
+		waitpid(p, &status, 0);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	order(&s, 'l');
+	assert_int_equal(nice_of(s.pid), NICE_SERVER);
+	finish(&s);
+	finish(&d);
+	stop_daemon();
+}
+
+static void test_donor_by_uid(void **state)
+{
+	struct role srv = { "svc", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role nobody = { "svc", NULL, 0, 0, 65534 };
+	struct child s, d;
+
+	(void)state;
+	start_daemon("--donor-uid 65534");
+	s = spawn(&srv);
+	d = spawn(&nobody);
+	order(&d, 's');
+	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	order(&s, 'l');
+	order(&s, 'c');
+	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	finish(&s);
+	finish(&d);
+	stop_daemon();
+}
+
+static void test_sigkill_leaves_nothing(void **state)
+{
+	struct role srv = { "svc", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role fwd = { "mid", "svc", IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role snd = { "mid", NULL, 0, 0, 0 };
+	struct child s, m, d;
+	impc_status base, st;
+	char *tasks;
+	impc *a;
+
+	(void)state;
+	start_daemon(NULL);
+	base = status_now();
+	s = spawn(&srv);
+	m = spawn(&fwd);
+	d = spawn(&snd);
+	make_donor(d.pid, true);
+	order(&d, 's');
+	order(&m, 'v'); /* M holds the boost and has a request queued at S */
+	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	kill(m.pid, SIGKILL);
+	waitpid(m.pid, NULL, 0);
+	/* the queued request still carries A's boost through M's voucher */
+	assert_int_equal(nice_of(s.pid), NICE_BOOST);
+	order(&s, 'v');
+	order(&s, 'x');
+	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	/* now kill the server with a boosting request queued */
+	{
+		struct role snd2 = { "svc", NULL, 0, 0, 0 };
+		struct child d2 = spawn(&snd2);
+
+		make_donor(d2.pid, true);
+		order(&d2, 's');
+		assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+		kill(s.pid, SIGKILL);
+		waitpid(s.pid, NULL, 0);
+		finish(&d2);
+	}
+	finish(&d);
+	usleep(100 * 1000);
+	st = status_now();
+	assert_int_equal(st.task_elems, base.task_elems);
+	assert_int_equal(st.inherits, 0);
+	assert_int_equal(st.vouchers, 0);
+	assert_int_equal(st.ports, 0);
+	assert_int_equal(st.messages, 0);
+	a = admin();
+	assert_int_equal(impc_tasks(a, &tasks), 0);
+	assert_null(strstr(tasks, " yes     ")); /* nobody boosted */
+	free(tasks);
+	impc_close(a);
+	close(m.cmd);
+	close(m.reply);
+	close(s.cmd);
+	close(s.reply);
+	stop_daemon();
+}
+
+static void test_destroyed_message_tells_sender(void **state)
+{
+	struct role srv = { "svc", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct child s;
+	impc *d;
+	uint64_t port, id;
+	impc_event ev;
+
+	(void)state;
+	start_daemon(NULL);
+	s = spawn(&srv);
+	assert_int_equal(impc_connect(sock_path, 0, &d, NULL), 0);
+	assert_int_equal(impc_lookup(d, "svc", &port), 0);
+	assert_int_equal(impc_send(d, port, "x", 1, 0, 0, 0, &id), 0);
+	kill(s.pid, SIGKILL);
+	waitpid(s.pid, NULL, 0);
+	assert_int_equal(impc_next_event(d, 2000, &ev), 0);
+	assert_int_equal(ev.kind, IMPC_EVENT_MSG_DESTROYED);
+	assert_int_equal(ev.msg_id, id);
+	assert_int_equal(impc_send(d, port, "x", 1, 0, 0, 0, NULL), -EPIPE);
+	impc_close(d);
+	close(s.cmd);
+	close(s.reply);
+	stop_daemon();
+}
+
+static void raw_frame(int fd, const void *buf, size_t len)
+{
+	assert_int_equal(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+static int32_t raw_status(int fd, uint16_t *type)
+{
+	uint8_t buf[256];
+	struct impp_header h;
+	int32_t st;
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_true(recv(fd, buf, sizeof(buf), 0) >= (ssize_t)(sizeof(h) + 4));
+	memcpy(&h, buf, sizeof(h));
+	memcpy(&st, buf + sizeof(h), sizeof(st));
+	*type = h.type;
+	return st;
+}
+
+static void test_malformed_frames(void **state)
+{
+	struct role srv = { "svc", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct child s;
+	struct impp_header h;
+	uint8_t *big;
+	uint16_t type;
+	impc *good;
+	uint64_t port;
+	impc_status st;
+	int fd;
+
+	(void)state;
+	start_daemon(NULL);
+	s = spawn(&srv);
+	strcpy(sa.sun_path, sock_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+
+	raw_frame(fd, "abc", 3); /* shorter than a header */
+	assert_int_equal(raw_status(fd, &type), -EBADMSG);
+	assert_int_equal(type, IMPP_EVT_ERROR);
+	h = (struct impp_header){ 0xdeadbeef, IMPP_REQ_HELLO, 0, 1, 0 };
+	raw_frame(fd, &h, sizeof(h)); /* bad magic */
+	assert_int_equal(raw_status(fd, &type), -EBADMSG);
+	h = (struct impp_header){ IMPP_MAGIC, IMPP_REQ_HELLO, 0, 2, 100 };
+	raw_frame(fd, &h, sizeof(h)); /* truncated: says 100 bytes follow */
+	assert_int_equal(raw_status(fd, &type), -EBADMSG);
+	h = (struct impp_header){ IMPP_MAGIC, IMPP_REQ_SEND, 0, 3, 0 };
+	raw_frame(fd, &h, sizeof(h)); /* before hello */
+	assert_int_equal(raw_status(fd, &type), -EPROTO);
+	h = (struct impp_header){ IMPP_MAGIC, 999, 0, 4, 0 };
+	raw_frame(fd, &h, sizeof(h)); /* unknown request */
+	assert_int_equal(raw_status(fd, &type), -EOPNOTSUPP);
+	big = calloc(1, IMPP_MAX_REQUEST + 100); /* oversized */
+	h = (struct impp_header){ IMPP_MAGIC, IMPP_REQ_SEND, 0, 5, IMPP_MAX_REQUEST + 100 - sizeof(h) };
+	memcpy(big, &h, sizeof(h));
+	raw_frame(fd, big, IMPP_MAX_REQUEST + 100);
+	free(big);
+	assert_int_equal(raw_status(fd, &type), -EMSGSIZE);
+
+	/* everyone else is served meanwhile */
+	assert_int_equal(impc_connect(sock_path, 0, &good, NULL), 0);
+	assert_int_equal(impc_lookup(good, "svc", &port), 0);
+	assert_int_equal(impc_send(good, port, "ok", 2, 0, 0, 0, NULL), 0);
+	order(&s, 'l');
+	st = status_now();
+	assert_true(st.protocol_errors >= 5);
+	impc_close(good);
+	close(fd);
+	finish(&s);
+	stop_daemon();
+}
+
+static void test_quotas_and_rights(void **state)
+{
+	impc *c, *other;
+	uint64_t port, ports[8], bogus = 12345;
+	int i, e = 0;
+
+	(void)state;
+	start_daemon(NULL); /* --max-ports 8 */
+	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &c, NULL), 0);
+	for (i = 0; i < 8; i++)
+		assert_int_equal(impc_port_allocate(c, true, &ports[i]), 0);
+	assert_int_equal(impc_port_allocate(c, true, &port), -EDQUOT);
+	assert_int_equal(impc_register(c, "taken", ports[0]), 0);
+	assert_int_equal(impc_register(c, "taken", ports[1]), -EEXIST);
+	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &other, NULL), 0);
+	/* no send right without a lookup; no receive on another's port */
+	assert_int_equal(impc_send(other, ports[1], "x", 1, 0, 0, 0, NULL), -EACCES);
+	assert_int_equal(impc_send(other, bogus, "x", 1, 0, 0, 0, NULL), -EACCES);
+	{
+		impc_message m;
+
+		assert_int_equal(impc_receive(other, ports[0], 0, 0, &m), -ENOENT);
+		assert_int_equal(impc_receive(c, ports[0], 0, 0, &m), -EAGAIN);
+		assert_int_equal(impc_receive(c, ports[0], 50, 0, &m), -ETIMEDOUT);
+	}
+	assert_int_equal(impc_voucher_release(other, 77), -ENOENT);
+	assert_int_equal(impc_lookup(other, "missing", &port), -ENOENT);
+	e = impc_send(other, 0, NULL, IMPP_MAX_PAYLOAD + 1, 0, 0, 0, NULL);
+	assert_int_equal(e, -EMSGSIZE);
+	impc_close(other);
+	impc_close(c);
+	stop_daemon();
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_boost_while_queued),
+		cmocka_unit_test(test_chain),
+		cmocka_unit_test(test_donor_goes_background),
+		cmocka_unit_test(test_denap_hysteresis),
+		cmocka_unit_test(test_non_donor_cannot_boost),
+		cmocka_unit_test(test_donor_by_uid),
+		cmocka_unit_test(test_sigkill_leaves_nothing),
+		cmocka_unit_test(test_destroyed_message_tells_sender),
+		cmocka_unit_test(test_malformed_frames),
+		cmocka_unit_test(test_quotas_and_rights),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: test-broker PATH/TO/importanced\n");
+		return 2;
+	}
+	daemon_bin = argv[1];
+	if (geteuid() != 0) {
+		/* lowering nice values and the uid test need root */
+		printf("test-broker: not root, skipped\n");
+		return 77;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
