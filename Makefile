@@ -53,9 +53,11 @@ test-fuzz fuzz: deps
 conformance: build
 	sh $(CONFORMANCE)/run-conformance $(BUILD)/imp
 
-# The main job until the broker lands: a commented scenario through
-# `imp run`, and its donation graph drawn at three moments.
+# The main job: importanced boosting a niced background server while a
+# foreground client's requests wait for it (scripts/demo.sh), then the
+# simulator on a commented scenario with its donation graph drawn.
 demo: build
+	@sh scripts/demo.sh $(BUILD)
 	@mkdir -p docs/demo
 	@echo "== imp run examples/foreground-chain.imp"
 	@$(BUILD)/imp run examples/foreground-chain.imp
@@ -63,8 +65,6 @@ demo: build
 		$(BUILD)/imp graph --until $$line examples/foreground-chain.imp > docs/demo/chain-$$line.dot; \
 		dot -Tpng docs/demo/chain-$$line.dot -o docs/demo/chain-$$line.png; \
 	done
-	@echo "== imp run examples/app-nap.imp"
-	@$(BUILD)/imp run examples/app-nap.imp
 	@echo "== graphs: docs/demo/chain-18.png (daemon boosted), chain-31.png (chain boosted), chain-38.png (all dropped)"
 
 clean:

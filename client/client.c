@@ -1,6 +1,5 @@
 /* libimportance-client: synchronous requests to importanced over its
  * SOCK_SEQPACKET socket (include/importance/protocol.h). */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>

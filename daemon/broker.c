@@ -20,7 +20,6 @@
  * away, however it goes, exits its task: its ports die, the messages queued
  * on them are destroyed (their senders told), and its vouchers go.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

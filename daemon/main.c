@@ -2,7 +2,6 @@
  * importanced — routes messages between processes and gives their
  * receivers real boosts, driven by libimportance.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>

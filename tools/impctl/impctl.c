@@ -72,16 +72,21 @@ int main(int argc, char **argv)
 		while (count != 0 && (e = impc_next_event(c, -1, &ev)) == 0) {
 			if (ev.kind != IMPC_EVENT_POLICY)
 				continue;
-			printf("%llu.%03llu pid %d %s (%s%s %u)\n",
-			       (unsigned long long)(ev.time_ns / 1000000000ull),
-			       (unsigned long long)(ev.time_ns / 1000000ull % 1000), ev.pid,
-			       ev.boosted ? "boost" : "unboost", ev.applied < 0 ? "not applied: " : "now ",
-			       ev.applied < 0 ? strerror(-ev.applied) : "", ev.value);
+			if (ev.applied < 0)
+				printf("%llu.%03llu pid %d %s (not applied: %s)\n",
+				       (unsigned long long)(ev.time_ns / 1000000000ull),
+				       (unsigned long long)(ev.time_ns / 1000000ull % 1000), ev.pid,
+				       ev.boosted ? "boost" : "unboost", strerror(-ev.applied));
+			else
+				printf("%llu.%03llu pid %d %s (now %d)\n",
+				       (unsigned long long)(ev.time_ns / 1000000000ull),
+				       (unsigned long long)(ev.time_ns / 1000000ull % 1000), ev.pid,
+				       ev.boosted ? "boost" : "unboost", (int)ev.value);
 			if (count > 0)
 				count--;
 		}
-		if (e < 0 && count != 0)
-			return fail("monitor", e);
+		if (e < 0 && e != -EPIPE && count != 0)
+			return fail("monitor", e); /* -EPIPE: the daemon stopped */
 	} else if (!strcmp(cmd, "donor") && i + 2 == argc) {
 		bool on = !strcmp(argv[i + 1], "on");
 
