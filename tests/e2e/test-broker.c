@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -34,6 +35,34 @@ static const char *daemon_bin;
 static char sock_path[108];
 static pid_t daemon_pid;
 
+/* Every process a test forks, so that a failing test leaves none behind. */
+static pid_t kids[256];
+static int n_kids;
+
+static pid_t fork_tracked(void)
+{
+	pid_t p = fork();
+
+	if (p == 0) {
+		/* and none outlives us if we are killed */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		n_kids = 0;
+	} else if (p > 0 && n_kids < 256) {
+		kids[n_kids++] = p;
+	}
+	return p;
+}
+
+static int teardown_kids(void **state)
+{
+	(void)state;
+	for (int i = 0; i < n_kids; i++)
+		if (kill(kids[i], SIGKILL) == 0)
+			waitpid(kids[i], NULL, 0);
+	n_kids = 0;
+	return 0;
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -48,7 +77,7 @@ static void start_daemon(const char *extra)
 	int i;
 
 	snprintf(sock_path, sizeof(sock_path), "/tmp/importanced-test.%d.%u.sock", (int)getpid(), n++);
-	daemon_pid = fork();
+	daemon_pid = fork_tracked();
 	assert_true(daemon_pid >= 0);
 	if (daemon_pid == 0) {
 		char *argv[16] = { (char *)daemon_bin, "--socket", sock_path, "--policy", "nice",
@@ -220,7 +249,7 @@ static struct child spawn(const struct role *r)
 
 	assert_int_equal(pipe(to), 0);
 	assert_int_equal(pipe(from), 0);
-	ch.pid = fork();
+	ch.pid = fork_tracked();
 	assert_true(ch.pid >= 0);
 	if (ch.pid == 0) {
 		close(to[1]);
@@ -259,8 +288,12 @@ static void finish(struct child *ch)
 static void make_donor(pid_t pid, bool on)
 {
 	impc *a = admin();
+	int e, tries = 0;
 
-	assert_int_equal(impc_donor(a, pid, on), 0);
+	/* a process just forked may not have said hello yet */
+	while ((e = impc_donor(a, pid, on)) == -ESRCH && tries++ < 500)
+		usleep(2000);
+	assert_int_equal(e, 0);
 	impc_close(a);
 }
 
@@ -663,19 +696,220 @@ static void test_quotas_and_rights(void **state)
 	stop_daemon();
 }
 
+/* ---- faults under load ---- */
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+/* Serves "load" until SIGTERM; exits with how many it took (mod 256). */
+static void load_server(void)
+{
+	impc *c;
+	uint64_t port;
+	unsigned long n = 0;
+
+	signal(SIGTERM, on_term);
+	if (impc_connect(sock_path, IMPC_RECEIVER, &c, NULL) < 0 ||
+	    impc_port_allocate(c, true, &port) < 0 || impc_register(c, "load", port) < 0)
+		_exit(1);
+	while (!stop_flag) {
+		impc_message m;
+
+		if (impc_receive(c, port, 100, IMPC_RECV_VOUCHER, &m) == 0) {
+			free(m.data);
+			if (m.voucher)
+				impc_voucher_release(c, m.voucher);
+			n++;
+		}
+	}
+	impc_close(c);
+	_exit(n ? 0 : 2);
+}
+
+/* Sends to "load" as fast as quotas let it, until killed. */
+static void load_sender(unsigned seed)
+{
+	impc *c;
+	uint64_t port = 0, extra;
+	char data[512];
+
+	if (impc_connect(sock_path, 0, &c, NULL) < 0)
+		_exit(1);
+	memset(data, 'x', sizeof(data));
+	for (;;) {
+		int e;
+
+		if (!port && impc_lookup(c, "load", &port) < 0) {
+			usleep(1000);
+			continue;
+		}
+		e = impc_send(c, port, data, 1 + rand_r(&seed) % sizeof(data), 0, 0, 0, NULL);
+		if (e == -EDQUOT)
+			usleep(1000);
+		else if (e == -EPIPE)
+			port = 0; /* the server restarted: look it up again */
+		if (rand_r(&seed) % 64 == 0)
+			impc_port_allocate(c, true, &extra); /* up to the quota */
+	}
+}
+
+static pid_t fork_fn(void (*fn)(unsigned), unsigned arg)
+{
+	pid_t p = fork_tracked();
+
+	assert_true(p >= 0);
+	if (p == 0)
+		fn(arg);
+	return p;
+}
+
+static void load_server_fn(unsigned arg)
+{
+	(void)arg;
+	load_server();
+}
+
+static void test_faults_under_load(void **state)
+{
+	enum { SENDERS = 6 };
+	pid_t senders[SENDERS], server;
+	impc_status st;
+	unsigned seed = 42;
+	uint64_t start;
+	int i, status, never_reads, kills = 0;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct impp_header h = { IMPP_MAGIC, IMPP_REQ_STATUS, 0, 0, 0 };
+	impc *probe;
+
+	(void)state;
+	start_daemon("--max-inflight 64");
+	server = fork_fn(load_server_fn, 0);
+	for (i = 0; i < SENDERS; i++) {
+		senders[i] = fork_fn(load_sender, (unsigned)i + 1);
+		if (i % 2)
+			make_donor(senders[i], true);
+	}
+	/* a client that asks and asks and never reads the answers */
+	strcpy(sa.sun_path, sock_path);
+	never_reads = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+	assert_int_equal(connect(never_reads, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	{
+		struct { struct impp_header h; struct impp_req_hello q; } __attribute__((packed)) hello =
+			{ { IMPP_MAGIC, IMPP_REQ_HELLO, 0, 1, sizeof(struct impp_req_hello) }, { IMPP_VERSION, 0 } };
+
+		assert_true(send(never_reads, &hello, sizeof(hello), 0) > 0);
+	}
+	start = now_ms();
+	while (now_ms() - start < 3000) {
+		/* keep its socket full of requests */
+		while (send(never_reads, &h, sizeof(h), MSG_DONTWAIT) > 0)
+			h.serial++;
+		usleep(20 * 1000);
+		i = rand_r(&seed) % SENDERS;
+		kill(senders[i], SIGKILL);
+		waitpid(senders[i], NULL, 0);
+		kills++;
+		senders[i] = fork_fn(load_sender, seed);
+		if (rand_r(&seed) % 2)
+			make_donor(senders[i], true);
+		/* everyone else is still served, promptly */
+		assert_int_equal(impc_connect(sock_path, IMPC_MONITOR, &probe, NULL), 0);
+		assert_int_equal(impc_status_get(probe, &st), 0);
+		impc_close(probe);
+	}
+	print_message("%d senders killed under load; %llu requests, %llu boosts applied\n", kills,
+		      (unsigned long long)st.requests, (unsigned long long)st.boosts_applied);
+	assert_true(st.boosts_applied > 0);
+	/* the server restarts once mid-flight too */
+	kill(server, SIGKILL);
+	waitpid(server, NULL, 0);
+	server = fork_fn(load_server_fn, 0);
+	usleep(300 * 1000);
+	for (i = 0; i < SENDERS; i++) {
+		kill(senders[i], SIGKILL);
+		waitpid(senders[i], NULL, 0);
+	}
+	kill(server, SIGTERM);
+	waitpid(server, &status, 0);
+	assert_true(WIFEXITED(status));
+	close(never_reads);
+	usleep(200 * 1000);
+	st = status_now();
+	assert_int_equal(st.task_elems, 0);
+	assert_int_equal(st.inherits, 0);
+	assert_int_equal(st.vouchers, 0);
+	assert_int_equal(st.ports, 0);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(st.clients, 1); /* the status request itself */
+	/* no unboost is applied to a process that died boosted: nothing to restore */
+	assert_true(st.unboosts_applied <= st.boosts_applied);
+	stop_daemon();
+}
+
+static void test_socket_activation(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	impc *c;
+	uint64_t port;
+	impc_message m;
+	int i, status;
+
+	(void)state;
+	snprintf(sock_path, sizeof(sock_path), "/tmp/importanced-test.%d.activated.sock", (int)getpid());
+	strcpy(sa.sun_path, sock_path);
+	unlink(sock_path);
+	daemon_pid = fork_tracked();
+	assert_true(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		/* what the service manager does: a listening socket on fd 3 */
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		char pid[16];
+
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0 ||
+		    dup2(fd, 3) < 0)
+			_exit(126);
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		setenv("LISTEN_FDS", "1", 1);
+		setenv("LISTEN_PID", pid, 1);
+		execl(daemon_bin, daemon_bin, "--policy", "none", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500 && impc_connect(sock_path, IMPC_RECEIVER, &c, NULL) < 0; i++)
+		usleep(10000);
+	assert_true(i < 500);
+	assert_int_equal(impc_port_allocate(c, true, &port), 0);
+	assert_int_equal(impc_register(c, "self", port), 0);
+	assert_int_equal(impc_send(c, port, "hi", 2, 0, 0, 0, NULL), 0);
+	assert_int_equal(impc_receive(c, port, 1000, 0, &m), 0);
+	assert_int_equal(m.len, 2);
+	free(m.data);
+	impc_close(c);
+	kill(daemon_pid, SIGTERM);
+	waitpid(daemon_pid, &status, 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	unlink(sock_path);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_boost_while_queued),
-		cmocka_unit_test(test_chain),
-		cmocka_unit_test(test_donor_goes_background),
-		cmocka_unit_test(test_denap_hysteresis),
-		cmocka_unit_test(test_non_donor_cannot_boost),
-		cmocka_unit_test(test_donor_by_uid),
-		cmocka_unit_test(test_sigkill_leaves_nothing),
-		cmocka_unit_test(test_destroyed_message_tells_sender),
-		cmocka_unit_test(test_malformed_frames),
-		cmocka_unit_test(test_quotas_and_rights),
+		cmocka_unit_test_teardown(test_boost_while_queued, teardown_kids),
+		cmocka_unit_test_teardown(test_chain, teardown_kids),
+		cmocka_unit_test_teardown(test_donor_goes_background, teardown_kids),
+		cmocka_unit_test_teardown(test_denap_hysteresis, teardown_kids),
+		cmocka_unit_test_teardown(test_non_donor_cannot_boost, teardown_kids),
+		cmocka_unit_test_teardown(test_donor_by_uid, teardown_kids),
+		cmocka_unit_test_teardown(test_sigkill_leaves_nothing, teardown_kids),
+		cmocka_unit_test_teardown(test_destroyed_message_tells_sender, teardown_kids),
+		cmocka_unit_test_teardown(test_malformed_frames, teardown_kids),
+		cmocka_unit_test_teardown(test_quotas_and_rights, teardown_kids),
+		cmocka_unit_test_teardown(test_faults_under_load, teardown_kids),
+		cmocka_unit_test_teardown(test_socket_activation, teardown_kids),
 	};
 
 	if (argc < 2) {
