@@ -42,13 +42,15 @@ test-tsan: deps
 # scratch folder, never into the repository.
 test-fuzz fuzz: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_FUZZ=ON -DIMP_SANITIZE=ON -DIMP_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-scenario fuzz-api
-	@rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus/scenario $(FUZZ_BUILD)/corpus/api
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-scenario fuzz-api fuzz-broker
+	@rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus/scenario $(FUZZ_BUILD)/corpus/api $(FUZZ_BUILD)/corpus/broker
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-scenario $(FUZZ_BUILD)/corpus/scenario fuzz/corpus/scenario \
 		$$( [ -d $(CONFORMANCE)/cases ] && echo $(CONFORMANCE)/cases ) \
 		-dict=fuzz/scenario.dict -max_len=4096 -max_total_time=$(FUZZ_SECONDS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_BUILD)/corpus/api fuzz/corpus/api \
 		-max_total_time=$(FUZZ_SECONDS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BUILD)/corpus/broker fuzz/corpus/broker \
+		-max_len=8192 -max_total_time=$(FUZZ_SECONDS)
 
 conformance: build
 	sh $(CONFORMANCE)/run-conformance $(BUILD)/imp

@@ -1426,3 +1426,8 @@ void broker_free(struct broker *b)
 	free(b->inbuf);
 	free(b);
 }
+
+int broker_engine_stats(struct broker *b, imp_stats *stats)
+{
+	return imp_domain_get_stats(b->dom, stats);
+}

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "importance/importance.h"
 #include "policy.h"
 
 #define IMPD_MAX_MATCH 32
@@ -40,5 +41,8 @@ int broker_config_load(struct broker_config *cfg, const char *path, unsigned *li
 
 int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, struct broker **out);
 void broker_free(struct broker *b);
+
+/* The engine's counts (tests and fuzzers check that nothing is left). */
+int broker_engine_stats(struct broker *b, imp_stats *stats);
 
 #endif
