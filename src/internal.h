@@ -57,6 +57,8 @@ struct imp__task_elem {
 	struct imp__elem elem;
 	struct imp__msg_list kmsgs;        /* messages linked here or to inherits to us */
 	struct imp__inherit_list inherits; /* inherits from us or from inherits to us */
+	struct imp__inherit_list inbound;  /* inherits whose to-task we are */
+	uint32_t n_inherits, n_inbound;    /* lengths of the two lists above */
 	struct imp_task *task;             /* iit_task: NULL once disconnected */
 	struct imp_task *owner;            /* weak: the task object, for its snapshot */
 	struct imp__task_elem_list *updateq; /* update queue we are on, if any */
@@ -78,6 +80,7 @@ struct imp__inherit {
 	struct imp__elem *from_elem;     /* holds a reference */
 	struct imp__task_elem *to_task;  /* holds a reference */
 	TAILQ_ENTRY(imp__inherit) link;  /* on the from side's task list */
+	TAILQ_ENTRY(imp__inherit) to_link; /* on the to-task's inbound list */
 	TAILQ_ENTRY(imp__inherit) all_link;
 	uint32_t externcnt, externdrop;
 	uint32_t depth;
@@ -208,6 +211,7 @@ struct imp__task_elem *imp__task_elem_new(imp_domain *d, imp_task *task);
 void imp__msg_link(struct imp_msg *msg, struct imp__elem *elem);
 struct imp__elem *imp__msg_unlink(struct imp_msg *msg);
 void imp__inherit_link(struct imp__inherit *inherit, struct imp__elem *elem);
+struct imp__inherit *imp__inherit_find(struct imp__elem *from, struct imp__task_elem *to, uint32_t depth);
 int imp__elem_pid(struct imp__elem *elem); /* pid of the element's task, -1 if gone */
 void imp__task_elem_fill_info(const struct imp__task_elem *t, imp_task_info *info);
 

@@ -166,7 +166,7 @@ static struct imp__inherit *imp__inherit_from(imp_domain *d, struct imp_msg *msg
 {
 	struct imp__task_elem *t = NULL;
 	struct imp__elem *from = msg->importance;
-	struct imp__inherit *inherit = NULL, *i;
+	struct imp__inherit *inherit = NULL;
 	struct imp_port *port = msg->port;
 	bool cleared_self_donation = false;
 	bool created = false;
@@ -223,16 +223,9 @@ static struct imp__inherit *imp__inherit_from(imp_domain *d, struct imp_msg *msg
 		from = &t->elem;
 	}
 
-	if (!inherit) {
-		/* Look on the list the candidates are linked on (the
-		 * reference looked on the inherit's own list, always empty). */
-		TAILQ_FOREACH(i, &imp__elem_link_task(from)->inherits, link) {
-			if (i->from_elem == from && i->to_task == t && i->depth == depth) {
-				inherit = i;
-				break;
-			}
-		}
-	}
+	/* (the reference looked on the inherit's own list, always empty) */
+	if (!inherit)
+		inherit = imp__inherit_find(from, t, depth);
 
 	msg_donating = msg->raised;
 	if (inherit) {

@@ -115,9 +115,22 @@ int imp__verify_locked(imp_domain *d)
 		TAILQ_FOREACH(m, &t->kmsgs, imp_link)
 			if (!m->importance || imp__elem_link_task(m->importance) != t)
 				FAIL("message on the wrong propagation list");
-		TAILQ_FOREACH(i, &t->inherits, link)
+		n = 0;
+		TAILQ_FOREACH(i, &t->inherits, link) {
 			if (imp__elem_link_task(i->from_elem) != t)
 				FAIL("inherit on the wrong propagation list");
+			n++;
+		}
+		if (n != t->n_inherits)
+			FAIL("inherit list length %u, counted %zu", t->n_inherits, n);
+		n = 0;
+		TAILQ_FOREACH(i, &t->inbound, to_link) {
+			if (i->to_task != t)
+				FAIL("inherit on the wrong inbound list");
+			n++;
+		}
+		if (n != t->n_inbound)
+			FAIL("inbound list length %u, counted %zu", t->n_inbound, n);
 	}
 
 	/* inherits */

@@ -1,0 +1,289 @@
+/*
+ * Engine benchmarks, each measured side by side in one run:
+ *  - send+receive pairs per second on the voucher path, the legacy path and
+ *    the same object model with importance off (a port that takes no
+ *    donations), with a boost edge on every message and without;
+ *  - bytes allocated per task, port, message, inherit and voucher;
+ *  - cost of a donor going to the background and back against the number
+ *    of messages and inherits it feeds (10 .. 1,000,000) and the depth of a
+ *    voucher chain (1 .. 1,000), with the fitted exponent.
+ * Prints a markdown report on stdout and writes gnuplot data to DIR.
+ *
+ *   bench-engine [--quick] DIR
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "importance/importance.h"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static size_t bytes;
+
+static void *count_alloc(size_t size, void *ctx)
+{
+	(void)ctx;
+	bytes += size;
+	return malloc(size);
+}
+
+static void count_free(void *p, void *ctx)
+{
+	(void)ctx;
+	free(p);
+}
+
+static const imp_allocator counting = { count_alloc, count_free, NULL };
+
+static imp_domain *domain(void)
+{
+	imp_domain_config cfg = { 0 };
+	imp_domain *d;
+
+	cfg.allocator = &counting;
+	if (imp_domain_new(&cfg, &d) < 0)
+		exit(1);
+	return d;
+}
+
+static imp_task *task(imp_domain *d, int pid, unsigned flags)
+{
+	imp_task *t;
+
+	if (imp_task_create(d, pid, flags, &t) < 0)
+		exit(1);
+	return t;
+}
+
+static imp_port *port(imp_task *owner, bool donate)
+{
+	imp_port *p;
+
+	if (imp_port_create(owner, donate, &p) < 0)
+		exit(1);
+	return p;
+}
+
+/* ---- pairs per second ---- */
+
+enum path { PATH_VOUCHER, PATH_LEGACY, PATH_OFF };
+
+/* Seconds per send+receive pair.  `steady`: the receiver is boosted all
+ * along (no edge per message); otherwise every message boosts and
+ * unboosts it. */
+static double pair_cost(enum path path, bool steady, long n)
+{
+	imp_domain *d = domain();
+	imp_task *s = task(d, 1, IMP_TASK_DONOR), *r = task(d, 2, IMP_TASK_RECEIVER);
+	imp_port *p = port(r, path != PATH_OFF);
+	double t0, t;
+
+	if (steady)
+		imp_task_hold_assertion(r, 1);
+	t0 = now();
+	for (long i = 0; i < n; i++) {
+		imp_msg *m;
+		imp_voucher *v = NULL;
+
+		imp_msg_send(s, p, NULL, 0, &m);
+		if (path == PATH_LEGACY) {
+			imp_msg_receive(m, 0, NULL);
+			imp_task_drop_legacy_assertion(r, 1);
+		} else {
+			imp_msg_receive(m, IMP_RECV_VOUCHER, &v);
+			imp_voucher_release(v);
+		}
+		imp_msg_unref(m);
+	}
+	t = (now() - t0) / (double)n;
+	imp_domain_free(d);
+	return t;
+}
+
+static double median3(double a, double b, double c)
+{
+	return a > b ? (b > c ? b : (a > c ? c : a)) : (a > c ? a : (b > c ? c : b));
+}
+
+/* ---- memory ---- */
+
+static void memory_report(void)
+{
+	enum { N = 10000 };
+	imp_domain *d = domain();
+	imp_task *don = task(d, 1, IMP_TASK_DONOR), **ts = malloc(sizeof(*ts) * N);
+	imp_port **ps = malloc(sizeof(*ps) * N);
+	imp_msg **ms = malloc(sizeof(*ms) * N);
+	imp_voucher **vs = malloc(sizeof(*vs) * N);
+	size_t before;
+	double per_task, per_port, per_msg, per_recv;
+
+	before = bytes;
+	for (int i = 0; i < N; i++)
+		ts[i] = task(d, 10 + i, IMP_TASK_RECEIVER);
+	per_task = (double)(bytes - before) / N;
+	before = bytes;
+	for (int i = 0; i < N; i++)
+		ps[i] = port(ts[i], true);
+	per_port = (double)(bytes - before) / N;
+	before = bytes;
+	for (int i = 0; i < N; i++)
+		imp_msg_send(don, ps[i], NULL, 0, &ms[i]);
+	per_msg = (double)(bytes - before) / N;
+	before = bytes;
+	for (int i = 0; i < N; i++)
+		imp_msg_receive(ms[i], IMP_RECV_VOUCHER, &vs[i]);
+	/* each receive makes one inherit and one voucher object */
+	per_recv = (double)(bytes - before) / N;
+	printf("| object | bytes |\n| --- | ---: |\n");
+	printf("| task (handle + importance element) | %.0f |\n", per_task);
+	printf("| port | %.0f |\n", per_port);
+	printf("| message | %.0f |\n", per_msg);
+	printf("| inherit + its voucher object (one voucher receive) | %.0f |\n\n", per_recv);
+	imp_domain_free(d);
+	free(ts);
+	free(ps);
+	free(ms);
+	free(vs);
+}
+
+/* ---- propagation ---- */
+
+/* Time for the donor to go to the background and back, with n queued
+ * messages (kind 0), n inherits (kind 1) or a chain of depth n (kind 2). */
+static double flip_cost(int kind, long n)
+{
+	imp_domain *d = domain();
+	imp_task *don = task(d, 1, IMP_TASK_DONOR | IMP_TASK_LIVE_DONOR);
+	imp_msg **ms = calloc((size_t)n + 1, sizeof(*ms));
+	imp_voucher **vs = calloc((size_t)n + 1, sizeof(*vs));
+	double t0, best = 1e30;
+
+	if (kind == 0) {
+		imp_task *r = task(d, 2, IMP_TASK_RECEIVER);
+		imp_port *p = port(r, true);
+
+		for (long i = 0; i < n; i++)
+			imp_msg_send(don, p, NULL, 0, &ms[i]);
+	} else if (kind == 1) {
+		for (long i = 0; i < n; i++) {
+			imp_task *r = task(d, (int)(10 + i), IMP_TASK_RECEIVER);
+			imp_port *p = port(r, true);
+
+			imp_msg_send(don, p, NULL, 0, &ms[i]);
+			imp_msg_receive(ms[i], IMP_RECV_VOUCHER, &vs[i]);
+		}
+	} else {
+		imp_task *prev = don;
+		imp_voucher *v = NULL;
+
+		for (long i = 0; i < n; i++) {
+			imp_task *r = task(d, (int)(10 + i), IMP_TASK_RECEIVER);
+			imp_port *p = port(r, true);
+
+			imp_msg_send(prev, p, v, 0, &ms[i]);
+			imp_msg_receive(ms[i], IMP_RECV_VOUCHER, &vs[i]);
+			v = vs[i];
+			prev = r;
+		}
+	}
+	for (int rep = 0; rep < 3; rep++) {
+		t0 = now();
+		imp_task_set_live_donor(don, false);
+		imp_task_set_live_donor(don, true);
+		if (now() - t0 < best)
+			best = now() - t0;
+	}
+	imp_domain_free(d);
+	free(ms);
+	free(vs);
+	return best;
+}
+
+/* Least-squares slope of log(t) against log(n). */
+static double exponent(const long *n, const double *t, int k)
+{
+	double sx = 0, sy = 0, sxx = 0, sxy = 0;
+
+	for (int i = 0; i < k; i++) {
+		double x = log((double)n[i]), y = log(t[i]);
+
+		sx += x;
+		sy += y;
+		sxx += x * x;
+		sxy += x * y;
+	}
+	return (k * sxy - sx * sy) / (k * sxx - sx * sx);
+}
+
+int main(int argc, char **argv)
+{
+	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+	const char *dir = argv[argc - 1];
+	long pairs = quick ? 100000 : 1000000;
+	static const char *const path_names[] = { "voucher", "legacy", "importance off" };
+	static const char *const kinds[] = { "queued messages", "inherits", "chain depth" };
+	long sizes[3][6] = { { 10, 100, 1000, 10000, 100000, 1000000 },
+			     { 10, 100, 1000, 10000, 100000, 1000000 },
+			     { 1, 10, 100, 1000, 0, 0 } };
+	int counts[3] = { quick ? 5 : 6, quick ? 5 : 6, 4 };
+	double off, cost;
+	char path[512];
+	FILE *dat;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench-engine [--quick] DIR\n");
+		return 2;
+	}
+	printf("### Send + receive pairs\n\n");
+	printf("%ld pairs per run, median of 3 runs, all in this process.\n\n", pairs);
+	printf("| path | receiver | ns per pair | pairs/s | ratio to importance off |\n| --- | --- | ---: | ---: | ---: |\n");
+	off = median3(pair_cost(PATH_OFF, false, pairs), pair_cost(PATH_OFF, false, pairs),
+		      pair_cost(PATH_OFF, false, pairs));
+	printf("| %s | - | %.0f | %.2fM | 1.00 |\n", path_names[PATH_OFF], off * 1e9, 1e-6 / off);
+	for (int p = PATH_VOUCHER; p <= PATH_LEGACY; p++)
+		for (int steady = 1; steady >= 0; steady--) {
+			cost = median3(pair_cost(p, steady, pairs), pair_cost(p, steady, pairs),
+				       pair_cost(p, steady, pairs));
+			printf("| %s | %s | %.0f | %.2fM | %.2f |\n", path_names[p],
+			       steady ? "already boosted" : "boost+unboost per message", cost * 1e9,
+			       1e-6 / cost, cost / off);
+		}
+	printf("\n### Memory per object\n\n");
+	memory_report();
+
+	printf("### A donor going to the background and back\n\n");
+	printf("| affected | n | time | per item |\n| --- | ---: | ---: | ---: |\n");
+	snprintf(path, sizeof(path), "%s/propagation.dat", dir);
+	dat = fopen(path, "w");
+	for (int k = 0; k < 3; k++) {
+		double t[6];
+
+		if (dat)
+			fprintf(dat, "# %s\n", kinds[k]);
+		for (int i = 0; i < counts[k]; i++) {
+			t[i] = flip_cost(k, sizes[k][i]);
+			printf("| %s | %ld | %.3f ms | %.0f ns |\n", kinds[k], sizes[k][i], t[i] * 1e3,
+			       t[i] * 1e9 / (double)sizes[k][i]);
+			if (dat)
+				fprintf(dat, "%ld %.9f\n", sizes[k][i], t[i]);
+		}
+		if (dat)
+			fprintf(dat, "\n\n");
+		printf("| **%s: fitted exponent** | | **%.2f** | |\n", kinds[k],
+		       exponent(sizes[k], t, counts[k]));
+	}
+	if (dat)
+		fclose(dat);
+	printf("\n");
+	return 0;
+}
