@@ -44,12 +44,22 @@ static void count_free(void *p, void *ctx)
 
 static const imp_allocator counting = { count_alloc, count_free, NULL };
 
+static void noop_policy(const imp_policy_event *ev, void *ctx)
+{
+	(void)ev;
+	(void)ctx;
+}
+
+static bool with_callback;
+
 static imp_domain *domain(void)
 {
 	imp_domain_config cfg = { 0 };
 	imp_domain *d;
 
 	cfg.allocator = &counting;
+	if (with_callback)
+		cfg.policy = noop_policy;
 	if (imp_domain_new(&cfg, &d) < 0)
 		exit(1);
 	return d;
@@ -258,6 +268,12 @@ int main(int argc, char **argv)
 			       steady ? "already boosted" : "boost+unboost per message", cost * 1e9,
 			       1e-6 / cost, cost / off);
 		}
+	with_callback = true;
+	cost = median3(pair_cost(PATH_VOUCHER, false, pairs), pair_cost(PATH_VOUCHER, false, pairs),
+		       pair_cost(PATH_VOUCHER, false, pairs));
+	printf("| voucher | boost+unboost per message, with a policy callback | %.0f | %.2fM | %.2f |\n",
+	       cost * 1e9, 1e-6 / cost, cost / off);
+	with_callback = false;
 	printf("\n### Memory per object\n\n");
 	memory_report();
 

@@ -185,7 +185,7 @@ void imp__elem_release(imp_domain *d, struct imp__elem *elem)
 		imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
 		TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
 		d->n_inherits--;
-		imp__free(d, inherit);
+		imp__cache_put(d, &d->inherit_cache, inherit);
 		imp__elem_release(d, &to->elem); /* a task element: no recursion */
 		elem = from;
 	}

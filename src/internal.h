@@ -145,6 +145,14 @@ struct imp_voucher {
 };
 
 #define IMP__TRACE_RING 1024u
+#define IMP__CACHE_MAX 256u
+
+/* A free list of same-sized objects (see imp__cache_get). */
+struct imp__cache {
+	void *head;
+	unsigned n;
+	size_t size;
+};
 
 struct imp_domain {
 	pthread_mutex_t lock;       /* the importance lock */
@@ -182,6 +190,10 @@ struct imp_domain {
 	size_t n_task_elems, n_inherits, n_vouchers, n_tasks, n_ports, n_msgs, n_delayed;
 	uint64_t next_elem_id;
 
+	/* recycled inherits and voucher objects, the two allocations every
+	 * voucher receive makes */
+	struct imp__cache inherit_cache, voucher_cache;
+
 	/* trace ring, filled under lock, drained without it */
 	imp_trace_event trace_ring[IMP__TRACE_RING];
 	unsigned trace_head, trace_count;
@@ -191,6 +203,8 @@ struct imp_domain {
 /* ---- domain.c ---- */
 void *imp__alloc(imp_domain *d, size_t size);
 void imp__free(imp_domain *d, void *p);
+void *imp__cache_get(imp_domain *d, struct imp__cache *c);  /* lock held; zeroed or NULL */
+void imp__cache_put(imp_domain *d, struct imp__cache *c, void *p); /* lock held */
 uint64_t imp__now(imp_domain *d);
 int imp__lock(imp_domain *d);     /* -EDEADLK from inside a policy callback */
 void imp__lock_any(imp_domain *d); /* getters: allowed from callbacks */

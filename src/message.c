@@ -334,23 +334,31 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 	if (voucher_out)
 		*voucher_out = NULL;
 	d = msg->domain;
+	if ((r = imp__lock(d)) < 0)
+		return r;
 	if (want_voucher) {
-		/* everything the receive may need, before anything changes */
-		spare_inherit = imp__alloc(d, sizeof(*spare_inherit));
-		spare_voucher = imp__voucher_alloc(d);
+		/* everything the receive may need, before anything changes:
+		 * recycled objects, or fresh ones allocated without the lock */
+		spare_inherit = imp__cache_get(d, &d->inherit_cache);
+		spare_voucher = imp__cache_get(d, &d->voucher_cache);
 		if (!spare_inherit || !spare_voucher) {
-			imp__free(d, spare_inherit);
-			imp__free(d, spare_voucher);
-			return imp__error(-ENOMEM, "imp_msg_receive: out of memory");
+			imp__unlock(d);
+			if (!spare_inherit)
+				spare_inherit = imp__alloc(d, sizeof(*spare_inherit));
+			if (!spare_voucher)
+				spare_voucher = imp__voucher_alloc(d);
+			if ((r = imp__lock(d)) < 0)
+				goto free_spares_unlocked;
+			if (!spare_inherit || !spare_voucher) {
+				r = imp__error(-ENOMEM, "imp_msg_receive: out of memory");
+				goto unlock;
+			}
 		}
 	}
-	if ((r = imp__lock(d)) < 0)
-		goto free_spares;
 	if (msg->state != IMP_MSG_QUEUED) {
-		imp__unlock(d);
 		r = imp__error(-EALREADY, "imp_msg_receive: message is not queued (%s)",
 			       msg->state == IMP_MSG_RECEIVED ? "already received" : "destroyed");
-		goto free_spares;
+		goto unlock;
 	}
 	self = msg->port->owner;
 	imp__msg_dequeue(msg, IMP_MSG_RECEIVED);
@@ -392,11 +400,16 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 		imp__msg_drop_voucher(d, msg);
 	}
 	imp__msg_unref_locked(d, msg); /* the queue's reference */
-	imp__unlock(d);
 	r = 0;
-free_spares:
-	imp__free(d, spare_inherit);
+unlock:
+	if (spare_inherit)
+		imp__cache_put(d, &d->inherit_cache, spare_inherit);
 	imp__voucher_free_spare(d, spare_voucher);
+	imp__unlock(d);
+	return r;
+free_spares_unlocked:
+	imp__free(d, spare_inherit);
+	imp__free(d, spare_voucher);
 	return r;
 }
 

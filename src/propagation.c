@@ -251,6 +251,17 @@ retry:
 			imp__elem_release(d, &t->elem);
 			continue;
 		}
+		if (!d->policy) {
+			/* nobody to tell: record the update, keep the lock */
+			if (task->active) {
+				if (boost)
+					t->transitions++;
+				atomic_store(&task->boosted, boost);
+				imp__trace(d, IMP_TRACE_POLICY, task->pid, -1, boost, t->assertcnt);
+			}
+			imp__elem_release(d, &t->elem);
+			continue;
+		}
 		if (pthread_mutex_trylock(&d->apply_lock) != 0) {
 			bool wait = (q == &second_chance);
 

@@ -20,7 +20,8 @@ struct imp_voucher *imp__voucher_alloc(imp_domain *d)
 
 void imp__voucher_free_spare(imp_domain *d, struct imp_voucher *spare)
 {
-	imp__free(d, spare);
+	if (spare)
+		imp__cache_put(d, &d->voucher_cache, spare);
 }
 
 /* Hands one made reference on value to the voucher layer. */
@@ -91,7 +92,7 @@ void imp__voucher_unref_locked(imp_domain *d, struct imp_voucher *v)
 	TAILQ_REMOVE(&d->vouchers, v, link);
 	d->n_vouchers--;
 	imp__release_value(d, value, v->made);
-	imp__free(d, v);
+	imp__cache_put(d, &d->voucher_cache, v);
 }
 
 int imp_voucher_self(imp_task *task, imp_voucher **out)
@@ -104,12 +105,19 @@ int imp_voucher_self(imp_task *task, imp_voucher **out)
 	IMP__CHECK_ARG(task && out, "imp_voucher_self: NULL argument");
 	*out = NULL;
 	d = task->domain;
-	spare = imp__voucher_alloc(d);
-	if (!spare)
-		return imp__error(-ENOMEM, "imp_voucher_self: out of memory");
-	if ((r = imp__lock(d)) < 0) {
-		imp__free(d, spare);
+	if ((r = imp__lock(d)) < 0)
 		return r;
+	spare = imp__cache_get(d, &d->voucher_cache);
+	if (!spare) {
+		/* allocate without the lock; nothing has changed yet */
+		imp__unlock(d);
+		spare = imp__voucher_alloc(d);
+		if (!spare)
+			return imp__error(-ENOMEM, "imp_voucher_self: out of memory");
+		if ((r = imp__lock(d)) < 0) {
+			imp__free(d, spare);
+			return r;
+		}
 	}
 	t = task->imp;
 	if (task->active && t) {
@@ -120,8 +128,8 @@ int imp_voucher_self(imp_task *task, imp_voucher **out)
 		if (*out == spare)
 			spare = NULL;
 	}
+	imp__voucher_free_spare(d, spare);
 	imp__unlock(d);
-	imp__free(d, spare);
 	return 0;
 }
 

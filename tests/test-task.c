@@ -390,6 +390,27 @@ static void test_policy_reentry(void **state)
 	tctx_fini(&c);
 }
 
+static void test_without_policy_callback(void **state)
+{
+	imp_domain *d;
+	imp_task *r;
+	imp_task_info i;
+
+	(void)state;
+	/* no callback: updates are still decided and recorded */
+	assert_int_equal(imp_domain_new(NULL, &d), 0);
+	assert_int_equal(imp_task_create(d, 1, IMP_TASK_RECEIVER, &r), 0);
+	assert_int_equal(imp_task_hold_assertion(r, 1), 0);
+	assert_int_equal(imp_task_get_info(r, &i), 0);
+	assert_true(i.boosted);
+	assert_int_equal(i.transitions, 1);
+	assert_int_equal(imp_task_drop_assertion(r, 1), 0);
+	assert_int_equal(imp_task_get_info(r, &i), 0);
+	assert_false(i.boosted);
+	assert_int_equal(imp_domain_verify(d), 0);
+	imp_domain_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_exit),
 		cmocka_unit_test(test_donating_pids),
 		cmocka_unit_test(test_policy_reentry),
+		cmocka_unit_test(test_without_policy_callback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
