@@ -1,6 +1,7 @@
 # Front door: `make demo` and `make test` work on a fresh Debian machine
 # as root (they install what they miss).  The build itself is CMake's.
 BUILD      ?= build
+BENCH_BUILD ?= build-bench
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
@@ -52,6 +53,14 @@ test-fuzz fuzz: deps
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BUILD)/corpus/broker fuzz/corpus/broker \
 		-max_len=8192 -max_total_time=$(FUZZ_SECONDS)
 
+# Benchmarks from an optimized (-O3 -flto) build; writes docs/bench.md.
+bench: deps
+	@sh scripts/install-deps.sh gnuplot-nox dbus-daemon
+	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release \
+		-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON >/dev/null
+	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-scenario importanced
+	sh scripts/bench.sh $(BENCH_BUILD)
+
 conformance: build
 	sh $(CONFORMANCE)/run-conformance $(BUILD)/imp
 
@@ -70,4 +79,4 @@ demo: build
 	@echo "== graphs: docs/demo/chain-18.png (daemon boosted), chain-31.png (chain boosted), chain-38.png (all dropped)"
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) docs/demo
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) docs/demo

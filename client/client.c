@@ -281,19 +281,11 @@ int impc_send(impc *c, uint64_t port, const void *data, size_t len, uint64_t vou
 	return 0;
 }
 
-int impc_receive(impc *c, uint64_t port, int timeout_ms, unsigned flags, impc_message *msg)
+/* Parses a RECEIVE (or SEND_RECEIVE) reply into msg. */
+static int take_message(const uint8_t *body, size_t len, impc_message *msg)
 {
-	struct impp_req_receive q = { port, timeout_ms, flags };
 	struct impp_reply_receive r;
-	const uint8_t *body;
-	size_t len;
-	int e;
 
-	if (!msg)
-		return -EINVAL;
-	memset(msg, 0, sizeof(*msg));
-	if ((e = transact(c, IMPP_REQ_RECEIVE, &q, sizeof(q), NULL, 0, &body, &len)) < 0)
-		return e;
 	if (len < sizeof(r))
 		return -EBADMSG;
 	memcpy(&r, body, sizeof(r));
@@ -309,6 +301,49 @@ int impc_receive(impc *c, uint64_t port, int timeout_ms, unsigned flags, impc_me
 	msg->voucher = r.voucher;
 	msg->reply_port = r.reply_port;
 	return 0;
+}
+
+int impc_receive(impc *c, uint64_t port, int timeout_ms, unsigned flags, impc_message *msg)
+{
+	struct impp_req_receive q = { port, timeout_ms, flags };
+	const uint8_t *body;
+	size_t len;
+	int e;
+
+	if (!msg)
+		return -EINVAL;
+	memset(msg, 0, sizeof(*msg));
+	if ((e = transact(c, IMPP_REQ_RECEIVE, &q, sizeof(q), NULL, 0, &body, &len)) < 0)
+		return e;
+	return take_message(body, len, msg);
+}
+
+int impc_send_receive(impc *c, const impc_send_args *send, uint64_t release_voucher,
+		      uint64_t recv_port, int timeout_ms, unsigned flags, impc_message *msg)
+{
+	struct impp_req_send_receive q = { 0 };
+	const uint8_t *body;
+	size_t len;
+	int e;
+
+	if (!msg || (send && ((send->len && !send->data) || send->len > IMPP_MAX_PAYLOAD)))
+		return send && send->len > IMPP_MAX_PAYLOAD ? -EMSGSIZE : -EINVAL;
+	memset(msg, 0, sizeof(*msg));
+	q.release_voucher = release_voucher;
+	if (send) {
+		q.send_port = send->port;
+		q.send_voucher = send->voucher;
+		q.reply_port = send->reply_port;
+		q.options = send->options;
+		q.len = (uint32_t)send->len;
+	}
+	q.recv_port = recv_port;
+	q.timeout_ms = timeout_ms;
+	q.recv_flags = flags;
+	if ((e = transact(c, IMPP_REQ_SEND_RECEIVE, &q, sizeof(q), send ? send->data : NULL,
+			  send ? send->len : 0, &body, &len)) < 0)
+		return e;
+	return take_message(body, len, msg);
 }
 
 int impc_voucher_release(impc *c, uint64_t voucher)

@@ -96,6 +96,7 @@ struct bclient {
 	TAILQ_HEAD(, bport) ports;
 	/* a blocking receive waiting for a message */
 	bool parked;
+	uint16_t parked_type; /* RECEIVE or SEND_RECEIVE */
 	uint32_t parked_serial;
 	uint64_t parked_port;
 	uint32_t parked_flags;
@@ -403,8 +404,8 @@ static int voucher_store(struct bclient *c, imp_voucher *v, uint64_t *handle)
 }
 
 /* Hands the first message of the port to its owner. */
-static int deliver(struct broker *b, struct bclient *c, struct bport *p, uint32_t serial,
-		   uint32_t flags)
+static int deliver(struct broker *b, struct bclient *c, struct bport *p, uint16_t type,
+		   uint32_t serial, uint32_t flags)
 {
 	struct bmsg *m = TAILQ_FIRST(&p->queue);
 	struct impp_reply_receive r = { 0 };
@@ -432,7 +433,7 @@ static int deliver(struct broker *b, struct bclient *c, struct bport *p, uint32_
 	r.msg_id = m->id;
 	r.sender_pid = m->sender_pid;
 	r.len = m->len;
-	client_send_frame(c, IMPP_REPLY(IMPP_REQ_RECEIVE), serial, &r, sizeof(r), m->data, m->len);
+	client_send_frame(c, IMPP_REPLY(type), serial, &r, sizeof(r), m->data, m->len);
 	sender = client_by_id(b, m->sender_id);
 	if (sender)
 		sender->n_inflight--;
@@ -456,10 +457,10 @@ static void wake_receiver(struct broker *b, struct bport *p)
 	struct bclient *c = p->owner;
 
 	if (c->parked && c->parked_port == p->id && !TAILQ_EMPTY(&p->queue)) {
-		int e = deliver(b, c, p, c->parked_serial, c->parked_flags);
+		int e = deliver(b, c, p, c->parked_type, c->parked_serial, c->parked_flags);
 
 		if (e < 0)
-			reply_status(c, IMPP_REQ_RECEIVE, c->parked_serial, e);
+			reply_status(c, c->parked_type, c->parked_serial, e);
 		unpark(c);
 	}
 }
@@ -470,7 +471,7 @@ static int on_receive_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	(void)usec;
-	reply_status(c, IMPP_REQ_RECEIVE, c->parked_serial, -ETIMEDOUT);
+	reply_status(c, c->parked_type, c->parked_serial, -ETIMEDOUT);
 	unpark(c);
 	return 0;
 }
@@ -746,7 +747,7 @@ static void req_port_destroy(struct broker *b, struct bclient *c, uint16_t type,
 		return;
 	}
 	if (c->parked && c->parked_port == p->id) {
-		reply_status(c, IMPP_REQ_RECEIVE, c->parked_serial, -EPIPE);
+		reply_status(c, c->parked_type, c->parked_serial, -EPIPE);
 		unpark(c);
 	}
 	port_destroy(b, p, true);
@@ -830,14 +831,137 @@ static void req_name_lookup(struct broker *b, struct bclient *c, uint16_t type, 
 	client_send_frame(c, IMPP_REPLY(type), serial, &r, sizeof(r), NULL, 0);
 }
 
+/* The send half of SEND and SEND_RECEIVE: 0 or -errno, nothing changed
+ * on error.  The message is queued and a waiting receiver woken. */
+static int do_send(struct broker *b, struct bclient *c, uint64_t port, uint64_t voucher,
+		   uint64_t reply_port, uint32_t options, const uint8_t *data, uint32_t len,
+		   uint64_t *msg_id)
+{
+	struct bvoucher *bv = NULL;
+	struct bport *p;
+	struct bmsg *m;
+	int e;
+
+	if (len > IMPP_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	/* no static boosts from clients: that would make anyone a donor */
+	if (options & ~IMPP_SEND_NOIMPORTANCE)
+		return -EPERM;
+	if (!has_send_right(c, port))
+		return -EACCES;
+	if (!(p = port_by_id(b, port)))
+		return -EPIPE; /* the receiver is gone */
+	if (voucher && !(bv = voucher_by_handle(c, voucher)))
+		return -ENOENT;
+	if (reply_port && !has_send_right(c, reply_port))
+		return -EACCES;
+	if (c->n_inflight >= b->cfg.max_inflight)
+		return -EDQUOT;
+	m = calloc(1, sizeof(*m));
+	if (!m || (len && !(m->data = malloc(len)))) {
+		free(m);
+		return -ENOMEM;
+	}
+	if (len)
+		memcpy(m->data, data, len);
+	m->len = len;
+	if ((e = imp_msg_send(c->task, p->port, bv ? bv->voucher : NULL,
+			      (options & IMPP_SEND_NOIMPORTANCE) ? IMP_SEND_NOIMPORTANCE : 0, &m->msg)) < 0) {
+		free(m->data);
+		free(m);
+		return e;
+	}
+	m->id = ++b->next_msg;
+	m->port = p;
+	m->sender_id = c->id;
+	m->sender_pid = c->pid;
+	m->reply_port = reply_port;
+	TAILQ_INSERT_TAIL(&p->queue, m, link);
+	p->queued++;
+	c->n_inflight++;
+	*msg_id = m->id;
+	wake_receiver(b, p);
+	return 0;
+}
+
 static void req_send(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
 		     const uint8_t *body, uint32_t len)
 {
 	struct impp_req_send q;
 	struct impp_reply_send r = { 0 };
-	struct bvoucher *bv = NULL;
+	uint64_t id = 0;
+	int e;
+
+	NEED(sizeof(q));
+	memcpy(&q, body, sizeof(q));
+	if (q.len <= IMPP_MAX_PAYLOAD && len != sizeof(q) + q.len) {
+		reply_status(c, type, serial, -EBADMSG);
+		return;
+	}
+	e = do_send(b, c, q.port, q.voucher, q.reply_port, q.options, body + sizeof(q), q.len, &id);
+	if (e < 0) {
+		reply_status(c, type, serial, e);
+		return;
+	}
+	r.msg_id = id;
+	client_send_frame(c, IMPP_REPLY(type), serial, &r, sizeof(r), NULL, 0);
+}
+
+/* The receive half of RECEIVE and SEND_RECEIVE: replies now, or parks. */
+static void do_receive(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
+		       uint64_t port, int32_t timeout_ms, uint32_t flags)
+{
 	struct bport *p;
-	struct bmsg *m;
+	int e;
+
+	if (flags & ~IMPP_RECV_VOUCHER) {
+		reply_status(c, type, serial, -EINVAL);
+		return;
+	}
+	if (!(p = owned_port(b, c, port))) {
+		reply_status(c, type, serial, -ENOENT);
+		return;
+	}
+	if (!TAILQ_EMPTY(&p->queue)) {
+		if ((e = deliver(b, c, p, type, serial, flags)) < 0)
+			reply_status(c, type, serial, e);
+		return;
+	}
+	if (timeout_ms == 0) {
+		reply_status(c, type, serial, -EAGAIN);
+		return;
+	}
+	/* park: no more requests are read from this client until it is served */
+	c->parked = true;
+	c->parked_type = type;
+	c->parked_serial = serial;
+	c->parked_port = p->id;
+	c->parked_flags = flags;
+	if (timeout_ms > 0) {
+		uint64_t now;
+
+		sd_event_now(b->ev, CLOCK_MONOTONIC, &now);
+		sd_event_add_time(b->ev, &c->parked_timer, CLOCK_MONOTONIC,
+				  now + (uint64_t)timeout_ms * 1000, 1000, on_receive_timeout, c);
+	}
+	client_update_io(c);
+}
+
+static void req_receive(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
+			const uint8_t *body, uint32_t len)
+{
+	struct impp_req_receive q;
+
+	NEED(sizeof(q));
+	memcpy(&q, body, sizeof(q));
+	do_receive(b, c, type, serial, q.port, q.timeout_ms, q.flags);
+}
+
+static void req_send_receive(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
+			     const uint8_t *body, uint32_t len)
+{
+	struct impp_req_send_receive q;
+	uint64_t id;
 	int e;
 
 	NEED(sizeof(q));
@@ -846,98 +970,24 @@ static void req_send(struct broker *b, struct bclient *c, uint16_t type, uint32_
 		reply_status(c, type, serial, q.len > IMPP_MAX_PAYLOAD ? -EMSGSIZE : -EBADMSG);
 		return;
 	}
-	/* no static boosts from clients: that would make anyone a donor */
-	if (q.options & ~IMPP_SEND_NOIMPORTANCE) {
-		reply_status(c, type, serial, -EPERM);
-		return;
+	if (q.release_voucher) {
+		struct bvoucher *bv = voucher_by_handle(c, q.release_voucher);
+
+		if (!bv) {
+			reply_status(c, type, serial, -ENOENT);
+			return;
+		}
+		tdelete(bv, &c->vouchers, cmp_u64);
+		c->n_vouchers--;
+		imp_voucher_release(bv->voucher);
+		free(bv);
 	}
-	if (!has_send_right(c, q.port)) {
-		reply_status(c, type, serial, -EACCES);
-		return;
-	}
-	if (!(p = port_by_id(b, q.port))) {
-		reply_status(c, type, serial, -EPIPE); /* the receiver is gone */
-		return;
-	}
-	if (q.voucher && !(bv = voucher_by_handle(c, q.voucher))) {
-		reply_status(c, type, serial, -ENOENT);
-		return;
-	}
-	if (q.reply_port && !has_send_right(c, q.reply_port)) {
-		reply_status(c, type, serial, -EACCES);
-		return;
-	}
-	if (c->n_inflight >= b->cfg.max_inflight) {
-		reply_status(c, type, serial, -EDQUOT);
-		return;
-	}
-	m = calloc(1, sizeof(*m));
-	if (!m || (q.len && !(m->data = malloc(q.len)))) {
-		free(m);
-		reply_status(c, type, serial, -ENOMEM);
-		return;
-	}
-	memcpy(m->data, body + sizeof(q), q.len);
-	m->len = q.len;
-	if ((e = imp_msg_send(c->task, p->port, bv ? bv->voucher : NULL,
-			      (q.options & IMPP_SEND_NOIMPORTANCE) ? IMP_SEND_NOIMPORTANCE : 0, &m->msg)) < 0) {
-		free(m->data);
-		free(m);
+	if (q.send_port &&
+	    (e = do_send(b, c, q.send_port, q.send_voucher, q.reply_port, q.options, body + sizeof(q), q.len, &id)) < 0) {
 		reply_status(c, type, serial, e);
 		return;
 	}
-	m->id = ++b->next_msg;
-	m->port = p;
-	m->sender_id = c->id;
-	m->sender_pid = c->pid;
-	m->reply_port = q.reply_port;
-	TAILQ_INSERT_TAIL(&p->queue, m, link);
-	p->queued++;
-	c->n_inflight++;
-	r.msg_id = m->id;
-	client_send_frame(c, IMPP_REPLY(type), serial, &r, sizeof(r), NULL, 0);
-	wake_receiver(b, p);
-}
-
-static void req_receive(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
-			const uint8_t *body, uint32_t len)
-{
-	struct impp_req_receive q;
-	struct bport *p;
-	int e;
-
-	NEED(sizeof(q));
-	memcpy(&q, body, sizeof(q));
-	if (q.flags & ~IMPP_RECV_VOUCHER) {
-		reply_status(c, type, serial, -EINVAL);
-		return;
-	}
-	if (!(p = owned_port(b, c, q.port))) {
-		reply_status(c, type, serial, -ENOENT);
-		return;
-	}
-	if (!TAILQ_EMPTY(&p->queue)) {
-		if ((e = deliver(b, c, p, serial, q.flags)) < 0)
-			reply_status(c, type, serial, e);
-		return;
-	}
-	if (q.timeout_ms == 0) {
-		reply_status(c, type, serial, -EAGAIN);
-		return;
-	}
-	/* park: no more requests are read from this client until it is served */
-	c->parked = true;
-	c->parked_serial = serial;
-	c->parked_port = p->id;
-	c->parked_flags = q.flags;
-	if (q.timeout_ms > 0) {
-		uint64_t now;
-
-		sd_event_now(b->ev, CLOCK_MONOTONIC, &now);
-		sd_event_add_time(b->ev, &c->parked_timer, CLOCK_MONOTONIC,
-				  now + (uint64_t)q.timeout_ms * 1000, 1000, on_receive_timeout, c);
-	}
-	client_update_io(c);
+	do_receive(b, c, type, serial, q.recv_port, q.timeout_ms, q.recv_flags);
 }
 
 static void req_voucher_release(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
@@ -1239,6 +1289,7 @@ static const struct {
 	[IMPP_REQ_GRAPH] = { req_graph, false },
 	[IMPP_REQ_MONITOR] = { req_monitor, false },
 	[IMPP_REQ_DONOR] = { req_donor, false },
+	[IMPP_REQ_SEND_RECEIVE] = { req_send_receive, true },
 };
 
 static void protocol_error(struct broker *b, struct bclient *c, uint32_t serial, int err)

@@ -76,6 +76,24 @@ typedef struct impc_message {
  * assertion (impc_legacy_complete() when done). */
 int impc_receive(impc *c, uint64_t port, int timeout_ms, unsigned flags, impc_message *msg);
 
+typedef struct impc_send_args {
+	uint64_t port;
+	const void *data;
+	size_t len;
+	uint64_t voucher;
+	uint64_t reply_port;
+	unsigned options;
+} impc_send_args;
+
+/* Mach's combined mach_msg, in one round trip: release a voucher of ours
+ * (0: none), send (NULL: nothing), then receive on recv_port as
+ * impc_receive does.  A client's call: send the request with a reply port
+ * and wait on it.  A server's loop: reply to the previous request, release
+ * its voucher, and wait for the next.  A send error is returned and then
+ * nothing is received. */
+int impc_send_receive(impc *c, const impc_send_args *send, uint64_t release_voucher,
+		      uint64_t recv_port, int timeout_ms, unsigned flags, impc_message *msg);
+
 int impc_voucher_release(impc *c, uint64_t voucher);
 /* Drops refs external boosts of the voucher; *remaining may be NULL.
  * Returns 0, a negative errno, or a positive IMP_KERN_* code. */

@@ -45,6 +45,7 @@ enum impp_request {
 	IMPP_REQ_GRAPH = 15,
 	IMPP_REQ_MONITOR = 16,
 	IMPP_REQ_DONOR = 17,
+	IMPP_REQ_SEND_RECEIVE = 18,
 	IMPP_REQ_MAX_
 };
 
@@ -131,6 +132,23 @@ struct impp_reply_receive {
 	uint64_t voucher;    /* 0: the null voucher (or not asked) */
 	uint64_t reply_port; /* a send right now held by the receiver, or 0 */
 	uint32_t len;
+	uint8_t data[];
+} __attribute__((packed));
+
+/* SEND_RECEIVE: Mach's combined mach_msg: release a voucher (0: none),
+ * send (send_port 0: no send), then receive on recv_port, in one round
+ * trip.  The reply is a RECEIVE reply; a send error is the reply's status
+ * and then nothing is received. */
+struct impp_req_send_receive {
+	uint64_t release_voucher;
+	uint64_t send_port;
+	uint64_t send_voucher;
+	uint64_t reply_port;
+	uint32_t options;
+	uint32_t len;
+	uint64_t recv_port;
+	int32_t timeout_ms;
+	uint32_t recv_flags;
 	uint8_t data[];
 } __attribute__((packed));
 

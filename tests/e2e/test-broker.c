@@ -696,6 +696,55 @@ static void test_quotas_and_rights(void **state)
 	stop_daemon();
 }
 
+static void test_send_receive(void **state)
+{
+	impc *srv, *cli;
+	uint64_t port, peer, reply;
+	impc_message m;
+	impc_send_args req = { 0, "ping", 4, 0, 0, 0 }, rep = { 0, "pong", 4, 0, 0, 0 };
+
+	(void)state;
+	start_daemon(NULL);
+	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &srv, NULL), 0);
+	assert_int_equal(impc_port_allocate(srv, true, &port), 0);
+	assert_int_equal(impc_register(srv, "echo", port), 0);
+	assert_int_equal(impc_connect(sock_path, 0, &cli, NULL), 0);
+	assert_int_equal(impc_lookup(cli, "echo", &peer), 0);
+	assert_int_equal(impc_port_allocate(cli, false, &reply), 0);
+	req.port = peer;
+	req.reply_port = reply;
+	/* the client's call, polling: the request goes, no reply yet */
+	assert_int_equal(impc_send_receive(cli, &req, 0, reply, 0, 0, &m), -EAGAIN);
+	/* the server takes it with a voucher and a send right to the reply port */
+	assert_int_equal(impc_receive(srv, port, 0, IMPC_RECV_VOUCHER, &m), 0);
+	assert_int_equal(m.len, 4);
+	assert_memory_equal(m.data, "ping", 4);
+	assert_int_equal(m.reply_port, reply);
+	free(m.data);
+	/* its loop step: reply, release the voucher, wait for the next */
+	rep.port = m.reply_port;
+	{
+		uint64_t held = m.voucher;
+
+		assert_true(held != 0);
+		assert_int_equal(impc_send_receive(srv, &rep, held, port, 0, IMPC_RECV_VOUCHER, &m), -EAGAIN);
+		/* it was released by the call */
+		assert_int_equal(impc_voucher_release(srv, held), -ENOENT);
+	}
+	assert_int_equal(impc_receive(cli, reply, 1000, 0, &m), 0);
+	assert_memory_equal(m.data, "pong", 4);
+	free(m.data);
+	/* a send error is returned and nothing is received */
+	req.port = 424242;
+	assert_int_equal(impc_send_receive(cli, &req, 0, reply, -1, 0, &m), -EACCES);
+	/* releasing a voucher we do not hold is refused before anything else */
+	assert_int_equal(impc_send_receive(cli, NULL, 77, reply, 0, 0, &m), -ENOENT);
+	assert_int_equal(status_now().messages, 0);
+	impc_close(cli);
+	impc_close(srv);
+	stop_daemon();
+}
+
 /* ---- faults under load ---- */
 
 static volatile sig_atomic_t stop_flag;
@@ -908,6 +957,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_destroyed_message_tells_sender, teardown_kids),
 		cmocka_unit_test_teardown(test_malformed_frames, teardown_kids),
 		cmocka_unit_test_teardown(test_quotas_and_rights, teardown_kids),
+		cmocka_unit_test_teardown(test_send_receive, teardown_kids),
 		cmocka_unit_test_teardown(test_faults_under_load, teardown_kids),
 		cmocka_unit_test_teardown(test_socket_activation, teardown_kids),
 	};
