@@ -139,7 +139,7 @@ static void stop(pid_t p)
 	waitpid(p, NULL, 0);
 }
 
-static void imp_server(int nice_value, bool voucher, long hold_us)
+static void imp_server_named(const char *name, int nice_value, bool voucher, long hold_us)
 {
 	impc *c;
 	uint64_t port;
@@ -147,7 +147,7 @@ static void imp_server(int nice_value, bool voucher, long hold_us)
 	if (nice_value)
 		setpriority(PRIO_PROCESS, 0, nice_value);
 	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
-	    impc_register(c, "bench", port) < 0)
+	    impc_register(c, name, port) < 0)
 		_exit(1);
 	if (hold_us) {
 		/* boost-latency mode: hold each request's voucher a while, so
@@ -182,19 +182,119 @@ static void imp_server(int nice_value, bool voucher, long hold_us)
 	}
 }
 
-static impc *imp_client(uint64_t *peer, uint64_t *reply)
+static void imp_server(int nice_value, bool voucher, long hold_us)
+{
+	imp_server_named("bench", nice_value, voucher, hold_us);
+}
+
+static impc *imp_client_named(const char *name, uint64_t *peer, uint64_t *reply)
 {
 	impc *c;
 
 	for (int i = 0; i < 500; i++) {
 		if (impc_connect(sock, 0, &c, NULL) == 0) {
-			if (impc_lookup(c, "bench", peer) == 0 && impc_port_allocate(c, false, reply) == 0)
+			if (impc_lookup(c, name, peer) == 0 && impc_port_allocate(c, false, reply) == 0)
 				return c;
 			impc_close(c);
 		}
 		usleep(10000);
 	}
 	return NULL;
+}
+
+static impc *imp_client(uint64_t *peer, uint64_t *reply)
+{
+	return imp_client_named("bench", peer, reply);
+}
+
+/* ---- concurrent throughput: PAIRS client/server pairs at once ---- */
+
+#define PAIRS 4
+
+/* Forks the clients, releases them together, returns round trips/s. */
+static double run_clients(void (*client_fn)(int idx, int rounds, const char *arg), int rounds,
+			  const char *arg)
+{
+	int go[2];
+	pid_t kids[PAIRS];
+	uint64_t t0;
+	int ok = 1;
+
+	if (pipe(go) < 0)
+		return 0;
+	for (int i = 0; i < PAIRS; i++) {
+		kids[i] = child();
+		if (kids[i] == 0) {
+			char c;
+
+			close(go[1]);
+			if (read(go[0], &c, 1) != 1)
+				_exit(1);
+			client_fn(i, rounds, arg);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	usleep(300 * 1000); /* let them connect */
+	t0 = now_ns();
+	for (int i = 0; i < PAIRS; i++)
+		if (write(go[1], "g", 1) != 1)
+			ok = 0;
+	for (int i = 0; i < PAIRS; i++) {
+		int status;
+
+		waitpid(kids[i], &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status))
+			ok = 0;
+	}
+	close(go[1]);
+	return ok ? (double)PAIRS * rounds / ((double)(now_ns() - t0) / 1e9) : 0;
+}
+
+static void imp_pair_client(int idx, int rounds, const char *arg)
+{
+	char name[32], buf[64] = { 0 };
+	uint64_t peer, reply;
+	impc *c;
+
+	(void)arg;
+	snprintf(name, sizeof(name), "bench%d", idx);
+	if (!(c = imp_client_named(name, &peer, &reply)))
+		_exit(1);
+	for (int i = 0; i < rounds; i++) {
+		impc_message m;
+		impc_send_args req = { peer, buf, sizeof(buf), 0, reply, 0 };
+
+		if (impc_send_receive(c, &req, 0, reply, -1, 0, &m) < 0)
+			_exit(1);
+		free(m.data);
+	}
+	impc_close(c);
+}
+
+static double imp_concurrent(const char *bin, int rounds)
+{
+	pid_t d, s[PAIRS];
+	double r;
+
+	if ((d = start_importanced(bin, "none")) < 0)
+		return 0;
+	for (int i = 0; i < PAIRS; i++) {
+		s[i] = child();
+		if (s[i] == 0) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "bench%d", i);
+			imp_server_named(name, 0, true, 0);
+		}
+	}
+	r = run_clients(imp_pair_client, rounds, NULL);
+	for (int i = 0; i < PAIRS; i++) {
+		kill(s[i], SIGKILL);
+		waitpid(s[i], NULL, 0);
+	}
+	stop(d);
+	return r;
 }
 
 static struct result bench_importanced(const char *bin, int rounds)
@@ -363,6 +463,62 @@ out:
 	return r;
 }
 
+static sd_bus *bus_open(const char *address);
+
+static void dbus_pair_client(int idx, int rounds, const char *address)
+{
+	char name[64];
+	uint8_t payload[64] = { 0 };
+	sd_bus *bus = bus_open(address);
+
+	snprintf(name, sizeof(name), "org.importance.Bench%d", idx);
+	if (!bus)
+		_exit(1);
+	for (int i = 0; i < rounds; i++) {
+		sd_bus_message *reply = NULL, *call = NULL;
+
+		sd_bus_message_new_method_call(bus, &call, name, "/bench", "org.importance.Bench", "Ping");
+		sd_bus_message_append_array(call, 'y', payload, sizeof(payload));
+		if (sd_bus_call(bus, call, 0, NULL, &reply) < 0)
+			_exit(1);
+		sd_bus_message_unref(call);
+		sd_bus_message_unref(reply);
+	}
+	sd_bus_flush_close_unref(bus);
+}
+
+static double dbus_concurrent(const char *address, int rounds)
+{
+	pid_t s[PAIRS];
+	double r;
+
+	for (int i = 0; i < PAIRS; i++) {
+		s[i] = child();
+		if (s[i] == 0) {
+			char name[64];
+			sd_bus *sb = bus_open(address);
+
+			snprintf(name, sizeof(name), "org.importance.Bench%d", i);
+			if (!sb || sd_bus_add_object_vtable(sb, NULL, "/bench", "org.importance.Bench", bench_vtable, NULL) < 0 ||
+			    sd_bus_request_name(sb, name, 0) < 0)
+				_exit(1);
+			for (;;) {
+				if (sd_bus_process(sb, NULL) > 0)
+					continue;
+				if (sd_bus_wait(sb, UINT64_MAX) < 0)
+					_exit(0);
+			}
+		}
+	}
+	usleep(300 * 1000);
+	r = run_clients(dbus_pair_client, rounds, address);
+	for (int i = 0; i < PAIRS; i++) {
+		kill(s[i], SIGKILL);
+		waitpid(s[i], NULL, 0);
+	}
+	return r;
+}
+
 static const char *dbus_config(const char *path, const char *address)
 {
 	FILE *f = fopen(path, "w");
@@ -440,11 +596,28 @@ static void print(const struct result *r, const struct result *floor_r)
 	       r->p50_us / floor_r->p50_us);
 }
 
+static double median(double *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (v[j] < v[i]) {
+				double t = v[i];
+
+				v[i] = v[j];
+				v[j] = t;
+			}
+	return v[n / 2];
+}
+
 int main(int argc, char **argv)
 {
+	enum { REPS = 3 };
 	int rounds = argc > 2 ? atoi(argv[2]) : 20000;
-	struct result fl, imp, dd = { "dbus-daemon", 0, 0, 0, false }, db = { "dbus-broker", 0, 0, 0, false }, boost;
+	struct result fl[REPS], imp[REPS], dd[REPS], boost;
+	struct result db = { "dbus-broker", 0, 0, 0, false };
+	double v[REPS], imp_conc[REPS] = { 0 }, dd_conc[REPS] = { 0 }, ratio1[REPS], ratio4[REPS];
 	char cfg[100], path[100], addr[160];
+	bool have_dbus = true;
 	pid_t p;
 
 	if (argc < 2) {
@@ -452,32 +625,70 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	fl = bench_socketpair(rounds);
-	imp = bench_importanced(argv[1], rounds);
 	snprintf(path, sizeof(path), "/tmp/bench-dbus.%d.sock", (int)getpid());
 	snprintf(addr, sizeof(addr), "unix:path=%s", path);
 	snprintf(cfg, sizeof(cfg), "/tmp/bench-dbus.%d.conf", (int)getpid());
-	if (dbus_config(cfg, addr) && (p = start_dbus_daemon(cfg, path)) > 0)
-		dd = bench_dbus("dbus-daemon", addr, p, rounds);
-	unlink(path);
+	dbus_config(cfg, addr);
+	/* alternate the contenders, three times, and keep medians: this
+	 * machine's wakeup latency drifts from one second to the next */
+	for (int r = 0; r < REPS; r++) {
+		fl[r] = bench_socketpair(rounds);
+		imp[r] = bench_importanced(argv[1], rounds);
+		imp_conc[r] = imp_concurrent(argv[1], rounds / 2);
+		dd[r] = (struct result){ "dbus-daemon", 0, 0, 0, false };
+		if (have_dbus && (p = start_dbus_daemon(cfg, path)) > 0) {
+			dd_conc[r] = dbus_concurrent(addr, rounds / 2);
+			dd[r] = bench_dbus("dbus-daemon", addr, p, rounds);
+		} else {
+			have_dbus = false;
+		}
+		unlink(path);
+		ratio1[r] = dd[r].ok ? imp[r].per_s / dd[r].per_s : 0;
+		ratio4[r] = dd_conc[r] > 0 ? imp_conc[r] / dd_conc[r] : 0;
+	}
 	if ((p = start_dbus_broker(path)) > 0)
 		db = bench_dbus("dbus-broker", addr, p, rounds);
 	unlink(path);
 	unlink(cfg);
 	boost = bench_boost_latency(argv[1], rounds / 20 > 200 ? rounds / 20 : 200);
 
-	printf("### Request/reply round trips\n\n%d round trips each, one client, one server, "
-	       "64-byte request.\n\n", rounds);
+	printf("### Request/reply round trips\n\n%d round trips per run, one client and one server, "
+	       "64-byte request; each contender run %d times, alternating; medians.\n\n", rounds, REPS);
 	printf("| path | p50 (us) | p99 (us) | round trips/s | p50 / floor |\n| --- | ---: | ---: | ---: | ---: |\n");
-	print(&fl, &fl);
-	print(&imp, &fl);
-	print(&dd, &fl);
-	print(&db, &fl);
-	printf("\n");
-	if (imp.ok && dd.ok)
-		printf("importanced / dbus-daemon throughput: **%.2fx**\n", imp.per_s / dd.per_s);
-	if (imp.ok && db.ok)
-		printf("importanced / dbus-broker throughput: **%.2fx**\n", imp.per_s / db.per_s);
+	{
+		struct result *sets[3] = { fl, imp, dd };
+
+		for (int k = 0; k < 3; k++) {
+			struct result m = sets[k][0];
+
+			if (!m.ok) {
+				print(&m, &fl[0]);
+				continue;
+			}
+			for (int r = 0; r < REPS; r++)
+				v[r] = sets[k][r].p50_us;
+			m.p50_us = median(v, REPS);
+			for (int r = 0; r < REPS; r++)
+				v[r] = sets[k][r].p99_us;
+			m.p99_us = median(v, REPS);
+			for (int r = 0; r < REPS; r++)
+				v[r] = sets[k][r].per_s;
+			m.per_s = median(v, REPS);
+			printf("| %s | %.1f | %.1f | %.0f | %.2f |\n", m.name, m.p50_us, m.p99_us, m.per_s,
+			       m.p50_us / median((double[]){ fl[0].p50_us, fl[1].p50_us, fl[2].p50_us }, REPS));
+		}
+	}
+	print(&db, &fl[0]);
+	printf("\n%d client/server pairs at once, %d round trips each (medians of %d):\n\n"
+	       "| broker | round trips/s |\n| --- | ---: |\n| importanced | %.0f |\n| dbus-daemon | %.0f |\n\n",
+	       PAIRS, rounds / 2, REPS, median(imp_conc, REPS), median(dd_conc, REPS));
+	if (have_dbus) {
+		printf("importanced / dbus-daemon throughput, per run (same run, side by side):\n\n"
+		       "| run | one pair | %d pairs |\n| ---: | ---: | ---: |\n", PAIRS);
+		for (int r = 0; r < REPS; r++)
+			printf("| %d | %.2fx | %.2fx |\n", r + 1, ratio1[r], ratio4[r]);
+		printf("| **median** | **%.2fx** | **%.2fx** |\n", median(ratio1, REPS), median(ratio4, REPS));
+	}
 	printf("\n### Boost latency\n\nFrom just before a donor's send to the moment the receiver's nice "
 	       "value has changed (read with getpriority in a loop), %s.\n\n",
 	       boost.ok ? "policy nice" : "not run");
