@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 15
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFORMANCE ?= ../shared/conformance
 
-.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz conformance demo bench clean
+.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz fuzz-build conformance demo bench clean
 
 all: build
 
@@ -38,28 +38,30 @@ test-tsan: deps
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target test-threads test-propagation
 	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'unit-(threads|propagation)'
 
-# A short run of each libFuzzer target from its seed corpus (FUZZ_SECONDS
-# each); `make fuzz FUZZ_SECONDS=600` for a long one.  New inputs go to a
-# scratch folder, never into the repository.
-test-fuzz fuzz: deps
+# Fuzzing.  `make test` runs each target a fixed number of executions
+# from a fixed seed (the same inputs every time, so CI is reproducible);
+# `make fuzz FUZZ_SECONDS=600` runs each for that long with a fresh seed.
+# New inputs go to a scratch folder, never into the repository.
+FUZZ_RUNS ?= 30000
+fuzz-build: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_FUZZ=ON -DIMP_SANITIZE=ON -DIMP_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-scenario fuzz-api fuzz-broker
 	@rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus/scenario $(FUZZ_BUILD)/corpus/api $(FUZZ_BUILD)/corpus/broker
-	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-scenario $(FUZZ_BUILD)/corpus/scenario fuzz/corpus/scenario \
-		$$( [ -d $(CONFORMANCE)/cases ] && echo $(CONFORMANCE)/cases ) \
-		-dict=fuzz/scenario.dict -max_len=4096 -max_total_time=$(FUZZ_SECONDS)
-	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_BUILD)/corpus/api fuzz/corpus/api \
-		-max_total_time=$(FUZZ_SECONDS)
-	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BUILD)/corpus/broker fuzz/corpus/broker \
-		-max_len=8192 -max_total_time=$(FUZZ_SECONDS)
 
-# Benchmarks from an optimized (-O3 -flto) build; writes docs/bench.md.
-bench: deps
-	@sh scripts/install-deps.sh gnuplot-nox dbus-daemon
-	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release \
-		-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON >/dev/null
-	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-scenario importanced
-	sh scripts/bench.sh $(BENCH_BUILD)
+FUZZ_SCENARIO_ARGS = $(FUZZ_BUILD)/corpus/scenario fuzz/corpus/scenario \
+	$$( [ -d $(CONFORMANCE)/cases ] && echo $(CONFORMANCE)/cases ) -dict=fuzz/scenario.dict -max_len=4096
+FUZZ_API_ARGS = $(FUZZ_BUILD)/corpus/api fuzz/corpus/api
+FUZZ_BROKER_ARGS = $(FUZZ_BUILD)/corpus/broker fuzz/corpus/broker -max_len=8192
+
+test-fuzz: fuzz-build
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-scenario $(FUZZ_SCENARIO_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_API_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BROKER_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
+
+fuzz: fuzz-build
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-scenario $(FUZZ_SCENARIO_ARGS) -max_total_time=$(FUZZ_SECONDS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_API_ARGS) -max_total_time=$(FUZZ_SECONDS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BROKER_ARGS) -max_total_time=$(FUZZ_SECONDS)
 
 conformance: build
 	sh $(CONFORMANCE)/run-conformance $(BUILD)/imp

@@ -4,6 +4,7 @@
  * every task exited, nothing may be left and nothing may leak. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,10 @@ static uint64_t fuzz_clock(void *ctx)
 
 static void check(imp_domain *d)
 {
-	if (imp_domain_broken(d) || imp_domain_verify(d) != 0)
+	if (imp_domain_broken(d) || imp_domain_verify(d) != 0) {
+		fprintf(stderr, "invariant: %s\n", imp_last_error());
 		abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

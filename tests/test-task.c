@@ -411,6 +411,33 @@ static void test_without_policy_callback(void **state)
 	imp_domain_free(d);
 }
 
+static void test_unmark_with_inherits(void **state)
+{
+	struct tctx c;
+	imp_task *s, *r;
+	imp_port *p;
+	imp_msg *m;
+	imp_voucher *v;
+
+	(void)state;
+	tctx_init(&c);
+	s = tu_task(&c, 1, IMP_TASK_RECEIVER);
+	r = tu_task(&c, 2, IMP_TASK_RECEIVER);
+	p = tu_port(r, true);
+	m = tu_send(s, p, NULL, 0); /* S is not boosted: linked, not donating */
+	v = tu_recv_voucher(m);
+	assert_int_equal(imp_voucher_drop_external(v, 1, NULL), IMP_KERN_SUCCESS);
+	assert_int_equal(tu_info(r).assertcnt, 0);
+	assert_int_equal(tu_info(r).extern_boosts, 0);
+	/* no counts, but an inherit still targets R: it must stay a receiver */
+	assert_int_equal(imp_task_mark_receiver(r, false), -EBUSY);
+	assert_non_null(strstr(imp_last_error(), "inherits still target"));
+	imp_voucher_release(v);
+	assert_int_equal(imp_task_mark_receiver(r, false), 0);
+	imp_msg_unref(m);
+	tctx_fini(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +452,7 @@ int main(void)
 		cmocka_unit_test(test_donating_pids),
 		cmocka_unit_test(test_policy_reentry),
 		cmocka_unit_test(test_without_policy_callback),
+		cmocka_unit_test(test_unmark_with_inherits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
