@@ -1152,6 +1152,16 @@ static void text_add(struct text *t, const char *fmt, ...)
 	}
 }
 
+/* Sends a built text (or -ENOMEM if building it failed) and frees it. */
+static void reply_text(struct bclient *c, uint16_t type, uint32_t serial, struct text *t)
+{
+	if (t->failed)
+		reply_status(c, type, serial, -ENOMEM);
+	else
+		send_text(c, type, serial, t->buf, t->len);
+	free(t->buf);
+}
+
 static void req_tasks(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
 		      const uint8_t *body, uint32_t len)
 {
@@ -1173,11 +1183,7 @@ static void req_tasks(struct broker *b, struct bclient *c, uint16_t type, uint32
 			 ti.is_donor ? "yes" : "no", ti.boosted ? "yes" : "no", ti.assertcnt,
 			 ti.extern_boosts, ti.legacy_boosts, x->n_ports, impd_policy_name(x->target.kind));
 	}
-	if (t.failed)
-		reply_status(c, type, serial, -ENOMEM);
-	else
-		send_text(c, type, serial, t.buf, t.len);
-	free(t.buf);
+	reply_text(c, type, serial, &t);
 }
 
 static void req_graph(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
@@ -1226,11 +1232,7 @@ static void req_graph(struct broker *b, struct bclient *c, uint16_t type, uint32
 	}
 	text_add(&t, "}\n");
 	imp_graph_free(b->dom, g);
-	if (t.failed)
-		reply_status(c, type, serial, -ENOMEM);
-	else
-		send_text(c, type, serial, t.buf, t.len);
-	free(t.buf);
+	reply_text(c, type, serial, &t);
 }
 
 static void req_monitor(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,

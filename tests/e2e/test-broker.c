@@ -339,21 +339,29 @@ static void test_boost_while_queued(void **state)
 	stop_daemon();
 }
 
+/* A -> B -> C: B and C niced receivers, B passing its work on to C, A a
+ * donor. */
+static void spawn_chain(struct child *a, struct child *b, struct child *c)
+{
+	static const struct role cr = { "c", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	static const struct role br = { "b", "c", IMPC_RECEIVER, NICE_SERVER, 0 };
+	static const struct role ar = { "b", NULL, 0, 0, 0 };
+
+	*c = spawn(&cr);
+	*b = spawn(&br);
+	*a = spawn(&ar);
+	make_donor(a->pid, true);
+}
+
 static void test_chain(void **state)
 {
-	struct role cr = { "c", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
-	struct role br = { "b", "c", IMPC_RECEIVER, NICE_SERVER, 0 };
-	struct role ar = { "b", NULL, 0, 0, 0 };
 	struct child c, b, a;
 	impc *mon;
 	char *graph = NULL;
 
 	(void)state;
 	start_daemon(NULL);
-	c = spawn(&cr);
-	b = spawn(&br);
-	a = spawn(&ar);
-	make_donor(a.pid, true);
+	spawn_chain(&a, &b, &c);
 	order(&a, 's');
 	assert_true(wait_nice(b.pid, NICE_BOOST, 2000) >= 0);
 	order(&b, 'v'); /* B works on it and passes it on with its voucher */
@@ -378,17 +386,11 @@ static void test_chain(void **state)
 
 static void test_donor_goes_background(void **state)
 {
-	struct role cr = { "c", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
-	struct role br = { "b", "c", IMPC_RECEIVER, NICE_SERVER, 0 };
-	struct role ar = { "b", NULL, 0, 0, 0 };
 	struct child c, b, a;
 
 	(void)state;
 	start_daemon(NULL);
-	c = spawn(&cr);
-	b = spawn(&br);
-	a = spawn(&ar);
-	make_donor(a.pid, true);
+	spawn_chain(&a, &b, &c);
 	order(&a, 's');
 	order(&b, 'v'); /* B holds A's boost, C has B's request queued */
 	assert_true(wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
