@@ -92,6 +92,7 @@ struct bclient {
 	void *send_rights;  /* tsearch of uint64_t* */
 	void *vouchers;     /* tsearch of struct bvoucher* */
 	unsigned n_vouchers, n_ports, n_inflight, n_names, errors;
+	size_t inflight_bytes;
 	uint64_t next_voucher;
 	TAILQ_HEAD(, bport) ports;
 	/* a blocking receive waiting for a message */
@@ -216,6 +217,13 @@ static void client_send_frame(struct bclient *c, uint16_t type, uint32_t serial,
 	}
 	TAILQ_INSERT_TAIL(&c->out, f, link);
 	c->out_bytes += f->len;
+	/* Back-pressure stops us reading its requests, but events (monitors,
+	 * destroyed messages) still come: a client that reads nothing at all
+	 * is let go rather than allowed to grow our memory. */
+	if (c->out_bytes > 4 * c->b->cfg.max_out_bytes) {
+		c->dead = true;
+		return;
+	}
 	client_update_io(c);
 }
 
@@ -354,6 +362,7 @@ static void msg_destroyed(struct broker *b, struct bmsg *m)
 
 	if (sender) {
 		sender->n_inflight--;
+		sender->inflight_bytes -= m->len;
 		client_send_frame(sender, IMPP_EVT_MSG_DESTROYED, 0, &ev, sizeof(ev), NULL, 0);
 	}
 }
@@ -435,8 +444,10 @@ static int deliver(struct broker *b, struct bclient *c, struct bport *p, uint16_
 	r.len = m->len;
 	client_send_frame(c, IMPP_REPLY(type), serial, &r, sizeof(r), m->data, m->len);
 	sender = client_by_id(b, m->sender_id);
-	if (sender)
+	if (sender) {
 		sender->n_inflight--;
+		sender->inflight_bytes -= m->len;
+	}
 	free_msg(b, m);
 	return 0;
 }
@@ -855,7 +866,7 @@ static int do_send(struct broker *b, struct bclient *c, uint64_t port, uint64_t 
 		return -ENOENT;
 	if (reply_port && !has_send_right(c, reply_port))
 		return -EACCES;
-	if (c->n_inflight >= b->cfg.max_inflight)
+	if (c->n_inflight >= b->cfg.max_inflight || c->inflight_bytes + len > b->cfg.max_inflight_bytes)
 		return -EDQUOT;
 	m = calloc(1, sizeof(*m));
 	if (!m || (len && !(m->data = malloc(len)))) {
@@ -879,6 +890,7 @@ static int do_send(struct broker *b, struct bclient *c, uint64_t port, uint64_t 
 	TAILQ_INSERT_TAIL(&p->queue, m, link);
 	p->queued++;
 	c->n_inflight++;
+	c->inflight_bytes += len;
 	*msg_id = m->id;
 	wake_receiver(b, p);
 	return 0;
@@ -1382,6 +1394,7 @@ void broker_config_defaults(struct broker_config *cfg)
 	cfg->policy.boost_weight = 1000;
 	cfg->max_ports = 256;
 	cfg->max_inflight = 4096;
+	cfg->max_inflight_bytes = 16u << 20;
 	cfg->max_vouchers = 4096;
 	cfg->max_names = 64;
 	cfg->max_out_bytes = 4u << 20;

@@ -24,9 +24,12 @@ struct broker_config {
 	/* per-client quotas */
 	unsigned max_ports;      /* receive rights owned */
 	unsigned max_inflight;   /* messages sent and not yet received */
+	size_t max_inflight_bytes; /* their data */
 	unsigned max_vouchers;   /* voucher handles held */
 	unsigned max_names;      /* names registered */
-	size_t max_out_bytes;    /* replies queued before we stop reading it */
+	size_t max_out_bytes;    /* replies queued before we stop reading it;
+	                            four times that (events it does not read)
+	                            and it is disconnected */
 	unsigned max_errors;     /* malformed frames before it is disconnected */
 	bool verbose;
 };

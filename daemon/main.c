@@ -32,6 +32,7 @@ static void usage(FILE *f)
 		"  --donor-cgroup PFX   clients in a cgroup under this path are donors (repeatable)\n"
 		"  --config FILE        the same as \"key value\" lines (donor-uid 1000, ...)\n"
 		"  --max-ports N, --max-inflight N, --max-vouchers N   per-client quotas\n"
+		"  --max-queued-bytes N unread replies before a client's requests wait (x4: disconnected)\n"
 		"  --verbose            log connections and every policy change\n");
 }
 
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
 		{ "max-ports", required_argument, NULL, 'P' },
 		{ "max-inflight", required_argument, NULL, 'I' },
 		{ "max-vouchers", required_argument, NULL, 'V' },
+		{ "max-queued-bytes", required_argument, NULL, 'Q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -163,6 +165,9 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			cfg.max_vouchers = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'Q':
+			cfg.max_out_bytes = strtoul(optarg, NULL, 10);
 			break;
 		case 'v':
 			cfg.verbose = true;

@@ -747,6 +747,60 @@ static void test_send_receive(void **state)
 	stop_daemon();
 }
 
+static void test_monitor_that_never_reads(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct {
+		struct impp_header h;
+		struct impp_req_hello q;
+	} __attribute__((packed)) hello = { { IMPP_MAGIC, IMPP_REQ_HELLO, 0, 1, sizeof(struct impp_req_hello) },
+					    { IMPP_VERSION, IMPP_HELLO_MONITOR } };
+	struct impp_header mon = { IMPP_MAGIC, IMPP_REQ_MONITOR, 0, 2, 0 };
+	impc *srv, *don;
+	uint64_t port, peer;
+	uint8_t buf[256];
+	ssize_t n;
+	int fd, i;
+	bool closed = false;
+
+	(void)state;
+	start_daemon("--max-queued-bytes 4096");
+	strcpy(sa.sun_path, sock_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(send(fd, &hello, sizeof(hello), 0) > 0);
+	assert_true(send(fd, &mon, sizeof(mon), 0) > 0);
+	/* then it reads nothing while boosts come and go */
+	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &srv, NULL), 0);
+	assert_int_equal(impc_port_allocate(srv, true, &port), 0);
+	assert_int_equal(impc_register(srv, "svc", port), 0);
+	assert_int_equal(impc_connect(sock_path, 0, &don, NULL), 0);
+	make_donor(getpid(), true);
+	assert_int_equal(impc_lookup(don, "svc", &peer), 0);
+	for (i = 0; i < 3000; i++) {
+		impc_message m;
+
+		assert_int_equal(impc_send(don, peer, "x", 1, 0, 0, 0, NULL), 0);
+		assert_int_equal(impc_receive(srv, port, 0, 0, &m), 0);
+		free(m.data);
+		assert_int_equal(impc_legacy_complete(srv), IMP_KERN_SUCCESS);
+	}
+	/* it was let go: what is in its socket ends in end-of-file */
+	for (i = 0; i < 100000 && !closed; i++) {
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0)
+			closed = true;
+		else if (n < 0 && errno == EAGAIN)
+			usleep(1000);
+	}
+	assert_true(closed);
+	assert_int_equal(status_now().clients, 3); /* srv, don and this status probe */
+	close(fd);
+	impc_close(don);
+	impc_close(srv);
+	stop_daemon();
+}
+
 /* ---- faults under load ---- */
 
 static volatile sig_atomic_t stop_flag;
@@ -960,6 +1014,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_malformed_frames, teardown_kids),
 		cmocka_unit_test_teardown(test_quotas_and_rights, teardown_kids),
 		cmocka_unit_test_teardown(test_send_receive, teardown_kids),
+		cmocka_unit_test_teardown(test_monitor_that_never_reads, teardown_kids),
 		cmocka_unit_test_teardown(test_faults_under_load, teardown_kids),
 		cmocka_unit_test_teardown(test_socket_activation, teardown_kids),
 	};
