@@ -391,6 +391,20 @@ static void port_destroy(struct broker *b, struct bport *p, bool engine_too)
 	free(p);
 }
 
+/* The client gives a voucher handle back (its work is done). */
+static int release_handle(struct bclient *c, uint64_t handle)
+{
+	struct bvoucher *bv = voucher_by_handle(c, handle);
+
+	if (!bv)
+		return -ENOENT;
+	tdelete(bv, &c->vouchers, cmp_u64);
+	c->n_vouchers--;
+	imp_voucher_release(bv->voucher);
+	free(bv);
+	return 0;
+}
+
 static int voucher_store(struct bclient *c, imp_voucher *v, uint64_t *handle)
 {
 	struct bvoucher *bv;
@@ -982,17 +996,9 @@ static void req_send_receive(struct broker *b, struct bclient *c, uint16_t type,
 		reply_status(c, type, serial, q.len > IMPP_MAX_PAYLOAD ? -EMSGSIZE : -EBADMSG);
 		return;
 	}
-	if (q.release_voucher) {
-		struct bvoucher *bv = voucher_by_handle(c, q.release_voucher);
-
-		if (!bv) {
-			reply_status(c, type, serial, -ENOENT);
-			return;
-		}
-		tdelete(bv, &c->vouchers, cmp_u64);
-		c->n_vouchers--;
-		imp_voucher_release(bv->voucher);
-		free(bv);
+	if (q.release_voucher && (e = release_handle(c, q.release_voucher)) < 0) {
+		reply_status(c, type, serial, e);
+		return;
 	}
 	if (q.send_port &&
 	    (e = do_send(b, c, q.send_port, q.send_voucher, q.reply_port, q.options, body + sizeof(q), q.len, &id)) < 0) {
@@ -1006,20 +1012,11 @@ static void req_voucher_release(struct broker *b, struct bclient *c, uint16_t ty
 				const uint8_t *body, uint32_t len)
 {
 	struct impp_req_handle q;
-	struct bvoucher *bv;
 
 	(void)b;
 	NEED(sizeof(q));
 	memcpy(&q, body, sizeof(q));
-	if (!(bv = voucher_by_handle(c, q.handle))) {
-		reply_status(c, type, serial, -ENOENT);
-		return;
-	}
-	tdelete(bv, &c->vouchers, cmp_u64);
-	c->n_vouchers--;
-	imp_voucher_release(bv->voucher);
-	free(bv);
-	reply_status(c, type, serial, 0);
+	reply_status(c, type, serial, release_handle(c, q.handle));
 }
 
 static void req_drop_external(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
