@@ -77,8 +77,25 @@ void *imp__cache_get(imp_domain *d, struct imp__cache *c)
 	return p;
 }
 
+/* An object from c or, when c is empty, a fresh one allocated with the
+ * domain lock dropped meanwhile: the caller must not have changed anything
+ * yet.  Lock held on entry and on return; NULL when out of memory. */
+void *imp__cache_take(imp_domain *d, struct imp__cache *c)
+{
+	void *p = imp__cache_get(d, c);
+
+	if (p)
+		return p;
+	pthread_mutex_unlock(&d->lock);
+	p = imp__alloc(d, c->size);
+	pthread_mutex_lock(&d->lock);
+	return p;
+}
+
 void imp__cache_put(imp_domain *d, struct imp__cache *c, void *p)
 {
+	if (!p)
+		return;
 	if (c->n >= IMP__CACHE_MAX) {
 		imp__free(d, p);
 		return;

@@ -204,7 +204,8 @@ struct imp_domain {
 void *imp__alloc(imp_domain *d, size_t size);
 void imp__free(imp_domain *d, void *p);
 void *imp__cache_get(imp_domain *d, struct imp__cache *c);  /* lock held; zeroed or NULL */
-void imp__cache_put(imp_domain *d, struct imp__cache *c, void *p); /* lock held */
+void *imp__cache_take(imp_domain *d, struct imp__cache *c); /* get, or allocate unlocked */
+void imp__cache_put(imp_domain *d, struct imp__cache *c, void *p); /* lock held; NULL-safe */
 uint64_t imp__now(imp_domain *d);
 int imp__lock(imp_domain *d);     /* -EDEADLK from inside a policy callback */
 void imp__lock_any(imp_domain *d); /* getters: allowed from callbacks */
@@ -260,8 +261,6 @@ void imp__task_unref_locked(imp_domain *d, struct imp_task *task);
 struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *value,
 					    struct imp_voucher *spare);
 void imp__voucher_unref_locked(imp_domain *d, struct imp_voucher *v);
-void imp__voucher_free_spare(imp_domain *d, struct imp_voucher *spare);
-struct imp_voucher *imp__voucher_alloc(imp_domain *d);
 
 /* ---- verify.c ---- */
 int imp__verify_locked(imp_domain *d);

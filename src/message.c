@@ -337,22 +337,12 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 	if ((r = imp__lock(d)) < 0)
 		return r;
 	if (want_voucher) {
-		/* everything the receive may need, before anything changes:
-		 * recycled objects, or fresh ones allocated without the lock */
-		spare_inherit = imp__cache_get(d, &d->inherit_cache);
-		spare_voucher = imp__cache_get(d, &d->voucher_cache);
+		/* everything the receive may need, before anything changes */
+		spare_inherit = imp__cache_take(d, &d->inherit_cache);
+		spare_voucher = imp__cache_take(d, &d->voucher_cache);
 		if (!spare_inherit || !spare_voucher) {
-			imp__unlock(d);
-			if (!spare_inherit)
-				spare_inherit = imp__alloc(d, sizeof(*spare_inherit));
-			if (!spare_voucher)
-				spare_voucher = imp__voucher_alloc(d);
-			if ((r = imp__lock(d)) < 0)
-				goto free_spares_unlocked;
-			if (!spare_inherit || !spare_voucher) {
-				r = imp__error(-ENOMEM, "imp_msg_receive: out of memory");
-				goto unlock;
-			}
+			r = imp__error(-ENOMEM, "imp_msg_receive: out of memory");
+			goto unlock;
 		}
 	}
 	if (msg->state != IMP_MSG_QUEUED) {
@@ -402,14 +392,9 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 	imp__msg_unref_locked(d, msg); /* the queue's reference */
 	r = 0;
 unlock:
-	if (spare_inherit)
-		imp__cache_put(d, &d->inherit_cache, spare_inherit);
-	imp__voucher_free_spare(d, spare_voucher);
+	imp__cache_put(d, &d->inherit_cache, spare_inherit);
+	imp__cache_put(d, &d->voucher_cache, spare_voucher);
 	imp__unlock(d);
-	return r;
-free_spares_unlocked:
-	imp__free(d, spare_inherit);
-	imp__free(d, spare_voucher);
 	return r;
 }
 

@@ -13,17 +13,6 @@
 
 #include "internal.h"
 
-struct imp_voucher *imp__voucher_alloc(imp_domain *d)
-{
-	return imp__alloc(d, sizeof(struct imp_voucher));
-}
-
-void imp__voucher_free_spare(imp_domain *d, struct imp_voucher *spare)
-{
-	if (spare)
-		imp__cache_put(d, &d->voucher_cache, spare);
-}
-
 /* Hands one made reference on value to the voucher layer. */
 struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *value,
 					    struct imp_voucher *spare)
@@ -107,17 +96,10 @@ int imp_voucher_self(imp_task *task, imp_voucher **out)
 	d = task->domain;
 	if ((r = imp__lock(d)) < 0)
 		return r;
-	spare = imp__cache_get(d, &d->voucher_cache);
+	spare = imp__cache_take(d, &d->voucher_cache);
 	if (!spare) {
-		/* allocate without the lock; nothing has changed yet */
 		imp__unlock(d);
-		spare = imp__voucher_alloc(d);
-		if (!spare)
-			return imp__error(-ENOMEM, "imp_voucher_self: out of memory");
-		if ((r = imp__lock(d)) < 0) {
-			imp__free(d, spare);
-			return r;
-		}
+		return imp__error(-ENOMEM, "imp_voucher_self: out of memory");
 	}
 	t = task->imp;
 	if (task->active && t) {
@@ -128,7 +110,7 @@ int imp_voucher_self(imp_task *task, imp_voucher **out)
 		if (*out == spare)
 			spare = NULL;
 	}
-	imp__voucher_free_spare(d, spare);
+	imp__cache_put(d, &d->voucher_cache, spare);
 	imp__unlock(d);
 	return 0;
 }
