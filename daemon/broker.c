@@ -80,8 +80,8 @@ struct outframe {
 };
 
 struct bclient {
+	uint64_t id; /* first: the key of broker.clients_by_id */
 	struct broker *b;
-	uint64_t id;
 	int fd;
 	sd_event_source *io;
 	pid_t pid;
@@ -117,6 +117,7 @@ struct broker {
 	sd_event_source *listen_src, *timer_src;
 	void *ports;  /* tsearch of struct bport* by id */
 	void *names;  /* tsearch of struct bport* by name */
+	void *clients_by_id; /* tsearch of struct bclient* by id */
 	TAILQ_HEAD(, bclient) clients;
 	unsigned n_clients;
 	uint64_t next_client, next_port, next_msg;
@@ -344,14 +345,14 @@ static void free_msg(struct broker *b, struct bmsg *m)
 	free(m);
 }
 
+/* A message's sender, if still connected: looked up on every delivered
+ * or destroyed message, so by id in a tree rather than by scanning. */
 static struct bclient *client_by_id(struct broker *b, uint64_t id)
 {
-	struct bclient *c;
+	void *r = tfind(&id, &b->clients_by_id, cmp_u64); /* bclient starts with its id */
+	struct bclient *c = r ? *(struct bclient **)r : NULL;
 
-	TAILQ_FOREACH(c, &b->clients, link)
-		if (c->id == id && !c->dead)
-			return c;
-	return NULL;
+	return c && !c->dead ? c : NULL;
 }
 
 /* The message will never be received: tell its sender. */
@@ -576,6 +577,7 @@ static void client_free(struct broker *b, struct bclient *c)
 		TAILQ_REMOVE(&c->out, f, link);
 		free(f);
 	}
+	tdelete(&c->id, &b->clients_by_id, cmp_u64);
 	TAILQ_REMOVE(&b->clients, c, link);
 	b->n_clients--;
 	if (b->cfg.verbose)
@@ -637,7 +639,9 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	c->target.pidfd = pidfd;
 	TAILQ_INIT(&c->ports);
 	TAILQ_INIT(&c->out);
-	if (sd_event_add_io(b->ev, &c->io, cfd, EPOLLIN, on_client_io, c) < 0) {
+	if (!tsearch(c, &b->clients_by_id, cmp_u64) ||
+	    sd_event_add_io(b->ev, &c->io, cfd, EPOLLIN, on_client_io, c) < 0) {
+		tdelete(&c->id, &b->clients_by_id, cmp_u64);
 		close(cfd);
 		if (pidfd >= 0)
 			close(pidfd);
