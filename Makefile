@@ -63,6 +63,14 @@ fuzz: fuzz-build
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_API_ARGS) -max_total_time=$(FUZZ_SECONDS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BROKER_ARGS) -max_total_time=$(FUZZ_SECONDS)
 
+# Benchmarks from an optimized (-O3 -flto) build; writes docs/bench.md.
+bench: deps
+	@sh scripts/install-deps.sh gnuplot-nox dbus-daemon
+	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release \
+		-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON >/dev/null
+	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-scenario importanced
+	sh scripts/bench.sh $(BENCH_BUILD)
+
 conformance: build
 	sh $(CONFORMANCE)/run-conformance $(BUILD)/imp
 

@@ -16,7 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -100,6 +104,75 @@ static struct result bench_socketpair(int rounds)
 	r = summarize("socketpair (floor)", lat, rounds, now_ns() - start);
 	close(sv[0]);
 	waitpid(p, NULL, 0);
+	free(lat);
+	return r;
+}
+
+/* ---- the floor for any broker: a relay that only forwards ---- */
+
+/* Three processes: client, a relay forwarding frames between two
+ * socketpairs from an epoll loop (no protocol, no lookups), and server.
+ * Every broker pays at least this: four socket hops and the relay's
+ * wakeups. */
+static struct result bench_relay(int rounds)
+{
+	int a[2], z[2];
+	char buf[128] = { 0 };
+	uint64_t *lat = calloc((size_t)rounds, sizeof(*lat)), start;
+	pid_t srv, relay;
+	struct result r;
+
+	socketpair(AF_UNIX, SOCK_SEQPACKET, 0, a);
+	socketpair(AF_UNIX, SOCK_SEQPACKET, 0, z);
+	srv = child();
+	if (srv == 0) {
+		for (;;) {
+			if (recv(z[1], buf, sizeof(buf), 0) <= 0)
+				_exit(0);
+			send(z[1], "done", 4, 0);
+		}
+	}
+	relay = child();
+	if (relay == 0) {
+		int ep = epoll_create1(0);
+		struct epoll_event e = { .events = EPOLLIN };
+
+		e.data.fd = a[1];
+		epoll_ctl(ep, EPOLL_CTL_ADD, a[1], &e);
+		e.data.fd = z[0];
+		epoll_ctl(ep, EPOLL_CTL_ADD, z[0], &e);
+		for (;;) {
+			struct epoll_event ev[4];
+			int k = epoll_wait(ep, ev, 4, -1);
+
+			for (int i = 0; i < k; i++) {
+				int from = ev[i].data.fd;
+				ssize_t n = recv(from, buf, sizeof(buf), MSG_DONTWAIT);
+
+				if (n == 0)
+					_exit(0);
+				if (n > 0)
+					send(from == a[1] ? z[0] : a[1], buf, (size_t)n, 0);
+			}
+		}
+	}
+	close(a[1]);
+	close(z[0]);
+	close(z[1]);
+	start = now_ns();
+	for (int i = 0; i < rounds; i++) {
+		uint64_t t0 = now_ns();
+
+		send(a[0], buf, 64, 0);
+		recv(a[0], buf, sizeof(buf), 0);
+		lat[i] = now_ns() - t0;
+	}
+	r = summarize("epoll relay (floor for a broker)", lat, rounds, now_ns() - start);
+	close(a[0]);
+	kill(relay, SIGKILL);
+	kill(srv, SIGKILL);
+	waitpid(relay, NULL, 0);
+	waitpid(srv, NULL, 0);
 	free(lat);
 	return r;
 }
@@ -297,6 +370,101 @@ static double imp_concurrent(const char *bin, int rounds)
 	return r;
 }
 
+/* ---- pipelined throughput: WINDOW requests in flight ---- */
+
+/*
+ * The ping-pong above is bound by wakeups (four per round trip for any
+ * broker); with requests in flight the queues never run dry and the figure
+ * is what the broker and the client libraries cost.  Both sides use their
+ * library's way of having many requests out: sd-bus's asynchronous calls
+ * (one message per write, replies read as they come), importanced's
+ * exchanges (many messages per round trip).
+ */
+#define WINDOW 16
+
+/* A server answering everything it finds queued, WINDOW at a time, with
+ * one exchange per batch: this batch's replies and releases go with the
+ * receive of the next. */
+static void imp_server_batched(void)
+{
+	impc_message msgs[WINDOW];
+	impc_send_args replies[WINDOW];
+	uint64_t release[WINDOW], port;
+	impc_batch bt = { 0 };
+	impc *c;
+
+	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
+	    impc_register(c, "bench", port) < 0)
+		_exit(1);
+	bt.release = release;
+	bt.send = replies;
+	bt.recv_port = port;
+	bt.timeout_ms = -1;
+	bt.recv_flags = IMPC_RECV_VOUCHER;
+	bt.msgs = msgs;
+	bt.max_msgs = WINDOW;
+	for (;;) {
+		if (impc_exchange(c, &bt) < 0 || bt.n_msgs == 0)
+			_exit(0);
+		bt.n_release = 0;
+		for (size_t i = 0; i < bt.n_msgs; i++) {
+			replies[i] = (impc_send_args){ msgs[i].reply_port, "done", 4, 0, 0, 0 };
+			if (msgs[i].voucher)
+				release[bt.n_release++] = msgs[i].voucher;
+			free(msgs[i].data);
+		}
+		bt.n_send = bt.n_msgs;
+	}
+}
+
+/* The client keeps WINDOW requests in flight: each exchange sends as many
+ * new requests as replies came back, and takes the replies there are. */
+static double imp_pipelined(const char *bin, int rounds)
+{
+	char buf[64] = { 0 };
+	impc_send_args reqs[WINDOW];
+	impc_message msgs[WINDOW];
+	impc_batch bt = { 0 };
+	uint64_t peer, reply, t0;
+	int sent = 0, done = 0, in_flight = 0;
+	double rate = 0;
+	pid_t d, s;
+	impc *c = NULL;
+
+	if ((d = start_importanced(bin, "none")) < 0)
+		return 0;
+	s = child();
+	if (s == 0)
+		imp_server_batched();
+	if (!(c = imp_client(&peer, &reply)))
+		goto out;
+	for (int i = 0; i < WINDOW; i++)
+		reqs[i] = (impc_send_args){ peer, buf, sizeof(buf), 0, reply, 0 };
+	bt.send = reqs;
+	bt.recv_port = reply;
+	bt.timeout_ms = -1;
+	bt.msgs = msgs;
+	bt.max_msgs = WINDOW;
+	t0 = now_ns();
+	while (done < rounds) {
+		bt.n_send = (size_t)(WINDOW - in_flight < rounds - sent ? WINDOW - in_flight : rounds - sent);
+		if (impc_exchange(c, &bt) < 0 || bt.n_msgs == 0)
+			goto out;
+		sent += (int)bt.n_send;
+		in_flight += (int)bt.n_send - (int)bt.n_msgs;
+		done += (int)bt.n_msgs;
+		for (size_t i = 0; i < bt.n_msgs; i++)
+			free(msgs[i].data);
+	}
+	rate = (double)rounds / ((double)(now_ns() - t0) / 1e9);
+out:
+	impc_close(c);
+	kill(s, SIGKILL);
+	waitpid(s, NULL, 0);
+	stop(d);
+	return rate;
+}
+
 static struct result bench_importanced(const char *bin, int rounds)
 {
 	struct result r = { "importanced", 0, 0, 0, false };
@@ -408,20 +576,16 @@ static sd_bus *bus_open(const char *address)
 	return bus;
 }
 
-static struct result bench_dbus(const char *name, const char *address, pid_t daemon_pid, int rounds)
+/* A D-Bus server process owning `name` and answering Ping. */
+static pid_t dbus_server(const char *address, const char *name)
 {
-	struct result r = { name, 0, 0, 0, false };
-	uint64_t *lat = calloc((size_t)rounds, sizeof(*lat)), start;
-	uint8_t payload[64] = { 0 };
-	sd_bus *bus = NULL;
-	pid_t s;
+	pid_t s = child();
 
-	s = child();
 	if (s == 0) {
 		sd_bus *sb = bus_open(address);
 
 		if (!sb || sd_bus_add_object_vtable(sb, NULL, "/bench", "org.importance.Bench", bench_vtable, NULL) < 0 ||
-		    sd_bus_request_name(sb, "org.importance.Bench", 0) < 0)
+		    sd_bus_request_name(sb, name, 0) < 0)
 			_exit(1);
 		for (;;) {
 			if (sd_bus_process(sb, NULL) > 0)
@@ -430,13 +594,34 @@ static struct result bench_dbus(const char *name, const char *address, pid_t dae
 				_exit(0);
 		}
 	}
+	return s;
+}
+
+/* A connection to the bus once `name` has an owner, or NULL. */
+static sd_bus *dbus_client(const char *address, const char *name)
+{
+	sd_bus *bus = NULL;
+
 	for (int i = 0; i < 300 && !bus; i++) {
 		bus = bus_open(address);
-		if (!bus || sd_bus_get_name_creds(bus, "org.importance.Bench", 0, NULL) < 0) {
+		if (!bus || sd_bus_get_name_creds(bus, name, 0, NULL) < 0) {
 			bus = sd_bus_unref(bus);
 			usleep(10000);
 		}
 	}
+	return bus;
+}
+
+static struct result bench_dbus(const char *name, const char *address, pid_t daemon_pid, int rounds)
+{
+	struct result r = { name, 0, 0, 0, false };
+	uint64_t *lat = calloc((size_t)rounds, sizeof(*lat)), start;
+	uint8_t payload[64] = { 0 };
+	sd_bus *bus = NULL;
+	pid_t s;
+
+	s = dbus_server(address, "org.importance.Bench");
+	bus = dbus_client(address, "org.importance.Bench");
 	if (!bus)
 		goto out;
 	start = now_ns();
@@ -464,6 +649,79 @@ out:
 }
 
 static sd_bus *bus_open(const char *address);
+struct dbus_window {
+	int sent, done, rounds;
+	bool failed;
+};
+
+static int dbus_send_ping(sd_bus *bus, struct dbus_window *w);
+
+static int on_pong(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	struct dbus_window *w = userdata;
+
+	(void)err;
+	if (sd_bus_message_is_method_error(m, NULL))
+		w->failed = true;
+	w->done++;
+	if (w->sent < w->rounds && dbus_send_ping(sd_bus_message_get_bus(m), w) < 0)
+		w->failed = true;
+	return 0;
+}
+
+static int dbus_send_ping(sd_bus *bus, struct dbus_window *w)
+{
+	uint8_t payload[64] = { 0 };
+	sd_bus_message *call = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_call(bus, &call, "org.importance.Bench", "/bench",
+					   "org.importance.Bench", "Ping");
+	if (r >= 0)
+		r = sd_bus_message_append_array(call, 'y', payload, sizeof(payload));
+	if (r >= 0)
+		r = sd_bus_call_async(bus, NULL, call, on_pong, w, 0);
+	sd_bus_message_unref(call);
+	if (r >= 0)
+		w->sent++;
+	return r;
+}
+
+/* The same window through a D-Bus daemon, with sd-bus's asynchronous calls. */
+static double dbus_pipelined(const char *address, pid_t daemon_pid, int rounds)
+{
+	struct dbus_window w = { 0, 0, rounds, false };
+	sd_bus *bus = NULL;
+	uint64_t t0;
+	double rate = 0;
+	pid_t s;
+
+	s = dbus_server(address, "org.importance.Bench");
+	bus = dbus_client(address, "org.importance.Bench");
+	if (!bus)
+		goto out;
+	t0 = now_ns();
+	for (int i = 0; i < WINDOW; i++)
+		if (dbus_send_ping(bus, &w) < 0)
+			goto out;
+	while (w.done < rounds && !w.failed) {
+		int r = sd_bus_process(bus, NULL);
+
+		if (r < 0)
+			goto out;
+		if (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0)
+			goto out;
+	}
+	if (!w.failed)
+		rate = (double)rounds / ((double)(now_ns() - t0) / 1e9);
+out:
+	sd_bus_flush_close_unref(bus);
+	kill(s, SIGKILL);
+	waitpid(s, NULL, 0);
+	stop(daemon_pid);
+	return rate;
+}
+
 
 static void dbus_pair_client(int idx, int rounds, const char *address)
 {
@@ -493,22 +751,10 @@ static double dbus_concurrent(const char *address, int rounds)
 	double r;
 
 	for (int i = 0; i < PAIRS; i++) {
-		s[i] = child();
-		if (s[i] == 0) {
-			char name[64];
-			sd_bus *sb = bus_open(address);
+		char name[64];
 
-			snprintf(name, sizeof(name), "org.importance.Bench%d", i);
-			if (!sb || sd_bus_add_object_vtable(sb, NULL, "/bench", "org.importance.Bench", bench_vtable, NULL) < 0 ||
-			    sd_bus_request_name(sb, name, 0) < 0)
-				_exit(1);
-			for (;;) {
-				if (sd_bus_process(sb, NULL) > 0)
-					continue;
-				if (sd_bus_wait(sb, UINT64_MAX) < 0)
-					_exit(0);
-			}
-		}
+		snprintf(name, sizeof(name), "org.importance.Bench%d", i);
+		s[i] = dbus_server(address, name);
 	}
 	usleep(300 * 1000);
 	r = run_clients(dbus_pair_client, rounds, address);
@@ -553,47 +799,100 @@ static pid_t start_dbus_daemon(const char *config, const char *sock_path)
 	return access(sock_path, F_OK) == 0 ? p : -1;
 }
 
-/* dbus-broker takes its listening socket from a launcher; we are one. */
-static pid_t start_dbus_broker(const char *sock_path)
+/*
+ * dbus-broker only runs under its launcher, and the launcher assumes a
+ * systemd machine: it logs to the journal's socket and connects to the bus
+ * it serves for activation.  Where there is no journal, the launcher gets a
+ * private mount namespace with a stand-in journal socket (read and thrown
+ * away); its "own bus" is the listener we hand it.  DBUS_BROKER_ROOT, when
+ * set, is an unpacked dbus-broker package (make bench unpacks one rather
+ * than installing it, as installing it replaces the machine's system bus
+ * at the next boot); it is laid over /usr/bin in the namespace, where the
+ * launcher looks for the broker.
+ */
+#define JOURNAL_DIR "/run/systemd/journal"
+
+static int broker_namespace(const char *root)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int lfd;
+	char opts[600];
+	int jfd;
+
+	if (!root && access(JOURNAL_DIR "/socket", F_OK) == 0)
+		return 0; /* a systemd machine: nothing to stand in for */
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -1;
+	if (root) {
+		snprintf(opts, sizeof(opts), "lowerdir=%.256s/usr/bin:/usr/bin", root);
+		if (mount("overlay", "/usr/bin", "overlay", MS_RDONLY, opts) < 0)
+			return -1;
+	}
+	if (access(JOURNAL_DIR "/socket", F_OK) == 0)
+		return 0;
+	mkdir("/run/systemd", 0755);
+	if (mount("tmpfs", "/run/systemd", "tmpfs", 0, "mode=0755") < 0 || mkdir(JOURNAL_DIR, 0755) < 0)
+		return -1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", JOURNAL_DIR "/socket");
+	jfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (jfd < 0 || bind(jfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	if (child() == 0) {
+		char buf[4096];
+
+		while (recv(jfd, buf, sizeof(buf), 0) >= 0 || errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(jfd);
+	return 0;
+}
+
+static pid_t start_dbus_broker(const char *sock_path, const char *address, char *why, size_t why_len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *root = getenv("DBUS_BROKER_ROOT");
+	char launcher[300];
+	int lfd, status;
 	pid_t p;
 
+	snprintf(launcher, sizeof(launcher), "%s/usr/bin/dbus-broker-launch", root ? root : "");
+	if (access(launcher, X_OK) != 0) {
+		snprintf(why, why_len, "dbus-broker is not installed (%.150s)", launcher);
+		return -1;
+	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.107s", sock_path);
 	unlink(sock_path);
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0)
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0) {
+		snprintf(why, why_len, "listening socket: %s", strerror(errno));
 		return -1;
+	}
 	p = child();
 	if (p == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
+		char pid[16];
 
+		if (broker_namespace(root) < 0)
+			_exit(3); /* needs root (a mount namespace) */
 		dup2(devnull, 1);
 		dup2(devnull, 2);
 		dup2(lfd, 3);
 		setenv("LISTEN_FDS", "1", 1);
-		{
-			char pid[16];
-
-			snprintf(pid, sizeof(pid), "%d", (int)getpid());
-			setenv("LISTEN_PID", pid, 1);
-		}
-		execlp("dbus-broker-launch", "dbus-broker-launch", "--scope", "user", (char *)NULL);
+		snprintf(pid, sizeof(pid), "%d", (int)getpid());
+		setenv("LISTEN_PID", pid, 1);
+		setenv("DBUS_SESSION_BUS_ADDRESS", address, 1);
+		execl(launcher, "dbus-broker-launch", "--scope", "user", (char *)NULL);
 		_exit(127);
 	}
 	close(lfd);
-	return p;
-}
-
-static void print(const struct result *r, const struct result *floor_r)
-{
-	if (!r->ok) {
-		printf("| %s | not run | | | |\n", r->name);
-		return;
+	usleep(100 * 1000);
+	if (waitpid(p, &status, WNOHANG) == p) {
+		snprintf(why, why_len, "dbus-broker-launch exited (status %d%s)",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+			 WIFEXITED(status) && WEXITSTATUS(status) == 3 ? ": a private mount namespace needs root" : "");
+		return -1;
 	}
-	printf("| %s | %.1f | %.1f | %.0f | %.2f |\n", r->name, r->p50_us, r->p99_us, r->per_s,
-	       r->p50_us / floor_r->p50_us);
+	return p;
 }
 
 static double median(double *v, int n)
@@ -609,21 +908,65 @@ static double median(double *v, int n)
 	return v[n / 2];
 }
 
-int main(int argc, char **argv)
+/* One D-Bus daemon to compare with, started afresh for each measurement. */
+struct peer {
+	const char *name;
+	bool ok;
+	char why[200];
+	struct result pingpong[3];
+	double pairs[3], window[3];
+};
+
+static pid_t start_peer(int k, const char *cfg, const char *path, const char *addr, struct peer *pe)
 {
-	enum { REPS = 3 };
-	int rounds = argc > 2 ? atoi(argv[2]) : 20000;
-	struct result fl[REPS], imp[REPS], dd[REPS], boost;
-	struct result db = { "dbus-broker", 0, 0, 0, false };
-	double v[REPS], imp_conc[REPS] = { 0 }, dd_conc[REPS] = { 0 }, ratio1[REPS], ratio4[REPS];
-	char cfg[100], path[100], addr[160];
-	bool have_dbus = true;
 	pid_t p;
 
+	if (k == 0) {
+		p = start_dbus_daemon(cfg, path);
+		if (p < 0)
+			snprintf(pe->why, sizeof(pe->why), "dbus-daemon did not start (is it installed?)");
+		return p;
+	}
+	return start_dbus_broker(path, addr, pe->why, sizeof(pe->why));
+}
+
+static double med_of(const double *v3)
+{
+	double v[3] = { v3[0], v3[1], v3[2] };
+
+	return median(v, 3);
+}
+
+int main(int argc, char **argv)
+{
+	enum { REPS = 3, NPEERS = 2 };
+	int pin = -1, rounds;
+	struct result fl[REPS], rl[REPS], imp[REPS], boost = { 0 };
+	struct peer peers[NPEERS] = { { .name = "dbus-daemon", .ok = true }, { .name = "dbus-broker", .ok = true } };
+	double v[REPS], imp_pairs[REPS], imp_window[REPS];
+	char cfg[100], path[100], addr[160];
+	pid_t p;
+
+	if (argc > 2 && !strcmp(argv[1], "--pin")) {
+		cpu_set_t set;
+
+		/* everything on one CPU, children included: what the software
+		 * costs, without this VM's cross-CPU wakeup latency */
+		pin = atoi(argv[2]);
+		CPU_ZERO(&set);
+		CPU_SET(pin, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+			perror("sched_setaffinity");
+			return 2;
+		}
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench-broker IMPORTANCED [ROUNDS]\n");
+		fprintf(stderr, "usage: bench-broker [--pin CPU] IMPORTANCED [ROUNDS]\n");
 		return 2;
 	}
+	rounds = argc > 2 ? atoi(argv[2]) : 20000;
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(path, sizeof(path), "/tmp/bench-dbus.%d.sock", (int)getpid());
 	snprintf(addr, sizeof(addr), "unix:path=%s", path);
@@ -633,36 +976,61 @@ int main(int argc, char **argv)
 	 * machine's wakeup latency drifts from one second to the next */
 	for (int r = 0; r < REPS; r++) {
 		fl[r] = bench_socketpair(rounds);
+		rl[r] = bench_relay(rounds);
 		imp[r] = bench_importanced(argv[1], rounds);
-		imp_conc[r] = imp_concurrent(argv[1], rounds / 2);
-		dd[r] = (struct result){ "dbus-daemon", 0, 0, 0, false };
-		if (have_dbus && (p = start_dbus_daemon(cfg, path)) > 0) {
-			dd_conc[r] = dbus_concurrent(addr, rounds / 2);
-			dd[r] = bench_dbus("dbus-daemon", addr, p, rounds);
-		} else {
-			have_dbus = false;
+		imp_pairs[r] = imp_concurrent(argv[1], rounds / 2);
+		imp_window[r] = imp_pipelined(argv[1], rounds * 2);
+		for (int k = 0; k < NPEERS; k++) {
+			struct peer *pe = &peers[k];
+
+			if (!pe->ok)
+				continue;
+			if ((p = start_peer(k, cfg, path, addr, pe)) < 0) {
+				pe->ok = false;
+				continue;
+			}
+			pe->pairs[r] = dbus_concurrent(addr, rounds / 2);
+			pe->pingpong[r] = bench_dbus(pe->name, addr, p, rounds);
+			unlink(path);
+			if ((p = start_peer(k, cfg, path, addr, pe)) < 0) {
+				pe->ok = false;
+				continue;
+			}
+			pe->window[r] = dbus_pipelined(addr, p, rounds * 2);
+			unlink(path);
+			if (!pe->pingpong[r].ok || pe->pairs[r] <= 0 || pe->window[r] <= 0) {
+				snprintf(pe->why, sizeof(pe->why), "a run failed");
+				pe->ok = false;
+			}
 		}
-		unlink(path);
-		ratio1[r] = dd[r].ok ? imp[r].per_s / dd[r].per_s : 0;
-		ratio4[r] = dd_conc[r] > 0 ? imp_conc[r] / dd_conc[r] : 0;
 	}
-	if ((p = start_dbus_broker(path)) > 0)
-		db = bench_dbus("dbus-broker", addr, p, rounds);
-	unlink(path);
 	unlink(cfg);
-	boost = bench_boost_latency(argv[1], rounds / 20 > 200 ? rounds / 20 : 200);
+	if (pin < 0)
+		boost = bench_boost_latency(argv[1], rounds / 20 > 200 ? rounds / 20 : 200);
 
+	if (pin >= 0)
+		printf("All processes pinned to CPU %d (`--pin %d`).\n\n", pin, pin);
 	printf("### Request/reply round trips\n\n%d round trips per run, one client and one server, "
-	       "64-byte request; each contender run %d times, alternating; medians.\n\n", rounds, REPS);
-	printf("| path | p50 (us) | p99 (us) | round trips/s | p50 / floor |\n| --- | ---: | ---: | ---: | ---: |\n");
+	       "64-byte request, one request at a time; each contender run %d times, alternating; medians.\n\n",
+	       rounds, REPS);
+	printf("| path | p50 (us) | p99 (us) | round trips/s | p50 / socketpair | p50 / relay |\n"
+	       "| --- | ---: | ---: | ---: | ---: | ---: |\n");
 	{
-		struct result *sets[3] = { fl, imp, dd };
+		double floor50, relay50;
+		struct result *sets[3 + NPEERS] = { fl, rl, imp, peers[0].pingpong, peers[1].pingpong };
+		const char *names[3 + NPEERS] = { fl[0].name, rl[0].name, imp[0].name, peers[0].name, peers[1].name };
 
-		for (int k = 0; k < 3; k++) {
-			struct result m = sets[k][0];
+		for (int r = 0; r < REPS; r++)
+			v[r] = fl[r].p50_us;
+		floor50 = median(v, REPS);
+		for (int r = 0; r < REPS; r++)
+			v[r] = rl[r].p50_us;
+		relay50 = median(v, REPS);
+		for (int k = 0; k < 3 + NPEERS; k++) {
+			struct result m = { names[k], 0, 0, 0, true };
 
-			if (!m.ok) {
-				print(&m, &fl[0]);
+			if (k >= 3 && !peers[k - 3].ok) {
+				printf("| %s | not run: %s | | | | |\n", names[k], peers[k - 3].why);
 				continue;
 			}
 			for (int r = 0; r < REPS; r++)
@@ -674,21 +1042,51 @@ int main(int argc, char **argv)
 			for (int r = 0; r < REPS; r++)
 				v[r] = sets[k][r].per_s;
 			m.per_s = median(v, REPS);
-			printf("| %s | %.1f | %.1f | %.0f | %.2f |\n", m.name, m.p50_us, m.p99_us, m.per_s,
-			       m.p50_us / median((double[]){ fl[0].p50_us, fl[1].p50_us, fl[2].p50_us }, REPS));
+			printf("| %s | %.1f | %.1f | %.0f | %.2f | %.2f |\n", m.name, m.p50_us, m.p99_us, m.per_s,
+			       m.p50_us / floor50, m.p50_us / relay50);
 		}
 	}
-	print(&db, &fl[0]);
-	printf("\n%d client/server pairs at once, %d round trips each (medians of %d):\n\n"
-	       "| broker | round trips/s |\n| --- | ---: |\n| importanced | %.0f |\n| dbus-daemon | %.0f |\n\n",
-	       PAIRS, rounds / 2, REPS, median(imp_conc, REPS), median(dd_conc, REPS));
-	if (have_dbus) {
-		printf("importanced / dbus-daemon throughput, per run (same run, side by side):\n\n"
-		       "| run | one pair | %d pairs |\n| ---: | ---: | ---: |\n", PAIRS);
+
+	printf("\n### Throughput\n\nRound trips per second (medians of %d): one pair one request at a time "
+	       "(the ping-pong above), %d client/server pairs at once (%d round trips each), and one pair "
+	       "with %d requests in flight (%d round trips).\n\n",
+	       REPS, PAIRS, rounds / 2, WINDOW, rounds * 2);
+	printf("| broker | one pair | %d pairs | %d in flight |\n| --- | ---: | ---: | ---: |\n", PAIRS, WINDOW);
+	for (int r = 0; r < REPS; r++)
+		v[r] = imp[r].per_s;
+	printf("| importanced | %.0f | %.0f | %.0f |\n", median(v, REPS), med_of(imp_pairs), med_of(imp_window));
+	for (int k = 0; k < NPEERS; k++) {
+		struct peer *pe = &peers[k];
+
+		if (!pe->ok) {
+			printf("| %s | not run | | |\n", pe->name);
+			continue;
+		}
 		for (int r = 0; r < REPS; r++)
-			printf("| %d | %.2fx | %.2fx |\n", r + 1, ratio1[r], ratio4[r]);
-		printf("| **median** | **%.2fx** | **%.2fx** |\n", median(ratio1, REPS), median(ratio4, REPS));
+			v[r] = pe->pingpong[r].per_s;
+		printf("| %s | %.0f | %.0f | %.0f |\n", pe->name, median(v, REPS), med_of(pe->pairs),
+		       med_of(pe->window));
 	}
+	for (int k = 0; k < NPEERS; k++) {
+		struct peer *pe = &peers[k];
+		double a[REPS], b[REPS], c[REPS];
+
+		if (!pe->ok)
+			continue;
+		printf("\nimportanced / %s throughput, per run (same run, side by side):\n\n"
+		       "| run | one pair | %d pairs | %d in flight |\n| ---: | ---: | ---: | ---: |\n",
+		       pe->name, PAIRS, WINDOW);
+		for (int r = 0; r < REPS; r++) {
+			a[r] = imp[r].per_s / pe->pingpong[r].per_s;
+			b[r] = imp_pairs[r] / pe->pairs[r];
+			c[r] = imp_window[r] / pe->window[r];
+			printf("| %d | %.2fx | %.2fx | %.2fx |\n", r + 1, a[r], b[r], c[r]);
+		}
+		printf("| **median** | **%.2fx** | **%.2fx** | **%.2fx** |\n", median(a, REPS), median(b, REPS),
+		       median(c, REPS));
+	}
+	if (pin >= 0)
+		return 0;
 	printf("\n### Boost latency\n\nFrom just before a donor's send to the moment the receiver's nice "
 	       "value has changed (read with getpriority in a loop), %s.\n\n",
 	       boost.ok ? "policy nice" : "not run");

@@ -97,15 +97,20 @@ struct bclient {
 	TAILQ_HEAD(, bport) ports;
 	/* a blocking receive waiting for a message */
 	bool parked;
-	uint16_t parked_type; /* RECEIVE or SEND_RECEIVE */
+	uint16_t parked_type; /* RECEIVE, SEND_RECEIVE or BATCH */
 	uint32_t parked_serial;
 	uint64_t parked_port;
 	uint32_t parked_flags;
+	bool parked_input;           /* it sent more while parked */
+	uint32_t parked_max;         /* BATCH: messages wanted */
+	uint8_t *parked_prefix;      /* BATCH: the reply's statuses so far */
+	size_t parked_prefix_len;
 	sd_event_source *parked_timer;
 	/* replies the client has not read yet */
 	TAILQ_HEAD(, outframe) out;
 	size_t out_bytes;
 	bool reading_paused;
+	uint32_t io_events; /* as last given to sd-event */
 	TAILQ_ENTRY(bclient) link;
 };
 
@@ -122,7 +127,14 @@ struct broker {
 	unsigned n_clients;
 	uint64_t next_client, next_port, next_msg;
 	uint64_t boosts, unboosts, requests, protocol_errors;
-	uint8_t *inbuf;
+	uint8_t *inbuf;  /* one request frame (IMPP_MAX_BATCH + 1) */
+	uint8_t *outbuf; /* one BATCH reply body being built */
+	/* While a BATCH sends, receivers are woken only once it is done, so
+	 * that one parked on a port gets the batch's messages together rather
+	 * than the first alone: the ids of the ports to wake. */
+	bool deferring;
+	size_t n_deferred;
+	uint64_t deferred[IMPP_MAX_BATCH_ITEMS];
 };
 
 /* ------------------------------------------------------------------ */
@@ -192,6 +204,19 @@ static void client_send_frame(struct bclient *c, uint16_t type, uint32_t serial,
 
 	if (c->dead)
 		return;
+	if (TAILQ_EMPTY(&c->out)) {
+		/* the usual case: straight to the socket, no copy */
+		struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)body, len }, { (void *)extra, extra_len } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
+		ssize_t n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n == (ssize_t)total)
+			return;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			c->dead = true;
+			return;
+		}
+	}
 	f = malloc(sizeof(*f) + total);
 	if (!f) {
 		c->dead = true; /* cannot answer: better gone than silent */
@@ -203,19 +228,6 @@ static void client_send_frame(struct bclient *c, uint16_t type, uint32_t serial,
 		memcpy(f->data + sizeof(h), body, len);
 	if (extra_len)
 		memcpy(f->data + sizeof(h) + len, extra, extra_len);
-	if (TAILQ_EMPTY(&c->out)) {
-		ssize_t n = send(c->fd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n == (ssize_t)f->len) {
-			free(f);
-			return;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			free(f);
-			c->dead = true;
-			return;
-		}
-	}
 	TAILQ_INSERT_TAIL(&c->out, f, link);
 	c->out_bytes += f->len;
 	/* Back-pressure stops us reading its requests, but events (monitors,
@@ -427,49 +439,106 @@ static int voucher_store(struct bclient *c, imp_voucher *v, uint64_t *handle)
 	return 0;
 }
 
-/* Hands the first message of the port to its owner. */
-static int deliver(struct broker *b, struct bclient *c, struct bport *p, uint16_t type,
-		   uint32_t serial, uint32_t flags)
+/* Receives the first message of p for its owner c: fills r and returns
+ * the broker's message, which the caller frees once its data is copied
+ * out; NULL with *err set when nothing changed. */
+static struct bmsg *receive_first(struct broker *b, struct bclient *c, struct bport *p, uint32_t flags,
+				  struct impp_reply_receive *r, int *err)
 {
 	struct bmsg *m = TAILQ_FIRST(&p->queue);
-	struct impp_reply_receive r = { 0 };
 	imp_voucher *v = NULL;
 	struct bclient *sender;
+	uint64_t handle = 0;
 	int e;
 
-	if ((flags & IMPP_RECV_VOUCHER) && c->n_vouchers >= b->cfg.max_vouchers)
-		return -EDQUOT;
+	memset(r, 0, sizeof(*r));
+	if ((flags & IMPP_RECV_VOUCHER) && c->n_vouchers >= b->cfg.max_vouchers) {
+		*err = -EDQUOT;
+		return NULL;
+	}
 	e = imp_msg_receive(m->msg, (flags & IMPP_RECV_VOUCHER) ? IMP_RECV_VOUCHER : 0,
 			    (flags & IMPP_RECV_VOUCHER) ? &v : NULL);
-	if (e < 0)
-		return e; /* nothing changed (out of memory) */
+	if (e < 0) {
+		*err = e; /* nothing changed (out of memory) */
+		return NULL;
+	}
 	TAILQ_REMOVE(&p->queue, m, link);
 	p->queued--;
-	{
-		uint64_t handle = 0;
-
-		if (voucher_store(c, v, &handle) < 0)
-			imp_voucher_release(v); /* no handle to give: the boost goes */
-		r.voucher = handle;
-	}
+	if (voucher_store(c, v, &handle) < 0)
+		imp_voucher_release(v); /* no handle to give: the boost goes */
+	r->voucher = handle;
 	if (m->reply_port && port_by_id(b, m->reply_port) && grant_send_right(c, m->reply_port) == 0)
-		r.reply_port = m->reply_port;
-	r.msg_id = m->id;
-	r.sender_pid = m->sender_pid;
-	r.len = m->len;
-	client_send_frame(c, IMPP_REPLY(type), serial, &r, sizeof(r), m->data, m->len);
+		r->reply_port = m->reply_port;
+	r->msg_id = m->id;
+	r->sender_pid = m->sender_pid;
+	r->len = m->len;
 	sender = client_by_id(b, m->sender_id);
 	if (sender) {
 		sender->n_inflight--;
 		sender->inflight_bytes -= m->len;
 	}
+	return m;
+}
+
+/* Hands the first message of the port to its owner. */
+static int deliver(struct broker *b, struct bclient *c, struct bport *p, uint16_t type,
+		   uint32_t serial, uint32_t flags)
+{
+	struct impp_reply_receive r;
+	struct bmsg *m;
+	int e = 0;
+
+	if (!(m = receive_first(b, c, p, flags, &r, &e)))
+		return e;
+	client_send_frame(c, IMPP_REPLY(type), serial, &r, sizeof(r), m->data, m->len);
 	free_msg(b, m);
 	return 0;
+}
+
+/* Sends a BATCH reply: the statuses (pre, prefix bytes), then as many of
+ * p's queued messages as are wanted and fit (none when p is NULL), with
+ * recv_status when there is none.  Built in b->outbuf: a send made by one
+ * batch may complete another client's parked batch, so the statuses of a
+ * batch being processed live elsewhere. */
+static void batch_reply(struct broker *b, struct bclient *c, uint32_t serial, const uint8_t *pre,
+			size_t prefix, struct bport *p, uint32_t max, uint32_t flags, int recv_status)
+{
+	struct impp_reply_batch h;
+	size_t len = prefix;
+
+	memcpy(b->outbuf, pre, prefix);
+	memcpy(&h, pre, sizeof(h));
+	h.n_recv = 0;
+	while (p && h.n_recv < max && !TAILQ_EMPTY(&p->queue)) {
+		struct bmsg *m = TAILQ_FIRST(&p->queue);
+		struct impp_reply_receive r;
+		int e = 0;
+
+		if (len + sizeof(r) + m->len > IMPP_MAX_BATCH - sizeof(struct impp_header))
+			break; /* for the next batch */
+		if (!(m = receive_first(b, c, p, flags, &r, &e))) {
+			if (h.n_recv == 0)
+				recv_status = e;
+			break;
+		}
+		memcpy(b->outbuf + len, &r, sizeof(r));
+		if (m->len)
+			memcpy(b->outbuf + len + sizeof(r), m->data, m->len);
+		len += sizeof(r) + m->len;
+		h.n_recv++;
+		free_msg(b, m);
+	}
+	h.recv_status = h.n_recv ? 0 : recv_status;
+	memcpy(b->outbuf, &h, sizeof(h));
+	client_send_frame(c, IMPP_REPLY(IMPP_REQ_BATCH), serial, b->outbuf, len, NULL, 0);
 }
 
 static void unpark(struct bclient *c)
 {
 	c->parked = false;
+	c->parked_input = false;
+	free(c->parked_prefix);
+	c->parked_prefix = NULL;
 	if (c->parked_timer) {
 		sd_event_source_unref(c->parked_timer);
 		c->parked_timer = NULL;
@@ -483,10 +552,15 @@ static void wake_receiver(struct broker *b, struct bport *p)
 	struct bclient *c = p->owner;
 
 	if (c->parked && c->parked_port == p->id && !TAILQ_EMPTY(&p->queue)) {
-		int e = deliver(b, c, p, c->parked_type, c->parked_serial, c->parked_flags);
+		if (c->parked_type == IMPP_REQ_BATCH) {
+			batch_reply(b, c, c->parked_serial, c->parked_prefix, c->parked_prefix_len, p,
+				    c->parked_max, c->parked_flags, 0);
+		} else {
+			int e = deliver(b, c, p, c->parked_type, c->parked_serial, c->parked_flags);
 
-		if (e < 0)
-			reply_status(c, c->parked_type, c->parked_serial, e);
+			if (e < 0)
+				reply_status(c, c->parked_type, c->parked_serial, e);
+		}
 		unpark(c);
 	}
 }
@@ -497,7 +571,12 @@ static int on_receive_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	(void)usec;
-	reply_status(c, c->parked_type, c->parked_serial, -ETIMEDOUT);
+	if (c->parked_type == IMPP_REQ_BATCH) {
+		batch_reply(c->b, c, c->parked_serial, c->parked_prefix, c->parked_prefix_len, NULL, 0, 0,
+			    -ETIMEDOUT);
+	} else {
+		reply_status(c, c->parked_type, c->parked_serial, -ETIMEDOUT);
+	}
 	unpark(c);
 	return 0;
 }
@@ -571,6 +650,7 @@ static void client_free(struct broker *b, struct bclient *c)
 		close(c->target.pidfd);
 	if (c->parked_timer)
 		sd_event_source_unref(c->parked_timer);
+	free(c->parked_prefix);
 	sd_event_source_unref(c->io);
 	close(c->fd);
 	while ((f = TAILQ_FIRST(&c->out))) {
@@ -595,11 +675,16 @@ static void client_update_io(struct bclient *c)
 	if (!c->io)
 		return;
 	c->reading_paused = c->parked || c->out_bytes > c->b->cfg.max_out_bytes;
-	if (!c->reading_paused)
+	/* A parked client waits in its call and sends nothing, so its EPOLLIN
+	 * is left on: turning it off and on again was two epoll_ctl() calls
+	 * per round trip of a server.  If it sends anyway, on_client_io()
+	 * notices (parked_input) and it is turned off then. */
+	if (!c->reading_paused || (c->parked && !c->parked_input && c->out_bytes <= c->b->cfg.max_out_bytes))
 		events |= EPOLLIN;
 	if (!TAILQ_EMPTY(&c->out))
 		events |= EPOLLOUT;
-	sd_event_source_set_io_events(c->io, events);
+	if (events != c->io_events && sd_event_source_set_io_events(c->io, events) >= 0)
+		c->io_events = events;
 }
 
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -648,6 +733,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		free(c);
 		return 0;
 	}
+	c->io_events = EPOLLIN;
 	TAILQ_INSERT_TAIL(&b->clients, c, link);
 	b->n_clients++;
 	return 0;
@@ -910,7 +996,10 @@ static int do_send(struct broker *b, struct bclient *c, uint64_t port, uint64_t 
 	c->n_inflight++;
 	c->inflight_bytes += len;
 	*msg_id = m->id;
-	wake_receiver(b, p);
+	if (!b->deferring)
+		wake_receiver(b, p);
+	else if (!b->n_deferred || b->deferred[b->n_deferred - 1] != p->id)
+		b->deferred[b->n_deferred++] = p->id; /* at most one per send */
 	return 0;
 }
 
@@ -937,6 +1026,25 @@ static void req_send(struct broker *b, struct bclient *c, uint16_t type, uint32_
 	client_send_frame(c, IMPP_REPLY(type), serial, &r, sizeof(r), NULL, 0);
 }
 
+/* No more requests are read from c until its receive on p is served. */
+static void park(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial, struct bport *p,
+		 int32_t timeout_ms, uint32_t flags)
+{
+	c->parked = true;
+	c->parked_type = type;
+	c->parked_serial = serial;
+	c->parked_port = p->id;
+	c->parked_flags = flags;
+	if (timeout_ms > 0) {
+		uint64_t now;
+
+		sd_event_now(b->ev, CLOCK_MONOTONIC, &now);
+		sd_event_add_time(b->ev, &c->parked_timer, CLOCK_MONOTONIC,
+				  now + (uint64_t)timeout_ms * 1000, 1000, on_receive_timeout, c);
+	}
+	client_update_io(c);
+}
+
 /* The receive half of RECEIVE and SEND_RECEIVE: replies now, or parks. */
 static void do_receive(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
 		       uint64_t port, int32_t timeout_ms, uint32_t flags)
@@ -961,20 +1069,7 @@ static void do_receive(struct broker *b, struct bclient *c, uint16_t type, uint3
 		reply_status(c, type, serial, -EAGAIN);
 		return;
 	}
-	/* park: no more requests are read from this client until it is served */
-	c->parked = true;
-	c->parked_type = type;
-	c->parked_serial = serial;
-	c->parked_port = p->id;
-	c->parked_flags = flags;
-	if (timeout_ms > 0) {
-		uint64_t now;
-
-		sd_event_now(b->ev, CLOCK_MONOTONIC, &now);
-		sd_event_add_time(b->ev, &c->parked_timer, CLOCK_MONOTONIC,
-				  now + (uint64_t)timeout_ms * 1000, 1000, on_receive_timeout, c);
-	}
-	client_update_io(c);
+	park(b, c, type, serial, p, timeout_ms, flags);
 }
 
 static void req_receive(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
@@ -1010,6 +1105,103 @@ static void req_send_receive(struct broker *b, struct bclient *c, uint16_t type,
 		return;
 	}
 	do_receive(b, c, type, serial, q.recv_port, q.timeout_ms, q.recv_flags);
+}
+
+/* The frame's layout, checked before anything is done; 0 or -errno. */
+static int batch_check(const struct impp_req_batch *q, const uint8_t *body, uint32_t len)
+{
+	size_t off = sizeof(*q) + (size_t)q->n_release * sizeof(uint64_t);
+
+	if (q->n_release > IMPP_MAX_BATCH_ITEMS || q->n_send > IMPP_MAX_BATCH_ITEMS ||
+	    q->recv_max > IMPP_MAX_BATCH_ITEMS)
+		return -E2BIG;
+	if (q->pad || (q->recv_port && !q->recv_max))
+		return -EINVAL;
+	for (uint32_t i = 0; i < q->n_send; i++) {
+		struct impp_req_send sq;
+
+		if (off + sizeof(sq) > len)
+			return -EBADMSG;
+		memcpy(&sq, body + off, sizeof(sq));
+		if (sq.len > IMPP_MAX_PAYLOAD)
+			return -EMSGSIZE;
+		off += sizeof(sq) + sq.len;
+	}
+	return off == len ? 0 : -EBADMSG;
+}
+
+static void req_batch(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
+		      const uint8_t *body, uint32_t len)
+{
+	struct impp_req_batch q;
+	struct impp_reply_batch h = { 0 };
+	struct bport *p = NULL;
+	size_t off, prefix;
+	uint8_t *pre;
+	int e, recv_status = -EAGAIN;
+
+	NEED(sizeof(q));
+	memcpy(&q, body, sizeof(q));
+	if ((e = batch_check(&q, body, len)) < 0) {
+		reply_status(c, type, serial, e);
+		return;
+	}
+	h.n_release = q.n_release;
+	h.n_send = q.n_send;
+	prefix = sizeof(h) + (size_t)q.n_release * sizeof(int32_t) +
+		 (size_t)q.n_send * sizeof(struct impp_reply_send);
+	if (!(pre = malloc(prefix))) {
+		reply_status(c, type, serial, -ENOMEM);
+		return;
+	}
+	memcpy(pre, &h, sizeof(h));
+	off = sizeof(q);
+	for (uint32_t i = 0; i < q.n_release; i++) {
+		uint64_t handle;
+		int32_t st;
+
+		memcpy(&handle, body + off, sizeof(handle));
+		off += sizeof(handle);
+		st = release_handle(c, handle);
+		memcpy(pre + sizeof(h) + i * sizeof(st), &st, sizeof(st));
+	}
+	b->deferring = true;
+	b->n_deferred = 0;
+	for (uint32_t i = 0; i < q.n_send; i++) {
+		struct impp_req_send sq;
+		struct impp_reply_send rs = { 0 };
+		uint64_t id = 0;
+
+		memcpy(&sq, body + off, sizeof(sq));
+		rs.status = do_send(b, c, sq.port, sq.voucher, sq.reply_port, sq.options,
+				    body + off + sizeof(sq), sq.len, &id);
+		rs.msg_id = rs.status < 0 ? 0 : id;
+		off += sizeof(sq) + sq.len;
+		memcpy(pre + sizeof(h) + q.n_release * sizeof(int32_t) + i * sizeof(rs), &rs, sizeof(rs));
+	}
+	b->deferring = false;
+	for (size_t i = 0; i < b->n_deferred; i++) {
+		struct bport *wp = port_by_id(b, b->deferred[i]);
+
+		if (wp)
+			wake_receiver(b, wp);
+	}
+	if (!q.recv_port)
+		recv_status = 0;
+	else if (q.recv_flags & ~IMPP_RECV_VOUCHER)
+		recv_status = -EINVAL;
+	else if (!(p = owned_port(b, c, q.recv_port)))
+		recv_status = -ENOENT;
+	else if (TAILQ_EMPTY(&p->queue) && q.timeout_ms != 0) {
+		/* park, keeping the statuses for the reply */
+		c->parked_prefix = pre;
+		c->parked_prefix_len = prefix;
+		c->parked_max = q.recv_max;
+		park(b, c, type, serial, p, q.timeout_ms, q.recv_flags);
+		return;
+	}
+	batch_reply(b, c, serial, pre, prefix, p, q.recv_max, q.recv_flags, recv_status);
+	free(pre);
 }
 
 static void req_voucher_release(struct broker *b, struct bclient *c, uint16_t type, uint32_t serial,
@@ -1305,6 +1497,7 @@ static const struct {
 	[IMPP_REQ_MONITOR] = { req_monitor, false },
 	[IMPP_REQ_DONOR] = { req_donor, false },
 	[IMPP_REQ_SEND_RECEIVE] = { req_send_receive, true },
+	[IMPP_REQ_BATCH] = { req_batch, true },
 };
 
 static void protocol_error(struct broker *b, struct bclient *c, uint32_t serial, int err)
@@ -1328,6 +1521,10 @@ static void handle_frame(struct broker *b, struct bclient *c, const uint8_t *buf
 	memcpy(&h, buf, sizeof(h));
 	if (h.magic != IMPP_MAGIC || h.flags || h.length != n - sizeof(h)) {
 		protocol_error(b, c, h.serial, -EBADMSG);
+		return;
+	}
+	if (n > IMPP_MAX_REQUEST && h.type != IMPP_REQ_BATCH) {
+		protocol_error(b, c, h.serial, -EMSGSIZE);
 		return;
 	}
 	if (h.type == 0 || h.type >= IMPP_REQ_MAX_ || !handlers[h.type].fn) {
@@ -1356,8 +1553,12 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 	(void)s;
 	if (revents & EPOLLOUT)
 		flush_out(c);
+	if (c->parked && (revents & EPOLLIN) && !c->parked_input) {
+		c->parked_input = true; /* read it once served */
+		client_update_io(c);
+	}
 	while (!c->dead && !c->reading_paused && budget-- > 0 && (revents & (EPOLLIN | EPOLLHUP))) {
-		ssize_t n = recv(fd, b->inbuf, IMPP_MAX_REQUEST + 1, MSG_DONTWAIT | MSG_TRUNC);
+		ssize_t n = recv(fd, b->inbuf, IMPP_MAX_BATCH + 1, MSG_DONTWAIT | MSG_TRUNC);
 
 		if (n == 0) {
 			c->dead = true;
@@ -1368,7 +1569,7 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 				c->dead = true;
 			break;
 		}
-		if ((size_t)n > IMPP_MAX_REQUEST) {
+		if ((size_t)n > IMPP_MAX_BATCH) {
 			protocol_error(b, c, 0, -EMSGSIZE);
 			continue;
 		}
@@ -1458,8 +1659,11 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
-	b->inbuf = malloc(IMPP_MAX_REQUEST + 1);
-	if (!b->inbuf) {
+	b->inbuf = malloc(IMPP_MAX_BATCH + 1);
+	b->outbuf = malloc(IMPP_MAX_BATCH);
+	if (!b->inbuf || !b->outbuf) {
+		free(b->inbuf);
+		free(b->outbuf);
 		free(b);
 		return -ENOMEM;
 	}
@@ -1491,6 +1695,7 @@ void broker_free(struct broker *b)
 	imp_domain_free(b->dom);
 	sd_event_unref(b->ev);
 	free(b->inbuf);
+	free(b->outbuf);
 	free(b);
 }
 

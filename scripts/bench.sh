@@ -6,6 +6,24 @@ build=${1:-build-bench}
 out=docs/bench.md
 data=$build/bench-data
 mkdir -p "$data"
+
+# dbus-broker to compare with: the installed one, else the Debian package
+# unpacked into the build folder (installing it would make it the
+# machine's system bus at the next boot); bench-broker runs it from there.
+if ! command -v dbus-broker-launch >/dev/null 2>&1; then
+	root=$build/dbus-broker-root
+	if [ ! -x "$root/usr/bin/dbus-broker-launch" ]; then
+		rm -f "$build"/dbus-broker_*.deb
+		( cd "$build" && { apt-get download dbus-broker >/dev/null 2>&1 ||
+			{ apt-get update -qq >/dev/null 2>&1 && apt-get download dbus-broker >/dev/null 2>&1; }; } ) &&
+			dpkg-deb -x "$build"/dbus-broker_*.deb "$root" ||
+			echo "bench: could not fetch dbus-broker; it will be reported as not run" >&2
+	fi
+	if [ -x "$root/usr/bin/dbus-broker-launch" ]; then
+		DBUS_BROKER_ROOT=$(cd "$root" && pwd)
+		export DBUS_BROKER_ROOT
+	fi
+fi
 {
 	echo "# Benchmarks"
 	echo
@@ -32,6 +50,15 @@ mkdir -p "$data"
 	echo "\`$build/bench-broker $build/importanced 20000\`"
 	echo
 	"$build/bench-broker" "$build/importanced" 20000
+	echo
+	echo "### The same, pinned to one CPU"
+	echo
+	echo "On this VM a wakeup on the other CPU costs tens of microseconds (the idle"
+	echo "CPU has to be woken), which the ping-pong figures above are made of for"
+	echo "every contender. With every process on one CPU, what remains is what the"
+	echo "software costs: \`$build/bench-broker --pin 0 $build/importanced 20000\`"
+	echo
+	"$build/bench-broker" --pin 0 "$build/importanced" 20000 | sed 's/^### /#### /'
 	cat <<'TXT'
 
 ## Targets, and what limits them

@@ -5,10 +5,11 @@
  * ports (receive rights), holds send rights and voucher handles, and is
  * boosted when it is a receiver and a donor's message waits for it.
  *
- * Every call is synchronous (one request, one reply) and returns 0 or a
- * negative errno: the daemon's answer (-EACCES: no send right; -EPIPE: the
- * receiver is gone; -EDQUOT: a per-client quota; -ETIMEDOUT, -EAGAIN for
- * receives; -EPERM: not allowed to you) or a local failure.  Events that
+ * Every call is synchronous (one request, one reply; impc_exchange() puts
+ * many messages in one request) and returns 0 or a negative errno: the
+ * daemon's answer (-EACCES: no send right; -EPIPE: the receiver is gone;
+ * -EDQUOT: a per-client quota; -ETIMEDOUT, -EAGAIN for receives; -EPERM:
+ * not allowed to you) or a local failure.  Events that
  * arrive meanwhile (a message of yours destroyed unreceived, a policy
  * change for a monitor) are kept for impc_next_event().  A handle is not
  * thread-safe: use one per thread.
@@ -93,6 +94,46 @@ typedef struct impc_send_args {
  * nothing is received. */
 int impc_send_receive(impc *c, const impc_send_args *send, uint64_t release_voucher,
 		      uint64_t recv_port, int timeout_ms, unsigned flags, impc_message *msg);
+
+/*
+ * impc_exchange: many at once, in one round trip (BATCH; docs/protocol.md):
+ * release n_release vouchers, send n_send messages, then receive up to
+ * max_msgs messages from recv_port (0: receive nothing) -- every message
+ * already queued, up to max_msgs, or else the first to arrive within
+ * timeout_ms.  A busy server answers many requests per call and a client
+ * keeps many requests in flight while paying one wakeup per batch.
+ *
+ * At most IMPC_BATCH_MAX items of each kind and about 128 KiB of data in
+ * either direction.  Returns 0 when the daemon processed the batch; then
+ * release_status[i] (may be NULL) and send_status[i] (may be NULL) hold
+ * each item's own result, as impc_voucher_release() and impc_send() would
+ * have returned it, and msg_ids[i] (may be NULL) each sent message's id.
+ * One item failing does not stop the others.  *n_msgs is the number of
+ * messages received into msgs (free() each one's data); when a receive was
+ * asked and none came, *recv_status says why (-EAGAIN, -ETIMEDOUT,
+ * -ENOENT...), else it is 0.  A negative return is a failure of the batch
+ * as a whole (malformed, too big, connection lost): then nothing was done,
+ * except after -EPIPE or -ENOMEM, when the outcome is unknown.
+ */
+#define IMPC_BATCH_MAX 1024u
+typedef struct impc_batch {
+	const uint64_t *release;    /* voucher handles to release */
+	size_t n_release;
+	const impc_send_args *send; /* messages to send */
+	size_t n_send;
+	uint64_t recv_port;         /* 0: no receive */
+	int timeout_ms;
+	unsigned recv_flags;        /* IMPC_RECV_VOUCHER */
+	impc_message *msgs;         /* room for max_msgs */
+	size_t max_msgs;
+	/* results */
+	int *release_status, *send_status;
+	uint64_t *msg_ids;
+	size_t n_msgs;
+	int recv_status;
+} impc_batch;
+
+int impc_exchange(impc *c, impc_batch *batch);
 
 int impc_voucher_release(impc *c, uint64_t voucher);
 /* Drops refs external boosts of the voucher; *remaining may be NULL.

@@ -17,6 +17,11 @@
 #define IMPP_MAX_NAME 255u
 #define IMPP_MAX_TEXT (1u << 20) /* graph and task listings */
 #define IMPP_MAX_REQUEST (sizeof(struct impp_header) + 64u + IMPP_MAX_PAYLOAD)
+/* BATCH frames, both ways: room for two full-size messages; a batch reply
+ * stops adding messages before it would pass this (the first one always
+ * fits). */
+#define IMPP_MAX_BATCH (sizeof(struct impp_header) + 256u + 2u * IMPP_MAX_PAYLOAD)
+#define IMPP_MAX_BATCH_ITEMS 1024u /* releases, sends or messages */
 #define IMPP_DEFAULT_SOCKET "/run/importanced.sock"
 
 struct impp_header {
@@ -46,6 +51,7 @@ enum impp_request {
 	IMPP_REQ_MONITOR = 16,
 	IMPP_REQ_DONOR = 17,
 	IMPP_REQ_SEND_RECEIVE = 18,
+	IMPP_REQ_BATCH = 19,
 	IMPP_REQ_MAX_
 };
 
@@ -150,6 +156,44 @@ struct impp_req_send_receive {
 	int32_t timeout_ms;
 	uint32_t recv_flags;
 	uint8_t data[];
+} __attribute__((packed));
+
+/*
+ * BATCH: SEND_RECEIVE for many, so that a busy client or server pays one
+ * round trip (and one wakeup of each side) for many messages.  In order:
+ * release n_release voucher handles, send n_send messages, then receive
+ * up to recv_max messages from recv_port (0: receive nothing): as many as
+ * are queued, or, when none is, the first to arrive within timeout_ms.
+ *
+ * Request body: struct impp_req_batch, n_release uint64_t handles, then
+ * n_send records, each a struct impp_req_send followed by its data.  The
+ * whole frame is checked before anything is done: a malformed one is
+ * refused (status -EBADMSG, -EMSGSIZE, -E2BIG) with nothing released or
+ * sent.  Otherwise every release and send has its own status, as if it
+ * had been a request of its own, and one failing does not stop the rest.
+ *
+ * Reply body: struct impp_reply_batch, n_release int32_t statuses, n_send
+ * struct impp_reply_send, then n_recv records, each a struct
+ * impp_reply_receive followed by its data.  recv_status says why no
+ * message came: -EAGAIN (timeout 0, none queued), -ETIMEDOUT, -ENOENT
+ * (not our port), -EINVAL (flags), -EDQUOT (voucher quota).
+ */
+struct impp_req_batch {
+	uint32_t n_release;
+	uint32_t n_send;
+	uint64_t recv_port;
+	int32_t timeout_ms;
+	uint32_t recv_flags;
+	uint32_t recv_max;
+	uint32_t pad;
+} __attribute__((packed));
+struct impp_reply_batch {
+	int32_t status;
+	int32_t recv_status;
+	uint32_t n_release;
+	uint32_t n_send;
+	uint32_t n_recv;
+	uint32_t pad;
 } __attribute__((packed));
 
 struct impp_req_drop_external {

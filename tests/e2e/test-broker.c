@@ -747,6 +747,252 @@ static void test_send_receive(void **state)
 	stop_daemon();
 }
 
+/* A raw BATCH frame from a connection that said hello; returns the status. */
+static int32_t raw_batch(int fd, uint32_t serial, const void *body, size_t len)
+{
+	uint8_t buf[512];
+	struct impp_header h = { IMPP_MAGIC, IMPP_REQ_BATCH, 0, serial, (uint32_t)len };
+	uint16_t type;
+	int32_t st;
+
+	assert_true(sizeof(h) + len <= sizeof(buf));
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), body, len);
+	raw_frame(fd, buf, sizeof(h) + len);
+	st = raw_status(fd, &type);
+	assert_int_equal(type, IMPP_REPLY(IMPP_REQ_BATCH));
+	return st;
+}
+
+static void test_batch(void **state)
+{
+	impc *srv, *cli;
+	uint64_t port, peer, reply, ids[4], vouchers[8], bogus_voucher = 77;
+	impc_message msgs[8];
+	int send_st[4], rel_st[8];
+	impc_send_args reqs[4];
+	impc_batch bt;
+	pid_t p;
+
+	(void)state;
+	start_daemon(NULL);
+	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &srv, NULL), 0);
+	assert_int_equal(impc_port_allocate(srv, true, &port), 0);
+	assert_int_equal(impc_register(srv, "batch", port), 0);
+	assert_int_equal(impc_connect(sock_path, 0, &cli, NULL), 0);
+	assert_int_equal(impc_lookup(cli, "batch", &peer), 0);
+	assert_int_equal(impc_port_allocate(cli, false, &reply), 0);
+
+	/* three requests, one to a port we have no right to, a release of a
+	 * voucher we do not hold, and a poll for replies: each item has its
+	 * own result and the failures stop nothing */
+	reqs[0] = (impc_send_args){ peer, "a", 1, 0, reply, 0 };
+	reqs[1] = (impc_send_args){ peer, "b", 1, 0, reply, 0 };
+	reqs[2] = (impc_send_args){ 424242, "x", 1, 0, 0, 0 };
+	reqs[3] = (impc_send_args){ peer, "d", 1, 0, reply, 0 };
+	bt = (impc_batch){ .release = &bogus_voucher, .n_release = 1, .send = reqs, .n_send = 4,
+			   .recv_port = reply, .timeout_ms = 0, .msgs = msgs, .max_msgs = 8,
+			   .release_status = rel_st, .send_status = send_st, .msg_ids = ids };
+	assert_int_equal(impc_exchange(cli, &bt), 0);
+	assert_int_equal(rel_st[0], -ENOENT);
+	assert_int_equal(send_st[0], 0);
+	assert_int_equal(send_st[1], 0);
+	assert_int_equal(send_st[2], -EACCES);
+	assert_int_equal(send_st[3], 0);
+	assert_true(ids[0] && ids[1] > ids[0] && ids[3] > ids[1]);
+	assert_int_equal(ids[2], 0);
+	assert_int_equal(bt.n_msgs, 0);
+	assert_int_equal(bt.recv_status, -EAGAIN);
+	assert_int_equal(status_now().messages, 3);
+
+	/* the server takes at most what it asks for, in order, with vouchers */
+	bt = (impc_batch){ .recv_port = port, .timeout_ms = -1, .recv_flags = IMPC_RECV_VOUCHER,
+			   .msgs = msgs, .max_msgs = 2 };
+	assert_int_equal(impc_exchange(srv, &bt), 0);
+	assert_int_equal(bt.n_msgs, 2);
+	assert_memory_equal(msgs[0].data, "a", 1);
+	assert_memory_equal(msgs[1].data, "b", 1);
+	assert_int_equal(msgs[0].msg_id, ids[0]);
+	assert_int_equal(msgs[1].reply_port, reply);
+	vouchers[0] = msgs[0].voucher;
+	vouchers[1] = msgs[1].voucher;
+	free(msgs[0].data);
+	free(msgs[1].data);
+	bt.max_msgs = 8;
+	assert_int_equal(impc_exchange(srv, &bt), 0);
+	assert_int_equal(bt.n_msgs, 1);
+	assert_memory_equal(msgs[0].data, "d", 1);
+	vouchers[2] = msgs[0].voucher;
+	free(msgs[0].data);
+	assert_true(vouchers[0] && vouchers[1] && vouchers[2]);
+
+	/* replies and releases go with a receive that times out */
+	reqs[0] = (impc_send_args){ reply, "A", 1, 0, 0, 0 };
+	reqs[1] = (impc_send_args){ reply, "B", 1, 0, 0, 0 };
+	reqs[2] = (impc_send_args){ reply, "D", 1, 0, 0, 0 };
+	bt = (impc_batch){ .release = vouchers, .n_release = 3, .send = reqs, .n_send = 3,
+			   .recv_port = port, .timeout_ms = 100, .recv_flags = IMPC_RECV_VOUCHER,
+			   .msgs = msgs, .max_msgs = 8, .release_status = rel_st, .send_status = send_st };
+	assert_int_equal(impc_exchange(srv, &bt), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(rel_st[i], 0);
+		assert_int_equal(send_st[i], 0);
+	}
+	assert_int_equal(bt.n_msgs, 0);
+	assert_int_equal(bt.recv_status, -ETIMEDOUT);
+	assert_int_equal(status_now().vouchers, 0);
+	bt = (impc_batch){ .recv_port = reply, .timeout_ms = 1000, .msgs = msgs, .max_msgs = 8 };
+	assert_int_equal(impc_exchange(cli, &bt), 0);
+	assert_int_equal(bt.n_msgs, 3);
+	for (size_t i = 0; i < 3; i++) {
+		assert_memory_equal(msgs[i].data, i == 0 ? "A" : i == 1 ? "B" : "D", 1);
+		free(msgs[i].data);
+	}
+
+	/* a waiting server gets another client's whole batch in one reply */
+	p = fork_tracked();
+	assert_true(p >= 0);
+	if (p == 0) {
+		impc *c2;
+		uint64_t to;
+		impc_send_args three[3] = { { 0, "1", 1, 0, 0, 0 }, { 0, "2", 1, 0, 0, 0 }, { 0, "3", 1, 0, 0, 0 } };
+		impc_batch b2 = { .send = three, .n_send = 3 };
+
+		usleep(100 * 1000);
+		if (impc_connect(sock_path, 0, &c2, NULL) < 0 || impc_lookup(c2, "batch", &to) < 0)
+			_exit(1);
+		for (int i = 0; i < 3; i++)
+			three[i].port = to;
+		_exit(impc_exchange(c2, &b2) == 0 ? 0 : 2);
+	}
+	bt = (impc_batch){ .recv_port = port, .timeout_ms = 5000, .msgs = msgs, .max_msgs = 8 };
+	assert_int_equal(impc_exchange(srv, &bt), 0);
+	assert_int_equal(bt.n_msgs, 3);
+	for (size_t i = 0; i < 3; i++)
+		free(msgs[i].data);
+	{
+		int status;
+
+		assert_int_equal(waitpid(p, &status, 0), p);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+
+	/* malformed batches are refused whole, with nothing done */
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		uint8_t hello[sizeof(struct impp_header) + sizeof(struct impp_req_hello)];
+		struct impp_header h = { IMPP_MAGIC, IMPP_REQ_HELLO, 0, 1, sizeof(struct impp_req_hello) };
+		struct impp_req_hello hq = { IMPP_VERSION, 0 };
+		struct impp_req_batch q = { 0 };
+		struct impp_req_send sq = { peer, 0, 0, 0, 5 };
+		uint8_t body[256];
+		uint16_t type;
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+
+		strcpy(sa.sun_path, sock_path);
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		memcpy(hello, &h, sizeof(h));
+		memcpy(hello + sizeof(h), &hq, sizeof(hq));
+		raw_frame(fd, hello, sizeof(hello));
+		assert_int_equal(raw_status(fd, &type), 0);
+		q.n_send = 1; /* a send record that is not there */
+		assert_int_equal(raw_batch(fd, 2, &q, sizeof(q)), -EBADMSG);
+		memcpy(body, &q, sizeof(q)); /* its data shorter than it says */
+		memcpy(body + sizeof(q), &sq, sizeof(sq));
+		assert_int_equal(raw_batch(fd, 3, body, sizeof(q) + sizeof(sq) + 2), -EBADMSG);
+		q.n_send = 0;
+		q.n_release = IMPP_MAX_BATCH_ITEMS + 1; /* too many */
+		assert_int_equal(raw_batch(fd, 4, &q, sizeof(q)), -E2BIG);
+		q.n_release = 0;
+		q.recv_port = port; /* a receive of nothing */
+		assert_int_equal(raw_batch(fd, 5, &q, sizeof(q)), -EINVAL);
+		close(fd);
+	}
+	assert_int_equal(status_now().messages, 0);
+	impc_close(cli);
+	impc_close(srv);
+	stop_daemon();
+}
+
+/* CPU time (user + system) a process has used, in ms. */
+static long cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (!p || !(p = strrchr(buf, ')')))
+		return -1;
+	/* fields 14 and 15, counted from the state (field 3) after ')' */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+/* A client that sends another request while its receive waits is served
+ * in order once the receive completes, and costs the daemon no spinning
+ * meanwhile (its socket stays readable all that time). */
+static void test_request_while_parked(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct {
+		struct impp_header h;
+		struct impp_req_hello q;
+	} __attribute__((packed)) hello = { { IMPP_MAGIC, IMPP_REQ_HELLO, 0, 1, sizeof(struct impp_req_hello) },
+					    { IMPP_VERSION, 0 } };
+	struct {
+		struct impp_header h;
+		struct impp_req_port_allocate q;
+	} __attribute__((packed)) alloc = { { IMPP_MAGIC, IMPP_REQ_PORT_ALLOCATE, 0, 2, sizeof(struct impp_req_port_allocate) },
+					    { 0 } };
+	struct {
+		struct impp_header h;
+		struct impp_req_receive q;
+	} __attribute__((packed)) recv_req = { { IMPP_MAGIC, IMPP_REQ_RECEIVE, 0, 3, sizeof(struct impp_req_receive) },
+					       { 0, 400, 0 } };
+	struct impp_header status_req = { IMPP_MAGIC, IMPP_REQ_STATUS, 0, 4, 0 };
+	uint8_t buf[512];
+	struct impp_header h;
+	struct impp_reply_port rp;
+	struct pollfd pfd;
+	uint16_t type;
+	long cpu0, cpu1;
+	int fd;
+
+	(void)state;
+	start_daemon(NULL);
+	strcpy(sa.sun_path, sock_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	raw_frame(fd, &hello, sizeof(hello));
+	assert_int_equal(raw_status(fd, &type), 0);
+	raw_frame(fd, &alloc, sizeof(alloc));
+	assert_true(recv(fd, buf, sizeof(buf), 0) >= (ssize_t)(sizeof(h) + sizeof(rp)));
+	memcpy(&rp, buf + sizeof(h), sizeof(rp));
+	assert_int_equal(rp.status, 0);
+	recv_req.q.port = rp.port;
+
+	cpu0 = cpu_ms(daemon_pid);
+	raw_frame(fd, &recv_req, sizeof(recv_req));   /* waits 400 ms: parked */
+	raw_frame(fd, &status_req, sizeof(status_req)); /* sent meanwhile */
+	pfd = (struct pollfd){ fd, POLLIN, 0 };
+	assert_int_equal(poll(&pfd, 1, 200), 0); /* nothing answered yet */
+	assert_int_equal(raw_status(fd, &type), -ETIMEDOUT);
+	assert_int_equal(type, IMPP_REPLY(IMPP_REQ_RECEIVE));
+	assert_int_equal(raw_status(fd, &type), 0);
+	assert_int_equal(type, IMPP_REPLY(IMPP_REQ_STATUS));
+	cpu1 = cpu_ms(daemon_pid);
+	assert_true(cpu0 >= 0 && cpu1 >= 0);
+	assert_true(cpu1 - cpu0 < 100); /* a busy loop would be ~400 */
+	close(fd);
+	stop_daemon();
+}
+
 static void test_monitor_that_never_reads(void **state)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1014,6 +1260,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_malformed_frames, teardown_kids),
 		cmocka_unit_test_teardown(test_quotas_and_rights, teardown_kids),
 		cmocka_unit_test_teardown(test_send_receive, teardown_kids),
+		cmocka_unit_test_teardown(test_batch, teardown_kids),
+		cmocka_unit_test_teardown(test_request_while_parked, teardown_kids),
 		cmocka_unit_test_teardown(test_monitor_that_never_reads, teardown_kids),
 		cmocka_unit_test_teardown(test_faults_under_load, teardown_kids),
 		cmocka_unit_test_teardown(test_socket_activation, teardown_kids),
