@@ -57,11 +57,11 @@ void imp__free(imp_domain *d, void *p)
 }
 
 /*
- * Free lists for inherits and voucher objects.  Every voucher receive makes
- * one of each and the common pattern (receive, work, release) frees them
- * again right away; with malloc that was a quarter of a send+receive pair
- * (perf on bench-engine's voucher path), so a few hundred are kept for
- * reuse.  Taken and given back under the domain lock; what does not fit
+ * A free list for inherits.  Every voucher receive makes one and the common
+ * pattern (receive, work, release) frees it again right away; with malloc
+ * that (and the voucher object, since folded into its value) was a quarter
+ * of a send+receive pair (perf on bench-engine's voucher path), so a few
+ * hundred are kept for reuse.  Taken and given back under the domain lock; what does not fit
  * goes back to the allocation hook.
  */
 void *imp__cache_get(imp_domain *d, struct imp__cache *c)
@@ -139,13 +139,11 @@ void imp__lock_any(imp_domain *d)
 	pthread_mutex_lock(&d->lock);
 }
 
-void imp__trace(imp_domain *d, imp_trace_kind kind, int pid, int other_pid,
-		uint32_t value, uint32_t value2)
+void imp__trace_record(imp_domain *d, imp_trace_kind kind, int pid, int other_pid,
+		       uint32_t value, uint32_t value2)
 {
 	imp_trace_event *ev;
 
-	if (!d->trace)
-		return;
 	if (d->trace_count == IMP__TRACE_RING) {
 		d->trace_lost++;
 		return;
@@ -175,7 +173,7 @@ static void imp__trace_flush(imp_domain *d)
 			pthread_mutex_lock(&d->lock);
 			n = 0;
 			if (d->trace_lost && d->trace_count < IMP__TRACE_RING) {
-				imp__trace(d, IMP_TRACE_LOST, -1, -1, d->trace_lost, 0);
+				imp__trace_record(d, IMP_TRACE_LOST, -1, -1, d->trace_lost, 0);
 				d->trace_lost = 0;
 			}
 			while (n < 32 && d->trace_count) {
@@ -249,10 +247,8 @@ int imp_domain_new(const imp_domain_config *cfg, imp_domain **out)
 	TAILQ_INIT(&d->tasks);
 	TAILQ_INIT(&d->ports);
 	TAILQ_INIT(&d->msgs);
-	TAILQ_INIT(&d->vouchers);
 	d->next_elem_id = 1;
 	d->inherit_cache.size = sizeof(struct imp__inherit);
-	d->voucher_cache.size = sizeof(struct imp_voucher);
 	*out = d;
 	return 0;
 }
@@ -280,11 +276,7 @@ void imp_domain_free(imp_domain *d)
 		TAILQ_REMOVE(&d->tasks, t, link);
 		imp__free(d, t);
 	}
-	while (!TAILQ_EMPTY(&d->vouchers)) {
-		imp_voucher *v = TAILQ_FIRST(&d->vouchers);
-		TAILQ_REMOVE(&d->vouchers, v, link);
-		imp__free(d, v);
-	}
+	/* voucher objects live in their values: freed with them */
 	while (!TAILQ_EMPTY(&d->all_inherits)) {
 		struct imp__inherit *i = TAILQ_FIRST(&d->all_inherits);
 		TAILQ_REMOVE(&d->all_inherits, i, all_link);
@@ -296,7 +288,6 @@ void imp_domain_free(imp_domain *d)
 		imp__free(d, t);
 	}
 	imp__cache_drain(d, &d->inherit_cache);
-	imp__cache_drain(d, &d->voucher_cache);
 	pthread_cond_destroy(&d->timer_cond);
 	pthread_mutex_destroy(&d->trace_lock);
 	pthread_mutex_destroy(&d->apply_lock);

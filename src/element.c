@@ -18,11 +18,6 @@ struct imp__task_elem *imp__elem_link_task(struct imp__elem *elem)
 	return (struct imp__task_elem *)elem;
 }
 
-void imp__elem_ref(struct imp__elem *elem)
-{
-	elem->refs++;
-}
-
 int imp__elem_pid(struct imp__elem *elem)
 {
 	struct imp__task_elem *t = imp__elem_link_task(elem);
@@ -143,7 +138,9 @@ static void imp__task_elem_free(imp_domain *d, struct imp__task_elem *t)
 	imp__free(d, t);
 }
 
-void imp__elem_release(imp_domain *d, struct imp__elem *elem)
+/* The release of what may be an element's last reference: frees it and,
+ * for an inherit, releases what it held in turn. */
+void imp__elem_release_last(imp_domain *d, struct imp__elem *elem)
 {
 	/* Iterative: an inherit chain may be long (depth resets let it grow
 	 * past III_DEPTH_MAX through task elements). */

@@ -43,14 +43,30 @@ TAILQ_HEAD(imp__inherit_list, imp__inherit);
 TAILQ_HEAD(imp__task_elem_list, imp__task_elem);
 TAILQ_HEAD(imp__port_list, imp_port);
 TAILQ_HEAD(imp__task_list, imp_task);
-TAILQ_HEAD(imp__voucher_list, imp_voucher);
+
+/*
+ * A voucher object.  Vouchers are deduplicated, so a value (a task element
+ * or an inherit) has at most one voucher object at a time, and the object
+ * keeps its value alive through a made reference: the object lives inside
+ * its value (imp__elem.voucher_slot) and is never allocated.  A voucher
+ * receive used to allocate one and free it at the release, a fifth of a
+ * send+receive pair.
+ */
+struct imp_voucher {
+	imp_domain *domain;
+	uint32_t refs;
+	uint32_t made;               /* voucher layer's made count for the value */
+	struct imp__elem *value;
+};
 
 struct imp__elem {
 	uint32_t refs;
 	uint32_t made;             /* made references handed to vouchers */
 	uint8_t type;
 	uint64_t id;               /* stable id for graphs */
-	struct imp_voucher *voucher; /* the voucher object holding this value */
+	struct imp_voucher *voucher; /* the voucher object holding this value:
+					NULL or &voucher_slot */
+	struct imp_voucher voucher_slot;
 };
 
 struct imp__task_elem {
@@ -136,14 +152,6 @@ struct imp_msg {
 	void *userdata;
 };
 
-struct imp_voucher {
-	imp_domain *domain;
-	uint32_t refs;
-	uint32_t made;               /* voucher layer's made count for the value */
-	struct imp__elem *value;
-	TAILQ_ENTRY(imp_voucher) link;
-};
-
 #define IMP__TRACE_RING 1024u
 #define IMP__CACHE_MAX 256u
 
@@ -186,13 +194,12 @@ struct imp_domain {
 	struct imp__task_list tasks;
 	struct imp__port_list ports;
 	struct imp__msg_list msgs;
-	struct imp__voucher_list vouchers;
 	size_t n_task_elems, n_inherits, n_vouchers, n_tasks, n_ports, n_msgs, n_delayed;
 	uint64_t next_elem_id;
 
 	/* recycled inherits and voucher objects, the two allocations every
 	 * voucher receive makes */
-	struct imp__cache inherit_cache, voucher_cache;
+	struct imp__cache inherit_cache;
 
 	/* trace ring, filled under lock, drained without it */
 	imp_trace_event trace_ring[IMP__TRACE_RING];
@@ -210,8 +217,16 @@ uint64_t imp__now(imp_domain *d);
 int imp__lock(imp_domain *d);     /* -EDEADLK from inside a policy callback */
 void imp__lock_any(imp_domain *d); /* getters: allowed from callbacks */
 void imp__unlock(imp_domain *d);  /* also verifies (test builds) and flushes the trace */
-void imp__trace(imp_domain *d, imp_trace_kind kind, int pid, int other_pid,
-		uint32_t value, uint32_t value2);
+void imp__trace_record(imp_domain *d, imp_trace_kind kind, int pid, int other_pid,
+		       uint32_t value, uint32_t value2) __attribute__((cold));
+/* Inline so that, with no trace callback, the arguments are not even
+ * computed: four trace points sit on a send+receive pair. */
+static inline void imp__trace(imp_domain *d, imp_trace_kind kind, int pid, int other_pid,
+			      uint32_t value, uint32_t value2)
+{
+	if (d->trace)
+		imp__trace_record(d, kind, pid, other_pid, value, value2);
+}
 bool imp__in_policy_callback(void);
 void imp__set_in_policy_callback(bool on);
 
@@ -220,8 +235,19 @@ int imp__error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 
 
 /* ---- element.c ---- */
 struct imp__task_elem *imp__elem_link_task(struct imp__elem *elem);
-void imp__elem_ref(struct imp__elem *elem);
-void imp__elem_release(imp_domain *d, struct imp__elem *elem);
+static inline void imp__elem_ref(struct imp__elem *elem)
+{
+	elem->refs++;
+}
+void imp__elem_release_last(imp_domain *d, struct imp__elem *elem);
+/* Inline for the common case, a reference that is not the last. */
+static inline void imp__elem_release(imp_domain *d, struct imp__elem *elem)
+{
+	if (elem->refs > 1)
+		elem->refs--;
+	else
+		imp__elem_release_last(d, elem);
+}
 struct imp__task_elem *imp__task_elem_new(imp_domain *d, imp_task *task);
 void imp__msg_link(struct imp_msg *msg, struct imp__elem *elem);
 struct imp__elem *imp__msg_unlink(struct imp_msg *msg);
@@ -258,8 +284,7 @@ void imp__msg_unref_locked(imp_domain *d, struct imp_msg *msg);
 void imp__task_unref_locked(imp_domain *d, struct imp_task *task);
 
 /* ---- voucher.c ---- */
-struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *value,
-					    struct imp_voucher *spare);
+struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *value);
 void imp__voucher_unref_locked(imp_domain *d, struct imp_voucher *v);
 
 /* ---- verify.c ---- */

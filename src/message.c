@@ -320,7 +320,6 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 {
 	imp_domain *d;
 	struct imp__inherit *spare_inherit = NULL;
-	struct imp_voucher *spare_voucher = NULL;
 	struct imp_task *self;
 	bool want_voucher, used = false;
 	int r;
@@ -336,11 +335,12 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 	d = msg->domain;
 	if ((r = imp__lock(d)) < 0)
 		return r;
-	if (want_voucher) {
-		/* everything the receive may need, before anything changes */
+	if (want_voucher && (msg->importance || msg->raised)) {
+		/* Everything the receive may need, before anything changes.  A
+		 * message without importance cannot gain any once sent (only
+		 * linked messages are raised), so it needs none. */
 		spare_inherit = imp__cache_take(d, &d->inherit_cache);
-		spare_voucher = imp__cache_take(d, &d->voucher_cache);
-		if (!spare_inherit || !spare_voucher) {
+		if (!spare_inherit) {
 			r = imp__error(-ENOMEM, "imp_msg_receive: out of memory");
 			goto unlock;
 		}
@@ -360,11 +360,8 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 		inherit = imp__inherit_from(d, msg, self, spare_inherit, &used);
 		if (used)
 			spare_inherit = NULL;
-		if (inherit) {
-			received = imp__voucher_for_value(d, &inherit->elem, spare_voucher);
-			if (received == spare_voucher)
-				spare_voucher = NULL;
-		}
+		if (inherit)
+			received = imp__voucher_for_value(d, &inherit->elem);
 		/* the received voucher replaces the sent one, made first */
 		sent = msg->voucher;
 		msg->voucher = received;
@@ -393,7 +390,6 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 	r = 0;
 unlock:
 	imp__cache_put(d, &d->inherit_cache, spare_inherit);
-	imp__cache_put(d, &d->voucher_cache, spare_voucher);
 	imp__unlock(d);
 	return r;
 }

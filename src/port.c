@@ -14,22 +14,35 @@ void imp__port_impcount_delta(struct imp_port *port, int delta)
 	port->impcount += (uint32_t)delta;
 }
 
-/* Applies delta to the port and returns its owner's element, referenced,
- * when that owner is to be adjusted (the caller does it). */
-struct imp__task_elem *imp__port_delta_internal(struct imp_port *port, int delta)
+/* Applies delta to the port and returns its owner's element when that
+ * owner is to be adjusted, or NULL. */
+static struct imp__task_elem *imp__port_delta_target(struct imp_port *port, int delta)
 {
 	struct imp_task *owner = port->owner;
 
 	imp__port_impcount_delta(port, delta);
 	if (!port->active || !owner->active || !imp__is_any_receiver(owner->imp))
 		return NULL;
-	imp__elem_ref(&owner->imp->elem);
 	return owner->imp;
+}
+
+/* The same, with a reference on the element for the caller. */
+struct imp__task_elem *imp__port_delta_internal(struct imp_port *port, int delta)
+{
+	struct imp__task_elem *t = imp__port_delta_target(port, delta);
+
+	if (t)
+		imp__elem_ref(&t->elem);
+	return t;
 }
 
 void imp__port_delta(imp_domain *d, struct imp_port *port, int delta)
 {
-	struct imp__task_elem *t = imp__port_delta_internal(port, delta);
+	/* No reference of our own is needed (it was a third of the work of
+	 * a send that changes nothing): the owner's task holds one on its
+	 * element, and a propagation takes its own before it can drop the
+	 * lock. */
+	struct imp__task_elem *t = imp__port_delta_target(port, delta);
 
 	if (!t)
 		return;
@@ -37,7 +50,6 @@ void imp__port_delta(imp_domain *d, struct imp_port *port, int delta)
 		imp__hold_internal_locked(d, t, 1);
 	else
 		imp__drop_internal_locked(d, t, 1);
-	imp__elem_release(d, &t->elem);
 }
 
 void imp__port_unref_locked(imp_domain *d, struct imp_port *port)

@@ -19,15 +19,35 @@ static uint32_t imp__count_msgs_linked(imp_domain *d, const struct imp__elem *e)
 	return n;
 }
 
+static int imp__verify_voucher(imp_domain *d, struct imp__elem *e, size_t *n)
+{
+	struct imp_voucher *v = e->voucher;
+	const struct imp_msg *m;
+	uint32_t carried = 0;
+
+	if (!v)
+		return 0;
+	(*n)++;
+	if (v != &e->voucher_slot || v->value != e)
+		FAIL("voucher object and its value disagree");
+	if (!v->refs || !v->made)
+		FAIL("live voucher with no references or no made count");
+	TAILQ_FOREACH(m, &d->msgs, link)
+		carried += m->voucher == v;
+	if (carried > v->refs)
+		FAIL("voucher carried by more messages than its references");
+	return 0;
+}
+
 int imp__verify_locked(imp_domain *d)
 {
 	struct imp__task_elem *t;
 	struct imp__inherit *i;
 	struct imp_msg *m;
 	struct imp_port *p;
-	struct imp_voucher *v;
 	struct imp_task *task;
 	size_t n;
+	int e;
 
 	/* object counts */
 	n = 0;
@@ -154,19 +174,16 @@ int imp__verify_locked(imp_domain *d)
 			FAIL("inherit without source or to a non-receiver");
 	}
 
-	/* vouchers */
-	TAILQ_FOREACH(v, &d->vouchers, link) {
-		uint32_t carried = 0;
-
-		if (v->value->voucher != v)
-			FAIL("voucher value does not point back to its voucher");
-		if (!v->refs || !v->made)
-			FAIL("live voucher with no references or no made count");
-		TAILQ_FOREACH(m, &d->msgs, link)
-			carried += m->voucher == v;
-		if (carried > v->refs)
-			FAIL("voucher carried by more messages than its references");
-	}
+	/* vouchers: each lives in its value */
+	n = 0;
+	TAILQ_FOREACH(t, &d->all_task_elems, all_link)
+		if ((e = imp__verify_voucher(d, &t->elem, &n)) < 0)
+			return e;
+	TAILQ_FOREACH(i, &d->all_inherits, all_link)
+		if ((e = imp__verify_voucher(d, &i->elem, &n)) < 0)
+			return e;
+	if (n != d->n_vouchers)
+		FAIL("voucher count %zu, values hold %zu", d->n_vouchers, n);
 
 	/* tasks */
 	TAILQ_FOREACH(task, &d->tasks, link) {

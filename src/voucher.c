@@ -14,8 +14,7 @@
 #include "internal.h"
 
 /* Hands one made reference on value to the voucher layer. */
-struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *value,
-					    struct imp_voucher *spare)
+struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *value)
 {
 	struct imp_voucher *v = value->voucher;
 
@@ -24,13 +23,12 @@ struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *valu
 		v->refs++;
 		return v;
 	}
-	v = spare;
+	v = &value->voucher_slot;
 	v->domain = d;
 	v->refs = 1;
 	v->made = 1;
 	v->value = value;
 	value->voucher = v;
-	TAILQ_INSERT_TAIL(&d->vouchers, v, link);
 	d->n_vouchers++;
 	return v;
 }
@@ -75,19 +73,18 @@ void imp__voucher_unref_locked(imp_domain *d, struct imp_voucher *v)
 	if (--v->refs > 0)
 		return;
 	/* Detach first: a value handed to the voucher layer again while the
-	 * release runs (unlocked during a policy update) gets a new object. */
+	 * release runs (unlocked during a policy update) starts a new object
+	 * in the same slot, so v is not touched once the release begins; the
+	 * value outlives it (the new object's made reference). */
 	value = v->value;
 	value->voucher = NULL;
-	TAILQ_REMOVE(&d->vouchers, v, link);
 	d->n_vouchers--;
 	imp__release_value(d, value, v->made);
-	imp__cache_put(d, &d->voucher_cache, v);
 }
 
 int imp_voucher_self(imp_task *task, imp_voucher **out)
 {
 	imp_domain *d;
-	struct imp_voucher *spare;
 	struct imp__task_elem *t;
 	int r;
 
@@ -96,21 +93,13 @@ int imp_voucher_self(imp_task *task, imp_voucher **out)
 	d = task->domain;
 	if ((r = imp__lock(d)) < 0)
 		return r;
-	spare = imp__cache_take(d, &d->voucher_cache);
-	if (!spare) {
-		imp__unlock(d);
-		return imp__error(-ENOMEM, "imp_voucher_self: out of memory");
-	}
 	t = task->imp;
 	if (task->active && t) {
 		/* one element reference stands for all made references */
 		if (t->elem.made++ == 0)
 			imp__elem_ref(&t->elem);
-		*out = imp__voucher_for_value(d, &t->elem, spare);
-		if (*out == spare)
-			spare = NULL;
+		*out = imp__voucher_for_value(d, &t->elem);
 	}
-	imp__cache_put(d, &d->voucher_cache, spare);
 	imp__unlock(d);
 	return 0;
 }
@@ -128,8 +117,7 @@ int imp_voucher_redeem(imp_voucher *previous, imp_voucher **out)
 	if ((r = imp__lock(d)) < 0)
 		return r;
 	previous->value->made++;
-	/* the value already has its object: no allocation can be needed */
-	*out = imp__voucher_for_value(d, previous->value, NULL);
+	*out = imp__voucher_for_value(d, previous->value);
 	imp__unlock(d);
 	return 0;
 }
