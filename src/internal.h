@@ -48,7 +48,7 @@ TAILQ_HEAD(imp__task_list, imp_task);
  * A voucher object.  Vouchers are deduplicated, so a value (a task element
  * or an inherit) has at most one voucher object at a time, and the object
  * keeps its value alive through a made reference: the object lives inside
- * its value (imp__elem.voucher_slot) and is never allocated.  A voucher
+ * its value (imp__voucher_slot()) and is never allocated.  A voucher
  * receive used to allocate one and free it at the release, a fifth of a
  * send+receive pair.
  */
@@ -65,8 +65,7 @@ struct imp__elem {
 	uint8_t type;
 	uint64_t id;               /* stable id for graphs */
 	struct imp_voucher *voucher; /* the voucher object holding this value:
-					NULL or &voucher_slot */
-	struct imp_voucher voucher_slot;
+					NULL or its slot */
 };
 
 struct imp__task_elem {
@@ -89,6 +88,7 @@ struct imp__task_elem {
 	uint32_t assertcnt;
 	uint32_t externcnt, externdrop;
 	uint32_t legacy_externcnt, legacy_externdrop;
+	struct imp_voucher voucher_slot; /* last: propagation never reads it */
 };
 
 struct imp__inherit {
@@ -101,7 +101,15 @@ struct imp__inherit {
 	uint32_t externcnt, externdrop;
 	uint32_t depth;
 	bool donating;
+	struct imp_voucher voucher_slot; /* last: propagation never reads it */
 };
+
+/* Where the voucher object of a value lives. */
+static inline struct imp_voucher *imp__voucher_slot(struct imp__elem *e)
+{
+	return e->type == IMP__ELEM_TASK ? &((struct imp__task_elem *)e)->voucher_slot
+					 : &((struct imp__inherit *)e)->voucher_slot;
+}
 
 #define IMP__TASK_EXTERN(t) ((t)->externcnt - (t)->externdrop)
 #define IMP__TASK_LEGACY(t) ((t)->legacy_externcnt - (t)->legacy_externdrop)

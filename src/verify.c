@@ -28,7 +28,7 @@ static int imp__verify_voucher(imp_domain *d, struct imp__elem *e, size_t *n)
 	if (!v)
 		return 0;
 	(*n)++;
-	if (v != &e->voucher_slot || v->value != e)
+	if (v != imp__voucher_slot(e) || v->value != e)
 		FAIL("voucher object and its value disagree");
 	if (!v->refs || !v->made)
 		FAIL("live voucher with no references or no made count");

@@ -23,7 +23,7 @@ struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *valu
 		v->refs++;
 		return v;
 	}
-	v = &value->voucher_slot;
+	v = imp__voucher_slot(value);
 	v->domain = d;
 	v->refs = 1;
 	v->made = 1;
