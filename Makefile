@@ -65,7 +65,7 @@ fuzz: fuzz-build
 
 # Benchmarks from an optimized (-O3 -flto) build; writes docs/bench.md.
 bench: deps
-	@sh scripts/install-deps.sh gnuplot-nox dbus-daemon
+	@sh scripts/install-deps.sh gnuplot-nox dbus-daemon valgrind
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release \
 		-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON >/dev/null
 	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-scenario importanced

@@ -180,6 +180,7 @@ static struct result bench_relay(int rounds)
 /* ---- importanced ---- */
 
 static char sock[108];
+static bool server_donate = true; /* false: its ports take no donations */
 
 static pid_t start_importanced(const char *bin, const char *policy)
 {
@@ -190,8 +191,12 @@ static pid_t start_importanced(const char *bin, const char *policy)
 	if (p == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
 
+		char uid[16];
+
+		/* we are the donors: the requests carry boosts, as an app's do */
+		snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
 		dup2(devnull, 2);
-		execl(bin, bin, "--socket", sock, "--policy", policy, (char *)NULL);
+		execl(bin, bin, "--socket", sock, "--policy", policy, "--donor-uid", uid, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
@@ -219,7 +224,7 @@ static void imp_server_named(const char *name, int nice_value, bool voucher, lon
 
 	if (nice_value)
 		setpriority(PRIO_PROCESS, 0, nice_value);
-	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
+	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, server_donate, &port) < 0 ||
 	    impc_register(c, name, port) < 0)
 		_exit(1);
 	if (hold_us) {
@@ -393,7 +398,7 @@ static void imp_server_batched(void)
 	impc_batch bt = { 0 };
 	impc *c;
 
-	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
+	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, server_donate, &port) < 0 ||
 	    impc_register(c, "bench", port) < 0)
 		_exit(1);
 	bt.release = release;
@@ -465,9 +470,9 @@ out:
 	return rate;
 }
 
-static struct result bench_importanced(const char *bin, int rounds)
+static struct result bench_importanced(const char *bin, int rounds, bool donate)
 {
-	struct result r = { "importanced", 0, 0, 0, false };
+	struct result r = { donate ? "importanced" : "importanced, importance off", 0, 0, 0, false };
 	uint64_t *lat = calloc((size_t)rounds, sizeof(*lat)), start, peer, reply;
 	char buf[64] = { 0 };
 	pid_t d, s;
@@ -476,8 +481,10 @@ static struct result bench_importanced(const char *bin, int rounds)
 	if ((d = start_importanced(bin, "none")) < 0)
 		return r;
 	s = child();
-	if (s == 0)
+	if (s == 0) {
+		server_donate = donate;
 		imp_server(0, true, 0);
+	}
 	if (!(c = imp_client(&peer, &reply)))
 		goto out;
 	start = now_ns();
@@ -491,7 +498,7 @@ static struct result bench_importanced(const char *bin, int rounds)
 		free(m.data);
 		lat[i] = now_ns() - t0;
 	}
-	r = summarize("importanced", lat, rounds, now_ns() - start);
+	r = summarize(r.name, lat, rounds, now_ns() - start);
 	impc_close(c);
 out:
 	kill(s, SIGKILL);
@@ -941,7 +948,7 @@ int main(int argc, char **argv)
 {
 	enum { REPS = 3, NPEERS = 2 };
 	int pin = -1, rounds;
-	struct result fl[REPS], rl[REPS], imp[REPS], boost = { 0 };
+	struct result fl[REPS], rl[REPS], imp[REPS], off[REPS], boost = { 0 };
 	struct peer peers[NPEERS] = { { .name = "dbus-daemon", .ok = true }, { .name = "dbus-broker", .ok = true } };
 	double v[REPS], imp_pairs[REPS], imp_window[REPS];
 	char cfg[100], path[100], addr[160];
@@ -977,7 +984,8 @@ int main(int argc, char **argv)
 	for (int r = 0; r < REPS; r++) {
 		fl[r] = bench_socketpair(rounds);
 		rl[r] = bench_relay(rounds);
-		imp[r] = bench_importanced(argv[1], rounds);
+		imp[r] = bench_importanced(argv[1], rounds, true);
+		off[r] = bench_importanced(argv[1], rounds, false);
 		imp_pairs[r] = imp_concurrent(argv[1], rounds / 2);
 		imp_window[r] = imp_pipelined(argv[1], rounds * 2);
 		for (int k = 0; k < NPEERS; k++) {
@@ -1017,8 +1025,9 @@ int main(int argc, char **argv)
 	       "| --- | ---: | ---: | ---: | ---: | ---: |\n");
 	{
 		double floor50, relay50;
-		struct result *sets[3 + NPEERS] = { fl, rl, imp, peers[0].pingpong, peers[1].pingpong };
-		const char *names[3 + NPEERS] = { fl[0].name, rl[0].name, imp[0].name, peers[0].name, peers[1].name };
+		struct result *sets[4 + NPEERS] = { fl, rl, off, imp, peers[0].pingpong, peers[1].pingpong };
+		const char *names[4 + NPEERS] = { fl[0].name, rl[0].name, off[0].name, imp[0].name, peers[0].name,
+						  peers[1].name };
 
 		for (int r = 0; r < REPS; r++)
 			v[r] = fl[r].p50_us;
@@ -1026,11 +1035,11 @@ int main(int argc, char **argv)
 		for (int r = 0; r < REPS; r++)
 			v[r] = rl[r].p50_us;
 		relay50 = median(v, REPS);
-		for (int k = 0; k < 3 + NPEERS; k++) {
+		for (int k = 0; k < 4 + NPEERS; k++) {
 			struct result m = { names[k], 0, 0, 0, true };
 
-			if (k >= 3 && !peers[k - 3].ok) {
-				printf("| %s | not run: %s | | | | |\n", names[k], peers[k - 3].why);
+			if (k >= 4 && !peers[k - 4].ok) {
+				printf("| %s | not run: %s | | | | |\n", names[k], peers[k - 4].why);
 				continue;
 			}
 			for (int r = 0; r < REPS; r++)

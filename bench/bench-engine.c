@@ -10,6 +10,9 @@
  * Prints a markdown report on stdout and writes gnuplot data to DIR.
  *
  *   bench-engine [--quick] DIR
+ *   bench-engine --one voucher|legacy|off N   one path, receiver already
+ *       boosted, N pairs: for a profiler (make bench counts its
+ *       instructions with callgrind)
  */
 #include <math.h>
 #include <stdio.h>
@@ -238,6 +241,19 @@ static double exponent(const long *n, const double *t, int k)
 int main(int argc, char **argv)
 {
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+
+	if (argc == 4 && !strcmp(argv[1], "--one")) {
+		static const char *const names[] = { "voucher", "legacy", "off" };
+		long n = atol(argv[3]);
+
+		for (int p = PATH_VOUCHER; p <= PATH_OFF; p++)
+			if (!strcmp(argv[2], names[p]) && n > 0) {
+				printf("%.1f ns per pair\n", pair_cost((enum path)p, true, n) * 1e9);
+				return 0;
+			}
+		fprintf(stderr, "usage: bench-engine --one voucher|legacy|off N\n");
+		return 2;
+	}
 	const char *dir = argv[argc - 1];
 	long pairs = quick ? 100000 : 1000000;
 	static const char *const path_names[] = { "voucher", "legacy", "importance off" };
