@@ -289,36 +289,42 @@ static impc *imp_client(uint64_t *peer, uint64_t *reply)
 
 #define PAIRS 4
 
-/* Forks the clients, releases them together, returns round trips/s. */
-static double run_clients(void (*client_fn)(int idx, int rounds, const char *arg), int rounds,
-			  const char *arg)
+static void wait_go(int fd)
+{
+	char c;
+
+	if (read(fd, &c, 1) != 1)
+		_exit(1);
+}
+
+/* Forks n clients, each of which connects and then waits on go_fd, so
+ * that connecting is not timed; releases them together and returns their
+ * round trips per second in all. */
+static double run_clients(int n, void (*client_fn)(int idx, int rounds, const char *arg, int go_fd),
+			  int rounds, const char *arg)
 {
 	int go[2];
 	pid_t kids[PAIRS];
 	uint64_t t0;
 	int ok = 1;
 
-	if (pipe(go) < 0)
+	if (n > PAIRS || pipe(go) < 0)
 		return 0;
-	for (int i = 0; i < PAIRS; i++) {
+	for (int i = 0; i < n; i++) {
 		kids[i] = child();
 		if (kids[i] == 0) {
-			char c;
-
 			close(go[1]);
-			if (read(go[0], &c, 1) != 1)
-				_exit(1);
-			client_fn(i, rounds, arg);
+			client_fn(i, rounds, arg, go[0]);
 			_exit(0);
 		}
 	}
 	close(go[0]);
 	usleep(300 * 1000); /* let them connect */
 	t0 = now_ns();
-	for (int i = 0; i < PAIRS; i++)
+	for (int i = 0; i < n; i++)
 		if (write(go[1], "g", 1) != 1)
 			ok = 0;
-	for (int i = 0; i < PAIRS; i++) {
+	for (int i = 0; i < n; i++) {
 		int status;
 
 		waitpid(kids[i], &status, 0);
@@ -326,10 +332,10 @@ static double run_clients(void (*client_fn)(int idx, int rounds, const char *arg
 			ok = 0;
 	}
 	close(go[1]);
-	return ok ? (double)PAIRS * rounds / ((double)(now_ns() - t0) / 1e9) : 0;
+	return ok ? (double)n * rounds / ((double)(now_ns() - t0) / 1e9) : 0;
 }
 
-static void imp_pair_client(int idx, int rounds, const char *arg)
+static void imp_pair_client(int idx, int rounds, const char *arg, int go)
 {
 	char name[32], buf[64] = { 0 };
 	uint64_t peer, reply;
@@ -339,6 +345,7 @@ static void imp_pair_client(int idx, int rounds, const char *arg)
 	snprintf(name, sizeof(name), "bench%d", idx);
 	if (!(c = imp_client_named(name, &peer, &reply)))
 		_exit(1);
+	wait_go(go);
 	for (int i = 0; i < rounds; i++) {
 		impc_message m;
 		impc_send_args req = { peer, buf, sizeof(buf), 0, reply, 0 };
@@ -350,37 +357,12 @@ static void imp_pair_client(int idx, int rounds, const char *arg)
 	impc_close(c);
 }
 
-static double imp_concurrent(const char *bin, int rounds)
-{
-	pid_t d, s[PAIRS];
-	double r;
-
-	if ((d = start_importanced(bin, "none")) < 0)
-		return 0;
-	for (int i = 0; i < PAIRS; i++) {
-		s[i] = child();
-		if (s[i] == 0) {
-			char name[32];
-
-			snprintf(name, sizeof(name), "bench%d", i);
-			imp_server_named(name, 0, true, 0);
-		}
-	}
-	r = run_clients(imp_pair_client, rounds, NULL);
-	for (int i = 0; i < PAIRS; i++) {
-		kill(s[i], SIGKILL);
-		waitpid(s[i], NULL, 0);
-	}
-	stop(d);
-	return r;
-}
-
-/* ---- pipelined throughput: WINDOW requests in flight ---- */
+/* ---- requests in flight: WINDOW per client ---- */
 
 /*
- * The ping-pong above is bound by wakeups (four per round trip for any
- * broker); with requests in flight the queues never run dry and the figure
- * is what the broker and the client libraries cost.  Both sides use their
+ * The ping-pong is bound by wakeups (four per round trip for any broker);
+ * with requests in flight the queues never run dry and the figure is what
+ * the broker and the client libraries cost.  Both sides use their
  * library's way of having many requests out: sd-bus's asynchronous calls
  * (one message per write, replies read as they come), importanced's
  * exchanges (many messages per round trip).
@@ -390,7 +372,7 @@ static double imp_concurrent(const char *bin, int rounds)
 /* A server answering everything it finds queued, WINDOW at a time, with
  * one exchange per batch: this batch's replies and releases go with the
  * receive of the next. */
-static void imp_server_batched(void)
+static void imp_server_batched(const char *name)
 {
 	impc_message msgs[WINDOW];
 	impc_send_args replies[WINDOW];
@@ -398,8 +380,8 @@ static void imp_server_batched(void)
 	impc_batch bt = { 0 };
 	impc *c;
 
-	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, server_donate, &port) < 0 ||
-	    impc_register(c, "bench", port) < 0)
+	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
+	    impc_register(c, name, port) < 0)
 		_exit(1);
 	bt.release = release;
 	bt.send = replies;
@@ -422,27 +404,22 @@ static void imp_server_batched(void)
 	}
 }
 
-/* The client keeps WINDOW requests in flight: each exchange sends as many
+/* A client keeping WINDOW requests in flight: each exchange sends as many
  * new requests as replies came back, and takes the replies there are. */
-static double imp_pipelined(const char *bin, int rounds)
+static void imp_window_client(int idx, int rounds, const char *arg, int go)
 {
-	char buf[64] = { 0 };
+	char name[32], buf[64] = { 0 };
 	impc_send_args reqs[WINDOW];
 	impc_message msgs[WINDOW];
 	impc_batch bt = { 0 };
-	uint64_t peer, reply, t0;
+	uint64_t peer, reply;
 	int sent = 0, done = 0, in_flight = 0;
-	double rate = 0;
-	pid_t d, s;
-	impc *c = NULL;
+	impc *c;
 
-	if ((d = start_importanced(bin, "none")) < 0)
-		return 0;
-	s = child();
-	if (s == 0)
-		imp_server_batched();
-	if (!(c = imp_client(&peer, &reply)))
-		goto out;
+	(void)arg;
+	snprintf(name, sizeof(name), "bench%d", idx);
+	if (!(c = imp_client_named(name, &peer, &reply)))
+		_exit(1);
 	for (int i = 0; i < WINDOW; i++)
 		reqs[i] = (impc_send_args){ peer, buf, sizeof(buf), 0, reply, 0 };
 	bt.send = reqs;
@@ -450,24 +427,47 @@ static double imp_pipelined(const char *bin, int rounds)
 	bt.timeout_ms = -1;
 	bt.msgs = msgs;
 	bt.max_msgs = WINDOW;
-	t0 = now_ns();
+	wait_go(go);
 	while (done < rounds) {
 		bt.n_send = (size_t)(WINDOW - in_flight < rounds - sent ? WINDOW - in_flight : rounds - sent);
 		if (impc_exchange(c, &bt) < 0 || bt.n_msgs == 0)
-			goto out;
+			_exit(1);
 		sent += (int)bt.n_send;
 		in_flight += (int)bt.n_send - (int)bt.n_msgs;
 		done += (int)bt.n_msgs;
 		for (size_t i = 0; i < bt.n_msgs; i++)
 			free(msgs[i].data);
 	}
-	rate = (double)rounds / ((double)(now_ns() - t0) / 1e9);
-out:
 	impc_close(c);
-	kill(s, SIGKILL);
-	waitpid(s, NULL, 0);
+}
+
+/* Round trips per second through a fresh importanced: n client/server
+ * pairs at once, one request at a time or WINDOW in flight. */
+static double imp_throughput(const char *bin, int rounds, int n, bool window)
+{
+	pid_t d, s[PAIRS];
+	double r;
+
+	if ((d = start_importanced(bin, "none")) < 0)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		s[i] = child();
+		if (s[i] == 0) {
+			char name[32];
+
+			snprintf(name, sizeof(name), "bench%d", i);
+			if (window)
+				imp_server_batched(name);
+			imp_server_named(name, 0, true, 0);
+		}
+	}
+	r = run_clients(n, window ? imp_window_client : imp_pair_client, rounds, NULL);
+	for (int i = 0; i < n; i++) {
+		kill(s[i], SIGKILL);
+		waitpid(s[i], NULL, 0);
+	}
 	stop(d);
-	return rate;
+	return r;
 }
 
 static struct result bench_importanced(const char *bin, int rounds, bool donate)
@@ -655,8 +655,8 @@ out:
 	return r;
 }
 
-static sd_bus *bus_open(const char *address);
 struct dbus_window {
+	const char *name; /* the server's */
 	int sent, done, rounds;
 	bool failed;
 };
@@ -682,8 +682,7 @@ static int dbus_send_ping(sd_bus *bus, struct dbus_window *w)
 	sd_bus_message *call = NULL;
 	int r;
 
-	r = sd_bus_message_new_method_call(bus, &call, "org.importance.Bench", "/bench",
-					   "org.importance.Bench", "Ping");
+	r = sd_bus_message_new_method_call(bus, &call, w->name, "/bench", "org.importance.Bench", "Ping");
 	if (r >= 0)
 		r = sd_bus_message_append_array(call, 'y', payload, sizeof(payload));
 	if (r >= 0)
@@ -694,51 +693,42 @@ static int dbus_send_ping(sd_bus *bus, struct dbus_window *w)
 	return r;
 }
 
-/* The same window through a D-Bus daemon, with sd-bus's asynchronous calls. */
-static double dbus_pipelined(const char *address, pid_t daemon_pid, int rounds)
+/* WINDOW calls in flight with sd-bus's asynchronous calls. */
+static void dbus_window_client(int idx, int rounds, const char *address, int go)
 {
-	struct dbus_window w = { 0, 0, rounds, false };
-	sd_bus *bus = NULL;
-	uint64_t t0;
-	double rate = 0;
-	pid_t s;
+	char name[64];
+	struct dbus_window w = { name, 0, 0, rounds, false };
+	sd_bus *bus;
 
-	s = dbus_server(address, "org.importance.Bench");
-	bus = dbus_client(address, "org.importance.Bench");
-	if (!bus)
-		goto out;
-	t0 = now_ns();
-	for (int i = 0; i < WINDOW; i++)
+	snprintf(name, sizeof(name), "org.importance.Bench%d", idx);
+	if (!(bus = dbus_client(address, name)))
+		_exit(1);
+	wait_go(go);
+	for (int i = 0; i < WINDOW && i < rounds; i++)
 		if (dbus_send_ping(bus, &w) < 0)
-			goto out;
+			_exit(1);
 	while (w.done < rounds && !w.failed) {
 		int r = sd_bus_process(bus, NULL);
 
-		if (r < 0)
-			goto out;
-		if (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0)
-			goto out;
+		if (r < 0 || (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0))
+			_exit(1);
 	}
-	if (!w.failed)
-		rate = (double)rounds / ((double)(now_ns() - t0) / 1e9);
-out:
 	sd_bus_flush_close_unref(bus);
-	kill(s, SIGKILL);
-	waitpid(s, NULL, 0);
-	stop(daemon_pid);
-	return rate;
+	if (w.failed)
+		_exit(1);
 }
 
-
-static void dbus_pair_client(int idx, int rounds, const char *address)
+/* One call at a time. */
+static void dbus_pair_client(int idx, int rounds, const char *address, int go)
 {
 	char name[64];
 	uint8_t payload[64] = { 0 };
-	sd_bus *bus = bus_open(address);
+	sd_bus *bus;
 
 	snprintf(name, sizeof(name), "org.importance.Bench%d", idx);
-	if (!bus)
+	if (!(bus = dbus_client(address, name)))
 		_exit(1);
+	wait_go(go);
 	for (int i = 0; i < rounds; i++) {
 		sd_bus_message *reply = NULL, *call = NULL;
 
@@ -752,20 +742,21 @@ static void dbus_pair_client(int idx, int rounds, const char *address)
 	sd_bus_flush_close_unref(bus);
 }
 
-static double dbus_concurrent(const char *address, int rounds)
+/* Round trips per second through a running D-Bus daemon: n client/server
+ * pairs at once, one call at a time or WINDOW in flight. */
+static double dbus_throughput(const char *address, int rounds, int n, bool window)
 {
 	pid_t s[PAIRS];
 	double r;
 
-	for (int i = 0; i < PAIRS; i++) {
+	for (int i = 0; i < n; i++) {
 		char name[64];
 
 		snprintf(name, sizeof(name), "org.importance.Bench%d", i);
 		s[i] = dbus_server(address, name);
 	}
-	usleep(300 * 1000);
-	r = run_clients(dbus_pair_client, rounds, address);
-	for (int i = 0; i < PAIRS; i++) {
+	r = run_clients(n, window ? dbus_window_client : dbus_pair_client, rounds, address);
+	for (int i = 0; i < n; i++) {
 		kill(s[i], SIGKILL);
 		waitpid(s[i], NULL, 0);
 	}
@@ -915,13 +906,16 @@ static double median(double *v, int n)
 	return v[n / 2];
 }
 
+/* Each contender runs REPS times, alternating with the others. */
+#define REPS 5
+
 /* One D-Bus daemon to compare with, started afresh for each measurement. */
 struct peer {
 	const char *name;
 	bool ok;
 	char why[200];
-	struct result pingpong[3];
-	double pairs[3], window[3];
+	struct result pingpong[REPS];
+	double tp[3][REPS]; /* throughput: PAIRS pairs; one pair, WINDOW; PAIRS pairs, WINDOW */
 };
 
 static pid_t start_peer(int k, const char *cfg, const char *path, const char *addr, struct peer *pe)
@@ -937,20 +931,21 @@ static pid_t start_peer(int k, const char *cfg, const char *path, const char *ad
 	return start_dbus_broker(path, addr, pe->why, sizeof(pe->why));
 }
 
-static double med_of(const double *v3)
+static double med_of(const double *in)
 {
-	double v[3] = { v3[0], v3[1], v3[2] };
+	double v[REPS];
 
-	return median(v, 3);
+	memcpy(v, in, sizeof(v));
+	return median(v, REPS);
 }
 
 int main(int argc, char **argv)
 {
-	enum { REPS = 3, NPEERS = 2 };
+	enum { NPEERS = 2 };
 	int pin = -1, rounds;
 	struct result fl[REPS], rl[REPS], imp[REPS], off[REPS], boost = { 0 };
 	struct peer peers[NPEERS] = { { .name = "dbus-daemon", .ok = true }, { .name = "dbus-broker", .ok = true } };
-	double v[REPS], imp_pairs[REPS], imp_window[REPS];
+	double v[REPS], imp_tp[3][REPS];
 	char cfg[100], path[100], addr[160];
 	pid_t p;
 
@@ -979,15 +974,16 @@ int main(int argc, char **argv)
 	snprintf(addr, sizeof(addr), "unix:path=%s", path);
 	snprintf(cfg, sizeof(cfg), "/tmp/bench-dbus.%d.conf", (int)getpid());
 	dbus_config(cfg, addr);
-	/* alternate the contenders, three times, and keep medians: this
+	/* alternate the contenders, REPS times, and keep medians: this
 	 * machine's wakeup latency drifts from one second to the next */
 	for (int r = 0; r < REPS; r++) {
 		fl[r] = bench_socketpair(rounds);
 		rl[r] = bench_relay(rounds);
 		imp[r] = bench_importanced(argv[1], rounds, true);
 		off[r] = bench_importanced(argv[1], rounds, false);
-		imp_pairs[r] = imp_concurrent(argv[1], rounds / 2);
-		imp_window[r] = imp_pipelined(argv[1], rounds * 2);
+		imp_tp[0][r] = imp_throughput(argv[1], rounds / 2, PAIRS, false);
+		imp_tp[1][r] = imp_throughput(argv[1], rounds * 2, 1, true);
+		imp_tp[2][r] = imp_throughput(argv[1], rounds, PAIRS, true);
 		for (int k = 0; k < NPEERS; k++) {
 			struct peer *pe = &peers[k];
 
@@ -997,16 +993,12 @@ int main(int argc, char **argv)
 				pe->ok = false;
 				continue;
 			}
-			pe->pairs[r] = dbus_concurrent(addr, rounds / 2);
-			pe->pingpong[r] = bench_dbus(pe->name, addr, p, rounds);
+			pe->tp[0][r] = dbus_throughput(addr, rounds / 2, PAIRS, false);
+			pe->tp[1][r] = dbus_throughput(addr, rounds * 2, 1, true);
+			pe->tp[2][r] = dbus_throughput(addr, rounds, PAIRS, true);
+			pe->pingpong[r] = bench_dbus(pe->name, addr, p, rounds); /* stops the daemon */
 			unlink(path);
-			if ((p = start_peer(k, cfg, path, addr, pe)) < 0) {
-				pe->ok = false;
-				continue;
-			}
-			pe->window[r] = dbus_pipelined(addr, p, rounds * 2);
-			unlink(path);
-			if (!pe->pingpong[r].ok || pe->pairs[r] <= 0 || pe->window[r] <= 0) {
+			if (!pe->pingpong[r].ok || pe->tp[0][r] <= 0 || pe->tp[1][r] <= 0 || pe->tp[2][r] <= 0) {
 				snprintf(pe->why, sizeof(pe->why), "a run failed");
 				pe->ok = false;
 			}
@@ -1057,42 +1049,47 @@ int main(int argc, char **argv)
 	}
 
 	printf("\n### Throughput\n\nRound trips per second (medians of %d): one pair one request at a time "
-	       "(the ping-pong above), %d client/server pairs at once (%d round trips each), and one pair "
-	       "with %d requests in flight (%d round trips).\n\n",
-	       REPS, PAIRS, rounds / 2, WINDOW, rounds * 2);
-	printf("| broker | one pair | %d pairs | %d in flight |\n| --- | ---: | ---: | ---: |\n", PAIRS, WINDOW);
+	       "(the ping-pong above), %d client/server pairs at once (%d round trips each), one pair "
+	       "with %d requests in flight (%d round trips), and %d pairs with %d in flight each (%d round trips "
+	       "each).\n\n",
+	       REPS, PAIRS, rounds / 2, WINDOW, rounds * 2, PAIRS, WINDOW, rounds);
+	printf("| broker | one pair | %d pairs | one pair, %d in flight | %d pairs, %d in flight |\n"
+	       "| --- | ---: | ---: | ---: | ---: |\n",
+	       PAIRS, WINDOW, PAIRS, WINDOW);
 	for (int r = 0; r < REPS; r++)
 		v[r] = imp[r].per_s;
-	printf("| importanced | %.0f | %.0f | %.0f |\n", median(v, REPS), med_of(imp_pairs), med_of(imp_window));
+	printf("| importanced | %.0f | %.0f | %.0f | %.0f |\n", median(v, REPS), med_of(imp_tp[0]),
+	       med_of(imp_tp[1]), med_of(imp_tp[2]));
 	for (int k = 0; k < NPEERS; k++) {
 		struct peer *pe = &peers[k];
 
 		if (!pe->ok) {
-			printf("| %s | not run | | |\n", pe->name);
+			printf("| %s | not run | | | |\n", pe->name);
 			continue;
 		}
 		for (int r = 0; r < REPS; r++)
 			v[r] = pe->pingpong[r].per_s;
-		printf("| %s | %.0f | %.0f | %.0f |\n", pe->name, median(v, REPS), med_of(pe->pairs),
-		       med_of(pe->window));
+		printf("| %s | %.0f | %.0f | %.0f | %.0f |\n", pe->name, median(v, REPS), med_of(pe->tp[0]),
+		       med_of(pe->tp[1]), med_of(pe->tp[2]));
 	}
 	for (int k = 0; k < NPEERS; k++) {
 		struct peer *pe = &peers[k];
-		double a[REPS], b[REPS], c[REPS];
+		double x[4][REPS];
 
 		if (!pe->ok)
 			continue;
 		printf("\nimportanced / %s throughput, per run (same run, side by side):\n\n"
-		       "| run | one pair | %d pairs | %d in flight |\n| ---: | ---: | ---: | ---: |\n",
-		       pe->name, PAIRS, WINDOW);
+		       "| run | one pair | %d pairs | one pair, %d in flight | %d pairs, %d in flight |\n"
+		       "| ---: | ---: | ---: | ---: | ---: |\n",
+		       pe->name, PAIRS, WINDOW, PAIRS, WINDOW);
 		for (int r = 0; r < REPS; r++) {
-			a[r] = imp[r].per_s / pe->pingpong[r].per_s;
-			b[r] = imp_pairs[r] / pe->pairs[r];
-			c[r] = imp_window[r] / pe->window[r];
-			printf("| %d | %.2fx | %.2fx | %.2fx |\n", r + 1, a[r], b[r], c[r]);
+			x[0][r] = imp[r].per_s / pe->pingpong[r].per_s;
+			for (int c = 0; c < 3; c++)
+				x[c + 1][r] = imp_tp[c][r] / pe->tp[c][r];
+			printf("| %d | %.2fx | %.2fx | %.2fx | %.2fx |\n", r + 1, x[0][r], x[1][r], x[2][r], x[3][r]);
 		}
-		printf("| **median** | **%.2fx** | **%.2fx** | **%.2fx** |\n", median(a, REPS), median(b, REPS),
-		       median(c, REPS));
+		printf("| **median** | **%.2fx** | **%.2fx** | **%.2fx** | **%.2fx** |\n", median(x[0], REPS),
+		       median(x[1], REPS), median(x[2], REPS), median(x[3], REPS));
 	}
 	if (pin >= 0)
 		return 0;

@@ -13,6 +13,8 @@
  *   bench-engine --one voucher|legacy|off N   one path, receiver already
  *       boosted, N pairs: for a profiler (make bench counts its
  *       instructions with callgrind)
+ *   bench-engine --flip messages|inherits|chain N   set up, then one flip
+ *       (flip_once), for callgrind's --toggle-collect=flip_once
  */
 #include <math.h>
 #include <stdio.h>
@@ -171,9 +173,18 @@ static void memory_report(void)
 
 /* ---- propagation ---- */
 
+/* The donor goes to the background and back.  Not inlined, so that
+ * callgrind can count the instructions in it alone (--toggle-collect). */
+static __attribute__((noinline)) void flip_once(imp_task *don)
+{
+	imp_task_set_live_donor(don, false);
+	imp_task_set_live_donor(don, true);
+}
+
 /* Time for the donor to go to the background and back, with n queued
- * messages (kind 0), n inherits (kind 1) or a chain of depth n (kind 2). */
-static double flip_cost(int kind, long n)
+ * messages (kind 0), n inherits (kind 1) or a chain of depth n (kind 2);
+ * reps 0: flip once, untimed (for callgrind). */
+static double flip_cost(int kind, long n, int reps)
 {
 	imp_domain *d = domain();
 	imp_task *don = task(d, 1, IMP_TASK_DONOR | IMP_TASK_LIVE_DONOR);
@@ -209,10 +220,11 @@ static double flip_cost(int kind, long n)
 			prev = r;
 		}
 	}
-	for (int rep = 0; rep < 3; rep++) {
+	if (reps == 0)
+		flip_once(don);
+	for (int rep = 0; rep < reps; rep++) {
 		t0 = now();
-		imp_task_set_live_donor(don, false);
-		imp_task_set_live_donor(don, true);
+		flip_once(don);
 		if (now() - t0 < best)
 			best = now() - t0;
 	}
@@ -242,6 +254,17 @@ int main(int argc, char **argv)
 {
 	bool quick = argc > 1 && !strcmp(argv[1], "--quick");
 
+	if (argc == 4 && !strcmp(argv[1], "--flip")) {
+		static const char *const kinds_arg[] = { "messages", "inherits", "chain" };
+
+		for (int k = 0; k < 3; k++)
+			if (!strcmp(argv[2], kinds_arg[k]) && atol(argv[3]) > 0) {
+				flip_cost(k, atol(argv[3]), 0);
+				return 0;
+			}
+		fprintf(stderr, "usage: bench-engine --flip messages|inherits|chain N\n");
+		return 2;
+	}
 	if (argc == 4 && !strcmp(argv[1], "--one")) {
 		static const char *const names[] = { "voucher", "legacy", "off" };
 		long n = atol(argv[3]);
@@ -303,7 +326,7 @@ int main(int argc, char **argv)
 		if (dat)
 			fprintf(dat, "# %s\n", kinds[k]);
 		for (int i = 0; i < counts[k]; i++) {
-			t[i] = flip_cost(k, sizes[k][i]);
+			t[i] = flip_cost(k, sizes[k][i], 3);
 			printf("| %s | %ld | %.3f ms | %.0f ns |\n", kinds[k], sizes[k][i], t[i] * 1e3,
 			       t[i] * 1e9 / (double)sizes[k][i]);
 			if (dat)
