@@ -73,7 +73,6 @@ void *imp__cache_get(imp_domain *d, struct imp__cache *c)
 		return NULL;
 	memcpy(&c->head, p, sizeof(void *));
 	c->n--;
-	memset(p, 0, c->size);
 	return p;
 }
 

@@ -218,7 +218,9 @@ struct imp_domain {
 /* ---- domain.c ---- */
 void *imp__alloc(imp_domain *d, size_t size);
 void imp__free(imp_domain *d, void *p);
-void *imp__cache_get(imp_domain *d, struct imp__cache *c);  /* lock held; zeroed or NULL */
+/* lock held; NULL, or an object the caller initialises field by field
+ * (clearing it was a tenth of a voucher receive) */
+void *imp__cache_get(imp_domain *d, struct imp__cache *c);
 void *imp__cache_take(imp_domain *d, struct imp__cache *c); /* get, or allocate unlocked */
 void imp__cache_put(imp_domain *d, struct imp__cache *c, void *p); /* lock held; NULL-safe */
 uint64_t imp__now(imp_domain *d);

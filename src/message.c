@@ -248,9 +248,11 @@ static struct imp__inherit *imp__inherit_from(imp_domain *d, struct imp_msg *msg
 		inherit = spare;
 		*spare_used = true;
 		created = true;
+		/* every field: spares come from the free list uncleared */
 		inherit->elem.type = IMP__ELEM_INHERIT;
 		inherit->elem.refs = 1;
 		inherit->elem.made = 1;
+		inherit->elem.voucher = NULL;
 		inherit->elem.id = d->next_elem_id++;
 		inherit->externcnt = 1;
 		inherit->externdrop = 0;
