@@ -849,6 +849,54 @@ static void test_batch(void **state)
 		free(msgs[i].data);
 	}
 
+	/* a reply stops before it would pass the frame limit; the rest waits */
+	{
+		char *big = calloc(1, 60000);
+
+		assert_non_null(big);
+		for (int i = 0; i < 3; i++) {
+			big[0] = (char)('x' + i);
+			assert_int_equal(impc_send(cli, peer, big, 60000, 0, 0, 0, NULL), 0);
+		}
+		free(big);
+		bt = (impc_batch){ .recv_port = port, .timeout_ms = 0, .msgs = msgs, .max_msgs = 8 };
+		assert_int_equal(impc_exchange(srv, &bt), 0);
+		assert_int_equal(bt.n_msgs, 2);
+		for (size_t i = 0; i < 2; i++) {
+			assert_int_equal(msgs[i].len, 60000);
+			assert_int_equal(((char *)msgs[i].data)[0], (char)('x' + i));
+			free(msgs[i].data);
+		}
+		assert_int_equal(impc_exchange(srv, &bt), 0);
+		assert_int_equal(bt.n_msgs, 1);
+		assert_int_equal(((char *)msgs[0].data)[0], 'z');
+		free(msgs[0].data);
+	}
+
+	/* a request at the frame limit goes; one past it is refused here */
+	{
+		char *full = calloc(1, IMPP_MAX_PAYLOAD);
+		impc_send_args three[3];
+
+		assert_non_null(full);
+		for (int i = 0; i < 3; i++)
+			three[i] = (impc_send_args){ peer, full, IMPP_MAX_PAYLOAD, 0, 0, 0 };
+		bt = (impc_batch){ .send = three, .n_send = 3, .send_status = send_st };
+		assert_int_equal(impc_exchange(cli, &bt), -E2BIG);
+		bt.n_send = 2;
+		assert_int_equal(impc_exchange(cli, &bt), 0);
+		assert_int_equal(send_st[0], 0);
+		assert_int_equal(send_st[1], 0);
+		free(full);
+		bt = (impc_batch){ .recv_port = port, .timeout_ms = 0, .msgs = msgs, .max_msgs = 8 };
+		assert_int_equal(impc_exchange(srv, &bt), 0);
+		assert_int_equal(bt.n_msgs, 2); /* both fit in one reply */
+		for (size_t i = 0; i < 2; i++) {
+			assert_int_equal(msgs[i].len, IMPP_MAX_PAYLOAD);
+			free(msgs[i].data);
+		}
+	}
+
 	/* a waiting server gets another client's whole batch in one reply */
 	p = fork_tracked();
 	assert_true(p >= 0);
