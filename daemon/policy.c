@@ -179,6 +179,26 @@ fallback:
 	t->kind = IMPD_POLICY_NICE;
 }
 
+static int save_thread(struct impd_target *t, pid_t tid, int nice, bool changed)
+{
+	if (t->n_saved == t->cap_saved) {
+		size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
+		struct impd_saved_nice *s = realloc(t->saved, cap * sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		t->saved = s;
+		t->cap_saved = cap;
+	}
+	t->saved[t->n_saved].tid = tid;
+	t->saved[t->n_saved].nice = nice;
+	t->saved[t->n_saved].changed = changed;
+	t->n_saved++;
+	return 0;
+}
+
+/* Boosts every thread of the process that runs below the boost, and
+ * remembers every thread it saw, changed or not (see nice_restore). */
 static int nice_boost(const struct impd_policy_config *cfg, struct impd_target *t, unsigned *value)
 {
 	char path[64];
@@ -192,6 +212,7 @@ static int nice_boost(const struct impd_policy_config *cfg, struct impd_target *
 		return -errno;
 	while ((de = readdir(dir))) {
 		pid_t tid = (pid_t)atoi(de->d_name);
+		bool change;
 		int cur;
 
 		if (tid <= 0)
@@ -200,27 +221,17 @@ static int nice_boost(const struct impd_policy_config *cfg, struct impd_target *
 		cur = getpriority(PRIO_PROCESS, (id_t)tid);
 		if (cur == -1 && errno)
 			continue; /* the thread went */
-		if (cur <= cfg->boost_nice)
-			continue;
-		if (setpriority(PRIO_PROCESS, (id_t)tid, cfg->boost_nice) < 0) {
+		change = cur > cfg->boost_nice;
+		if (change && setpriority(PRIO_PROCESS, (id_t)tid, cfg->boost_nice) < 0) {
 			err = -errno;
 			continue;
 		}
-		if (t->n_saved == t->cap_saved) {
-			size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
-			struct impd_saved_nice *s = realloc(t->saved, cap * sizeof(*s));
-
-			if (!s) {
+		if (save_thread(t, tid, cur, change) < 0) {
+			if (change)
 				setpriority(PRIO_PROCESS, (id_t)tid, cur);
-				err = -ENOMEM;
-				break;
-			}
-			t->saved = s;
-			t->cap_saved = cap;
+			err = -ENOMEM;
+			break;
 		}
-		t->saved[t->n_saved].tid = tid;
-		t->saved[t->n_saved].nice = cur;
-		t->n_saved++;
 	}
 	closedir(dir);
 	errno = 0;
@@ -228,13 +239,65 @@ static int nice_boost(const struct impd_policy_config *cfg, struct impd_target *
 	return err;
 }
 
+static bool saw_thread(const struct impd_target *t, pid_t tid)
+{
+	for (size_t i = 0; i < t->n_saved; i++)
+		if (t->saved[i].tid == tid)
+			return true;
+	return false;
+}
+
+/*
+ * Threads created while the process was boosted inherited the boosted nice
+ * from the thread that made them.  Which thread that was is not known, but
+ * when every thread seen at the boost ran at one nice value and was
+ * boosted from it, any new thread at the boost came from a boosted one and
+ * goes back to that value.  In a process whose threads ran at different
+ * values, new threads are left as they are: guessing could lower a thread
+ * that was meant to run higher.
+ */
+static int nice_restore_new_threads(const struct impd_policy_config *cfg, struct impd_target *t)
+{
+	char path[64];
+	DIR *dir;
+	struct dirent *de;
+	int err = 0, base;
+
+	if (!t->n_saved)
+		return 0;
+	base = t->saved[0].nice;
+	for (size_t i = 0; i < t->n_saved; i++)
+		if (!t->saved[i].changed || t->saved[i].nice != base)
+			return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	if (!(dir = opendir(path)))
+		return 0; /* gone */
+	while ((de = readdir(dir))) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+		int cur;
+
+		if (tid <= 0 || saw_thread(t, tid))
+			continue;
+		errno = 0;
+		cur = getpriority(PRIO_PROCESS, (id_t)tid);
+		if ((cur == -1 && errno) || cur != cfg->boost_nice)
+			continue;
+		if (setpriority(PRIO_PROCESS, (id_t)tid, base) < 0)
+			err = -errno;
+	}
+	closedir(dir);
+	return err;
+}
+
 static int nice_restore(const struct impd_policy_config *cfg, struct impd_target *t, unsigned *value)
 {
-	int err = 0;
+	int err = 0, e;
 
 	for (size_t i = 0; i < t->n_saved; i++) {
 		int cur;
 
+		if (!t->saved[i].changed)
+			continue;
 		errno = 0;
 		cur = getpriority(PRIO_PROCESS, (id_t)t->saved[i].tid);
 		if (cur == -1 && errno)
@@ -245,6 +308,8 @@ static int nice_restore(const struct impd_policy_config *cfg, struct impd_target
 		if (setpriority(PRIO_PROCESS, (id_t)t->saved[i].tid, t->saved[i].nice) < 0)
 			err = -errno;
 	}
+	if ((e = nice_restore_new_threads(cfg, t)) < 0 && !err)
+		err = e;
 	t->n_saved = 0;
 	if (value) {
 		errno = 0;

@@ -17,7 +17,8 @@ struct impd_policy_config {
 
 struct impd_saved_nice {
 	pid_t tid;
-	int nice;
+	int nice;     /* before the boost */
+	bool changed; /* false: seen, already at or above the boost */
 };
 
 /* Per-process state kept by the backends. */

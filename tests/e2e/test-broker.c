@@ -5,8 +5,10 @@
  * Children are driven through pipes: the parent writes a command byte, the
  * child answers with a byte when done.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +178,14 @@ static char hear(int fd, int timeout_ms)
 	return c;
 }
 
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
 /* A client process: a server (receiver) or a sender, driven by bytes. */
 static void child_main(const struct role *r, int cmd, int reply)
 {
@@ -230,6 +240,12 @@ static void child_main(const struct role *r, int cmd, int reply)
 		case 'd':
 			e = impc_voucher_drop_external(c, voucher, 1, NULL) == IMP_KERN_SUCCESS ? 0 : -EINVAL;
 			break;
+		case 't': { /* start a thread (it idles) */
+			pthread_t th;
+
+			e = -pthread_create(&th, NULL, idle_thread, NULL);
+			break;
+		}
 		case 'q':
 			impc_close(c);
 			_exit(0);
@@ -351,6 +367,59 @@ static void spawn_chain(struct child *a, struct child *b, struct child *c)
 	*b = spawn(&br);
 	*a = spawn(&ar);
 	make_donor(a->pid, true);
+}
+
+/* The thread of pid other than pid itself (the child has at most one). */
+static pid_t other_thread(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	pid_t tid = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	assert_non_null(dir = opendir(path));
+	while ((de = readdir(dir)))
+		if (atoi(de->d_name) > 0 && atoi(de->d_name) != pid)
+			tid = (pid_t)atoi(de->d_name);
+	closedir(dir);
+	return tid;
+}
+
+/* A thread started while its process is boosted inherits the boosted nice;
+ * the unboost takes it back down with the others. */
+static void test_thread_born_boosted(void **state)
+{
+	struct role srv = { "svc", NULL, IMPC_RECEIVER, NICE_SERVER, 0 };
+	struct role snd = { "svc", NULL, 0, 0, 0 };
+	struct child s, d;
+	pid_t tid;
+
+	(void)state;
+	start_daemon(NULL);
+	s = spawn(&srv);
+	d = spawn(&snd);
+	make_donor(d.pid, true);
+	order(&d, 's');
+	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	order(&s, 't');
+	tid = other_thread(s.pid);
+	assert_true(tid > 0);
+	assert_int_equal(nice_of(tid), NICE_BOOST);
+	order(&s, 'v');
+	order(&s, 'x'); /* done: the boost goes, from both threads */
+	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(wait_nice(tid, NICE_SERVER, 2000) >= 0);
+	/* and the next boost takes both */
+	order(&d, 's');
+	assert_true(wait_nice(tid, NICE_BOOST, 2000) >= 0);
+	assert_int_equal(nice_of(s.pid), NICE_BOOST);
+	order(&s, 'v');
+	order(&s, 'x');
+	assert_true(wait_nice(tid, NICE_SERVER, 2000) >= 0);
+	finish(&s);
+	finish(&d);
+	stop_daemon();
 }
 
 static void test_chain(void **state)
@@ -1298,6 +1367,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_boost_while_queued, teardown_kids),
+		cmocka_unit_test_teardown(test_thread_born_boosted, teardown_kids),
 		cmocka_unit_test_teardown(test_chain, teardown_kids),
 		cmocka_unit_test_teardown(test_donor_goes_background, teardown_kids),
 		cmocka_unit_test_teardown(test_denap_hysteresis, teardown_kids),
