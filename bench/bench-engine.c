@@ -140,7 +140,7 @@ static void memory_report(void)
 	imp_msg **ms = malloc(sizeof(*ms) * N);
 	imp_voucher **vs = malloc(sizeof(*vs) * N);
 	size_t before;
-	double per_task, per_port, per_msg, per_recv;
+	double per_task, per_port, per_msg, per_recv, per_voucher;
 
 	before = bytes;
 	for (int i = 0; i < N; i++)
@@ -157,13 +157,22 @@ static void memory_report(void)
 	before = bytes;
 	for (int i = 0; i < N; i++)
 		imp_msg_receive(ms[i], IMP_RECV_VOUCHER, &vs[i]);
-	/* each receive makes one inherit and one voucher object */
+	/* each receive makes one inherit and its voucher object */
 	per_recv = (double)(bytes - before) / N;
+	before = bytes;
+	for (int i = 0; i < N; i++) {
+		imp_voucher *v;
+
+		imp_voucher_self(ts[i], &v);
+		imp_voucher_release(v);
+	}
+	per_voucher = (double)(bytes - before) / N;
 	printf("| object | bytes |\n| --- | ---: |\n");
 	printf("| task (handle + importance element) | %.0f |\n", per_task);
 	printf("| port | %.0f |\n", per_port);
 	printf("| message | %.0f |\n", per_msg);
-	printf("| inherit + its voucher object (one voucher receive) | %.0f |\n\n", per_recv);
+	printf("| inherit + its voucher object (one voucher receive) | %.0f |\n", per_recv);
+	printf("| voucher object alone (`imp_voucher_self`: it lives in its value) | %.0f |\n\n", per_voucher);
 	imp_domain_free(d);
 	free(ts);
 	free(ps);
