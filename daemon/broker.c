@@ -565,19 +565,23 @@ static void wake_receiver(struct broker *b, struct bport *p)
 	}
 }
 
+/* A parked receive ends without a message: answered with status in the
+ * form of the request that parked. */
+static void fail_parked(struct bclient *c, int status)
+{
+	if (c->parked_type == IMPP_REQ_BATCH)
+		batch_reply(c->b, c, c->parked_serial, c->parked_prefix, c->parked_prefix_len, NULL, 0, 0,
+			    status);
+	else
+		reply_status(c, c->parked_type, c->parked_serial, status);
+	unpark(c);
+}
+
 static int on_receive_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	struct bclient *c = userdata;
-
 	(void)s;
 	(void)usec;
-	if (c->parked_type == IMPP_REQ_BATCH) {
-		batch_reply(c->b, c, c->parked_serial, c->parked_prefix, c->parked_prefix_len, NULL, 0, 0,
-			    -ETIMEDOUT);
-	} else {
-		reply_status(c, c->parked_type, c->parked_serial, -ETIMEDOUT);
-	}
-	unpark(c);
+	fail_parked(userdata, -ETIMEDOUT);
 	return 0;
 }
 
@@ -861,10 +865,9 @@ static void req_port_destroy(struct broker *b, struct bclient *c, uint16_t type,
 		reply_status(c, type, serial, -ENOENT);
 		return;
 	}
-	if (c->parked && c->parked_port == p->id) {
-		reply_status(c, c->parked_type, c->parked_serial, -EPIPE);
-		unpark(c);
-	}
+	/* (cannot happen today: a parked client's requests are not read) */
+	if (c->parked && c->parked_port == p->id)
+		fail_parked(c, -EPIPE);
 	port_destroy(b, p, true);
 	reply_status(c, type, serial, 0);
 }
