@@ -39,7 +39,7 @@ static void queue_event(impc *c, const impc_event *ev)
 
 /*
  * Reads one frame into c->buf; returns its length or -errno.  The buffer
- * has room for the largest frame the daemon sends (IMPP_MAX_BATCH), so one
+ * has room for the largest frame the daemon sends (IMPP_MAX_FRAME), so one
  * recv() takes a frame: waiting with poll() and sizing with MSG_PEEK first
  * were two more system calls per reply, a third of a round trip's calls.
  * (The pages of the buffer a small reply does not reach are never touched.)
@@ -49,9 +49,9 @@ static ssize_t read_frame(impc *c, int timeout_ms)
 	ssize_t n;
 
 	if (!c->buf) {
-		if (!(c->buf = malloc(IMPP_MAX_BATCH)))
+		if (!(c->buf = malloc(IMPP_MAX_FRAME)))
 			return -ENOMEM;
-		c->cap = IMPP_MAX_BATCH;
+		c->cap = IMPP_MAX_FRAME;
 	}
 	for (;;) {
 		if (timeout_ms >= 0) {

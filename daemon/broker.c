@@ -704,6 +704,17 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0)
 		return 0;
+	{
+		/* A datagram larger than the send buffer cannot be sent at all,
+		 * and the default (net.core.wmem_default, 208 KiB here) is below
+		 * the largest frame we send, a 1 MiB text reply.  The kernel
+		 * doubles the value asked for; past net.core.wmem_max only
+		 * SO_SNDBUFFORCE (root) gets it. */
+		int size = (int)IMPP_MAX_FRAME;
+
+		if (setsockopt(cfd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+			setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	}
 	/* who it is, from the kernel */
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		close(cfd);

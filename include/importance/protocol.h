@@ -22,6 +22,10 @@
  * fits). */
 #define IMPP_MAX_BATCH (sizeof(struct impp_header) + 256u + 2u * IMPP_MAX_PAYLOAD)
 #define IMPP_MAX_BATCH_ITEMS 1024u /* releases, sends or messages */
+/* The largest frame the daemon sends: a text reply (TASKS, GRAPH) of
+ * IMPP_MAX_TEXT bytes; larger than any BATCH reply.  Clients receive into
+ * a buffer this big; the daemon sizes its sockets' send buffers for it. */
+#define IMPP_MAX_FRAME (sizeof(struct impp_header) + 8u + IMPP_MAX_TEXT)
 #define IMPP_DEFAULT_SOCKET "/run/importanced.sock"
 
 struct impp_header {

@@ -1110,6 +1110,34 @@ static void test_request_while_parked(void **state)
 	stop_daemon();
 }
 
+/* A task listing bigger than a socket's default send buffer still
+ * arrives whole (it was refused by the kernel, and the asker cut off). */
+static void test_large_text_reply(void **state)
+{
+	enum { N = 3500 };
+	impc **cs = calloc(N, sizeof(*cs)), *a;
+	char *text = NULL;
+	size_t lines = 0;
+
+	(void)state;
+	assert_non_null(cs);
+	start_daemon(NULL);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(impc_connect(sock_path, 0, &cs[i], NULL), 0);
+	a = admin();
+	assert_int_equal(impc_tasks(a, &text), 0);
+	assert_true(strlen(text) > 212992); /* past net.core.wmem_default */
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	assert_true(lines >= N + 1); /* a heading and every task */
+	free(text);
+	impc_close(a);
+	for (int i = 0; i < N; i++)
+		impc_close(cs[i]);
+	free(cs);
+	stop_daemon();
+}
+
 static void test_monitor_that_never_reads(void **state)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1380,6 +1408,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_send_receive, teardown_kids),
 		cmocka_unit_test_teardown(test_batch, teardown_kids),
 		cmocka_unit_test_teardown(test_request_while_parked, teardown_kids),
+		cmocka_unit_test_teardown(test_large_text_reply, teardown_kids),
 		cmocka_unit_test_teardown(test_monitor_that_never_reads, teardown_kids),
 		cmocka_unit_test_teardown(test_faults_under_load, teardown_kids),
 		cmocka_unit_test_teardown(test_socket_activation, teardown_kids),
