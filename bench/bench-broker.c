@@ -217,6 +217,17 @@ static void stop(pid_t p)
 	waitpid(p, NULL, 0);
 }
 
+/* A server's connection with a port registered under name; exits on failure. */
+static impc *imp_server_connect(const char *name, bool donate, uint64_t *port)
+{
+	impc *c;
+
+	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, donate, port) < 0 ||
+	    impc_register(c, name, *port) < 0)
+		_exit(1);
+	return c;
+}
+
 static void imp_server_named(const char *name, int nice_value, bool voucher, long hold_us)
 {
 	impc *c;
@@ -224,9 +235,7 @@ static void imp_server_named(const char *name, int nice_value, bool voucher, lon
 
 	if (nice_value)
 		setpriority(PRIO_PROCESS, 0, nice_value);
-	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, server_donate, &port) < 0 ||
-	    impc_register(c, name, port) < 0)
-		_exit(1);
+	c = imp_server_connect(name, server_donate, &port);
 	if (hold_us) {
 		/* boost-latency mode: hold each request's voucher a while, so
 		 * the donor can see the boost before it goes */
@@ -380,9 +389,7 @@ static void imp_server_batched(const char *name)
 	impc_batch bt = { 0 };
 	impc *c;
 
-	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
-	    impc_register(c, name, port) < 0)
-		_exit(1);
+	c = imp_server_connect(name, true, &port);
 	bt.release = release;
 	bt.send = replies;
 	bt.recv_port = port;

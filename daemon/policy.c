@@ -197,23 +197,25 @@ static int save_thread(struct impd_target *t, pid_t tid, int nice, bool changed)
 	return 0;
 }
 
-/* Boosts every thread of the process that runs below the boost, and
- * remembers every thread it saw, changed or not (see nice_restore). */
-static int nice_boost(const struct impd_policy_config *cfg, struct impd_target *t, unsigned *value)
+/*
+ * Calls fn for each thread of pid still there, with its nice value.  fn
+ * returns 0 or -errno; the walk goes on after an error, except -ENOMEM,
+ * after which nothing more could be recorded.  Returns -errno when the
+ * threads cannot be listed (the process is gone), else fn's last error.
+ */
+static int each_thread(pid_t pid, int (*fn)(pid_t tid, int nice, void *ctx), void *ctx)
 {
 	char path[64];
 	DIR *dir;
 	struct dirent *de;
 	int err = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
-	dir = opendir(path);
-	if (!dir)
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (!(dir = opendir(path)))
 		return -errno;
 	while ((de = readdir(dir))) {
 		pid_t tid = (pid_t)atoi(de->d_name);
-		bool change;
-		int cur;
+		int cur, r;
 
 		if (tid <= 0)
 			continue;
@@ -221,19 +223,42 @@ static int nice_boost(const struct impd_policy_config *cfg, struct impd_target *
 		cur = getpriority(PRIO_PROCESS, (id_t)tid);
 		if (cur == -1 && errno)
 			continue; /* the thread went */
-		change = cur > cfg->boost_nice;
-		if (change && setpriority(PRIO_PROCESS, (id_t)tid, cfg->boost_nice) < 0) {
-			err = -errno;
-			continue;
-		}
-		if (save_thread(t, tid, cur, change) < 0) {
-			if (change)
-				setpriority(PRIO_PROCESS, (id_t)tid, cur);
-			err = -ENOMEM;
+		if ((r = fn(tid, cur, ctx)) < 0)
+			err = r;
+		if (r == -ENOMEM)
 			break;
-		}
 	}
 	closedir(dir);
+	return err;
+}
+
+struct boost_walk {
+	const struct impd_policy_config *cfg;
+	struct impd_target *t;
+};
+
+static int boost_thread(pid_t tid, int cur, void *ctx)
+{
+	struct boost_walk *w = ctx;
+	bool change = cur > w->cfg->boost_nice;
+
+	if (change && setpriority(PRIO_PROCESS, (id_t)tid, w->cfg->boost_nice) < 0)
+		return -errno;
+	if (save_thread(w->t, tid, cur, change) < 0) {
+		if (change)
+			setpriority(PRIO_PROCESS, (id_t)tid, cur);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Boosts every thread of the process that runs below the boost, and
+ * remembers every thread it saw, changed or not (see nice_restore). */
+static int nice_boost(const struct impd_policy_config *cfg, struct impd_target *t, unsigned *value)
+{
+	struct boost_walk w = { cfg, t };
+	int err = each_thread(t->pid, boost_thread, &w);
+
 	errno = 0;
 	*value = (unsigned)getpriority(PRIO_PROCESS, (id_t)t->pid);
 	return err;
@@ -256,12 +281,19 @@ static bool saw_thread(const struct impd_target *t, pid_t tid)
  * values, new threads are left as they are: guessing could lower a thread
  * that was meant to run higher.
  */
+static int restore_new_thread(pid_t tid, int cur, void *ctx)
+{
+	struct boost_walk *w = ctx;
+
+	if (saw_thread(w->t, tid) || cur != w->cfg->boost_nice)
+		return 0;
+	return setpriority(PRIO_PROCESS, (id_t)tid, w->t->saved[0].nice) < 0 ? -errno : 0;
+}
+
 static int nice_restore_new_threads(const struct impd_policy_config *cfg, struct impd_target *t)
 {
-	char path[64];
-	DIR *dir;
-	struct dirent *de;
-	int err = 0, base;
+	struct boost_walk w = { cfg, t };
+	int base, err;
 
 	if (!t->n_saved)
 		return 0;
@@ -269,24 +301,8 @@ static int nice_restore_new_threads(const struct impd_policy_config *cfg, struct
 	for (size_t i = 0; i < t->n_saved; i++)
 		if (!t->saved[i].changed || t->saved[i].nice != base)
 			return 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
-	if (!(dir = opendir(path)))
-		return 0; /* gone */
-	while ((de = readdir(dir))) {
-		pid_t tid = (pid_t)atoi(de->d_name);
-		int cur;
-
-		if (tid <= 0 || saw_thread(t, tid))
-			continue;
-		errno = 0;
-		cur = getpriority(PRIO_PROCESS, (id_t)tid);
-		if ((cur == -1 && errno) || cur != cfg->boost_nice)
-			continue;
-		if (setpriority(PRIO_PROCESS, (id_t)tid, base) < 0)
-			err = -errno;
-	}
-	closedir(dir);
-	return err;
+	err = each_thread(t->pid, restore_new_thread, &w);
+	return err == -ENOENT ? 0 : err; /* the process is gone */
 }
 
 static int nice_restore(const struct impd_policy_config *cfg, struct impd_target *t, unsigned *value)
