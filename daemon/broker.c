@@ -88,7 +88,7 @@ struct bclient {
 	uid_t uid;
 	bool hello, monitor, receiver, denap, donor, dead;
 	imp_task *task;
-	struct impd_target target;
+	struct backend_target target;
 	void *send_rights;  /* tsearch of uint64_t* */
 	void *vouchers;     /* tsearch of struct bvoucher* */
 	unsigned n_vouchers, n_ports, n_inflight, n_names, errors;
@@ -334,14 +334,14 @@ static void on_policy(const imp_policy_event *ev, void *ctx)
 	{
 		unsigned value = 0;
 
-		out.applied = impd_policy_apply(&b->cfg.policy, &c->target, ev->boosted, &value);
+		out.applied = backend_apply(&b->cfg.backend, &c->target, ev->boosted, &value);
 		out.value = value;
 	}
 	if (b->cfg.verbose || out.applied < 0)
 		fprintf(stderr, "importanced: pid %d %s: %s (%s %u)\n", c->pid,
 			ev->boosted ? "boost" : "unboost",
 			out.applied < 0 ? strerror(-out.applied) : "applied",
-			impd_policy_name(c->target.kind), out.value);
+			backend_name(c->target.kind), out.value);
 	broadcast_policy(b, &out);
 }
 
@@ -649,7 +649,7 @@ static void client_free(struct broker *b, struct bclient *c)
 	tdestroy(c->send_rights, free);
 	if (c->task)
 		imp_task_unref(c->task);
-	impd_policy_detach(&b->cfg.policy, &c->target);
+	backend_detach(&b->cfg.backend, &c->target);
 	if (c->target.pidfd >= 0)
 		close(c->target.pidfd);
 	if (c->parked_timer)
@@ -801,9 +801,9 @@ static void req_hello(struct broker *b, struct bclient *c, uint16_t type, uint32
 		}
 		imp_task_set_userdata(c->task, c);
 		if (c->receiver || c->denap)
-			impd_policy_attach(&b->cfg.policy, &c->target);
+			backend_attach(&b->cfg.backend, &c->target);
 		else
-			c->target.kind = IMPD_POLICY_NONE;
+			c->target.kind = BACKEND_NONE;
 	}
 	c->hello = true;
 	r.version = IMPP_VERSION;
@@ -1330,7 +1330,7 @@ static void req_status(struct broker *b, struct bclient *c, uint16_t type, uint3
 	r.unboosts_applied = b->unboosts;
 	r.requests = b->requests;
 	r.protocol_errors = b->protocol_errors;
-	snprintf(r.policy, sizeof(r.policy), "%s", impd_policy_name(b->cfg.policy.kind));
+	snprintf(r.policy, sizeof(r.policy), "%s", backend_name(b->cfg.backend.kind));
 	client_send_frame(c, IMPP_REPLY(type), serial, &r, sizeof(r), NULL, 0);
 }
 
@@ -1400,7 +1400,7 @@ static void req_tasks(struct broker *b, struct bclient *c, uint16_t type, uint32
 		text_add(&t, "%-8d %-6u %-9s %-5s %-7s %6u %6u %6u %5u %6s\n", (int)x->pid,
 			 (unsigned)x->uid, x->receiver ? "receiver" : x->denap ? "denap" : "sender",
 			 ti.is_donor ? "yes" : "no", ti.boosted ? "yes" : "no", ti.assertcnt,
-			 ti.extern_boosts, ti.legacy_boosts, x->n_ports, impd_policy_name(x->target.kind));
+			 ti.extern_boosts, ti.legacy_boosts, x->n_ports, backend_name(x->target.kind));
 	}
 	reply_text(c, type, serial, &t);
 }
@@ -1605,9 +1605,9 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 void broker_config_defaults(struct broker_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->policy.kind = IMPD_POLICY_NICE;
-	cfg->policy.boost_nice = 0;
-	cfg->policy.boost_weight = 1000;
+	cfg->backend.kind = BACKEND_NICE;
+	cfg->backend.boost_nice = 0;
+	cfg->backend.boost_weight = 1000;
 	cfg->max_ports = 256;
 	cfg->max_inflight = 4096;
 	cfg->max_inflight_bytes = 16u << 20;
@@ -1640,14 +1640,14 @@ int broker_config_load(struct broker_config *cfg, const char *path, unsigned *li
 		else if (!strcmp(key, "donor-cgroup") && cfg->n_donor_cgroups < IMPD_MAX_MATCH)
 			snprintf(cfg->donor_cgroups[cfg->n_donor_cgroups++], 256, "%.255s", value);
 		else if (!strcmp(key, "policy"))
-			cfg->policy.kind = !strcmp(value, "cgroup") ? IMPD_POLICY_CGROUP :
-					   !strcmp(value, "none") ? IMPD_POLICY_NONE : IMPD_POLICY_NICE;
+			cfg->backend.kind = !strcmp(value, "cgroup") ? BACKEND_CGROUP :
+					   !strcmp(value, "none") ? BACKEND_NONE : BACKEND_NICE;
 		else if (!strcmp(key, "boost-nice"))
-			cfg->policy.boost_nice = atoi(value);
+			cfg->backend.boost_nice = atoi(value);
 		else if (!strcmp(key, "boost-weight"))
-			cfg->policy.boost_weight = (unsigned)strtoul(value, NULL, 10);
+			cfg->backend.boost_weight = (unsigned)strtoul(value, NULL, 10);
 		else if (!strcmp(key, "cgroup-root"))
-			snprintf(cfg->policy.cgroup_root, sizeof(cfg->policy.cgroup_root), "%.399s", value);
+			snprintf(cfg->backend.cgroup_root, sizeof(cfg->backend.cgroup_root), "%.399s", value);
 		else if (!strcmp(key, "max-ports"))
 			cfg->max_ports = (unsigned)strtoul(value, NULL, 10);
 		else if (!strcmp(key, "max-inflight"))

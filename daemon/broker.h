@@ -9,12 +9,12 @@
 #include <systemd/sd-event.h>
 
 #include "importance/importance.h"
-#include "policy.h"
+#include "backend.h"
 
 #define IMPD_MAX_MATCH 32
 
 struct broker_config {
-	struct impd_policy_config policy;
+	struct backend_config backend;
 	uid_t donor_uids[IMPD_MAX_MATCH];
 	size_t n_donor_uids;
 	char donor_exes[IMPD_MAX_MATCH][256];

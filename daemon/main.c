@@ -120,24 +120,24 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			if (!strcmp(optarg, "cgroup"))
-				cfg.policy.kind = IMPD_POLICY_CGROUP;
+				cfg.backend.kind = BACKEND_CGROUP;
 			else if (!strcmp(optarg, "nice"))
-				cfg.policy.kind = IMPD_POLICY_NICE;
+				cfg.backend.kind = BACKEND_NICE;
 			else if (!strcmp(optarg, "none"))
-				cfg.policy.kind = IMPD_POLICY_NONE;
+				cfg.backend.kind = BACKEND_NONE;
 			else {
 				fprintf(stderr, "importanced: unknown policy '%s'\n", optarg);
 				return 2;
 			}
 			break;
 		case 'n':
-			cfg.policy.boost_nice = atoi(optarg);
+			cfg.backend.boost_nice = atoi(optarg);
 			break;
 		case 'w':
-			cfg.policy.boost_weight = (unsigned)strtoul(optarg, NULL, 10);
+			cfg.backend.boost_weight = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'g':
-			snprintf(cfg.policy.cgroup_root, sizeof(cfg.policy.cgroup_root), "%s", optarg);
+			snprintf(cfg.backend.cgroup_root, sizeof(cfg.backend.cgroup_root), "%s", optarg);
 			break;
 		case 'u':
 			if (cfg.n_donor_uids < IMPD_MAX_MATCH)
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (impd_policy_init(&cfg.policy, why, sizeof(why)) < 0)
+	if (backend_init(&cfg.backend, why, sizeof(why)) < 0)
 		fprintf(stderr, "importanced: cgroup policy unavailable (%s): using nice\n", why);
 
 	signal(SIGPIPE, SIG_IGN);
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "importanced: listening on %s, policy %s\n", n == 1 ? "(activated socket)" : socket_path,
-		impd_policy_name(cfg.policy.kind));
+		backend_name(cfg.backend.kind));
 	sd_notify(0, "READY=1");
 	r = sd_event_loop(ev);
 	sd_notify(0, "STOPPING=1");

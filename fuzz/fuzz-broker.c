@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (listen_fd < 0)
 		setup();
 	broker_config_defaults(&cfg);
-	cfg.policy.kind = IMPD_POLICY_NONE;
+	cfg.backend.kind = BACKEND_NONE;
 	cfg.max_ports = 4;
 	cfg.max_inflight = 16;
 	cfg.max_vouchers = 16;

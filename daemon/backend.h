@@ -1,33 +1,33 @@
 /* Policy backends: make a boost real for a process. */
-#ifndef IMPD_POLICY_H
-#define IMPD_POLICY_H
+#ifndef BACKEND_H
+#define BACKEND_H
 
 #include <stdbool.h>
 #include <sys/types.h>
 
-enum impd_policy_kind { IMPD_POLICY_NONE, IMPD_POLICY_NICE, IMPD_POLICY_CGROUP };
+enum backend_kind { BACKEND_NONE, BACKEND_NICE, BACKEND_CGROUP };
 
-struct impd_policy_config {
-	enum impd_policy_kind kind;
+struct backend_config {
+	enum backend_kind kind;
 	int boost_nice;          /* nice value a boosted thread gets (if lower) */
 	unsigned boost_weight;   /* cpu.weight of a boosted client's cgroup */
 	char cgroup_root[512];   /* a cgroup v2 directory we may write */
 	char cgroup_mount[256];  /* where cgroup v2 is mounted (found at init) */
 };
 
-struct impd_saved_nice {
+struct backend_saved_nice {
 	pid_t tid;
 	int nice;     /* before the boost */
 	bool changed; /* false: seen, already at or above the boost */
 };
 
 /* Per-process state kept by the backends. */
-struct impd_target {
+struct backend_target {
 	pid_t pid;
 	int pidfd;               /* -1 if unavailable: then pid alone is used */
 	bool boosted;
-	enum impd_policy_kind kind; /* the backend in force for this process */
-	struct impd_saved_nice *saved;
+	enum backend_kind kind; /* the backend in force for this process */
+	struct backend_saved_nice *saved;
 	size_t n_saved, cap_saved;
 	char cgroup_dir[600];    /* our sub-cgroup for it, when kind is CGROUP */
 	char cgroup_orig[600];   /* where it came from */
@@ -36,20 +36,20 @@ struct impd_target {
 
 /* Checks the configuration; with kind CGROUP and an unusable root, falls
  * back to NICE and says why in *why. */
-int impd_policy_init(struct impd_policy_config *cfg, char *why, size_t why_size);
+int backend_init(struct backend_config *cfg, char *why, size_t why_size);
 
 /* A receiver process comes under the policy (cgroup: moved into its own
  * sub-cgroup).  Never fatal: on error the target falls back to nice. */
-void impd_policy_attach(const struct impd_policy_config *cfg, struct impd_target *t);
+void backend_attach(const struct backend_config *cfg, struct backend_target *t);
 
 /* Applies a boost or an unboost; returns 0 or -errno, *value the nice or
  * weight now in force. */
-int impd_policy_apply(const struct impd_policy_config *cfg, struct impd_target *t, bool boost,
+int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost,
 		      unsigned *value);
 
 /* The process left: restore what we changed (if it is still alive), free. */
-void impd_policy_detach(const struct impd_policy_config *cfg, struct impd_target *t);
+void backend_detach(const struct backend_config *cfg, struct backend_target *t);
 
-const char *impd_policy_name(enum impd_policy_kind kind);
+const char *backend_name(enum backend_kind kind);
 
 #endif

@@ -29,14 +29,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "backend.h"
 
-const char *impd_policy_name(enum impd_policy_kind kind)
+const char *backend_name(enum backend_kind kind)
 {
-	return kind == IMPD_POLICY_CGROUP ? "cgroup" : kind == IMPD_POLICY_NICE ? "nice" : "none";
+	return kind == BACKEND_CGROUP ? "cgroup" : kind == BACKEND_NICE ? "nice" : "none";
 }
 
-static bool alive(const struct impd_target *t)
+static bool alive(const struct backend_target *t)
 {
 	if (t->pidfd >= 0)
 		return syscall(SYS_pidfd_send_signal, t->pidfd, 0, NULL, 0) == 0;
@@ -97,13 +97,13 @@ static int find_cgroup2_mount(char *out, size_t size)
 	return r;
 }
 
-int impd_policy_init(struct impd_policy_config *cfg, char *why, size_t why_size)
+int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 {
 	char path[2048], buf[256];
 	int r;
 
 	why[0] = '\0';
-	if (cfg->kind != IMPD_POLICY_CGROUP)
+	if (cfg->kind != BACKEND_CGROUP)
 		return 0;
 	if (!cfg->cgroup_root[0]) {
 		snprintf(why, why_size, "no --cgroup-root given");
@@ -129,7 +129,7 @@ int impd_policy_init(struct impd_policy_config *cfg, char *why, size_t why_size)
 	}
 	return 0;
 fallback:
-	cfg->kind = IMPD_POLICY_NICE;
+	cfg->kind = BACKEND_NICE;
 	return -ENOTSUP;
 }
 
@@ -149,13 +149,13 @@ static int cgroup_of(pid_t pid, char *out, size_t size)
 	return -ENOENT;
 }
 
-void impd_policy_attach(const struct impd_policy_config *cfg, struct impd_target *t)
+void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 {
 	char path[2048], num[32];
 	int r;
 
 	t->kind = cfg->kind;
-	if (cfg->kind != IMPD_POLICY_CGROUP)
+	if (cfg->kind != BACKEND_CGROUP)
 		return;
 	/* where the process is now, relative to the v2 mount */
 	if (cgroup_of(t->pid, t->cgroup_orig, sizeof(t->cgroup_orig)) < 0)
@@ -176,14 +176,14 @@ fallback_rmdir:
 	rmdir(t->cgroup_dir);
 fallback:
 	t->cgroup_dir[0] = '\0';
-	t->kind = IMPD_POLICY_NICE;
+	t->kind = BACKEND_NICE;
 }
 
-static int save_thread(struct impd_target *t, pid_t tid, int nice, bool changed)
+static int save_thread(struct backend_target *t, pid_t tid, int nice, bool changed)
 {
 	if (t->n_saved == t->cap_saved) {
 		size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
-		struct impd_saved_nice *s = realloc(t->saved, cap * sizeof(*s));
+		struct backend_saved_nice *s = realloc(t->saved, cap * sizeof(*s));
 
 		if (!s)
 			return -ENOMEM;
@@ -233,8 +233,8 @@ static int each_thread(pid_t pid, int (*fn)(pid_t tid, int nice, void *ctx), voi
 }
 
 struct boost_walk {
-	const struct impd_policy_config *cfg;
-	struct impd_target *t;
+	const struct backend_config *cfg;
+	struct backend_target *t;
 };
 
 static int boost_thread(pid_t tid, int cur, void *ctx)
@@ -254,7 +254,7 @@ static int boost_thread(pid_t tid, int cur, void *ctx)
 
 /* Boosts every thread of the process that runs below the boost, and
  * remembers every thread it saw, changed or not (see nice_restore). */
-static int nice_boost(const struct impd_policy_config *cfg, struct impd_target *t, unsigned *value)
+static int nice_boost(const struct backend_config *cfg, struct backend_target *t, unsigned *value)
 {
 	struct boost_walk w = { cfg, t };
 	int err = each_thread(t->pid, boost_thread, &w);
@@ -264,7 +264,7 @@ static int nice_boost(const struct impd_policy_config *cfg, struct impd_target *
 	return err;
 }
 
-static bool saw_thread(const struct impd_target *t, pid_t tid)
+static bool saw_thread(const struct backend_target *t, pid_t tid)
 {
 	for (size_t i = 0; i < t->n_saved; i++)
 		if (t->saved[i].tid == tid)
@@ -290,7 +290,7 @@ static int restore_new_thread(pid_t tid, int cur, void *ctx)
 	return setpriority(PRIO_PROCESS, (id_t)tid, w->t->saved[0].nice) < 0 ? -errno : 0;
 }
 
-static int nice_restore_new_threads(const struct impd_policy_config *cfg, struct impd_target *t)
+static int nice_restore_new_threads(const struct backend_config *cfg, struct backend_target *t)
 {
 	struct boost_walk w = { cfg, t };
 	int base, err;
@@ -305,7 +305,7 @@ static int nice_restore_new_threads(const struct impd_policy_config *cfg, struct
 	return err == -ENOENT ? 0 : err; /* the process is gone */
 }
 
-static int nice_restore(const struct impd_policy_config *cfg, struct impd_target *t, unsigned *value)
+static int nice_restore(const struct backend_config *cfg, struct backend_target *t, unsigned *value)
 {
 	int err = 0, e;
 
@@ -334,19 +334,19 @@ static int nice_restore(const struct impd_policy_config *cfg, struct impd_target
 	return err;
 }
 
-int impd_policy_apply(const struct impd_policy_config *cfg, struct impd_target *t, bool boost,
+int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost,
 		      unsigned *value)
 {
 	char path[2048], num[32];
 	int r;
 
 	*value = 0;
-	if (t->kind == IMPD_POLICY_NONE || boost == t->boosted)
+	if (t->kind == BACKEND_NONE || boost == t->boosted)
 		return 0;
 	if (!alive(t))
 		return -ESRCH;
 	t->boosted = boost;
-	if (t->kind == IMPD_POLICY_CGROUP) {
+	if (t->kind == BACKEND_CGROUP) {
 		snprintf(path, sizeof(path), "%s/cpu.weight", t->cgroup_dir);
 		*value = boost ? cfg->boost_weight : t->weight_orig;
 		snprintf(num, sizeof(num), "%u", *value);
@@ -356,14 +356,14 @@ int impd_policy_apply(const struct impd_policy_config *cfg, struct impd_target *
 	return boost ? nice_boost(cfg, t, value) : nice_restore(cfg, t, value);
 }
 
-void impd_policy_detach(const struct impd_policy_config *cfg, struct impd_target *t)
+void backend_detach(const struct backend_config *cfg, struct backend_target *t)
 {
 	char path[2048], num[32];
 	unsigned value;
 
-	if (t->kind == IMPD_POLICY_NICE && t->boosted && alive(t))
+	if (t->kind == BACKEND_NICE && t->boosted && alive(t))
 		nice_restore(cfg, t, &value);
-	if (t->kind == IMPD_POLICY_CGROUP && t->cgroup_dir[0]) {
+	if (t->kind == BACKEND_CGROUP && t->cgroup_dir[0]) {
 		if (alive(t)) {
 			snprintf(path, sizeof(path), "%s%s/cgroup.procs", cfg->cgroup_mount, t->cgroup_orig);
 			snprintf(num, sizeof(num), "%d", (int)t->pid);
