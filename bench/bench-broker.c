@@ -196,7 +196,7 @@ static pid_t start_importanced(const char *bin, const char *policy)
 		/* we are the donors: the requests carry boosts, as an app's do */
 		snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
 		dup2(devnull, 2);
-		execl(bin, bin, "--socket", sock, "--policy", policy, "--donor-uid", uid, (char *)NULL);
+		execl(bin, bin, "--socket", sock, "--backend", policy, "--donor-uid", uid, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {

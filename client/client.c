@@ -1,6 +1,7 @@
 /* libimportance-client: synchronous requests to importanced over its
  * SOCK_SEQPACKET socket (include/importance/protocol.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,17 +112,35 @@ static int take_event(impc *c, const struct impp_header *h, size_t n)
 	return 0;
 }
 
-/* Sends a request and waits for its reply; *body points into c->buf. */
-static int transact(impc *c, uint16_t type, const void *req, size_t len, const void *extra,
-		    size_t extra_len, const uint8_t **body, size_t *body_len)
+/* Sends a request (with file descriptor fd, unless it is -1) and waits
+ * for its reply; *body points into c->buf. */
+static int transact_fd(impc *c, uint16_t type, const void *req, size_t len, const void *extra,
+		       size_t extra_len, int fd, const uint8_t **body, size_t *body_len)
 {
-	struct impp_header h = { IMPP_MAGIC, type, 0, ++c->serial, (uint32_t)(len + extra_len) };
+	struct impp_header h = { IMPP_MAGIC, type, 0, 0, (uint32_t)(len + extra_len) };
 	struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)req, len }, { (void *)extra, extra_len } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
 	int32_t status;
 
 	if (!c)
 		return -EINVAL;
+	h.serial = ++c->serial;
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
 	if (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0)
 		return -errno;
 	for (;;) {
@@ -150,6 +169,12 @@ static int transact(impc *c, uint16_t type, const void *req, size_t len, const v
 		}
 		return 0;
 	}
+}
+
+static int transact(impc *c, uint16_t type, const void *req, size_t len, const void *extra,
+		    size_t extra_len, const uint8_t **body, size_t *body_len)
+{
+	return transact_fd(c, type, req, len, extra, extra_len, -1, body, body_len);
 }
 
 int impc_connect(const char *path, unsigned flags, impc **out, bool *donor)
@@ -495,11 +520,35 @@ int impc_legacy_complete(impc *c)
 	return get_code(c, IMPP_REQ_LEGACY_COMPLETE, NULL, 0, NULL);
 }
 
-int impc_filelock(impc *c, bool hold, uint32_t count)
+int impc_filelock_wait(impc *c, int fd, const struct flock *lock, uint64_t *wait, pid_t *holder)
 {
-	struct impp_req_filelock q = { hold, count };
+	struct impp_req_filelock q = { IMPP_FILELOCK_WAIT, 0, 0, 0, 0, 0 };
+	struct impp_reply_filelock r;
+	const uint8_t *body;
+	size_t len;
+	int e;
 
-	return get_code(c, IMPP_REQ_FILELOCK, &q, sizeof(q), NULL);
+	if (!lock || !wait || fd < 0 || lock->l_whence != SEEK_SET)
+		return -EINVAL;
+	q.type = lock->l_type;
+	q.start = lock->l_start;
+	q.len = lock->l_len;
+	if ((e = transact_fd(c, IMPP_REQ_FILELOCK, &q, sizeof(q), NULL, 0, fd, &body, &len)) < 0)
+		return e;
+	if (len < sizeof(r))
+		return -EBADMSG;
+	memcpy(&r, body, sizeof(r));
+	*wait = r.id;
+	if (holder)
+		*holder = r.holder_pid;
+	return 0;
+}
+
+int impc_filelock_done(impc *c, uint64_t wait)
+{
+	struct impp_req_filelock q = { IMPP_FILELOCK_DONE, 0, 0, 0, 0, wait };
+
+	return transact(c, IMPP_REQ_FILELOCK, &q, sizeof(q), NULL, 0, NULL, NULL);
 }
 
 static int get_text(impc *c, uint16_t type, const void *q, size_t qlen, char **text)

@@ -1,49 +1,74 @@
-/* The importanced broker: clients, ports, names, messages and vouchers on
- * top of one importance domain, driven by an sd-event loop. */
+/*
+ * The broker: importanced's state, one importance domain and everything
+ * around it, driven by an sd-event loop.
+ *
+ * Every peer that says hello (other than a monitor) is a task of the
+ * domain.  The engine's policy callback is where a boost becomes real: it
+ * reaches the task's process (process.h) and, on the process's edges, the
+ * boost backend.  The modules:
+ *   config   the keys, from the command line and the file
+ *   peer     connections: identity, input with credentials, output
+ *   driver   requests and replies
+ *   port     ports, messages and send rights
+ *   name     the name registry and who may own what
+ *   donor    donor rules
+ *   user     per-uid and global limits
+ *   process  processes held by pidfd, under the backend
+ *   filelock file-lock boosts
+ *   diag     status, listings, graph, monitors
+ *   backend  the boost backends (nice, cgroup)
+ */
 #ifndef IMPD_BROKER_H
 #define IMPD_BROKER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "config.h"
 #include "importance/importance.h"
-#include "backend.h"
+#include "importance/protocol.h"
+#include "user.h"
 
-#define IMPD_MAX_MATCH 32
+struct peer;
 
-struct broker_config {
-	struct backend_config backend;
-	uid_t donor_uids[IMPD_MAX_MATCH];
-	size_t n_donor_uids;
-	char donor_exes[IMPD_MAX_MATCH][256];
-	size_t n_donor_exes;
-	char donor_cgroups[IMPD_MAX_MATCH][256];
-	size_t n_donor_cgroups;
-	/* per-client quotas */
-	unsigned max_ports;      /* receive rights owned */
-	unsigned max_inflight;   /* messages sent and not yet received */
-	size_t max_inflight_bytes; /* their data */
-	unsigned max_vouchers;   /* voucher handles held */
-	unsigned max_names;      /* names registered */
-	size_t max_out_bytes;    /* replies queued before we stop reading it;
-	                            four times that (events it does not read)
-	                            and it is disconnected */
-	unsigned max_errors;     /* malformed frames before it is disconnected */
-	bool verbose;
+struct broker {
+	sd_event *ev;
+	struct broker_config cfg;
+	imp_domain *dom;
+	int listen_fd;
+	sd_event_source *listen_src, *timer_src, *accept_retry;
+	void *peers;     /* tsearch of struct peer* by id */
+	void *ports;     /* tsearch of struct port* by id */
+	void *names;     /* tsearch of struct port* by name */
+	void *users;     /* tsearch of struct user* by uid */
+	void *processes; /* tsearch of struct process* by pidfd inode */
+	TAILQ_HEAD(, peer) peer_list;
+	struct usage usage; /* everyone together */
+	uint64_t next_peer, next_port, next_msg, next_lockwait;
+	uint64_t boosts, unboosts, requests, protocol_errors;
+	uint8_t *inbuf;  /* one request frame (IMPP_MAX_BATCH + 1) */
+	uint8_t *outbuf; /* one BATCH reply body being built */
+	/* While a BATCH sends, receivers are woken only once it is done, so
+	 * that one parked on a port gets the batch's messages together rather
+	 * than the first alone: the ids of the ports to wake. */
+	bool deferring;
+	size_t n_deferred;
+	uint64_t deferred[IMPP_MAX_BATCH_ITEMS];
 };
-
-struct broker;
-
-void broker_config_defaults(struct broker_config *cfg);
-/* Reads "key value" lines: donor-uid, donor-exe, donor-cgroup, policy,
- * boost-nice, boost-weight, cgroup-root, max-ports, max-inflight,
- * max-vouchers.  Returns 0 or -errno with *line set. */
-int broker_config_load(struct broker_config *cfg, const char *path, unsigned *line);
 
 int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, struct broker **out);
 void broker_free(struct broker *b);
+
+/* A new configuration (SIGHUP): donor rules, name rules, limits and
+ * verbosity take effect for what comes next; the backend and the socket
+ * stay as they were (a restart changes them). */
+void broker_reload(struct broker *b, const struct broker_config *cfg);
+
+/* Keeps the loop's timer on the engine's next delayed-drop deadline. */
+void broker_rearm_timer(struct broker *b);
 
 /* The engine's counts (tests and fuzzers check that nothing is left). */
 int broker_engine_stats(struct broker *b, imp_stats *stats);

@@ -1,13 +1,16 @@
 /*
  * importanced — routes messages between processes and gives their
  * receivers real boosts, driven by libimportance.
+ *
+ * Signals: SIGTERM and SIGINT stop it (every boost it applied is undone
+ * as its peers go); SIGHUP reads the configuration again (config.h).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,30 +19,13 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "importance/protocol.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: importanced [options]\n"
-		"  --socket PATH        listen here (default " IMPP_DEFAULT_SOCKET "; or socket activation)\n"
-		"  --policy KIND        cgroup, nice (default) or none\n"
-		"  --boost-nice N       nice value of a boosted thread (default 0)\n"
-		"  --boost-weight N     cpu.weight of a boosted client's cgroup (default 1000)\n"
-		"  --cgroup-root DIR    a cgroup v2 directory delegated to us (policy cgroup)\n"
-		"  --donor-uid UID      clients of this uid are donors (repeatable)\n"
-		"  --donor-exe PATH     clients running this executable are donors (repeatable)\n"
-		"  --donor-cgroup PFX   clients in a cgroup under this path are donors (repeatable)\n"
-		"  --config FILE        the same as \"key value\" lines (donor-uid 1000, ...)\n"
-		"  --max-ports N, --max-inflight N, --max-vouchers N   per-client quotas\n"
-		"  --max-queued-bytes N unread replies before a client's requests wait (x4: disconnected)\n"
-		"  --verbose            log connections and every policy change\n");
-}
+#include "config.h"
 
 static int listen_on(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, probe;
+	struct stat st;
+	int fd, probe, on = 1;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
@@ -47,10 +33,17 @@ static int listen_on(const char *path)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* connections inherit it: credentials on every frame from the first */
+	setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		if (errno != EADDRINUSE)
 			goto fail;
-		/* a stale socket from a daemon that died, or a live daemon? */
+		/* Something is there.  Only a socket is ours to replace, and
+		 * only when no daemon answers on it. */
+		if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+			close(fd);
+			return -EEXIST;
+		}
 		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			close(probe);
@@ -76,117 +69,81 @@ fail:
 	}
 }
 
-static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+struct daemon {
+	int argc;
+	char **argv;
+	struct broker *broker;
+};
+
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	(void)si;
 	(void)userdata;
 	return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct daemon *d = userdata;
+	struct broker_config cfg;
+	char err[512];
+
+	(void)s;
+	(void)si;
+	sd_notify(0, "RELOADING=1");
+	if (config_from_args(&cfg, d->argc, d->argv, err, sizeof(err)) != 0)
+		fprintf(stderr, "importanced: reload refused, the configuration in force stays: %s\n", err);
+	else {
+		broker_reload(d->broker, &cfg);
+		fprintf(stderr, "importanced: configuration reloaded\n");
+	}
+	sd_notify(0, "READY=1");
+	return 0;
+}
+
+/* Room for the connections the configuration allows, and some. */
+static void raise_fd_limit(unsigned connections)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)connections * 2 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want;
+	if (rl.rlim_max < want)
+		rl.rlim_max = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "boost-nice", required_argument, NULL, 'n' },
-		{ "boost-weight", required_argument, NULL, 'w' },
-		{ "cgroup-root", required_argument, NULL, 'g' },
-		{ "donor-uid", required_argument, NULL, 'u' },
-		{ "donor-exe", required_argument, NULL, 'e' },
-		{ "donor-cgroup", required_argument, NULL, 'c' },
-		{ "config", required_argument, NULL, 'f' },
-		{ "max-ports", required_argument, NULL, 'P' },
-		{ "max-inflight", required_argument, NULL, 'I' },
-		{ "max-vouchers", required_argument, NULL, 'V' },
-		{ "max-queued-bytes", required_argument, NULL, 'Q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
+	struct daemon d = { argc, argv, NULL };
 	struct broker_config cfg;
-	const char *socket_path = IMPP_DEFAULT_SOCKET;
-	struct broker *b = NULL;
 	sd_event *ev = NULL;
-	char why[256];
+	char err[512], why[256];
 	sigset_t ss;
-	int o, fd, r, n;
-	unsigned line;
+	int fd, r, n;
 
-	broker_config_defaults(&cfg);
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (o) {
-		case 's':
-			socket_path = optarg;
-			break;
-		case 'p':
-			if (!strcmp(optarg, "cgroup"))
-				cfg.backend.kind = BACKEND_CGROUP;
-			else if (!strcmp(optarg, "nice"))
-				cfg.backend.kind = BACKEND_NICE;
-			else if (!strcmp(optarg, "none"))
-				cfg.backend.kind = BACKEND_NONE;
-			else {
-				fprintf(stderr, "importanced: unknown policy '%s'\n", optarg);
-				return 2;
-			}
-			break;
-		case 'n':
-			cfg.backend.boost_nice = atoi(optarg);
-			break;
-		case 'w':
-			cfg.backend.boost_weight = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'g':
-			snprintf(cfg.backend.cgroup_root, sizeof(cfg.backend.cgroup_root), "%s", optarg);
-			break;
-		case 'u':
-			if (cfg.n_donor_uids < IMPD_MAX_MATCH)
-				cfg.donor_uids[cfg.n_donor_uids++] = (uid_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'e':
-			if (cfg.n_donor_exes < IMPD_MAX_MATCH)
-				snprintf(cfg.donor_exes[cfg.n_donor_exes++], 256, "%s", optarg);
-			break;
-		case 'c':
-			if (cfg.n_donor_cgroups < IMPD_MAX_MATCH)
-				snprintf(cfg.donor_cgroups[cfg.n_donor_cgroups++], 256, "%s", optarg);
-			break;
-		case 'f':
-			if ((r = broker_config_load(&cfg, optarg, &line)) < 0) {
-				fprintf(stderr, "importanced: %s:%u: %s\n", optarg, line, strerror(-r));
-				return 2;
-			}
-			break;
-		case 'P':
-			cfg.max_ports = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'I':
-			cfg.max_inflight = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'V':
-			cfg.max_vouchers = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'Q':
-			cfg.max_out_bytes = strtoul(optarg, NULL, 10);
-			break;
-		case 'v':
-			cfg.verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	r = config_from_args(&cfg, argc, argv, err, sizeof(err));
+	if (r == 1)
+		return 0;
+	if (r < 0) {
+		fprintf(stderr, "importanced: %s\n", err);
+		return 2;
 	}
 	if (backend_init(&cfg.backend, why, sizeof(why)) < 0)
-		fprintf(stderr, "importanced: cgroup policy unavailable (%s): using nice\n", why);
+		fprintf(stderr, "importanced: cgroup backend unavailable (%s): using nice\n", why);
+	raise_fd_limit(cfg.limits.connections);
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 
 	n = sd_listen_fds(1);
@@ -194,30 +151,36 @@ int main(int argc, char **argv)
 		fprintf(stderr, "importanced: expected one socket from the service manager, got %d\n", n);
 		return 1;
 	} else if (n == 1) {
+		int on = 1;
+
 		fd = SD_LISTEN_FDS_START;
 		if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
 			fprintf(stderr, "importanced: the activated socket is not a listening SOCK_SEQPACKET Unix socket\n");
 			return 1;
 		}
-	} else if ((fd = listen_on(socket_path)) < 0) {
-		fprintf(stderr, "importanced: %s: %s\n", socket_path, strerror(-fd));
+		setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on));
+	} else if ((fd = listen_on(cfg.socket_path)) < 0) {
+		fprintf(stderr, "importanced: %s: %s%s\n", cfg.socket_path, strerror(-fd),
+			fd == -EEXIST ? " (and it is not a socket: not replaced)" :
+			fd == -EADDRINUSE ? " (another importanced answers there)" : "");
 		return 1;
 	}
 
-	if ((r = sd_event_default(&ev)) < 0 || (r = broker_new(ev, &cfg, fd, &b)) < 0 ||
-	    (r = sd_event_add_signal(ev, NULL, SIGTERM, on_signal, NULL)) < 0 ||
-	    (r = sd_event_add_signal(ev, NULL, SIGINT, on_signal, NULL)) < 0) {
+	if ((r = sd_event_default(&ev)) < 0 || (r = broker_new(ev, &cfg, fd, &d.broker)) < 0 ||
+	    (r = sd_event_add_signal(ev, NULL, SIGTERM, on_stop, NULL)) < 0 ||
+	    (r = sd_event_add_signal(ev, NULL, SIGINT, on_stop, NULL)) < 0 ||
+	    (r = sd_event_add_signal(ev, NULL, SIGHUP, on_reload, &d)) < 0) {
 		fprintf(stderr, "importanced: start: %s\n", strerror(-r));
 		return 1;
 	}
-	fprintf(stderr, "importanced: listening on %s, policy %s\n", n == 1 ? "(activated socket)" : socket_path,
+	fprintf(stderr, "importanced: listening on %s, backend %s\n", n == 1 ? "(activated socket)" : cfg.socket_path,
 		backend_name(cfg.backend.kind));
 	sd_notify(0, "READY=1");
 	r = sd_event_loop(ev);
 	sd_notify(0, "STOPPING=1");
-	broker_free(b);
+	broker_free(d.broker);
 	sd_event_unref(ev);
 	if (n != 1)
-		unlink(socket_path);
+		unlink(cfg.socket_path);
 	return r < 0 ? 1 : 0;
 }

@@ -63,11 +63,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (listen_fd < 0)
 		setup();
-	broker_config_defaults(&cfg);
+	config_defaults(&cfg);
 	cfg.backend.kind = BACKEND_NONE;
-	cfg.max_ports = 4;
-	cfg.max_inflight = 16;
-	cfg.max_vouchers = 16;
+	cfg.limits.ports = 4;
+	cfg.limits.inflight = 16;
+	cfg.limits.vouchers = 16;
 	if (sd_event_new(&ev) < 0 || broker_new(ev, &cfg, listen_fd, &b) < 0)
 		abort();
 	for (int k = 0; k < 2; k++) {

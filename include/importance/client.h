@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -142,7 +143,14 @@ int impc_voucher_drop_external(impc *c, uint64_t voucher, uint32_t refs, uint32_
 int impc_voucher_describe(impc *c, uint64_t voucher, char *buf, size_t size);
 /* Done with the work a legacy (voucherless) receive gave us. */
 int impc_legacy_complete(impc *c);
-int impc_filelock(impc *c, bool hold, uint32_t count);
+/* File-lock boosts.  The caller, a donor, is about to wait for `lock`
+ * (F_RDLCK or F_WRLCK, l_whence SEEK_SET) on the open file fd: the
+ * receiver holding a conflicting lock is boosted until impc_filelock_done
+ * (or the caller's disconnect, or the holder letting the lock go).  *wait
+ * names the wait; *holder (may be NULL) gets the boosted pid.  -EPERM: the
+ * caller is not a donor; -ESRCH: no receiver holds a conflicting lock. */
+int impc_filelock_wait(impc *c, int fd, const struct flock *lock, uint64_t *wait, pid_t *holder);
+int impc_filelock_done(impc *c, uint64_t wait);
 
 typedef struct impc_status {
 	uint32_t clients;

@@ -1,5 +1,5 @@
 /*
- * The importanced wire protocol, version 1 (docs/protocol.md says it in
+ * The importanced wire protocol, version 2 (docs/protocol.md says it in
  * prose).  A Unix SOCK_SEQPACKET socket: one frame per packet, so frames
  * are delimited by the kernel.  Integers are in the host's byte order (the
  * socket never leaves the machine).  Every frame is a header followed by
@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define IMPP_MAGIC 0x31504d49u /* "IMP1" */
-#define IMPP_VERSION 1u
+#define IMPP_VERSION 2u
 #define IMPP_MAX_PAYLOAD 65536u  /* message data */
 #define IMPP_MAX_NAME 255u
 #define IMPP_MAX_TEXT (1u << 20) /* graph and task listings */
@@ -204,16 +204,35 @@ struct impp_req_drop_external {
 	uint64_t voucher;
 	uint32_t refs;
 } __attribute__((packed));
-/* VOUCHER_DROP_EXTERNAL, LEGACY_COMPLETE, FILELOCK: a Mach-style code. */
+/* VOUCHER_DROP_EXTERNAL, LEGACY_COMPLETE: a Mach-style code. */
 struct impp_reply_code {
 	int32_t status;
 	int32_t code;      /* IMP_KERN_* */
 	uint32_t remaining;
 } __attribute__((packed));
 
+/*
+ * FILELOCK: the caller, a donor, is about to wait for a lock on a file (op
+ * WAIT, the file's descriptor passed with the request as SCM_RIGHTS, the
+ * lock as fcntl's F_RDLCK/F_WRLCK over [start, start + len), len 0: to the
+ * end), or has stopped waiting (op DONE, id of the wait).  The daemon
+ * boosts the receiver that holds a conflicting lock while the caller
+ * waits.  Reply: struct impp_reply_filelock.
+ */
+#define IMPP_FILELOCK_DONE 0u
+#define IMPP_FILELOCK_WAIT 1u
 struct impp_req_filelock {
-	uint32_t hold; /* 1 hold, 0 drop */
-	uint32_t count;
+	uint32_t op;
+	int16_t type;
+	int16_t pad;
+	int64_t start;
+	int64_t len;
+	uint64_t id;
+} __attribute__((packed));
+struct impp_reply_filelock {
+	int32_t status;
+	int32_t holder_pid; /* WAIT: the process boosted */
+	uint64_t id;        /* WAIT: the wait, for DONE */
 } __attribute__((packed));
 
 /* VOUCHER_DESCRIBE, TASKS, GRAPH: text follows (not terminated). */

@@ -82,7 +82,7 @@ static void start_daemon(const char *extra)
 	daemon_pid = fork_tracked();
 	assert_true(daemon_pid >= 0);
 	if (daemon_pid == 0) {
-		char *argv[16] = { (char *)daemon_bin, "--socket", sock_path, "--policy", "nice",
+		char *argv[16] = { (char *)daemon_bin, "--socket", sock_path, "--backend", "nice",
 				   "--max-ports", "8", NULL };
 		int k = 7;
 
@@ -1121,7 +1121,7 @@ static void test_large_text_reply(void **state)
 
 	(void)state;
 	assert_non_null(cs);
-	start_daemon(NULL);
+	start_daemon("--max-user-connections 4000 --max-connections 4000");
 	for (int i = 0; i < N; i++)
 		assert_int_equal(impc_connect(sock_path, 0, &cs[i], NULL), 0);
 	a = admin();
@@ -1372,7 +1372,7 @@ static void test_socket_activation(void **state)
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		setenv("LISTEN_FDS", "1", 1);
 		setenv("LISTEN_PID", pid, 1);
-		execl(daemon_bin, daemon_bin, "--policy", "none", (char *)NULL);
+		execl(daemon_bin, daemon_bin, "--backend", "none", (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 500 && impc_connect(sock_path, IMPC_RECEIVER, &c, NULL) < 0; i++)

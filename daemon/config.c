@@ -1,0 +1,470 @@
+/*
+ * One table of configuration keys.
+ *
+ * Every key is parsed by the same code whether it comes from the command
+ * line or from a file: numbers whole, in range and with nothing after
+ * them, users by name or number, paths absolute.  An error names the key,
+ * the value and what was wrong (and, from a file, the file and the line);
+ * nothing unknown is ignored.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "importance/importance.h"
+#include "importance/protocol.h"
+
+enum kind { K_UINT, K_SIZE, K_INT, K_BOOL, K_PATH, K_SPECIAL };
+
+struct key {
+	const char *name;
+	enum kind kind;
+	size_t offset; /* into struct broker_config */
+	long long min, max;
+	size_t size;   /* K_PATH: the buffer's size */
+	int (*parse)(struct broker_config *cfg, const char *value, char *err, size_t size);
+	const char *arg, *help;
+};
+
+static int parse_user(const char *value, uid_t *uid)
+{
+	char *end;
+	unsigned long long n;
+	struct passwd *pw;
+
+	if (!*value)
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(value, &end, 10);
+	if (*value != '-' && !*end && !errno && n < (uid_t)-1) {
+		*uid = (uid_t)n;
+		return 0;
+	}
+	if ((pw = getpwnam(value))) {
+		*uid = pw->pw_uid;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int set_backend(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	if (!strcmp(v, "cgroup"))
+		cfg->backend.kind = BACKEND_CGROUP;
+	else if (!strcmp(v, "nice"))
+		cfg->backend.kind = BACKEND_NICE;
+	else if (!strcmp(v, "none"))
+		cfg->backend.kind = BACKEND_NONE;
+	else {
+		snprintf(err, size, "backend: '%s' is not one of cgroup, nice, none", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_donor_uid(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	uid_t uid;
+
+	if (parse_user(v, &uid) < 0) {
+		snprintf(err, size, "donor-uid: '%s' is neither a uid nor a user name", v);
+		return -EINVAL;
+	}
+	if (cfg->donors.n_uids == IMPD_MAX_RULES) {
+		snprintf(err, size, "donor-uid: more than %d rules", IMPD_MAX_RULES);
+		return -EINVAL;
+	}
+	cfg->donors.uids[cfg->donors.n_uids++] = uid;
+	return 0;
+}
+
+static int check_path(const char *key, const char *v, char *err, size_t size)
+{
+	if (v[0] != '/') {
+		snprintf(err, size, "%s: '%s' is not an absolute path", key, v);
+		return -EINVAL;
+	}
+	if (strlen(v) >= IMPD_RULE_LEN) {
+		snprintf(err, size, "%s: '%s' is longer than %d bytes", key, v, IMPD_RULE_LEN - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_donor_exe(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	int r = check_path("donor-exe", v, err, size);
+
+	if (r < 0)
+		return r;
+	if (cfg->donors.n_exes == IMPD_MAX_RULES) {
+		snprintf(err, size, "donor-exe: more than %d rules", IMPD_MAX_RULES);
+		return -EINVAL;
+	}
+	snprintf(cfg->donors.exes[cfg->donors.n_exes++], IMPD_RULE_LEN, "%s", v);
+	return 0;
+}
+
+/* A cgroup path in one form: leading '/', no empty, '.' or '..' part,
+ * no trailing '/' (except the root itself). */
+static int set_donor_cgroup(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	int r = check_path("donor-cgroup", v, err, size);
+	const char *p;
+
+	if (r < 0)
+		return r;
+	for (p = v; *p; p++) {
+		if (*p != '/')
+			continue;
+		if (p[1] == '/' || (p[1] == '.' && (p[2] == '/' || !p[2] || (p[2] == '.' && (p[3] == '/' || !p[3])))) ||
+		    (!p[1] && p != v)) {
+			snprintf(err, size, "donor-cgroup: '%s' is not a plain cgroup path (no //, ., .. or trailing /)", v);
+			return -EINVAL;
+		}
+	}
+	if (cfg->donors.n_cgroups == IMPD_MAX_RULES) {
+		snprintf(err, size, "donor-cgroup: more than %d rules", IMPD_MAX_RULES);
+		return -EINVAL;
+	}
+	snprintf(cfg->donors.cgroups[cfg->donors.n_cgroups++], IMPD_RULE_LEN, "%s", v);
+	return 0;
+}
+
+static int set_name_owner(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	char pattern[IMPD_RULE_LEN + 1], user[256], extra;
+	struct name_rule *rule;
+	uid_t uid;
+
+	if (sscanf(v, "%256s %255s %c", pattern, user, &extra) != 2) {
+		snprintf(err, size, "name-owner: '%s' is not \"PATTERN USER\"", v);
+		return -EINVAL;
+	}
+	if (strlen(pattern) > IMPP_MAX_NAME || strchr(pattern, '*') != strrchr(pattern, '*') ||
+	    (strchr(pattern, '*') && pattern[strlen(pattern) - 1] != '*')) {
+		snprintf(err, size, "name-owner: '%s' is not a name, or a prefix ending in one '*'", pattern);
+		return -EINVAL;
+	}
+	if (parse_user(user, &uid) < 0) {
+		snprintf(err, size, "name-owner: '%s' is neither a uid nor a user name", user);
+		return -EINVAL;
+	}
+	if (cfg->n_name_rules == IMPD_MAX_RULES) {
+		snprintf(err, size, "name-owner: more than %d rules", IMPD_MAX_RULES);
+		return -EINVAL;
+	}
+	rule = &cfg->name_rules[cfg->n_name_rules++];
+	snprintf(rule->pattern, sizeof(rule->pattern), "%s", pattern);
+	rule->uid = uid;
+	return 0;
+}
+
+static int set_names_unlisted(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	if (!strcmp(v, "any") || !strcmp(v, "root")) {
+		cfg->names_unlisted_root = !strcmp(v, "root");
+		return 0;
+	}
+	snprintf(err, size, "names-unlisted: '%s' is not one of any, root", v);
+	return -EINVAL;
+}
+
+#define OFF(field) offsetof(struct broker_config, field)
+#define LIM(field) OFF(limits.field)
+#define U32 ((long long)UINT32_MAX)
+#define SZ ((long long)1 << 40)
+
+static const struct key keys[] = {
+	{ "socket", K_PATH, OFF(socket_path), 0, 0, sizeof(((struct broker_config *)0)->socket_path), NULL,
+	  "PATH", "listen here (default " IMPP_DEFAULT_SOCKET "), unless socket-activated" },
+	{ "backend", K_SPECIAL, 0, 0, 0, 0, set_backend, "KIND", "boost backend: nice (default), cgroup or none" },
+	{ "boost-nice", K_INT, OFF(backend.boost_nice), -20, 19, 0, NULL, "N", "nice value of a boosted thread (-20..19, default 0)" },
+	{ "boost-weight", K_UINT, OFF(backend.boost_weight), 1, 10000, 0, NULL, "N",
+	  "cpu.weight of a boosted receiver's cgroup (1..10000, default 1000)" },
+	{ "cgroup-root", K_PATH, OFF(backend.cgroup_root), 0, 0, sizeof(((struct backend_config *)0)->cgroup_root),
+	  NULL, "DIR", "a cgroup v2 directory delegated to us (backend cgroup)" },
+	{ "donor-uid", K_SPECIAL, 0, 0, 0, 0, set_donor_uid, "USER", "processes of this user are donors (repeatable)" },
+	{ "donor-exe", K_SPECIAL, 0, 0, 0, 0, set_donor_exe, "PATH",
+	  "processes running this file are donors (repeatable; the file, not the string)" },
+	{ "donor-cgroup", K_SPECIAL, 0, 0, 0, 0, set_donor_cgroup, "PATH",
+	  "processes in this cgroup of the unified hierarchy, or below it, are donors (repeatable)" },
+	{ "name-owner", K_SPECIAL, 0, 0, 0, 0, set_name_owner, "'PATTERN USER'",
+	  "names matching PATTERN (a name, or a prefix ending in *) may be owned only by USER (repeatable)" },
+	{ "names-unlisted", K_SPECIAL, 0, 0, 0, 0, set_names_unlisted, "any|root",
+	  "who may own names no name-owner rule covers (default any)" },
+	{ "max-ports", K_UINT, LIM(ports), 1, U32, 0, NULL, "N", "ports one connection may own (default 256)" },
+	{ "max-inflight", K_UINT, LIM(inflight), 1, U32, 0, NULL, "N",
+	  "messages one connection may have sent and not yet received (default 4096)" },
+	{ "max-inflight-bytes", K_SIZE, LIM(inflight_bytes), IMPP_MAX_PAYLOAD, SZ, 0, NULL, "BYTES",
+	  "their data (default 16 MiB)" },
+	{ "max-vouchers", K_UINT, LIM(vouchers), 1, U32, 0, NULL, "N", "voucher handles one connection may hold (default 4096)" },
+	{ "max-names", K_UINT, LIM(names), 0, U32, 0, NULL, "N", "names one connection may register (default 64)" },
+	{ "max-send-rights", K_UINT, LIM(rights), 1, U32, 0, NULL, "N", "send rights one connection may hold (default 4096)" },
+	{ "max-filelocks", K_UINT, LIM(filelocks), 0, 1024, 0, NULL, "N",
+	  "lock waits one connection may declare at once (default 16)" },
+	{ "max-queued-bytes", K_SIZE, LIM(out_bytes), 1024, SZ, 0, NULL, "BYTES",
+	  "unread replies before a connection's requests wait (x4: it is disconnected; default 4 MiB)" },
+	{ "max-errors", K_UINT, LIM(errors), 1, U32, 0, NULL, "N", "malformed requests before a connection is closed (default 64)" },
+	{ "max-user-connections", K_UINT, LIM(user_connections), 1, U32, 0, NULL, "N", "connections of one uid (default 64)" },
+	{ "max-user-ports", K_UINT, LIM(user_ports), 1, U32, 0, NULL, "N", "ports of one uid (default 2048)" },
+	{ "max-user-names", K_UINT, LIM(user_names), 0, U32, 0, NULL, "N", "names of one uid (default 256)" },
+	{ "max-user-inflight", K_UINT, LIM(user_inflight), 1, U32, 0, NULL, "N", "messages in flight of one uid (default 32768)" },
+	{ "max-user-inflight-bytes", K_SIZE, LIM(user_inflight_bytes), IMPP_MAX_PAYLOAD, SZ, 0, NULL, "BYTES",
+	  "their data (default 64 MiB)" },
+	{ "max-connections", K_UINT, LIM(connections), 1, 65536, 0, NULL, "N", "connections in all (default 1024)" },
+	{ "max-total-ports", K_UINT, LIM(all_ports), 1, U32, 0, NULL, "N", "ports in all (default 65536)" },
+	{ "max-total-names", K_UINT, LIM(all_names), 0, U32, 0, NULL, "N", "names in all (default 16384)" },
+	{ "max-total-inflight", K_UINT, LIM(all_inflight), 1, U32, 0, NULL, "N", "messages in flight in all (default 262144)" },
+	{ "max-total-inflight-bytes", K_SIZE, LIM(all_inflight_bytes), IMPP_MAX_PAYLOAD, SZ, 0, NULL, "BYTES",
+	  "their data (default 512 MiB)" },
+	{ "verbose", K_BOOL, OFF(verbose), 0, 1, 0, NULL, "yes|no", "log connections and every boost" },
+};
+
+void config_defaults(struct broker_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->backend.kind = BACKEND_NICE;
+	cfg->backend.boost_nice = 0;
+	cfg->backend.boost_weight = 1000;
+	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", IMPP_DEFAULT_SOCKET);
+	cfg->limits = (struct limits){
+		.ports = 256, .inflight = 4096, .inflight_bytes = 16u << 20, .vouchers = 4096, .names = 64,
+		.rights = 4096, .filelocks = 16, .out_bytes = 4u << 20, .errors = 64,
+		.user_connections = 64, .user_ports = 2048, .user_names = 256, .user_inflight = 32768,
+		.user_inflight_bytes = 64u << 20,
+		.connections = 1024, .all_ports = 65536, .all_names = 16384, .all_inflight = 262144,
+		.all_inflight_bytes = (size_t)512 << 20,
+	};
+}
+
+static const struct key *find_key(const char *name)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+static int parse_number(const struct key *k, const char *v, long long *out, char *err, size_t size)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (!*v || *end || errno) {
+		snprintf(err, size, "%s: '%s' is not a whole number", k->name, v);
+		return -EINVAL;
+	}
+	if (n < k->min || n > k->max) {
+		snprintf(err, size, "%s: %lld is out of range (%lld..%lld)", k->name, n, k->min, k->max);
+		return -EINVAL;
+	}
+	*out = n;
+	return 0;
+}
+
+int config_set(struct broker_config *cfg, const char *name, const char *v, char *err, size_t size)
+{
+	const struct key *k = find_key(name);
+	char *field;
+	long long n = 0;
+	int r;
+
+	if (!k) {
+		snprintf(err, size, "unknown key '%s' (importanced --help lists them)", name);
+		return -EINVAL;
+	}
+	field = (char *)cfg + k->offset;
+	switch (k->kind) {
+	case K_SPECIAL:
+		return k->parse(cfg, v, err, size);
+	case K_PATH:
+		if (v[0] != '/') {
+			snprintf(err, size, "%s: '%s' is not an absolute path", k->name, v);
+			return -EINVAL;
+		}
+		if (strlen(v) >= k->size) {
+			snprintf(err, size, "%s: '%s' is longer than %zu bytes", k->name, v, k->size - 1);
+			return -EINVAL;
+		}
+		memcpy(field, v, strlen(v) + 1);
+		return 0;
+	case K_BOOL:
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+			*(bool *)field = true;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+			*(bool *)field = false;
+		else {
+			snprintf(err, size, "%s: '%s' is not yes or no", k->name, v);
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		break;
+	}
+	if ((r = parse_number(k, v, &n, err, size)) < 0)
+		return r;
+	if (k->kind == K_UINT)
+		*(unsigned *)field = (unsigned)n;
+	else if (k->kind == K_SIZE)
+		*(size_t *)field = (size_t)n;
+	else
+		*(int *)field = (int)n;
+	return 0;
+}
+
+int config_load(struct broker_config *cfg, const char *path, char *err, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024], msg[512];
+	unsigned lineno = 0;
+
+	if (!f) {
+		int e = -errno;
+
+		snprintf(err, size, "%s: %s", path, strerror(-e));
+		return e;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *key, *value, *end;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, size, "%s:%u: line longer than %zu bytes", path, lineno, sizeof(line) - 2);
+			fclose(f);
+			return -EINVAL;
+		}
+		line[strcspn(line, "#\n")] = '\0';
+		key = line + strspn(line, " \t");
+		if (!*key)
+			continue;
+		value = key + strcspn(key, " \t");
+		if (*value)
+			*value++ = '\0';
+		value += strspn(value, " \t");
+		for (end = value + strlen(value); end > value && (end[-1] == ' ' || end[-1] == '\t'); end--)
+			;
+		*end = '\0';
+		if (!*value) {
+			snprintf(err, size, "%s:%u: %s: no value", path, lineno, key);
+			fclose(f);
+			return -EINVAL;
+		}
+		if (config_set(cfg, key, value, msg, sizeof(msg)) < 0) {
+			snprintf(err, size, "%s:%u: %s", path, lineno, msg);
+			fclose(f);
+			return -EINVAL;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
+void config_usage(FILE *f)
+{
+	fprintf(f, "usage: importanced [--config FILE | --no-config] [--KEY VALUE ...]\n"
+		   "  --config FILE        \"key value\" lines (default " IMPD_DEFAULT_CONFIG " if it exists)\n"
+		   "  --no-config          read no configuration file\n"
+		   "  --verbose            the same as --verbose yes\n"
+		   "  --help, --version\n"
+		   "keys (the same in the file, without the dashes):\n");
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "--%s %s", keys[i].name, keys[i].arg);
+		fprintf(f, "  %-28s %s\n", left, keys[i].help);
+	}
+}
+
+int config_from_args(struct broker_config *cfg, int argc, char **argv, char *err, size_t size)
+{
+	const char *file = NULL;
+	bool no_file = false;
+	int i, r;
+
+	config_defaults(cfg);
+	/* the file first, so that the command line wins */
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			config_usage(stdout);
+			return 1;
+		}
+		if (!strcmp(argv[i], "--version")) {
+			printf("importanced %s\n", IMPD_VERSION);
+			return 1;
+		}
+		if (!strcmp(argv[i], "--no-config"))
+			no_file = true;
+		else if (!strcmp(argv[i], "--config")) {
+			if (i + 1 == argc) {
+				snprintf(err, size, "--config: needs a file");
+				return -EINVAL;
+			}
+			file = argv[++i];
+		}
+	}
+	if (file && no_file) {
+		snprintf(err, size, "--config and --no-config together");
+		return -EINVAL;
+	}
+	if (!file && !no_file && access(IMPD_DEFAULT_CONFIG, F_OK) == 0)
+		file = IMPD_DEFAULT_CONFIG;
+	if (file && (r = config_load(cfg, file, err, size)) < 0)
+		return r;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--no-config"))
+			continue;
+		if (!strcmp(a, "--config")) {
+			i++;
+			continue;
+		}
+		if (!strcmp(a, "--verbose")) {
+			cfg->verbose = true;
+			continue;
+		}
+		if (strncmp(a, "--", 2) || !a[2]) {
+			snprintf(err, size, "'%s': not an option (importanced --help lists them)", a);
+			return -EINVAL;
+		}
+		if (!find_key(a + 2)) {
+			snprintf(err, size, "unknown option '%s' (importanced --help lists them)", a);
+			return -EINVAL;
+		}
+		if (i + 1 == argc) {
+			snprintf(err, size, "%s: needs a value", a);
+			return -EINVAL;
+		}
+		if ((r = config_set(cfg, a + 2, argv[++i], err, size)) < 0)
+			return r;
+	}
+	return config_check(cfg, err, size);
+}
+
+int config_check(struct broker_config *cfg, char *err, size_t size)
+{
+	for (size_t i = 0; i < cfg->donors.n_exes; i++) {
+		struct stat st;
+
+		if (stat(cfg->donors.exes[i], &st) < 0) {
+			snprintf(err, size, "donor-exe: %s: %s", cfg->donors.exes[i], strerror(errno));
+			return -EINVAL;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(err, size, "donor-exe: %s is not a regular file", cfg->donors.exes[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,86 @@
+/*
+ * The daemon's configuration: one table of keys, read from the command
+ * line (--key value) and from the configuration file ("key value" lines),
+ * checked the same way in both.
+ */
+#ifndef IMPD_CONFIG_H
+#define IMPD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "backend.h"
+
+#define IMPD_DEFAULT_CONFIG "/etc/importanced.conf"
+#define IMPD_MAX_RULES 32
+#define IMPD_RULE_LEN 256
+
+/* Who is a donor: processes of these uids, running these executables (by
+ * file: device and inode of what the path names when asked), or in these
+ * cgroups of the unified hierarchy (the path or below it, by component). */
+struct donor_rules {
+	uid_t uids[IMPD_MAX_RULES];
+	size_t n_uids;
+	char exes[IMPD_MAX_RULES][IMPD_RULE_LEN];
+	size_t n_exes;
+	char cgroups[IMPD_MAX_RULES][IMPD_RULE_LEN];
+	size_t n_cgroups;
+};
+
+/* Which uid may own which names: "name-owner PATTERN USER", PATTERN a
+ * name or a prefix ending in '*'.  A name that some rule covers may be
+ * owned only by a uid of a rule that covers it; other names by anyone,
+ * unless names-unlisted is "root". */
+struct name_rule {
+	char pattern[IMPD_RULE_LEN];
+	uid_t uid;
+};
+
+/* What one connection, one uid, and everyone together may hold. */
+struct limits {
+	/* per connection */
+	unsigned ports, inflight, vouchers, names, rights, filelocks, errors;
+	size_t inflight_bytes, out_bytes;
+	/* per uid */
+	unsigned user_connections, user_ports, user_names, user_inflight;
+	size_t user_inflight_bytes;
+	/* all together */
+	unsigned connections, all_ports, all_names, all_inflight;
+	size_t all_inflight_bytes;
+};
+
+struct broker_config {
+	struct backend_config backend;
+	struct donor_rules donors;
+	struct name_rule name_rules[IMPD_MAX_RULES];
+	size_t n_name_rules;
+	bool names_unlisted_root; /* names no rule covers: root only */
+	struct limits limits;
+	char socket_path[108];
+	bool verbose;
+};
+
+void config_defaults(struct broker_config *cfg);
+
+/* Sets one key.  0, or -EINVAL (unknown key, bad value) with a message
+ * naming the key and what was wrong in err. */
+int config_set(struct broker_config *cfg, const char *key, const char *value, char *err, size_t size);
+
+/* Reads a configuration file.  0, or -errno with a message naming the
+ * file, the line and the key in err. */
+int config_load(struct broker_config *cfg, const char *path, char *err, size_t size);
+
+/* Builds a configuration from defaults, the configuration file (--config
+ * FILE, else IMPD_DEFAULT_CONFIG if it exists, none with --no-config) and
+ * the command line, which wins.  0; 1 when --help or --version was
+ * answered; -EINVAL with err set. */
+int config_from_args(struct broker_config *cfg, int argc, char **argv, char *err, size_t size);
+
+/* Checks what no single key can: the rules' files exist, etc. */
+int config_check(struct broker_config *cfg, char *err, size_t size);
+
+void config_usage(FILE *f);
+
+#endif

@@ -1,0 +1,794 @@
+/*
+ * The driver (driver.h): requests and replies.
+ *
+ * Who may do what:
+ *   - anyone: HELLO (once), STATUS, TASKS, GRAPH, MONITOR (what they show
+ *     is limited to one's own tasks unless root: diag.c);
+ *   - a peer with a task (not a monitor): ports, names (within the name
+ *     policy), sends to ports it holds a send right for, receives on its
+ *     own ports, its own vouchers, LEGACY_COMPLETE of its own assertion,
+ *     FILELOCK waits when it is a donor;
+ *   - root or the daemon's uid: DONOR.
+ * Donor status is never what a peer says: it is decided at HELLO from the
+ * donor rules, about the process that sent the HELLO (which must be the
+ * one that connected), and changed only by DONOR.  Sends never carry a
+ * static boost from a peer.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "diag.h"
+#include "donor.h"
+#include "driver.h"
+#include "filelock.h"
+#include "name.h"
+#include "peer.h"
+#include "port.h"
+#include "process.h"
+#include "user.h"
+
+struct request {
+	uint16_t type;
+	uint32_t serial;
+	const uint8_t *body;
+	uint32_t len;
+	int fd; /* a file passed with it, or -1 */
+};
+
+#define NEED(q)                                   \
+	do {                                      \
+		if (rq->len < sizeof(q))          \
+			return -EBADMSG;          \
+		memcpy(&(q), rq->body, sizeof(q)); \
+	} while (0)
+
+/* ------------------------------------------------------------------ */
+/* receiving and parking                                                */
+/* ------------------------------------------------------------------ */
+
+/* Receives the first message of p for its owner c: fills r and returns
+ * the message, which the caller frees once its data is copied out; NULL
+ * with *err set when nothing changed. */
+static struct message *receive_first(struct broker *b, struct peer *c, struct port *p, uint32_t flags,
+				     struct impp_reply_receive *r, int *err)
+{
+	struct message *m = TAILQ_FIRST(&p->queue);
+	bool with_voucher = flags & IMPP_RECV_VOUCHER;
+	imp_voucher *v = NULL;
+	uint64_t handle = 0;
+	int e;
+
+	memset(r, 0, sizeof(*r));
+	if (with_voucher && c->n_vouchers >= b->cfg.limits.vouchers) {
+		*err = -EDQUOT;
+		return NULL;
+	}
+	if ((e = imp_msg_receive(m->msg, with_voucher ? IMP_RECV_VOUCHER : 0, with_voucher ? &v : NULL)) < 0) {
+		*err = e; /* nothing changed (out of memory) */
+		return NULL;
+	}
+	port_dequeue(b, p);
+	if (peer_voucher_store(c, v, &handle) < 0)
+		imp_voucher_release(v); /* no handle to give: the boost goes */
+	r->voucher = handle;
+	if (m->reply_port && port_by_id(b, m->reply_port) && right_grant(b, c, m->reply_port) == 0)
+		r->reply_port = m->reply_port;
+	r->msg_id = m->id;
+	r->sender_pid = m->sender_pid;
+	r->len = m->len;
+	return m;
+}
+
+static int deliver(struct broker *b, struct peer *c, struct port *p, uint16_t type, uint32_t serial,
+		   uint32_t flags)
+{
+	struct impp_reply_receive r;
+	struct message *m;
+	int e = 0;
+
+	if (!(m = receive_first(b, c, p, flags, &r, &e)))
+		return e;
+	peer_send(c, IMPP_REPLY(type), serial, &r, sizeof(r), m->data, m->len);
+	message_free(m);
+	return 0;
+}
+
+/* Sends a BATCH reply: the statuses (pre, prefix bytes), then as many of
+ * p's queued messages as are wanted and fit (none when p is NULL), with
+ * recv_status when there is none.  Built in b->outbuf: a send made by one
+ * batch may complete another peer's parked batch, so the statuses of a
+ * batch being processed live elsewhere. */
+static void batch_reply(struct broker *b, struct peer *c, uint32_t serial, const uint8_t *pre, size_t prefix,
+			struct port *p, uint32_t max, uint32_t flags, int recv_status)
+{
+	struct impp_reply_batch h;
+	size_t len = prefix;
+
+	memcpy(b->outbuf, pre, prefix);
+	memcpy(&h, pre, sizeof(h));
+	h.n_recv = 0;
+	while (p && h.n_recv < max && !TAILQ_EMPTY(&p->queue)) {
+		struct message *m = TAILQ_FIRST(&p->queue);
+		struct impp_reply_receive r;
+		int e = 0;
+
+		if (len + sizeof(r) + m->len > IMPP_MAX_BATCH - sizeof(struct impp_header))
+			break; /* for the next batch */
+		if (!(m = receive_first(b, c, p, flags, &r, &e))) {
+			if (h.n_recv == 0)
+				recv_status = e;
+			break;
+		}
+		memcpy(b->outbuf + len, &r, sizeof(r));
+		if (m->len)
+			memcpy(b->outbuf + len + sizeof(r), m->data, m->len);
+		len += sizeof(r) + m->len;
+		h.n_recv++;
+		message_free(m);
+	}
+	h.recv_status = h.n_recv ? 0 : recv_status;
+	memcpy(b->outbuf, &h, sizeof(h));
+	peer_send(c, IMPP_REPLY(IMPP_REQ_BATCH), serial, b->outbuf, len, NULL, 0);
+}
+
+static void unpark(struct peer *c)
+{
+	c->park.on = false;
+	c->park.input = false;
+	free(c->park.prefix);
+	c->park.prefix = NULL;
+	if (c->park.timer) {
+		sd_event_source_unref(c->park.timer);
+		c->park.timer = NULL;
+	}
+	peer_update_io(c);
+}
+
+void driver_wake(struct broker *b, struct port *p)
+{
+	struct peer *c = p->owner;
+	struct park *k = &c->park;
+
+	if (!k->on || k->port != p->id || TAILQ_EMPTY(&p->queue))
+		return;
+	if (k->type == IMPP_REQ_BATCH) {
+		batch_reply(b, c, k->serial, k->prefix, k->prefix_len, p, k->max, k->flags, 0);
+	} else {
+		int e = deliver(b, c, p, k->type, k->serial, k->flags);
+
+		if (e < 0)
+			peer_reply_status(c, k->type, k->serial, e);
+	}
+	unpark(c);
+}
+
+void driver_fail_parked(struct peer *c, int status)
+{
+	struct park *k = &c->park;
+
+	if (k->type == IMPP_REQ_BATCH)
+		batch_reply(c->b, c, k->serial, k->prefix, k->prefix_len, NULL, 0, 0, status);
+	else
+		peer_reply_status(c, k->type, k->serial, status);
+	unpark(c);
+}
+
+static int on_receive_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	(void)s;
+	(void)usec;
+	driver_fail_parked(userdata, -ETIMEDOUT);
+	return 0;
+}
+
+/* No more requests are read from c until its receive on p is served. */
+static void park(struct broker *b, struct peer *c, struct request *rq, struct port *p, int32_t timeout_ms,
+		 uint32_t flags)
+{
+	struct park *k = &c->park;
+
+	k->on = true;
+	k->type = rq->type;
+	k->serial = rq->serial;
+	k->port = p->id;
+	k->flags = flags;
+	if (timeout_ms > 0) {
+		uint64_t now;
+
+		sd_event_now(b->ev, CLOCK_MONOTONIC, &now);
+		sd_event_add_time(b->ev, &k->timer, CLOCK_MONOTONIC, now + (uint64_t)timeout_ms * 1000, 1000,
+				  on_receive_timeout, c);
+	}
+	peer_update_io(c);
+}
+
+static struct port *owned_port(struct broker *b, struct peer *c, uint64_t id)
+{
+	struct port *p = port_by_id(b, id);
+
+	return p && p->owner == c ? p : NULL;
+}
+
+/* The receive half of RECEIVE and SEND_RECEIVE: replies now, or parks. */
+static int do_receive(struct broker *b, struct peer *c, struct request *rq, uint64_t port,
+		      int32_t timeout_ms, uint32_t flags)
+{
+	struct port *p;
+
+	if (flags & ~IMPP_RECV_VOUCHER)
+		return -EINVAL;
+	if (!(p = owned_port(b, c, port)))
+		return -ENOENT;
+	if (!TAILQ_EMPTY(&p->queue))
+		return deliver(b, c, p, rq->type, rq->serial, flags);
+	if (timeout_ms == 0)
+		return -EAGAIN;
+	park(b, c, rq, p, timeout_ms, flags);
+	return 0;
+}
+
+/* The send half of SEND, SEND_RECEIVE and BATCH: 0 or -errno, nothing
+ * changed on error.  The message is queued and a waiting receiver woken. */
+static int do_send(struct broker *b, struct peer *c, uint64_t port, uint64_t voucher, uint64_t reply_port,
+		   uint32_t options, const uint8_t *data, uint32_t len, uint64_t *msg_id)
+{
+	struct voucher *bv = NULL;
+	struct message *m;
+	struct port *p;
+	int e;
+
+	if (len > IMPP_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	/* no static boosts from peers: that would make anyone a donor */
+	if (options & ~IMPP_SEND_NOIMPORTANCE)
+		return -EPERM;
+	if (!right_has(c, port))
+		return -EACCES;
+	if (!(p = port_by_id(b, port)))
+		return -EPIPE; /* the receiver is gone */
+	if (voucher && !(bv = peer_voucher(c, voucher)))
+		return -ENOENT;
+	if (reply_port && !right_has(c, reply_port))
+		return -EACCES;
+	if (c->n_inflight >= b->cfg.limits.inflight || c->inflight_bytes + len > b->cfg.limits.inflight_bytes)
+		return -EDQUOT;
+	if ((e = user_charge(b, c->user, USAGE_INFLIGHT, 1)) < 0)
+		return e;
+	if ((e = user_charge(b, c->user, USAGE_BYTES, len)) < 0) {
+		user_uncharge(b, c->user, USAGE_INFLIGHT, 1);
+		return e;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m || (len && !(m->data = malloc(len)))) {
+		e = -ENOMEM;
+		goto fail;
+	}
+	if (len)
+		memcpy(m->data, data, len);
+	m->len = len;
+	if ((e = imp_msg_send(c->task, p->port, bv ? bv->voucher : NULL,
+			      (options & IMPP_SEND_NOIMPORTANCE) ? IMP_SEND_NOIMPORTANCE : 0, &m->msg)) < 0)
+		goto fail;
+	/* the charge taken above is the message's from here on */
+	m->id = ++b->next_msg;
+	m->reply_port = reply_port;
+	port_enqueue(b, p, m, c);
+	*msg_id = m->id;
+	if (!b->deferring)
+		driver_wake(b, p);
+	else if (!b->n_deferred || b->deferred[b->n_deferred - 1] != p->id)
+		b->deferred[b->n_deferred++] = p->id; /* at most one per send */
+	return 0;
+fail:
+	if (m)
+		free(m->data);
+	free(m);
+	user_uncharge(b, c->user, USAGE_INFLIGHT, 1);
+	user_uncharge(b, c->user, USAGE_BYTES, len);
+	return e;
+}
+
+/* ------------------------------------------------------------------ */
+/* requests                                                             */
+/* ------------------------------------------------------------------ */
+
+static int req_hello(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_hello q;
+	struct impp_reply_hello r = { 0 };
+	struct ident who;
+	unsigned flags;
+	int e;
+
+	NEED(q);
+	if (c->hello)
+		return -EALREADY;
+	if (q.version != IMPP_VERSION)
+		return -EPROTONOSUPPORT;
+	if ((q.flags & ~7u) || ((q.flags & IMPP_HELLO_RECEIVER) && (q.flags & IMPP_HELLO_DENAP_RECEIVER)))
+		return -EINVAL;
+	/* the process that connected, as it is now (it sent this frame) */
+	if ((e = process_ident(c->pidfd, &who)) < 0)
+		return e;
+	if (!(q.flags & IMPP_HELLO_MONITOR)) {
+		bool receiver = q.flags & IMPP_HELLO_RECEIVER, denap = q.flags & IMPP_HELLO_DENAP_RECEIVER;
+		bool donor = donor_match(&b->cfg.donors, c->pidfd, &who);
+
+		flags = IMP_TASK_LIVE_DONOR | (donor ? IMP_TASK_DONOR : 0) | (receiver ? IMP_TASK_RECEIVER : 0) |
+			(denap ? IMP_TASK_DENAP_RECEIVER : 0);
+		if ((receiver || denap) && (e = process_get(b, c->pidfd, &who, &c->process)) < 0)
+			return e;
+		if ((e = imp_task_create(b->dom, c->pid, flags, &c->task)) < 0) {
+			process_put(b, c->process);
+			c->process = NULL;
+			return e;
+		}
+		imp_task_set_userdata(c->task, c);
+		c->receiver = receiver;
+		c->denap = denap;
+		c->donor = donor;
+	} else {
+		c->monitor = true;
+	}
+	c->hello = true;
+	r.version = IMPP_VERSION;
+	r.pid = c->pid;
+	r.donor = c->donor;
+	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
+	if (b->cfg.verbose)
+		fprintf(stderr, "importanced: hello pid %d uid %u%s%s%s%s\n", (int)c->pid, (unsigned)c->uid,
+			c->receiver ? " receiver" : "", c->denap ? " denap" : "", c->donor ? " donor" : "",
+			c->monitor ? " monitor" : "");
+	return 0;
+}
+
+static int req_port_allocate(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_port_allocate q;
+	struct impp_reply_port r = { 0 };
+	struct port *p;
+	int e;
+
+	NEED(q);
+	if (q.flags & ~IMPP_PORT_NO_DONATION)
+		return -EINVAL;
+	if ((e = port_new(b, c, !(q.flags & IMPP_PORT_NO_DONATION), &p)) < 0)
+		return e;
+	r.port = p->id;
+	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+static int req_port_destroy(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_handle q;
+	struct port *p;
+
+	NEED(q);
+	if (!(p = owned_port(b, c, q.handle)))
+		return -ENOENT;
+	port_destroy(b, p, true);
+	peer_reply_status(c, rq->type, rq->serial, 0);
+	return 0;
+}
+
+static int parse_name(struct request *rq, char *name)
+{
+	struct impp_req_name q;
+
+	if (rq->len < sizeof(q))
+		return -EBADMSG;
+	memcpy(&q, rq->body, sizeof(q));
+	if (!q.len || q.len > IMPP_MAX_NAME || rq->len != sizeof(q) + q.len)
+		return -EBADMSG;
+	memcpy(name, rq->body + sizeof(q), q.len);
+	name[q.len] = '\0';
+	if (strlen(name) != q.len)
+		return -EBADMSG;
+	return 0;
+}
+
+static int req_name_register(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_name q;
+	char name[IMPP_MAX_NAME + 1];
+	struct port *p;
+	int e;
+
+	if ((e = parse_name(rq, name)) < 0)
+		return e;
+	memcpy(&q, rq->body, sizeof(q));
+	if (!(p = owned_port(b, c, q.port)))
+		return -ENOENT;
+	if ((e = name_register(b, p, name)) < 0)
+		return e;
+	peer_reply_status(c, rq->type, rq->serial, 0);
+	return 0;
+}
+
+static int req_name_lookup(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_reply_port r = { 0 };
+	char name[IMPP_MAX_NAME + 1];
+	struct port *p;
+	int e;
+
+	if ((e = parse_name(rq, name)) < 0)
+		return e;
+	if (!(p = name_lookup(b, name)))
+		return -ENOENT;
+	if ((e = right_grant(b, c, p->id)) < 0)
+		return e;
+	r.port = p->id;
+	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+static int req_send(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_send q;
+	struct impp_reply_send r = { 0 };
+	uint64_t id = 0;
+	int e;
+
+	NEED(q);
+	if (q.len <= IMPP_MAX_PAYLOAD && rq->len != sizeof(q) + q.len)
+		return -EBADMSG;
+	if ((e = do_send(b, c, q.port, q.voucher, q.reply_port, q.options, rq->body + sizeof(q), q.len, &id)) < 0)
+		return e;
+	r.msg_id = id;
+	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+static int req_receive(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_receive q;
+
+	NEED(q);
+	return do_receive(b, c, rq, q.port, q.timeout_ms, q.flags);
+}
+
+static int req_send_receive(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_send_receive q;
+	uint64_t id;
+	int e;
+
+	NEED(q);
+	if (q.len > IMPP_MAX_PAYLOAD)
+		return -EMSGSIZE;
+	if (rq->len != sizeof(q) + q.len)
+		return -EBADMSG;
+	if (q.release_voucher && (e = peer_voucher_release(c, q.release_voucher)) < 0)
+		return e;
+	if (q.send_port && (e = do_send(b, c, q.send_port, q.send_voucher, q.reply_port, q.options,
+					rq->body + sizeof(q), q.len, &id)) < 0)
+		return e;
+	return do_receive(b, c, rq, q.recv_port, q.timeout_ms, q.recv_flags);
+}
+
+/* The frame's layout, checked before anything is done; 0 or -errno. */
+static int batch_check(const struct impp_req_batch *q, const uint8_t *body, uint32_t len)
+{
+	size_t off = sizeof(*q) + (size_t)q->n_release * sizeof(uint64_t);
+
+	if (q->n_release > IMPP_MAX_BATCH_ITEMS || q->n_send > IMPP_MAX_BATCH_ITEMS || q->recv_max > IMPP_MAX_BATCH_ITEMS)
+		return -E2BIG;
+	if (q->pad || (q->recv_port && !q->recv_max))
+		return -EINVAL;
+	for (uint32_t i = 0; i < q->n_send; i++) {
+		struct impp_req_send sq;
+
+		if (off + sizeof(sq) > len)
+			return -EBADMSG;
+		memcpy(&sq, body + off, sizeof(sq));
+		if (sq.len > IMPP_MAX_PAYLOAD)
+			return -EMSGSIZE;
+		off += sizeof(sq) + sq.len;
+	}
+	return off == len ? 0 : -EBADMSG;
+}
+
+static int req_batch(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_batch q;
+	struct impp_reply_batch h = { 0 };
+	struct port *p = NULL;
+	size_t off, prefix;
+	uint8_t *pre;
+	int e, recv_status = -EAGAIN;
+
+	NEED(q);
+	if ((e = batch_check(&q, rq->body, rq->len)) < 0)
+		return e;
+	h.n_release = q.n_release;
+	h.n_send = q.n_send;
+	prefix = sizeof(h) + (size_t)q.n_release * sizeof(int32_t) + (size_t)q.n_send * sizeof(struct impp_reply_send);
+	if (!(pre = malloc(prefix)))
+		return -ENOMEM;
+	memcpy(pre, &h, sizeof(h));
+	off = sizeof(q);
+	for (uint32_t i = 0; i < q.n_release; i++) {
+		uint64_t handle;
+		int32_t st;
+
+		memcpy(&handle, rq->body + off, sizeof(handle));
+		off += sizeof(handle);
+		st = peer_voucher_release(c, handle);
+		memcpy(pre + sizeof(h) + i * sizeof(st), &st, sizeof(st));
+	}
+	b->deferring = true;
+	b->n_deferred = 0;
+	for (uint32_t i = 0; i < q.n_send; i++) {
+		struct impp_req_send sq;
+		struct impp_reply_send rs = { 0 };
+		uint64_t id = 0;
+
+		memcpy(&sq, rq->body + off, sizeof(sq));
+		rs.status = do_send(b, c, sq.port, sq.voucher, sq.reply_port, sq.options, rq->body + off + sizeof(sq),
+				    sq.len, &id);
+		rs.msg_id = rs.status < 0 ? 0 : id;
+		off += sizeof(sq) + sq.len;
+		memcpy(pre + sizeof(h) + q.n_release * sizeof(int32_t) + i * sizeof(rs), &rs, sizeof(rs));
+	}
+	b->deferring = false;
+	for (size_t i = 0; i < b->n_deferred; i++) {
+		struct port *wp = port_by_id(b, b->deferred[i]);
+
+		if (wp)
+			driver_wake(b, wp);
+	}
+	if (!q.recv_port)
+		recv_status = 0;
+	else if (q.recv_flags & ~IMPP_RECV_VOUCHER)
+		recv_status = -EINVAL;
+	else if (!(p = owned_port(b, c, q.recv_port)))
+		recv_status = -ENOENT;
+	else if (TAILQ_EMPTY(&p->queue) && q.timeout_ms != 0) {
+		/* park, keeping the statuses for the reply */
+		c->park.prefix = pre;
+		c->park.prefix_len = prefix;
+		c->park.max = q.recv_max;
+		park(b, c, rq, p, q.timeout_ms, q.recv_flags);
+		return 0;
+	}
+	batch_reply(b, c, rq->serial, pre, prefix, p, q.recv_max, q.recv_flags, recv_status);
+	free(pre);
+	return 0;
+}
+
+static int req_voucher_release(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_handle q;
+	int e;
+
+	(void)b;
+	NEED(q);
+	if ((e = peer_voucher_release(c, q.handle)) < 0)
+		return e;
+	peer_reply_status(c, rq->type, rq->serial, 0);
+	return 0;
+}
+
+static int req_drop_external(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_drop_external q;
+	struct impp_reply_code r = { 0 };
+	struct voucher *bv = NULL;
+	uint32_t remaining = 0;
+
+	(void)b;
+	NEED(q);
+	if (q.voucher && !(bv = peer_voucher(c, q.voucher)))
+		return -ENOENT;
+	r.code = imp_voucher_drop_external(bv ? bv->voucher : NULL, q.refs, &remaining);
+	r.remaining = remaining;
+	if (r.code < 0)
+		return r.code;
+	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+static int req_voucher_describe(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_handle q;
+	struct impp_reply_text r = { 0, 0 };
+	struct voucher *bv;
+	char text[4096];
+
+	(void)b;
+	NEED(q);
+	if (!(bv = peer_voucher(c, q.handle)))
+		return -ENOENT;
+	imp_voucher_describe(bv->voucher, text, sizeof(text), NULL);
+	r.len = (uint32_t)strlen(text);
+	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), text, r.len);
+	return 0;
+}
+
+static int req_legacy_complete(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_reply_code r = { 0 };
+
+	(void)b;
+	r.code = imp_task_drop_legacy_assertion(c->task, 1);
+	if (r.code < 0)
+		return r.code;
+	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+static int req_filelock(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_filelock q;
+	struct impp_reply_filelock r = { 0 };
+	int e, fd = rq->fd;
+
+	if (rq->len != sizeof(q))
+		return -EBADMSG;
+	memcpy(&q, rq->body, sizeof(q));
+	if (q.op == IMPP_FILELOCK_WAIT) {
+		uint64_t id;
+		int32_t holder;
+
+		if ((e = filelock_wait(b, c, fd, &q, &id, &holder)) < 0)
+			return e;
+		r.id = id;
+		r.holder_pid = holder;
+		/* the wait keeps the file */
+		rq->fd = -1;
+	} else if (q.op == IMPP_FILELOCK_DONE) {
+		if ((e = filelock_done(b, c, q.id)) < 0)
+			return e;
+	} else {
+		return -EINVAL;
+	}
+	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+static int req_status(struct broker *b, struct peer *c, struct request *rq)
+{
+	return diag_status(b, c, rq->type, rq->serial);
+}
+
+static int req_tasks(struct broker *b, struct peer *c, struct request *rq)
+{
+	return diag_tasks(b, c, rq->type, rq->serial);
+}
+
+static int req_graph(struct broker *b, struct peer *c, struct request *rq)
+{
+	return diag_graph(b, c, rq->type, rq->serial);
+}
+
+static int req_monitor(struct broker *b, struct peer *c, struct request *rq)
+{
+	(void)b;
+	c->monitor = true;
+	peer_reply_status(c, rq->type, rq->serial, 0);
+	return 0;
+}
+
+/* Root names a process: every peer of that pid whose process is the one
+ * alive now (its pidfd says so) becomes a live donor, or stops being one. */
+static int req_donor(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_donor q;
+	struct peer *x;
+	int e = -ESRCH;
+
+	NEED(q);
+	if (c->uid != 0 && c->uid != geteuid())
+		return -EPERM;
+	if (q.pid <= 0 || q.on > 1)
+		return -EINVAL;
+	TAILQ_FOREACH(x, &b->peer_list, link) {
+		if (x->pid != q.pid || !x->task || x->dead || process_alive(x->pidfd) < 0)
+			continue;
+		x->donor = q.on;
+		e = imp_task_set_live_donor(x->task, q.on);
+	}
+	if (e < 0)
+		return e;
+	peer_reply_status(c, rq->type, rq->serial, 0);
+	return 0;
+}
+
+typedef int (*handler_fn)(struct broker *, struct peer *, struct request *);
+
+static const struct {
+	handler_fn fn;
+	bool needs_task; /* monitors may not use it */
+} handlers[IMPP_REQ_MAX_] = {
+	[IMPP_REQ_HELLO] = { req_hello, false },
+	[IMPP_REQ_PORT_ALLOCATE] = { req_port_allocate, true },
+	[IMPP_REQ_PORT_DESTROY] = { req_port_destroy, true },
+	[IMPP_REQ_NAME_REGISTER] = { req_name_register, true },
+	[IMPP_REQ_NAME_LOOKUP] = { req_name_lookup, true },
+	[IMPP_REQ_SEND] = { req_send, true },
+	[IMPP_REQ_RECEIVE] = { req_receive, true },
+	[IMPP_REQ_VOUCHER_RELEASE] = { req_voucher_release, true },
+	[IMPP_REQ_VOUCHER_DROP_EXTERNAL] = { req_drop_external, true },
+	[IMPP_REQ_VOUCHER_DESCRIBE] = { req_voucher_describe, true },
+	[IMPP_REQ_LEGACY_COMPLETE] = { req_legacy_complete, true },
+	[IMPP_REQ_FILELOCK] = { req_filelock, true },
+	[IMPP_REQ_STATUS] = { req_status, false },
+	[IMPP_REQ_TASKS] = { req_tasks, false },
+	[IMPP_REQ_GRAPH] = { req_graph, false },
+	[IMPP_REQ_MONITOR] = { req_monitor, false },
+	[IMPP_REQ_DONOR] = { req_donor, false },
+	[IMPP_REQ_SEND_RECEIVE] = { req_send_receive, true },
+	[IMPP_REQ_BATCH] = { req_batch, true },
+};
+
+void driver_protocol_error(struct broker *b, struct peer *c, uint32_t serial, int status)
+{
+	struct impp_reply_status r = { status };
+
+	b->protocol_errors++;
+	peer_send(c, IMPP_EVT_ERROR, serial, &r, sizeof(r), NULL, 0);
+	if (++c->errors >= b->cfg.limits.errors)
+		c->dead = true;
+}
+
+void driver_refuse(struct broker *b, struct peer *c, const uint8_t *buf, size_t n, int status)
+{
+	struct impp_header h;
+
+	if (n < sizeof(h)) {
+		driver_protocol_error(b, c, 0, status);
+		return;
+	}
+	memcpy(&h, buf, sizeof(h));
+	b->protocol_errors++;
+	peer_reply_status(c, h.type, h.serial, status);
+	if (++c->errors >= b->cfg.limits.errors)
+		c->dead = true;
+}
+
+void driver_frame(struct broker *b, struct peer *c, const uint8_t *buf, size_t n, int fd)
+{
+	struct impp_header h;
+	struct request rq;
+	int e;
+
+	if (n < sizeof(h)) {
+		driver_protocol_error(b, c, 0, -EBADMSG);
+		goto out;
+	}
+	memcpy(&h, buf, sizeof(h));
+	if (h.magic != IMPP_MAGIC || h.flags || h.length != n - sizeof(h)) {
+		driver_protocol_error(b, c, h.serial, -EBADMSG);
+		goto out;
+	}
+	if (n > IMPP_MAX_REQUEST && h.type != IMPP_REQ_BATCH) {
+		driver_protocol_error(b, c, h.serial, -EMSGSIZE);
+		goto out;
+	}
+	if (h.type == 0 || h.type >= IMPP_REQ_MAX_ || !handlers[h.type].fn) {
+		driver_refuse(b, c, buf, n, -EOPNOTSUPP);
+		goto out;
+	}
+	if ((fd >= 0 && h.type != IMPP_REQ_FILELOCK) || (!c->hello && h.type != IMPP_REQ_HELLO) ||
+	    (handlers[h.type].needs_task && !c->task)) {
+		driver_refuse(b, c, buf, n, fd >= 0 ? -EBADF : !c->hello ? -EPROTO : -EPERM);
+		goto out;
+	}
+	b->requests++;
+	rq = (struct request){ h.type, h.serial, buf + sizeof(h), h.length, fd };
+	e = handlers[h.type].fn(b, c, &rq);
+	fd = rq.fd;
+	if (e < 0)
+		peer_reply_status(c, h.type, h.serial, e);
+out:
+	if (fd >= 0)
+		close(fd);
+}

@@ -1,0 +1,432 @@
+/*
+ * Peers (peer.h): accepting, reading requests with the sender's
+ * credentials, writing replies with back-pressure, and letting go.
+ *
+ * Nothing a peer sends can stop the daemon: frames are checked before
+ * they are read, a peer's replies that it does not read stop us reading
+ * its requests (and past four times the limit it is disconnected), a peer
+ * that keeps sending garbage is disconnected, and a peer gets a fixed
+ * number of frames per wakeup so that one cannot starve the others.
+ * Connections are limited per uid and in all; past the limit a connection
+ * is told why (-EUSERS) and closed, and when the daemon runs out of file
+ * descriptors it stops accepting for a moment rather than spin.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "driver.h"
+#include "filelock.h"
+#include "peer.h"
+#include "port.h"
+#include "process.h"
+#include "user.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct peer *peer_by_id(struct broker *b, uint64_t id)
+{
+	void *r = tfind(&id, &b->peers, cmp_u64);
+	struct peer *c = r ? *(struct peer **)r : NULL;
+
+	return c && !c->dead ? c : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* output                                                               */
+/* ------------------------------------------------------------------ */
+
+void peer_send(struct peer *c, uint16_t type, uint32_t serial, const void *body, size_t len,
+	       const void *extra, size_t extra_len)
+{
+	struct outframe *f;
+	struct impp_header h = { IMPP_MAGIC, type, 0, serial, (uint32_t)(len + extra_len) };
+	size_t total = sizeof(h) + len + extra_len;
+
+	if (c->dead)
+		return;
+	if (TAILQ_EMPTY(&c->out)) {
+		/* the usual case: straight to the socket, no copy */
+		struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)body, len }, { (void *)extra, extra_len } };
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
+		ssize_t n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n == (ssize_t)total)
+			return;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			c->dead = true;
+			return;
+		}
+	}
+	f = malloc(sizeof(*f) + total);
+	if (!f) {
+		c->dead = true; /* cannot answer: better gone than silent */
+		return;
+	}
+	f->len = total;
+	memcpy(f->data, &h, sizeof(h));
+	if (len)
+		memcpy(f->data + sizeof(h), body, len);
+	if (extra_len)
+		memcpy(f->data + sizeof(h) + len, extra, extra_len);
+	TAILQ_INSERT_TAIL(&c->out, f, link);
+	c->out_bytes += f->len;
+	/* Back-pressure stops us reading its requests, but events (monitors,
+	 * destroyed messages) still come: a peer that reads nothing at all
+	 * is let go rather than allowed to grow our memory. */
+	if (c->out_bytes > 4 * c->b->cfg.limits.out_bytes) {
+		c->dead = true;
+		return;
+	}
+	peer_update_io(c);
+}
+
+void peer_reply_status(struct peer *c, uint16_t req, uint32_t serial, int status)
+{
+	struct impp_reply_status r = { status };
+
+	peer_send(c, IMPP_REPLY(req), serial, &r, sizeof(r), NULL, 0);
+}
+
+static void flush_out(struct peer *c)
+{
+	while (!TAILQ_EMPTY(&c->out)) {
+		struct outframe *f = TAILQ_FIRST(&c->out);
+		ssize_t n = send(c->fd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				c->dead = true;
+			break;
+		}
+		TAILQ_REMOVE(&c->out, f, link);
+		c->out_bytes -= f->len;
+		free(f);
+	}
+	peer_update_io(c);
+}
+
+void peer_update_io(struct peer *c)
+{
+	size_t limit = c->b->cfg.limits.out_bytes;
+	uint32_t events = 0;
+
+	if (!c->io)
+		return;
+	c->reading_paused = c->park.on || c->out_bytes > limit;
+	/* A parked peer waits in its call and sends nothing, so its EPOLLIN
+	 * is left on: turning it off and on again was two epoll_ctl() calls
+	 * per round trip of a server.  If it sends anyway, on_io() notices
+	 * (park.input) and it is turned off then. */
+	if (!c->reading_paused || (c->park.on && !c->park.input && c->out_bytes <= limit))
+		events |= EPOLLIN;
+	if (!TAILQ_EMPTY(&c->out))
+		events |= EPOLLOUT;
+	if (events != c->io_events && sd_event_source_set_io_events(c->io, events) >= 0)
+		c->io_events = events;
+}
+
+/* ------------------------------------------------------------------ */
+/* vouchers                                                             */
+/* ------------------------------------------------------------------ */
+
+struct voucher *peer_voucher(struct peer *c, uint64_t h)
+{
+	void *r = tfind(&h, &c->vouchers, cmp_u64);
+
+	return r ? *(struct voucher **)r : NULL;
+}
+
+int peer_voucher_store(struct peer *c, imp_voucher *v, uint64_t *handle)
+{
+	struct voucher *bv;
+
+	*handle = 0;
+	if (!v)
+		return 0;
+	if (!(bv = malloc(sizeof(*bv))))
+		return -ENOMEM;
+	bv->handle = ++c->next_voucher;
+	bv->voucher = v;
+	if (!tsearch(bv, &c->vouchers, cmp_u64)) {
+		free(bv);
+		return -ENOMEM;
+	}
+	c->n_vouchers++;
+	*handle = bv->handle;
+	return 0;
+}
+
+int peer_voucher_release(struct peer *c, uint64_t handle)
+{
+	struct voucher *bv = peer_voucher(c, handle);
+
+	if (!bv)
+		return -ENOENT;
+	tdelete(bv, &c->vouchers, cmp_u64);
+	c->n_vouchers--;
+	imp_voucher_release(bv->voucher);
+	free(bv);
+	return 0;
+}
+
+static void free_voucher_node(void *p)
+{
+	struct voucher *bv = p;
+
+	imp_voucher_release(bv->voucher);
+	free(bv);
+}
+
+/* ------------------------------------------------------------------ */
+/* lifecycle                                                            */
+/* ------------------------------------------------------------------ */
+
+void peer_free(struct broker *b, struct peer *c)
+{
+	struct outframe *f;
+
+	/* its task exits: ports die with their queued messages */
+	while (!TAILQ_EMPTY(&c->ports))
+		port_destroy(b, TAILQ_FIRST(&c->ports), false);
+	filelock_peer_gone(b, c);
+	if (c->task) {
+		imp_task_exit(c->task);
+		imp_task_set_userdata(c->task, NULL);
+	}
+	tdestroy(c->vouchers, free_voucher_node);
+	right_free_all(c);
+	if (c->task)
+		imp_task_unref(c->task);
+	if (c->process)
+		process_put(b, c->process);
+	if (c->park.timer)
+		sd_event_source_unref(c->park.timer);
+	free(c->park.prefix);
+	sd_event_source_unref(c->io);
+	sd_event_source_unref(c->exit_watch);
+	close(c->fd);
+	close(c->pidfd);
+	while ((f = TAILQ_FIRST(&c->out))) {
+		TAILQ_REMOVE(&c->out, f, link);
+		free(f);
+	}
+	tdelete(&c->id, &b->peers, cmp_u64);
+	TAILQ_REMOVE(&b->peer_list, c, link);
+	user_uncharge(b, c->user, USAGE_CONNECTIONS, 1);
+	user_put(b, c->user);
+	if (b->cfg.verbose)
+		fprintf(stderr, "importanced: peer pid %d gone\n", (int)c->pid);
+	free(c);
+	broker_rearm_timer(b);
+}
+
+/* Reads up to 64 frames; each must come from the peer's own process. */
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct peer *c = userdata;
+	struct broker *b = c->b;
+	int budget = 64;
+
+	(void)s;
+	if (revents & EPOLLOUT)
+		flush_out(c);
+	if (c->park.on && (revents & EPOLLIN) && !c->park.input) {
+		c->park.input = true; /* read it once served */
+		peer_update_io(c);
+	}
+	while (!c->dead && !c->reading_paused && budget-- > 0 && (revents & (EPOLLIN | EPOLLHUP))) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(4 * sizeof(int))];
+		} control;
+		struct iovec iov = { b->inbuf, IMPP_MAX_BATCH + 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf) };
+		struct ucred cred = { 0 };
+		bool have_cred = false;
+		int passed = -1;
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+
+		if (n == 0) {
+			c->dead = true;
+			break;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				c->dead = true;
+			break;
+		}
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET)
+				continue;
+			if (cm->cmsg_type == SCM_CREDENTIALS && cm->cmsg_len >= CMSG_LEN(sizeof(cred))) {
+				memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
+				have_cred = true;
+			} else if (cm->cmsg_type == SCM_RIGHTS) {
+				size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+				for (size_t i = 0; i < k; i++) {
+					int x;
+
+					memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+					if (passed < 0 && k == 1)
+						passed = x; /* one file per request, no more */
+					else
+						close(x);
+				}
+			}
+		}
+		if (mh.msg_flags & MSG_CTRUNC) {
+			if (passed >= 0)
+				close(passed);
+			driver_refuse(b, c, b->inbuf, (size_t)n, -EBADMSG);
+			continue;
+		}
+		if ((size_t)n > IMPP_MAX_BATCH) {
+			if (passed >= 0)
+				close(passed);
+			driver_protocol_error(b, c, 0, -EMSGSIZE);
+			continue;
+		}
+		/* a request from any process but the one that connected */
+		if (!have_cred || cred.pid != c->pid) {
+			if (passed >= 0)
+				close(passed);
+			driver_refuse(b, c, b->inbuf, (size_t)n, -EPERM);
+			continue;
+		}
+		driver_frame(b, c, b->inbuf, (size_t)n, passed);
+	}
+	if (!c->dead && (revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN))
+		c->dead = true;
+	if (c->dead)
+		peer_free(b, c);
+	else
+		broker_rearm_timer(b);
+	return 0;
+}
+
+/* The peer's process exited: it goes, whoever still holds its socket. */
+static int on_exit_watch(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct peer *c = userdata;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	peer_free(c->b, c);
+	return 0;
+}
+
+/* Tells a connection why it is not served, and closes it. */
+static void refuse(int fd, int status)
+{
+	struct {
+		struct impp_header h;
+		struct impp_reply_status r;
+	} __attribute__((packed)) f = { { IMPP_MAGIC, IMPP_EVT_ERROR, 0, 0, sizeof(struct impp_reply_status) },
+					 { status } };
+
+	send(fd, &f, sizeof(f), MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
+int peer_accept(struct broker *b, int listen_fd)
+{
+	struct peer *c;
+	struct ident who;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int cfd, pidfd = -1, on = 1, e;
+	int size = (int)IMPP_MAX_FRAME;
+
+	cfd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0)
+		return -errno;
+	/* A datagram larger than the send buffer cannot be sent at all, and
+	 * the default (net.core.wmem_default) is below the largest frame we
+	 * send; past net.core.wmem_max only SO_SNDBUFFORCE gets it. */
+	if (setsockopt(cfd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    setsockopt(cfd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+		refuse(cfd, -EPROTO);
+		return 0;
+	}
+	len = sizeof(pidfd);
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0 || pidfd < 0) {
+		/* no decision can be made about a process we cannot pin down */
+		refuse(cfd, -EPROTONOSUPPORT);
+		return 0;
+	}
+	if (process_ident(pidfd, &who) < 0 || who.pid != cred.pid) {
+		close(pidfd);
+		refuse(cfd, -ESRCH); /* it is gone already */
+		return 0;
+	}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		close(pidfd);
+		refuse(cfd, -ENOMEM);
+		return 0;
+	}
+	c->b = b;
+	c->fd = cfd;
+	c->pidfd = pidfd;
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	TAILQ_INIT(&c->ports);
+	TAILQ_INIT(&c->out);
+	LIST_INIT(&c->lockwaits);
+	LIST_INIT(&c->lockheld);
+	if ((e = user_get(b, c->uid, &c->user)) < 0)
+		goto fail;
+	if ((e = user_charge(b, c->user, USAGE_CONNECTIONS, 1)) < 0) {
+		user_put(b, c->user);
+		goto fail;
+	}
+	c->id = ++b->next_peer;
+	if (!tsearch(c, &b->peers, cmp_u64)) {
+		e = -ENOMEM;
+		goto fail_charged;
+	}
+	if ((e = sd_event_add_io(b->ev, &c->io, cfd, EPOLLIN, on_io, c)) < 0 ||
+	    (e = sd_event_add_io(b->ev, &c->exit_watch, pidfd, EPOLLIN, on_exit_watch, c)) < 0) {
+		sd_event_source_unref(c->io);
+		tdelete(&c->id, &b->peers, cmp_u64);
+		goto fail_charged;
+	}
+	/* a peer that exits is gone before any request it sent is read */
+	sd_event_source_set_priority(c->exit_watch, SD_EVENT_PRIORITY_IMPORTANT);
+	c->io_events = EPOLLIN;
+	TAILQ_INSERT_TAIL(&b->peer_list, c, link);
+	return 0;
+fail_charged:
+	user_uncharge(b, c->user, USAGE_CONNECTIONS, 1);
+	user_put(b, c->user);
+fail:
+	close(pidfd);
+	free(c);
+	refuse(cfd, e);
+	if (b->cfg.verbose)
+		fprintf(stderr, "importanced: connection of pid %d uid %u refused: %s\n", (int)cred.pid,
+			(unsigned)cred.uid, strerror(-e));
+	return 0;
+}

@@ -1,0 +1,216 @@
+/*
+ * Processes held by pidfd; the registry of processes under a backend.
+ *
+ * Reading /proc/PID is safe only while PID is still the process we mean:
+ * we open the directory first and check the pidfd afterwards.  A /proc
+ * directory opened while its process was alive stays bound to that
+ * process, so once the check passes every read through it is about the
+ * right process, and fails (ESRCH/ENOENT) if it exits meanwhile.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <search.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "process.h"
+
+#ifndef PIDFD_GET_INFO
+/* linux/pidfd.h of kernels 6.13 and later; the first published layout */
+struct pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	uint32_t spare0[1];
+};
+#define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info)
+#define PIDFD_INFO_PID (1UL << 0)
+#define PIDFD_INFO_CREDS (1UL << 1)
+#endif
+
+int process_alive(int pidfd)
+{
+	if (pidfd < 0)
+		return -EBADF;
+	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 ? 0 : -ESRCH;
+}
+
+/* Older kernels have no PIDFD_GET_INFO: the pid from the pidfd's fdinfo
+ * and the uid from /proc/PID/status, both checked against the pidfd. */
+static int ident_from_proc(int pidfd, struct ident *who)
+{
+	char path[64], line[256];
+	FILE *f;
+	long pid = -1;
+	long uid = -1;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Pid:", 4))
+			pid = strtol(line + 4, NULL, 10);
+	fclose(f);
+	if (pid <= 0)
+		return -ESRCH;
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if (!(f = fopen(path, "re")))
+		return -ESRCH;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Uid:", 4)) {
+			long r, e;
+
+			if (sscanf(line + 4, "%ld %ld", &r, &e) == 2)
+				uid = e;
+		}
+	fclose(f);
+	if (uid < 0 || process_alive(pidfd) < 0)
+		return -ESRCH;
+	who->pid = (pid_t)pid;
+	who->uid = (uid_t)uid;
+	return 0;
+}
+
+int process_ident(int pidfd, struct ident *who)
+{
+	struct pidfd_info info = { .mask = PIDFD_INFO_PID | PIDFD_INFO_CREDS };
+	struct stat st;
+	int r;
+
+	if (fstat(pidfd, &st) < 0)
+		return -errno;
+	who->ino = (uint64_t)st.st_ino;
+	if (ioctl(pidfd, PIDFD_GET_INFO, &info) == 0) {
+		who->pid = (pid_t)info.tgid;
+		who->uid = (uid_t)info.euid;
+		return 0;
+	}
+	if (errno == ESRCH)
+		return -ESRCH;
+	if ((r = ident_from_proc(pidfd, who)) < 0)
+		return r;
+	return 0;
+}
+
+int process_procdir(int pidfd, pid_t pid)
+{
+	char path[32];
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if ((dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	if (process_alive(pidfd) < 0) {
+		close(dfd);
+		return -ESRCH;
+	}
+	return dfd;
+}
+
+int process_exe(int pidfd, pid_t pid, struct stat *st)
+{
+	int dfd = process_procdir(pidfd, pid), r = 0;
+
+	if (dfd < 0)
+		return dfd;
+	if (fstatat(dfd, "exe", st, 0) < 0)
+		r = -errno;
+	close(dfd);
+	return r;
+}
+
+int process_cgroup(int pidfd, pid_t pid, char *out, size_t size)
+{
+	int dfd = process_procdir(pidfd, pid), fd, r = -ENOENT;
+	char buf[8192], *line, *save = NULL;
+	ssize_t n;
+
+	if (dfd < 0)
+		return dfd;
+	fd = openat(dfd, "cgroup", O_RDONLY | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (!strncmp(line, "0::", 3)) {
+			if (strlen(line + 3) >= size)
+				return -ENAMETOOLONG;
+			snprintf(out, size, "%s", line + 3);
+			r = 0;
+			break;
+		}
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+
+static int cmp_ino(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int process_get(struct broker *b, int pidfd, const struct ident *who, struct process **out)
+{
+	void *found = tfind(&who->ino, &b->processes, cmp_ino);
+	struct process *p;
+
+	if (found) {
+		p = *(struct process **)found;
+		p->refs++;
+		*out = p;
+		return 0;
+	}
+	if (!(p = calloc(1, sizeof(*p))))
+		return -ENOMEM;
+	p->ino = who->ino;
+	p->pid = who->pid;
+	p->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
+	if (p->pidfd < 0 || !tsearch(p, &b->processes, cmp_ino)) {
+		int e = p->pidfd < 0 ? -errno : -ENOMEM;
+
+		if (p->pidfd >= 0)
+			close(p->pidfd);
+		free(p);
+		return e;
+	}
+	p->refs = 1;
+	p->target.pid = p->pid;
+	p->target.pidfd = p->pidfd;
+	backend_attach(&b->cfg.backend, &p->target);
+	*out = p;
+	return 0;
+}
+
+void process_put(struct broker *b, struct process *p)
+{
+	if (!p || --p->refs)
+		return;
+	backend_detach(&b->cfg.backend, &p->target);
+	tdelete(p, &b->processes, cmp_ino);
+	close(p->pidfd);
+	free(p);
+}
+
+int process_boost(struct broker *b, struct process *p, bool boosted, int *applied, int *value)
+{
+	unsigned v = 0;
+
+	if (boosted ? p->boosts++ != 0 : (p->boosts == 0 || --p->boosts != 0))
+		return 0;
+	*applied = backend_apply(&b->cfg.backend, &p->target, boosted, &v);
+	*value = (int)v;
+	return 1;
+}
