@@ -53,28 +53,28 @@ static int on_engine_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static void on_policy(const imp_policy_event *ev, void *ctx)
 {
 	struct broker *b = ctx;
-	struct peer *c = imp_task_get_userdata(ev->task);
+	struct actor *a = imp_task_get_userdata(ev->task);
 	struct impp_evt_policy out = { 0 };
 	int applied = 0, value = 0;
 
-	if (!c)
+	if (!a)
 		return;
 	if (ev->boosted)
 		b->boosts++;
 	else
 		b->unboosts++;
-	out.pid = c->pid;
+	out.pid = a->pid;
 	out.boosted = ev->boosted;
 	out.time_ns = ev->time_ns;
-	if (c->process && process_boost(b, c->process, ev->boosted, &applied, &value)) {
+	if (a->process && process_boost(b, a->process, ev->boosted, &applied, &value)) {
 		out.applied = applied;
 		out.value = (uint32_t)value;
 		if (b->cfg.verbose || applied < 0)
-			fprintf(stderr, "importanced: pid %d %s: %s (%s %d)\n", (int)c->pid,
+			fprintf(stderr, "importanced: pid %d %s: %s (%s %d)\n", (int)a->pid,
 				ev->boosted ? "boost" : "unboost", applied < 0 ? strerror(-applied) : "applied",
-				backend_name(c->process->target.kind), value);
+				backend_name(a->process->target.kind), value);
 	}
-	diag_boost_event(b, c, &out);
+	diag_boost_event(b, a, &out);
 }
 
 static int on_accept_retry(sd_event_source *s, uint64_t usec, void *userdata)

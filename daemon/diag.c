@@ -12,13 +12,13 @@
 #include "peer.h"
 #include "process.h"
 
-bool diag_may_see(const struct broker *b, const struct peer *viewer, const struct peer *subject)
+bool diag_may_see(const struct broker *b, const struct peer *viewer, const struct actor *subject)
 {
 	(void)b;
-	return viewer->uid == 0 || viewer->uid == geteuid() || viewer->uid == subject->uid;
+	return viewer->actor.uid == 0 || viewer->actor.uid == geteuid() || viewer->actor.uid == subject->uid;
 }
 
-void diag_boost_event(struct broker *b, const struct peer *subject, const struct impp_evt_policy *ev)
+void diag_boost_event(struct broker *b, const struct actor *subject, const struct impp_evt_policy *ev)
 {
 	struct peer *c;
 
@@ -125,13 +125,13 @@ int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 	TAILQ_FOREACH(x, &b->peer_list, link) {
 		imp_task_info ti;
 
-		if (!x->task || !diag_may_see(b, c, x))
+		if (!x->task || !diag_may_see(b, c, &x->actor))
 			continue;
 		imp_task_get_info(x->task, &ti);
-		text_add(&t, "%-8d %-6u %-9s %-5s %-7s %6u %6u %6u %5u %6s\n", (int)x->pid, (unsigned)x->uid,
+		text_add(&t, "%-8d %-6u %-9s %-5s %-7s %6u %6u %6u %5u %6s\n", (int)x->actor.pid, (unsigned)x->actor.uid,
 			 x->receiver ? "receiver" : x->denap ? "denap" : "sender", ti.is_donor ? "yes" : "no",
 			 ti.boosted ? "yes" : "no", ti.assertcnt, ti.extern_boosts, ti.legacy_boosts, x->n_ports,
-			 backend_name(x->process ? x->process->target.kind : BACKEND_NONE));
+			 backend_name(x->actor.process ? x->actor.process->target.kind : BACKEND_NONE));
 	}
 	return reply_text(c, type, serial, &t, "");
 }
@@ -189,7 +189,7 @@ int diag_graph(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 	text_add(&t, "digraph importanced {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
 	for (i = 0; i < g->n_tasks; i++) {
 		const imp_graph_task *gt = &g->tasks[i];
-		const struct peer *x = gt->task ? imp_task_get_userdata(gt->task) : NULL;
+		const struct actor *x = gt->task ? imp_task_get_userdata(gt->task) : NULL;
 
 		shown[i].task = gt->task;
 		shown[i].elem = (unsigned long long)gt->elem_id;

@@ -16,6 +16,7 @@
 
 #include "importance/protocol.h"
 
+struct actor;
 struct broker;
 struct peer;
 
@@ -24,9 +25,9 @@ int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 int diag_graph(struct broker *b, struct peer *c, uint16_t type, uint32_t serial);
 
 /* A boost or unboost of subject's task: to the monitors that may see it. */
-void diag_boost_event(struct broker *b, const struct peer *subject, const struct impp_evt_policy *ev);
+void diag_boost_event(struct broker *b, const struct actor *subject, const struct impp_evt_policy *ev);
 
 /* Whether viewer may see subject's state. */
-bool diag_may_see(const struct broker *b, const struct peer *viewer, const struct peer *subject);
+bool diag_may_see(const struct broker *b, const struct peer *viewer, const struct actor *subject);
 
 #endif

@@ -322,14 +322,14 @@ static int req_hello(struct broker *b, struct peer *c, struct request *rq)
 
 		flags = IMP_TASK_LIVE_DONOR | (donor ? IMP_TASK_DONOR : 0) | (receiver ? IMP_TASK_RECEIVER : 0) |
 			(denap ? IMP_TASK_DENAP_RECEIVER : 0);
-		if ((receiver || denap) && (e = process_get(b, c->pidfd, &who, &c->process)) < 0)
+		if ((receiver || denap) && (e = process_get(b, c->pidfd, &who, &c->actor.process)) < 0)
 			return e;
-		if ((e = imp_task_create(b->dom, c->pid, flags, &c->task)) < 0) {
-			process_put(b, c->process);
-			c->process = NULL;
+		if ((e = imp_task_create(b->dom, c->actor.pid, flags, &c->task)) < 0) {
+			process_put(b, c->actor.process);
+			c->actor.process = NULL;
 			return e;
 		}
-		imp_task_set_userdata(c->task, c);
+		imp_task_set_userdata(c->task, &c->actor);
 		c->receiver = receiver;
 		c->denap = denap;
 		c->donor = donor;
@@ -338,11 +338,11 @@ static int req_hello(struct broker *b, struct peer *c, struct request *rq)
 	}
 	c->hello = true;
 	r.version = IMPP_VERSION;
-	r.pid = c->pid;
+	r.pid = c->actor.pid;
 	r.donor = c->donor;
 	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
 	if (b->cfg.verbose)
-		fprintf(stderr, "importanced: hello pid %d uid %u%s%s%s%s\n", (int)c->pid, (unsigned)c->uid,
+		fprintf(stderr, "importanced: hello pid %d uid %u%s%s%s%s\n", (int)c->actor.pid, (unsigned)c->actor.uid,
 			c->receiver ? " receiver" : "", c->denap ? " denap" : "", c->donor ? " donor" : "",
 			c->monitor ? " monitor" : "");
 	return 0;
@@ -686,12 +686,12 @@ static int req_donor(struct broker *b, struct peer *c, struct request *rq)
 	int e = -ESRCH;
 
 	NEED(q);
-	if (c->uid != 0 && c->uid != geteuid())
+	if (c->actor.uid != 0 && c->actor.uid != geteuid())
 		return -EPERM;
 	if (q.pid <= 0 || q.on > 1)
 		return -EINVAL;
 	TAILQ_FOREACH(x, &b->peer_list, link) {
-		if (x->pid != q.pid || !x->task || x->dead || process_alive(x->pidfd) < 0)
+		if (x->actor.pid != q.pid || !x->task || x->dead || process_alive(x->pidfd) < 0)
 			continue;
 		x->donor = q.on;
 		e = imp_task_set_live_donor(x->task, q.on);

@@ -40,7 +40,7 @@ static struct peer *receiver_of(struct broker *b, pid_t pid)
 	struct peer *x;
 
 	TAILQ_FOREACH(x, &b->peer_list, link)
-		if (x->pid == pid && !x->dead && x->task && (x->receiver || x->denap) &&
+		if (x->actor.pid == pid && !x->dead && x->task && (x->receiver || x->denap) &&
 		    process_alive(x->pidfd) == 0)
 			return x;
 	return NULL;
@@ -62,7 +62,7 @@ static int on_recheck(sd_event_source *s, uint64_t usec, void *userdata)
 	struct broker *b = w->waiter->b;
 
 	(void)s;
-	if (holder_pid(w->fd, &w->lock) != w->holder->pid || process_alive(w->holder->pidfd) < 0) {
+	if (holder_pid(w->fd, &w->lock) != w->holder->actor.pid || process_alive(w->holder->pidfd) < 0) {
 		end_wait(w);
 		broker_rearm_timer(b);
 		return 0;
@@ -100,7 +100,7 @@ int filelock_wait(struct broker *b, struct peer *c, int fd, const struct impp_re
 	w->lock.l_start = q->start;
 	w->lock.l_len = q->len;
 	pid = holder_pid(fd, &w->lock);
-	if (!pid || pid == c->pid || !(holder = receiver_of(b, pid))) {
+	if (!pid || pid == c->actor.pid || !(holder = receiver_of(b, pid))) {
 		free(w);
 		return -ESRCH;
 	}
@@ -123,7 +123,7 @@ int filelock_wait(struct broker *b, struct peer *c, int fd, const struct impp_re
 	LIST_INSERT_HEAD(&holder->lockheld, w, holder_link);
 	c->n_lockwaits++;
 	*id = w->id;
-	*holder_out = holder->pid;
+	*holder_out = holder->actor.pid;
 	return 0;
 }
 

@@ -64,7 +64,7 @@ int name_register(struct broker *b, struct port *p, const char *name)
 
 	if (p->name || name_lookup(b, name))
 		return -EEXIST;
-	if (!name_allowed(&b->cfg, name, owner->uid))
+	if (!name_allowed(&b->cfg, name, owner->actor.uid))
 		return -EACCES;
 	if (owner->n_names >= b->cfg.limits.names)
 		return -EDQUOT;

@@ -215,8 +215,8 @@ void peer_free(struct broker *b, struct peer *c)
 	right_free_all(c);
 	if (c->task)
 		imp_task_unref(c->task);
-	if (c->process)
-		process_put(b, c->process);
+	if (c->actor.process)
+		process_put(b, c->actor.process);
 	if (c->park.timer)
 		sd_event_source_unref(c->park.timer);
 	free(c->park.prefix);
@@ -233,7 +233,7 @@ void peer_free(struct broker *b, struct peer *c)
 	user_uncharge(b, c->user, USAGE_CONNECTIONS, 1);
 	user_put(b, c->user);
 	if (b->cfg.verbose)
-		fprintf(stderr, "importanced: peer pid %d gone\n", (int)c->pid);
+		fprintf(stderr, "importanced: peer pid %d gone\n", (int)c->actor.pid);
 	free(c);
 	broker_rearm_timer(b);
 }
@@ -307,7 +307,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			continue;
 		}
 		/* a request from any process but the one that connected */
-		if (!have_cred || cred.pid != c->pid) {
+		if (!have_cred || cred.pid != c->actor.pid) {
 			if (passed >= 0)
 				close(passed);
 			driver_refuse(b, c, b->inbuf, (size_t)n, -EPERM);
@@ -390,13 +390,13 @@ int peer_accept(struct broker *b, int listen_fd)
 	c->b = b;
 	c->fd = cfd;
 	c->pidfd = pidfd;
-	c->pid = cred.pid;
-	c->uid = cred.uid;
+	c->actor.pid = cred.pid;
+	c->actor.uid = cred.uid;
 	TAILQ_INIT(&c->ports);
 	TAILQ_INIT(&c->out);
 	LIST_INIT(&c->lockwaits);
 	LIST_INIT(&c->lockheld);
-	if ((e = user_get(b, c->uid, &c->user)) < 0)
+	if ((e = user_get(b, c->actor.uid, &c->user)) < 0)
 		goto fail;
 	if ((e = user_charge(b, c->user, USAGE_CONNECTIONS, 1)) < 0) {
 		user_put(b, c->user);

@@ -21,6 +21,7 @@
 
 #include "importance/importance.h"
 #include "importance/protocol.h"
+#include "process.h"
 
 struct broker;
 struct process;
@@ -53,11 +54,9 @@ struct peer {
 	int fd;
 	sd_event_source *io, *exit_watch;
 	/* who, from the kernel at connect time */
-	pid_t pid;
-	uid_t uid;
+	struct actor actor;
 	int pidfd;
 	struct user *user;
-	struct process *process; /* receivers: under the backend */
 	bool hello, monitor, receiver, denap, donor, dead;
 	imp_task *task;
 	void *rights;   /* tsearch of uint64_t* port ids */

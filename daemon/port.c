@@ -113,7 +113,7 @@ void port_enqueue(struct broker *b, struct port *p, struct message *m, struct pe
 	(void)b;
 	m->port = p;
 	m->sender_id = sender->id;
-	m->sender_pid = sender->pid;
+	m->sender_pid = sender->actor.pid;
 	m->sender_user = sender->user;
 	sender->user->refs++;
 	TAILQ_INSERT_TAIL(&p->queue, m, link);

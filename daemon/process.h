@@ -57,6 +57,16 @@ struct process {
 	struct backend_target target;
 };
 
+/* Who an engine task stands for: a connection of ours (peer.h) or a
+ * connection on a D-Bus bus.  Every task's userdata points to its actor;
+ * the policy callback reaches the process through it, and diagnostics
+ * decide through its uid who may see the task. */
+struct actor {
+	pid_t pid;
+	uid_t uid;
+	struct process *process; /* receivers: under the backend */
+};
+
 /* The process of pidfd under the backend, made on first use (attached to
  * the backend then); one reference for the caller. */
 int process_get(struct broker *b, int pidfd, const struct ident *who, struct process **out);
