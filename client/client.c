@@ -141,8 +141,20 @@ static int transact_fd(impc *c, uint16_t type, const void *req, size_t len, cons
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	}
-	if (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0)
-		return -errno;
+	if (sendmsg(c->fd, &mh, MSG_NOSIGNAL) < 0) {
+		int e = -errno;
+
+		/* refused at connect: the daemon said why before closing */
+		if ((e == -EPIPE || e == -ECONNRESET) && read_frame(c, 0) >= (ssize_t)(sizeof(struct impp_header) + sizeof(status))) {
+			struct impp_header rh;
+
+			memcpy(&rh, c->buf, sizeof(rh));
+			memcpy(&status, c->buf + sizeof(rh), sizeof(status));
+			if (rh.type == IMPP_EVT_ERROR && status < 0)
+				return status;
+		}
+		return e;
+	}
 	for (;;) {
 		ssize_t n = read_frame(c, -1);
 		struct impp_header rh;
@@ -154,6 +166,11 @@ static int transact_fd(impc *c, uint16_t type, const void *req, size_t len, cons
 			return -EBADMSG;
 		if (take_event(c, &rh, (size_t)n))
 			continue;
+		if (rh.type == IMPP_EVT_ERROR && rh.serial == 0 && rh.length >= sizeof(status)) {
+			/* the daemon refuses the connection (limits): it says why */
+			memcpy(&status, c->buf + sizeof(rh), sizeof(status));
+			return status < 0 ? status : -EPROTO;
+		}
 		if (rh.serial != h.serial)
 			continue; /* not ours (cannot happen: one request at a time) */
 		if (rh.type != IMPP_REPLY(type) && rh.type != IMPP_EVT_ERROR)

@@ -220,6 +220,8 @@ static const struct key keys[] = {
 	{ "max-user-inflight", K_UINT, LIM(user_inflight), 1, U32, 0, NULL, "N", "messages in flight of one uid (default 32768)" },
 	{ "max-user-inflight-bytes", K_SIZE, LIM(user_inflight_bytes), IMPP_MAX_PAYLOAD, SZ, 0, NULL, "BYTES",
 	  "their data (default 64 MiB)" },
+	{ "listing-interval-ms", K_UINT, LIM(listing_interval_ms), 0, 60000, 0, NULL, "MS",
+	  "least time between two TASKS or GRAPH requests of one uid other than root (default 100)" },
 	{ "max-connections", K_UINT, LIM(connections), 1, 65536, 0, NULL, "N", "connections in all (default 1024)" },
 	{ "max-total-ports", K_UINT, LIM(all_ports), 1, U32, 0, NULL, "N", "ports in all (default 65536)" },
 	{ "max-total-names", K_UINT, LIM(all_names), 0, U32, 0, NULL, "N", "names in all (default 16384)" },
@@ -240,7 +242,7 @@ void config_defaults(struct broker_config *cfg)
 		.ports = 256, .inflight = 4096, .inflight_bytes = 16u << 20, .vouchers = 4096, .names = 64,
 		.rights = 4096, .filelocks = 16, .out_bytes = 4u << 20, .errors = 64,
 		.user_connections = 64, .user_ports = 2048, .user_names = 256, .user_inflight = 32768,
-		.user_inflight_bytes = 64u << 20,
+		.user_inflight_bytes = 64u << 20, .listing_interval_ms = 100,
 		.connections = 1024, .all_ports = 65536, .all_names = 16384, .all_inflight = 262144,
 		.all_inflight_bytes = (size_t)512 << 20,
 	};

@@ -46,6 +46,7 @@ struct limits {
 	/* per uid */
 	unsigned user_connections, user_ports, user_names, user_inflight;
 	size_t user_inflight_bytes;
+	unsigned listing_interval_ms; /* between one uid's TASKS/GRAPH (root: none) */
 	/* all together */
 	unsigned connections, all_ports, all_names, all_inflight;
 	size_t all_inflight_bytes;

@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "diag.h"
 #include "peer.h"
 #include "process.h"
+#include "user.h"
 
 bool diag_may_see(const struct broker *b, const struct peer *viewer, const struct actor *subject)
 {
@@ -46,6 +48,23 @@ int diag_status(struct broker *b, struct peer *c, uint16_t type, uint32_t serial
 	r.protocol_errors = b->protocol_errors;
 	snprintf(r.policy, sizeof(r.policy), "%s", backend_name(b->cfg.backend.kind));
 	peer_send(c, IMPP_REPLY(type), serial, &r, sizeof(r), NULL, 0);
+	return 0;
+}
+
+/* TASKS and GRAPH cost time in proportion to the whole domain: a uid
+ * other than root gets one every listing-interval-ms, -EBUSY between. */
+static int listing_allowed(struct broker *b, struct peer *c)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	if (c->actor.uid == 0 || c->actor.uid == geteuid())
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	if (now < c->user->listing_after)
+		return -EBUSY;
+	c->user->listing_after = now + (uint64_t)b->cfg.limits.listing_interval_ms * 1000;
 	return 0;
 }
 
@@ -119,6 +138,10 @@ int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 {
 	struct text t = { 0 };
 	struct peer *x;
+	int e;
+
+	if ((e = listing_allowed(b, c)) < 0)
+		return e;
 
 	text_add(&t, "%-8s %-6s %-9s %-5s %-7s %6s %6s %6s %5s %6s\n", "PID", "UID", "KIND", "DONOR",
 		 "BOOSTED", "ASSERT", "EXTERN", "LEGACY", "PORTS", "BACKEND");
@@ -180,7 +203,7 @@ int diag_graph(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 	size_t i;
 	int e;
 
-	if ((e = imp_domain_graph(b->dom, &g)) < 0)
+	if ((e = listing_allowed(b, c)) < 0 || (e = imp_domain_graph(b->dom, &g)) < 0)
 		return e;
 	if (!(shown = calloc(2 * g->n_tasks + 1, sizeof(*shown)))) {
 		imp_graph_free(b->dom, g);

@@ -6,7 +6,8 @@
  * other uid sees only the tasks of its own connections, in listings, in the
  * graph and in monitor events.  Replies are bounded: a listing or graph
  * larger than IMPP_MAX_TEXT is cut and says so, and is built in time
- * linear in what it shows.
+ * linear in what it shows; a uid other than root gets one listing per
+ * listing-interval-ms.
  */
 #ifndef IMPD_DIAG_H
 #define IMPD_DIAG_H

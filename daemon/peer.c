@@ -34,6 +34,17 @@
 #define SO_PEERPIDFD 77
 #endif
 
+/* what one peer's requests may take of a wakeup before the others' turn */
+#define IO_BUDGET_USEC 2000
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -244,6 +255,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	struct peer *c = userdata;
 	struct broker *b = c->b;
 	int budget = 64;
+	uint64_t start = now_usec();
 
 	(void)s;
 	if (revents & EPOLLOUT)
@@ -314,6 +326,8 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			continue;
 		}
 		driver_frame(b, c, b->inbuf, (size_t)n, passed);
+		if (now_usec() - start > IO_BUDGET_USEC)
+			break; /* the others' turn; the socket is still readable */
 	}
 	if (!c->dead && (revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN))
 		c->dead = true;

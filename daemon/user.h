@@ -10,6 +10,7 @@
 #define IMPD_USER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct broker;
@@ -24,6 +25,7 @@ struct user {
 	uid_t uid; /* first: the key of broker.users */
 	unsigned refs;
 	struct usage usage;
+	uint64_t listing_after; /* CLOCK_MONOTONIC usec: its next TASKS or GRAPH */
 };
 
 /* The uid's record, made on first use; one reference for the caller. */

@@ -1,0 +1,831 @@
+/*
+ * Attacks on importanced from an unprivileged local user.
+ *
+ * Each test runs a real importanced as root and attacks it from a second
+ * uid (impattack, made with useradd when missing), the way docs/security.md
+ * says it must hold: raw frames, fork/exec tricks, a dead connection's
+ * owner, floods, squatting, prying.  The assertions are on what the kernel
+ * shows (nice values, the daemon's CPU time and memory) and on what the
+ * daemon answers.  Needs root; skips (77) without it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "e2e.h"
+#include "importance/client.h"
+#include "importance/importance.h"
+
+static uid_t auid;
+static gid_t agid;
+
+/* Runs fn as the attacker in a child; returns what it returned (0..255). */
+static int as_attacker(int (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = e2e_fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		e2e_become(auid, agid);
+		_exit(fn(arg));
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 200 + WTERMSIG(status);
+}
+
+/* A receiver of root's at nice 10 serving "svc"; its pid. */
+struct service {
+	pid_t pid;
+	int cmd, reply;
+};
+
+static struct service serve(const char *name, int nice_value)
+{
+	int to[2], from[2];
+	struct service s;
+
+	assert_int_equal(pipe(to), 0);
+	assert_int_equal(pipe(from), 0);
+	s.pid = e2e_fork();
+	assert_true(s.pid >= 0);
+	if (s.pid == 0) {
+		impc *c;
+		uint64_t port;
+		impc_message m;
+		char op;
+
+		setpriority(PRIO_PROCESS, 0, nice_value);
+		if (impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
+		    (name && impc_register(c, name, port) < 0))
+			_exit(5);
+		e2e_say(from[1], 'R');
+		while ((op = e2e_hear(to[0], -1))) {
+			if (op == 'r' && impc_receive(c, port, 5000, IMPC_RECV_VOUCHER, &m) == 0) {
+				free(m.data);
+				e2e_say(from[1], 'K');
+			} else if (op == 'q') {
+				_exit(0);
+			} else {
+				e2e_say(from[1], 'E');
+			}
+		}
+		_exit(0);
+	}
+	close(to[0]);
+	close(from[1]);
+	s.cmd = to[1];
+	s.reply = from[0];
+	assert_int_equal(e2e_hear(s.reply, 5000), 'R');
+	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* 1. nothing raises importance but the model                          */
+/* ------------------------------------------------------------------ */
+
+/* A non-donor receiver at nice 19 asks for file-lock assertions on itself
+ * (the old FILELOCK request, a wrapping count, and the new one without a
+ * lock held by anyone): refused every time. */
+static int self_boost(void *arg)
+{
+	struct { uint32_t hold, count; } old = { 1, 1 }, wrap = { 1, 0xffffffffu };
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	uint64_t wait;
+	impc *c;
+	int fd, tmp;
+
+	(void)arg;
+	setpriority(PRIO_PROCESS, 0, 19);
+	if (impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0)
+		return 10;
+	fd = impc_fd(c);
+	e2e_raw_send(fd, IMPP_REQ_FILELOCK, 1, &old, sizeof(old));
+	if (e2e_raw_reply(fd, NULL, NULL, 0, 2000) >= 0)
+		return 11;
+	e2e_raw_send(fd, IMPP_REQ_FILELOCK, 2, &wrap, sizeof(wrap));
+	if (e2e_raw_reply(fd, NULL, NULL, 0, 2000) >= 0)
+		return 12;
+	tmp = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+	if (tmp < 0)
+		return 13;
+	if (impc_filelock_wait(c, tmp, &lk, &wait, NULL) != -EPERM)
+		return 14;
+	usleep(100000);
+	if (getpriority(PRIO_PROCESS, 0) != 19)
+		return 15;
+	impc_close(c);
+	return 0;
+}
+
+static void test_no_self_boost(void **state)
+{
+	(void)state;
+	e2e_start_daemon("");
+	assert_int_equal(as_attacker(self_boost, NULL), 0);
+	e2e_stop_daemon();
+}
+
+/* The model's file-lock boost: a donor waiting for a lock held by a
+ * receiver boosts the holder while it waits; a non-donor's wait boosts
+ * nobody. */
+struct lockctx {
+	const char *path;
+	int result;
+};
+
+static int wait_as_nondonor(void *arg)
+{
+	struct lockctx *lc = arg;
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	uint64_t wait;
+	impc *c;
+	int fd = open(lc->path, O_RDWR);
+
+	if (fd < 0 || impc_connect(e2e_sock, 0, &c, NULL) < 0)
+		return 10;
+	return impc_filelock_wait(c, fd, &lk, &wait, NULL) == -EPERM ? 0 : 11;
+}
+
+static void test_filelock_boosts_holder(void **state)
+{
+	char path[] = "/tmp/impd-lock-XXXXXX", cmd[64];
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct lockctx lc = { path, 0 };
+	int fd = mkstemp(path), to[2], from[2];
+	pid_t holder;
+	uint64_t wait;
+	pid_t boosted = 0;
+	impc *donor;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0666), 0);
+	snprintf(cmd, sizeof(cmd), "--donor-uid %u", (unsigned)getuid());
+	e2e_start_daemon(cmd);
+	assert_int_equal(pipe(to), 0);
+	assert_int_equal(pipe(from), 0);
+	holder = e2e_fork();
+	if (holder == 0) { /* a receiver at nice 10 that holds the lock */
+		impc *c;
+		int hfd = open(path, O_RDWR);
+
+		setpriority(PRIO_PROCESS, 0, 10);
+		if (hfd < 0 || impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0 || fcntl(hfd, F_SETLK, &lk) < 0)
+			_exit(5);
+		e2e_say(from[1], 'R');
+		if (e2e_hear(to[0], -1) == 'u') {
+			struct flock un = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+			fcntl(hfd, F_SETLK, &un);
+			e2e_say(from[1], 'K');
+		}
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(e2e_hear(from[0], 5000), 'R');
+	assert_int_equal(e2e_nice(holder), 10);
+
+	/* a non-donor (the attacker) boosts nobody */
+	assert_int_equal(as_attacker(wait_as_nondonor, &lc), 0);
+	assert_int_equal(e2e_wait_nice(holder, 0, 300), -1);
+
+	/* a donor's wait, done */
+	assert_int_equal(impc_connect(e2e_sock, 0, &donor, NULL), 0);
+	assert_int_equal(impc_filelock_wait(donor, fd, &lk, &wait, &boosted), 0);
+	assert_int_equal(boosted, holder);
+	assert_true(e2e_wait_nice(holder, 0, 2000) >= 0);
+	assert_int_equal(impc_filelock_done(donor, wait), 0);
+	assert_true(e2e_wait_nice(holder, 10, 2000) >= 0);
+	assert_int_equal(impc_filelock_done(donor, wait), -ENOENT);
+
+	/* the waiter goes */
+	assert_int_equal(impc_filelock_wait(donor, fd, &lk, &wait, NULL), 0);
+	assert_true(e2e_wait_nice(holder, 0, 2000) >= 0);
+	impc_close(donor);
+	assert_true(e2e_wait_nice(holder, 10, 2000) >= 0);
+
+	/* the holder lets the lock go: the boost goes with it */
+	assert_int_equal(impc_connect(e2e_sock, 0, &donor, NULL), 0);
+	assert_int_equal(impc_filelock_wait(donor, fd, &lk, &wait, NULL), 0);
+	assert_true(e2e_wait_nice(holder, 0, 2000) >= 0);
+	e2e_say(to[1], 'u');
+	assert_int_equal(e2e_hear(from[0], 2000), 'K');
+	assert_true(e2e_wait_nice(holder, 10, 2000) >= 0);
+	/* and nobody holds it now */
+	assert_int_equal(impc_filelock_wait(donor, fd, &lk, &wait, NULL), -ESRCH);
+	impc_close(donor);
+	close(fd);
+	unlink(path);
+	e2e_teardown(NULL);
+	e2e_stop_daemon();
+}
+
+/* ------------------------------------------------------------------ */
+/* 3. decisions about the process that asked                           */
+/* ------------------------------------------------------------------ */
+
+/* Connect, fork, exec the donor binary in the connecting process and say
+ * HELLO from the child: refused, the child is not who connected. */
+static void test_fork_exec_donor(void **state)
+{
+	int pipefd[2], status;
+	pid_t pid;
+
+	(void)state;
+	e2e_start_daemon("--donor-exe /bin/sleep");
+	assert_int_equal(pipe(pipefd), 0);
+	pid = e2e_fork();
+	if (pid == 0) {
+		int fd, st;
+		pid_t kid;
+		struct impp_req_hello q = { IMPP_VERSION, IMPP_HELLO_RECEIVER };
+		struct impp_reply_hello r = { 0 };
+
+		e2e_become(auid, agid);
+		if ((fd = e2e_raw_connect()) < 0)
+			_exit(10);
+		kid = fork();
+		if (kid == 0) {
+			usleep(150000); /* the parent runs the donor binary by now */
+			e2e_raw_send(fd, IMPP_REQ_HELLO, 1, &q, sizeof(q));
+			st = e2e_raw_reply(fd, NULL, &r, sizeof(r), 2000);
+			e2e_say(pipefd[1], st == -EPERM ? 'P' : r.donor ? 'D' : 'N');
+			_exit(0);
+		}
+		execl("/bin/sleep", "sleep", "1", (char *)NULL); /* fd kept: no CLOEXEC */
+		_exit(30);
+	}
+	assert_int_equal(e2e_hear(pipefd[0], 3000), 'P');
+	waitpid(pid, &status, 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	e2e_stop_daemon();
+}
+
+/* The connecting process exits; a child holding its socket is not served
+ * (and a pid reused later could not become it). */
+static int orphan_speaks(void *arg)
+{
+	int *pipefd = arg;
+	struct impp_req_hello q = { IMPP_VERSION, 0 };
+	int fd = e2e_raw_connect();
+	pid_t kid;
+
+	if (fd < 0)
+		return 10;
+	kid = fork();
+	if (kid == 0) {
+		int st;
+
+		usleep(200000); /* its parent, the owner, is gone */
+		e2e_raw_send(fd, IMPP_REQ_HELLO, 1, &q, sizeof(q));
+		st = e2e_raw_reply(fd, NULL, NULL, 0, 2000);
+		e2e_say(pipefd[1], st == -EPIPE ? 'C' : st == 0 ? 'S' : 'O');
+		_exit(0);
+	}
+	return 0;
+}
+
+static void test_dead_owner(void **state)
+{
+	int pipefd[2];
+
+	(void)state;
+	e2e_start_daemon("");
+	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(as_attacker(orphan_speaks, pipefd), 0);
+	assert_int_equal(e2e_hear(pipefd[0], 3000), 'C');
+	close(pipefd[0]);
+	close(pipefd[1]);
+	e2e_stop_daemon();
+}
+
+/* --donor-cgroup /X does not make /X-evil a donor. */
+#define UNIFIED "/sys/fs/cgroup/unified"
+
+static int hello_donor(void *arg)
+{
+	bool donor = true;
+	impc *c;
+
+	(void)arg;
+	if (impc_connect(e2e_sock, 0, &c, &donor) < 0)
+		return 10;
+	impc_close(c);
+	return donor ? 1 : 0;
+}
+
+static void test_donor_cgroup_prefix(void **state)
+{
+	char app[128], evil[140], arg[160], procs[200];
+	struct stat st;
+	FILE *f;
+	int pipefd[2], status;
+	pid_t pid;
+
+	(void)state;
+	if (stat(UNIFIED "/cgroup.procs", &st) < 0)
+		skip();
+	snprintf(app, sizeof(app), UNIFIED "/impd-attack-%d", (int)getpid());
+	snprintf(evil, sizeof(evil), "%s-evil", app);
+	assert_int_equal(mkdir(app, 0755), 0);
+	assert_int_equal(mkdir(evil, 0755), 0);
+	snprintf(arg, sizeof(arg), "--donor-cgroup %s", app + strlen(UNIFIED));
+	e2e_start_daemon(arg);
+	assert_int_equal(pipe(pipefd), 0);
+	pid = e2e_fork();
+	if (pid == 0) {
+		e2e_become(auid, agid);
+		e2e_hear(pipefd[0], 5000); /* moved by now */
+		_exit(hello_donor(NULL));
+	}
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", evil);
+	assert_non_null(f = fopen(procs, "w"));
+	fprintf(f, "%d\n", (int)pid);
+	assert_int_equal(fclose(f), 0);
+	e2e_say(pipefd[1], 'g');
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0); /* not a donor */
+	close(pipefd[0]);
+	close(pipefd[1]);
+	e2e_stop_daemon();
+	usleep(20000);
+	rmdir(evil);
+	rmdir(app);
+}
+
+/* ------------------------------------------------------------------ */
+/* 4. configuration                                                     */
+/* ------------------------------------------------------------------ */
+
+static void test_config_typos(void **state)
+{
+	char err[4096], conf[] = "/tmp/impd-conf-XXXXXX", file[] = "/tmp/impd-notasocket-XXXXXX";
+	int cfd = mkstemp(conf), ffd = mkstemp(file);
+	struct stat st;
+
+	(void)state;
+	assert_true(cfd >= 0 && ffd >= 0);
+	{
+		const char *a[] = { "--no-config", "--donor-uid", "bob-no-such-user", NULL };
+
+		assert_int_equal(e2e_run_daemon(a, err, sizeof(err)), 2);
+		assert_non_null(strstr(err, "donor-uid: 'bob-no-such-user' is neither a uid nor a user name"));
+	}
+	{
+		const char *a[] = { "--no-config", "--boost-nice", "-21", NULL };
+
+		assert_int_equal(e2e_run_daemon(a, err, sizeof(err)), 2);
+		assert_non_null(strstr(err, "boost-nice: -21 is out of range (-20..19)"));
+	}
+	assert_int_equal(write(cfd, "donor-uid 1000\nbackend sometimes\n", 33), 33);
+	{
+		const char *a[] = { "--config", conf, NULL };
+
+		assert_int_equal(e2e_run_daemon(a, err, sizeof(err)), 2);
+		assert_non_null(strstr(err, ":2: backend: 'sometimes' is not one of cgroup, nice, none"));
+	}
+	assert_int_equal(write(ffd, "precious\n", 9), 9);
+	{
+		const char *a[] = { "--no-config", "--socket", file, NULL };
+
+		assert_int_equal(e2e_run_daemon(a, err, sizeof(err)), 1);
+		assert_non_null(strstr(err, "not a socket: not replaced"));
+		assert_int_equal(stat(file, &st), 0);
+		assert_int_equal(st.st_size, 9);
+	}
+	close(cfd);
+	close(ffd);
+	unlink(conf);
+	unlink(file);
+}
+
+/* ------------------------------------------------------------------ */
+/* 5. starving the daemon or others                                     */
+/* ------------------------------------------------------------------ */
+
+static int open_many(void *arg)
+{
+	int *counts = arg, ok = 0, refused = 0;
+	impc *c;
+
+	for (int i = 0; i < counts[0]; i++) {
+		int e = impc_connect(e2e_sock, 0, &c, NULL);
+
+		if (e == 0)
+			ok++; /* kept open until exit */
+		else if (e == -EUSERS)
+			refused++;
+		else
+			fprintf(stderr, "open_many: connection %d: %s\n", i, strerror(-e));
+	}
+	if (write(counts[1], &ok, sizeof(ok)) != sizeof(ok) || write(counts[1], &refused, sizeof(refused)) != sizeof(refused))
+		return 10;
+	return 0;
+}
+
+static void test_connection_limit(void **state)
+{
+	int pipefd[2], counts[2], ok = 0, refused = 0;
+	impc *c;
+	long cpu0;
+
+	(void)state;
+	e2e_start_daemon("--max-user-connections 16");
+	assert_int_equal(pipe(pipefd), 0);
+	counts[0] = 40;
+	counts[1] = pipefd[1];
+	assert_int_equal(as_attacker(open_many, counts), 0);
+	assert_int_equal(read(pipefd[0], &ok, sizeof(ok)), sizeof(ok));
+	assert_int_equal(read(pipefd[0], &refused, sizeof(refused)), sizeof(refused));
+	assert_int_equal(ok, 16);
+	assert_int_equal(refused, 24);
+	/* someone else still gets in, and the daemon is idle */
+	cpu0 = e2e_cpu_ms(e2e_daemon_pid);
+	assert_int_equal(impc_connect(e2e_sock, 0, &c, NULL), 0);
+	impc_close(c);
+	usleep(300000);
+	assert_true(e2e_cpu_ms(e2e_daemon_pid) - cpu0 < 50);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	e2e_stop_daemon();
+}
+
+/* Out of file descriptors, the daemon pauses accepting instead of
+ * spinning on a listening socket that stays readable. */
+static int hold_raw(void *arg)
+{
+	int n = *(int *)arg;
+
+	for (int i = 0; i < n; i++)
+		if (e2e_raw_connect() < 0)
+			break;
+	sleep(2);
+	return 0;
+}
+
+static void test_fd_exhaustion_no_spin(void **state)
+{
+	struct rlimit low = { 24, 24 };
+	int n = 60, status;
+	long cpu0, cpu1;
+	pid_t pid;
+
+	(void)state;
+	e2e_start_daemon("");
+	assert_int_equal(prlimit(e2e_daemon_pid, RLIMIT_NOFILE, &low, NULL), 0);
+	pid = e2e_fork();
+	if (pid == 0) {
+		e2e_become(auid, agid);
+		_exit(hold_raw(&n));
+	}
+	usleep(300000);
+	cpu0 = e2e_cpu_ms(e2e_daemon_pid);
+	usleep(1000000);
+	cpu1 = e2e_cpu_ms(e2e_daemon_pid);
+	assert_true(cpu1 - cpu0 < 100); /* spinning: ~500 and more */
+	waitpid(pid, &status, 0);
+	e2e_stop_daemon();
+}
+
+/* Many messages and pipelined GRAPH requests: the uid's limit on messages
+ * in flight holds, and a bystander is answered promptly meanwhile. */
+struct flood {
+	int conns, per_conn, pipefd;
+};
+
+static int flood(void *arg)
+{
+	struct flood *fl = arg;
+	impc *cs[64];
+	uint64_t port = 0, peer;
+	int sent = 0;
+
+	for (int k = 0; k < fl->conns; k++) {
+		if (impc_connect(e2e_sock, IMPC_RECEIVER, &cs[k], NULL) < 0)
+			return 10;
+		if (k == 0 && (impc_port_allocate(cs[0], true, &port) < 0 ||
+			       impc_register(cs[0], "impattack.sink", port) < 0))
+			return 11;
+		if (impc_lookup(cs[k], "impattack.sink", &peer) < 0)
+			return 12;
+		for (int i = 0; i < fl->per_conn; i++)
+			if (impc_send(cs[k], peer, "x", 1, 0, 0, 0, NULL) == 0)
+				sent++;
+	}
+	if (write(fl->pipefd, &sent, sizeof(sent)) != sizeof(sent))
+		return 13;
+	/* now many graphs, not read */
+	for (int k = 0; k < fl->conns; k++)
+		for (int i = 0; i < 30; i++)
+			e2e_raw_send(impc_fd(cs[k]), IMPP_REQ_GRAPH, 1000 + (uint32_t)i, NULL, 0);
+	sleep(3);
+	return 0;
+}
+
+static void test_flood_bounded(void **state)
+{
+	struct flood fl = { 20, 4096, -1 };
+	int pipefd[2], sent = 0, status;
+	uint64_t worst = 0;
+	pid_t pid;
+
+	(void)state;
+	e2e_start_daemon("--max-user-inflight 20000");
+	assert_int_equal(pipe(pipefd), 0);
+	fl.pipefd = pipefd[1];
+	pid = e2e_fork();
+	if (pid == 0) {
+		e2e_become(auid, agid);
+		_exit(flood(&fl));
+	}
+	assert_int_equal(read(pipefd[0], &sent, sizeof(sent)), sizeof(sent));
+	assert_int_equal(sent, 20000);
+	for (int i = 0; i < 20; i++) {
+		impc *a;
+		impc_status st;
+		uint64_t t0 = e2e_now_ms();
+
+		assert_int_equal(impc_connect(e2e_sock, IMPC_MONITOR, &a, NULL), 0);
+		assert_int_equal(impc_status_get(a, &st), 0);
+		impc_close(a);
+		if (e2e_now_ms() - t0 > worst)
+			worst = e2e_now_ms() - t0;
+		usleep(50000);
+	}
+	print_message("bystander's worst STATUS round trip while flooded: %llu ms\n", (unsigned long long)worst);
+	assert_true(worst < 500);
+	waitpid(pid, &status, 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	e2e_stop_daemon();
+}
+
+/* Send rights to ports that are gone do not pile up. */
+static int churn_ports(void *arg)
+{
+	int n = *(int *)arg;
+	uint64_t port;
+	impc *c;
+
+	if (impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0)
+		return 10;
+	for (int i = 0; i < n; i++)
+		if (impc_port_allocate(c, true, &port) < 0 || impc_port_destroy(c, port) < 0)
+			return 11;
+	impc_close(c);
+	return 0;
+}
+
+static void test_rights_bounded(void **state)
+{
+	int n = 60000;
+	long rss0, rss1;
+
+	(void)state;
+	e2e_start_daemon("--max-send-rights 256");
+	rss0 = e2e_rss_kb(e2e_daemon_pid);
+	assert_int_equal(as_attacker(churn_ports, &n), 0);
+	rss1 = e2e_rss_kb(e2e_daemon_pid);
+	print_message("daemon RSS %ld kB -> %ld kB after %d ports made and destroyed\n", rss0, rss1, n);
+	assert_true(rss1 - rss0 < 1024);
+	e2e_stop_daemon();
+}
+
+/* Requests of unknown types count as errors: the connection is closed. */
+static int unknown_requests(void *arg)
+{
+	struct impp_req_hello q = { IMPP_VERSION, 0 };
+	int fd = e2e_raw_connect(), answered = 0;
+
+	(void)arg;
+	e2e_raw_send(fd, IMPP_REQ_HELLO, 1, &q, sizeof(q));
+	if (e2e_raw_reply(fd, NULL, NULL, 0, 2000) != 0)
+		return 10;
+	for (int i = 0; i < 200; i++)
+		e2e_raw_send(fd, 99, 2 + (uint32_t)i, NULL, 0);
+	while (e2e_raw_reply(fd, NULL, NULL, 0, 1000) == -EOPNOTSUPP)
+		answered++;
+	return answered < 100 ? 0 : 11;
+}
+
+static void test_unknown_requests(void **state)
+{
+	(void)state;
+	e2e_start_daemon("");
+	assert_int_equal(as_attacker(unknown_requests, NULL), 0);
+	e2e_stop_daemon();
+}
+
+/* ------------------------------------------------------------------ */
+/* 6. names and introspection                                           */
+/* ------------------------------------------------------------------ */
+
+static int squat(void *arg)
+{
+	uint64_t port;
+	impc *c;
+
+	(void)arg;
+	if (impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0)
+		return 10;
+	if (impc_register(c, "org.example.svc", port) != -EACCES)
+		return 11;
+	if (impc_register(c, "org.example.sub.x", port) != -EACCES)
+		return 12;
+	if (impc_register(c, "impattack.free", port) != 0)
+		return 13;
+	impc_close(c);
+	return 0;
+}
+
+static void test_name_squatting(void **state)
+{
+	struct service s;
+
+	(void)state;
+	{
+		char conf[] = "/tmp/impd-names-XXXXXX", arg[64];
+		int fd = mkstemp(conf);
+
+		assert_true(fd >= 0);
+		dprintf(fd, "name-owner org.example.svc root\nname-owner org.example.sub.* root\n");
+		close(fd);
+		snprintf(arg, sizeof(arg), "--config %s", conf);
+		e2e_start_daemon(arg);
+		unlink(conf);
+	}
+	assert_int_equal(as_attacker(squat, NULL), 0);
+	s = serve("org.example.svc", 0); /* root takes its name */
+	e2e_say(s.cmd, 'q');
+	e2e_stop_daemon();
+}
+
+struct pry {
+	pid_t service;
+	int pipefd;
+};
+
+static int pry(void *arg)
+{
+	struct pry *p = arg;
+	char *text = NULL, needle[32];
+	impc *c, *mon;
+	impc_event ev;
+	int r = 0;
+
+	if (impc_connect(e2e_sock, 0, &c, NULL) < 0 || impc_connect(e2e_sock, IMPC_MONITOR, &mon, NULL) < 0 ||
+	    impc_monitor(mon) < 0)
+		return 10;
+	snprintf(needle, sizeof(needle), "%d ", (int)p->service);
+	if (impc_tasks(c, &text) < 0)
+		return 11;
+	if (strstr(text, needle))
+		r = 12;
+	free(text);
+	snprintf(needle, sizeof(needle), "pid %d", (int)p->service);
+	if (impc_graph(c, &text) != -EBUSY) /* one listing per interval */
+		return 16;
+	usleep(150000);
+	if (impc_graph(c, &text) < 0)
+		return 13;
+	if (strstr(text, needle))
+		r = 14;
+	free(text);
+	e2e_say(p->pipefd, 'M'); /* the monitor is on: boost the service now */
+	if (impc_next_event(mon, 1000, &ev) == 0 && ev.pid == p->service)
+		r = 15;
+	return r;
+}
+
+static void test_introspection(void **state)
+{
+	int pipefd[2], status;
+	struct pry p;
+	struct service s;
+	char cmd[64], *text = NULL, needle[32];
+	uint64_t port;
+	impc *donor, *root_mon;
+	impc_event ev;
+	pid_t pid;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "--donor-uid %u", (unsigned)getuid());
+	e2e_start_daemon(cmd);
+	s = serve("root.svc", 10);
+	assert_int_equal(pipe(pipefd), 0);
+	p.service = s.pid;
+	p.pipefd = pipefd[1];
+	pid = e2e_fork();
+	if (pid == 0) {
+		e2e_become(auid, agid);
+		_exit(pry(&p));
+	}
+	assert_int_equal(impc_connect(e2e_sock, IMPC_MONITOR, &root_mon, NULL), 0);
+	assert_int_equal(impc_monitor(root_mon), 0);
+	assert_int_equal(e2e_hear(pipefd[0], 5000), 'M');
+	assert_int_equal(impc_connect(e2e_sock, 0, &donor, NULL), 0);
+	assert_int_equal(impc_lookup(donor, "root.svc", &port), 0);
+	assert_int_equal(impc_send(donor, port, "w", 1, 0, 0, 0, NULL), 0);
+	assert_true(e2e_wait_nice(s.pid, 0, 2000) >= 0);
+	/* root sees it all */
+	assert_int_equal(impc_next_event(root_mon, 2000, &ev), 0);
+	assert_int_equal(ev.pid, s.pid);
+	assert_int_equal(impc_tasks(root_mon, &text), 0);
+	snprintf(needle, sizeof(needle), "%d ", (int)s.pid);
+	assert_non_null(strstr(text, needle));
+	free(text);
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	impc_close(donor);
+	impc_close(root_mon);
+	e2e_say(s.cmd, 'q');
+	close(pipefd[0]);
+	close(pipefd[1]);
+	e2e_stop_daemon();
+}
+
+/* ------------------------------------------------------------------ */
+/* 7. signals                                                           */
+/* ------------------------------------------------------------------ */
+
+static void test_sighup_reloads(void **state)
+{
+	char conf[] = "/tmp/impd-reload-XXXXXX", arg[64];
+	int fd = mkstemp(conf);
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(chmod(conf, 0644), 0);
+	snprintf(arg, sizeof(arg), "--config %s", conf);
+	e2e_start_daemon(arg);
+	assert_int_equal(as_attacker(hello_donor, NULL), 0);
+	assert_non_null(f = fopen(conf, "w"));
+	fprintf(f, "donor-uid %u\n", (unsigned)auid);
+	fclose(f);
+	kill(e2e_daemon_pid, SIGHUP);
+	usleep(200000);
+	assert_int_equal(kill(e2e_daemon_pid, 0), 0); /* still there */
+	assert_int_equal(as_attacker(hello_donor, NULL), 1);
+	/* a broken file is refused and what was in force stays */
+	assert_non_null(f = fopen(conf, "w"));
+	fprintf(f, "donor-uid %u\nmax-ports lots\n", (unsigned)auid);
+	fclose(f);
+	kill(e2e_daemon_pid, SIGHUP);
+	usleep(200000);
+	assert_int_equal(as_attacker(hello_donor, NULL), 1);
+	unlink(conf);
+	e2e_stop_daemon();
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_no_self_boost, e2e_teardown),
+		cmocka_unit_test_teardown(test_filelock_boosts_holder, e2e_teardown),
+		cmocka_unit_test_teardown(test_fork_exec_donor, e2e_teardown),
+		cmocka_unit_test_teardown(test_dead_owner, e2e_teardown),
+		cmocka_unit_test_teardown(test_donor_cgroup_prefix, e2e_teardown),
+		cmocka_unit_test_teardown(test_config_typos, e2e_teardown),
+		cmocka_unit_test_teardown(test_connection_limit, e2e_teardown),
+		cmocka_unit_test_teardown(test_fd_exhaustion_no_spin, e2e_teardown),
+		cmocka_unit_test_teardown(test_flood_bounded, e2e_teardown),
+		cmocka_unit_test_teardown(test_rights_bounded, e2e_teardown),
+		cmocka_unit_test_teardown(test_unknown_requests, e2e_teardown),
+		cmocka_unit_test_teardown(test_name_squatting, e2e_teardown),
+		cmocka_unit_test_teardown(test_introspection, e2e_teardown),
+		cmocka_unit_test_teardown(test_sighup_reloads, e2e_teardown),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s IMPORTANCED\n", argv[0]);
+		return 2;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "test-attack: needs root (a second uid to attack from): skipped\n");
+		return 77;
+	}
+	e2e_daemon_bin = argv[1];
+	e2e_attacker(&auid, &agid);
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
