@@ -81,6 +81,18 @@ static ssize_t read_frame(impc *c, int timeout_ms)
 	}
 }
 
+/* The daemon closed the connection with a request of ours unread (the
+ * kernel reports ECONNRESET once): a frame it sent before closing, such as
+ * why it refused us, may still be queued. */
+static ssize_t read_after_reset(impc *c)
+{
+	ssize_t n = read_frame(c, 0);
+
+	if (n == -ECONNRESET)
+		n = read_frame(c, 0);
+	return n < 0 ? -ECONNRESET : n;
+}
+
 /* Takes an event frame; returns 1 if it was one. */
 static int take_event(impc *c, const struct impp_header *h, size_t n)
 {
@@ -145,7 +157,7 @@ static int transact_fd(impc *c, uint16_t type, const void *req, size_t len, cons
 		int e = -errno;
 
 		/* refused at connect: the daemon said why before closing */
-		if ((e == -EPIPE || e == -ECONNRESET) && read_frame(c, 0) >= (ssize_t)(sizeof(struct impp_header) + sizeof(status))) {
+		if ((e == -EPIPE || e == -ECONNRESET) && read_after_reset(c) >= (ssize_t)(sizeof(struct impp_header) + sizeof(status))) {
 			struct impp_header rh;
 
 			memcpy(&rh, c->buf, sizeof(rh));
@@ -158,6 +170,9 @@ static int transact_fd(impc *c, uint16_t type, const void *req, size_t len, cons
 	for (;;) {
 		ssize_t n = read_frame(c, -1);
 		struct impp_header rh;
+
+		if (n == -ECONNRESET)
+			n = read_after_reset(c);
 
 		if (n < 0)
 			return (int)n;
