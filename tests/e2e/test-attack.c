@@ -604,7 +604,14 @@ static void test_rights_bounded(void **state)
 	assert_int_equal(as_attacker(churn_ports, &n), 0);
 	rss1 = e2e_rss_kb(e2e_daemon_pid);
 	print_message("daemon RSS %ld kB -> %ld kB after %d ports made and destroyed\n", rss0, rss1, n);
+#if IMP_SANITIZED
+	/* the sanitizer's allocator keeps freed memory for a while: growth
+	 * says nothing there (the plain build checks it; LSan checks leaks) */
+	(void)rss0;
+	(void)rss1;
+#else
 	assert_true(rss1 - rss0 < 1024);
+#endif
 	e2e_stop_daemon();
 }
 
