@@ -203,17 +203,32 @@ void imp__unlock(imp_domain *d)
 	imp__trace_flush(d);
 }
 
-int imp_domain_new(const imp_domain_config *cfg, imp_domain **out)
+void imp_domain_config_init(imp_domain_config *cfg)
 {
-	imp_domain_config defaults = { 0 };
+	if (cfg)
+		*cfg = (imp_domain_config)IMP_DOMAIN_CONFIG_INIT;
+}
+
+/* The struct's size in the first version: every caller's knows these. */
+#define IMP__DOMAIN_CONFIG_SIZE_V0 (offsetof(imp_domain_config, verify_each_step) + sizeof(bool))
+
+int imp_domain_new(const imp_domain_config *caller_cfg, imp_domain **out)
+{
+	imp_domain_config defaults = IMP_DOMAIN_CONFIG_INIT, copy = IMP_DOMAIN_CONFIG_INIT;
+	const imp_domain_config *cfg = caller_cfg ? &copy : &defaults;
 	const imp_allocator *a;
 	pthread_condattr_t ca;
 	imp_domain *d;
 
 	IMP__CHECK_ARG(out, "imp_domain_new: out is NULL");
 	*out = NULL;
-	if (!cfg)
-		cfg = &defaults;
+	if (caller_cfg) {
+		/* The fields the caller knows; the rest keep their defaults. */
+		IMP__CHECK_ARG(caller_cfg->size >= IMP__DOMAIN_CONFIG_SIZE_V0,
+			       "imp_domain_new: cfg->size is %zu: start from IMP_DOMAIN_CONFIG_INIT "
+			       "or imp_domain_config_init()", caller_cfg->size);
+		memcpy(&copy, caller_cfg, caller_cfg->size < sizeof(copy) ? caller_cfg->size : sizeof(copy));
+	}
 	a = cfg->allocator;
 	IMP__CHECK_ARG(!a || (a->alloc && a->free), "imp_domain_new: allocator needs alloc and free");
 	d = a ? a->alloc(sizeof(*d), a->ctx) : malloc(sizeof(*d));

@@ -41,8 +41,6 @@ void imp__task_elem_fill_info(const struct imp__task_elem *t, imp_task_info *inf
 	info->legacy_boosts = IMP__TASK_LEGACY(t);
 	info->filelocks = t->filelocks;
 	info->transitions = t->transitions;
-	info->refs = t->elem.refs;
-	info->made = t->elem.made;
 }
 
 struct imp__task_elem *imp__task_elem_new(imp_domain *d, imp_task *task)
@@ -127,7 +125,6 @@ static void imp__task_elem_free(imp_domain *d, struct imp__task_elem *t)
 	if (owner) {
 		memset(&owner->snapshot, 0, sizeof(owner->snapshot));
 		imp__task_elem_fill_info(t, &owner->snapshot);
-		owner->snapshot.refs = 0;
 		owner->has_snapshot = true;
 		owner->former_imp = NULL;
 		if (owner->imp == t)

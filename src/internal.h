@@ -292,6 +292,9 @@ void imp__msg_unref_locked(imp_domain *d, struct imp_msg *msg);
 
 /* ---- task.c ---- */
 void imp__task_unref_locked(imp_domain *d, struct imp_task *task);
+/* The references and made references of the task's element (0 and 0 once
+ * it is freed); for tests, which link the static library. */
+void imp__task_elem_counts(imp_task *task, uint32_t *refs, uint32_t *made);
 
 /* ---- voucher.c ---- */
 struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *value);

@@ -867,7 +867,7 @@ static void run_stream(struct sim *s, FILE *f, unsigned until)
 {
 	size_t cap = 0;
 	ssize_t len;
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 
 	cfg.clock_now = sim_clock;
 	cfg.clock_ctx = s;
@@ -928,95 +928,48 @@ static void sim_free(struct sim *s)
 /* graph                                                                */
 /* ------------------------------------------------------------------ */
 
-static void dot_elem_node(const imp_graph *g, uint64_t id, char *out, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i < g->n_tasks; i++)
-		if (g->tasks[i].elem_id == id) {
-			snprintf(out, size, "t%zu", i);
-			return;
-		}
-	snprintf(out, size, "e%" PRIu64, id);
-}
-
-static const char *obj_name(void *userdata, const char *fallback)
+/* Node labels: the scenario's names (each handle's userdata is its obj). */
+static void obj_label(void *userdata, const char *fallback, char *buf, size_t size)
 {
 	struct obj *o = userdata;
 
-	return o ? o->name : fallback;
+	snprintf(buf, size, "%s", o ? o->name : fallback);
+}
+
+static void dot_task_label(const imp_graph_task *t, char *buf, size_t size, void *ctx)
+{
+	(void)ctx;
+	obj_label(t->task ? imp_task_get_userdata(t->task) : NULL, "(gone)", buf, size);
+}
+
+static void dot_port_label(const imp_graph_port *p, char *buf, size_t size, void *ctx)
+{
+	(void)ctx;
+	obj_label(imp_port_get_userdata(p->port), "port", buf, size);
+}
+
+static void dot_msg_label(const imp_graph_msg *m, char *buf, size_t size, void *ctx)
+{
+	(void)ctx;
+	obj_label(imp_msg_get_userdata(m->msg), "msg", buf, size);
 }
 
 static void print_dot(struct sim *s)
 {
+	imp_graph_dot_options opt = IMP_GRAPH_DOT_OPTIONS_INIT;
+	char title[512];
 	imp_graph *g;
-	size_t i, j;
-	char a[64], b[64];
+	int r;
 
 	check(s, imp_domain_graph(s->d, &g), "graph");
-	fprintf(s->out, "digraph importance {\n");
-	fprintf(s->out, "  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
-	       "  edge [fontname=\"Helvetica\", fontsize=9];\n");
-	fprintf(s->out, "  label=\"%s at t=%" PRIu64 " ms (red: boosted, gold: donor, blue: receiver, "
-	       "grey: exited)\";\n", s->file, s->now_ms);
-	for (i = 0; i < g->n_tasks; i++) {
-		const imp_graph_task *t = &g->tasks[i];
-		const char *color = !t->active ? "grey85" : t->boosted ? "tomato" :
-				    t->donor ? "gold" : (t->receiver || t->denap) ? "lightblue" : "white";
-
-		fprintf(s->out, "  t%zu [shape=box, style=\"rounded,filled%s\", fillcolor=%s, "
-		       "label=\"%s\\npid %d%s%s\\nassert %u extern %u legacy %u\"];\n",
-		       i, t->active ? "" : ",dashed", color,
-		       obj_name(t->task ? imp_task_get_userdata(t->task) : NULL, "(gone)"), t->pid,
-		       t->receiver ? " receiver" : t->denap ? " denap" : "",
-		       t->boosted ? " BOOSTED" : "", t->assertcnt, t->extern_boosts,
-		       t->legacy_boosts);
-	}
-	for (i = 0; i < g->n_ports; i++) {
-		const imp_graph_port *p = &g->ports[i];
-
-		for (j = 0; j < g->n_tasks; j++)
-			if (g->tasks[j].task == p->owner)
-				break;
-		fprintf(s->out, "  p%zu [shape=cds, style=filled, fillcolor=%s, label=\"%s\\nimpcount %u%s\"];\n",
-		       i, p->impcount ? "lightsalmon" : "grey95",
-		       obj_name(imp_port_get_userdata(p->port), "port"), p->impcount,
-		       p->active ? (p->donate ? "" : "\\nno donation") : "\\ndead");
-		if (j < g->n_tasks)
-			fprintf(s->out, "  p%zu -> t%zu [style=dotted, arrowhead=none, label=\"owned by\"];\n", i, j);
-	}
-	for (i = 0; i < g->n_msgs; i++) {
-		const imp_graph_msg *m = &g->msgs[i];
-
-		fprintf(s->out, "  m%zu [shape=note, style=filled, fillcolor=%s, label=\"%s%s\"];\n", i,
-		       m->raised ? "tomato" : "white", obj_name(imp_msg_get_userdata(m->msg), "msg"),
-		       m->raised ? "\\nraised" : "");
-		for (j = 0; j < g->n_ports; j++)
-			if (g->ports[j].port == m->port)
-				fprintf(s->out, "  m%zu -> p%zu [label=\"queued\"];\n", i, j);
-		if (m->linked_elem_id) {
-			dot_elem_node(g, m->linked_elem_id, a, sizeof(a));
-			fprintf(s->out, "  %s -> m%zu [color=%s, label=\"linked\"];\n", a, i,
-			       m->raised ? "red" : "black");
-		}
-	}
-	for (i = 0; i < g->n_inherits; i++) {
-		const imp_graph_inherit *in = &g->inherits[i];
-
-		dot_elem_node(g, in->elem_id, a, sizeof(a));
-		fprintf(s->out, "  %s [shape=ellipse, style=filled, fillcolor=%s, label=\"inherit depth %u%s\\n"
-		       "%u of %u boosts, made %u\\n%s\"];\n", a,
-		       in->donating ? "lightsalmon" : "white", in->depth & 0x7f,
-		       (in->depth & 0x80) ? " (reset)" : "", in->externcnt - in->externdrop,
-		       in->externcnt, in->made, in->donating ? "donating" : "linked");
-		dot_elem_node(g, in->from_elem_id, b, sizeof(b));
-		fprintf(s->out, "  %s -> %s [label=\"from\"];\n", b, a);
-		dot_elem_node(g, in->to_elem_id, b, sizeof(b));
-		fprintf(s->out, "  %s -> %s [color=%s, penwidth=%d, label=\"to\"];\n", a, b,
-		       in->donating ? "red" : "black", in->donating ? 2 : 1);
-	}
-	fprintf(s->out, "}\n");
+	snprintf(title, sizeof(title), "%s at t=%" PRIu64 " ms", s->file, s->now_ms);
+	opt.title = title;
+	opt.task_label = dot_task_label;
+	opt.port_label = dot_port_label;
+	opt.msg_label = dot_msg_label;
+	r = imp_graph_dot(g, &opt, s->out);
 	imp_graph_free(s->d, g);
+	check(s, r, "graph");
 }
 
 int imp_sim_run(FILE *in, const char *name, const struct imp_sim_options *opt)

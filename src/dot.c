@@ -1,0 +1,252 @@
+/*
+ * imp_graph_dot(): a graph snapshot as Graphviz DOT.
+ *
+ * Nodes are named by kind and index in the snapshot: t<i> for tasks, p<i>
+ * for ports, m<i> for messages, and e<id> (the element id) for inherits,
+ * so that an edge to an element is t<i> when the element is a task's.
+ * With a task filter, visibility follows ownership: a port is drawn when
+ * its owner is, a message when its port is, an inherit when its to-task
+ * is, and an edge only when both of its ends are.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define IMP__DOT_LABEL_MAX 256
+
+/* The fields of the first version of imp_graph_dot_options. */
+#define IMP__DOT_OPTIONS_SIZE_V0 (offsetof(imp_graph_dot_options, ctx) + sizeof(void *))
+
+struct dot {
+	const imp_graph *g;
+	imp_graph_dot_options opt;
+	FILE *out;
+};
+
+static bool dot_task_shown(const struct dot *w, size_t i)
+{
+	return !w->opt.task_filter || w->opt.task_filter(&w->g->tasks[i], w->opt.ctx);
+}
+
+/* Writes s inside a DOT string: quotes and backslashes escaped, control
+ * characters dropped. */
+static void dot_escaped(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fputc('\\', out);
+		if (c >= 0x20)
+			fputc(c, out);
+	}
+}
+
+/* Writes a DOT ID: as it is when it is a plain identifier, quoted if not. */
+static void dot_id(FILE *out, const char *s)
+{
+	size_t i;
+	bool plain = *s && !(*s >= '0' && *s <= '9');
+
+	for (i = 0; s[i] && plain; i++)
+		plain = s[i] == '_' || (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
+			(s[i] >= 'A' && s[i] <= 'Z');
+	if (plain) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	dot_escaped(out, s);
+	fputc('"', out);
+}
+
+static size_t dot_task_of(const struct dot *w, const imp_task *task)
+{
+	size_t i;
+
+	for (i = 0; task && i < w->g->n_tasks; i++)
+		if (w->g->tasks[i].task == task)
+			return i;
+	return SIZE_MAX;
+}
+
+static size_t dot_task_of_elem(const struct dot *w, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; id && i < w->g->n_tasks; i++)
+		if (w->g->tasks[i].elem_id == id)
+			return i;
+	return SIZE_MAX;
+}
+
+/* Whether the element id is drawn, and its node name in out. */
+static bool dot_elem(const struct dot *w, uint64_t id, char *out, size_t size)
+{
+	size_t i = dot_task_of_elem(w, id);
+
+	if (i != SIZE_MAX) {
+		snprintf(out, size, "t%zu", i);
+		return dot_task_shown(w, i);
+	}
+	snprintf(out, size, "e%" PRIu64, id);
+	for (i = 0; id && i < w->g->n_inherits; i++)
+		if (w->g->inherits[i].elem_id == id) {
+			size_t to = dot_task_of_elem(w, w->g->inherits[i].to_elem_id);
+
+			return to != SIZE_MAX ? dot_task_shown(w, to) : !w->opt.task_filter;
+		}
+	return false;
+}
+
+static bool dot_port_shown(const struct dot *w, size_t i)
+{
+	size_t owner = dot_task_of(w, w->g->ports[i].owner);
+
+	return owner != SIZE_MAX ? dot_task_shown(w, owner) : !w->opt.task_filter;
+}
+
+static size_t dot_port_of(const struct dot *w, const imp_port *port)
+{
+	size_t i;
+
+	for (i = 0; i < w->g->n_ports; i++)
+		if (w->g->ports[i].port == port)
+			return i;
+	return SIZE_MAX;
+}
+
+static void dot_tasks(struct dot *w)
+{
+	char label[IMP__DOT_LABEL_MAX];
+	size_t i;
+
+	for (i = 0; i < w->g->n_tasks; i++) {
+		const imp_graph_task *t = &w->g->tasks[i];
+		const char *color = !t->active ? "grey85" : t->boosted ? "tomato" :
+				    t->donor ? "gold" : (t->receiver || t->denap) ? "lightblue" : "white";
+
+		if (!dot_task_shown(w, i))
+			continue;
+		label[0] = '\0';
+		if (w->opt.task_label)
+			w->opt.task_label(t, label, sizeof(label), w->opt.ctx);
+		label[sizeof(label) - 1] = '\0';
+		fprintf(w->out, "  t%zu [shape=box, style=\"rounded,filled%s\", fillcolor=%s, label=\"",
+			i, t->active ? "" : ",dashed", color);
+		if (label[0]) {
+			dot_escaped(w->out, label);
+			fputs("\\n", w->out);
+		}
+		fprintf(w->out, "pid %d%s%s\\nassert %u extern %u legacy %u\"];\n", t->pid,
+			t->receiver ? " receiver" : t->denap ? " denap" : "", t->boosted ? " BOOSTED" : "",
+			t->assertcnt, t->extern_boosts, t->legacy_boosts);
+	}
+}
+
+static void dot_ports(struct dot *w)
+{
+	char label[IMP__DOT_LABEL_MAX];
+	size_t i, owner;
+
+	for (i = 0; i < w->g->n_ports; i++) {
+		const imp_graph_port *p = &w->g->ports[i];
+
+		if (!dot_port_shown(w, i))
+			continue;
+		strcpy(label, "port");
+		if (w->opt.port_label)
+			w->opt.port_label(p, label, sizeof(label), w->opt.ctx);
+		label[sizeof(label) - 1] = '\0';
+		fprintf(w->out, "  p%zu [shape=cds, style=filled, fillcolor=%s, label=\"", i,
+			p->impcount ? "lightsalmon" : "grey95");
+		dot_escaped(w->out, label);
+		fprintf(w->out, "\\nimpcount %u%s\"];\n", p->impcount,
+			p->active ? (p->donate ? "" : "\\nno donation") : "\\ndead");
+		owner = dot_task_of(w, p->owner);
+		if (owner != SIZE_MAX)
+			fprintf(w->out, "  p%zu -> t%zu [style=dotted, arrowhead=none, label=\"owned by\"];\n",
+				i, owner);
+	}
+}
+
+static void dot_msgs(struct dot *w)
+{
+	char label[IMP__DOT_LABEL_MAX], node[32];
+	size_t i, port;
+
+	for (i = 0; i < w->g->n_msgs; i++) {
+		const imp_graph_msg *m = &w->g->msgs[i];
+
+		port = dot_port_of(w, m->port);
+		if (port != SIZE_MAX ? !dot_port_shown(w, port) : w->opt.task_filter != NULL)
+			continue;
+		strcpy(label, "msg");
+		if (w->opt.msg_label)
+			w->opt.msg_label(m, label, sizeof(label), w->opt.ctx);
+		label[sizeof(label) - 1] = '\0';
+		fprintf(w->out, "  m%zu [shape=note, style=filled, fillcolor=%s, label=\"", i,
+			m->raised ? "tomato" : "white");
+		dot_escaped(w->out, label);
+		fprintf(w->out, "%s\"];\n", m->raised ? "\\nraised" : "");
+		if (port != SIZE_MAX)
+			fprintf(w->out, "  m%zu -> p%zu [label=\"queued\"];\n", i, port);
+		if (m->linked_elem_id && dot_elem(w, m->linked_elem_id, node, sizeof(node)))
+			fprintf(w->out, "  %s -> m%zu [color=%s, label=\"linked\"];\n", node, i,
+				m->raised ? "red" : "black");
+	}
+}
+
+static void dot_inherits(struct dot *w)
+{
+	char self[32], other[32];
+	size_t i;
+
+	for (i = 0; i < w->g->n_inherits; i++) {
+		const imp_graph_inherit *in = &w->g->inherits[i];
+
+		if (!dot_elem(w, in->elem_id, self, sizeof(self)))
+			continue;
+		fprintf(w->out, "  %s [shape=ellipse, style=filled, fillcolor=%s, label=\"inherit depth %u%s\\n"
+			"%u of %u boosts, made %u\\n%s\"];\n", self,
+			in->donating ? "lightsalmon" : "white", in->depth & IMP__DEPTH_MASK,
+			(in->depth & IMP__DEPTH_RESET) ? " (reset)" : "", in->externcnt - in->externdrop,
+			in->externcnt, in->made, in->donating ? "donating" : "linked");
+		if (dot_elem(w, in->from_elem_id, other, sizeof(other)))
+			fprintf(w->out, "  %s -> %s [label=\"from\"];\n", other, self);
+		if (dot_elem(w, in->to_elem_id, other, sizeof(other)))
+			fprintf(w->out, "  %s -> %s [color=%s, penwidth=%d, label=\"to\"];\n", self, other,
+				in->donating ? "red" : "black", in->donating ? 2 : 1);
+	}
+}
+
+int imp_graph_dot(const imp_graph *graph, const imp_graph_dot_options *options, FILE *out)
+{
+	struct dot w = { .g = graph, .out = out, .opt = IMP_GRAPH_DOT_OPTIONS_INIT };
+
+	IMP__CHECK_ARG(graph && out, "imp_graph_dot: NULL argument");
+	if (options) {
+		IMP__CHECK_ARG(options->size >= IMP__DOT_OPTIONS_SIZE_V0,
+			       "imp_graph_dot: options->size is %zu: start from IMP_GRAPH_DOT_OPTIONS_INIT",
+			       options->size);
+		memcpy(&w.opt, options, options->size < sizeof(w.opt) ? options->size : sizeof(w.opt));
+	}
+	fputs("digraph ", out);
+	dot_id(out, w.opt.name ? w.opt.name : "importance");
+	fprintf(out, " {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
+		"  edge [fontname=\"Helvetica\", fontsize=9];\n  label=\"");
+	if (w.opt.title) {
+		dot_escaped(out, w.opt.title);
+		fputc(' ', out);
+	}
+	fprintf(out, "(red: boosted, gold: donor, blue: receiver not boosted, grey: exited)\";\n");
+	dot_tasks(&w);
+	dot_ports(&w);
+	dot_msgs(&w);
+	dot_inherits(&w);
+	fprintf(out, "}\n");
+	if (fflush(out) != 0 || ferror(out))
+		return imp__error(-EIO, "imp_graph_dot: writing the graph failed");
+	return 0;
+}
