@@ -79,7 +79,8 @@ static void json_string(FILE *out, const char *s)
 struct field {
 	const char *key;
 	char value[64];
-	const char *str; /* string value, or NULL for a number */
+	const char *str; /* string value, or NULL */
+	const char *raw; /* JSON text written as it is (a list), or NULL */
 };
 
 static void emit(struct sim *s, const char *kind, const char *text,
@@ -102,6 +103,8 @@ static void emit(struct sim *s, const char *kind, const char *text,
 		fputc(':', s->out);
 		if (fields[i].str)
 			json_string(s->out, fields[i].str);
+		else if (fields[i].raw)
+			fputs(fields[i].raw, s->out);
 		else
 			fputs(fields[i].value, s->out);
 	}
@@ -114,6 +117,7 @@ static void fnum(struct field *f, const char *key, long long v)
 {
 	f->key = key;
 	f->str = NULL;
+	f->raw = NULL;
 	snprintf(f->value, sizeof(f->value), "%lld", v);
 }
 
@@ -121,6 +125,14 @@ static void fstr(struct field *f, const char *key, const char *v)
 {
 	f->key = key;
 	f->str = v;
+	f->raw = NULL;
+}
+
+static void fraw(struct field *f, const char *key, const char *json)
+{
+	f->key = key;
+	f->str = NULL;
+	f->raw = json;
 }
 
 static void fail(struct sim *s, int status, const char *fmt, ...)
@@ -761,8 +773,8 @@ static void op_donating(struct sim *s, struct args *a)
 {
 	int pids[64];
 	char text[1024];
-	char list[900];
-	size_t len = 0;
+	char list[900], json[900];
+	size_t len = 0, jlen = 0;
 	struct obj *t;
 	struct field f[2];
 	int n, i;
@@ -773,11 +785,15 @@ static void op_donating(struct sim *s, struct args *a)
 	n = imp_task_donating_pids(t->u.task, pids, 64);
 	check(s, n, "donating");
 	list[0] = '\0';
-	for (i = 0; i < n; i++)
+	json[jlen++] = '[';
+	for (i = 0; i < n; i++) {
 		len += (size_t)snprintf(list + len, sizeof(list) - len, " %d", pids[i]);
+		jlen += (size_t)snprintf(json + jlen, sizeof(json) - jlen, "%s%d", i ? "," : "", pids[i]);
+	}
+	snprintf(json + jlen, sizeof(json) - jlen, "]");
 	snprintf(text, sizeof(text), "donating %s:%s", t->name, list);
 	fstr(&f[0], "name", t->name);
-	fstr(&f[1], "pids", list[0] ? list + 1 : "");
+	fraw(&f[1], "pids", json);
 	emit(s, "donating", text, f, 2);
 }
 
@@ -886,6 +902,11 @@ static void run_stream(struct sim *s, FILE *f, unsigned until)
 		if (!s->quiet)
 			fflush(s->out);
 	}
+	if (ferror(f))
+		fail(s, EXIT_SCENARIO, "cannot read the scenario: %s", strerror(errno));
+	if (until && s->line < until)
+		fail(s, EXIT_SCENARIO, "--until %u is past the end of the scenario (%u lines)", until,
+		     s->line);
 }
 
 static void free_nothing(void *p)
@@ -990,6 +1011,10 @@ int imp_sim_run(FILE *in, const char *name, const struct imp_sim_options *opt)
 		run_stream(s, in, opt->until);
 		if (opt->graph)
 			print_dot(s);
+	} else {
+		/* the scenario stopped at its error: what the teardown releases
+		 * is not part of its trace */
+		s->quiet = true;
 	}
 	sim_free(s);
 	free(s->linebuf);
