@@ -58,11 +58,10 @@ void imp__free(imp_domain *d, void *p)
 
 /*
  * A free list for inherits.  Every voucher receive makes one and the common
- * pattern (receive, work, release) frees it again right away; with malloc
- * that (and the voucher object, since folded into its value) was a quarter
- * of a send+receive pair (perf on bench-engine's voucher path), so a few
- * hundred are kept for reuse.  Taken and given back under the domain lock;
- * what does not fit goes back to the allocation hook.
+ * pattern (receive, work, release) frees it again right away, so up to
+ * IMP__CACHE_MAX freed inherits are kept for reuse instead of going back
+ * to the allocation hook.  Taken and given back under the domain lock;
+ * what does not fit goes back to the hook.
  */
 void *imp__cache_get(imp_domain *d, struct imp__cache *c)
 {
