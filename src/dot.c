@@ -61,6 +61,15 @@ static void dot_id(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* Opens node id's attributes and its label with line (escaped; may be
+ * empty): the caller writes the rest of the label and closes both. */
+static void dot_node_open(FILE *out, const char *id, const char *shape, const char *style,
+			  const char *fill, const char *line)
+{
+	fprintf(out, "  %s [shape=%s, style=\"%s\", fillcolor=%s, label=\"", id, shape, style, fill);
+	dot_escaped(out, line);
+}
+
 static size_t dot_task_of(const struct dot *w, const imp_task *task)
 {
 	size_t i;
@@ -119,7 +128,7 @@ static size_t dot_port_of(const struct dot *w, const imp_port *port)
 
 static void dot_tasks(struct dot *w)
 {
-	char label[IMP__DOT_LABEL_MAX];
+	char label[IMP__DOT_LABEL_MAX], id[32];
 	size_t i;
 
 	for (i = 0; i < w->g->n_tasks; i++) {
@@ -133,13 +142,11 @@ static void dot_tasks(struct dot *w)
 		if (w->opt.task_label)
 			w->opt.task_label(t, label, sizeof(label), w->opt.ctx);
 		label[sizeof(label) - 1] = '\0';
-		fprintf(w->out, "  t%zu [shape=box, style=\"rounded,filled%s\", fillcolor=%s, label=\"",
-			i, t->active ? "" : ",dashed", color);
-		if (label[0]) {
-			dot_escaped(w->out, label);
-			fputs("\\n", w->out);
-		}
-		fprintf(w->out, "pid %d%s%s\\nassert %u extern %u legacy %u\"];\n", t->pid,
+		snprintf(id, sizeof(id), "t%zu", i);
+		dot_node_open(w->out, id, "box", t->active ? "rounded,filled" : "rounded,filled,dashed",
+			      color, label);
+		fprintf(w->out, "%spid %d%s%s\\nassert %u extern %u legacy %u\"];\n",
+			label[0] ? "\\n" : "", t->pid,
 			t->receiver ? " receiver" : t->denap ? " denap" : "", t->boosted ? " BOOSTED" : "",
 			t->assertcnt, t->extern_boosts, t->legacy_boosts);
 	}
@@ -147,7 +154,7 @@ static void dot_tasks(struct dot *w)
 
 static void dot_ports(struct dot *w)
 {
-	char label[IMP__DOT_LABEL_MAX];
+	char label[IMP__DOT_LABEL_MAX], id[32];
 	size_t i, owner;
 
 	for (i = 0; i < w->g->n_ports; i++) {
@@ -159,9 +166,8 @@ static void dot_ports(struct dot *w)
 		if (w->opt.port_label)
 			w->opt.port_label(p, label, sizeof(label), w->opt.ctx);
 		label[sizeof(label) - 1] = '\0';
-		fprintf(w->out, "  p%zu [shape=cds, style=filled, fillcolor=%s, label=\"", i,
-			p->impcount ? "lightsalmon" : "grey95");
-		dot_escaped(w->out, label);
+		snprintf(id, sizeof(id), "p%zu", i);
+		dot_node_open(w->out, id, "cds", "filled", p->impcount ? "lightsalmon" : "grey95", label);
 		fprintf(w->out, "\\nimpcount %u%s\"];\n", p->impcount,
 			p->active ? (p->donate ? "" : "\\nno donation") : "\\ndead");
 		owner = dot_task_of(w, p->owner);
@@ -173,7 +179,7 @@ static void dot_ports(struct dot *w)
 
 static void dot_msgs(struct dot *w)
 {
-	char label[IMP__DOT_LABEL_MAX], node[32];
+	char label[IMP__DOT_LABEL_MAX], id[32], node[32];
 	size_t i, port;
 
 	for (i = 0; i < w->g->n_msgs; i++) {
@@ -186,9 +192,8 @@ static void dot_msgs(struct dot *w)
 		if (w->opt.msg_label)
 			w->opt.msg_label(m, label, sizeof(label), w->opt.ctx);
 		label[sizeof(label) - 1] = '\0';
-		fprintf(w->out, "  m%zu [shape=note, style=filled, fillcolor=%s, label=\"", i,
-			m->raised ? "tomato" : "white");
-		dot_escaped(w->out, label);
+		snprintf(id, sizeof(id), "m%zu", i);
+		dot_node_open(w->out, id, "note", "filled", m->raised ? "tomato" : "white", label);
 		fprintf(w->out, "%s\"];\n", m->raised ? "\\nraised" : "");
 		if (port != SIZE_MAX)
 			fprintf(w->out, "  m%zu -> p%zu [label=\"queued\"];\n", i, port);
@@ -208,9 +213,9 @@ static void dot_inherits(struct dot *w)
 
 		if (!dot_elem(w, in->elem_id, self, sizeof(self)))
 			continue;
-		fprintf(w->out, "  %s [shape=ellipse, style=filled, fillcolor=%s, label=\"inherit depth %u%s\\n"
-			"%u of %u boosts, made %u\\n%s\"];\n", self,
-			in->donating ? "lightsalmon" : "white", in->depth & IMP__DEPTH_MASK,
+		dot_node_open(w->out, self, "ellipse", "filled", in->donating ? "lightsalmon" : "white", "");
+		fprintf(w->out, "inherit depth %u%s\\n%u of %u boosts, made %u\\n%s\"];\n",
+			in->depth & IMP__DEPTH_MASK,
 			(in->depth & IMP__DEPTH_RESET) ? " (reset)" : "", in->externcnt - in->externdrop,
 			in->externcnt, in->made, in->donating ? "donating" : "linked");
 		if (dot_elem(w, in->from_elem_id, other, sizeof(other)))

@@ -22,10 +22,13 @@ libdir=$(dirname "$pcdir")
 export PKG_CONFIG_PATH="$pcdir" LD_LIBRARY_PATH="$libdir"
 checks=$src/tests/install
 
-# pkg-config, shared libraries
+# pkg-config, shared libraries; the engine program is the README's example
 # shellcheck disable=SC2046
-if $cc -o "$tmp/engine-pc" "$checks/engine.c" $(pkg-config --cflags --libs importance) &&
-	"$tmp/engine-pc"; then ok; else bad "engine.c with pkg-config importance"; fi
+if $cc -o "$tmp/engine-pc" "$src/examples/readme.c" $(pkg-config --cflags --libs importance) &&
+	"$tmp/engine-pc"; then ok; else bad "examples/readme.c with pkg-config importance"; fi
+header_version=$(sed -n 's/^#define IMP_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/importance/importance.h")
+if [ "$(pkg-config --modversion importance)" = "$header_version" ]; then ok; else
+	bad "importance.pc says $(pkg-config --modversion importance), importance.h $header_version"; fi
 # shellcheck disable=SC2046
 if $cc -o "$tmp/client-pc" "$checks/client.c" $(pkg-config --cflags --libs importance-client) &&
 	"$tmp/client-pc" "$tmp/no-daemon.sock"; then ok; else bad "client.c with pkg-config importance-client"; fi
