@@ -61,12 +61,15 @@ static void dot_id(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-/* Opens node id's attributes and its label with line (escaped; may be
+/* Opens node <kind><number>'s attributes and its label with line, the
+ * text of a label callback (cut at IMP__DOT_LABEL_MAX, escaped; may be
  * empty): the caller writes the rest of the label and closes both. */
-static void dot_node_open(FILE *out, const char *id, const char *shape, const char *style,
-			  const char *fill, const char *line)
+static void dot_node_open(FILE *out, char kind, uint64_t number, const char *shape,
+			  const char *style, const char *fill, char *line)
 {
-	fprintf(out, "  %s [shape=%s, style=\"%s\", fillcolor=%s, label=\"", id, shape, style, fill);
+	line[IMP__DOT_LABEL_MAX - 1] = '\0';
+	fprintf(out, "  %c%" PRIu64 " [shape=%s, style=\"%s\", fillcolor=%s, label=\"", kind, number,
+		shape, style, fill);
 	dot_escaped(out, line);
 }
 
@@ -128,7 +131,7 @@ static size_t dot_port_of(const struct dot *w, const imp_port *port)
 
 static void dot_tasks(struct dot *w)
 {
-	char label[IMP__DOT_LABEL_MAX], id[32];
+	char label[IMP__DOT_LABEL_MAX];
 	size_t i;
 
 	for (i = 0; i < w->g->n_tasks; i++) {
@@ -141,9 +144,7 @@ static void dot_tasks(struct dot *w)
 		label[0] = '\0';
 		if (w->opt.task_label)
 			w->opt.task_label(t, label, sizeof(label), w->opt.ctx);
-		label[sizeof(label) - 1] = '\0';
-		snprintf(id, sizeof(id), "t%zu", i);
-		dot_node_open(w->out, id, "box", t->active ? "rounded,filled" : "rounded,filled,dashed",
+		dot_node_open(w->out, 't', i, "box", t->active ? "rounded,filled" : "rounded,filled,dashed",
 			      color, label);
 		fprintf(w->out, "%spid %d%s%s\\nassert %u extern %u legacy %u\"];\n",
 			label[0] ? "\\n" : "", t->pid,
@@ -154,7 +155,7 @@ static void dot_tasks(struct dot *w)
 
 static void dot_ports(struct dot *w)
 {
-	char label[IMP__DOT_LABEL_MAX], id[32];
+	char label[IMP__DOT_LABEL_MAX];
 	size_t i, owner;
 
 	for (i = 0; i < w->g->n_ports; i++) {
@@ -165,9 +166,7 @@ static void dot_ports(struct dot *w)
 		strcpy(label, "port");
 		if (w->opt.port_label)
 			w->opt.port_label(p, label, sizeof(label), w->opt.ctx);
-		label[sizeof(label) - 1] = '\0';
-		snprintf(id, sizeof(id), "p%zu", i);
-		dot_node_open(w->out, id, "cds", "filled", p->impcount ? "lightsalmon" : "grey95", label);
+		dot_node_open(w->out, 'p', i, "cds", "filled", p->impcount ? "lightsalmon" : "grey95", label);
 		fprintf(w->out, "\\nimpcount %u%s\"];\n", p->impcount,
 			p->active ? (p->donate ? "" : "\\nno donation") : "\\ndead");
 		owner = dot_task_of(w, p->owner);
@@ -179,7 +178,7 @@ static void dot_ports(struct dot *w)
 
 static void dot_msgs(struct dot *w)
 {
-	char label[IMP__DOT_LABEL_MAX], id[32], node[32];
+	char label[IMP__DOT_LABEL_MAX], node[32];
 	size_t i, port;
 
 	for (i = 0; i < w->g->n_msgs; i++) {
@@ -191,9 +190,7 @@ static void dot_msgs(struct dot *w)
 		strcpy(label, "msg");
 		if (w->opt.msg_label)
 			w->opt.msg_label(m, label, sizeof(label), w->opt.ctx);
-		label[sizeof(label) - 1] = '\0';
-		snprintf(id, sizeof(id), "m%zu", i);
-		dot_node_open(w->out, id, "note", "filled", m->raised ? "tomato" : "white", label);
+		dot_node_open(w->out, 'm', i, "note", "filled", m->raised ? "tomato" : "white", label);
 		fprintf(w->out, "%s\"];\n", m->raised ? "\\nraised" : "");
 		if (port != SIZE_MAX)
 			fprintf(w->out, "  m%zu -> p%zu [label=\"queued\"];\n", i, port);
@@ -205,7 +202,7 @@ static void dot_msgs(struct dot *w)
 
 static void dot_inherits(struct dot *w)
 {
-	char self[32], other[32];
+	char self[32], other[32], none[IMP__DOT_LABEL_MAX] = "";
 	size_t i;
 
 	for (i = 0; i < w->g->n_inherits; i++) {
@@ -213,7 +210,8 @@ static void dot_inherits(struct dot *w)
 
 		if (!dot_elem(w, in->elem_id, self, sizeof(self)))
 			continue;
-		dot_node_open(w->out, self, "ellipse", "filled", in->donating ? "lightsalmon" : "white", "");
+		dot_node_open(w->out, 'e', in->elem_id, "ellipse", "filled",
+			      in->donating ? "lightsalmon" : "white", none);
 		fprintf(w->out, "inherit depth %u%s\\n%u of %u boosts, made %u\\n%s\"];\n",
 			in->depth & IMP__DEPTH_MASK,
 			(in->depth & IMP__DEPTH_RESET) ? " (reset)" : "", in->externcnt - in->externdrop,
