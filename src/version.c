@@ -11,7 +11,13 @@ unsigned imp_version(void)
 	return IMP_VERSION_HEX;
 }
 
+#define IMP__STRING(x) #x
+#define IMP__NUMBER_STRING(x) IMP__STRING(x)
+
+/* Made from the numbers, so that the test comparing it with
+ * IMP_VERSION_STRING catches a header whose two disagree. */
 const char *imp_version_string(void)
 {
-	return IMP_VERSION_STRING;
+	return IMP__NUMBER_STRING(IMP_VERSION_MAJOR) "." IMP__NUMBER_STRING(IMP_VERSION_MINOR) "."
+		IMP__NUMBER_STRING(IMP_VERSION_PATCH);
 }

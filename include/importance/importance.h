@@ -170,7 +170,8 @@ typedef struct imp_domain_config {
 
 #define IMP_DOMAIN_CONFIG_INIT { .size = sizeof(imp_domain_config) }
 
-/* Sets *cfg to IMP_DOMAIN_CONFIG_INIT. */
+/* Sets *cfg to IMP_DOMAIN_CONFIG_INIT (for C++ before C++20, which has no
+ * designated initializers).  NULL: does nothing. */
 IMP_EXTERN void imp_domain_config_init(imp_domain_config *cfg);
 
 /* Creates a domain.  cfg may be NULL (defaults); otherwise cfg->size must
