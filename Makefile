@@ -9,16 +9,24 @@ FUZZ_SECONDS ?= 15
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CONFORMANCE ?= ../shared/conformance
 
-.PHONY: all deps build test test-unit test-asan test-tsan test-fuzz fuzz fuzz-build conformance demo bench clean
+.PHONY: all deps build build-quiet test test-unit test-asan test-tsan test-fuzz fuzz fuzz-build conformance demo bench clean
 
 all: build
 
 deps:
 	@sh scripts/install-deps.sh
 
+CONFIGURE = cmake -S . -B $(BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@$(CONFIGURE)
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# The same build for the demo: its output goes to $(BUILD)/build.log and
+# is shown only when the build fails, so that the demo's is all one sees.
+build-quiet: deps
+	@$(CONFIGURE)
+	@cmake --build $(BUILD) -j $(JOBS) >$(BUILD)/build.log 2>&1 || { cat $(BUILD)/build.log; exit 1; }
 
 # Everything: unit tests, scenarios and the conformance suite with gcc,
 # the same again under ASan+UBSan with clang, and the threads test under TSan.
@@ -77,7 +85,7 @@ conformance: build
 # The main job: importanced boosting a niced background server while a
 # foreground client's requests wait for it (scripts/demo.sh), then the
 # simulator on a commented scenario with its donation graph drawn.
-demo: build
+demo: build-quiet
 	@sh scripts/demo.sh $(BUILD)
 	@mkdir -p docs/demo
 	@echo "== imp run examples/foreground-chain.imp"

@@ -59,7 +59,7 @@ static bool with_callback;
 
 static imp_domain *domain(void)
 {
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 	imp_domain *d;
 
 	cfg.allocator = &counting;

@@ -116,7 +116,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
 int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, struct broker **out)
 {
-	imp_domain_config dc = { 0 };
+	imp_domain_config dc = IMP_DOMAIN_CONFIG_INIT;
 	struct broker *b;
 	int e;
 

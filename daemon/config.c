@@ -402,7 +402,7 @@ int config_from_args(struct broker_config *cfg, int argc, char **argv, char *err
 			return 1;
 		}
 		if (!strcmp(argv[i], "--version")) {
-			printf("importanced %s\n", IMPD_VERSION);
+			printf("importanced (importance) %s\n", imp_version_string());
 			return 1;
 		}
 		if (!strcmp(argv[i], "--no-config"))

@@ -122,7 +122,7 @@ static int reply_text(struct peer *c, uint16_t type, uint32_t serial, struct tex
 
 	t->cut = false;
 	if (cut)
-		text_add(t, "%s(cut at %u bytes)\n", type == IMPP_REQ_GRAPH ? "// " : "", IMPP_MAX_TEXT);
+		text_add(t, "(cut at %u bytes)\n", IMPP_MAX_TEXT);
 	text_add(t, "%s", last);
 	if (t->failed) {
 		free(t->buf);
@@ -159,98 +159,105 @@ int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 	return reply_text(c, type, serial, &t, "");
 }
 
-/* The graph's tasks sorted by task pointer, for finding a port's owner. */
-struct shown {
-	const imp_task *task;
-	unsigned long long elem;
-	bool visible;
+/* GRAPH is the library's DOT renderer writing into a buffer that stops
+ * taking text at the frame's limit: past it the rest is dropped and the
+ * graph is closed after its last whole line, with a note. */
+struct capped {
+	char *buf;
+	size_t len, cap;
+	bool cut, failed;
 };
 
-static int cmp_shown(const void *a, const void *b)
+static ssize_t capped_write(void *cookie, const char *data, size_t n)
 {
-	const imp_task *x = ((const struct shown *)a)->task, *y = ((const struct shown *)b)->task;
+	struct capped *o = cookie;
 
-	return x < y ? -1 : x > y;
+	if (o->cut || o->failed)
+		return (ssize_t)n;
+	if (o->len + n + TEXT_RESERVE > IMPP_MAX_TEXT) {
+		o->cut = true;
+		return (ssize_t)n;
+	}
+	if (o->len + n > o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 16384;
+		char *nb;
+
+		while (cap < o->len + n)
+			cap *= 2;
+		if (!(nb = realloc(o->buf, cap))) {
+			o->failed = true;
+			return (ssize_t)n;
+		}
+		o->buf = nb;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, data, n);
+	o->len += n;
+	return (ssize_t)n;
 }
 
-static const struct shown *find_shown(const struct shown *s, size_t n, const imp_task *task)
-{
-	struct shown key = { .task = task };
+struct graph_view {
+	struct broker *b;
+	struct peer *viewer;
+};
 
-	return bsearch(&key, s, n, sizeof(*s), cmp_shown);
+static bool graph_shows(const imp_graph_task *t, void *ctx)
+{
+	const struct graph_view *v = ctx;
+	const struct actor *a = t->task ? imp_task_get_userdata(t->task) : NULL;
+
+	return a && diag_may_see(v->b, v->viewer, a);
 }
 
-static int cmp_elem(const void *a, const void *b)
+static void graph_label(const imp_graph_task *t, char *buf, size_t size, void *ctx)
 {
-	unsigned long long x = ((const struct shown *)a)->elem, y = ((const struct shown *)b)->elem;
+	const struct actor *a = t->task ? imp_task_get_userdata(t->task) : NULL;
 
-	return x < y ? -1 : x > y;
-}
-
-static bool elem_visible(const struct shown *by_elem, size_t n, unsigned long long elem)
-{
-	struct shown key = { .elem = elem };
-	const struct shown *s = bsearch(&key, by_elem, n, sizeof(*s), cmp_elem);
-
-	return s && s->visible;
+	(void)ctx;
+	if (a)
+		snprintf(buf, size, "uid %u", (unsigned)a->uid);
 }
 
 int diag_graph(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 {
-	struct text t = { 0 };
-	struct shown *shown;
+	static const cookie_io_functions_t io = { .write = capped_write };
+	struct graph_view view = { b, c };
+	imp_graph_dot_options opt = IMP_GRAPH_DOT_OPTIONS_INIT;
+	struct impp_reply_text r = { 0, 0 };
+	struct capped o = { 0 };
 	imp_graph *g;
-	size_t i;
+	FILE *f;
 	int e;
 
 	if ((e = listing_allowed(b, c)) < 0 || (e = imp_domain_graph(b->dom, &g)) < 0)
 		return e;
-	if (!(shown = calloc(2 * g->n_tasks + 1, sizeof(*shown)))) {
+	if (!(f = fopencookie(&o, "w", io))) {
 		imp_graph_free(b->dom, g);
 		return -ENOMEM;
 	}
-	text_add(&t, "digraph importanced {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
-	for (i = 0; i < g->n_tasks; i++) {
-		const imp_graph_task *gt = &g->tasks[i];
-		const struct actor *x = gt->task ? imp_task_get_userdata(gt->task) : NULL;
-
-		shown[i].task = gt->task;
-		shown[i].elem = (unsigned long long)gt->elem_id;
-		shown[i].visible = x && diag_may_see(b, c, x);
-		if (!shown[i].visible)
-			continue;
-		text_add(&t, "  e%llu [shape=box, style=\"rounded,filled\", fillcolor=%s, label=\"pid %d%s\\nassert %u extern %u\"];\n",
-			 shown[i].elem, gt->boosted ? "tomato" : gt->donor ? "gold" : gt->active ? "lightblue" : "grey85",
-			 gt->pid, gt->receiver ? " receiver" : gt->denap ? " denap" : "", gt->assertcnt,
-			 gt->extern_boosts);
-	}
-	memcpy(shown + g->n_tasks, shown, g->n_tasks * sizeof(*shown));
-	qsort(shown, g->n_tasks, sizeof(*shown), cmp_shown);
-	qsort(shown + g->n_tasks, g->n_tasks, sizeof(*shown), cmp_elem);
-	for (i = 0; i < g->n_msgs && !t.cut; i++) {
-		const imp_graph_msg *m = &g->msgs[i];
-		const struct shown *owner = find_shown(shown, g->n_tasks, imp_port_owner(m->port));
-
-		if (!owner || !owner->visible)
-			continue;
-		text_add(&t, "  m%zu [shape=note, label=\"msg%s\"];\n  m%zu -> e%llu;\n", i, m->raised ? " raised" : "",
-			 i, owner->elem);
-		if (m->linked_elem_id)
-			text_add(&t, "  e%llu -> m%zu [color=%s];\n", (unsigned long long)m->linked_elem_id, i,
-				 m->raised ? "red" : "black");
-	}
-	for (i = 0; i < g->n_inherits && !t.cut; i++) {
-		const imp_graph_inherit *in = &g->inherits[i];
-
-		if (!elem_visible(shown + g->n_tasks, g->n_tasks, (unsigned long long)in->to_elem_id))
-			continue;
-		text_add(&t, "  e%llu [shape=ellipse, label=\"inherit %u/%u%s\"];\n  e%llu -> e%llu;\n  e%llu -> e%llu [color=%s];\n",
-			 (unsigned long long)in->elem_id, in->externcnt - in->externdrop, in->externcnt,
-			 in->donating ? " donating" : "", (unsigned long long)in->from_elem_id,
-			 (unsigned long long)in->elem_id, (unsigned long long)in->elem_id,
-			 (unsigned long long)in->to_elem_id, in->donating ? "red" : "black");
-	}
-	free(shown);
+	opt.name = "importanced";
+	opt.task_filter = graph_shows;
+	opt.task_label = graph_label;
+	opt.ctx = &view;
+	e = imp_graph_dot(g, &opt, f);
+	fclose(f);
 	imp_graph_free(b->dom, g);
-	return reply_text(c, type, serial, &t, "}\n");
+	if (e == 0 && o.cut) {
+		char note[96];
+		int n;
+
+		while (o.len && o.buf[o.len - 1] != '\n')
+			o.len--;
+		n = snprintf(note, sizeof(note), "  // cut at %u bytes\n}\n", IMPP_MAX_TEXT);
+		o.cut = false;
+		capped_write(&o, note, (size_t)n);
+	}
+	if (e < 0 || o.failed) {
+		free(o.buf);
+		return e < 0 ? e : -ENOMEM;
+	}
+	r.len = (uint32_t)o.len;
+	peer_send(c, IMPP_REPLY(type), serial, &r, sizeof(r), o.buf, o.len);
+	free(o.buf);
+	return 0;
 }

@@ -35,7 +35,7 @@ static void check(imp_domain *d)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 	imp_domain *d;
 	imp_task *t[NT] = { 0 };
 	imp_port *p[NP] = { 0 };

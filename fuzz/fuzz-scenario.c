@@ -1,6 +1,7 @@
-/* libFuzzer target: the scenario parser and interpreter.  Any input must
- * end in a clean run or a scenario error; an invariant violation (status
- * 3), a crash, a sanitizer report or a leak is a bug. */
+/* libFuzzer target: the scenario parser and interpreter, and the DOT
+ * renderer on the graph a clean run leaves.  Any input must end in a clean
+ * run or a scenario error; an invariant violation (status 3), a crash, a
+ * sanitizer report or a leak is a bug. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opt.verify = true;
 	opt.out = sink;
 	status = imp_sim_run(in, "fuzz", &opt);
+	if (status == 0) {
+		/* the same scenario again, drawn */
+		rewind(in);
+		opt.graph = true;
+		status = imp_sim_run(in, "fuzz", &opt);
+	}
 	fclose(in);
 	if (status != 0 && status != 2)
 		abort();

@@ -88,7 +88,7 @@ fi
 	echo "| --- | ---: | ---: | ---: | ---: |"
 	"$build/bench-scenario" 1000000
 	# the same text through the command line tool, from a file
-	"$build/tests/gen-scenario" 7 1000000 2000 > "$data/large.imp"
+	"$build/sim/gen-scenario" 7 1000000 2000 > "$data/large.imp"
 	st=0
 	/usr/bin/time -f '%e %M' -o "$data/imp-run.time" "$build/imp" run "$data/large.imp" > /dev/null || st=$?
 	read -r secs kb < "$data/imp-run.time"

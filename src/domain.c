@@ -58,11 +58,10 @@ void imp__free(imp_domain *d, void *p)
 
 /*
  * A free list for inherits.  Every voucher receive makes one and the common
- * pattern (receive, work, release) frees it again right away; with malloc
- * that (and the voucher object, since folded into its value) was a quarter
- * of a send+receive pair (perf on bench-engine's voucher path), so a few
- * hundred are kept for reuse.  Taken and given back under the domain lock;
- * what does not fit goes back to the allocation hook.
+ * pattern (receive, work, release) frees it again right away, so up to
+ * IMP__CACHE_MAX freed inherits are kept for reuse instead of going back
+ * to the allocation hook.  Taken and given back under the domain lock;
+ * what does not fit goes back to the hook.
  */
 void *imp__cache_get(imp_domain *d, struct imp__cache *c)
 {
@@ -203,17 +202,32 @@ void imp__unlock(imp_domain *d)
 	imp__trace_flush(d);
 }
 
-int imp_domain_new(const imp_domain_config *cfg, imp_domain **out)
+void imp_domain_config_init(imp_domain_config *cfg)
 {
-	imp_domain_config defaults = { 0 };
+	if (cfg)
+		*cfg = (imp_domain_config)IMP_DOMAIN_CONFIG_INIT;
+}
+
+/* The struct's size in the first version: every caller's knows these. */
+#define IMP__DOMAIN_CONFIG_SIZE_V0 (offsetof(imp_domain_config, verify_each_step) + sizeof(bool))
+
+int imp_domain_new(const imp_domain_config *caller_cfg, imp_domain **out)
+{
+	imp_domain_config defaults = IMP_DOMAIN_CONFIG_INIT, copy = IMP_DOMAIN_CONFIG_INIT;
+	const imp_domain_config *cfg = caller_cfg ? &copy : &defaults;
 	const imp_allocator *a;
 	pthread_condattr_t ca;
 	imp_domain *d;
 
 	IMP__CHECK_ARG(out, "imp_domain_new: out is NULL");
 	*out = NULL;
-	if (!cfg)
-		cfg = &defaults;
+	if (caller_cfg) {
+		/* The fields the caller knows; the rest keep their defaults. */
+		IMP__CHECK_ARG(caller_cfg->size >= IMP__DOMAIN_CONFIG_SIZE_V0,
+			       "imp_domain_new: cfg->size is %zu: start from IMP_DOMAIN_CONFIG_INIT "
+			       "or imp_domain_config_init()", caller_cfg->size);
+		memcpy(&copy, caller_cfg, caller_cfg->size < sizeof(copy) ? caller_cfg->size : sizeof(copy));
+	}
 	a = cfg->allocator;
 	IMP__CHECK_ARG(!a || (a->alloc && a->free), "imp_domain_new: allocator needs alloc and free");
 	d = a ? a->alloc(sizeof(*d), a->ctx) : malloc(sizeof(*d));

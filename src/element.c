@@ -41,8 +41,6 @@ void imp__task_elem_fill_info(const struct imp__task_elem *t, imp_task_info *inf
 	info->legacy_boosts = IMP__TASK_LEGACY(t);
 	info->filelocks = t->filelocks;
 	info->transitions = t->transitions;
-	info->refs = t->elem.refs;
-	info->made = t->elem.made;
 }
 
 struct imp__task_elem *imp__task_elem_new(imp_domain *d, imp_task *task)
@@ -100,8 +98,8 @@ void imp__inherit_link(struct imp__inherit *inherit, struct imp__elem *elem)
  * index it: the list the from side's boosts flow on, and the to-task's
  * inbound list.  A donor feeding many receivers has a long first list and
  * each receiver a short second one; a receiver fed by many donors the
- * opposite; so the shorter one is searched.  (Searching the first list only
- * made a fan-out of n receivers cost O(n^2): measured in bench/.)
+ * opposite; so the shorter one is searched, which keeps a fan-out to n
+ * receivers (or a fan-in from n donors) linear in n.
  */
 struct imp__inherit *imp__inherit_find(struct imp__elem *from, struct imp__task_elem *to, uint32_t depth)
 {
@@ -127,7 +125,6 @@ static void imp__task_elem_free(imp_domain *d, struct imp__task_elem *t)
 	if (owner) {
 		memset(&owner->snapshot, 0, sizeof(owner->snapshot));
 		imp__task_elem_fill_info(t, &owner->snapshot);
-		owner->snapshot.refs = 0;
 		owner->has_snapshot = true;
 		owner->former_imp = NULL;
 		if (owner->imp == t)

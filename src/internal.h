@@ -13,7 +13,32 @@
  * Messages and inherits linked to an inherit are kept on that inherit's
  * to-task lists, so propagation only ever walks task elements.
  *
- * Everything here is protected by domain->lock unless said otherwise.
+ * Locking
+ * -------
+ * Three mutexes per domain, and a key on every field shared between
+ * threads saying what guards it:
+ *
+ *   (L)  domain->lock, the importance lock: the object graph, every count,
+ *        list and reference count, the delayed-drop queue, the trace ring
+ *        and the timer thread's state.  Every public call takes it; the
+ *        propagation drops it only around a policy callback, with the
+ *        operation marked unsettled (domain->unsettled) meanwhile.
+ *   (A)  domain->apply_lock, the reference's task lock: held while one
+ *        policy update is applied, so the updates of a domain reach the
+ *        callback one at a time and in order.
+ *   (T)  domain->trace_lock: held by the one thread delivering trace
+ *        events, so they reach the callback in order; it guards no field
+ *        (the ring itself is (L)).
+ *   (I)  immutable: written before the object is shared (creation), read
+ *        without a lock.
+ *   (U)  the caller's: userdata, set and read without a lock; the library
+ *        never reads it.
+ *   (@)  atomic: read anywhere; the tag says who writes.
+ *
+ * Order: apply_lock, then lock; trace_lock, then lock.  The importance
+ * lock is never held while waiting for another: with it held, apply_lock
+ * is only try-locked, and trace_lock only try-locked without it (see
+ * imp__process_updates and imp__trace_flush).
  */
 #ifndef IMP_INTERNAL_H
 #define IMP_INTERNAL_H
@@ -48,26 +73,25 @@ TAILQ_HEAD(imp__task_list, imp_task);
  * A voucher object.  Vouchers are deduplicated, so a value (a task element
  * or an inherit) has at most one voucher object at a time, and the object
  * keeps its value alive through a made reference: the object lives inside
- * its value (imp__voucher_slot()) and is never allocated.  A voucher
- * receive used to take one from a free list, clear it and put it on a
- * domain-wide list, and the release undid all three.
+ * its value (imp__voucher_slot()) and is never allocated on its own.
  */
 struct imp_voucher {
-	imp_domain *domain;
-	uint32_t refs;
-	uint32_t made;               /* voucher layer's made count for the value */
-	struct imp__elem *value;
+	imp_domain *domain;          /* (I) */
+	uint32_t refs;               /* (L) */
+	uint32_t made;               /* (L) voucher layer's made count for the value */
+	struct imp__elem *value;     /* (L) */
 };
 
 struct imp__elem {
-	uint32_t refs;
-	uint32_t made;             /* made references handed to vouchers */
-	uint8_t type;
-	uint64_t id;               /* stable id for graphs */
-	struct imp_voucher *voucher; /* the voucher object holding this value:
-					NULL or its slot */
+	uint32_t refs;             /* (L) */
+	uint32_t made;             /* (L) made references handed to vouchers */
+	uint8_t type;              /* (I) */
+	uint64_t id;               /* (I) stable id for graphs */
+	struct imp_voucher *voucher; /* (L) the voucher object holding this
+					value: NULL or its slot */
 };
 
+/* Every field (L), but for the embedded elem's (I) ones. */
 struct imp__task_elem {
 	struct imp__elem elem;
 	struct imp__msg_list kmsgs;        /* messages linked here or to inherits to us */
@@ -91,6 +115,7 @@ struct imp__task_elem {
 	struct imp_voucher voucher_slot; /* last: propagation never reads it */
 };
 
+/* Every field (L), but for the embedded elem's (I) ones. */
 struct imp__inherit {
 	struct imp__elem elem;
 	struct imp__elem *from_elem;     /* holds a reference */
@@ -116,65 +141,68 @@ static inline struct imp_voucher *imp__voucher_slot(struct imp__elem *e)
 #define IMP__INHERIT_EXTERN(i) ((i)->externcnt - (i)->externdrop)
 
 struct imp_task {
-	imp_domain *domain;
-	uint32_t refs;             /* handles + ports owned + messages sent */
-	int pid;
-	bool active;
-	bool live_donor_state;
-	atomic_bool boosted;       /* written under domain->apply_lock */
-	struct imp__task_elem *imp;        /* task_imp_base */
-	struct imp__task_elem *former_imp; /* weak, after disconnect */
-	imp_task_info snapshot;            /* values when the element was freed */
-	bool has_snapshot;
-	struct imp__port_list ports;       /* owned ports, creation order */
-	TAILQ_ENTRY(imp_task) link;
-	void *userdata;
+	imp_domain *domain;        /* (I) */
+	uint32_t refs;             /* (L) handles + ports owned + messages sent */
+	int pid;                   /* (I) */
+	bool active;               /* (L) */
+	bool live_donor_state;     /* (L) */
+	atomic_bool boosted;       /* (@) written by the thread applying the update:
+				      under (A), or under (L) when the domain has
+				      no policy callback */
+	struct imp__task_elem *imp;        /* (L) task_imp_base */
+	struct imp__task_elem *former_imp; /* (L) weak, after disconnect */
+	imp_task_info snapshot;            /* (L) values when the element was freed */
+	bool has_snapshot;                 /* (L) */
+	struct imp__port_list ports;       /* (L) owned ports, creation order */
+	TAILQ_ENTRY(imp_task) link;        /* (L) on the domain's list */
+	void *userdata;                    /* (U) */
 };
 
 struct imp_port {
-	imp_domain *domain;
-	uint32_t refs;
-	bool active;
-	bool donate;
-	uint32_t impcount;
-	size_t queued;
-	struct imp_task *owner;     /* holds a task reference */
-	struct imp__msg_list queue; /* send order */
-	TAILQ_ENTRY(imp_port) owner_link;
-	TAILQ_ENTRY(imp_port) link;
-	void *userdata;
+	imp_domain *domain;         /* (I) */
+	uint32_t refs;              /* (L) */
+	bool active;                /* (L) */
+	bool donate;                /* (I) */
+	uint32_t impcount;          /* (L) */
+	size_t queued;              /* (L) */
+	struct imp_task *owner;     /* (I) holds a task reference */
+	struct imp__msg_list queue; /* (L) send order */
+	TAILQ_ENTRY(imp_port) owner_link; /* (L) */
+	TAILQ_ENTRY(imp_port) link;       /* (L) */
+	void *userdata;             /* (U) */
 };
 
 struct imp_msg {
-	imp_domain *domain;
-	uint32_t refs;
-	imp_msg_state state;
-	bool raised;                 /* MACH_MSGH_BITS_RAISEIMP */
-	struct imp__elem *importance; /* ikm_importance, holds a reference */
-	struct imp_task *sender;     /* holds a task reference */
-	struct imp_port *port;       /* holds a port reference */
-	struct imp_voucher *voucher; /* holds a voucher reference */
-	TAILQ_ENTRY(imp_msg) imp_link;   /* on a task element's kmsgs */
-	TAILQ_ENTRY(imp_msg) queue_link; /* on the port queue */
-	TAILQ_ENTRY(imp_msg) link;       /* on the domain's list */
-	void *userdata;
+	imp_domain *domain;          /* (I) */
+	uint32_t refs;               /* (L) */
+	imp_msg_state state;         /* (L) */
+	bool raised;                 /* (L) MACH_MSGH_BITS_RAISEIMP */
+	struct imp__elem *importance; /* (L) ikm_importance, holds a reference */
+	struct imp_task *sender;     /* (I) holds a task reference */
+	struct imp_port *port;       /* (I) holds a port reference */
+	struct imp_voucher *voucher; /* (L) holds a voucher reference */
+	TAILQ_ENTRY(imp_msg) imp_link;   /* (L) on a task element's kmsgs */
+	TAILQ_ENTRY(imp_msg) queue_link; /* (L) on the port queue */
+	TAILQ_ENTRY(imp_msg) link;       /* (L) on the domain's list */
+	void *userdata;              /* (U) */
 };
 
 #define IMP__TRACE_RING 1024u
 #define IMP__CACHE_MAX 256u
 
-/* A free list of same-sized objects (see imp__cache_get). */
+/* A free list of same-sized objects (see imp__cache_get); (L). */
 struct imp__cache {
 	void *head;
 	unsigned n;
-	size_t size;
+	size_t size; /* (I) */
 };
 
 struct imp_domain {
-	pthread_mutex_t lock;       /* the importance lock */
-	pthread_mutex_t apply_lock; /* held while a policy update is applied */
-	pthread_mutex_t trace_lock; /* serializes trace delivery */
+	pthread_mutex_t lock;       /* (L) the importance lock */
+	pthread_mutex_t apply_lock; /* (A) held while a policy update is applied */
+	pthread_mutex_t trace_lock; /* (T) held while trace events are delivered */
 
+	/* the configuration, (I) */
 	uint64_t (*clock_now)(void *ctx);
 	void *clock_ctx;
 	void (*policy)(const imp_policy_event *, void *);
@@ -183,20 +211,24 @@ struct imp_domain {
 	void *trace_ctx;
 	imp_allocator allocator;
 	bool verify_each_step;
-	bool broken;
-	unsigned unsettled; /* operations paused mid-way (lock dropped for a policy update) */
 
-	/* delayed drop (App Nap hysteresis) */
+	bool broken;        /* (L) verify_each_step found an inconsistency */
+	unsigned unsettled; /* (L) operations paused mid-way (lock dropped for a
+			       policy update): counts are not checked meanwhile */
+
+	/* delayed drop (App Nap hysteresis), (L) */
 	struct imp__task_elem_list delayed_queue;
 	uint64_t delayed_deadline;
 	bool delayed_requested;
 
-	/* timer thread */
+	/* timer thread: timer_thread is written by the start call under (L)
+	 * and joined by the stop call that saw timer_running; timer_cond is
+	 * waited on with (L) */
 	pthread_t timer_thread;
 	pthread_cond_t timer_cond;
-	bool timer_running, timer_stop;
+	bool timer_running, timer_stop; /* (L) */
 
-	/* all objects, for stats, graphs, verification and teardown */
+	/* all objects, for stats, graphs, verification and teardown, (L) */
 	struct imp__task_elem_list all_task_elems;
 	struct imp__inherit_list all_inherits;
 	struct imp__task_list tasks;
@@ -205,11 +237,11 @@ struct imp_domain {
 	size_t n_task_elems, n_inherits, n_vouchers, n_tasks, n_ports, n_msgs, n_delayed;
 	uint64_t next_elem_id;
 
-	/* recycled inherits and voucher objects, the two allocations every
-	 * voucher receive makes */
+	/* freed inherits kept for the next voucher receive, (L) */
 	struct imp__cache inherit_cache;
 
-	/* trace ring, filled under lock, drained without it */
+	/* trace ring, (L): filled by the operations, emptied in batches by the
+	 * thread holding (T), which delivers each batch without (L) */
 	imp_trace_event trace_ring[IMP__TRACE_RING];
 	unsigned trace_head, trace_count;
 	uint32_t trace_lost;
@@ -218,8 +250,8 @@ struct imp_domain {
 /* ---- domain.c ---- */
 void *imp__alloc(imp_domain *d, size_t size);
 void imp__free(imp_domain *d, void *p);
-/* lock held; NULL, or an object the caller initialises field by field
- * (clearing it cost 3-4 ns of a 57 ns voucher send+receive pair) */
+/* lock held; NULL, or an object with stale contents, which the caller
+ * initialises field by field (the voucher path does not clear it first) */
 void *imp__cache_get(imp_domain *d, struct imp__cache *c);
 void *imp__cache_take(imp_domain *d, struct imp__cache *c); /* get, or allocate unlocked */
 void imp__cache_put(imp_domain *d, struct imp__cache *c, void *p); /* lock held; NULL-safe */
@@ -292,6 +324,9 @@ void imp__msg_unref_locked(imp_domain *d, struct imp_msg *msg);
 
 /* ---- task.c ---- */
 void imp__task_unref_locked(imp_domain *d, struct imp_task *task);
+/* The references and made references of the task's element (0 and 0 once
+ * it is freed); for tests, which link the static library. */
+void imp__task_elem_counts(imp_task *task, uint32_t *refs, uint32_t *made);
 
 /* ---- voucher.c ---- */
 struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *value);

@@ -38,10 +38,9 @@ struct imp__task_elem *imp__port_delta_internal(struct imp_port *port, int delta
 
 void imp__port_delta(imp_domain *d, struct imp_port *port, int delta)
 {
-	/* No reference of our own is needed (it was a third of the work of
-	 * a send that changes nothing): the owner's task holds one on its
-	 * element, and a propagation takes its own before it can drop the
-	 * lock. */
+	/* No reference of our own is needed: the owner's task holds one on
+	 * its element, and a propagation takes its own before it can drop
+	 * the lock. */
 	struct imp__task_elem *t = imp__port_delta_target(port, delta);
 
 	if (!t)

@@ -412,6 +412,17 @@ int imp_task_get_info(imp_task *task, imp_task_info *info)
 	return 0;
 }
 
+void imp__task_elem_counts(imp_task *task, uint32_t *refs, uint32_t *made)
+{
+	struct imp__task_elem *t;
+
+	imp__lock_any(task->domain);
+	t = task->imp ? task->imp : task->former_imp;
+	*refs = t ? t->elem.refs : 0;
+	*made = t ? t->elem.made : 0;
+	pthread_mutex_unlock(&task->domain->lock);
+}
+
 int imp_task_donating_pids(imp_task *task, int *pids, size_t max)
 {
 	struct imp__task_elem *t = NULL;

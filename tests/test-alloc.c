@@ -29,7 +29,7 @@ static uint64_t test_clock(void *ctx)
 /* Returns true when the whole workload ran. */
 static bool workload(void)
 {
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 	imp_domain *d = NULL;
 	imp_task *don = NULL, *r = NULL, *c = NULL;
 	imp_port *pr = NULL, *pc = NULL;

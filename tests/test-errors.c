@@ -32,6 +32,24 @@ static void test_null_arguments(void **state)
 	(void)state;
 	assert_int_equal(imp_domain_new(NULL, NULL), -EINVAL);
 	assert_non_null(strstr(imp_last_error(), "imp_domain_new"));
+	{
+		imp_domain_config cfg = { 0 };
+		imp_domain *d = NULL;
+
+		/* a config without its size is refused, with the way out named */
+		assert_int_equal(imp_domain_new(&cfg, &d), -EINVAL);
+		assert_non_null(strstr(imp_last_error(), "IMP_DOMAIN_CONFIG_INIT"));
+		imp_domain_config_init(&cfg);
+		assert_int_equal(cfg.size, sizeof(cfg));
+		assert_int_equal(imp_domain_new(&cfg, &d), 0);
+		imp_domain_free(d);
+		/* a smaller, older struct: the fields past its size are defaults */
+		cfg.size = offsetof(imp_domain_config, verify_each_step) + sizeof(bool);
+		assert_int_equal(imp_domain_new(&cfg, &d), 0);
+		imp_domain_free(d);
+	}
+	assert_int_equal(imp_version(), IMP_VERSION_HEX);
+	assert_string_equal(imp_version_string(), IMP_VERSION_STRING);
 	imp_domain_free(NULL);
 	assert_int_equal(imp_domain_now(NULL), 0);
 	assert_int_equal(imp_domain_next_deadline(NULL, &dl), -EINVAL);
@@ -85,7 +103,7 @@ static void test_bad_config(void **state)
 {
 	imp_domain *d = (imp_domain *)1;
 	imp_allocator half = { NULL, NULL, NULL };
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 
 	(void)state;
 	cfg.allocator = &half;

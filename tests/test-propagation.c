@@ -233,7 +233,7 @@ static void real_policy(const imp_policy_event *ev, void *ctx)
 static void test_timer_thread(void **state)
 {
 	imp_domain *d;
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 	struct real_clock rc = { 0 };
 	imp_task *don, *n;
 	imp_port *p;

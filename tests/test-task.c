@@ -376,7 +376,7 @@ static void reentrant_policy(const imp_policy_event *ev, void *ctx)
 static void test_policy_reentry(void **state)
 {
 	struct tctx c;
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 	imp_task *r;
 
 	(void)state;

@@ -124,7 +124,7 @@ static void *work(void *arg)
 
 static void test_stress(void **state)
 {
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 	struct worker w[THREADS];
 	pthread_t th[THREADS];
 	imp_stats st;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "testutil.h"
 
 long tu_allocs, tu_frees, tu_fail_at, tu_alloc_count;
@@ -75,7 +76,7 @@ void tctx_init_cfg(struct tctx *c, imp_domain_config *cfg)
 
 void tctx_init(struct tctx *c)
 {
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 
 	tctx_init_cfg(c, &cfg);
 }
@@ -150,6 +151,22 @@ imp_task_info tu_info(imp_task *t)
 
 	assert_int_equal(imp_task_get_info(t, &i), 0);
 	return i;
+}
+
+uint32_t tu_elem_refs(imp_task *t)
+{
+	uint32_t refs, made;
+
+	imp__task_elem_counts(t, &refs, &made);
+	return refs;
+}
+
+uint32_t tu_elem_made(imp_task *t)
+{
+	uint32_t refs, made;
+
+	imp__task_elem_counts(t, &refs, &made);
+	return made;
 }
 
 imp_port_info tu_port_info(imp_port *p)

@@ -41,6 +41,9 @@ imp_port *tu_port(imp_task *owner, bool donate);
 imp_msg *tu_send(imp_task *from, imp_port *to, imp_voucher *v, unsigned options);
 imp_voucher *tu_recv_voucher(imp_msg *m);
 imp_task_info tu_info(imp_task *t);
+/* The task element's references and made references (internal counts). */
+uint32_t tu_elem_refs(imp_task *t);
+uint32_t tu_elem_made(imp_task *t);
 imp_port_info tu_port_info(imp_port *p);
 imp_msg_info tu_msg_info(imp_msg *m);
 imp_stats tu_stats(struct tctx *c);

@@ -26,6 +26,14 @@
 extern "C" {
 #endif
 
+/* IMPC_EXTERN marks what the library exports: it is built with hidden
+ * visibility, so the functions declared with it are its whole ABI. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define IMPC_EXTERN __attribute__((visibility("default")))
+#else
+#define IMPC_EXTERN
+#endif
+
 typedef struct impc impc;
 
 enum {
@@ -37,19 +45,19 @@ enum {
 /* Connects to path (NULL: $IMPORTANCED_SOCKET or /run/importanced.sock)
  * and says hello with flags.  *donor (may be NULL) gets the donor status
  * the daemon's policy gave us. */
-int impc_connect(const char *path, unsigned flags, impc **out, bool *donor);
-void impc_close(impc *c);
+IMPC_EXTERN int impc_connect(const char *path, unsigned flags, impc **out, bool *donor);
+IMPC_EXTERN void impc_close(impc *c);
 /* The socket, for poll(): readable when an event may be waiting. */
-int impc_fd(const impc *c);
+IMPC_EXTERN int impc_fd(const impc *c);
 
 /* Ports: a receive right we own (donate: it takes boosts), destroyed with
  * its queued messages (their senders are told). */
-int impc_port_allocate(impc *c, bool donate, uint64_t *port);
-int impc_port_destroy(impc *c, uint64_t port);
+IMPC_EXTERN int impc_port_allocate(impc *c, bool donate, uint64_t *port);
+IMPC_EXTERN int impc_port_destroy(impc *c, uint64_t port);
 /* The bootstrap name service: register a port we own; look one up to get
  * a send right. */
-int impc_register(impc *c, const char *name, uint64_t port);
-int impc_lookup(impc *c, const char *name, uint64_t *port);
+IMPC_EXTERN int impc_register(impc *c, const char *name, uint64_t port);
+IMPC_EXTERN int impc_lookup(impc *c, const char *name, uint64_t *port);
 
 enum { IMPC_SEND_NOIMPORTANCE = 1u << 1 };
 
@@ -57,7 +65,7 @@ enum { IMPC_SEND_NOIMPORTANCE = 1u << 1 };
  * voucher: 0 or a voucher handle of ours (pass importance on).
  * reply_port: 0 or a port we hold a send right for; the receiver gets one.
  * *msg_id (may be NULL) identifies it in IMPC_EVENT_MSG_DESTROYED. */
-int impc_send(impc *c, uint64_t port, const void *data, size_t len, uint64_t voucher,
+IMPC_EXTERN int impc_send(impc *c, uint64_t port, const void *data, size_t len, uint64_t voucher,
 	      uint64_t reply_port, unsigned options, uint64_t *msg_id);
 
 enum { IMPC_RECV_VOUCHER = 1u << 0 };
@@ -76,7 +84,7 @@ typedef struct impc_message {
  * the message carried is consumed: with IMPC_RECV_VOUCHER it moves into the
  * voucher (release it when the work is done), without it becomes a legacy
  * assertion (impc_legacy_complete() when done). */
-int impc_receive(impc *c, uint64_t port, int timeout_ms, unsigned flags, impc_message *msg);
+IMPC_EXTERN int impc_receive(impc *c, uint64_t port, int timeout_ms, unsigned flags, impc_message *msg);
 
 typedef struct impc_send_args {
 	uint64_t port;
@@ -93,7 +101,7 @@ typedef struct impc_send_args {
  * and wait on it.  A server's loop: reply to the previous request, release
  * its voucher, and wait for the next.  A send error is returned and then
  * nothing is received. */
-int impc_send_receive(impc *c, const impc_send_args *send, uint64_t release_voucher,
+IMPC_EXTERN int impc_send_receive(impc *c, const impc_send_args *send, uint64_t release_voucher,
 		      uint64_t recv_port, int timeout_ms, unsigned flags, impc_message *msg);
 
 /*
@@ -134,23 +142,23 @@ typedef struct impc_batch {
 	int recv_status;
 } impc_batch;
 
-int impc_exchange(impc *c, impc_batch *batch);
+IMPC_EXTERN int impc_exchange(impc *c, impc_batch *batch);
 
-int impc_voucher_release(impc *c, uint64_t voucher);
+IMPC_EXTERN int impc_voucher_release(impc *c, uint64_t voucher);
 /* Drops refs external boosts of the voucher; *remaining may be NULL.
  * Returns 0, a negative errno, or a positive IMP_KERN_* code. */
-int impc_voucher_drop_external(impc *c, uint64_t voucher, uint32_t refs, uint32_t *remaining);
-int impc_voucher_describe(impc *c, uint64_t voucher, char *buf, size_t size);
+IMPC_EXTERN int impc_voucher_drop_external(impc *c, uint64_t voucher, uint32_t refs, uint32_t *remaining);
+IMPC_EXTERN int impc_voucher_describe(impc *c, uint64_t voucher, char *buf, size_t size);
 /* Done with the work a legacy (voucherless) receive gave us. */
-int impc_legacy_complete(impc *c);
+IMPC_EXTERN int impc_legacy_complete(impc *c);
 /* File-lock boosts.  The caller, a donor, is about to wait for `lock`
  * (F_RDLCK or F_WRLCK, l_whence SEEK_SET) on the open file fd: the
  * receiver holding a conflicting lock is boosted until impc_filelock_done
  * (or the caller's disconnect, or the holder letting the lock go).  *wait
  * names the wait; *holder (may be NULL) gets the boosted pid.  -EPERM: the
  * caller is not a donor; -ESRCH: no receiver holds a conflicting lock. */
-int impc_filelock_wait(impc *c, int fd, const struct flock *lock, uint64_t *wait, pid_t *holder);
-int impc_filelock_done(impc *c, uint64_t wait);
+IMPC_EXTERN int impc_filelock_wait(impc *c, int fd, const struct flock *lock, uint64_t *wait, pid_t *holder);
+IMPC_EXTERN int impc_filelock_done(impc *c, uint64_t wait);
 
 typedef struct impc_status {
 	uint32_t clients;
@@ -159,15 +167,15 @@ typedef struct impc_status {
 	char policy[16];
 } impc_status;
 
-int impc_status_get(impc *c, impc_status *st);
+IMPC_EXTERN int impc_status_get(impc *c, impc_status *st);
 /* A table of connected tasks / the donation graph as DOT; free() *text. */
-int impc_tasks(impc *c, char **text);
-int impc_graph(impc *c, char **text);
+IMPC_EXTERN int impc_tasks(impc *c, char **text);
+IMPC_EXTERN int impc_graph(impc *c, char **text);
 /* Privileged (root or the daemon's user): make every task of pid a donor
  * or not; the change propagates. */
-int impc_donor(impc *c, int pid, bool on);
+IMPC_EXTERN int impc_donor(impc *c, int pid, bool on);
 /* Subscribe to policy events (then read them with impc_next_event). */
-int impc_monitor(impc *c);
+IMPC_EXTERN int impc_monitor(impc *c);
 
 typedef enum impc_event_kind {
 	IMPC_EVENT_POLICY = 1,        /* pid boosted / unboosted */
@@ -185,7 +193,7 @@ typedef struct impc_event {
 } impc_event;
 
 /* Next event: timeout_ms as for receive.  0, -EAGAIN, -ETIMEDOUT, -EPIPE. */
-int impc_next_event(impc *c, int timeout_ms, impc_event *ev);
+IMPC_EXTERN int impc_next_event(impc *c, int timeout_ms, impc_event *ev);
 
 #ifdef __cplusplus
 }

@@ -40,13 +40,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* IMP_EXTERN marks what the library exports.  It is built with hidden
+ * visibility, so the functions declared with IMP_EXTERN in this header are
+ * the whole of the shared library's ABI. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define IMP_EXTERN __attribute__((visibility("default")))
+#else
+#define IMP_EXTERN
+#endif
+
+/* The version of this header.  imp_version() gives the library's, which
+ * differs when a program runs against another build than it was compiled
+ * with; the same major version means the same ABI. */
 #define IMP_VERSION_MAJOR 0
 #define IMP_VERSION_MINOR 1
+#define IMP_VERSION_PATCH 0
+#define IMP_VERSION_HEX ((IMP_VERSION_MAJOR << 16) | (IMP_VERSION_MINOR << 8) | IMP_VERSION_PATCH)
+#define IMP_VERSION_STRING "0.1.0"
+
+/* The library's version as IMP_VERSION_HEX (major << 16 | minor << 8 | patch). */
+IMP_EXTERN unsigned imp_version(void);
+/* The library's version as "MAJOR.MINOR.PATCH" (a static string). */
+IMP_EXTERN const char *imp_version_string(void);
 
 /* ------------------------------------------------------------------ */
 /* Result codes                                                         */
@@ -61,10 +82,10 @@ enum {
 };
 
 /* Names a code: 0, a positive IMP_KERN_* or a negative errno value. */
-const char *imp_strerror(int code);
+IMP_EXTERN const char *imp_strerror(int code);
 
 /* A sentence about the most recent failing call on this thread ("" if none). */
-const char *imp_last_error(void);
+IMP_EXTERN const char *imp_last_error(void);
 
 /* ------------------------------------------------------------------ */
 /* Handles                                                              */
@@ -121,7 +142,13 @@ typedef struct imp_allocator {
 	void *ctx;
 } imp_allocator;
 
+/* The domain's settings.  The struct grows at its end from one version to
+ * the next: size says which fields the caller knows.  Start from
+ * IMP_DOMAIN_CONFIG_INIT or imp_domain_config_init(), which set size to
+ * this header's sizeof and every other field to its default (0 / NULL),
+ * then set the fields you need.  Fields past size take their defaults. */
 typedef struct imp_domain_config {
+	size_t size; /* sizeof(imp_domain_config) of the caller's header */
 	/* Clock in nanoseconds; NULL: CLOCK_MONOTONIC. */
 	uint64_t (*clock_now)(void *ctx);
 	void *clock_ctx;
@@ -141,28 +168,36 @@ typedef struct imp_domain_config {
 	bool verify_each_step;
 } imp_domain_config;
 
-/* Creates a domain.  cfg may be NULL (defaults).  *out gets the domain. */
-int imp_domain_new(const imp_domain_config *cfg, imp_domain **out);
+#define IMP_DOMAIN_CONFIG_INIT { .size = sizeof(imp_domain_config) }
+
+/* Sets *cfg to IMP_DOMAIN_CONFIG_INIT (for C++ before C++20, which has no
+ * designated initializers).  NULL: does nothing. */
+IMP_EXTERN void imp_domain_config_init(imp_domain_config *cfg);
+
+/* Creates a domain.  cfg may be NULL (defaults); otherwise cfg->size must
+ * be set (-EINVAL when it is 0 or smaller than the first version's struct).
+ * *out gets the domain. */
+IMP_EXTERN int imp_domain_new(const imp_domain_config *cfg, imp_domain **out);
 
 /* Stops the timer thread if any and frees every object of the domain. */
-void imp_domain_free(imp_domain *domain);
+IMP_EXTERN void imp_domain_free(imp_domain *domain);
 
 /* The domain's clock now, in nanoseconds. */
-uint64_t imp_domain_now(imp_domain *domain);
+IMP_EXTERN uint64_t imp_domain_now(imp_domain *domain);
 
 /* Deadline of the armed delayed-drop call: returns 1 and sets *deadline_ns,
  * or 0 when no call is armed. */
-int imp_domain_next_deadline(imp_domain *domain, uint64_t *deadline_ns);
+IMP_EXTERN int imp_domain_next_deadline(imp_domain *domain, uint64_t *deadline_ns);
 
 /* Runs the delayed-drop call if its deadline is <= the clock now (at most
  * once; it may re-arm itself for later).  Returns 1 if it ran, 0 if not. */
-int imp_domain_run_timers(imp_domain *domain);
+IMP_EXTERN int imp_domain_run_timers(imp_domain *domain);
 
 /* Starts a helper thread that runs the delayed-drop call when it is due
  * (meant for a real-time clock).  -EALREADY if running. */
-int imp_domain_timer_thread_start(imp_domain *domain);
+IMP_EXTERN int imp_domain_timer_thread_start(imp_domain *domain);
 /* Stops it (no-op when not running). */
-void imp_domain_timer_thread_stop(imp_domain *domain);
+IMP_EXTERN void imp_domain_timer_thread_stop(imp_domain *domain);
 
 typedef struct imp_stats {
 	size_t task_elems;   /* live task importance elements (exited tasks' too
@@ -175,16 +210,16 @@ typedef struct imp_stats {
 	size_t delayed;      /* tasks waiting on the delayed-drop queue */
 } imp_stats;
 
-int imp_domain_get_stats(imp_domain *domain, imp_stats *stats);
+IMP_EXTERN int imp_domain_get_stats(imp_domain *domain, imp_stats *stats);
 
 /* Recomputes every count from the object graph (assertions from queued
  * messages, inherits and holds; port counts; references; made counts) and
  * compares.  0 when consistent, -EUCLEAN with imp_last_error() naming the
  * first inconsistency otherwise. */
-int imp_domain_verify(imp_domain *domain);
+IMP_EXTERN int imp_domain_verify(imp_domain *domain);
 
 /* True once verify_each_step has found an inconsistency. */
-bool imp_domain_broken(imp_domain *domain);
+IMP_EXTERN bool imp_domain_broken(imp_domain *domain);
 
 /* ------------------------------------------------------------------ */
 /* Tasks                                                                */
@@ -203,56 +238,56 @@ enum {
  * applied as the reference does at task creation (receiver or de-nap mark,
  * then donor, then live donor).  The live-donor policy state starts equal
  * to the donor flag.  -EINVAL for both receiver kinds or unknown flags. */
-int imp_task_create(imp_domain *domain, int pid, unsigned flags, imp_task **out);
+IMP_EXTERN int imp_task_create(imp_domain *domain, int pid, unsigned flags, imp_task **out);
 
-imp_task *imp_task_ref(imp_task *task);     /* NULL-safe; returns task */
-void imp_task_unref(imp_task *task);        /* NULL-safe */
+IMP_EXTERN imp_task *imp_task_ref(imp_task *task);     /* NULL-safe; returns task */
+IMP_EXTERN void imp_task_unref(imp_task *task);        /* NULL-safe */
 
-int imp_task_pid(const imp_task *task);
-void imp_task_set_userdata(imp_task *task, void *userdata);
-void *imp_task_get_userdata(const imp_task *task);
+IMP_EXTERN int imp_task_pid(const imp_task *task);
+IMP_EXTERN void imp_task_set_userdata(imp_task *task, void *userdata);
+IMP_EXTERN void *imp_task_get_userdata(const imp_task *task);
 
 /* The reference's mark functions.  Marking a receiver kind requires the
  * task to hold no assertions (-EBUSY otherwise), and the two receiver kinds
  * exclude each other (-EINVAL); unmarking a task with pending boosts is
  * -EBUSY where the reference panics.  Donor marks do not propagate (they
  * are meant for task construction); use imp_task_set_live_donor for that. */
-int imp_task_mark_receiver(imp_task *task, bool on);
-int imp_task_mark_denap_receiver(imp_task *task, bool on);
-int imp_task_mark_donor(imp_task *task, bool on);
-int imp_task_mark_live_donor(imp_task *task, bool on);
+IMP_EXTERN int imp_task_mark_receiver(imp_task *task, bool on);
+IMP_EXTERN int imp_task_mark_denap_receiver(imp_task *task, bool on);
+IMP_EXTERN int imp_task_mark_donor(imp_task *task, bool on);
+IMP_EXTERN int imp_task_mark_live_donor(imp_task *task, bool on);
 
 /* Sets the task's live-donor policy state (foreground / background) and
  * runs the live-donor update: for a task marked live donor, its donor bit
  * follows and a change propagates to every message and inherit it feeds. */
-int imp_task_set_live_donor(imp_task *task, bool on);
+IMP_EXTERN int imp_task_set_live_donor(imp_task *task, bool on);
 
 /* Internal assertions.  No-ops (0) on tasks that are not receivers of
  * either kind.  An over-release is absorbed (traced), as in the reference. */
-int imp_task_hold_assertion(imp_task *task, uint32_t count);
-int imp_task_drop_assertion(imp_task *task, uint32_t count);
+IMP_EXTERN int imp_task_hold_assertion(imp_task *task, uint32_t count);
+IMP_EXTERN int imp_task_drop_assertion(imp_task *task, uint32_t count);
 
 /* File-lock assertions: internal assertions counted in a 24-bit
  * file-lock count.  Dropping more than held: IMP_KERN_INVALID_ARGUMENT. */
-int imp_task_hold_file_lock(imp_task *task, uint32_t count);
-int imp_task_drop_file_lock(imp_task *task, uint32_t count);
+IMP_EXTERN int imp_task_hold_file_lock(imp_task *task, uint32_t count);
+IMP_EXTERN int imp_task_drop_file_lock(imp_task *task, uint32_t count);
 
 /* Legacy external assertions, the user-space side of a legacy (voucherless)
  * boost.  Hold needs an existing legacy assertion (IMP_KERN_FAILURE
  * otherwise); drop takes 0 or 1 (IMP_KERN_INVALID_ARGUMENT above) and
  * fails with IMP_KERN_FAILURE when none is held. */
-int imp_task_hold_legacy_assertion(imp_task *task, uint32_t count);
-int imp_task_drop_legacy_assertion(imp_task *task, uint32_t count);
+IMP_EXTERN int imp_task_hold_legacy_assertion(imp_task *task, uint32_t count);
+IMP_EXTERN int imp_task_drop_legacy_assertion(imp_task *task, uint32_t count);
 
 /* exec: removes the legacy external assertions; a resulting loss of donor
  * status propagates downstream. */
-int imp_task_reset(imp_task *task);
+IMP_EXTERN int imp_task_reset(imp_task *task);
 
 /* The task exits: it becomes inactive, its ports are destroyed in creation
  * order (their queued messages destroyed) and its element is disconnected.
  * The handle stays valid until unreferenced; imp_task_get_info keeps
  * working (with the values the element had when it was freed). */
-int imp_task_exit(imp_task *task);
+IMP_EXTERN int imp_task_exit(imp_task *task);
 
 typedef struct imp_task_info {
 	int pid;
@@ -269,17 +304,16 @@ typedef struct imp_task_info {
 	uint32_t legacy_boosts; /* IIT_LEGACY_EXTERN */
 	uint32_t filelocks;     /* 24 bits */
 	uint32_t transitions;
-	uint32_t refs, made;    /* element references and made references */
 	bool delayed_drop_pending;
 } imp_task_info;
 
-int imp_task_get_info(imp_task *task, imp_task_info *info);
+IMP_EXTERN int imp_task_get_info(imp_task *task, imp_task_info *info);
 
 /* task_importance_list_pids(TASK_IMP_LIST_DONATING_PIDS): the pids this
  * task donates to, through its inherits then its linked boosting messages
  * (for those, its own pid).  Returns the count written (<= max), or a
  * negative error. */
-int imp_task_donating_pids(imp_task *task, int *pids, size_t max);
+IMP_EXTERN int imp_task_donating_pids(imp_task *task, int *pids, size_t max);
 
 /* ------------------------------------------------------------------ */
 /* Ports                                                                */
@@ -287,18 +321,18 @@ int imp_task_donating_pids(imp_task *task, int *pids, size_t max);
 
 /* Creates an active receive right owned by an active task.  donate sets
  * impdonation: only such ports carry boosts. */
-int imp_port_create(imp_task *owner, bool donate, imp_port **out);
+IMP_EXTERN int imp_port_create(imp_task *owner, bool donate, imp_port **out);
 
 /* Destroys the port: inactive, its boosts dropped from the owner, its
  * queued messages destroyed in send order.  -EPIPE if already dead. */
-int imp_port_destroy(imp_port *port);
+IMP_EXTERN int imp_port_destroy(imp_port *port);
 
-imp_port *imp_port_ref(imp_port *port);
-void imp_port_unref(imp_port *port);
-void imp_port_set_userdata(imp_port *port, void *userdata);
-void *imp_port_get_userdata(const imp_port *port);
+IMP_EXTERN imp_port *imp_port_ref(imp_port *port);
+IMP_EXTERN void imp_port_unref(imp_port *port);
+IMP_EXTERN void imp_port_set_userdata(imp_port *port, void *userdata);
+IMP_EXTERN void *imp_port_get_userdata(const imp_port *port);
 /* The owner (borrowed: valid while the port is referenced). */
-imp_task *imp_port_owner(const imp_port *port);
+IMP_EXTERN imp_task *imp_port_owner(const imp_port *port);
 
 typedef struct imp_port_info {
 	bool active;
@@ -307,10 +341,10 @@ typedef struct imp_port_info {
 	size_t queued;
 } imp_port_info;
 
-int imp_port_get_info(imp_port *port, imp_port_info *info);
+IMP_EXTERN int imp_port_get_info(imp_port *port, imp_port_info *info);
 
 /* The first queued message (borrowed: ref it to keep it), or NULL. */
-imp_msg *imp_port_peek(imp_port *port);
+IMP_EXTERN imp_msg *imp_port_peek(imp_port *port);
 
 /* ------------------------------------------------------------------ */
 /* Messages                                                             */
@@ -324,7 +358,7 @@ enum {
 /* sender sends a message to port (both active, -ESRCH / -EPIPE otherwise),
  * carrying voucher (may be NULL; the message takes its own reference), and
  * the message is queued.  *out gets a caller reference on it. */
-int imp_msg_send(imp_task *sender, imp_port *port, imp_voucher *voucher,
+IMP_EXTERN int imp_msg_send(imp_task *sender, imp_port *port, imp_voucher *voucher,
 		 unsigned options, imp_msg **out);
 
 enum {
@@ -339,15 +373,15 @@ enum {
  * legacy external assertion of the receiver.  With IMP_RECV_COPYOUT_FAILED
  * the importance received is undone (ipc_importance_unreceive) and
  * *voucher_out is NULL. */
-int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out);
+IMP_EXTERN int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out);
 
 /* Destroys a queued message: its boost and links are dropped. */
-int imp_msg_destroy(imp_msg *msg);
+IMP_EXTERN int imp_msg_destroy(imp_msg *msg);
 
-imp_msg *imp_msg_ref(imp_msg *msg);
-void imp_msg_unref(imp_msg *msg);
-void imp_msg_set_userdata(imp_msg *msg, void *userdata);
-void *imp_msg_get_userdata(const imp_msg *msg);
+IMP_EXTERN imp_msg *imp_msg_ref(imp_msg *msg);
+IMP_EXTERN void imp_msg_unref(imp_msg *msg);
+IMP_EXTERN void imp_msg_set_userdata(imp_msg *msg, void *userdata);
+IMP_EXTERN void *imp_msg_get_userdata(const imp_msg *msg);
 
 typedef enum imp_msg_state {
 	IMP_MSG_QUEUED = 1,
@@ -364,7 +398,7 @@ typedef struct imp_msg_info {
 	imp_port *port;       /* borrowed */
 } imp_msg_info;
 
-int imp_msg_get_info(imp_msg *msg, imp_msg_info *info);
+IMP_EXTERN int imp_msg_get_info(imp_msg *msg, imp_msg_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Vouchers (the importance attribute manager)                          */
@@ -372,35 +406,35 @@ int imp_msg_get_info(imp_msg *msg, imp_msg_info *info);
 
 /* MACH_VOUCHER_ATTR_IMPORTANCE_SELF: a voucher holding the task's own
  * element (a made reference).  An exited task gives the null voucher. */
-int imp_voucher_self(imp_task *task, imp_voucher **out);
+IMP_EXTERN int imp_voucher_self(imp_task *task, imp_voucher **out);
 
 /* MACH_VOUCHER_ATTR_REDEEM: the same value again (made + 1, same object). */
-int imp_voucher_redeem(imp_voucher *previous, imp_voucher **out);
+IMP_EXTERN int imp_voucher_redeem(imp_voucher *previous, imp_voucher **out);
 
-imp_voucher *imp_voucher_ref(imp_voucher *voucher); /* NULL-safe */
+IMP_EXTERN imp_voucher *imp_voucher_ref(imp_voucher *voucher); /* NULL-safe */
 /* Drops a reference; the last one releases the value (release_value with
  * sync = made), which drops any boosts it still holds. */
-void imp_voucher_release(imp_voucher *voucher);
+IMP_EXTERN void imp_voucher_release(imp_voucher *voucher);
 
 /* MACH_VOUCHER_IMPORTANCE_ATTR_DROP_EXTERNAL: drops refs external boosts
  * of the voucher's inherit; *remaining (may be NULL) gets the count left.
  * refs = 0 only reads.  IMP_KERN_INVALID_ARGUMENT for a voucher without an
  * inherit (null voucher included), IMP_KERN_FAILURE when fewer are left. */
-int imp_voucher_drop_external(imp_voucher *voucher, uint32_t refs, uint32_t *remaining);
+IMP_EXTERN int imp_voucher_drop_external(imp_voucher *voucher, uint32_t refs, uint32_t *remaining);
 
 #define IMP_VOUCHER_CMD_DROP_EXTERNAL 2u /* the reference's command number */
 
 /* The attribute manager's command entry with raw content, as the reference
  * takes it: in must be 4 bytes (a uint32_t count); *out_size 0 or 4.
  * Unknown commands: IMP_KERN_NOT_SUPPORTED. */
-int imp_voucher_command(imp_voucher *voucher, uint32_t command,
+IMP_EXTERN int imp_voucher_command(imp_voucher *voucher, uint32_t command,
 			const void *in, size_t in_size, void *out, size_t *out_size);
 
 /* extract_content: "Importance for pid …" with the chain of inherits.
  * Writes at most size bytes, always terminated when size > 0, and sets
  * *needed (may be NULL) to the length the full text needs, terminator
  * included (0 for the null voucher).  Any size is safe, 0 included. */
-int imp_voucher_describe(imp_voucher *voucher, char *buf, size_t size, size_t *needed);
+IMP_EXTERN int imp_voucher_describe(imp_voucher *voucher, char *buf, size_t size, size_t *needed);
 
 typedef struct imp_voucher_info {
 	bool holds_inherit;  /* else a task element */
@@ -412,7 +446,7 @@ typedef struct imp_voucher_info {
 	uint32_t depth;      /* inherit only, reset bit included (0x80) */
 } imp_voucher_info;
 
-int imp_voucher_get_info(imp_voucher *voucher, imp_voucher_info *info);
+IMP_EXTERN int imp_voucher_get_info(imp_voucher *voucher, imp_voucher_info *info);
 
 /* ------------------------------------------------------------------ */
 /* Graph snapshot (for drawing and inspection)                         */
@@ -458,8 +492,44 @@ typedef struct imp_graph {
 
 /* A consistent copy of the donation graph.  Handles in it are borrowed and
  * valid only while the caller keeps its own references. */
-int imp_domain_graph(imp_domain *domain, imp_graph **out);
-void imp_graph_free(imp_domain *domain, imp_graph *graph);
+IMP_EXTERN int imp_domain_graph(imp_domain *domain, imp_graph **out);
+IMP_EXTERN void imp_graph_free(imp_domain *domain, imp_graph *graph);
+
+/* How imp_graph_dot() draws a graph.  Like imp_domain_config, the struct
+ * grows at its end: start from IMP_GRAPH_DOT_OPTIONS_INIT (size set, every
+ * other field NULL: all tasks, default labels). */
+typedef struct imp_graph_dot_options {
+	size_t size;            /* sizeof(imp_graph_dot_options) of the caller's header */
+	const char *name;       /* the digraph's name; NULL: "importance" */
+	const char *title;      /* the graph's caption, before the colour key;
+	                           NULL: the key alone */
+	/* Which tasks to draw (NULL: all).  A task left out takes with it its
+	 * ports, the messages queued on them, the inherits made for it, and
+	 * every edge from or to any of those; nothing about it is written.
+	 * task->task is NULL for an element whose task is gone.  It may be
+	 * called several times for one task and must answer the same. */
+	bool (*task_filter)(const imp_graph_task *task, void *ctx);
+	/* The first line of a node's label, written into buf (size bytes,
+	 * always > 0); leave buf empty for no such line.  NULL: a task's has
+	 * none (its second line says "pid N"), a port's is "port", a
+	 * message's is "msg".  Quotes and backslashes are escaped. */
+	void (*task_label)(const imp_graph_task *task, char *buf, size_t size, void *ctx);
+	void (*port_label)(const imp_graph_port *port, char *buf, size_t size, void *ctx);
+	void (*msg_label)(const imp_graph_msg *msg, char *buf, size_t size, void *ctx);
+	void *ctx;              /* passed to the callbacks */
+} imp_graph_dot_options;
+
+#define IMP_GRAPH_DOT_OPTIONS_INIT { .size = sizeof(imp_graph_dot_options) }
+
+/* Writes graph as a Graphviz digraph to out: tasks (boxes: red boosted,
+ * gold donor, blue receiver not boosted, grey exited), ports (owned by
+ * their task), queued messages (on their port, linked to the element they
+ * raise or link to) and inherits (from the element that donates, to the
+ * task they boost).  options may be NULL (defaults); otherwise its size
+ * must be set (-EINVAL).  Takes O(n log n) time in the graph's size and
+ * allocates its indexes (-ENOMEM).  Returns 0, or -EIO when writing to
+ * out failed. */
+IMP_EXTERN int imp_graph_dot(const imp_graph *graph, const imp_graph_dot_options *options, FILE *out);
 
 #ifdef __cplusplus
 }

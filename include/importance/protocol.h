@@ -1,7 +1,13 @@
 /*
  * The importanced wire protocol, version 2 (docs/protocol.md says it in
- * prose).  A Unix SOCK_SEQPACKET socket: one frame per packet, so frames
- * are delimited by the kernel.  Integers are in the host's byte order (the
+ * prose).  This header is public and installed: it is the documented wire
+ * format, for programs that speak to importanced without
+ * libimportance-client.  Its structs and values change only with
+ * IMPP_VERSION; the sizes and the flags shared with the engine and the
+ * client library are checked at the end of this file.
+ *
+ * A Unix SOCK_SEQPACKET socket: one frame per packet, so frames are
+ * delimited by the kernel.  Integers are in the host's byte order (the
  * socket never leaves the machine).  Every frame is a header followed by
  * `length` bytes of body; bodies are the packed structs below, some
  * followed by variable data.
@@ -10,6 +16,9 @@
 #define IMPORTANCE_PROTOCOL_H
 
 #include <stdint.h>
+
+#include "importance/client.h"
+#include "importance/importance.h"
 
 #define IMPP_MAGIC 0x31504d49u /* "IMP1" */
 #define IMPP_VERSION 2u
@@ -268,5 +277,46 @@ struct impp_evt_msg_destroyed {
 	uint64_t msg_id;
 	uint64_t port;
 } __attribute__((packed));
+
+/* The wire format's sizes (bodies without their variable data), and the
+ * flags that mean the same in the engine, the client library and here. */
+#ifdef __cplusplus
+#define IMPP_STATIC_ASSERT(cond, what) static_assert(cond, what)
+#else
+#define IMPP_STATIC_ASSERT(cond, what) _Static_assert(cond, what)
+#endif
+IMPP_STATIC_ASSERT(sizeof(struct impp_header) == 16, "impp_header");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_hello) == 8, "impp_req_hello");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_hello) == 16, "impp_reply_hello");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_status) == 4, "impp_reply_status");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_port_allocate) == 4, "impp_req_port_allocate");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_port) == 16, "impp_reply_port");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_handle) == 8, "impp_req_handle");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_name) == 10, "impp_req_name");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_send) == 32, "impp_req_send");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_send) == 16, "impp_reply_send");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_receive) == 16, "impp_req_receive");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_receive) == 36, "impp_reply_receive");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_send_receive) == 56, "impp_req_send_receive");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_batch) == 32, "impp_req_batch");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_batch) == 24, "impp_reply_batch");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_drop_external) == 12, "impp_req_drop_external");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_code) == 12, "impp_reply_code");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_filelock) == 32, "impp_req_filelock");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_filelock) == 16, "impp_reply_filelock");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_text) == 8, "impp_reply_text");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_stats) == 104, "impp_reply_stats");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_donor) == 8, "impp_req_donor");
+IMPP_STATIC_ASSERT(sizeof(struct impp_evt_policy) == 24, "impp_evt_policy");
+IMPP_STATIC_ASSERT(sizeof(struct impp_evt_msg_destroyed) == 16, "impp_evt_msg_destroyed");
+IMPP_STATIC_ASSERT(IMPP_SEND_NOIMPORTANCE == IMP_SEND_NOIMPORTANCE &&
+		   IMPP_SEND_NOIMPORTANCE == IMPC_SEND_NOIMPORTANCE,
+		   "one NOIMPORTANCE flag for the wire, the engine and the client library");
+IMPP_STATIC_ASSERT(IMPP_RECV_VOUCHER == IMP_RECV_VOUCHER && IMPP_RECV_VOUCHER == IMPC_RECV_VOUCHER,
+		   "one RECV_VOUCHER flag for the wire, the engine and the client library");
+IMPP_STATIC_ASSERT(IMPP_HELLO_RECEIVER == IMPC_RECEIVER &&
+		   IMPP_HELLO_DENAP_RECEIVER == IMPC_DENAP_RECEIVER &&
+		   IMPP_HELLO_MONITOR == IMPC_MONITOR,
+		   "impc_connect's flags are HELLO's");
 
 #endif

@@ -79,7 +79,8 @@ static void json_string(FILE *out, const char *s)
 struct field {
 	const char *key;
 	char value[64];
-	const char *str; /* string value, or NULL for a number */
+	const char *str; /* string value, or NULL */
+	const char *raw; /* JSON text written as it is (a list), or NULL */
 };
 
 static void emit(struct sim *s, const char *kind, const char *text,
@@ -102,6 +103,8 @@ static void emit(struct sim *s, const char *kind, const char *text,
 		fputc(':', s->out);
 		if (fields[i].str)
 			json_string(s->out, fields[i].str);
+		else if (fields[i].raw)
+			fputs(fields[i].raw, s->out);
 		else
 			fputs(fields[i].value, s->out);
 	}
@@ -114,6 +117,7 @@ static void fnum(struct field *f, const char *key, long long v)
 {
 	f->key = key;
 	f->str = NULL;
+	f->raw = NULL;
 	snprintf(f->value, sizeof(f->value), "%lld", v);
 }
 
@@ -121,6 +125,14 @@ static void fstr(struct field *f, const char *key, const char *v)
 {
 	f->key = key;
 	f->str = v;
+	f->raw = NULL;
+}
+
+static void fraw(struct field *f, const char *key, const char *json)
+{
+	f->key = key;
+	f->str = NULL;
+	f->raw = json;
 }
 
 static void fail(struct sim *s, int status, const char *fmt, ...)
@@ -761,8 +773,8 @@ static void op_donating(struct sim *s, struct args *a)
 {
 	int pids[64];
 	char text[1024];
-	char list[900];
-	size_t len = 0;
+	char list[900], json[900];
+	size_t len = 0, jlen = 0;
 	struct obj *t;
 	struct field f[2];
 	int n, i;
@@ -773,11 +785,15 @@ static void op_donating(struct sim *s, struct args *a)
 	n = imp_task_donating_pids(t->u.task, pids, 64);
 	check(s, n, "donating");
 	list[0] = '\0';
-	for (i = 0; i < n; i++)
+	json[jlen++] = '[';
+	for (i = 0; i < n; i++) {
 		len += (size_t)snprintf(list + len, sizeof(list) - len, " %d", pids[i]);
+		jlen += (size_t)snprintf(json + jlen, sizeof(json) - jlen, "%s%d", i ? "," : "", pids[i]);
+	}
+	snprintf(json + jlen, sizeof(json) - jlen, "]");
 	snprintf(text, sizeof(text), "donating %s:%s", t->name, list);
 	fstr(&f[0], "name", t->name);
-	fstr(&f[1], "pids", list[0] ? list + 1 : "");
+	fraw(&f[1], "pids", json);
 	emit(s, "donating", text, f, 2);
 }
 
@@ -867,7 +883,7 @@ static void run_stream(struct sim *s, FILE *f, unsigned until)
 {
 	size_t cap = 0;
 	ssize_t len;
-	imp_domain_config cfg = { 0 };
+	imp_domain_config cfg = IMP_DOMAIN_CONFIG_INIT;
 
 	cfg.clock_now = sim_clock;
 	cfg.clock_ctx = s;
@@ -886,6 +902,11 @@ static void run_stream(struct sim *s, FILE *f, unsigned until)
 		if (!s->quiet)
 			fflush(s->out);
 	}
+	if (ferror(f))
+		fail(s, EXIT_SCENARIO, "cannot read the scenario: %s", strerror(errno));
+	if (until && s->line < until)
+		fail(s, EXIT_SCENARIO, "--until %u is past the end of the scenario (%u lines)", until,
+		     s->line);
 }
 
 static void free_nothing(void *p)
@@ -928,95 +949,48 @@ static void sim_free(struct sim *s)
 /* graph                                                                */
 /* ------------------------------------------------------------------ */
 
-static void dot_elem_node(const imp_graph *g, uint64_t id, char *out, size_t size)
-{
-	size_t i;
-
-	for (i = 0; i < g->n_tasks; i++)
-		if (g->tasks[i].elem_id == id) {
-			snprintf(out, size, "t%zu", i);
-			return;
-		}
-	snprintf(out, size, "e%" PRIu64, id);
-}
-
-static const char *obj_name(void *userdata, const char *fallback)
+/* Node labels: the scenario's names (each handle's userdata is its obj). */
+static void obj_label(void *userdata, const char *fallback, char *buf, size_t size)
 {
 	struct obj *o = userdata;
 
-	return o ? o->name : fallback;
+	snprintf(buf, size, "%s", o ? o->name : fallback);
+}
+
+static void dot_task_label(const imp_graph_task *t, char *buf, size_t size, void *ctx)
+{
+	(void)ctx;
+	obj_label(t->task ? imp_task_get_userdata(t->task) : NULL, "(gone)", buf, size);
+}
+
+static void dot_port_label(const imp_graph_port *p, char *buf, size_t size, void *ctx)
+{
+	(void)ctx;
+	obj_label(imp_port_get_userdata(p->port), "port", buf, size);
+}
+
+static void dot_msg_label(const imp_graph_msg *m, char *buf, size_t size, void *ctx)
+{
+	(void)ctx;
+	obj_label(imp_msg_get_userdata(m->msg), "msg", buf, size);
 }
 
 static void print_dot(struct sim *s)
 {
+	imp_graph_dot_options opt = IMP_GRAPH_DOT_OPTIONS_INIT;
+	char title[512];
 	imp_graph *g;
-	size_t i, j;
-	char a[64], b[64];
+	int r;
 
 	check(s, imp_domain_graph(s->d, &g), "graph");
-	fprintf(s->out, "digraph importance {\n");
-	fprintf(s->out, "  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n"
-	       "  edge [fontname=\"Helvetica\", fontsize=9];\n");
-	fprintf(s->out, "  label=\"%s at t=%" PRIu64 " ms (red: boosted, gold: donor, blue: receiver, "
-	       "grey: exited)\";\n", s->file, s->now_ms);
-	for (i = 0; i < g->n_tasks; i++) {
-		const imp_graph_task *t = &g->tasks[i];
-		const char *color = !t->active ? "grey85" : t->boosted ? "tomato" :
-				    t->donor ? "gold" : (t->receiver || t->denap) ? "lightblue" : "white";
-
-		fprintf(s->out, "  t%zu [shape=box, style=\"rounded,filled%s\", fillcolor=%s, "
-		       "label=\"%s\\npid %d%s%s\\nassert %u extern %u legacy %u\"];\n",
-		       i, t->active ? "" : ",dashed", color,
-		       obj_name(t->task ? imp_task_get_userdata(t->task) : NULL, "(gone)"), t->pid,
-		       t->receiver ? " receiver" : t->denap ? " denap" : "",
-		       t->boosted ? " BOOSTED" : "", t->assertcnt, t->extern_boosts,
-		       t->legacy_boosts);
-	}
-	for (i = 0; i < g->n_ports; i++) {
-		const imp_graph_port *p = &g->ports[i];
-
-		for (j = 0; j < g->n_tasks; j++)
-			if (g->tasks[j].task == p->owner)
-				break;
-		fprintf(s->out, "  p%zu [shape=cds, style=filled, fillcolor=%s, label=\"%s\\nimpcount %u%s\"];\n",
-		       i, p->impcount ? "lightsalmon" : "grey95",
-		       obj_name(imp_port_get_userdata(p->port), "port"), p->impcount,
-		       p->active ? (p->donate ? "" : "\\nno donation") : "\\ndead");
-		if (j < g->n_tasks)
-			fprintf(s->out, "  p%zu -> t%zu [style=dotted, arrowhead=none, label=\"owned by\"];\n", i, j);
-	}
-	for (i = 0; i < g->n_msgs; i++) {
-		const imp_graph_msg *m = &g->msgs[i];
-
-		fprintf(s->out, "  m%zu [shape=note, style=filled, fillcolor=%s, label=\"%s%s\"];\n", i,
-		       m->raised ? "tomato" : "white", obj_name(imp_msg_get_userdata(m->msg), "msg"),
-		       m->raised ? "\\nraised" : "");
-		for (j = 0; j < g->n_ports; j++)
-			if (g->ports[j].port == m->port)
-				fprintf(s->out, "  m%zu -> p%zu [label=\"queued\"];\n", i, j);
-		if (m->linked_elem_id) {
-			dot_elem_node(g, m->linked_elem_id, a, sizeof(a));
-			fprintf(s->out, "  %s -> m%zu [color=%s, label=\"linked\"];\n", a, i,
-			       m->raised ? "red" : "black");
-		}
-	}
-	for (i = 0; i < g->n_inherits; i++) {
-		const imp_graph_inherit *in = &g->inherits[i];
-
-		dot_elem_node(g, in->elem_id, a, sizeof(a));
-		fprintf(s->out, "  %s [shape=ellipse, style=filled, fillcolor=%s, label=\"inherit depth %u%s\\n"
-		       "%u of %u boosts, made %u\\n%s\"];\n", a,
-		       in->donating ? "lightsalmon" : "white", in->depth & 0x7f,
-		       (in->depth & 0x80) ? " (reset)" : "", in->externcnt - in->externdrop,
-		       in->externcnt, in->made, in->donating ? "donating" : "linked");
-		dot_elem_node(g, in->from_elem_id, b, sizeof(b));
-		fprintf(s->out, "  %s -> %s [label=\"from\"];\n", b, a);
-		dot_elem_node(g, in->to_elem_id, b, sizeof(b));
-		fprintf(s->out, "  %s -> %s [color=%s, penwidth=%d, label=\"to\"];\n", a, b,
-		       in->donating ? "red" : "black", in->donating ? 2 : 1);
-	}
-	fprintf(s->out, "}\n");
+	snprintf(title, sizeof(title), "%s at t=%" PRIu64 " ms", s->file, s->now_ms);
+	opt.title = title;
+	opt.task_label = dot_task_label;
+	opt.port_label = dot_port_label;
+	opt.msg_label = dot_msg_label;
+	r = imp_graph_dot(g, &opt, s->out);
 	imp_graph_free(s->d, g);
+	check(s, r, "graph");
 }
 
 int imp_sim_run(FILE *in, const char *name, const struct imp_sim_options *opt)
@@ -1037,6 +1011,10 @@ int imp_sim_run(FILE *in, const char *name, const struct imp_sim_options *opt)
 		run_stream(s, in, opt->until);
 		if (opt->graph)
 			print_dot(s);
+	} else {
+		/* the scenario stopped at its error: what the teardown releases
+		 * is not part of its trace */
+		s->quiet = true;
 	}
 	sim_free(s);
 	free(s->linebuf);
