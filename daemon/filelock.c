@@ -1,14 +1,42 @@
 /* File-lock boosts (filelock.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "filelock.h"
 #include "peer.h"
 #include "process.h"
+
+/* Filesystems whose lock calls the kernel answers itself.  Elsewhere a
+ * lock query may go to a server or a user-space filesystem (FUSE, NFS,
+ * CIFS) that a client controls or that may not answer, and the daemon
+ * would wait for it: those files are refused. */
+static bool local_locks(int fd)
+{
+	static const unsigned long local[] = {
+		0xEF53,     /* ext2, ext3, ext4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0x01021994, /* tmpfs */
+		0xF2F52010, /* f2fs */
+		0x794c7630, /* overlayfs */
+		0x2fc12fc1, /* zfs */
+		0x858458f6, /* ramfs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if ((unsigned long)sf.f_type == local[i])
+			return true;
+	return false;
+}
 
 /* how often a wait checks that its holder still holds the lock */
 #define RECHECK_USEC (100 * 1000)
@@ -89,6 +117,8 @@ int filelock_wait(struct broker *b, struct peer *c, int fd, const struct impp_re
 		return -EPERM;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return -EBADF;
+	if (!local_locks(fd))
+		return -EOPNOTSUPP;
 	if ((q->type != F_RDLCK && q->type != F_WRLCK) || q->start < 0 || q->len < 0 || q->pad)
 		return -EINVAL;
 	if (c->n_lockwaits >= b->cfg.limits.filelocks)

@@ -20,8 +20,9 @@ struct broker;
 struct peer;
 
 /* 0 with *id and *holder set, or -errno: -EPERM (c is not a donor),
- * -EBADF/-EINVAL (fd or lock), -ESRCH (no conflicting lock held by a
- * receiver), -EDQUOT. */
+ * -EBADF/-EINVAL (fd or lock), -EOPNOTSUPP (a file whose locks the kernel
+ * does not answer by itself: FUSE, network filesystems), -ESRCH (no
+ * conflicting lock held by a receiver), -EDQUOT. */
 int filelock_wait(struct broker *b, struct peer *c, int fd, const struct impp_req_filelock *q,
 		  uint64_t *id, int32_t *holder);
 

@@ -1,11 +1,12 @@
 #!/bin/sh
-# Every wrong invocation of imp and impctl says what was wrong (and where
-# to read more) and exits 2; --help and --version work without a daemon;
-# impctl without a daemon names the socket it tried.
-# Usage: test-cli.sh IMP IMPCTL EXAMPLES_DIR
+# Every wrong invocation of imp, impctl and importanced says what was wrong
+# (and where to read more) and exits 2; --help and --version work without a
+# daemon; impctl without a daemon names the socket it tried.
+# Usage: test-cli.sh IMP IMPCTL EXAMPLES_DIR [IMPORTANCED]
 imp=${1:?usage: test-cli.sh IMP IMPCTL EXAMPLES_DIR}
 impctl=${2:?usage: test-cli.sh IMP IMPCTL EXAMPLES_DIR}
 examples=${3:?usage: test-cli.sh IMP IMPCTL EXAMPLES_DIR}
+importanced=${4:-}
 pass=0 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -82,6 +83,23 @@ expect 2 "donor takes a pid and on or off" -- "$impctl" donor 1
 expect 2 "not 'maybe'" -- "$impctl" donor 1 maybe
 expect 1 "cannot connect to importanced at $IMPORTANCED_SOCKET: No such file or directory (is importanced running? --socket PATH)" -- "$impctl" status
 expect 1 "cannot connect to importanced at $tmp/other.sock" -- "$impctl" --socket "$tmp/other.sock" tasks
+
+# importanced: its options are the configuration keys, checked alike
+if [ -n "$importanced" ]; then
+	expect 0 "--max-user-connections N" stdout -- "$importanced" --help
+	expect 0 "importanced (importance) " stdout -- "$importanced" --version
+	expect 2 "unknown option '--bogus' (importanced --help lists them)" -- "$importanced" --no-config --bogus 1
+	expect 2 "'stray': not an option" -- "$importanced" --no-config stray
+	expect 2 "--max-ports: needs a value" -- "$importanced" --no-config --max-ports
+	expect 2 "max-ports: 'lots' is not a whole number" -- "$importanced" --no-config --max-ports lots
+	expect 2 "boost-nice: -21 is out of range (-20..19)" -- "$importanced" --no-config --boost-nice -21
+	expect 2 "donor-uid: 'nobody-such' is neither a uid nor a user name" -- "$importanced" --no-config --donor-uid nobody-such
+	expect 2 "backend: 'fast' is not one of cgroup, nice, none" -- "$importanced" --no-config --backend fast
+	expect 2 "--config and --no-config together" -- "$importanced" --no-config --config /dev/null
+	expect 2 "$tmp/none.conf: No such file or directory" -- "$importanced" --config "$tmp/none.conf"
+	printf 'max-ports 8\nbogus-key 1\n' >"$tmp/bad.conf"
+	expect 2 "$tmp/bad.conf:2: unknown key 'bogus-key'" -- "$importanced" --config "$tmp/bad.conf"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -206,6 +206,13 @@ static void test_filelock_boosts_holder(void **state)
 
 	/* a donor's wait, done */
 	assert_int_equal(impc_connect(e2e_sock, 0, &donor, NULL), 0);
+	{
+		/* a file whose locks another server answers (here /proc) is refused */
+		int pfd = open("/proc/self/status", O_RDONLY);
+
+		assert_int_equal(impc_filelock_wait(donor, pfd, &lk, &wait, NULL), -EOPNOTSUPP);
+		close(pfd);
+	}
 	assert_int_equal(impc_filelock_wait(donor, fd, &lk, &wait, &boosted), 0);
 	assert_int_equal(boosted, holder);
 	assert_true(e2e_wait_nice(holder, 0, 2000) >= 0);
