@@ -1605,9 +1605,7 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
 void broker_config_defaults(struct broker_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->backend.kind = BACKEND_NICE;
-	cfg->backend.boost_nice = 0;
-	cfg->backend.boost_weight = 1000;
+	backend_config_defaults(&cfg->backend);
 	cfg->max_ports = 256;
 	cfg->max_inflight = 4096;
 	cfg->max_inflight_bytes = 16u << 20;
@@ -1621,6 +1619,7 @@ int broker_config_load(struct broker_config *cfg, const char *path, unsigned *li
 {
 	FILE *f = fopen(path, "re");
 	char line[512], key[64], value[400];
+	int set;
 
 	*lineno = 0;
 	if (!f)
@@ -1639,16 +1638,10 @@ int broker_config_load(struct broker_config *cfg, const char *path, unsigned *li
 			snprintf(cfg->donor_exes[cfg->n_donor_exes++], 256, "%.255s", value);
 		else if (!strcmp(key, "donor-cgroup") && cfg->n_donor_cgroups < IMPD_MAX_MATCH)
 			snprintf(cfg->donor_cgroups[cfg->n_donor_cgroups++], 256, "%.255s", value);
-		else if (!strcmp(key, "policy"))
-			cfg->backend.kind = !strcmp(value, "cgroup") ? BACKEND_CGROUP :
-					   !strcmp(value, "none") ? BACKEND_NONE : BACKEND_NICE;
-		else if (!strcmp(key, "boost-nice"))
-			cfg->backend.boost_nice = atoi(value);
-		else if (!strcmp(key, "boost-weight"))
-			cfg->backend.boost_weight = (unsigned)strtoul(value, NULL, 10);
-		else if (!strcmp(key, "cgroup-root"))
-			snprintf(cfg->backend.cgroup_root, sizeof(cfg->backend.cgroup_root), "%.399s", value);
-		else if (!strcmp(key, "max-ports"))
+		else if ((set = backend_config_set(&cfg->backend, key, value)) != -ENOENT) {
+			if (set < 0)
+				goto bad;
+		} else if (!strcmp(key, "max-ports"))
 			cfg->max_ports = (unsigned)strtoul(value, NULL, 10);
 		else if (!strcmp(key, "max-inflight"))
 			cfg->max_inflight = (unsigned)strtoul(value, NULL, 10);

@@ -37,8 +37,8 @@ struct broker_config {
 struct broker;
 
 void broker_config_defaults(struct broker_config *cfg);
-/* Reads "key value" lines: donor-uid, donor-exe, donor-cgroup, policy,
- * boost-nice, boost-weight, cgroup-root, max-ports, max-inflight,
+/* Reads "key value" lines: donor-uid, donor-exe, donor-cgroup, the
+ * backend's keys (backend_config_set), max-ports, max-inflight,
  * max-vouchers.  Returns 0 or -errno with *line set. */
 int broker_config_load(struct broker_config *cfg, const char *path, unsigned *line);
 

@@ -23,10 +23,17 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: importanced [options]\n"
 		"  --socket PATH        listen here (default " IMPP_DEFAULT_SOCKET "; or socket activation)\n"
-		"  --policy KIND        cgroup, nice (default) or none\n"
-		"  --boost-nice N       nice value of a boosted thread (default 0)\n"
-		"  --boost-weight N     cpu.weight of a boosted client's cgroup (default 1000)\n"
-		"  --cgroup-root DIR    a cgroup v2 directory delegated to us (policy cgroup)\n"
+		"  --policy KIND        auto (default), cgroup, cgroup-v2, cgroup-v1, autogroup, nice or none\n"
+		"  --boost-nice N       nice value of a boosted thread, -20..19 (default 0)\n"
+		"  --autogroup-nice N   nice of a boosted receiver's autogroup, -20..19 (default -10)\n"
+		"  --boost-weight N     cgroup v2 cpu.weight of a boosted receiver (default 1000)\n"
+		"  --boost-shares N     cgroup v1 cpu.shares of a boosted receiver (default 10240)\n"
+		"  --boost-io-level N   best-effort I/O level for held-back threads, -1 (off)..7 (default 4)\n"
+		"  --boost-timerslack-ns N  timer slack for a held-back receiver, 0: off (default 50000)\n"
+		"  --boost-max-threads N    threads handled per process per boost (default 256)\n"
+		"  --daemon-rt-priority N   run importanced at SCHED_FIFO N, 0: off (default 1)\n"
+		"  --cgroup-root DIR    the cgroup directory boosted leaves go in (default: the cpu hierarchy's root)\n"
+		"  --state-dir DIR      where applied boosts are recorded (default /run/importanced)\n"
 		"  --donor-uid UID      clients of this uid are donors (repeatable)\n"
 		"  --donor-exe PATH     clients running this executable are donors (repeatable)\n"
 		"  --donor-cgroup PFX   clients in a cgroup under this path are donors (repeatable)\n"
@@ -87,10 +94,18 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "boost-nice", required_argument, NULL, 'n' },
-		{ "boost-weight", required_argument, NULL, 'w' },
-		{ "cgroup-root", required_argument, NULL, 'g' },
+		/* the backend's keys: backend_config_set() */
+		{ "policy", required_argument, NULL, 'B' },
+		{ "boost-nice", required_argument, NULL, 'B' },
+		{ "autogroup-nice", required_argument, NULL, 'B' },
+		{ "boost-weight", required_argument, NULL, 'B' },
+		{ "boost-shares", required_argument, NULL, 'B' },
+		{ "boost-io-level", required_argument, NULL, 'B' },
+		{ "boost-timerslack-ns", required_argument, NULL, 'B' },
+		{ "boost-max-threads", required_argument, NULL, 'B' },
+		{ "daemon-rt-priority", required_argument, NULL, 'B' },
+		{ "cgroup-root", required_argument, NULL, 'B' },
+		{ "state-dir", required_argument, NULL, 'B' },
 		{ "donor-uid", required_argument, NULL, 'u' },
 		{ "donor-exe", required_argument, NULL, 'e' },
 		{ "donor-cgroup", required_argument, NULL, 'c' },
@@ -107,37 +122,22 @@ int main(int argc, char **argv)
 	const char *socket_path = IMPP_DEFAULT_SOCKET;
 	struct broker *b = NULL;
 	sd_event *ev = NULL;
-	char why[256];
+	char why[512], backends[1024];
 	sigset_t ss;
-	int o, fd, r, n;
+	int o, fd, r, n, idx = 0;
 	unsigned line;
 
 	broker_config_defaults(&cfg);
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "", opts, &idx)) != -1) {
 		switch (o) {
 		case 's':
 			socket_path = optarg;
 			break;
-		case 'p':
-			if (!strcmp(optarg, "cgroup"))
-				cfg.backend.kind = BACKEND_CGROUP;
-			else if (!strcmp(optarg, "nice"))
-				cfg.backend.kind = BACKEND_NICE;
-			else if (!strcmp(optarg, "none"))
-				cfg.backend.kind = BACKEND_NONE;
-			else {
-				fprintf(stderr, "importanced: unknown policy '%s'\n", optarg);
+		case 'B':
+			if (backend_config_set(&cfg.backend, opts[idx].name, optarg) < 0) {
+				fprintf(stderr, "importanced: --%s: bad value '%s'\n", opts[idx].name, optarg);
 				return 2;
 			}
-			break;
-		case 'n':
-			cfg.backend.boost_nice = atoi(optarg);
-			break;
-		case 'w':
-			cfg.backend.boost_weight = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'g':
-			snprintf(cfg.backend.cgroup_root, sizeof(cfg.backend.cgroup_root), "%s", optarg);
 			break;
 		case 'u':
 			if (cfg.n_donor_uids < IMPD_MAX_MATCH)
@@ -180,8 +180,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (backend_init(&cfg.backend, why, sizeof(why)) < 0)
-		fprintf(stderr, "importanced: cgroup policy unavailable (%s): using nice\n", why);
+	if (backend_init(&cfg.backend, why, sizeof(why)) < 0) {
+		fprintf(stderr, "importanced: %s\n", why);
+		return 2;
+	}
+	backend_describe(&cfg.backend, backends, sizeof(backends));
+	fprintf(stderr, "importanced: %s", backends);
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&ss);
