@@ -33,7 +33,7 @@ void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t
 void bk_cgroup_forget_weights(void);
 
 /* records of what was applied (backend.c) */
-void bk_record(const struct backend_config *cfg, const struct backend_target *t);
-void bk_record_remove(const struct backend_config *cfg, const struct backend_target *t);
+void bk_record(const struct backend_config *cfg, struct backend_target *t);
+void bk_record_remove(const struct backend_config *cfg, struct backend_target *t);
 
 #endif

@@ -346,6 +346,7 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 	int r = 0;
 
 	t->kind = cfg->kind;
+	t->record_fd = -1;
 	t->attached = false;
 	t->boosted = false;
 	t->cgroup_leaf[0] = '\0';
@@ -440,16 +441,28 @@ static void record_path(const struct backend_config *cfg, pid_t pid, uint64_t st
 	snprintf(out, size, "%s/%d-%llu", cfg->state_dir, (int)pid, (unsigned long long)start);
 }
 
-void bk_record(const struct backend_config *cfg, const struct backend_target *t)
+/*
+ * The record is rewritten in place with one pwrite() on a file kept open
+ * (no open, rename or fsync on the boost path), ends with an "end" line,
+ * and the file is then cut to its length.  A daemon killed between the
+ * two leaves a longer file whose tail after "end" is ignored.  Whatever a
+ * record says, a restore touches only threads and processes it verifies
+ * again (pid + start time, thread group).
+ */
+void bk_record(const struct backend_config *cfg, struct backend_target *t)
 {
-	char path[320], tmp[330];
+	char path[320], *buf = NULL;
+	size_t len = 0;
 	FILE *f;
 
 	if (!cfg->state_dir[0])
 		return;
-	record_path(cfg, t->pid, t->start, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	if (!(f = fopen(tmp, "we")))
+	if (t->record_fd < 0) {
+		record_path(cfg, t->pid, t->start, path, sizeof(path));
+		if ((t->record_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0)
+			return;
+	}
+	if (!(f = open_memstream(&buf, &len)))
 		return;
 	fprintf(f, "pid %d\nstart %llu\nkind %s\nboosted %d\nboost_start %llu\n", (int)t->pid,
 		(unsigned long long)t->start, backend_name(t->kind), t->boosted,
@@ -464,14 +477,19 @@ void bk_record(const struct backend_config *cfg, const struct backend_target *t)
 		fprintf(f, "thread %d %llu %d %d %d %d\n", (int)t->saved[i].tid,
 			(unsigned long long)t->saved[i].start, t->saved[i].nice, t->saved[i].ioprio,
 			t->saved[i].nice_changed, t->saved[i].ioprio_changed);
-	if (fclose(f) != 0 || rename(tmp, path) < 0)
-		unlink(tmp);
+	fputs("end\n", f);
+	if (fclose(f) == 0 && pwrite(t->record_fd, buf, len, 0) == (ssize_t)len)
+		(void)!ftruncate(t->record_fd, (off_t)len);
+	free(buf);
 }
 
-void bk_record_remove(const struct backend_config *cfg, const struct backend_target *t)
+void bk_record_remove(const struct backend_config *cfg, struct backend_target *t)
 {
 	char path[320];
 
+	if (t->record_fd >= 0)
+		close(t->record_fd);
+	t->record_fd = -1;
 	if (!cfg->state_dir[0])
 		return;
 	record_path(cfg, t->pid, t->start, path, sizeof(path));
@@ -501,8 +519,11 @@ static int record_load(const char *path, struct backend_target *t)
 		return -errno;
 	memset(t, 0, sizeof(*t));
 	t->pidfd = -1;
+	t->record_fd = -1;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
+		if (!strcmp(line, "end"))
+			break;
 		if (sscanf(line, "pid %d", &n1) == 1)
 			t->pid = n1;
 		else if (sscanf(line, "start %llu", &a) == 1)
@@ -572,7 +593,7 @@ int backend_restore_recorded(const struct backend_config *cfg)
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, de->d_name);
-		if (strstr(de->d_name, ".new") || record_load(path, &t) < 0) {
+		if (record_load(path, &t) < 0) {
 			unlink(path);
 			continue;
 		}

@@ -60,6 +60,7 @@ struct backend_target {
 	pid_t pid;
 	int pidfd;               /* taken at connect; -1 if unavailable (then nothing is touched) */
 	uint64_t start;          /* the process's start time: pid + start is its identity */
+	int record_fd;           /* its record in the state directory, once written */
 	bool attached, boosted;
 	enum backend_kind kind;  /* the backend in force for this process */
 	struct backend_saved_thread *saved;
