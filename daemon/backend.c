@@ -1,63 +1,153 @@
 /*
- * Policy backends.
+ * The boost backend: configuration, choosing a backend, and applying a
+ * boost through it; the backends themselves are in backend-cgroup.c and
+ * backend-proc.c.
  *
- * nice: on a boost every thread of the process whose nice value is above
- * the boost value is set to it, and its previous value remembered; on an
- * unboost each such thread gets its value back, unless something else
- * changed it meanwhile (then it is left alone).  Threads created while
- * boosted inherit the boosted value from their creator and keep it.
- *
- * cgroup: a receiver is moved into its own sub-cgroup of a cgroup v2
- * directory the daemon may write (delegated to it); a boost raises that
- * sub-cgroup's cpu.weight and an unboost restores it; when the client goes
- * the process is moved back where it was and the sub-cgroup removed.  Any
- * failure falls back to nice for that process.
- *
- * Before touching a pid we check, through the pidfd taken when the client
- * connected, that it is still the same process.
+ * A process under the backend has one CPU backend (cgroup v2 or v1, its
+ * autogroup, or the nice values of its threads) and, whatever that is, the
+ * I/O priority and timer slack lifts.  Every attach, boost, unboost leaves
+ * a record of what is applied in the state directory (one file per
+ * process, named by pid and start time, written whole and renamed into
+ * place); detach removes it.  A daemon starting up reads the records a
+ * previous one left and puts back what they say, for each process that is
+ * still the same one (same pid and start time).  The state directory is
+ * locked by the daemon that uses it; a second daemon on the same directory
+ * records nothing rather than undoing the first one's boosts.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "backend-internal.h"
+
+static const char *const kind_names[] = {
+	[BACKEND_NONE] = "none",           [BACKEND_NICE] = "nice",
+	[BACKEND_AUTOGROUP] = "autogroup", [BACKEND_CGROUP_V1] = "cgroup-v1",
+	[BACKEND_CGROUP_V2] = "cgroup-v2", [BACKEND_CGROUP] = "cgroup",
+	[BACKEND_AUTO] = "auto",
+};
 
 const char *backend_name(enum backend_kind kind)
 {
-	return kind == BACKEND_CGROUP ? "cgroup" : kind == BACKEND_NICE ? "nice" : "none";
+	return (unsigned)kind < sizeof(kind_names) / sizeof(kind_names[0]) ? kind_names[kind] : "?";
 }
 
-static bool alive(const struct backend_target *t)
+int backend_kind_parse(const char *name, enum backend_kind *out)
 {
-	if (t->pidfd >= 0)
-		return syscall(SYS_pidfd_send_signal, t->pidfd, 0, NULL, 0) == 0;
-	return kill(t->pid, 0) == 0 || errno == EPERM;
+	for (unsigned k = 0; k < sizeof(kind_names) / sizeof(kind_names[0]); k++)
+		if (!strcmp(name, kind_names[k])) {
+			*out = (enum backend_kind)k;
+			return 0;
+		}
+	return -EINVAL;
 }
 
-static int write_file(const char *path, const char *text)
+void backend_config_defaults(struct backend_config *cfg)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-	int saved;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	saved = errno;
-	close(fd);
-	return n < 0 ? -saved : 0;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->kind = cfg->asked = BACKEND_AUTO;
+	cfg->boost_nice = 0;
+	cfg->autogroup_nice = -10;
+	cfg->boost_weight = 1000;
+	cfg->boost_shares = 10240;
+	cfg->boost_io_level = 4;
+	cfg->boost_timerslack_ns = 50000;
+	cfg->max_threads = 256;
+	cfg->daemon_rt_priority = 1;
+	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/run/importanced");
+	cfg->state_lock_fd = -1;
 }
 
-static int read_file(const char *path, char *buf, size_t size)
+int backend_config_check(const struct backend_config *cfg, char *err, size_t size)
+{
+#define RANGE(v, lo, hi, key)                                                                     \
+	if ((long long)(v) < (long long)(lo) || (long long)(v) > (long long)(hi)) {               \
+		snprintf(err, size, "%s %lld is out of range %lld..%lld", key, (long long)(v),    \
+			 (long long)(lo), (long long)(hi));                                        \
+		return -EINVAL;                                                                   \
+	}
+	RANGE(cfg->kind, BACKEND_NONE, BACKEND_AUTO, "policy");
+	RANGE(cfg->boost_nice, -20, 19, "boost-nice");
+	RANGE(cfg->autogroup_nice, -20, 19, "autogroup-nice");
+	RANGE(cfg->boost_weight, 1, 10000, "boost-weight");
+	RANGE(cfg->boost_shares, 2, 262144, "boost-shares");
+	RANGE(cfg->boost_io_level, -1, 7, "boost-io-level");
+	RANGE(cfg->boost_timerslack_ns, 0, 1000000000, "boost-timerslack-ns");
+	RANGE(cfg->max_threads, 1, 65536, "boost-max-threads");
+	RANGE(cfg->daemon_rt_priority, 0, 99, "daemon-rt-priority");
+#undef RANGE
+	if (cfg->cgroup_root[0] && cfg->cgroup_root[0] != '/') {
+		snprintf(err, size, "cgroup-root %s is not an absolute path", cfg->cgroup_root);
+		return -EINVAL;
+	}
+	if (cfg->state_dir[0] && cfg->state_dir[0] != '/') {
+		snprintf(err, size, "state-dir %s is not an absolute path", cfg->state_dir);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_long(const char *value, long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoll(value, &end, 10);
+	return errno || end == value || *end ? -EINVAL : 0;
+}
+
+int backend_config_set(struct backend_config *cfg, const char *key, const char *value)
+{
+	long long v = 0;
+	bool num = strcmp(key, "policy") && strcmp(key, "cgroup-root") && strcmp(key, "state-dir");
+
+	if (num && parse_long(value, &v) < 0)
+		return -EINVAL;
+	if (!strcmp(key, "policy"))
+		return backend_kind_parse(value, &cfg->kind);
+	if (!strcmp(key, "cgroup-root") || !strcmp(key, "state-dir")) {
+		char *dst = key[0] == 'c' ? cfg->cgroup_root : cfg->state_dir;
+		size_t size = key[0] == 'c' ? sizeof(cfg->cgroup_root) : sizeof(cfg->state_dir);
+
+		if (strlen(value) >= size)
+			return -ENAMETOOLONG;
+		memcpy(dst, value, strlen(value) + 1);
+		return 0;
+	}
+	if (v < INT_MIN || v > INT_MAX)
+		return -ERANGE;
+	if (!strcmp(key, "boost-nice"))
+		cfg->boost_nice = (int)v;
+	else if (!strcmp(key, "autogroup-nice"))
+		cfg->autogroup_nice = (int)v;
+	else if (!strcmp(key, "boost-weight") && v >= 0)
+		cfg->boost_weight = (unsigned)v;
+	else if (!strcmp(key, "boost-shares") && v >= 0)
+		cfg->boost_shares = (unsigned)v;
+	else if (!strcmp(key, "boost-io-level"))
+		cfg->boost_io_level = (int)v;
+	else if (!strcmp(key, "boost-timerslack-ns") && v >= 0)
+		cfg->boost_timerslack_ns = (unsigned long)v;
+	else if (!strcmp(key, "boost-max-threads") && v >= 0)
+		cfg->max_threads = (unsigned)v;
+	else if (!strcmp(key, "daemon-rt-priority"))
+		cfg->daemon_rt_priority = (int)v;
+	else
+		return v < 0 ? -ERANGE : -ENOENT;
+	return 0;
+}
+
+int bk_read_text(const char *path, char *buf, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
@@ -72,307 +162,460 @@ static int read_file(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-static int find_cgroup2_mount(char *out, size_t size)
+int bk_write_text(const char *path, const char *text)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[1024];
-	int r = -ENOENT;
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+	int e;
 
-	if (!f)
+	if (fd < 0)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		/* id parent major:minor root mountpoint options ... - fstype ... */
-		char mnt[256];
-		char *dash = strstr(line, " - ");
+	n = write(fd, text, strlen(text));
+	e = errno;
+	close(fd);
+	return n < 0 ? -e : 0;
+}
 
-		if (!dash || strncmp(dash + 3, "cgroup2 ", 8))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %255s", mnt) == 1) {
-			snprintf(out, size, "%s", mnt);
-			r = 0;
-			break;
-		}
-	}
-	fclose(f);
+int bk_read_ulong(const char *path, unsigned long *out)
+{
+	char buf[64];
+	int r = bk_read_text(path, buf, sizeof(buf));
+
+	if (r == 0)
+		*out = strtoul(buf, NULL, 10);
 	return r;
+}
+
+int bk_write_ulong(const char *path, unsigned long value)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lu", value);
+	return bk_write_text(path, buf);
+}
+
+static bool is_cgroup(enum backend_kind k)
+{
+	return k == BACKEND_CGROUP_V1 || k == BACKEND_CGROUP_V2;
+}
+
+/* Fills cfg->why_not[k] for every kind that cannot work; 0 if k can. */
+static int probe(struct backend_config *cfg, enum backend_kind k)
+{
+	char *why = cfg->why_not[k];
+	size_t size = sizeof(cfg->why_not[k]);
+	struct backend_config copy;
+
+	why[0] = '\0';
+	switch (k) {
+	case BACKEND_CGROUP_V1:
+	case BACKEND_CGROUP_V2:
+		/* the probe fills in the mount; only the chosen one's is kept */
+		copy = *cfg;
+		return bk_cgroup_probe(&copy, k, why, size);
+	case BACKEND_AUTOGROUP:
+		return bk_autogroup_probe(why, size);
+	default:
+		return 0;
+	}
+}
+
+static void raise_self(const struct backend_config *cfg)
+{
+	struct sched_param sp = { .sched_priority = cfg->daemon_rt_priority };
+
+	if (cfg->daemon_rt_priority <= 0)
+		return;
+	/* a boost is applied as soon as the message that causes it arrives,
+	 * whatever load the machine has: the daemon runs before every normal
+	 * task; it only ever waits for its clients, so it cannot hog a CPU;
+	 * anything it started would not inherit this */
+	if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
+		fprintf(stderr, "importanced: cannot run at SCHED_FIFO %d: %s\n", cfg->daemon_rt_priority,
+			strerror(errno));
+}
+
+static void lock_state_dir(struct backend_config *cfg)
+{
+	char path[300];
+	int fd;
+
+	cfg->state_lock_fd = -1;
+	if (!cfg->state_dir[0])
+		return;
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
+		goto off;
+	snprintf(path, sizeof(path), "%s/lock", cfg->state_dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		goto off;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		fprintf(stderr, "importanced: %s is in use by another importanced: boosts are not recorded\n",
+			cfg->state_dir);
+		close(fd);
+		cfg->state_dir[0] = '\0';
+		return;
+	}
+	cfg->state_lock_fd = fd;
+	return;
+off:
+	fprintf(stderr, "importanced: state directory %s: %s: boosts are not recorded\n", cfg->state_dir,
+		strerror(errno));
+	cfg->state_dir[0] = '\0';
 }
 
 int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 {
-	char path[2048], buf[256];
+	static const enum backend_kind order[] = { BACKEND_CGROUP_V2, BACKEND_CGROUP_V1, BACKEND_AUTOGROUP,
+						   BACKEND_NICE };
+	enum backend_kind chosen = BACKEND_NONE;
 	int r;
 
 	why[0] = '\0';
-	if (cfg->kind != BACKEND_CGROUP)
-		return 0;
-	if (!cfg->cgroup_root[0]) {
-		snprintf(why, why_size, "no --cgroup-root given");
-		goto fallback;
+	if ((r = backend_config_check(cfg, why, why_size)) < 0)
+		return r;
+	cfg->asked = cfg->kind;
+	for (unsigned i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		enum backend_kind k = order[i];
+		bool wanted = cfg->asked == BACKEND_AUTO || cfg->asked == k ||
+			      (cfg->asked == BACKEND_CGROUP && is_cgroup(k));
+
+		if (probe(cfg, k) < 0 || chosen != BACKEND_NONE || !wanted)
+			continue;
+		chosen = k;
 	}
-	if ((r = find_cgroup2_mount(cfg->cgroup_mount, sizeof(cfg->cgroup_mount))) < 0) {
-		snprintf(why, why_size, "no cgroup v2 mount");
-		goto fallback;
+	if (cfg->asked == BACKEND_NONE)
+		chosen = BACKEND_NONE;
+	else if (chosen == BACKEND_NONE) {
+		enum backend_kind k = cfg->asked == BACKEND_CGROUP ? BACKEND_CGROUP_V2 : cfg->asked;
+
+		snprintf(why, why_size, "policy %s cannot work here: %s%s%s", backend_name(cfg->asked),
+			 cfg->why_not[k], cfg->asked == BACKEND_CGROUP ? "; " : "",
+			 cfg->asked == BACKEND_CGROUP ? cfg->why_not[BACKEND_CGROUP_V1] : "");
+		return -ENOTSUP;
 	}
-	snprintf(path, sizeof(path), "%s/cgroup.controllers", cfg->cgroup_root);
-	if ((r = read_file(path, buf, sizeof(buf))) < 0) {
-		snprintf(why, why_size, "%s: %s", path, strerror(-r));
-		goto fallback;
-	}
-	if (!strstr(buf, "cpu")) {
-		snprintf(why, why_size, "the cpu controller is not available in %s", cfg->cgroup_root);
-		goto fallback;
-	}
-	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", cfg->cgroup_root);
-	if ((r = write_file(path, "+cpu")) < 0) {
-		snprintf(why, why_size, "cannot enable cpu in %s: %s", path, strerror(-r));
-		goto fallback;
-	}
+	if (is_cgroup(chosen) && (r = bk_cgroup_probe(cfg, chosen, why, why_size)) < 0)
+		return r;
+	cfg->kind = chosen;
+	for (unsigned k = BACKEND_NONE; k < BACKEND_N_REAL; k++)
+		if (k != chosen && !cfg->why_not[k][0])
+			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "%s",
+				 k == BACKEND_NONE ? "boosts are wanted" :
+				 cfg->asked != BACKEND_AUTO ? "not asked for (--policy)" :
+							       "a backend earlier in the order works here");
+	lock_state_dir(cfg);
+	backend_restore_recorded(cfg);
+	raise_self(cfg);
 	return 0;
-fallback:
-	cfg->kind = BACKEND_NICE;
-	return -ENOTSUP;
 }
 
-static int cgroup_of(pid_t pid, char *out, size_t size)
+int backend_describe(const struct backend_config *cfg, char *buf, size_t size)
 {
-	char path[64], buf[4096], *line;
-	int r;
+	size_t len = 0;
+	int n;
 
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if ((r = read_file(path, buf, sizeof(buf))) < 0)
-		return r;
-	for (line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-		if (!strncmp(line, "0::", 3)) {
-			snprintf(out, size, "%s", line + 3);
-			return 0;
-		}
-	return -ENOENT;
+	n = snprintf(buf, size, "backend %s (asked: %s)%s\n", backend_name(cfg->kind), backend_name(cfg->asked),
+		     is_cgroup(cfg->kind) ? "" : "");
+	if (n < 0)
+		return -EINVAL;
+	len = (size_t)n < size ? (size_t)n : size;
+	if (is_cgroup(cfg->kind) && len < size) {
+		n = snprintf(buf + len, size - len, "  cgroups under %s\n",
+			     cfg->cgroup_root[0] ? cfg->cgroup_root : cfg->cgroup_mount);
+		len += (size_t)n < size - len ? (size_t)n : size - len;
+	}
+	for (int k = BACKEND_CGROUP_V2; k >= BACKEND_NONE && len < size; k--) {
+		if (k == (int)cfg->kind)
+			continue;
+		n = snprintf(buf + len, size - len, "  not %s: %s\n", backend_name((enum backend_kind)k),
+			     cfg->why_not[k]);
+		len += (size_t)n < size - len ? (size_t)n : size - len;
+	}
+	if (len < size) {
+		n = snprintf(buf + len, size - len, "  also lifted: %s%s%s\n",
+			     cfg->boost_io_level >= 0 ? "io priority" : "",
+			     cfg->boost_io_level >= 0 && cfg->boost_timerslack_ns ? ", " : "",
+			     cfg->boost_timerslack_ns ? "timer slack" : "");
+		len += (size_t)n < size - len ? (size_t)n : size - len;
+	}
+	return (int)len;
 }
 
 void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 {
-	char path[2048], num[32];
-	int r;
+	char why[200] = "";
+	int r = 0;
 
 	t->kind = cfg->kind;
-	if (cfg->kind != BACKEND_CGROUP)
+	t->record_fd = -1;
+	t->attached = false;
+	t->boosted = false;
+	t->cgroup_leaf[0] = '\0';
+	if (t->kind == BACKEND_NONE)
 		return;
-	/* where the process is now, relative to the v2 mount */
-	if (cgroup_of(t->pid, t->cgroup_orig, sizeof(t->cgroup_orig)) < 0)
-		goto fallback;
-	snprintf(t->cgroup_dir, sizeof(t->cgroup_dir), "%s/client-%d", cfg->cgroup_root, (int)t->pid);
-	if (mkdir(t->cgroup_dir, 0755) < 0 && errno != EEXIST)
-		goto fallback;
-	snprintf(path, sizeof(path), "%s/cpu.weight", t->cgroup_dir);
-	if (read_file(path, num, sizeof(num)) < 0)
-		goto fallback_rmdir;
-	t->weight_orig = (unsigned)strtoul(num, NULL, 10);
-	snprintf(path, sizeof(path), "%s/cgroup.procs", t->cgroup_dir);
-	snprintf(num, sizeof(num), "%d", (int)t->pid);
-	if ((r = write_file(path, num)) < 0)
-		goto fallback_rmdir;
-	return;
-fallback_rmdir:
-	rmdir(t->cgroup_dir);
-fallback:
-	t->cgroup_dir[0] = '\0';
-	t->kind = BACKEND_NICE;
-}
-
-static int save_thread(struct backend_target *t, pid_t tid, int nice, bool changed)
-{
-	if (t->n_saved == t->cap_saved) {
-		size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
-		struct backend_saved_nice *s = realloc(t->saved, cap * sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		t->saved = s;
-		t->cap_saved = cap;
+	if ((r = bk_verify_target(t)) < 0) {
+		/* nothing is touched that could not be verified */
+		t->kind = BACKEND_NONE;
+		return;
 	}
-	t->saved[t->n_saved].tid = tid;
-	t->saved[t->n_saved].nice = nice;
-	t->saved[t->n_saved].changed = changed;
-	t->n_saved++;
-	return 0;
-}
-
-/*
- * Calls fn for each thread of pid still there, with its nice value.  fn
- * returns 0 or -errno; the walk goes on after an error, except -ENOMEM,
- * after which nothing more could be recorded.  Returns -errno when the
- * threads cannot be listed (the process is gone), else fn's last error.
- */
-static int each_thread(pid_t pid, int (*fn)(pid_t tid, int nice, void *ctx), void *ctx)
-{
-	char path[64];
-	DIR *dir;
-	struct dirent *de;
-	int err = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	if (!(dir = opendir(path)))
-		return -errno;
-	while ((de = readdir(dir))) {
-		pid_t tid = (pid_t)atoi(de->d_name);
-		int cur, r;
-
-		if (tid <= 0)
-			continue;
-		errno = 0;
-		cur = getpriority(PRIO_PROCESS, (id_t)tid);
-		if (cur == -1 && errno)
-			continue; /* the thread went */
-		if ((r = fn(tid, cur, ctx)) < 0)
-			err = r;
-		if (r == -ENOMEM)
-			break;
+	if (is_cgroup(t->kind) && (r = bk_cgroup_attach(cfg, t)) < 0)
+		snprintf(why, sizeof(why), "cannot move pid %d into a cgroup: %s", (int)t->pid, strerror(-r));
+	if (t->kind == BACKEND_AUTOGROUP)
+		r = bk_autogroup_attach(cfg, t, why, sizeof(why));
+	if (r < 0) {
+		fprintf(stderr, "importanced: %s; boosting it through nice\n", why);
+		t->kind = BACKEND_NICE;
 	}
-	closedir(dir);
-	return err;
+	t->attached = true;
+	bk_record(cfg, t);
 }
 
-struct boost_walk {
-	const struct backend_config *cfg;
-	struct backend_target *t;
-};
-
-static int boost_thread(pid_t tid, int cur, void *ctx)
+int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value)
 {
-	struct boost_walk *w = ctx;
-	bool change = cur > w->cfg->boost_nice;
-
-	if (change && setpriority(PRIO_PROCESS, (id_t)tid, w->cfg->boost_nice) < 0)
-		return -errno;
-	if (save_thread(w->t, tid, cur, change) < 0) {
-		if (change)
-			setpriority(PRIO_PROCESS, (id_t)tid, cur);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Boosts every thread of the process that runs below the boost, and
- * remembers every thread it saw, changed or not (see nice_restore). */
-static int nice_boost(const struct backend_config *cfg, struct backend_target *t, unsigned *value)
-{
-	struct boost_walk w = { cfg, t };
-	int err = each_thread(t->pid, boost_thread, &w);
-
-	errno = 0;
-	*value = (unsigned)getpriority(PRIO_PROCESS, (id_t)t->pid);
-	return err;
-}
-
-static bool saw_thread(const struct backend_target *t, pid_t tid)
-{
-	for (size_t i = 0; i < t->n_saved; i++)
-		if (t->saved[i].tid == tid)
-			return true;
-	return false;
-}
-
-/*
- * Threads created while the process was boosted inherited the boosted nice
- * from the thread that made them.  Which thread that was is not known, but
- * when every thread seen at the boost ran at one nice value and was
- * boosted from it, any new thread at the boost came from a boosted one and
- * goes back to that value.  In a process whose threads ran at different
- * values, new threads are left as they are: guessing could lower a thread
- * that was meant to run higher.
- */
-static int restore_new_thread(pid_t tid, int cur, void *ctx)
-{
-	struct boost_walk *w = ctx;
-
-	if (saw_thread(w->t, tid) || cur != w->cfg->boost_nice)
-		return 0;
-	return setpriority(PRIO_PROCESS, (id_t)tid, w->t->saved[0].nice) < 0 ? -errno : 0;
-}
-
-static int nice_restore_new_threads(const struct backend_config *cfg, struct backend_target *t)
-{
-	struct boost_walk w = { cfg, t };
-	int base, err;
-
-	if (!t->n_saved)
-		return 0;
-	base = t->saved[0].nice;
-	for (size_t i = 0; i < t->n_saved; i++)
-		if (!t->saved[i].changed || t->saved[i].nice != base)
-			return 0;
-	err = each_thread(t->pid, restore_new_thread, &w);
-	return err == -ENOENT ? 0 : err; /* the process is gone */
-}
-
-static int nice_restore(const struct backend_config *cfg, struct backend_target *t, unsigned *value)
-{
-	int err = 0, e;
-
-	for (size_t i = 0; i < t->n_saved; i++) {
-		int cur;
-
-		if (!t->saved[i].changed)
-			continue;
-		errno = 0;
-		cur = getpriority(PRIO_PROCESS, (id_t)t->saved[i].tid);
-		if (cur == -1 && errno)
-			continue;
-		/* changed by someone else meanwhile: theirs now */
-		if (cur != cfg->boost_nice)
-			continue;
-		if (setpriority(PRIO_PROCESS, (id_t)t->saved[i].tid, t->saved[i].nice) < 0)
-			err = -errno;
-	}
-	if ((e = nice_restore_new_threads(cfg, t)) < 0 && !err)
-		err = e;
-	t->n_saved = 0;
-	if (value) {
-		errno = 0;
-		*value = (unsigned)getpriority(PRIO_PROCESS, (id_t)t->pid);
-	}
-	return err;
-}
-
-int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost,
-		      unsigned *value)
-{
-	char path[2048], num[32];
-	int r;
+	bool nice = t->kind == BACKEND_NICE;
+	int r = 0, e;
 
 	*value = 0;
-	if (t->kind == BACKEND_NONE || boost == t->boosted)
+	if (t->kind == BACKEND_NONE || !t->attached || boost == t->boosted)
 		return 0;
-	if (!alive(t))
+	if (!bk_target_alive(t))
 		return -ESRCH;
-	t->boosted = boost;
-	if (t->kind == BACKEND_CGROUP) {
-		snprintf(path, sizeof(path), "%s/cpu.weight", t->cgroup_dir);
-		*value = boost ? cfg->boost_weight : t->weight_orig;
-		snprintf(num, sizeof(num), "%u", *value);
-		r = write_file(path, num);
-		return r;
+	/* the CPU first: that is what the waiting donor needs soonest */
+	if (is_cgroup(t->kind))
+		r = bk_cgroup_set(cfg, t, boost, value);
+	else if (t->kind == BACKEND_AUTOGROUP)
+		r = bk_autogroup_set(cfg, t, boost);
+	if (boost) {
+		e = bk_threads_boost(cfg, t, nice);
+		if (e < 0 && !r)
+			r = e;
+		e = bk_slack_boost(cfg, t);
+	} else {
+		e = bk_threads_restore(cfg, t, nice);
+		if (e < 0 && !r)
+			r = e;
+		e = bk_slack_restore(cfg, t);
 	}
-	return boost ? nice_boost(cfg, t, value) : nice_restore(cfg, t, value);
+	if (e < 0 && e != -ENOENT && !r)
+		r = e;
+	t->boosted = boost;
+	if (nice || t->kind == BACKEND_AUTOGROUP) {
+		errno = 0;
+		*value = (unsigned)getpriority(PRIO_PROCESS, (id_t)t->pid);
+		if (t->kind == BACKEND_AUTOGROUP)
+			*value = (unsigned)(boost ? t->autogroup_boosted : t->autogroup_orig);
+	}
+	bk_record(cfg, t);
+	return r;
+}
+
+static void restore_target(const struct backend_config *cfg, struct backend_target *t, bool alive)
+{
+	unsigned value;
+
+	if (t->boosted && alive)
+		backend_apply(cfg, t, false, &value);
+	if (is_cgroup(t->kind))
+		bk_cgroup_detach(alive ? cfg : NULL, t);
 }
 
 void backend_detach(const struct backend_config *cfg, struct backend_target *t)
 {
-	char path[2048], num[32];
-	unsigned value;
+	if (t->attached) {
+		bool alive = bk_target_alive(t);
 
-	if (t->kind == BACKEND_NICE && t->boosted && alive(t))
-		nice_restore(cfg, t, &value);
-	if (t->kind == BACKEND_CGROUP && t->cgroup_dir[0]) {
-		if (alive(t)) {
-			snprintf(path, sizeof(path), "%s%s/cgroup.procs", cfg->cgroup_mount, t->cgroup_orig);
-			snprintf(num, sizeof(num), "%d", (int)t->pid);
-			write_file(path, num);
-		}
-		rmdir(t->cgroup_dir);
+		restore_target(cfg, t, alive);
+		bk_record_remove(cfg, t);
 	}
 	free(t->saved);
 	t->saved = NULL;
 	t->n_saved = t->cap_saved = 0;
-	t->boosted = false;
+	t->boosted = t->attached = false;
+}
+
+/* ------------------------------------------------------------------ */
+/* records                                                              */
+/* ------------------------------------------------------------------ */
+
+static void record_path(const struct backend_config *cfg, pid_t pid, uint64_t start, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%d-%llu", cfg->state_dir, (int)pid, (unsigned long long)start);
+}
+
+/*
+ * The record is rewritten in place with one pwrite() on a file kept open
+ * (no open, rename or fsync on the boost path), ends with an "end" line,
+ * and the file is then cut to its length.  A daemon killed between the
+ * two leaves a longer file whose tail after "end" is ignored.  Whatever a
+ * record says, a restore touches only threads and processes it verifies
+ * again (pid + start time, thread group).
+ */
+void bk_record(const struct backend_config *cfg, struct backend_target *t)
+{
+	char path[320], *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!cfg->state_dir[0])
+		return;
+	if (t->record_fd < 0) {
+		record_path(cfg, t->pid, t->start, path, sizeof(path));
+		if ((t->record_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0)
+			return;
+	}
+	if (!(f = open_memstream(&buf, &len)))
+		return;
+	fprintf(f, "pid %d\nstart %llu\nkind %s\nboosted %d\nboost_start %llu\n", (int)t->pid,
+		(unsigned long long)t->start, backend_name(t->kind), t->boosted,
+		(unsigned long long)t->boost_start);
+	fprintf(f, "floor_nice %d\nfloor_ioprio %d\nnice_boosted %d\nioprio_boosted %d\n", t->floor_nice,
+		t->floor_ioprio, t->nice_boosted, t->ioprio_boosted);
+	fprintf(f, "slack %lu %lu\nautogroup %d %d\nweight_idle %u\n", t->slack_orig, t->slack_boosted,
+		t->autogroup_orig, t->autogroup_boosted, t->weight_idle);
+	if (t->cgroup_leaf[0])
+		fprintf(f, "leaf %s\norig %s\nmount %s\n", t->cgroup_leaf, t->cgroup_orig, t->cgroup_mount);
+	for (size_t i = 0; i < t->n_saved; i++)
+		fprintf(f, "thread %d %llu %d %d %d %d\n", (int)t->saved[i].tid,
+			(unsigned long long)t->saved[i].start, t->saved[i].nice, t->saved[i].ioprio,
+			t->saved[i].nice_changed, t->saved[i].ioprio_changed);
+	fputs("end\n", f);
+	if (fclose(f) == 0 && pwrite(t->record_fd, buf, len, 0) == (ssize_t)len)
+		(void)!ftruncate(t->record_fd, (off_t)len);
+	free(buf);
+}
+
+void bk_record_remove(const struct backend_config *cfg, struct backend_target *t)
+{
+	char path[320];
+
+	if (t->record_fd >= 0)
+		close(t->record_fd);
+	t->record_fd = -1;
+	if (!cfg->state_dir[0])
+		return;
+	record_path(cfg, t->pid, t->start, path, sizeof(path));
+	unlink(path);
+}
+
+/* A path from a record; one too long for the field is left empty. */
+static void copy_path(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= size)
+		n = 0;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static int record_load(const char *path, struct backend_target *t)
+{
+	char line[1200], kind[32] = "";
+	FILE *f = fopen(path, "re");
+	unsigned long long a;
+	int n1, n2, n3, n4, n5;
+	unsigned long u1, u2;
+
+	if (!f)
+		return -errno;
+	memset(t, 0, sizeof(*t));
+	t->pidfd = -1;
+	t->record_fd = -1;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strcmp(line, "end"))
+			break;
+		if (sscanf(line, "pid %d", &n1) == 1)
+			t->pid = n1;
+		else if (sscanf(line, "start %llu", &a) == 1)
+			t->start = a;
+		else if (sscanf(line, "kind %31s", kind) == 1)
+			backend_kind_parse(kind, &t->kind);
+		else if (sscanf(line, "boosted %d", &n1) == 1)
+			t->boosted = n1;
+		else if (sscanf(line, "boost_start %llu", &a) == 1)
+			t->boost_start = a;
+		else if (sscanf(line, "floor_nice %d", &n1) == 1)
+			t->floor_nice = n1;
+		else if (sscanf(line, "floor_ioprio %d", &n1) == 1)
+			t->floor_ioprio = n1;
+		else if (sscanf(line, "nice_boosted %d", &n1) == 1)
+			t->nice_boosted = n1;
+		else if (sscanf(line, "ioprio_boosted %d", &n1) == 1)
+			t->ioprio_boosted = n1;
+		else if (sscanf(line, "slack %lu %lu", &u1, &u2) == 2) {
+			t->slack_orig = u1;
+			t->slack_boosted = u2;
+		} else if (sscanf(line, "autogroup %d %d", &n1, &n2) == 2) {
+			t->autogroup_orig = n1;
+			t->autogroup_boosted = n2;
+		} else if (sscanf(line, "weight_idle %lu", &u1) == 1)
+			t->weight_idle = (unsigned)u1;
+		else if (!strncmp(line, "leaf ", 5))
+			copy_path(t->cgroup_leaf, sizeof(t->cgroup_leaf), line + 5);
+		else if (!strncmp(line, "orig ", 5))
+			copy_path(t->cgroup_orig, sizeof(t->cgroup_orig), line + 5);
+		else if (!strncmp(line, "mount ", 6))
+			copy_path(t->cgroup_mount, sizeof(t->cgroup_mount), line + 6);
+		else if (sscanf(line, "thread %d %llu %d %d %d %d", &n1, &a, &n2, &n3, &n4, &n5) == 6) {
+			struct backend_saved_thread *s;
+
+			if (t->n_saved == t->cap_saved) {
+				size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
+
+				if (!(s = realloc(t->saved, cap * sizeof(*s))))
+					break;
+				t->saved = s;
+				t->cap_saved = cap;
+			}
+			t->saved[t->n_saved++] = (struct backend_saved_thread){ n1, a, n2, n3, n4, n5 };
+		}
+	}
+	fclose(f);
+	t->attached = true;
+	return t->pid > 0 ? 0 : -EINVAL;
+}
+
+int backend_restore_recorded(const struct backend_config *cfg)
+{
+	DIR *dir;
+	struct dirent *de;
+	int n = 0;
+
+	if (!cfg->state_dir[0] || !(dir = opendir(cfg->state_dir)))
+		return 0;
+	while ((de = readdir(dir))) {
+		struct backend_target t;
+		struct backend_config rc = *cfg;
+		char path[600];
+		uint64_t start;
+		bool alive;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, de->d_name);
+		if (record_load(path, &t) < 0) {
+			unlink(path);
+			continue;
+		}
+		/* the same process: its pid now, with the start time recorded */
+		t.pidfd = (int)syscall(SYS_pidfd_open, t.pid, 0);
+		alive = t.pidfd >= 0 && bk_start_time(t.pid, t.pid, &start) == 0 && start == t.start &&
+			bk_target_alive(&t);
+		rc.kind = t.kind;
+		rc.state_dir[0] = '\0'; /* the restore itself is not recorded */
+		rc.cgroup_root[0] = '\0'; /* nor counted in the root's weight */
+		if (t.cgroup_mount[0])
+			snprintf(rc.cgroup_mount, sizeof(rc.cgroup_mount), "%s", t.cgroup_mount);
+		restore_target(&rc, &t, alive);
+		if (t.pidfd >= 0)
+			close(t.pidfd);
+		free(t.saved);
+		unlink(path);
+		fprintf(stderr, "importanced: %s pid %d recorded by a previous daemon (%s)\n",
+			alive ? "restored" : "cleaned up after", (int)t.pid, backend_name(t.kind));
+		n++;
+	}
+	closedir(dir);
+	bk_cgroup_forget_weights();
+	return n;
 }

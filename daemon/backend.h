@@ -1,55 +1,122 @@
-/* Policy backends: make a boost real for a process. */
+/*
+ * Boost backends: make a receiver's boost real for the scheduler.
+ *
+ * One backend moves the CPU priority (cgroup v2 cpu.weight, cgroup v1
+ * cpu.shares, the session's autogroup nice, or the nice value of every
+ * thread); on top of any of them a boost lifts a held-back receiver's I/O
+ * priority and timer slack.  What was applied is recorded in a state
+ * directory so that a daemon started after a crash puts it back.
+ * docs/backends.md says how each works and when it is chosen.
+ */
 #ifndef BACKEND_H
 #define BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
-enum backend_kind { BACKEND_NONE, BACKEND_NICE, BACKEND_CGROUP };
+enum backend_kind {
+	BACKEND_NONE,
+	BACKEND_NICE,
+	BACKEND_AUTOGROUP,
+	BACKEND_CGROUP_V1,
+	BACKEND_CGROUP_V2,
+	BACKEND_CGROUP, /* asked for: v2 if it can work here, else v1 */
+	BACKEND_AUTO,   /* asked for: the best one this machine has */
+};
+#define BACKEND_N_REAL 5 /* NONE .. CGROUP_V2: the kinds a process can be under */
 
 struct backend_config {
-	enum backend_kind kind;
-	int boost_nice;          /* nice value a boosted thread gets (if lower) */
-	unsigned boost_weight;   /* cpu.weight of a boosted client's cgroup */
-	char cgroup_root[512];   /* a cgroup v2 directory we may write */
-	char cgroup_mount[256];  /* where cgroup v2 is mounted (found at init) */
+	enum backend_kind kind; /* asked for; after backend_init, the one in use */
+	enum backend_kind asked;
+	int boost_nice;            /* nice backend: a boosted thread's nice, -20..19 */
+	int autogroup_nice;        /* autogroup backend: a boosted group's nice, -20..19 */
+	unsigned boost_weight;     /* cgroup v2: a boosted receiver's cpu.weight, 1..10000 */
+	unsigned boost_shares;     /* cgroup v1: a boosted receiver's cpu.shares, 2..262144 */
+	int boost_io_level;        /* best-effort level given to held-back threads, 0..7; -1: off */
+	unsigned long boost_timerslack_ns; /* slack given to a held-back receiver; 0: off */
+	unsigned max_threads;      /* threads touched per process per boost, 1..65536 */
+	int daemon_rt_priority;    /* SCHED_FIFO priority of importanced itself, 0 (off)..99 */
+	char cgroup_root[512];     /* a cgroup directory we own (created if missing) */
+	char state_dir[256];       /* where applied boosts are recorded ("" : nowhere) */
+	/* found by backend_init */
+	char cgroup_mount[256];    /* the hierarchy cgroup_root is in */
+	char why_not[BACKEND_N_REAL][160]; /* why each kind is not the one in use */
+	int state_lock_fd;
 };
 
-struct backend_saved_nice {
+/* What a boost changed on one thread, to put it back. */
+struct backend_saved_thread {
 	pid_t tid;
-	int nice;     /* before the boost */
-	bool changed; /* false: seen, already at or above the boost */
+	uint64_t start;      /* start time (clock ticks after boot): the thread's identity */
+	int nice;            /* before the boost */
+	int ioprio;          /* before the boost */
+	bool nice_changed, ioprio_changed;
 };
 
-/* Per-process state kept by the backends. */
+/* Per-process state kept by the backends, embedded in the broker's client. */
 struct backend_target {
 	pid_t pid;
-	int pidfd;               /* -1 if unavailable: then pid alone is used */
-	bool boosted;
-	enum backend_kind kind; /* the backend in force for this process */
-	struct backend_saved_nice *saved;
+	int pidfd;               /* taken at connect; -1 if unavailable (then nothing is touched) */
+	uint64_t start;          /* the process's start time: pid + start is its identity */
+	int record_fd;           /* its record in the state directory, once written */
+	bool attached, boosted;
+	enum backend_kind kind;  /* the backend in force for this process */
+	struct backend_saved_thread *saved;
 	size_t n_saved, cap_saved;
-	char cgroup_dir[600];    /* our sub-cgroup for it, when kind is CGROUP */
-	char cgroup_orig[600];   /* where it came from */
-	unsigned weight_orig;
+	uint64_t boost_start;    /* the clock (ticks) when the boost began */
+	int floor_nice;          /* the best nice any thread had before the boost */
+	int floor_ioprio;        /* likewise for the I/O priority (encoded) */
+	unsigned long slack_orig; /* main thread's timer slack before the boost; 0: untouched */
+	int autogroup_orig;      /* the group's nice before the boost */
+	/* the values the boost set, to tell ours from a change made since */
+	int nice_boosted, ioprio_boosted, autogroup_boosted;
+	unsigned long slack_boosted;
+	unsigned weight_idle;    /* the leaf's weight/shares while not boosted */
+	char cgroup_leaf[600];   /* our cgroup for it (cgroup backends) */
+	char cgroup_orig[600];   /* where it came from, relative to the hierarchy's mount */
+	char cgroup_mount[256];  /* that hierarchy's mount */
 };
 
-/* Checks the configuration; with kind CGROUP and an unusable root, falls
- * back to NICE and says why in *why. */
-int backend_init(struct backend_config *cfg, char *why, size_t why_size);
+void backend_config_defaults(struct backend_config *cfg);
+/* Checks every value's range; -EINVAL with a message in err. */
+int backend_config_check(const struct backend_config *cfg, char *err, size_t size);
+/* Sets one value by its configuration key (policy, boost-nice,
+ * autogroup-nice, boost-weight, boost-shares, boost-io-level,
+ * boost-timerslack-ns, boost-max-threads, daemon-rt-priority, cgroup-root,
+ * state-dir): 0, -ENOENT for another key, -EINVAL/-ERANGE for a bad value.
+ * Ranges are checked by backend_config_check. */
+int backend_config_set(struct backend_config *cfg, const char *key, const char *value);
+/* "auto", "cgroup", "cgroup-v1", "cgroup-v2", "autogroup", "nice", "none". */
+int backend_kind_parse(const char *name, enum backend_kind *out);
+const char *backend_name(enum backend_kind kind);
 
-/* A receiver process comes under the policy (cgroup: moved into its own
- * sub-cgroup).  Never fatal: on error the target falls back to nice. */
+/*
+ * Finds what the machine has and picks the backend: the one asked for, or
+ * with AUTO the first of cgroup-v2, cgroup-v1, autogroup, nice that can
+ * work.  A backend asked for by name that cannot work is refused: -errno
+ * and the reason in why.  Also puts back what a previous daemon recorded
+ * in the state directory, and raises importanced's own priority.
+ */
+int backend_init(struct backend_config *cfg, char *why, size_t why_size);
+/* The backend in use and why each other one was not chosen, one per line. */
+int backend_describe(const struct backend_config *cfg, char *buf, size_t size);
+
+/* A receiver process comes under the backend.  Never fatal: a process the
+ * cgroup or autogroup backend cannot take is boosted through nice. */
 void backend_attach(const struct backend_config *cfg, struct backend_target *t);
 
-/* Applies a boost or an unboost; returns 0 or -errno, *value the nice or
- * weight now in force. */
+/* Applies a boost or an unboost; returns 0 or -errno, *value the nice,
+ * weight or shares now in force. */
 int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost,
-		      unsigned *value);
+		  unsigned *value);
 
 /* The process left: restore what we changed (if it is still alive), free. */
 void backend_detach(const struct backend_config *cfg, struct backend_target *t);
 
-const char *backend_name(enum backend_kind kind);
+/* Called by backend_init; exposed for tests: restores every process
+ * recorded in cfg->state_dir and removes the records.  Returns how many. */
+int backend_restore_recorded(const struct backend_config *cfg);
 
 #endif

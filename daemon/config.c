@@ -22,7 +22,7 @@
 #include "importance/importance.h"
 #include "importance/protocol.h"
 
-enum kind { K_UINT, K_SIZE, K_INT, K_BOOL, K_PATH, K_SPECIAL };
+enum kind { K_UINT, K_SIZE, K_ULONG, K_INT, K_BOOL, K_PATH, K_SPECIAL };
 
 struct key {
 	const char *name;
@@ -57,14 +57,8 @@ static int parse_user(const char *value, uid_t *uid)
 
 static int set_backend(struct broker_config *cfg, const char *v, char *err, size_t size)
 {
-	if (!strcmp(v, "cgroup"))
-		cfg->backend.kind = BACKEND_CGROUP;
-	else if (!strcmp(v, "nice"))
-		cfg->backend.kind = BACKEND_NICE;
-	else if (!strcmp(v, "none"))
-		cfg->backend.kind = BACKEND_NONE;
-	else {
-		snprintf(err, size, "backend: '%s' is not one of cgroup, nice, none", v);
+	if (backend_kind_parse(v, &cfg->backend.kind) < 0) {
+		snprintf(err, size, "backend: '%s' is not one of auto, cgroup, cgroup-v2, cgroup-v1, autogroup, nice, none", v);
 		return -EINVAL;
 	}
 	return 0;
@@ -186,12 +180,27 @@ static int set_names_unlisted(struct broker_config *cfg, const char *v, char *er
 static const struct key keys[] = {
 	{ "socket", K_PATH, OFF(socket_path), 0, 0, sizeof(((struct broker_config *)0)->socket_path), NULL,
 	  "PATH", "listen here (default " IMPP_DEFAULT_SOCKET "), unless socket-activated" },
-	{ "backend", K_SPECIAL, 0, 0, 0, 0, set_backend, "KIND", "boost backend: nice (default), cgroup or none" },
-	{ "boost-nice", K_INT, OFF(backend.boost_nice), -20, 19, 0, NULL, "N", "nice value of a boosted thread (-20..19, default 0)" },
+	{ "backend", K_SPECIAL, 0, 0, 0, 0, set_backend, "KIND",
+	  "boost backend: auto (default: the best this machine has), cgroup, cgroup-v2, cgroup-v1, autogroup, nice, none" },
+	{ "boost-nice", K_INT, OFF(backend.boost_nice), -20, 19, 0, NULL, "N", "nice backend: a boosted thread's nice (default 0)" },
+	{ "autogroup-nice", K_INT, OFF(backend.autogroup_nice), -20, 19, 0, NULL, "N",
+	  "autogroup backend: a boosted receiver's group nice (default -10)" },
 	{ "boost-weight", K_UINT, OFF(backend.boost_weight), 1, 10000, 0, NULL, "N",
-	  "cpu.weight of a boosted receiver's cgroup (1..10000, default 1000)" },
+	  "cgroup v2: a boosted receiver's cpu.weight (default 1000)" },
+	{ "boost-shares", K_UINT, OFF(backend.boost_shares), 2, 262144, 0, NULL, "N",
+	  "cgroup v1: a boosted receiver's cpu.shares (default 10240)" },
+	{ "boost-io-level", K_INT, OFF(backend.boost_io_level), -1, 7, 0, NULL, "N",
+	  "best-effort I/O level for a held-back receiver's threads, -1: off (default 4)" },
+	{ "boost-timerslack-ns", K_ULONG, OFF(backend.boost_timerslack_ns), 0, 1000000000, 0, NULL, "NS",
+	  "timer slack for a held-back receiver, 0: off (default 50000)" },
+	{ "boost-max-threads", K_UINT, OFF(backend.max_threads), 1, 65536, 0, NULL, "N",
+	  "threads handled per process per boost (default 256)" },
+	{ "daemon-rt-priority", K_INT, OFF(backend.daemon_rt_priority), 0, 99, 0, NULL, "N",
+	  "run importanced at SCHED_FIFO N, 0: off (default 1)" },
 	{ "cgroup-root", K_PATH, OFF(backend.cgroup_root), 0, 0, sizeof(((struct backend_config *)0)->cgroup_root),
-	  NULL, "DIR", "a cgroup v2 directory delegated to us (backend cgroup)" },
+	  NULL, "DIR", "the cgroup directory boosted receivers' cgroups go in (default: the cpu hierarchy's root)" },
+	{ "state-dir", K_PATH, OFF(backend.state_dir), 0, 0, sizeof(((struct backend_config *)0)->state_dir), NULL,
+	  "DIR", "where applied boosts are recorded, for a restarted daemon (default /run/importanced)" },
 	{ "donor-uid", K_SPECIAL, 0, 0, 0, 0, set_donor_uid, "USER", "processes of this user are donors (repeatable)" },
 	{ "donor-exe", K_SPECIAL, 0, 0, 0, 0, set_donor_exe, "PATH",
 	  "processes running this file are donors (repeatable; the file, not the string)" },
@@ -234,9 +243,7 @@ static const struct key keys[] = {
 void config_defaults(struct broker_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->backend.kind = BACKEND_NICE;
-	cfg->backend.boost_nice = 0;
-	cfg->backend.boost_weight = 1000;
+	backend_config_defaults(&cfg->backend);
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", IMPP_DEFAULT_SOCKET);
 	cfg->limits = (struct limits){
 		.ports = 256, .inflight = 4096, .inflight_bytes = 16u << 20, .vouchers = 4096, .names = 64,
@@ -320,6 +327,8 @@ int config_set(struct broker_config *cfg, const char *name, const char *v, char 
 		*(unsigned *)field = (unsigned)n;
 	else if (k->kind == K_SIZE)
 		*(size_t *)field = (size_t)n;
+	else if (k->kind == K_ULONG)
+		*(unsigned long *)field = (unsigned long)n;
 	else
 		*(int *)field = (int)n;
 	return 0;
@@ -456,6 +465,10 @@ int config_from_args(struct broker_config *cfg, int argc, char **argv, char *err
 
 int config_check(struct broker_config *cfg, char *err, size_t size)
 {
+	int r;
+
+	if ((r = backend_config_check(&cfg->backend, err, size)) < 0)
+		return r;
 	for (size_t i = 0; i < cfg->donors.n_exes; i++) {
 		struct stat st;
 

@@ -124,7 +124,7 @@ int main(int argc, char **argv)
 	struct daemon d = { argc, argv, NULL };
 	struct broker_config cfg;
 	sd_event *ev = NULL;
-	char err[512], why[256];
+	char err[512], why[512], backends[1024];
 	sigset_t ss;
 	int fd, r, n;
 
@@ -135,8 +135,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "importanced: %s\n", err);
 		return 2;
 	}
-	if (backend_init(&cfg.backend, why, sizeof(why)) < 0)
-		fprintf(stderr, "importanced: cgroup backend unavailable (%s): using nice\n", why);
+	if (backend_init(&cfg.backend, why, sizeof(why)) < 0) {
+		fprintf(stderr, "importanced: %s\n", why);
+		return 2;
+	}
+	backend_describe(&cfg.backend, backends, sizeof(backends));
+	fprintf(stderr, "importanced: %s", backends);
 	raise_fd_limit(cfg.limits.connections);
 
 	signal(SIGPIPE, SIG_IGN);

@@ -94,7 +94,7 @@ if [ -n "$importanced" ]; then
 	expect 2 "max-ports: 'lots' is not a whole number" -- "$importanced" --no-config --max-ports lots
 	expect 2 "boost-nice: -21 is out of range (-20..19)" -- "$importanced" --no-config --boost-nice -21
 	expect 2 "donor-uid: 'nobody-such' is neither a uid nor a user name" -- "$importanced" --no-config --donor-uid nobody-such
-	expect 2 "backend: 'fast' is not one of cgroup, nice, none" -- "$importanced" --no-config --backend fast
+	expect 2 "backend: 'fast' is not one of auto, cgroup, cgroup-v2, cgroup-v1, autogroup, nice, none" -- "$importanced" --no-config --backend fast
 	expect 2 "--config and --no-config together" -- "$importanced" --no-config --config /dev/null
 	expect 2 "$tmp/none.conf: No such file or directory" -- "$importanced" --config "$tmp/none.conf"
 	printf 'max-ports 8\nbogus-key 1\n' >"$tmp/bad.conf"

@@ -78,7 +78,7 @@ static void test_words(void **state)
 	assert_int_equal(cfg.backend.kind, BACKEND_NONE);
 	assert_true(cfg.names_unlisted_root);
 	assert_true(cfg.verbose);
-	expect_error("--backend nicer", "backend: 'nicer' is not one of cgroup, nice, none");
+	expect_error("--backend nicer", "backend: 'nicer' is not one of auto, cgroup, cgroup-v2, cgroup-v1, autogroup, nice, none");
 	expect_error("--names-unlisted some", "names-unlisted: 'some' is not one of any, root");
 	expect_error("--bogus 1", "unknown option '--bogus'");
 	expect_error("stray", "'stray': not an option");

@@ -406,7 +406,7 @@ static void test_config_typos(void **state)
 		const char *a[] = { "--config", conf, NULL };
 
 		assert_int_equal(e2e_run_daemon(a, err, sizeof(err)), 2);
-		assert_non_null(strstr(err, ":2: backend: 'sometimes' is not one of cgroup, nice, none"));
+		assert_non_null(strstr(err, ":2: backend: 'sometimes' is not one of auto, cgroup, cgroup-v2, cgroup-v1, autogroup, nice, none"));
 	}
 	assert_int_equal(write(ffd, "precious\n", 9), 9);
 	{

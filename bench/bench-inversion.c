@@ -1,0 +1,678 @@
+/*
+ * bench-inversion — priority inversion with and without importance, per
+ * boost backend, on this machine.
+ *
+ *   bench-inversion IMPORTANCED [--blocks N] [--block N] [--work-us N] [--nice N]
+ *
+ * A background server (nice 10 by default) does a fixed unit of CPU work
+ * per request.  Four busy loops load the machine, placed by the setup: in
+ * the server's session, each in a session of its own, or each in a cpu
+ * cgroup of its own.  A client sends one request at a time and times the
+ * reply.  Per setup and per backend, in one run: the unloaded time first,
+ * then with the load, blocks alternate between a donor's requests carrying
+ * importance ("on"), the same client's requests without it ("off"), and a
+ * client that is not a donor ("non-donor"; it must get no boost).  Then
+ * the boost latency under load: from the donor's send to the boost being
+ * visible where the scheduler reads it (the leaf's cpu.shares, the
+ * autogroup's nice, the thread's nice).
+ *
+ * Prints markdown tables.  Needs root (cgroups, a second uid, SCHED_FIFO).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "importance/client.h"
+
+#define LOOPS 4
+#define NON_DONOR_UID 65534
+
+static const char *daemon_path;
+static char sock[108], state_dir[128];
+static int blocks = 6, block_len = 25, work_us = 5000, server_nice = 10;
+static unsigned long work_iters;
+static bool latency_only;
+
+enum setup { SAME_SESSION, OWN_SESSIONS, OWN_CGROUPS, N_SETUPS };
+static const char *const setup_names[] = {
+	"load in the server's session", "load in other sessions", "load in other cgroups",
+};
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void pause_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static volatile unsigned long sink;
+
+static void burn(unsigned long iters)
+{
+	unsigned long x = sink;
+
+	for (unsigned long i = 0; i < iters; i++)
+		x = x * 6364136223846793005ul + 1442695040888963407ul;
+	sink = x;
+}
+
+/* Iterations of burn() that take work_us of CPU time here. */
+static unsigned long calibrate(void)
+{
+	unsigned long n = 100000;
+
+	for (;;) {
+		uint64_t t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), dt;
+
+		burn(n);
+		dt = clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+		if (dt > 20000000u)
+			return (unsigned long)((double)n * work_us * 1000.0 / (double)dt);
+		n *= 2;
+	}
+}
+
+static void write_str(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (write(fd, text, strlen(text)) < 0)
+			perror(path);
+		close(fd);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* the processes                                                        */
+/* ------------------------------------------------------------------ */
+
+static pid_t fork_child(void)
+{
+	pid_t p = fork();
+
+	if (p == 0)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return p;
+}
+
+static const char *daemon_rt = "1"; /* --daemon-rt-priority */
+
+static pid_t daemon_start(const char *policy)
+{
+	pid_t p = fork_child();
+
+	if (p == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		execl(daemon_path, daemon_path, "--socket", sock, "--backend", policy, "--donor-uid", "0",
+		      "--state-dir", state_dir, "--daemon-rt-priority", daemon_rt, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		impc *c;
+
+		if (impc_connect(sock, IMPC_MONITOR, &c, NULL) == 0) {
+			impc_close(c);
+			return p;
+		}
+		pause_ms(10);
+	}
+	fprintf(stderr, "bench-inversion: importanced --backend %s did not start\n", policy);
+	exit(1);
+}
+
+static void reap(pid_t p, int sig)
+{
+	if (p > 0) {
+		kill(p, sig);
+		waitpid(p, NULL, 0);
+	}
+}
+
+static void busy_loop(void)
+{
+	for (;;)
+		burn(1000000);
+}
+
+/*
+ * The server: nice server_nice, in a session of its own, serving "work"
+ * requests (a unit of CPU work each) or, in latency mode, waiting for a
+ * byte on `hold` before it takes each request.  With same_session, it first
+ * starts the load spawner: a process of its session that forks the busy
+ * loops when a byte arrives on `go`.
+ */
+static pid_t server_start(bool same_session, int go, int hold, pid_t *spawner)
+{
+	int pfd[2];
+	pid_t p;
+
+	if (pipe(pfd) < 0)
+		exit(1);
+	p = fork_child();
+	if (p == 0) {
+		impc *c;
+		uint64_t port;
+		pid_t sp = 0;
+		char b;
+
+		setsid();
+		if (same_session) {
+			sp = fork_child();
+			if (sp == 0) {
+				if (read(go, &b, 1) == 1)
+					for (int i = 0; i < LOOPS; i++)
+						if (fork_child() == 0)
+							busy_loop();
+				pause();
+				_exit(0);
+			}
+		}
+		if (write(pfd[1], &sp, sizeof(sp)) < 0)
+			_exit(1);
+		setpriority(PRIO_PROCESS, 0, server_nice);
+		if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
+		    impc_register(c, "bench.work", port) < 0)
+			_exit(1);
+		for (;;) {
+			impc_message m;
+
+			if (hold >= 0 && read(hold, &b, 1) != 1)
+				_exit(0);
+			if (impc_receive(c, port, -1, IMPC_RECV_VOUCHER, &m) < 0)
+				_exit(0);
+			if (hold < 0)
+				burn(work_iters);
+			if (m.reply_port)
+				impc_send(c, m.reply_port, "r", 1, 0, 0, 0, NULL);
+			impc_voucher_release(c, m.voucher);
+			free(m.data);
+		}
+	}
+	close(pfd[1]);
+	if (read(pfd[0], spawner, sizeof(*spawner)) != sizeof(*spawner))
+		*spawner = 0;
+	close(pfd[0]);
+	return p;
+}
+
+/* The busy loops for setups other than SAME_SESSION; pids into loops. */
+static void load_start(enum setup s, pid_t *loops)
+{
+	for (int i = 0; i < LOOPS; i++) {
+		char dir[128], num[32];
+
+		snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/bench-load-%d", i);
+		if (s == OWN_CGROUPS)
+			mkdir(dir, 0755);
+		loops[i] = fork_child();
+		if (loops[i] == 0) {
+			setsid();
+			if (s == OWN_CGROUPS) {
+				snprintf(num, sizeof(num), "%d", (int)getpid());
+				strcat(dir, "/cgroup.procs");
+				write_str(dir, num);
+			}
+			busy_loop();
+		}
+	}
+}
+
+static void load_stop(enum setup s, pid_t *loops)
+{
+	for (int i = 0; i < LOOPS; i++) {
+		char dir[128];
+
+		reap(loops[i], SIGKILL);
+		snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/bench-load-%d", i);
+		if (s == OWN_CGROUPS)
+			rmdir(dir);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* the clients                                                          */
+/* ------------------------------------------------------------------ */
+
+struct client {
+	impc *c;
+	uint64_t peer, reply;
+};
+
+static int client_open(struct client *cl)
+{
+	bool donor;
+	int e;
+
+	if ((e = impc_connect(sock, 0, &cl->c, &donor)) < 0 || (e = impc_lookup(cl->c, "bench.work", &cl->peer)) < 0 ||
+	    (e = impc_port_allocate(cl->c, false, &cl->reply)) < 0)
+		return e;
+	return donor ? 1 : 0;
+}
+
+/* One request, waited for; its time in ns. */
+static uint64_t request(struct client *cl, bool importance)
+{
+	impc_message m;
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+
+	if (impc_send(cl->c, cl->peer, "w", 1, 0, cl->reply, importance ? 0 : IMPC_SEND_NOIMPORTANCE, NULL) < 0 ||
+	    impc_receive(cl->c, cl->reply, -1, 0, &m) < 0) {
+		fprintf(stderr, "bench-inversion: request failed\n");
+		exit(1);
+	}
+	free(m.data);
+	return clock_ns(CLOCK_MONOTONIC) - t0;
+}
+
+/*
+ * The non-donor: a child of another uid, making n requests when a byte
+ * arrives on its pipe and writing their times back.
+ */
+struct nondonor {
+	pid_t pid;
+	int cmd, out;
+};
+
+static struct nondonor nondonor_start(void)
+{
+	struct nondonor nd;
+	int a[2], b[2];
+
+	if (pipe(a) < 0 || pipe(b) < 0)
+		exit(1);
+	nd.pid = fork_child();
+	if (nd.pid == 0) {
+		struct client cl;
+		int n;
+
+		if (setgid(NON_DONOR_UID) < 0 || setuid(NON_DONOR_UID) < 0 || client_open(&cl) != 0)
+			_exit(1);
+		while (read(a[0], &n, sizeof(n)) == sizeof(n))
+			for (int i = 0; i < n; i++) {
+				uint64_t t = request(&cl, true);
+
+				if (write(b[1], &t, sizeof(t)) < 0)
+					_exit(1);
+			}
+		_exit(0);
+	}
+	close(a[0]);
+	close(b[1]);
+	nd.cmd = a[1];
+	nd.out = b[0];
+	return nd;
+}
+
+static void nondonor_run(struct nondonor *nd, int n, uint64_t *times)
+{
+	if (write(nd->cmd, &n, sizeof(n)) < 0)
+		exit(1);
+	for (int i = 0; i < n; i++)
+		if (read(nd->out, &times[i], sizeof(times[i])) != sizeof(times[i]))
+			exit(1);
+}
+
+/* ------------------------------------------------------------------ */
+/* figures                                                              */
+/* ------------------------------------------------------------------ */
+
+static int by_value(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct pcts {
+	double p50, p90, p99; /* ms */
+};
+
+static struct pcts pcts_of(uint64_t *v, int n)
+{
+	struct pcts p;
+
+	qsort(v, (size_t)n, sizeof(*v), by_value);
+	p.p50 = (double)v[n / 2] / 1e6;
+	p.p90 = (double)v[n * 90 / 100] / 1e6;
+	p.p99 = (double)v[(n * 99 + 99) / 100 - 1] / 1e6;
+	return p;
+}
+
+static uint64_t boosts_so_far(void)
+{
+	impc_status st;
+	impc *c;
+
+	if (impc_connect(sock, IMPC_MONITOR, &c, NULL) < 0)
+		return 0;
+	if (impc_status_get(c, &st) < 0)
+		st.boosts_applied = 0;
+	impc_close(c);
+	return st.boosts_applied;
+}
+
+static void row(const char *setup, const char *backend, const char *cond, struct pcts p, struct pcts base,
+		const char *note)
+{
+	printf("| %s | %s | %s | %.2f | %.2f | %.2f | %.2fx | %.2fx | %s |\n", setup, backend, cond, p.p50, p.p90,
+	       p.p99, p.p50 / base.p50, p.p99 / base.p99, note);
+}
+
+/* One setup through one backend: the rows of the latency table. */
+static void run_inversion(enum setup s, const char *backend)
+{
+	int n = blocks * block_len, go[2];
+	uint64_t *unloaded = calloc((size_t)n, sizeof(uint64_t)), *on = calloc((size_t)n, sizeof(uint64_t));
+	uint64_t *off = calloc((size_t)n, sizeof(uint64_t)), *other = calloc((size_t)n, sizeof(uint64_t));
+	uint64_t boosts_nd = 0;
+	pid_t daemon, server, spawner, loops[LOOPS] = { 0 };
+	struct nondonor nd;
+	struct client cl;
+	struct pcts base;
+	char note[128];
+
+	if (pipe(go) < 0)
+		exit(1);
+	daemon = daemon_start(backend);
+	server = server_start(s == SAME_SESSION, go[0], -1, &spawner);
+	pause_ms(100);
+	if (client_open(&cl) != 1) {
+		fprintf(stderr, "bench-inversion: the client is not a donor\n");
+		exit(1);
+	}
+	nd = nondonor_start();
+	for (int i = 0; i < n; i++)
+		unloaded[i] = request(&cl, false);
+	base = pcts_of(unloaded, n);
+	if (s == SAME_SESSION) {
+		if (write(go[1], "g", 1) < 0)
+			exit(1);
+	} else {
+		load_start(s, loops);
+	}
+	pause_ms(300);
+	for (int b = 0; b < blocks; b++) {
+		uint64_t before;
+
+		for (int i = 0; i < block_len; i++)
+			off[b * block_len + i] = request(&cl, false);
+		for (int i = 0; i < block_len; i++)
+			on[b * block_len + i] = request(&cl, true);
+		before = boosts_so_far();
+		nondonor_run(&nd, block_len, other + b * block_len);
+		boosts_nd += boosts_so_far() - before;
+	}
+	row(setup_names[s], backend, "unloaded", base, base, "");
+	row(setup_names[s], backend, "importance off", pcts_of(off, n), base, "");
+	row(setup_names[s], backend, "**importance on**", pcts_of(on, n), base, "");
+	snprintf(note, sizeof(note), "boosts during its blocks: %llu", (unsigned long long)boosts_nd);
+	row(setup_names[s], backend, "non-donor", pcts_of(other, n), base, note);
+	fflush(stdout);
+
+	reap(nd.pid, SIGKILL);
+	close(nd.cmd);
+	close(nd.out);
+	impc_close(cl.c);
+	if (s == SAME_SESSION)
+		kill(-server, SIGKILL); /* the spawner and its loops are in the server's group */
+	else
+		load_stop(s, loops);
+	reap(server, SIGKILL);
+	reap(spawner, SIGKILL);
+	reap(daemon, SIGTERM);
+	close(go[0]);
+	close(go[1]);
+	free(unloaded);
+	free(on);
+	free(off);
+	free(other);
+}
+
+/* ------------------------------------------------------------------ */
+/* boost latency                                                        */
+/* ------------------------------------------------------------------ */
+
+/* What the scheduler reads for the server, as a number that a boost
+ * lowers or raises; the backend in force decides which. */
+static long sched_view(const char *backend, pid_t server)
+{
+	char path[512], buf[512];
+	FILE *f;
+	long v = -1;
+
+	if (!strcmp(backend, "nice"))
+		return getpriority(PRIO_PROCESS, (id_t)server);
+	if (!strcmp(backend, "autogroup")) {
+		snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)server);
+		if ((f = fopen(path, "re"))) {
+			if (fscanf(f, "/autogroup-%*u nice %ld", &v) != 1)
+				v = -1;
+			fclose(f);
+		}
+		return v;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)server);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	while (fgets(buf, sizeof(buf), f)) {
+		char *p = strstr(buf, ":cpu:");
+
+		if (p) {
+			char file[700];
+			FILE *g;
+
+			p[strcspn(p, "\n")] = '\0';
+			snprintf(file, sizeof(file), "/sys/fs/cgroup/cpu%s/cpu.shares", p + 5);
+			if ((g = fopen(file, "re"))) {
+				if (fscanf(g, "%ld", &v) != 1)
+					v = -1;
+				fclose(g);
+			}
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+/* The observer: a thread that, while armed, reads what the scheduler
+ * sees until it changes from `idle`, and notes when. */
+struct observer {
+	const char *backend;
+	pid_t server;
+	long idle;
+	_Atomic int armed, stop;
+	_Atomic uint64_t seen_at;
+};
+
+static void *observe(void *arg)
+{
+	struct observer *o = arg;
+	struct sched_param sp = { .sched_priority = 1 };
+
+	/* it must not be what is late */
+	pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+	while (!o->stop) {
+		if (!o->armed) {
+			struct timespec ts = { 0, 20000 };
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (sched_view(o->backend, o->server) != o->idle) {
+			o->seen_at = clock_ns(CLOCK_MONOTONIC);
+			o->armed = 0;
+		}
+	}
+	return NULL;
+}
+
+static void run_latency(const char *backend, int rounds, const char *label)
+{
+	uint64_t *lat = calloc((size_t)rounds, sizeof(uint64_t));
+	int hold[2], go[2], got = 0;
+	pid_t daemon, server, spawner, loops[LOOPS] = { 0 };
+	struct observer o = { .backend = backend };
+	pthread_t th;
+	struct client cl;
+	struct pcts p;
+
+	if (pipe(hold) < 0 || pipe(go) < 0)
+		exit(1);
+	daemon = daemon_start(backend);
+	server = server_start(false, go[0], hold[0], &spawner);
+	pause_ms(100);
+	if (client_open(&cl) != 1)
+		exit(1);
+	load_start(OWN_SESSIONS, loops);
+	pause_ms(300);
+	o.server = server;
+	o.idle = sched_view(backend, server);
+	pthread_create(&th, NULL, observe, &o);
+	for (int i = 0; i < rounds; i++) {
+		uint64_t t0;
+		impc_message m;
+
+		o.seen_at = 0;
+		o.armed = 1;
+		pause_ms(1); /* the observer is reading */
+		t0 = clock_ns(CLOCK_MONOTONIC);
+		if (impc_send(cl.c, cl.peer, "l", 1, 0, cl.reply, 0, NULL) < 0)
+			break;
+		while (o.armed && clock_ns(CLOCK_MONOTONIC) - t0 < 100000000u)
+			pause_ms(1);
+		o.armed = 0;
+		/* let the server take it and drop the boost */
+		if (write(hold[1], "r", 1) < 0 || impc_receive(cl.c, cl.reply, 2000, 0, &m) < 0)
+			break;
+		free(m.data);
+		for (int k = 0; k < 1000 && sched_view(backend, server) != o.idle; k++)
+			pause_ms(1);
+		if (o.seen_at)
+			lat[got++] = o.seen_at - t0;
+	}
+	o.stop = 1;
+	pthread_join(th, NULL);
+	if (got) {
+		p = pcts_of(lat, got);
+		printf("| %s%s | %d of %d | %.0f | %.0f | %.0f | %.0f |\n", backend, label, got, rounds, p.p50 * 1000,
+		       p.p90 * 1000, p.p99 * 1000, (double)lat[got - 1] / 1e3);
+	}
+	impc_close(cl.c);
+	load_stop(OWN_SESSIONS, loops);
+	reap(server, SIGKILL);
+	reap(daemon, SIGTERM);
+	close(hold[0]);
+	close(hold[1]);
+	close(go[0]);
+	close(go[1]);
+	free(lat);
+}
+
+static bool backend_works(const char *backend)
+{
+	pid_t p = fork_child();
+	int status;
+
+	if (p == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 2);
+		dup2(null, 1);
+		/* a refused backend exits at once; one that works is stopped */
+		execl(daemon_path, daemon_path, "--socket", sock, "--backend", backend, "--state-dir", state_dir,
+		      (char *)NULL);
+		_exit(127);
+	}
+	pause_ms(300);
+	if (waitpid(p, &status, WNOHANG) == p)
+		return false;
+	reap(p, SIGTERM);
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const backends[] = { "cgroup-v2", "cgroup-v1", "autogroup", "nice" };
+	bool usable[4];
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench-inversion IMPORTANCED [--blocks N] [--block N] [--work-us N] [--nice N]\n");
+		return 2;
+	}
+	daemon_path = argv[1];
+	for (int i = 2; i + 1 < argc; i += 2) {
+		int v = atoi(argv[i + 1]);
+
+		if (!strcmp(argv[i], "--blocks"))
+			blocks = v;
+		else if (!strcmp(argv[i], "--block"))
+			block_len = v;
+		else if (!strcmp(argv[i], "--work-us"))
+			work_us = v;
+		else if (!strcmp(argv[i], "--nice"))
+			server_nice = v;
+		else if (!strcmp(argv[i], "--latency-only"))
+			latency_only = v;
+	}
+	if (geteuid() != 0) {
+		printf("Not run: needs root (cgroups, a second uid, SCHED_FIFO).\n");
+		return 0;
+	}
+	snprintf(sock, sizeof(sock), "/tmp/bench-inversion.%d.sock", (int)getpid());
+	snprintf(state_dir, sizeof(state_dir), "/tmp/bench-inversion.%d.state", (int)getpid());
+	work_iters = calibrate();
+	printf("Server at nice %d, %d us of CPU per request; %d busy loops at nice 0; %d requests per condition "
+	       "in %d alternating blocks of %d. Times in ms; ratios are to the unloaded run (importance off) "
+	       "of the same setup and backend.\n\n",
+	       server_nice, work_us, LOOPS, blocks * block_len, blocks, block_len);
+	for (int b = 0; b < 4; b++) {
+		usable[b] = backend_works(backends[b]);
+		if (!usable[b])
+			printf("- backend %s: refused by importanced here (see docs/backends.md)\n", backends[b]);
+	}
+	printf("\n| setup | backend | requests | p50 | p90 | p99 | p50 ratio | p99 ratio | |\n");
+	printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
+	for (int s = 0; s < N_SETUPS && !latency_only; s++)
+		for (int b = 0; b < 4; b++)
+			if (usable[b])
+				run_inversion((enum setup)s, backends[b]);
+	printf("\nBoost latency under load (the four loops, each in its own session): from the donor's send "
+	       "to the value the scheduler reads changed, in us.\n\n");
+	printf("| backend | boosts | p50 | p90 | p99 | max |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
+	for (int b = 0; b < 4; b++)
+		if (usable[b])
+			run_latency(backends[b], 300, "");
+	/* the same with importanced as an ordinary process, for comparison */
+	daemon_rt = "0";
+	for (int b = 0; b < 4; b++)
+		if (usable[b]) {
+			run_latency(backends[b], 300, ", importanced not real-time (--daemon-rt-priority 0)");
+			break;
+		}
+	return 0;
+}

@@ -1,0 +1,292 @@
+/*
+ * The cgroup backends: cgroup v2 (cpu.weight) and cgroup v1 (cpu.shares).
+ *
+ * A receiver is moved into a leaf cgroup of its own, named after its pid
+ * and start time, under the root directory: the hierarchy's own root by
+ * default, so that the leaf competes with the other top-level groups,
+ * where the sessions' autogroups and systemd's slices compete too (a
+ * group's weight only counts against its siblings).  While not boosted
+ * the leaf weighs what the process's nice value weighs (a nice 10
+ * background server sits well below a normal process), boosted it weighs
+ * boost_weight (v2) or boost_shares (v1).  When the root is a directory
+ * given to us (systemd delegation), that directory competes for all the
+ * leaves: its weight is kept at the sum of theirs.
+ *
+ * On detach every process in the leaf (the receiver and any children it
+ * started) goes back to the cgroup the receiver came from, and the leaf is
+ * removed.  The cgroups the processes came from are never written except
+ * to move them back.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend-internal.h"
+
+/* Whether the mount is the one kind wants, from a mountinfo line. */
+static bool mount_matches(const char *line, enum backend_kind kind)
+{
+	const char *dash = strstr(line, " - ");
+	char fstype[32], opts[512];
+
+	if (!dash || sscanf(dash + 3, "%31s %*s %511s", fstype, opts) != 2)
+		return false;
+	if (kind == BACKEND_CGROUP_V2)
+		return !strcmp(fstype, "cgroup2");
+	if (strcmp(fstype, "cgroup"))
+		return false;
+	for (char *save = NULL, *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save))
+		if (!strcmp(o, "cpu"))
+			return true;
+	return false;
+}
+
+static int find_mount(enum backend_kind kind, char *out, size_t size)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[1024], mnt[256];
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (mount_matches(line, kind) && sscanf(line, "%*s %*s %*s %*s %255s", mnt) == 1) {
+			snprintf(out, size, "%s", mnt);
+			r = 0;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
+static const char *weight_file(enum backend_kind kind)
+{
+	return kind == BACKEND_CGROUP_V2 ? "cpu.weight" : "cpu.shares";
+}
+
+/* A leaf's weight while not boosted: the nice value's, in the kind's unit. */
+static unsigned idle_weight(enum backend_kind kind, int nice)
+{
+	int w = bk_nice_weight(nice);
+
+	if (kind == BACKEND_CGROUP_V2)
+		w = w * 100 / 1024;
+	return w < 1 ? 1 : (unsigned)w;
+}
+
+static const char *root_of(const struct backend_config *cfg)
+{
+	return cfg->cgroup_root[0] ? cfg->cgroup_root : cfg->cgroup_mount;
+}
+
+int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *why, size_t size)
+{
+	char mount[256], path[1024], file[1100], buf[512];
+	int r;
+
+	if (find_mount(kind, mount, sizeof(mount)) < 0) {
+		snprintf(why, size, kind == BACKEND_CGROUP_V2 ? "no cgroup v2 mount" :
+			 "no cgroup v1 hierarchy has the cpu controller");
+		return -ENOTSUP;
+	}
+	if (kind == BACKEND_CGROUP_V2) {
+		snprintf(path, sizeof(path), "%s/cgroup.controllers", mount);
+		if ((r = bk_read_text(path, buf, sizeof(buf))) < 0 || !strstr(buf, "cpu")) {
+			snprintf(why, size, "the cpu controller is not enabled in cgroup v2 (%s)%s", mount,
+				 r < 0 ? "" : ": it is bound to a v1 hierarchy or disabled");
+			return -ENOTSUP;
+		}
+	}
+	if (cfg->cgroup_root[0] && strncmp(cfg->cgroup_root, mount, strlen(mount))) {
+		snprintf(why, size, "cgroup root %s is not under %s", cfg->cgroup_root, mount);
+		return -EINVAL;
+	}
+	if (cfg->cgroup_root[0] && mkdir(cfg->cgroup_root, 0755) < 0 && errno != EEXIST) {
+		snprintf(why, size, "%s: %s", cfg->cgroup_root, strerror(errno));
+		return -errno;
+	}
+	snprintf(cfg->cgroup_mount, sizeof(cfg->cgroup_mount), "%s", mount);
+	if (kind == BACKEND_CGROUP_V2) {
+		/* the leaves need the controller enabled in their parent */
+		snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root_of(cfg));
+		if ((r = bk_write_text(path, "+cpu")) < 0) {
+			snprintf(why, size, "cannot enable cpu in %s: %s", path, strerror(-r));
+			return r;
+		}
+	}
+	/* can we make a leaf and weigh it? */
+	snprintf(path, sizeof(path), "%s/importanced-probe-%d", root_of(cfg), (int)getpid());
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(why, size, "cannot create a cgroup in %s: %s", root_of(cfg), strerror(-r));
+		return r;
+	}
+	snprintf(file, sizeof(file), "%s/%s", path, weight_file(kind));
+	r = bk_write_text(file, kind == BACKEND_CGROUP_V2 ? "100" : "1024");
+	rmdir(path);
+	if (r < 0) {
+		snprintf(why, size, "cannot write %s: %s", file, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* Where the process is in the hierarchy of kind, relative to its mount. */
+static int cgroup_of(pid_t pid, enum backend_kind kind, char *out, size_t size)
+{
+	char path[64], buf[4096], *line, *save = NULL;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if ((r = bk_read_text(path, buf, sizeof(buf))) < 0)
+		return r;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		/* "0::/path" is the unified hierarchy, "N:ctl,ctl:/path" a v1 one */
+		char *ctl = strchr(line, ':'), *where = ctl ? strchr(ctl + 1, ':') : NULL;
+
+		if (!where)
+			continue;
+		*where++ = '\0';
+		ctl++;
+		if (kind == BACKEND_CGROUP_V2) {
+			if (!strcmp(line, "0") && !*ctl) {
+				snprintf(out, size, "%s", where);
+				return 0;
+			}
+			continue;
+		}
+		for (char *s2 = NULL, *c = strtok_r(ctl, ",", &s2); c; c = strtok_r(NULL, ",", &s2))
+			if (!strcmp(c, "cpu")) {
+				snprintf(out, size, "%s", where);
+				return 0;
+			}
+	}
+	return -ENOENT;
+}
+
+/* The sum of the leaves' weights, for a root given to us. */
+static unsigned long leaves_weight[BACKEND_N_REAL];
+
+static void update_root_weight(const struct backend_config *cfg, enum backend_kind kind, long delta)
+{
+	unsigned long max = kind == BACKEND_CGROUP_V2 ? 10000 : 262144, min = kind == BACKEND_CGROUP_V2 ? 1 : 2;
+	unsigned long w;
+	char path[1024];
+
+	long sum = (long)leaves_weight[kind] + delta;
+
+	leaves_weight[kind] = sum < 0 ? 0 : (unsigned long)sum;
+	if (!cfg->cgroup_root[0] || !strcmp(cfg->cgroup_root, cfg->cgroup_mount))
+		return;
+	w = leaves_weight[kind] < min ? (kind == BACKEND_CGROUP_V2 ? 100 : 1024) :
+	    leaves_weight[kind] > max ? max : leaves_weight[kind];
+	snprintf(path, sizeof(path), "%s/%s", cfg->cgroup_root, weight_file(kind));
+	bk_write_ulong(path, w);
+}
+
+void bk_cgroup_forget_weights(void)
+{
+	memset(leaves_weight, 0, sizeof(leaves_weight));
+}
+
+static int move_to(const char *dir, pid_t pid)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	return bk_write_ulong(path, (unsigned long)pid);
+}
+
+int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t)
+{
+	char path[1024];
+	int nice, r;
+
+	if ((r = cgroup_of(t->pid, t->kind, t->cgroup_orig, sizeof(t->cgroup_orig))) < 0)
+		return r;
+	snprintf(t->cgroup_mount, sizeof(t->cgroup_mount), "%s", cfg->cgroup_mount);
+	snprintf(t->cgroup_leaf, sizeof(t->cgroup_leaf), "%s/importanced-%d-%llu", root_of(cfg), (int)t->pid,
+		 (unsigned long long)t->start);
+	if (mkdir(t->cgroup_leaf, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		goto fail;
+	}
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, (id_t)t->pid);
+	if (nice == -1 && errno)
+		nice = 0;
+	t->weight_idle = idle_weight(t->kind, nice);
+	snprintf(path, sizeof(path), "%s/%s", t->cgroup_leaf, weight_file(t->kind));
+	if ((r = bk_write_ulong(path, t->weight_idle)) < 0)
+		goto fail_rmdir;
+	if (!bk_target_alive(t)) {
+		r = -ESRCH;
+		goto fail_rmdir;
+	}
+	if ((r = move_to(t->cgroup_leaf, t->pid)) < 0)
+		goto fail_rmdir;
+	update_root_weight(cfg, t->kind, (long)t->weight_idle);
+	return 0;
+fail_rmdir:
+	rmdir(t->cgroup_leaf);
+fail:
+	t->cgroup_leaf[0] = '\0';
+	return r;
+}
+
+int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value)
+{
+	unsigned boosted = t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares;
+	unsigned w = boost ? boosted : t->weight_idle;
+	char path[1024];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", t->cgroup_leaf, weight_file(t->kind));
+	if ((r = bk_write_ulong(path, w)) < 0)
+		return r;
+	update_root_weight(cfg, t->kind, boost ? (long)boosted - (long)t->weight_idle :
+					      (long)t->weight_idle - (long)boosted);
+	*value = w;
+	return 0;
+}
+
+/* Moves everything in the leaf back to where the receiver came from, and
+ * removes the leaf.  Also used on a record left by a daemon that died. */
+static void empty_leaf(const char *leaf, const char *back)
+{
+	char path[1024], buf[8192], *p, *end;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", leaf);
+	for (int round = 0; round < 4; round++) {
+		if (bk_read_text(path, buf, sizeof(buf)) < 0 || !buf[0])
+			break;
+		for (p = buf;; p = end) {
+			long pid = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			move_to(back, (pid_t)pid);
+		}
+	}
+	rmdir(leaf);
+}
+
+void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t)
+{
+	char back[1024];
+
+	if (!t->cgroup_leaf[0])
+		return;
+	snprintf(back, sizeof(back), "%s%s", t->cgroup_mount, t->cgroup_orig);
+	if (access(back, F_OK) < 0)
+		snprintf(back, sizeof(back), "%s", t->cgroup_mount);
+	empty_leaf(t->cgroup_leaf, back);
+	if (cfg)
+		update_root_weight(cfg, t->kind, -(long)(t->boosted ?
+			(t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares) : t->weight_idle));
+	t->cgroup_leaf[0] = '\0';
+}

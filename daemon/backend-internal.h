@@ -1,0 +1,39 @@
+/* Shared by the backend-*.c files; not part of the backend's API. */
+#ifndef BACKEND_INTERNAL_H
+#define BACKEND_INTERNAL_H
+
+#include "backend.h"
+
+/* files */
+int bk_read_text(const char *path, char *buf, size_t size);
+int bk_write_text(const char *path, const char *text);
+int bk_read_ulong(const char *path, unsigned long *out);
+int bk_write_ulong(const char *path, unsigned long value);
+
+/* processes and threads (backend-proc.c) */
+int bk_start_time(pid_t pid, pid_t tid, uint64_t *start);
+uint64_t bk_now_ticks(void);
+bool bk_target_alive(const struct backend_target *t);
+int bk_verify_target(struct backend_target *t);
+int bk_threads_boost(const struct backend_config *cfg, struct backend_target *t, bool nice);
+int bk_threads_restore(const struct backend_config *cfg, struct backend_target *t, bool nice);
+int bk_slack_boost(const struct backend_config *cfg, struct backend_target *t);
+int bk_slack_restore(const struct backend_config *cfg, struct backend_target *t);
+int bk_autogroup_probe(char *why, size_t size);
+int bk_autogroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size);
+int bk_autogroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost);
+int bk_nice_weight(int nice);
+
+/* cgroups (backend-cgroup.c) */
+int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *why, size_t size);
+int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t);
+int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value);
+void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t);
+/* after restoring a previous daemon's records: none of theirs count */
+void bk_cgroup_forget_weights(void);
+
+/* records of what was applied (backend.c) */
+void bk_record(const struct backend_config *cfg, struct backend_target *t);
+void bk_record_remove(const struct backend_config *cfg, struct backend_target *t);
+
+#endif

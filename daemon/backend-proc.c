@@ -1,0 +1,616 @@
+/*
+ * What the backends do to processes and threads: nice values, I/O
+ * priorities, timer slack and the session's autogroup.
+ *
+ * Nothing is touched that the daemon has not verified.  The process is
+ * known by the pidfd taken when it connected, and its pid + start time.
+ * A thread is opened as a thread pidfd (PIDFD_THREAD) and PIDFD_GET_INFO
+ * must name our process as its thread group; the process's pidfd must
+ * still be alive after that, so the thread group id was still ours.  After
+ * the change the thread pidfd must still be alive: a thread that has not
+ * exited still holds its tid, so the call reached it.  Files under
+ * /proc/PID are opened through a directory handle taken while the pidfd
+ * shows the process alive; such a handle fails once the process is gone
+ * instead of following a reused pid.
+ *
+ * A boost records, per thread, what it changed.  An unboost puts back each
+ * recorded thread that is still the same thread (tid + start time) and
+ * never leaves one at a nice value better than it had before the boost.
+ * Threads and child processes started while the process was boosted
+ * inherited the boosted values; they are put at the best value the
+ * process's threads had before the boost (the floor), so none keeps a
+ * level its process could not have given it.  The number of threads
+ * handled per boost and per unboost is bounded by max_threads.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend-internal.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+/* PIDFD_GET_INFO (Linux 6.13); the uapi header here predates it. */
+struct bk_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid;
+	uint32_t ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	int32_t exit_code;
+};
+#define BK_PIDFD_GET_INFO _IOWR(0xFF, 11, struct bk_pidfd_info)
+#define BK_PIDFD_INFO_PID 1u
+
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_CLASS_NONE 0
+#define IOPRIO_CLASS_BE 2
+#define IOPRIO_CLASS_IDLE 3
+#define IOPRIO_WHO_PROCESS 1
+#define IOPRIO(cls, level) (((cls) << IOPRIO_CLASS_SHIFT) | (level))
+
+static int pidfd_info(int fd, struct bk_pidfd_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->mask = BK_PIDFD_INFO_PID;
+	return ioctl(fd, BK_PIDFD_GET_INFO, info) < 0 ? -errno : 0;
+}
+
+static bool pidfd_alive(int fd)
+{
+	struct bk_pidfd_info info;
+
+	return pidfd_info(fd, &info) == 0;
+}
+
+bool bk_target_alive(const struct backend_target *t)
+{
+	return t->pidfd >= 0 && pidfd_alive(t->pidfd);
+}
+
+int bk_start_time(pid_t pid, pid_t tid, uint64_t *start)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v;
+	int r, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	if ((r = bk_read_text(path, buf, sizeof(buf))) < 0)
+		return r;
+	/* the command name may hold anything; fields go on after its ')' */
+	if (!(p = strrchr(buf, ')')))
+		return -EINVAL;
+	p++;
+	for (field = 2; field < 21 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %llu", &v) != 1)
+		return -EINVAL;
+	*start = v;
+	return 0;
+}
+
+uint64_t bk_now_ticks(void)
+{
+	struct timespec ts;
+	long hz = sysconf(_SC_CLK_TCK);
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * (uint64_t)hz + (uint64_t)ts.tv_nsec * (uint64_t)hz / 1000000000u;
+}
+
+/* The pidfd given at connect must be the process t->pid; its start time
+ * becomes part of its identity. */
+int bk_verify_target(struct backend_target *t)
+{
+	struct bk_pidfd_info info;
+	int r;
+
+	if (t->pidfd < 0)
+		return -EBADF;
+	if ((r = pidfd_info(t->pidfd, &info)) < 0)
+		return r;
+	if ((pid_t)info.pid != t->pid || info.tgid != info.pid)
+		return -ESRCH;
+	if ((r = bk_start_time(t->pid, t->pid, &t->start)) < 0)
+		return r;
+	return bk_target_alive(t) ? 0 : -ESRCH;
+}
+
+/* A pidfd for thread tid of process pid (whose pidfd is pfd), or -errno. */
+static int thread_open(int pfd, pid_t pid, pid_t tid)
+{
+	struct bk_pidfd_info info;
+	int fd = (int)syscall(SYS_pidfd_open, tid, tid == pid ? 0 : PIDFD_THREAD);
+
+	if (fd < 0)
+		return -errno;
+	if (pidfd_info(fd, &info) < 0 || (pid_t)info.tgid != pid || !pidfd_alive(pfd)) {
+		close(fd);
+		return -ESRCH;
+	}
+	return fd;
+}
+
+static int ioprio_get_tid(pid_t tid)
+{
+	return (int)syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, tid);
+}
+
+static int ioprio_set_tid(pid_t tid, int prio)
+{
+	return syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, prio) < 0 ? -errno : 0;
+}
+
+/* The best-effort level a thread's I/O runs at: its class's, or for the
+ * class "none" the one its nice value implies. */
+static bool io_held_back(int prio, int nice, int level)
+{
+	int cls = prio >> IOPRIO_CLASS_SHIFT;
+
+	if (cls == IOPRIO_CLASS_IDLE)
+		return true;
+	if (cls == IOPRIO_CLASS_BE)
+		return (prio & 7) > level;
+	if (cls == IOPRIO_CLASS_NONE)
+		return (nice + 20) / 5 > level;
+	return false; /* real time */
+}
+
+/* Calls fn for the threads of process pid, at most max of them. */
+static int each_tid(pid_t pid, unsigned max, int (*fn)(pid_t tid, void *ctx), void *ctx)
+{
+	char path[64];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *dir;
+	int err = 0, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (!(dir = opendir(path)))
+		return -errno;
+	while ((de = readdir(dir)) && n < max) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+
+		if (tid <= 0)
+			continue;
+		n++;
+		if ((r = fn(tid, ctx)) < 0)
+			err = r;
+		if (r == -ENOMEM)
+			break;
+	}
+	closedir(dir);
+	return err;
+}
+
+static int save_thread(struct backend_target *t, const struct backend_saved_thread *s)
+{
+	if (t->n_saved == t->cap_saved) {
+		size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
+		struct backend_saved_thread *n = realloc(t->saved, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		t->saved = n;
+		t->cap_saved = cap;
+	}
+	t->saved[t->n_saved++] = *s;
+	return 0;
+}
+
+struct walk {
+	const struct backend_config *cfg;
+	struct backend_target *t;
+	pid_t pid;     /* the process whose threads are walked */
+	int pfd;       /* its pidfd */
+	bool nice;     /* the nice backend is in force */
+	unsigned budget; /* threads left to handle in this walk */
+};
+
+static int boost_thread(pid_t tid, void *ctx)
+{
+	struct walk *w = ctx;
+	struct backend_target *t = w->t;
+	struct backend_saved_thread s = { .tid = tid };
+	int fd, cur_io, r = 0;
+
+	if ((fd = thread_open(t->pidfd, t->pid, tid)) < 0)
+		return 0; /* gone, or not ours */
+	if (bk_start_time(t->pid, tid, &s.start) < 0)
+		goto out;
+	errno = 0;
+	s.nice = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (s.nice == -1 && errno)
+		goto out;
+	cur_io = ioprio_get_tid(tid);
+	s.ioprio = cur_io;
+	if (s.nice < t->floor_nice)
+		t->floor_nice = s.nice;
+	if (w->nice && s.nice > t->nice_boosted) {
+		if (setpriority(PRIO_PROCESS, (id_t)tid, t->nice_boosted) < 0)
+			r = -errno;
+		else
+			s.nice_changed = true;
+	}
+	if (t->ioprio_boosted >= 0 && cur_io >= 0 &&
+	    io_held_back(cur_io, s.nice, t->ioprio_boosted & 7)) {
+		if ((r = ioprio_set_tid(tid, t->ioprio_boosted)) == 0)
+			s.ioprio_changed = true;
+	}
+	if ((s.nice_changed || s.ioprio_changed) && !pidfd_alive(fd)) {
+		r = -ESRCH; /* it exited during the change: nothing to put back */
+		goto out;
+	}
+	if (save_thread(t, &s) < 0) {
+		if (s.nice_changed)
+			setpriority(PRIO_PROCESS, (id_t)tid, s.nice);
+		if (s.ioprio_changed)
+			ioprio_set_tid(tid, s.ioprio);
+		r = -ENOMEM;
+	}
+out:
+	close(fd);
+	return r;
+}
+
+int bk_threads_boost(const struct backend_config *cfg, struct backend_target *t, bool nice)
+{
+	struct walk w = { cfg, t, t->pid, t->pidfd, nice, cfg->max_threads };
+	int io;
+
+	t->n_saved = 0;
+	t->boost_start = bk_now_ticks();
+	t->floor_nice = INT_MAX;
+	t->nice_boosted = cfg->boost_nice;
+	t->ioprio_boosted = cfg->boost_io_level >= 0 ? IOPRIO(IOPRIO_CLASS_BE, cfg->boost_io_level) : -1;
+	io = ioprio_get_tid(t->pid);
+	t->floor_ioprio = io < 0 ? 0 : io;
+	if (!nice && t->ioprio_boosted < 0)
+		return 0;
+	return each_tid(t->pid, cfg->max_threads, boost_thread, &w);
+}
+
+static const struct backend_saved_thread *saved_thread(const struct backend_target *t, pid_t tid)
+{
+	for (size_t i = 0; i < t->n_saved; i++)
+		if (t->saved[i].tid == tid)
+			return &t->saved[i];
+	return NULL;
+}
+
+/* Puts one thread back: what the boost recorded, or for a thread started
+ * during the boost, the floor.  fd is its verified thread pidfd. */
+static int restore_one(struct walk *w, pid_t tid, const struct backend_saved_thread *s)
+{
+	struct backend_target *t = w->t;
+	int cur, io, r = 0;
+
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (cur == -1 && errno)
+		return 0;
+	io = ioprio_get_tid(tid);
+	if (s) {
+		/* never left better than before; a value it set itself since,
+		 * worse than before, is its own */
+		if (s->nice_changed && cur < s->nice && setpriority(PRIO_PROCESS, (id_t)tid, s->nice) < 0)
+			r = -errno;
+		if (s->ioprio_changed && io == t->ioprio_boosted && ioprio_set_tid(tid, s->ioprio) < 0)
+			r = -errno;
+		return r;
+	}
+	if (w->nice && t->floor_nice != INT_MAX && cur < t->floor_nice &&
+	    setpriority(PRIO_PROCESS, (id_t)tid, t->floor_nice) < 0)
+		r = -errno;
+	if (t->ioprio_boosted >= 0 && io == t->ioprio_boosted && io != t->floor_ioprio &&
+	    ioprio_set_tid(tid, t->floor_ioprio) < 0)
+		r = -errno;
+	return r;
+}
+
+static int restore_thread(pid_t tid, void *ctx)
+{
+	struct walk *w = ctx;
+	const struct backend_saved_thread *s = w->pid == w->t->pid ? saved_thread(w->t, tid) : NULL;
+	uint64_t start;
+	int fd, r = 0;
+
+	if (!w->budget)
+		return 0;
+	w->budget--;
+	if ((fd = thread_open(w->pfd, w->pid, tid)) < 0)
+		return 0;
+	if (bk_start_time(w->pid, tid, &start) < 0)
+		goto out;
+	if (s && s->start != start)
+		s = NULL; /* the tid was reused within the process: a new thread */
+	if (!s && start < w->t->boost_start)
+		goto out; /* not started during the boost, not changed by it */
+	r = restore_one(w, tid, s);
+out:
+	close(fd);
+	return r;
+}
+
+/* Child processes started during the boost, and theirs, to depth 4. */
+static int restore_children(struct walk *w, int depth)
+{
+	char path[96], buf[4096], *p, *end;
+	pid_t parent = w->pid;
+	int pfd = w->pfd;
+	DIR *dir;
+	struct dirent *de;
+
+	if (depth > 4 || !w->budget)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)parent);
+	if (!(dir = opendir(path)))
+		return 0;
+	while ((de = readdir(dir)) && w->budget) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent, (int)tid);
+		if (bk_read_text(path, buf, sizeof(buf)) < 0)
+			continue;
+		for (p = buf; w->budget; p = end) {
+			long child = strtol(p, &end, 10);
+			struct bk_pidfd_info info;
+			uint64_t start;
+			int cfd;
+
+			if (end == p || child <= 0)
+				break;
+			cfd = (int)syscall(SYS_pidfd_open, (pid_t)child, 0);
+			if (cfd < 0)
+				continue;
+			/* still a child of the verified parent, started during the boost */
+			if (pidfd_info(cfd, &info) == 0 && (pid_t)info.ppid == parent && pidfd_alive(pfd) &&
+			    bk_start_time((pid_t)child, (pid_t)child, &start) == 0 && start >= w->t->boost_start) {
+				w->pid = (pid_t)child;
+				w->pfd = cfd;
+				each_tid(w->pid, w->budget, restore_thread, w);
+				restore_children(w, depth + 1);
+				w->pid = parent;
+				w->pfd = pfd;
+			}
+			close(cfd);
+		}
+	}
+	closedir(dir);
+	return 0;
+}
+
+int bk_threads_restore(const struct backend_config *cfg, struct backend_target *t, bool nice)
+{
+	struct walk w = { cfg, t, t->pid, t->pidfd, nice, cfg->max_threads };
+	int err;
+
+	if (!nice && t->ioprio_boosted < 0)
+		return 0;
+	err = each_tid(t->pid, cfg->max_threads, restore_thread, &w);
+	restore_children(&w, 1);
+	t->n_saved = 0;
+	return err == -ENOENT ? 0 : err;
+}
+
+/* A handle on /proc/PID that cannot follow a reused pid. */
+static int proc_dir(const struct backend_target *t)
+{
+	char path[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)t->pid);
+	if ((fd = open(path, O_DIRECTORY | O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (!bk_target_alive(t)) {
+		close(fd);
+		return -ESRCH;
+	}
+	return fd;
+}
+
+static int proc_read(const struct backend_target *t, const char *name, char *buf, size_t size)
+{
+	int dfd = proc_dir(t), fd;
+	ssize_t n;
+
+	if (dfd < 0)
+		return dfd;
+	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int proc_write(const struct backend_target *t, const char *name, const char *text)
+{
+	int dfd = proc_dir(t), fd;
+	ssize_t n;
+	int e;
+
+	if (dfd < 0)
+		return dfd;
+	fd = openat(dfd, name, O_WRONLY | O_CLOEXEC);
+	close(dfd);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	e = errno;
+	close(fd);
+	return n < 0 ? -e : 0;
+}
+
+int bk_slack_boost(const struct backend_config *cfg, struct backend_target *t)
+{
+	char buf[64];
+	unsigned long cur;
+	int r;
+
+	t->slack_orig = 0;
+	t->slack_boosted = cfg->boost_timerslack_ns;
+	if (!cfg->boost_timerslack_ns)
+		return 0;
+	if ((r = proc_read(t, "timerslack_ns", buf, sizeof(buf))) < 0)
+		return r;
+	cur = strtoul(buf, NULL, 10);
+	if (cur <= cfg->boost_timerslack_ns)
+		return 0;
+	snprintf(buf, sizeof(buf), "%lu", cfg->boost_timerslack_ns);
+	if ((r = proc_write(t, "timerslack_ns", buf)) == 0)
+		t->slack_orig = cur;
+	return r;
+}
+
+int bk_slack_restore(const struct backend_config *cfg, struct backend_target *t)
+{
+	char buf[64];
+	int r;
+
+	(void)cfg;
+	if (!t->slack_orig)
+		return 0;
+	if ((r = proc_read(t, "timerslack_ns", buf, sizeof(buf))) == 0 &&
+	    strtoul(buf, NULL, 10) == t->slack_boosted) {
+		snprintf(buf, sizeof(buf), "%lu", t->slack_orig);
+		r = proc_write(t, "timerslack_ns", buf);
+	}
+	t->slack_orig = 0;
+	return r;
+}
+
+/* The weight the scheduler gives a nice value: 1024 at 0, 1.25x a step. */
+int bk_nice_weight(int nice)
+{
+	double w = 1024;
+
+	for (int i = 0; i < nice; i++)
+		w /= 1.25;
+	for (int i = 0; i > nice; i--)
+		w *= 1.25;
+	return w < 2 ? 2 : (int)(w + 0.5);
+}
+
+int bk_autogroup_probe(char *why, size_t size)
+{
+	unsigned long on;
+
+	if (bk_read_ulong("/proc/sys/kernel/sched_autogroup_enabled", &on) < 0) {
+		snprintf(why, size, "the kernel has no autogroup scheduling");
+		return -ENOTSUP;
+	}
+	if (!on) {
+		snprintf(why, size, "sched_autogroup_enabled is 0: sessions are not scheduled as groups");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+static int autogroup_of(const struct backend_target *t, unsigned long *id, int *nice)
+{
+	char buf[128];
+	int r;
+
+	if ((r = proc_read(t, "autogroup", buf, sizeof(buf))) < 0)
+		return r;
+	return sscanf(buf, "/autogroup-%lu nice %d", id, nice) == 2 ? 0 : -EINVAL;
+}
+
+/* Whether some other process shares the autogroup id (its session). */
+static bool autogroup_shared(pid_t self, unsigned long id)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *de;
+	bool shared = false;
+
+	if (!dir)
+		return true;
+	while (!shared && (de = readdir(dir))) {
+		char path[64], buf[128];
+		unsigned long other;
+		pid_t pid = (pid_t)atoi(de->d_name);
+
+		if (pid <= 0 || pid == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+		if (bk_read_text(path, buf, sizeof(buf)) == 0 &&
+		    sscanf(buf, "/autogroup-%lu", &other) == 1 && other == id)
+			shared = true;
+	}
+	closedir(dir);
+	return shared;
+}
+
+int bk_autogroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size)
+{
+	char buf[4096], *line, *save = NULL;
+	unsigned long id;
+	int nice, r;
+
+	(void)cfg;
+	/* autogroups only exist for tasks in the root of the cpu controller */
+	if ((r = proc_read(t, "cgroup", buf, sizeof(buf))) < 0)
+		return r;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *ctl = strchr(line, ':'), *path = ctl ? strchr(ctl + 1, ':') : NULL;
+
+		if (!path)
+			continue;
+		*path++ = '\0';
+		ctl++;
+		for (char *c = strtok(ctl, ","); c; c = strtok(NULL, ","))
+			if (!strcmp(c, "cpu") && strcmp(path, "/")) {
+				snprintf(why, size, "pid %d is in cpu cgroup %s, not the root", (int)t->pid, path);
+				return -ENOTSUP;
+			}
+	}
+	if ((r = autogroup_of(t, &id, &nice)) < 0) {
+		snprintf(why, size, "pid %d: no autogroup", (int)t->pid);
+		return r;
+	}
+	if (autogroup_shared(t->pid, id)) {
+		snprintf(why, size, "pid %d shares its session's autogroup with other processes", (int)t->pid);
+		return -EBUSY;
+	}
+	t->autogroup_orig = nice;
+	return 0;
+}
+
+int bk_autogroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost)
+{
+	unsigned long id;
+	char num[16];
+	int cur, r;
+
+	if ((r = autogroup_of(t, &id, &cur)) < 0)
+		return r;
+	if (boost) {
+		t->autogroup_orig = cur;
+		t->autogroup_boosted = cfg->autogroup_nice;
+		if (cur <= cfg->autogroup_nice)
+			return 0;
+		snprintf(num, sizeof(num), "%d", cfg->autogroup_nice);
+		return proc_write(t, "autogroup", num);
+	}
+	if (cur != t->autogroup_boosted || cur == t->autogroup_orig)
+		return 0;
+	snprintf(num, sizeof(num), "%d", t->autogroup_orig);
+	return proc_write(t, "autogroup", num);
+}

@@ -1,0 +1,684 @@
+/*
+ * End-to-end tests of importanced's boost backends with real processes:
+ * for each backend this machine has, a boost changes what the scheduler
+ * sees (cpu.shares / autogroup nice / nice, I/O priority, timer slack),
+ * and an unboost, the receiver leaving, a daemon stopped and a daemon
+ * killed and started again all put back exactly what was there.  A
+ * backend that cannot work is refused.  A client of another uid whose
+ * threads exit and whose thread ids go to root-owned processes cannot get
+ * those processes reniced.
+ *
+ * The receiver ("server") is a forked child driven through a pipe: the
+ * parent writes a command byte, the child answers with a byte.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "importance/client.h"
+
+#define SERVER_NICE 10
+#define SERVER_SLACK 2000000UL
+#define IOPRIO_IDLE (3 << 13)
+#define IOPRIO_BE4 ((2 << 13) | 4)
+#define OTHER_USER "imp-backend-test"
+
+static const char *daemon_bin;
+static char sock[108], state_dir[128], log_path[128];
+static pid_t daemon_pid = -1;
+static pid_t tracked[512];
+static int n_tracked;
+
+static pid_t spawn(void)
+{
+	pid_t p = fork();
+
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		n_tracked = 0;
+	} else if (p > 0 && n_tracked < 512) {
+		tracked[n_tracked++] = p;
+	}
+	return p;
+}
+
+static int cleanup(void **state)
+{
+	(void)state;
+	for (int i = 0; i < n_tracked; i++)
+		if (kill(tracked[i], SIGKILL) == 0)
+			waitpid(tracked[i], NULL, 0);
+	n_tracked = 0;
+	daemon_pid = -1;
+	return 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* importanced with these arguments after the common ones; its stderr goes
+ * to log_path.  Returns once it answers. */
+static void daemon_start(const char *policy, const char *extra)
+{
+	daemon_pid = spawn();
+	assert_true(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		char *argv[24] = { (char *)daemon_bin, "--socket", sock, "--backend", (char *)policy,
+				   "--donor-uid", "0", "--state-dir", state_dir, "--verbose", NULL };
+		int k = 10, fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		if (extra)
+			for (char *save = NULL, *w = strtok_r(strdup(extra), " ", &save); w && k < 23;
+			     w = strtok_r(NULL, " ", &save))
+				argv[k++] = w;
+		argv[k] = NULL;
+		dup2(fd, 2);
+		execv(daemon_bin, argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		impc *c;
+
+		if (impc_connect(sock, IMPC_MONITOR, &c, NULL) == 0) {
+			impc_close(c);
+			return;
+		}
+		sleep_ms(10);
+	}
+	fail_msg("importanced did not come up");
+}
+
+static void daemon_stop(int sig)
+{
+	int status;
+
+	kill(daemon_pid, sig);
+	assert_int_equal(waitpid(daemon_pid, &status, 0), daemon_pid);
+	if (sig == SIGTERM)
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	unlink(sock);
+	daemon_pid = -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* the receiver                                                         */
+/* ------------------------------------------------------------------ */
+
+struct seen {
+	int nice[40];
+	int ioprio;
+	unsigned long slack;
+	char cpu_cgroup[256];
+	unsigned long shares;
+	int autogroup_nice;
+};
+
+struct server {
+	pid_t pid;
+	int cmd, reply;
+	pid_t tids[40];
+	int n_tids;
+	struct seen unattached; /* before it connected */
+};
+
+static struct seen look(const struct server *s);
+
+static void *parked_thread(void *arg)
+{
+	int fd = *(int *)arg;
+	char c;
+
+	/* until the end of the pipe closes: then the thread exits */
+	while (read(fd, &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void say(int fd, char c)
+{
+	assert_int_equal(write(fd, &c, 1), 1);
+}
+
+static char hear(int fd, int timeout_ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char c = 0;
+
+	if (poll(&p, 1, timeout_ms) == 1 && read(fd, &c, 1) == 1)
+		return c;
+	return 0;
+}
+
+/*
+ * Commands: 'r' receive the queued message with its voucher, 'v' release
+ * the voucher, 'c' close the connection, 'e' let the extra threads exit.
+ * The server sets itself up as a held-back background task: nice 10, idle
+ * I/O class, a long timer slack, n_threads threads besides the main one.
+ */
+static void server_main(int cmd, int reply, int n_threads, bool own_session, uid_t uid)
+{
+	pthread_t th[40];
+	int park[2];
+	impc *c = NULL;
+	uint64_t port, voucher = 0;
+	char op;
+
+	if (own_session)
+		setsid();
+	if (uid) {
+		struct passwd *pw = getpwuid(uid);
+
+		if (!pw || setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(uid) < 0)
+			_exit(3);
+	}
+	setpriority(PRIO_PROCESS, 0, SERVER_NICE);
+	syscall(SYS_ioprio_set, 1, 0, IOPRIO_IDLE);
+	prctl(PR_SET_TIMERSLACK, SERVER_SLACK);
+	if (pipe(park) < 0)
+		_exit(3);
+	for (int i = 0; i < n_threads; i++)
+		pthread_create(&th[i], NULL, parked_thread, &park[0]);
+	/* set up: the parent looks at it before it connects */
+	say(reply, 'p');
+	if (read(cmd, &op, 1) != 1)
+		_exit(3);
+	if (impc_connect(sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
+	    impc_register(c, "svc", port) < 0)
+		_exit(4);
+	say(reply, 'k');
+	while (read(cmd, &op, 1) == 1) {
+		impc_message m;
+
+		switch (op) {
+		case 'r':
+			if (impc_receive(c, port, 2000, IMPC_RECV_VOUCHER, &m) < 0)
+				_exit(5);
+			voucher = m.voucher;
+			free(m.data);
+			break;
+		case 'v':
+			impc_voucher_release(c, voucher);
+			break;
+		case 'c':
+			impc_close(c);
+			c = NULL;
+			break;
+		case 'e':
+			close(park[1]);
+			for (int i = 0; i < n_threads; i++)
+				pthread_join(th[i], NULL);
+			break;
+		}
+		say(reply, op);
+	}
+	_exit(0);
+}
+
+static struct server server_start(int n_threads, bool own_session, uid_t uid)
+{
+	struct server s = { 0 };
+	int to_child[2], to_parent[2];
+	char path[64];
+	struct dirent *de;
+	DIR *dir;
+
+	assert_int_equal(pipe(to_child), 0);
+	assert_int_equal(pipe(to_parent), 0);
+	s.pid = spawn();
+	assert_true(s.pid >= 0);
+	if (s.pid == 0) {
+		close(to_child[1]);
+		close(to_parent[0]);
+		server_main(to_child[0], to_parent[1], n_threads, own_session, uid);
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+	s.cmd = to_child[1];
+	s.reply = to_parent[0];
+	assert_int_equal(hear(s.reply, 5000), 'p');
+	/* its threads, for the nice values */
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)s.pid);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((de = readdir(dir)) && s.n_tids < 40)
+		if (atoi(de->d_name) > 0)
+			s.tids[s.n_tids++] = atoi(de->d_name);
+	closedir(dir);
+	s.unattached = look(&s);
+	say(s.cmd, 'g');
+	assert_int_equal(hear(s.reply, 5000), 'k');
+	return s;
+}
+
+static void server_do(struct server *s, char op)
+{
+	say(s->cmd, op);
+	assert_int_equal(hear(s->reply, 5000), op);
+}
+
+static void server_end(struct server *s)
+{
+	close(s->cmd);
+	close(s->reply);
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+}
+
+/* A donor (this process: uid 0 is a donor by --donor-uid) queues a
+ * message for the server: that boosts it. */
+static impc *donor_send(void)
+{
+	impc *d;
+	uint64_t port;
+	bool donor;
+
+	assert_int_equal(impc_connect(sock, 0, &d, &donor), 0);
+	assert_true(donor);
+	assert_int_equal(impc_lookup(d, "svc", &port), 0);
+	assert_int_equal(impc_send(d, port, "x", 1, 0, 0, 0, NULL), 0);
+	return d;
+}
+
+/* ------------------------------------------------------------------ */
+/* what the scheduler sees                                              */
+/* ------------------------------------------------------------------ */
+
+static int read_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return -1;
+	if (!fgets(buf, (int)size, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static struct seen look(const struct server *s)
+{
+	struct seen v;
+	char path[512], buf[512];
+	FILE *f;
+
+	memset(&v, 0, sizeof(v));
+	for (int i = 0; i < s->n_tids; i++) {
+		errno = 0;
+		v.nice[i] = getpriority(PRIO_PROCESS, (id_t)s->tids[i]);
+	}
+	v.ioprio = (int)syscall(SYS_ioprio_get, 1, s->pid);
+	snprintf(path, sizeof(path), "/proc/%d/timerslack_ns", (int)s->pid);
+	if (read_line(path, buf, sizeof(buf)) == 0)
+		v.slack = strtoul(buf, NULL, 10);
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)s->pid);
+	if ((f = fopen(path, "re"))) {
+		while (fgets(buf, sizeof(buf), f)) {
+			char *p = strstr(buf, ":cpu:");
+
+			if (!p)
+				p = strstr(buf, ":cpu,");
+			if (p) {
+				p = strchr(p + 1, ':');
+				snprintf(v.cpu_cgroup, sizeof(v.cpu_cgroup), "%s", p + 1);
+				v.cpu_cgroup[strcspn(v.cpu_cgroup, "\n")] = '\0';
+			}
+		}
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu%s/cpu.shares", v.cpu_cgroup);
+	if (v.cpu_cgroup[0] && read_line(path, buf, sizeof(buf)) == 0)
+		v.shares = strtoul(buf, NULL, 10);
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)s->pid);
+	if (read_line(path, buf, sizeof(buf)) == 0)
+		sscanf(buf, "/autogroup-%*u nice %d", &v.autogroup_nice);
+	return v;
+}
+
+static void assert_same(const struct seen *a, const struct seen *b)
+{
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(a->nice[i], b->nice[i]);
+	assert_int_equal(a->ioprio, b->ioprio);
+	assert_int_equal(a->slack, b->slack);
+	assert_string_equal(a->cpu_cgroup, b->cpu_cgroup);
+	assert_int_equal(a->shares, b->shares);
+	assert_int_equal(a->autogroup_nice, b->autogroup_nice);
+}
+
+static bool is_boosted(const char *kind, const struct seen *v, const struct server *s)
+{
+	if (v->ioprio != IOPRIO_BE4 || v->slack != 50000)
+		return false;
+	if (!strcmp(kind, "cgroup-v1"))
+		return !strncmp(v->cpu_cgroup, "/importanced-", 13) && v->shares == 10240;
+	if (!strcmp(kind, "autogroup"))
+		return v->autogroup_nice == -10;
+	for (int i = 0; i < s->n_tids; i++)
+		if (v->nice[i] != 0)
+			return false;
+	return true;
+}
+
+static void wait_boosted(const char *kind, const struct server *s, bool want)
+{
+	for (int i = 0; i < 300; i++) {
+		struct seen v = look(s);
+
+		if (is_boosted(kind, &v, s) == want)
+			return;
+		sleep_ms(10);
+	}
+	fail_msg("%s: server %s boosted", kind, want ? "never" : "still");
+}
+
+static void wait_same(const struct server *s, const struct seen *before)
+{
+	struct seen v;
+
+	for (int i = 0; i < 300; i++) {
+		v = look(s);
+		if (!memcmp(&v, before, sizeof(v)))
+			return;
+		sleep_ms(10);
+	}
+	assert_same(&v, before);
+}
+
+static bool have_cgroup_v1_cpu(void)
+{
+	return access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0;
+}
+
+static bool have_autogroup(void)
+{
+	char buf[8];
+
+	return read_line("/proc/sys/kernel/sched_autogroup_enabled", buf, sizeof(buf)) == 0 && buf[0] == '1';
+}
+
+/* ------------------------------------------------------------------ */
+/* the tests                                                            */
+/* ------------------------------------------------------------------ */
+
+/* One backend through every way a boost ends. */
+static void exercise(const char *kind)
+{
+	bool own_session = !strcmp(kind, "autogroup");
+	struct server s;
+	struct seen attached, v;
+	impc *d;
+
+	daemon_start(kind, NULL);
+	s = server_start(3, own_session, 0);
+	assert_int_equal(s.unattached.nice[0], SERVER_NICE);
+	assert_int_equal(s.unattached.ioprio, IOPRIO_IDLE);
+	assert_int_equal(s.unattached.slack, SERVER_SLACK);
+	attached = look(&s);
+	if (!strcmp(kind, "cgroup-v1")) {
+		/* in a leaf of its own, at the weight of its nice value */
+		assert_true(!strncmp(attached.cpu_cgroup, "/importanced-", 13));
+		assert_int_equal(attached.shares, 110);
+	}
+
+	/* boost, unboost */
+	print_message("%s: boost, unboost\n", kind);
+	d = donor_send();
+	wait_boosted(kind, &s, true);
+	v = look(&s);
+	if (strcmp(kind, "nice"))
+		assert_int_equal(v.nice[0], SERVER_NICE); /* the group does it, not nice */
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_same(&s, &attached);
+
+	/* boosted, the daemon stopped: it puts everything back on its way out */
+	print_message("%s: daemon stopped while boosted\n", kind);
+	impc_close(d);
+	d = donor_send();
+	wait_boosted(kind, &s, true);
+	daemon_stop(SIGTERM);
+	impc_close(d);
+	wait_same(&s, &s.unattached);
+	server_end(&s);
+
+	/* boosted, the receiver leaves the daemon (its process lives on) */
+	print_message("%s: receiver disconnects while boosted\n", kind);
+	daemon_start(kind, NULL);
+	s = server_start(3, own_session, 0);
+	d = donor_send();
+	wait_boosted(kind, &s, true);
+	server_do(&s, 'c');
+	wait_same(&s, &s.unattached);
+	impc_close(d);
+	server_end(&s);
+
+	/* boosted, the daemon killed: still boosted; a new daemon restores it */
+	print_message("%s: daemon killed while boosted, started again\n", kind);
+	s = server_start(3, own_session, 0);
+	d = donor_send();
+	wait_boosted(kind, &s, true);
+	daemon_stop(SIGKILL);
+	impc_close(d);
+	sleep_ms(100);
+	v = look(&s);
+	assert_true(is_boosted(kind, &v, &s));
+	daemon_start(kind, NULL);
+	wait_same(&s, &s.unattached);
+	daemon_stop(SIGTERM);
+	server_end(&s);
+}
+
+static void test_cgroup_v1(void **state)
+{
+	(void)state;
+	if (!have_cgroup_v1_cpu())
+		skip();
+	exercise("cgroup-v1");
+}
+
+static void test_autogroup(void **state)
+{
+	(void)state;
+	if (!have_autogroup())
+		skip();
+	exercise("autogroup");
+}
+
+static void test_nice(void **state)
+{
+	(void)state;
+	exercise("nice");
+}
+
+/* Asked for by name, a backend that cannot work stops the daemon with the
+ * reason; so does a value out of range. */
+static void test_refused(void **state)
+{
+	struct { const char *policy, *extra, *says; } cases[] = {
+		{ "cgroup-v2", NULL, "cgroup v2" },
+		{ "nice", "--boost-nice -21", "boost-nice: -21 is out of range" },
+		{ "cgroup-v1", "--cgroup-root /tmp/not-a-cgroup", "is not under" },
+		{ "bogus", NULL, "is not one of auto" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[2048] = "";
+		int status;
+		FILE *f;
+		size_t n;
+		pid_t p;
+
+		if (!strcmp(cases[i].policy, "cgroup-v2") &&
+		    access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) == 0) {
+			read_line("/sys/fs/cgroup/unified/cgroup.controllers", buf, sizeof(buf));
+			if (strstr(buf, "cpu"))
+				continue; /* it can work here */
+		}
+		if (!strcmp(cases[i].policy, "cgroup-v1") && !have_cgroup_v1_cpu())
+			continue;
+		unlink(log_path);
+		p = spawn();
+		if (p == 0) {
+			char *argv[12] = { (char *)daemon_bin, "--socket", sock, "--state-dir", state_dir,
+					   "--backend", (char *)cases[i].policy, NULL };
+			int k = 7, fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+			if (cases[i].extra)
+				for (char *save = NULL, *w = strtok_r(strdup(cases[i].extra), " ", &save); w;
+				     w = strtok_r(NULL, " ", &save))
+					argv[k++] = w;
+			argv[k] = NULL;
+			dup2(fd, 2);
+			execv(daemon_bin, argv);
+			_exit(127);
+		}
+		assert_int_equal(waitpid(p, &status, 0), p);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 2);
+		f = fopen(log_path, "re");
+		assert_non_null(f);
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		buf[n] = '\0';
+		fclose(f);
+		if (!strstr(buf, cases[i].says))
+			fail_msg("policy %s %s: \"%s\" not in: %s", cases[i].policy,
+				 cases[i].extra ? cases[i].extra : "", cases[i].says, buf);
+	}
+}
+
+/* A process of ours made to take pid `want` (through ns_last_pid), parked
+ * at nice 0; 0 when another process took the pid first. */
+static pid_t occupy(pid_t want)
+{
+	for (int attempt = 0; attempt < 5; attempt++) {
+		FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "we");
+		pid_t p;
+
+		if (!f)
+			return 0;
+		fprintf(f, "%d", (int)want - 1);
+		fclose(f);
+		p = spawn();
+		if (p == 0) {
+			setpriority(PRIO_PROCESS, 0, 0);
+			pause();
+			_exit(0);
+		}
+		if (p == want)
+			return p;
+		kill(p, SIGKILL);
+		waitpid(p, NULL, 0);
+	}
+	return 0;
+}
+
+/*
+ * The thread id attack: a client of another uid with 32 threads is
+ * boosted, its threads exit, and root-owned processes take their ids.
+ * Neither its unboost nor its disconnect may renice them.
+ */
+static void test_tid_reuse(void **state)
+{
+	struct server s;
+	pid_t victims[40];
+	int n_victims = 0;
+	struct passwd *pw;
+	impc *d;
+
+	(void)state;
+	if (!getpwnam(OTHER_USER) && system("useradd -M " OTHER_USER " 2>/dev/null") != 0)
+		skip();
+	pw = getpwnam(OTHER_USER);
+	assert_non_null(pw);
+	daemon_start("nice", NULL);
+	for (int round = 0; round < 2; round++) {
+		s = server_start(32, false, pw->pw_uid);
+		assert_int_equal(s.n_tids, 33);
+		d = donor_send();
+		wait_boosted("nice", &s, true);
+		server_do(&s, 'e'); /* the 32 threads exit; their ids are free */
+		for (int i = 1; i < s.n_tids; i++) {
+			pid_t v = occupy(s.tids[i]);
+
+			if (v)
+				victims[n_victims++] = v;
+		}
+		assert_true(n_victims >= 16); /* most ids taken by root-owned processes */
+		if (round == 0) {
+			server_do(&s, 'r'); /* unboost */
+			server_do(&s, 'v');
+		} else {
+			server_do(&s, 'c'); /* disconnect while boosted */
+		}
+		impc_close(d);
+		sleep_ms(200);
+		for (int i = 0; i < n_victims; i++)
+			assert_int_equal(getpriority(PRIO_PROCESS, (id_t)victims[i]), 0);
+		/* and the client itself is back where it was */
+		assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.pid), SERVER_NICE);
+		for (int i = 0; i < n_victims; i++) {
+			kill(victims[i], SIGKILL);
+			waitpid(victims[i], NULL, 0);
+		}
+		n_victims = 0;
+		server_end(&s);
+	}
+	daemon_stop(SIGTERM);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_refused, cleanup),
+		cmocka_unit_test_teardown(test_nice, cleanup),
+		cmocka_unit_test_teardown(test_cgroup_v1, cleanup),
+		cmocka_unit_test_teardown(test_autogroup, cleanup),
+		cmocka_unit_test_teardown(test_tid_reuse, cleanup),
+	};
+	int r;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s IMPORTANCED\n", argv[0]);
+		return 2;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "test-backends: needs root (cgroups, other uids, ns_last_pid)\n");
+		return 77;
+	}
+	daemon_bin = argv[1];
+	snprintf(sock, sizeof(sock), "/tmp/importanced-backends.%d.sock", (int)getpid());
+	snprintf(state_dir, sizeof(state_dir), "/tmp/importanced-backends.%d.state", (int)getpid());
+	snprintf(log_path, sizeof(log_path), "/tmp/importanced-backends.%d.log", (int)getpid());
+	r = cmocka_run_group_tests(tests, NULL, NULL);
+	if (r)
+		fprintf(stderr, "test-backends: the daemons' output is in %s\n", log_path);
+	else
+		unlink(log_path);
+	return r;
+}
