@@ -45,7 +45,7 @@ int process_alive(int pidfd)
  * and the uid from /proc/PID/status, both checked against the pidfd. */
 static int ident_from_proc(int pidfd, struct ident *who)
 {
-	char path[64], line[256];
+	char path[64], line[1024];
 	FILE *f;
 	long pid = -1;
 	long uid = -1;
@@ -70,7 +70,23 @@ static int ident_from_proc(int pidfd, struct ident *who)
 				uid = e;
 		}
 	fclose(f);
-	if (uid < 0 || process_alive(pidfd) < 0)
+	if (uid < 0)
+		return -ESRCH;
+	/* Without pidfs, pidfds share one inode: the process is known by
+	 * its pid and start time instead. */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if (!(f = fopen(path, "re")))
+		return -ESRCH;
+	if (fgets(line, sizeof(line), f)) {
+		char *p = strrchr(line, ')');
+		unsigned long long start = 0;
+
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+				&start) == 1)
+			who->ino = ((uint64_t)pid << 40) ^ start;
+	}
+	fclose(f);
+	if (process_alive(pidfd) < 0)
 		return -ESRCH;
 	who->pid = (pid_t)pid;
 	who->uid = (uid_t)uid;

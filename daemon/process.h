@@ -28,7 +28,8 @@ struct broker;
 struct ident {
 	pid_t pid;
 	uid_t uid;      /* effective uid */
-	uint64_t ino;   /* the pidfd's inode: unique for the life of the system */
+	uint64_t ino;   /* the pidfd's inode, unique for the life of the system
+	                   (pidfs); on kernels without it, pid and start time */
 };
 
 /* 0 if the pidfd's process is alive, -ESRCH if it has exited. */
