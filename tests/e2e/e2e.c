@@ -163,6 +163,7 @@ void e2e_stop_daemon(void)
 	waitpid(e2e_daemon_pid, &status, 0);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(access(e2e_sock, F_OK), -1); /* it removed its socket */
 }
 
 int e2e_nice(pid_t pid)

@@ -29,121 +29,31 @@
 #include "importance/client.h"
 #include "importance/importance.h"
 #include "importance/protocol.h"
+#include "e2e.h"
 
 #define NICE_SERVER 10
 #define NICE_BOOST 0
 
-static const char *daemon_bin;
-static char sock_path[108];
-static pid_t daemon_pid;
-
-/* Every process a test forks, so that a failing test leaves none behind. */
-static pid_t kids[256];
-static int n_kids;
-
-static pid_t fork_tracked(void)
-{
-	pid_t p = fork();
-
-	if (p == 0) {
-		/* and none outlives us if we are killed */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		n_kids = 0;
-	} else if (p > 0 && n_kids < 256) {
-		kids[n_kids++] = p;
-	}
-	return p;
-}
-
-static int teardown_kids(void **state)
-{
-	(void)state;
-	for (int i = 0; i < n_kids; i++)
-		if (kill(kids[i], SIGKILL) == 0)
-			waitpid(kids[i], NULL, 0);
-	n_kids = 0;
-	return 0;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
+/* Every test's daemon takes at most 8 ports per client, plus extra. */
 static void start_daemon(const char *extra)
 {
-	static unsigned n;
-	int i;
+	char args[512];
 
-	snprintf(sock_path, sizeof(sock_path), "/tmp/importanced-test.%d.%u.sock", (int)getpid(), n++);
-	daemon_pid = fork_tracked();
-	assert_true(daemon_pid >= 0);
-	if (daemon_pid == 0) {
-		char *argv[16] = { (char *)daemon_bin, "--socket", sock_path, "--backend", "nice",
-				   "--max-ports", "8", NULL };
-		int k = 7;
-
-		if (extra) {
-			char *copy = strdup(extra), *save = NULL;
-
-			for (char *w = strtok_r(copy, " ", &save); w && k < 15; w = strtok_r(NULL, " ", &save))
-				argv[k++] = w;
-			argv[k] = NULL;
-		}
-		execv(daemon_bin, argv);
-		_exit(127);
-	}
-	for (i = 0; i < 500; i++) {
-		impc *c;
-
-		if (impc_connect(sock_path, IMPC_MONITOR, &c, NULL) == 0) {
-			impc_close(c);
-			return;
-		}
-		usleep(10000);
-	}
-	fail_msg("daemon did not come up on %s", sock_path);
+	snprintf(args, sizeof(args), "--max-ports 8 %s", extra ? extra : "");
+	e2e_start_daemon(args);
 }
 
 static void stop_daemon(void)
 {
-	int status;
-
-	kill(daemon_pid, SIGTERM);
-	waitpid(daemon_pid, &status, 0);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_int_equal(access(sock_path, F_OK), -1);
+	e2e_stop_daemon();
 }
 
 static impc *admin(void)
 {
 	impc *c;
 
-	assert_int_equal(impc_connect(sock_path, IMPC_MONITOR, &c, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, IMPC_MONITOR, &c, NULL), 0);
 	return c;
-}
-
-static int nice_of(pid_t pid)
-{
-	errno = 0;
-	return getpriority(PRIO_PROCESS, (id_t)pid);
-}
-
-/* Waits until pid's nice is `want`; returns the ms it took, or -1. */
-static long wait_nice(pid_t pid, int want, int timeout_ms)
-{
-	uint64_t start = now_ms();
-
-	while (now_ms() - start < (uint64_t)timeout_ms) {
-		if (nice_of(pid) == want)
-			return (long)(now_ms() - start);
-		usleep(2000);
-	}
-	return -1;
 }
 
 /* ---- children ---- */
@@ -161,22 +71,6 @@ struct role {
 	int nice;
 	uid_t uid;           /* 0: stay root */
 };
-
-static void say(int fd, char c)
-{
-	if (write(fd, &c, 1) != 1)
-		_exit(3);
-}
-
-static char hear(int fd, int timeout_ms)
-{
-	struct pollfd p = { fd, POLLIN, 0 };
-	char c;
-
-	if (poll(&p, 1, timeout_ms) <= 0 || read(fd, &c, 1) != 1)
-		return 0;
-	return c;
-}
 
 static void *idle_thread(void *arg)
 {
@@ -199,14 +93,14 @@ static void child_main(const struct role *r, int cmd, int reply)
 		setpriority(PRIO_PROCESS, 0, r->nice);
 	if (r->uid && setuid(r->uid) < 0)
 		_exit(4);
-	if (impc_connect(sock_path, r->flags, &c, &donor) < 0)
+	if (impc_connect(e2e_sock, r->flags, &c, &donor) < 0)
 		_exit(5);
 	if (r->flags & (IMPC_RECEIVER | IMPC_DENAP_RECEIVER)) {
 		if (impc_port_allocate(c, true, &port) < 0 || impc_register(c, r->name, port) < 0)
 			_exit(6);
 	}
-	say(reply, donor ? 'D' : 'R');
-	while ((op = hear(cmd, -1))) {
+	e2e_say(reply, donor ? 'D' : 'R');
+	while ((op = e2e_hear(cmd, -1))) {
 		int e = 0;
 
 		switch (op) {
@@ -252,7 +146,7 @@ static void child_main(const struct role *r, int cmd, int reply)
 		default:
 			e = -EINVAL;
 		}
-		say(reply, e < 0 ? 'E' : 'K');
+		e2e_say(reply, e < 0 ? 'E' : 'K');
 	}
 	_exit(0);
 }
@@ -265,7 +159,7 @@ static struct child spawn(const struct role *r)
 
 	assert_int_equal(pipe(to), 0);
 	assert_int_equal(pipe(from), 0);
-	ch.pid = fork_tracked();
+	ch.pid = e2e_fork();
 	assert_true(ch.pid >= 0);
 	if (ch.pid == 0) {
 		close(to[1]);
@@ -276,7 +170,7 @@ static struct child spawn(const struct role *r)
 	close(from[1]);
 	ch.cmd = to[1];
 	ch.reply = from[0];
-	hello = hear(ch.reply, 5000);
+	hello = e2e_hear(ch.reply, 5000);
 	assert_true(hello == 'R' || hello == 'D');
 	return ch;
 }
@@ -285,8 +179,8 @@ static void order(struct child *ch, char op)
 {
 	char c;
 
-	say(ch->cmd, op);
-	c = hear(ch->reply, 10000);
+	e2e_say(ch->cmd, op);
+	c = e2e_hear(ch->reply, 10000);
 	if (c != 'K')
 		fail_msg("child %d: '%c' answered '%c'", (int)ch->pid, op, c ? c : '?');
 }
@@ -295,7 +189,7 @@ static void finish(struct child *ch)
 {
 	int status;
 
-	say(ch->cmd, 'q');
+	e2e_say(ch->cmd, 'q');
 	waitpid(ch->pid, &status, 0);
 	close(ch->cmd);
 	close(ch->reply);
@@ -336,20 +230,20 @@ static void test_boost_while_queued(void **state)
 	s = spawn(&srv);
 	d = spawn(&snd);
 	make_donor(d.pid, true);
-	assert_int_equal(nice_of(s.pid), NICE_SERVER);
+	assert_int_equal(e2e_nice(s.pid), NICE_SERVER);
 	order(&d, 's'); /* the request is queued: the server is boosted */
-	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
 	order(&s, 'v'); /* taken with a voucher: still boosted while working */
-	assert_int_equal(nice_of(s.pid), NICE_BOOST);
+	assert_int_equal(e2e_nice(s.pid), NICE_BOOST);
 	order(&s, 'x'); /* done: the boost goes */
-	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
 	/* a legacy receive: boosted until the server says it is done */
 	order(&d, 's');
-	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
 	order(&s, 'l');
-	assert_int_equal(nice_of(s.pid), NICE_BOOST);
+	assert_int_equal(e2e_nice(s.pid), NICE_BOOST);
 	order(&s, 'c');
-	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
 	finish(&s);
 	finish(&d);
 	stop_daemon();
@@ -401,22 +295,22 @@ static void test_thread_born_boosted(void **state)
 	d = spawn(&snd);
 	make_donor(d.pid, true);
 	order(&d, 's');
-	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
 	order(&s, 't');
 	tid = other_thread(s.pid);
 	assert_true(tid > 0);
-	assert_int_equal(nice_of(tid), NICE_BOOST);
+	assert_int_equal(e2e_nice(tid), NICE_BOOST);
 	order(&s, 'v');
 	order(&s, 'x'); /* done: the boost goes, from both threads */
-	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
-	assert_true(wait_nice(tid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(tid, NICE_SERVER, 2000) >= 0);
 	/* and the next boost takes both */
 	order(&d, 's');
-	assert_true(wait_nice(tid, NICE_BOOST, 2000) >= 0);
-	assert_int_equal(nice_of(s.pid), NICE_BOOST);
+	assert_true(e2e_wait_nice(tid, NICE_BOOST, 2000) >= 0);
+	assert_int_equal(e2e_nice(s.pid), NICE_BOOST);
 	order(&s, 'v');
 	order(&s, 'x');
-	assert_true(wait_nice(tid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(tid, NICE_SERVER, 2000) >= 0);
 	finish(&s);
 	finish(&d);
 	stop_daemon();
@@ -432,9 +326,9 @@ static void test_chain(void **state)
 	start_daemon(NULL);
 	spawn_chain(&a, &b, &c);
 	order(&a, 's');
-	assert_true(wait_nice(b.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(b.pid, NICE_BOOST, 2000) >= 0);
 	order(&b, 'v'); /* B works on it and passes it on with its voucher */
-	assert_true(wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
 	mon = admin();
 	assert_int_equal(impc_graph(mon, &graph), 0);
 	assert_non_null(strstr(graph, "donating"));
@@ -443,10 +337,10 @@ static void test_chain(void **state)
 	order(&c, 'v');
 	order(&c, 'x');
 	/* C's work is done but B still holds the upstream voucher */
-	assert_true(wait_nice(c.pid, NICE_SERVER, 2000) >= 0);
-	assert_int_equal(nice_of(b.pid), NICE_BOOST);
+	assert_true(e2e_wait_nice(c.pid, NICE_SERVER, 2000) >= 0);
+	assert_int_equal(e2e_nice(b.pid), NICE_BOOST);
 	order(&b, 'x');
-	assert_true(wait_nice(b.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(b.pid, NICE_SERVER, 2000) >= 0);
 	finish(&a);
 	finish(&b);
 	finish(&c);
@@ -462,13 +356,13 @@ static void test_donor_goes_background(void **state)
 	spawn_chain(&a, &b, &c);
 	order(&a, 's');
 	order(&b, 'v'); /* B holds A's boost, C has B's request queued */
-	assert_true(wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
 	make_donor(a.pid, false); /* A goes to the background: the chain drops */
-	assert_true(wait_nice(b.pid, NICE_SERVER, 2000) >= 0);
-	assert_true(wait_nice(c.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(b.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(c.pid, NICE_SERVER, 2000) >= 0);
 	make_donor(a.pid, true); /* and comes back */
-	assert_true(wait_nice(b.pid, NICE_BOOST, 2000) >= 0);
-	assert_true(wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(b.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(c.pid, NICE_BOOST, 2000) >= 0);
 	finish(&a);
 	finish(&b);
 	finish(&c);
@@ -489,15 +383,15 @@ static void test_denap_hysteresis(void **state)
 	d = spawn(&dr);
 	make_donor(d.pid, true);
 	order(&d, 's');
-	assert_true(wait_nice(n.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(n.pid, NICE_BOOST, 2000) >= 0);
 	order(&n, 'v');
-	t0 = now_ms();
+	t0 = e2e_now_ms();
 	order(&n, 'd'); /* boosts dropped: the unboost waits out 1.1 s */
 	usleep(500 * 1000);
-	assert_int_equal(nice_of(n.pid), NICE_BOOST);
-	waited = wait_nice(n.pid, NICE_SERVER, 3000);
+	assert_int_equal(e2e_nice(n.pid), NICE_BOOST);
+	waited = e2e_wait_nice(n.pid, NICE_SERVER, 3000);
 	assert_true(waited >= 0);
-	waited = (long)(now_ms() - t0);
+	waited = (long)(e2e_now_ms() - t0);
 	print_message("de-nap unboost after %ld ms\n", waited);
 	assert_true(waited >= 1100 && waited < 2500);
 	finish(&n);
@@ -517,14 +411,14 @@ static void test_non_donor_cannot_boost(void **state)
 	d = spawn(&snd); /* not a donor by policy, and nobody made it one */
 	order(&d, 's');
 	usleep(200 * 1000);
-	assert_int_equal(nice_of(s.pid), NICE_SERVER);
+	assert_int_equal(e2e_nice(s.pid), NICE_SERVER);
 	/* nor can it ask for a static boost, or make itself a donor */
 	{
 		impc *self;
 		uint64_t port;
 		bool donor = true;
 
-		assert_int_equal(impc_connect(sock_path, 0, &self, &donor), 0);
+		assert_int_equal(impc_connect(e2e_sock, 0, &self, &donor), 0);
 		assert_false(donor);
 		assert_int_equal(impc_lookup(self, "svc", &port), 0);
 		assert_int_equal(impc_send(self, port, "x", 1, 0, 0, 1u /* importance */, NULL), -EPERM);
@@ -538,7 +432,7 @@ static void test_non_donor_cannot_boost(void **state)
 		if (p == 0) {
 			impc *self;
 
-			if (setuid(65534) < 0 || impc_connect(sock_path, 0, &self, NULL) < 0)
+			if (setuid(65534) < 0 || impc_connect(e2e_sock, 0, &self, NULL) < 0)
 				_exit(2);
 			_exit(impc_donor(self, getpid(), true) == -EPERM ? 0 : 1);
 		}
@@ -547,7 +441,7 @@ static void test_non_donor_cannot_boost(void **state)
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}
 	order(&s, 'l');
-	assert_int_equal(nice_of(s.pid), NICE_SERVER);
+	assert_int_equal(e2e_nice(s.pid), NICE_SERVER);
 	finish(&s);
 	finish(&d);
 	stop_daemon();
@@ -564,10 +458,10 @@ static void test_donor_by_uid(void **state)
 	s = spawn(&srv);
 	d = spawn(&nobody);
 	order(&d, 's');
-	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
 	order(&s, 'l');
 	order(&s, 'c');
-	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
 	finish(&s);
 	finish(&d);
 	stop_daemon();
@@ -592,14 +486,14 @@ static void test_sigkill_leaves_nothing(void **state)
 	make_donor(d.pid, true);
 	order(&d, 's');
 	order(&m, 'v'); /* M holds the boost and has a request queued at S */
-	assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
 	kill(m.pid, SIGKILL);
 	waitpid(m.pid, NULL, 0);
 	/* the queued request still carries A's boost through M's voucher */
-	assert_int_equal(nice_of(s.pid), NICE_BOOST);
+	assert_int_equal(e2e_nice(s.pid), NICE_BOOST);
 	order(&s, 'v');
 	order(&s, 'x');
-	assert_true(wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 2000) >= 0);
 	/* now kill the server with a boosting request queued */
 	{
 		struct role snd2 = { "svc", NULL, 0, 0, 0 };
@@ -607,7 +501,7 @@ static void test_sigkill_leaves_nothing(void **state)
 
 		make_donor(d2.pid, true);
 		order(&d2, 's');
-		assert_true(wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
+		assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 2000) >= 0);
 		kill(s.pid, SIGKILL);
 		waitpid(s.pid, NULL, 0);
 		finish(&d2);
@@ -643,7 +537,7 @@ static void test_destroyed_message_tells_sender(void **state)
 	(void)state;
 	start_daemon(NULL);
 	s = spawn(&srv);
-	assert_int_equal(impc_connect(sock_path, 0, &d, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, 0, &d, NULL), 0);
 	assert_int_equal(impc_lookup(d, "svc", &port), 0);
 	assert_int_equal(impc_send(d, port, "x", 1, 0, 0, 0, &id), 0);
 	kill(s.pid, SIGKILL);
@@ -694,7 +588,7 @@ static void test_malformed_frames(void **state)
 	(void)state;
 	start_daemon(NULL);
 	s = spawn(&srv);
-	strcpy(sa.sun_path, sock_path);
+	strcpy(sa.sun_path, e2e_sock);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 
@@ -721,7 +615,7 @@ static void test_malformed_frames(void **state)
 	assert_int_equal(raw_status(fd, &type), -EMSGSIZE);
 
 	/* everyone else is served meanwhile */
-	assert_int_equal(impc_connect(sock_path, 0, &good, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, 0, &good, NULL), 0);
 	assert_int_equal(impc_lookup(good, "svc", &port), 0);
 	assert_int_equal(impc_send(good, port, "ok", 2, 0, 0, 0, NULL), 0);
 	order(&s, 'l');
@@ -741,13 +635,13 @@ static void test_quotas_and_rights(void **state)
 
 	(void)state;
 	start_daemon(NULL); /* --max-ports 8 */
-	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &c, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL), 0);
 	for (i = 0; i < 8; i++)
 		assert_int_equal(impc_port_allocate(c, true, &ports[i]), 0);
 	assert_int_equal(impc_port_allocate(c, true, &port), -EDQUOT);
 	assert_int_equal(impc_register(c, "taken", ports[0]), 0);
 	assert_int_equal(impc_register(c, "taken", ports[1]), -EEXIST);
-	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &other, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, IMPC_RECEIVER, &other, NULL), 0);
 	/* no send right without a lookup; no receive on another's port */
 	assert_int_equal(impc_send(other, ports[1], "x", 1, 0, 0, 0, NULL), -EACCES);
 	assert_int_equal(impc_send(other, bogus, "x", 1, 0, 0, 0, NULL), -EACCES);
@@ -776,10 +670,10 @@ static void test_send_receive(void **state)
 
 	(void)state;
 	start_daemon(NULL);
-	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &srv, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, IMPC_RECEIVER, &srv, NULL), 0);
 	assert_int_equal(impc_port_allocate(srv, true, &port), 0);
 	assert_int_equal(impc_register(srv, "echo", port), 0);
-	assert_int_equal(impc_connect(sock_path, 0, &cli, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, 0, &cli, NULL), 0);
 	assert_int_equal(impc_lookup(cli, "echo", &peer), 0);
 	assert_int_equal(impc_port_allocate(cli, false, &reply), 0);
 	req.port = peer;
@@ -845,10 +739,10 @@ static void test_batch(void **state)
 
 	(void)state;
 	start_daemon(NULL);
-	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &srv, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, IMPC_RECEIVER, &srv, NULL), 0);
 	assert_int_equal(impc_port_allocate(srv, true, &port), 0);
 	assert_int_equal(impc_register(srv, "batch", port), 0);
-	assert_int_equal(impc_connect(sock_path, 0, &cli, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, 0, &cli, NULL), 0);
 	assert_int_equal(impc_lookup(cli, "batch", &peer), 0);
 	assert_int_equal(impc_port_allocate(cli, false, &reply), 0);
 
@@ -967,7 +861,7 @@ static void test_batch(void **state)
 	}
 
 	/* a waiting server gets another client's whole batch in one reply */
-	p = fork_tracked();
+	p = e2e_fork();
 	assert_true(p >= 0);
 	if (p == 0) {
 		impc *c2;
@@ -976,7 +870,7 @@ static void test_batch(void **state)
 		impc_batch b2 = { .send = three, .n_send = 3 };
 
 		usleep(100 * 1000);
-		if (impc_connect(sock_path, 0, &c2, NULL) < 0 || impc_lookup(c2, "batch", &to) < 0)
+		if (impc_connect(e2e_sock, 0, &c2, NULL) < 0 || impc_lookup(c2, "batch", &to) < 0)
 			_exit(1);
 		for (int i = 0; i < 3; i++)
 			three[i].port = to;
@@ -1006,7 +900,7 @@ static void test_batch(void **state)
 		uint16_t type;
 		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 
-		strcpy(sa.sun_path, sock_path);
+		strcpy(sa.sun_path, e2e_sock);
 		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 		memcpy(hello, &h, sizeof(h));
 		memcpy(hello + sizeof(h), &hq, sizeof(hq));
@@ -1032,25 +926,6 @@ static void test_batch(void **state)
 }
 
 /* CPU time (user + system) a process has used, in ms. */
-static long cpu_ms(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long ut = 0, st = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	p = fgets(buf, sizeof(buf), f);
-	fclose(f);
-	if (!p || !(p = strrchr(buf, ')')))
-		return -1;
-	/* fields 14 and 15, counted from the state (field 3) after ')' */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
-}
-
 /* A client that sends another request while its receive waits is served
  * in order once the receive completes, and costs the daemon no spinning
  * meanwhile (its socket stays readable all that time). */
@@ -1083,7 +958,7 @@ static void test_request_while_parked(void **state)
 
 	(void)state;
 	start_daemon(NULL);
-	strcpy(sa.sun_path, sock_path);
+	strcpy(sa.sun_path, e2e_sock);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	raw_frame(fd, &hello, sizeof(hello));
@@ -1094,7 +969,7 @@ static void test_request_while_parked(void **state)
 	assert_int_equal(rp.status, 0);
 	recv_req.q.port = rp.port;
 
-	cpu0 = cpu_ms(daemon_pid);
+	cpu0 = e2e_cpu_ms(e2e_daemon_pid);
 	raw_frame(fd, &recv_req, sizeof(recv_req));   /* waits 400 ms: parked */
 	raw_frame(fd, &status_req, sizeof(status_req)); /* sent meanwhile */
 	pfd = (struct pollfd){ fd, POLLIN, 0 };
@@ -1103,7 +978,7 @@ static void test_request_while_parked(void **state)
 	assert_int_equal(type, IMPP_REPLY(IMPP_REQ_RECEIVE));
 	assert_int_equal(raw_status(fd, &type), 0);
 	assert_int_equal(type, IMPP_REPLY(IMPP_REQ_STATUS));
-	cpu1 = cpu_ms(daemon_pid);
+	cpu1 = e2e_cpu_ms(e2e_daemon_pid);
 	assert_true(cpu0 >= 0 && cpu1 >= 0);
 	assert_true(cpu1 - cpu0 < 100); /* a busy loop would be ~400 */
 	close(fd);
@@ -1123,7 +998,7 @@ static void test_large_text_reply(void **state)
 	assert_non_null(cs);
 	start_daemon("--max-user-connections 4000 --max-connections 4000");
 	for (int i = 0; i < N; i++)
-		assert_int_equal(impc_connect(sock_path, 0, &cs[i], NULL), 0);
+		assert_int_equal(impc_connect(e2e_sock, 0, &cs[i], NULL), 0);
 	a = admin();
 	assert_int_equal(impc_tasks(a, &text), 0);
 	assert_true(strlen(text) > 212992); /* past net.core.wmem_default */
@@ -1156,16 +1031,16 @@ static void test_monitor_that_never_reads(void **state)
 
 	(void)state;
 	start_daemon("--max-queued-bytes 4096");
-	strcpy(sa.sun_path, sock_path);
+	strcpy(sa.sun_path, e2e_sock);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_true(send(fd, &hello, sizeof(hello), 0) > 0);
 	assert_true(send(fd, &mon, sizeof(mon), 0) > 0);
 	/* then it reads nothing while boosts come and go */
-	assert_int_equal(impc_connect(sock_path, IMPC_RECEIVER, &srv, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, IMPC_RECEIVER, &srv, NULL), 0);
 	assert_int_equal(impc_port_allocate(srv, true, &port), 0);
 	assert_int_equal(impc_register(srv, "svc", port), 0);
-	assert_int_equal(impc_connect(sock_path, 0, &don, NULL), 0);
+	assert_int_equal(impc_connect(e2e_sock, 0, &don, NULL), 0);
 	make_donor(getpid(), true);
 	assert_int_equal(impc_lookup(don, "svc", &peer), 0);
 	for (i = 0; i < 3000; i++) {
@@ -1210,7 +1085,7 @@ static void load_server(void)
 	unsigned long n = 0;
 
 	signal(SIGTERM, on_term);
-	if (impc_connect(sock_path, IMPC_RECEIVER, &c, NULL) < 0 ||
+	if (impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0 ||
 	    impc_port_allocate(c, true, &port) < 0 || impc_register(c, "load", port) < 0)
 		_exit(1);
 	while (!stop_flag) {
@@ -1234,7 +1109,7 @@ static void load_sender(unsigned seed)
 	uint64_t port = 0, extra;
 	char data[512];
 
-	if (impc_connect(sock_path, 0, &c, NULL) < 0)
+	if (impc_connect(e2e_sock, 0, &c, NULL) < 0)
 		_exit(1);
 	memset(data, 'x', sizeof(data));
 	for (;;) {
@@ -1256,7 +1131,7 @@ static void load_sender(unsigned seed)
 
 static pid_t fork_fn(void (*fn)(unsigned), unsigned arg)
 {
-	pid_t p = fork_tracked();
+	pid_t p = e2e_fork();
 
 	assert_true(p >= 0);
 	if (p == 0)
@@ -1291,7 +1166,7 @@ static void test_faults_under_load(void **state)
 			make_donor(senders[i], true);
 	}
 	/* a client that asks and asks and never reads the answers */
-	strcpy(sa.sun_path, sock_path);
+	strcpy(sa.sun_path, e2e_sock);
 	never_reads = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
 	assert_int_equal(connect(never_reads, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	{
@@ -1300,8 +1175,8 @@ static void test_faults_under_load(void **state)
 
 		assert_true(send(never_reads, &hello, sizeof(hello), 0) > 0);
 	}
-	start = now_ms();
-	while (now_ms() - start < 3000) {
+	start = e2e_now_ms();
+	while (e2e_now_ms() - start < 3000) {
 		/* keep its socket full of requests */
 		while (send(never_reads, &h, sizeof(h), MSG_DONTWAIT) > 0)
 			h.serial++;
@@ -1314,7 +1189,7 @@ static void test_faults_under_load(void **state)
 		if (rand_r(&seed) % 2)
 			make_donor(senders[i], true);
 		/* everyone else is still served, promptly */
-		assert_int_equal(impc_connect(sock_path, IMPC_MONITOR, &probe, NULL), 0);
+		assert_int_equal(impc_connect(e2e_sock, IMPC_MONITOR, &probe, NULL), 0);
 		assert_int_equal(impc_status_get(probe, &st), 0);
 		impc_close(probe);
 	}
@@ -1356,12 +1231,12 @@ static void test_socket_activation(void **state)
 	int i, status;
 
 	(void)state;
-	snprintf(sock_path, sizeof(sock_path), "/tmp/importanced-test.%d.activated.sock", (int)getpid());
-	strcpy(sa.sun_path, sock_path);
-	unlink(sock_path);
-	daemon_pid = fork_tracked();
-	assert_true(daemon_pid >= 0);
-	if (daemon_pid == 0) {
+	snprintf(e2e_sock, sizeof(e2e_sock), "/tmp/importanced-test.%d.activated.sock", (int)getpid());
+	strcpy(sa.sun_path, e2e_sock);
+	unlink(e2e_sock);
+	e2e_daemon_pid = e2e_fork();
+	assert_true(e2e_daemon_pid >= 0);
+	if (e2e_daemon_pid == 0) {
 		/* what the service manager does: a listening socket on fd 3 */
 		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 		char pid[16];
@@ -1372,10 +1247,10 @@ static void test_socket_activation(void **state)
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		setenv("LISTEN_FDS", "1", 1);
 		setenv("LISTEN_PID", pid, 1);
-		execl(daemon_bin, daemon_bin, "--backend", "none", (char *)NULL);
+		execl(e2e_daemon_bin, e2e_daemon_bin, "--backend", "none", (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 500 && impc_connect(sock_path, IMPC_RECEIVER, &c, NULL) < 0; i++)
+	for (i = 0; i < 500 && impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0; i++)
 		usleep(10000);
 	assert_true(i < 500);
 	assert_int_equal(impc_port_allocate(c, true, &port), 0);
@@ -1385,40 +1260,40 @@ static void test_socket_activation(void **state)
 	assert_int_equal(m.len, 2);
 	free(m.data);
 	impc_close(c);
-	kill(daemon_pid, SIGTERM);
-	waitpid(daemon_pid, &status, 0);
+	kill(e2e_daemon_pid, SIGTERM);
+	waitpid(e2e_daemon_pid, &status, 0);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	unlink(sock_path);
+	unlink(e2e_sock);
 }
 
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_boost_while_queued, teardown_kids),
-		cmocka_unit_test_teardown(test_thread_born_boosted, teardown_kids),
-		cmocka_unit_test_teardown(test_chain, teardown_kids),
-		cmocka_unit_test_teardown(test_donor_goes_background, teardown_kids),
-		cmocka_unit_test_teardown(test_denap_hysteresis, teardown_kids),
-		cmocka_unit_test_teardown(test_non_donor_cannot_boost, teardown_kids),
-		cmocka_unit_test_teardown(test_donor_by_uid, teardown_kids),
-		cmocka_unit_test_teardown(test_sigkill_leaves_nothing, teardown_kids),
-		cmocka_unit_test_teardown(test_destroyed_message_tells_sender, teardown_kids),
-		cmocka_unit_test_teardown(test_malformed_frames, teardown_kids),
-		cmocka_unit_test_teardown(test_quotas_and_rights, teardown_kids),
-		cmocka_unit_test_teardown(test_send_receive, teardown_kids),
-		cmocka_unit_test_teardown(test_batch, teardown_kids),
-		cmocka_unit_test_teardown(test_request_while_parked, teardown_kids),
-		cmocka_unit_test_teardown(test_large_text_reply, teardown_kids),
-		cmocka_unit_test_teardown(test_monitor_that_never_reads, teardown_kids),
-		cmocka_unit_test_teardown(test_faults_under_load, teardown_kids),
-		cmocka_unit_test_teardown(test_socket_activation, teardown_kids),
+		cmocka_unit_test_teardown(test_boost_while_queued, e2e_teardown),
+		cmocka_unit_test_teardown(test_thread_born_boosted, e2e_teardown),
+		cmocka_unit_test_teardown(test_chain, e2e_teardown),
+		cmocka_unit_test_teardown(test_donor_goes_background, e2e_teardown),
+		cmocka_unit_test_teardown(test_denap_hysteresis, e2e_teardown),
+		cmocka_unit_test_teardown(test_non_donor_cannot_boost, e2e_teardown),
+		cmocka_unit_test_teardown(test_donor_by_uid, e2e_teardown),
+		cmocka_unit_test_teardown(test_sigkill_leaves_nothing, e2e_teardown),
+		cmocka_unit_test_teardown(test_destroyed_message_tells_sender, e2e_teardown),
+		cmocka_unit_test_teardown(test_malformed_frames, e2e_teardown),
+		cmocka_unit_test_teardown(test_quotas_and_rights, e2e_teardown),
+		cmocka_unit_test_teardown(test_send_receive, e2e_teardown),
+		cmocka_unit_test_teardown(test_batch, e2e_teardown),
+		cmocka_unit_test_teardown(test_request_while_parked, e2e_teardown),
+		cmocka_unit_test_teardown(test_large_text_reply, e2e_teardown),
+		cmocka_unit_test_teardown(test_monitor_that_never_reads, e2e_teardown),
+		cmocka_unit_test_teardown(test_faults_under_load, e2e_teardown),
+		cmocka_unit_test_teardown(test_socket_activation, e2e_teardown),
 	};
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: test-broker PATH/TO/importanced\n");
 		return 2;
 	}
-	daemon_bin = argv[1];
+	e2e_daemon_bin = argv[1];
 	if (geteuid() != 0) {
 		/* lowering nice values and the uid test need root */
 		printf("test-broker: not root, skipped\n");
