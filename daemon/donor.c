@@ -6,7 +6,9 @@
  * rule compares files, not strings: the path in the rule is resolved when
  * asked (symbolic links, "..", a binary replaced by a new file), and the
  * process's /proc/PID/exe is the file it maps, so neither a look-alike path
- * nor a copy of the binary elsewhere matches.
+ * nor a copy of the binary elsewhere matches.  A process in another user
+ * or pid namespace than the daemon's matches no rule: there, the pid on a
+ * frame can be forged by its neighbours.
  */
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +27,12 @@ bool donor_cgroup_covers(const char *rule, const char *path)
 bool donor_match(const struct donor_rules *rules, int pidfd, const struct ident *who)
 {
 	size_t i;
+
+	/* In a user and pid namespace of its own a process may put any pid
+	 * of that namespace on its frames: another process there could speak
+	 * for it.  No rule makes such a process a donor. */
+	if ((rules->n_uids || rules->n_exes || rules->n_cgroups) && process_in_our_namespaces(pidfd, who->pid) != 1)
+		return false;
 
 	for (i = 0; i < rules->n_uids; i++)
 		if (rules->uids[i] == who->uid)

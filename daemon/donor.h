@@ -14,7 +14,8 @@
  * matches a rule, now: its effective uid, the file it executes (compared
  * by device and inode with what each rule's path names now), its cgroup on
  * the unified hierarchy (the rule's path or below it, by component).  A
- * process that is gone matches nothing. */
+ * process that is gone, or in another user or pid namespace than the
+ * daemon's, matches nothing. */
 bool donor_match(const struct donor_rules *rules, int pidfd, const struct ident *who);
 
 /* Whether cgroup path `path` is `rule` or below it. */

@@ -141,6 +141,27 @@ int process_exe(int pidfd, pid_t pid, struct stat *st)
 	return r;
 }
 
+int process_in_our_namespaces(int pidfd, pid_t pid)
+{
+	static const char *const ns[] = { "ns/user", "ns/pid" };
+	int dfd = process_procdir(pidfd, pid), r = 1;
+
+	if (dfd < 0)
+		return dfd;
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]) && r == 1; i++) {
+		char self[32];
+		struct stat theirs, ours;
+
+		snprintf(self, sizeof(self), "/proc/self/%s", ns[i]);
+		if (fstatat(dfd, ns[i], &theirs, 0) < 0 || stat(self, &ours) < 0)
+			r = -errno;
+		else if (theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev)
+			r = 0;
+	}
+	close(dfd);
+	return r;
+}
+
 int process_cgroup(int pidfd, pid_t pid, char *out, size_t size)
 {
 	int dfd = process_procdir(pidfd, pid), fd, r = -ENOENT;

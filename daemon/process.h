@@ -46,6 +46,11 @@ int process_procdir(int pidfd, pid_t pid);
 /* The executable the process runs now (stat of /proc/PID/exe). */
 int process_exe(int pidfd, pid_t pid, struct stat *st);
 
+/* 1 if the process shares the daemon's user and pid namespaces, 0 if not
+ * (then it can forge the pids its frames carry within its own namespace,
+ * and it is never a donor), -errno. */
+int process_in_our_namespaces(int pidfd, pid_t pid);
+
 /* The process's cgroup on the unified hierarchy ("0::" line), e.g. "/app/x". */
 int process_cgroup(int pidfd, pid_t pid, char *out, size_t size);
 

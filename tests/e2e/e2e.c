@@ -204,6 +204,7 @@ void e2e_become(uid_t uid, gid_t gid)
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		_exit(99);
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* cleared by the uid change */
+	prctl(PR_SET_DUMPABLE, 1);        /* its /proc files are its own again */
 }
 
 int e2e_raw_connect(void)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,7 +239,8 @@ static void test_filelock_boosts_holder(void **state)
 	impc_close(donor);
 	close(fd);
 	unlink(path);
-	e2e_teardown(NULL);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
 	e2e_stop_daemon();
 }
 
@@ -320,6 +322,126 @@ static void test_dead_owner(void **state)
 	close(pipefd[0]);
 	close(pipefd[1]);
 	e2e_stop_daemon();
+}
+
+/* In a user and pid namespace of its own the attacker may put any pid of
+ * that namespace on a frame: B speaks for A, which connected and then
+ * became the donor binary.  No rule makes a process in another namespace
+ * a donor, so B gains nothing. */
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		_exit(50);
+	close(fd);
+}
+
+static int send_as(int fd, pid_t pid, const void *frame, size_t len)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} control;
+	struct ucred uc = { pid, getuid(), getgid() };
+	struct iovec iov = { (void *)frame, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_CREDENTIALS;
+	cm->cmsg_len = CMSG_LEN(sizeof(uc));
+	memcpy(CMSG_DATA(cm), &uc, sizeof(uc));
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 ? -errno : 0;
+}
+
+static int forge_in_namespace(void *arg)
+{
+	int *verdict = arg, sp[2], fd = -1, status;
+	char map[64];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	pid_t b;
+
+	if (unshare(CLONE_NEWUSER | CLONE_NEWPID) < 0)
+		return 77; /* no unprivileged namespaces here */
+	write_file("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+	write_file("/proc/self/uid_map", map);
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+	write_file("/proc/self/gid_map", map);
+	b = fork();
+	if (b == 0) { /* B, pid 1 of the namespace */
+		struct {
+			struct impp_header h;
+			struct impp_req_hello q;
+		} __attribute__((packed)) hello = { { IMPP_MAGIC, IMPP_REQ_HELLO, 0, 1, sizeof(struct impp_req_hello) },
+						    { IMPP_VERSION, 0 } };
+		struct impp_reply_hello r = { 0 };
+		char c, path[64], exe[64];
+		struct iovec iov = { &c, 1 };
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} control;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf) };
+		pid_t a;
+		int st;
+
+		if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sp) < 0)
+			_exit(51);
+		a = fork();
+		if (a == 0) { /* A: connects, hands the socket to B, runs the donor binary */
+			struct cmsghdr *cm;
+
+			if ((fd = e2e_raw_connect()) < 0)
+				_exit(52);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+			if (sendmsg(sp[1], &mh, 0) < 0)
+				_exit(53);
+			close(fd);
+			execl("/bin/sleep", "sleep", "3", (char *)NULL);
+			_exit(54);
+		}
+		if (recvmsg(sp[0], &mh, 0) < 0 || !CMSG_FIRSTHDR(&mh))
+			_exit(55);
+		memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(fd));
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)a);
+		for (int i = 0; i < 1000; i++) {
+			ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+
+			if (n > 0 && (exe[n] = '\0', strstr(exe, "sleep")))
+				break;
+			usleep(1000);
+		}
+		if (send_as(fd, a, &hello, sizeof(hello)) < 0)
+			_exit(56);
+		st = e2e_raw_reply(fd, NULL, &r, sizeof(r), 2000);
+		kill(a, SIGKILL);
+		_exit(st < 0 ? 0 : r.donor ? 1 : 0);
+	}
+	waitpid(b, &status, 0);
+	*verdict = WIFEXITED(status) ? WEXITSTATUS(status) : 60;
+	return *verdict;
+}
+
+static void test_userns_forge(void **state)
+{
+	int verdict = -1, r;
+
+	(void)state;
+	e2e_start_daemon("--donor-exe /bin/sleep");
+	r = as_attacker(forge_in_namespace, &verdict);
+	e2e_stop_daemon();
+	if (r == 77)
+		skip();
+	assert_int_equal(r, 0); /* not a donor */
 }
 
 /* --donor-cgroup /X does not make /X-evil a donor. */
@@ -814,6 +936,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_filelock_boosts_holder, e2e_teardown),
 		cmocka_unit_test_teardown(test_fork_exec_donor, e2e_teardown),
 		cmocka_unit_test_teardown(test_dead_owner, e2e_teardown),
+		cmocka_unit_test_teardown(test_userns_forge, e2e_teardown),
 		cmocka_unit_test_teardown(test_donor_cgroup_prefix, e2e_teardown),
 		cmocka_unit_test_teardown(test_config_typos, e2e_teardown),
 		cmocka_unit_test_teardown(test_connection_limit, e2e_teardown),
