@@ -228,7 +228,8 @@ void driver_fail_parked(struct peer *c, int status)
 void driver_fail_waiter(struct broker *b, struct port *p, int status)
 {
 	(void)b;
-	park_fail(p->owner, p->waiter, status);
+	if (status)
+		park_fail(p->owner, p->waiter, status);
 	waiter_free(p);
 }
 

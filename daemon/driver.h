@@ -31,7 +31,8 @@ void driver_wake(struct broker *b, struct port *p);
 /* A parked receive ends without a message. */
 void driver_fail_parked(struct peer *c, int status);
 
-/* The ASYNC receive waiting on p ends without a message. */
+/* The ASYNC receive waiting on p ends without a message: answered with
+ * status, or not at all when status is 0 (its peer is going). */
 void driver_fail_waiter(struct broker *b, struct port *p, int status);
 
 #endif

@@ -93,8 +93,8 @@ void port_destroy(struct broker *b, struct port *p, bool engine_too)
 {
 	struct message *m;
 
-	if (p->waiter)
-		driver_fail_waiter(b, p, -ECANCELED);
+	if (p->waiter) /* its owner is told, unless it is the one going */
+		driver_fail_waiter(b, p, engine_too ? -ECANCELED : 0);
 	while ((m = TAILQ_FIRST(&p->queue))) {
 		struct impp_evt_msg_destroyed ev = { m->id, p->id };
 		struct peer *sender;

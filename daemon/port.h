@@ -54,7 +54,8 @@ struct port *port_by_id(struct broker *b, uint64_t id);
 int port_new(struct broker *b, struct peer *owner, bool donation, struct port **out);
 
 /* The port goes: its queued messages are destroyed (their senders told),
- * a receive waiting on it fails (-ECANCELED), its name freed.  engine_too: the engine port is destroyed as well (not
+ * a receive waiting on it fails (-ECANCELED, when its owner stays), its
+ * name freed.  engine_too: the engine port is destroyed as well (not
  * when the owner's task exits, which does it). */
 void port_destroy(struct broker *b, struct port *p, bool engine_too);
 
