@@ -771,9 +771,15 @@ static bool become_free_reader(impc *c, const struct timespec *deadline)
 }
 
 /* Connected, or -ENOTCONN (trying once to reconnect when allowed).  Lock
- * held. */
+ * held.  With IMPC_RECONNECT, what the daemon sent is taken first (one
+ * non-blocking read, when no other thread reads): a connection that
+ * ended while nobody was reading is found here, and replaced, rather
+ * than by the request about to be sent. */
 static int ensure_connected(impc *c)
 {
+	if (c->sock >= 0 && c->reconnect && !c->reading)
+		while (read_one(c, 0) == 1)
+			;
 	if (c->sock >= 0)
 		return 0;
 	if (!c->reconnect)
@@ -992,6 +998,8 @@ bool impc_connected(impc *c)
 	return up;
 }
 
+static struct timespec deadline_in(int timeout_ms);
+
 int impc_process(impc *c)
 {
 	uint64_t ticks;
@@ -1001,7 +1009,12 @@ int impc_process(impc *c)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	if (c->reading) {
-		/* another thread reads: what it takes is queued for us */
+		/* another thread reads: what it takes is queued for us.  The
+		 * loop woke for a frame that thread is about to take, so give
+		 * it a moment rather than return to a descriptor still ready. */
+		struct timespec soon = deadline_in(1);
+
+		pthread_cond_timedwait(&c->cond, &c->lock, &soon);
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}

@@ -1,0 +1,591 @@
+/*
+ * End-to-end tests of libimportance-client's asynchronous API, files in
+ * messages, who-is-gone errors, a connection shared by threads and
+ * reconnecting, against a real importanced (the binary given as argv[1])
+ * on a socket of its own.  Peers that must die are forked processes.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "importance/client.h"
+
+static const char *importanced;
+static char socket_path[108];
+static pid_t daemon_pid = -1;
+static pid_t child_pid = -1;
+
+/* Runs importanced on socket_path with extra arguments (NULL-ended) and
+ * waits until it answers. */
+static void daemon_up(const char *const *extra)
+{
+	const char *argv[24] = { importanced, "--no-config", "--socket", socket_path, "--backend", "none" };
+	size_t n = 6;
+
+	while (extra && *extra && n < 23)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
+	daemon_pid = fork();
+	assert_true(daemon_pid >= 0);
+	if (daemon_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execv(importanced, (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		impc *probe;
+
+		if (impc_connect(socket_path, IMPC_MONITOR, &probe, NULL) == 0) {
+			impc_close(probe);
+			return;
+		}
+		usleep(10000);
+	}
+	fail_msg("importanced did not answer on %s", socket_path);
+}
+
+static void daemon_down(void)
+{
+	int status;
+
+	if (daemon_pid <= 0)
+		return;
+	kill(daemon_pid, SIGTERM);
+	waitpid(daemon_pid, &status, 0);
+	daemon_pid = -1;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static int setup(void **state)
+{
+	static unsigned run;
+
+	(void)state;
+	snprintf(socket_path, sizeof(socket_path), "/tmp/impc-test.%d.%u.sock", (int)getpid(), run++);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (child_pid > 0) {
+		kill(child_pid, SIGKILL);
+		waitpid(child_pid, NULL, 0);
+		child_pid = -1;
+	}
+	if (daemon_pid > 0) {
+		kill(daemon_pid, SIGKILL);
+		waitpid(daemon_pid, NULL, 0);
+		daemon_pid = -1;
+	}
+	unlink(socket_path);
+	return 0;
+}
+
+static impc *connect_as(unsigned flags)
+{
+	impc *c;
+
+	assert_int_equal(impc_connect(socket_path, flags, &c, NULL), 0);
+	return c;
+}
+
+/* Whether c's loop descriptor becomes readable within timeout_ms. */
+static bool loop_ready(impc *c, int timeout_ms)
+{
+	struct pollfd p = { impc_fd(c), POLLIN, 0 };
+
+	return poll(&p, 1, timeout_ms) == 1;
+}
+
+/* Waits, as an event loop would, for c's next completion. */
+static void next_completion(impc *c, impc_completion *done)
+{
+	time_t end = time(NULL) + 5;
+
+	while (time(NULL) < end) {
+		if (impc_next_completion(c, done) == 0)
+			return;
+		if (loop_ready(c, 10))
+			impc_process(c);
+	}
+	fail_msg("no completion came");
+}
+
+/* Waits, as an event loop would, for an event of kind. */
+static void wait_event(impc *c, impc_event_kind kind, impc_event *ev)
+{
+	time_t end = time(NULL) + 5;
+
+	while (time(NULL) < end) {
+		while (impc_next_event(c, 0, ev) == 0)
+			if (ev->kind == kind)
+				return;
+		if (loop_ready(c, 10))
+			impc_process(c);
+	}
+	fail_msg("no event %d came", (int)kind);
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Receives wait on three ports at once; the loop descriptor says when one
+ * completes; the connection serves blocking calls meanwhile. */
+static void test_async_several_ports(void **state)
+{
+	uint64_t ports[3], to[3], extra;
+	impc *server, *sender;
+	impc_completion done;
+	impc_status st;
+
+	(void)state;
+	daemon_up(NULL);
+	server = connect_as(IMPC_RECEIVER);
+	sender = connect_as(0);
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "svc.%d", i);
+		assert_int_equal(impc_port_allocate(server, true, &ports[i]), 0);
+		assert_int_equal(impc_register(server, name, ports[i]), 0);
+		assert_int_equal(impc_lookup(sender, name, &to[i]), 0);
+		assert_int_equal(impc_receive_async(server, ports[i], IMPC_RECV_VOUCHER, (void *)(intptr_t)(10 + i)), 0);
+	}
+	/* nothing arrived: nothing to do */
+	assert_false(loop_ready(server, 50));
+	assert_int_equal(impc_next_completion(server, &done), -EAGAIN);
+
+	/* the connection is not held by the waiting receives */
+	assert_int_equal(impc_port_allocate(server, true, &extra), 0);
+	assert_int_equal(impc_status_get(server, &st), 0);
+	assert_int_equal(st.clients, 2);
+
+	/* a second receive on a port that has one waiting */
+	assert_int_equal(impc_receive_async(server, ports[0], 0, (void *)99), 0);
+	next_completion(server, &done);
+	assert_int_equal(done.kind, IMPC_OP_RECEIVE);
+	assert_int_equal(done.status, -EBUSY);
+	assert_ptr_equal(done.userdata, (void *)99);
+
+	/* the middle port's message completes the middle receive alone */
+	assert_int_equal(impc_send(sender, to[1], "one", 3, 0, 0, 0, NULL), 0);
+	assert_true(loop_ready(server, 2000));
+	next_completion(server, &done);
+	assert_int_equal(done.status, 0);
+	assert_int_equal(done.kind, IMPC_OP_RECEIVE);
+	assert_ptr_equal(done.userdata, (void *)11);
+	assert_true(done.port == ports[1]);
+	assert_int_equal(done.msg.len, 3);
+	assert_memory_equal(done.msg.data, "one", 3);
+	assert_int_equal(done.msg.sender_pid, getpid());
+	if (done.msg.voucher)
+		assert_int_equal(impc_voucher_release(server, done.msg.voucher), 0);
+	impc_message_clear(&done.msg);
+	assert_int_equal(impc_next_completion(server, &done), -EAGAIN);
+
+	/* the loop descriptor is quiet again once everything is taken */
+	impc_process(server);
+	assert_false(loop_ready(server, 50));
+
+	/* the last port, then an asynchronous send */
+	{
+		impc_send_args a = { to[2], "two", 3, 0, 0, 0, NULL, 0 };
+
+		assert_int_equal(impc_send_async(sender, &a, (void *)7), 0);
+		next_completion(sender, &done);
+		assert_int_equal(done.kind, IMPC_OP_SEND);
+		assert_int_equal(done.status, 0);
+		assert_ptr_equal(done.userdata, (void *)7);
+		assert_true(done.msg_id != 0);
+	}
+	next_completion(server, &done);
+	assert_int_equal(done.status, 0);
+	assert_ptr_equal(done.userdata, (void *)12);
+	assert_memory_equal(done.msg.data, "two", 3);
+	if (done.msg.voucher)
+		impc_voucher_release(server, done.msg.voucher);
+	impc_message_clear(&done.msg);
+
+	/* destroying a port ends the receive waiting on it */
+	assert_int_equal(impc_port_destroy(server, ports[0]), 0);
+	next_completion(server, &done);
+	assert_int_equal(done.status, -ECANCELED);
+	assert_ptr_equal(done.userdata, (void *)10);
+
+	/* a blocking receive with a timeout waits on its port only */
+	{
+		impc_message m;
+
+		assert_int_equal(impc_receive(server, extra, 100, 0, &m), -ETIMEDOUT);
+		assert_int_equal(impc_receive(server, extra, 0, 0, &m), -EAGAIN);
+	}
+	impc_close(sender);
+	impc_close(server);
+	daemon_down();
+}
+
+/* Files travel with messages, within the quota of files in flight. */
+static void test_files_and_quota(void **state)
+{
+	static const char *const args[] = { "--max-inflight-fds", "4", "--max-user-inflight-fds", "6", NULL };
+	int pipes[5][2], fds[5];
+	impc *server, *sender, *second;
+	uint64_t port, to, to2;
+	impc_message m;
+	char buf[16];
+
+	(void)state;
+	daemon_up(args);
+	server = connect_as(IMPC_RECEIVER);
+	sender = connect_as(0);
+	second = connect_as(0);
+	assert_int_equal(impc_port_allocate(server, true, &port), 0);
+	assert_int_equal(impc_register(server, "files", port), 0);
+	assert_int_equal(impc_lookup(sender, "files", &to), 0);
+	assert_int_equal(impc_lookup(second, "files", &to2), 0);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(pipe(pipes[i]), 0);
+		fds[i] = pipes[i][1];
+	}
+
+	impc_send_args three = { to, "3", 1, 0, 0, 0, fds, 3 };
+	impc_send_args two = { to, "2", 1, 0, 0, 0, fds + 3, 2 };
+	impc_send_args too_many = { to, "x", 1, 0, 0, 0, fds, IMPC_MAX_FDS + 1 };
+
+	assert_int_equal(impc_send_message(sender, &too_many, NULL), -ETOOMANYREFS);
+	assert_int_equal(impc_send_message(sender, &three, NULL), 0);
+	/* 3 + 2 > 4 files in flight for the connection */
+	assert_int_equal(impc_send_message(sender, &two, NULL), -EDQUOT);
+	/* another connection of the uid: 3 + 3 <= 6 files of the uid, but
+	 * one more is over the uid's 6 (within the connection's 4) */
+	three.port = to2;
+	assert_int_equal(impc_send_message(second, &three, NULL), 0);
+	{
+		impc_send_args one = { to2, "1", 1, 0, 0, 0, fds + 3, 1 };
+
+		assert_int_equal(impc_send_message(second, &one, NULL), -EDQUOT);
+	}
+
+	/* received: the files are the receiver's, and the quota is free again */
+	assert_int_equal(impc_receive(server, port, 1000, 0, &m), 0);
+	assert_int_equal(m.n_fds, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(write(m.fds[i], "abc" + i, 1), 1);
+		assert_int_equal(read(pipes[i][0], buf, sizeof(buf)), 1);
+		assert_int_equal(buf[0], "abc"[i]);
+	}
+	impc_message_clear(&m);
+	two.port = to;
+	assert_int_equal(impc_send_message(sender, &two, NULL), 0);
+	assert_int_equal(impc_receive(server, port, 1000, 0, &m), 0); /* the second's three */
+	assert_int_equal(m.n_fds, 3);
+	impc_message_clear(&m);
+	assert_int_equal(impc_receive(server, port, 1000, 0, &m), 0);
+	assert_int_equal(m.n_fds, 2);
+	assert_int_equal(write(m.fds[1], "z", 1), 1);
+	assert_int_equal(read(pipes[4][0], buf, sizeof(buf)), 1);
+	impc_message_clear(&m);
+
+	/* a destroyed message's files are closed by the daemon: the pipe's
+	 * reader sees its end once every write end is gone */
+	{
+		impc_send_args one = { to, "1", 1, 0, 0, 0, &pipes[0][1], 1 };
+
+		assert_int_equal(impc_send_message(sender, &one, NULL), 0);
+		close(pipes[0][1]);
+		assert_int_equal(impc_port_destroy(server, port), 0);
+		assert_int_equal(read(pipes[0][0], buf, sizeof(buf)), 0);
+	}
+	for (int i = 0; i < 5; i++) {
+		close(pipes[i][0]);
+		if (i)
+			close(pipes[i][1]);
+	}
+	impc_close(second);
+	impc_close(sender);
+	impc_close(server);
+	daemon_down();
+}
+
+/* -EPIPE when the peer is gone, -ECONNRESET then -ENOTCONN when the
+ * daemon is. */
+static void test_peer_gone_daemon_gone(void **state)
+{
+	int ready[2];
+	impc_completion done;
+	impc_event ev;
+	uint64_t to;
+	impc *c;
+	char x;
+
+	(void)state;
+	daemon_up(NULL);
+	assert_int_equal(pipe(ready), 0);
+	child_pid = fork();
+	assert_true(child_pid >= 0);
+	if (child_pid == 0) {
+		impc *s;
+		uint64_t port;
+
+		if (impc_connect(socket_path, IMPC_RECEIVER, &s, NULL) < 0 || impc_port_allocate(s, true, &port) < 0 ||
+		    impc_register(s, "mortal", port) < 0 || write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &x, 1), 1);
+	c = connect_as(0);
+	assert_int_equal(impc_lookup(c, "mortal", &to), 0);
+	assert_int_equal(impc_send(c, to, "hi", 2, 0, 0, 0, NULL), 0);
+	kill(child_pid, SIGKILL);
+	waitpid(child_pid, NULL, 0);
+	child_pid = -1;
+	/* the peer is gone: -EPIPE, and the connection goes on */
+	for (int i = 0; i < 200 && impc_send(c, to, "hi", 2, 0, 0, 0, NULL) == 0; i++)
+		usleep(10000);
+	assert_int_equal(impc_send(c, to, "hi", 2, 0, 0, 0, NULL), -EPIPE);
+	{
+		impc_send_args a = { to, "hi", 2, 0, 0, 0, NULL, 0 };
+
+		assert_int_equal(impc_send_async(c, &a, NULL), 0);
+		next_completion(c, &done);
+		assert_int_equal(done.status, -EPIPE);
+	}
+	assert_true(impc_connected(c));
+
+	/* the daemon is gone: -ECONNRESET for what was in flight, then
+	 * -ENOTCONN; an event says so */
+	{
+		uint64_t port;
+
+		assert_int_equal(impc_port_allocate(c, true, &port), 0);
+		assert_int_equal(impc_receive_async(c, port, 0, (void *)5), 0);
+		daemon_down();
+		next_completion(c, &done);
+		assert_int_equal(done.status, -ECONNRESET);
+		assert_ptr_equal(done.userdata, (void *)5);
+	}
+	wait_event(c, IMPC_EVENT_DISCONNECTED, &ev);
+	assert_false(impc_connected(c));
+	assert_int_equal(impc_send(c, to, "hi", 2, 0, 0, 0, NULL), -ENOTCONN);
+	impc_close(c);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/* ------------------------------------------------------------------ */
+
+#define THREADS 4
+#define ROUNDS 300
+
+struct worker {
+	impc *c;
+	uint64_t service;
+	int index, failures;
+};
+
+/* One thread of four on one connection: requests to the echo child on a
+ * reply port of its own; every answer must be its own. */
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t reply_port;
+
+	if (impc_port_allocate(w->c, false, &reply_port) < 0) {
+		w->failures++;
+		return NULL;
+	}
+	for (int i = 0; i < ROUNDS; i++) {
+		char text[32];
+		impc_message m;
+		impc_send_args req = { w->service, text, 0, 0, reply_port, 0, NULL, 0 };
+
+		req.len = (size_t)snprintf(text, sizeof(text), "%d/%d", w->index, i);
+		if (impc_send_receive(w->c, &req, 0, reply_port, 5000, 0, &m) < 0) {
+			w->failures++;
+			continue;
+		}
+		if (m.len != req.len || memcmp(m.data, text, m.len))
+			w->failures++;
+		impc_message_clear(&m);
+		if (i % 50 == 0) {
+			impc_status st;
+
+			if (impc_status_get(w->c, &st) < 0)
+				w->failures++;
+		}
+	}
+	return NULL;
+}
+
+/* Four threads share one connection, blocking calls and asynchronous
+ * ones together. */
+static void test_threads_share_connection(void **state)
+{
+	struct worker w[THREADS];
+	pthread_t t[THREADS];
+	int ready[2];
+	uint64_t service;
+	impc *c;
+	char x;
+
+	(void)state;
+	daemon_up(NULL);
+	assert_int_equal(pipe(ready), 0);
+	child_pid = fork();
+	assert_true(child_pid >= 0);
+	if (child_pid == 0) {
+		/* echoes every request on its reply port */
+		impc *s;
+		uint64_t port;
+		impc_message m;
+
+		if (impc_connect(socket_path, IMPC_RECEIVER, &s, NULL) < 0 || impc_port_allocate(s, true, &port) < 0 ||
+		    impc_register(s, "echo", port) < 0 || write(ready[1], "r", 1) != 1)
+			_exit(1);
+		while (impc_receive(s, port, -1, 0, &m) == 0) {
+			impc_send(s, m.reply_port, m.data, m.len, 0, 0, 0, NULL);
+			impc_message_clear(&m);
+		}
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &x, 1), 1);
+	c = connect_as(IMPC_RECEIVER);
+	assert_int_equal(impc_lookup(c, "echo", &service), 0);
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct worker){ c, service, i, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	/* and asynchronous calls from this thread meanwhile */
+	{
+		uint64_t own;
+		impc_completion done;
+
+		assert_int_equal(impc_port_allocate(c, true, &own), 0);
+		for (int i = 0; i < 50; i++) {
+			impc_send_args a = { own, "self", 4, 0, 0, 0, NULL, 0 };
+
+			assert_int_equal(impc_receive_async(c, own, 0, (void *)1), 0);
+			assert_int_equal(impc_send_async(c, &a, (void *)2), 0);
+			for (int got = 0; got < 2; got++) {
+				next_completion(c, &done);
+				assert_int_equal(done.status, 0);
+				if (done.kind == IMPC_OP_RECEIVE)
+					assert_memory_equal(done.msg.data, "self", 4);
+				impc_message_clear(&done.msg);
+			}
+		}
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(w[i].failures, 0);
+	}
+	impc_close(c);
+	close(ready[0]);
+	close(ready[1]);
+	daemon_down();
+}
+
+/* ------------------------------------------------------------------ */
+
+/* The daemon restarts: with IMPC_RECONNECT both sides come back, the
+ * server's port (same handle) under its name with its receive waiting
+ * again, the client's lookup (same handle) resolved again. */
+static void test_reconnect(void **state)
+{
+	uint64_t port, service, reply_port, voucher;
+	impc *server, *client;
+	impc_completion done;
+	impc_message m;
+	impc_event ev;
+
+	(void)state;
+	daemon_up(NULL);
+	server = connect_as(IMPC_RECEIVER | IMPC_RECONNECT);
+	client = connect_as(IMPC_RECONNECT);
+	assert_int_equal(impc_port_allocate(server, true, &port), 0);
+	assert_int_equal(impc_register(server, "phoenix", port), 0);
+	assert_int_equal(impc_lookup(client, "phoenix", &service), 0);
+	assert_int_equal(impc_port_allocate(client, false, &reply_port), 0);
+	assert_int_equal(impc_receive_async(server, port, IMPC_RECV_VOUCHER, (void *)1), 0);
+
+	/* one round before */
+	assert_int_equal(impc_send(client, service, "before", 6, 0, reply_port, 0, NULL), 0);
+	next_completion(server, &done);
+	assert_int_equal(done.status, 0);
+	assert_memory_equal(done.msg.data, "before", 6);
+	voucher = done.msg.voucher;
+	assert_int_equal(impc_send_receive_async(server, &(impc_send_args){ done.msg.reply_port, "ok", 2 }, voucher, port,
+						 IMPC_RECV_VOUCHER, (void *)1),
+			 0);
+	impc_message_clear(&done.msg);
+	assert_int_equal(impc_receive(client, reply_port, 2000, 0, &m), 0);
+	impc_message_clear(&m);
+
+	/* the daemon restarts on the same socket */
+	daemon_down();
+	wait_event(server, IMPC_EVENT_DISCONNECTED, &ev);
+	daemon_up(NULL);
+	wait_event(server, IMPC_EVENT_RECONNECTED, &ev);
+	assert_int_equal(ev.status, 0);
+	assert_true(impc_connected(server));
+	/* the send-receive that was waiting ended; the server waits again */
+	next_completion(server, &done);
+	assert_int_equal(done.kind, IMPC_OP_SEND_RECEIVE);
+	assert_int_equal(done.status, -ECONNRESET);
+	assert_int_equal(impc_receive_async(server, port, IMPC_RECV_VOUCHER, (void *)2), 0);
+
+	/* the client: a blocking call reconnects it; same handles work */
+	assert_int_equal(impc_lookup(client, "phoenix", &service), 0);
+	assert_int_equal(impc_send(client, service, "after", 5, 0, reply_port, 0, NULL), 0);
+	next_completion(server, &done);
+	assert_int_equal(done.status, 0);
+	assert_ptr_equal(done.userdata, (void *)2);
+	assert_true(done.port == port);
+	assert_memory_equal(done.msg.data, "after", 5);
+	/* a voucher from before the restart is gone: releasing it is done */
+	assert_int_equal(impc_voucher_release(server, voucher), 0);
+	assert_int_equal(impc_send(server, done.msg.reply_port, "ok2", 3, 0, 0, 0, NULL), 0);
+	if (done.msg.voucher)
+		assert_int_equal(impc_voucher_release(server, done.msg.voucher), 0);
+	impc_message_clear(&done.msg);
+	assert_int_equal(impc_receive(client, reply_port, 2000, 0, &m), 0);
+	assert_memory_equal(m.data, "ok2", 3);
+	impc_message_clear(&m);
+
+	impc_close(client);
+	impc_close(server);
+	daemon_down();
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_async_several_ports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_files_and_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peer_gone_daemon_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_share_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: test-client IMPORTANCED\n");
+		return 2;
+	}
+	importanced = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
