@@ -1538,7 +1538,8 @@ static uint8_t *batch_request(impc *c, const impc_batch *bt, size_t *len, int *f
 		if (a->len)
 			memcpy(at + sizeof(sq), a->data, a->len);
 		at += sizeof(sq) + a->len;
-		memcpy(fds + *n_fds, a->fds, a->n_fds * sizeof(int));
+		if (a->n_fds)
+			memcpy(fds + *n_fds, a->fds, a->n_fds * sizeof(int));
 		*n_fds += a->n_fds;
 	}
 	*len = n;
@@ -1645,7 +1646,8 @@ static int voucher_call(impc *c, uint16_t type, uint64_t voucher, const void *ta
 	pthread_mutex_lock(&c->lock);
 	if ((e = ensure_connected(c)) == 0 && (e = store_id(&id, voucher_out(c, voucher))) == 0) {
 		memcpy(req, &id, sizeof(id));
-		memcpy(req + sizeof(id), tail, tail_len);
+		if (tail_len)
+			memcpy(req + sizeof(id), tail, tail_len);
 		e = call_locked(c, type, req, sizeof(id) + tail_len, NULL, 0, NULL, 0, rep);
 	}
 	pthread_mutex_unlock(&c->lock);

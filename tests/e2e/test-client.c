@@ -283,7 +283,7 @@ static void test_files_and_quota(void **state)
 	assert_int_equal(impc_receive(server, port, 1000, 0, &m), 0);
 	assert_int_equal(m.n_fds, 3);
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(write(m.fds[i], "abc" + i, 1), 1);
+		assert_int_equal(write(m.fds[i], &"abc"[i], 1), 1);
 		assert_int_equal(read(pipes[i][0], buf, sizeof(buf)), 1);
 		assert_int_equal(buf[0], "abc"[i]);
 	}
