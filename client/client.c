@@ -280,6 +280,20 @@ static struct op *op_new(impc_op_kind kind, uint16_t type)
 	return op;
 }
 
+/* An asynchronous call's op: its completion will carry userdata and
+ * port; flags are a receive's. */
+static struct op *async_op(impc_op_kind kind, uint16_t type, uint64_t port, unsigned flags, void *userdata)
+{
+	struct op *op = op_new(kind, type);
+
+	if (op) {
+		op->userdata = op->result.userdata = userdata;
+		op->port = op->result.port = port;
+		op->flags = flags;
+	}
+	return op;
+}
+
 static void unlink_op(struct op **list, struct op *op)
 {
 	for (struct op **p = list; *p; p = &(*p)->next)
@@ -966,6 +980,18 @@ static int call_locked(impc *c, uint16_t type, const void *req, size_t len, cons
 	return e;
 }
 
+/* Takes the fixed part of a reply (its first size bytes) into out and
+ * frees the reply: 0, or -EBADMSG when it is shorter. */
+static int take_fixed(struct reply *rep, void *out, size_t size)
+{
+	int e = rep->len < size ? -EBADMSG : 0;
+
+	if (e == 0)
+		memcpy(out, rep->body, size);
+	reply_free(rep);
+	return e;
+}
+
 /* call_locked() from outside the lock, for requests naming no handle. */
 static int transact(impc *c, uint16_t type, const void *req, size_t len, const void *extra, size_t extra_len,
 		    struct reply *rep)
@@ -1297,16 +1323,9 @@ int impc_send_message(impc *c, const impc_send_args *a, uint64_t *msg_id)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	if ((e = ensure_connected(c)) == 0 && (e = send_request(c, a, &q)) == 0 &&
-	    (e = call_locked(c, IMPP_REQ_SEND, &q, sizeof(q), a->data, a->len, a->fds, a->n_fds, &rep)) == 0) {
-		if (rep.len < sizeof(r))
-			e = -EBADMSG;
-		else {
-			memcpy(&r, rep.body, sizeof(r));
-			if (msg_id)
-				*msg_id = make_handle(c, r.msg_id);
-		}
-		reply_free(&rep);
-	}
+	    (e = call_locked(c, IMPP_REQ_SEND, &q, sizeof(q), a->data, a->len, a->fds, a->n_fds, &rep)) == 0 &&
+	    (e = take_fixed(&rep, &r, sizeof(r))) == 0 && msg_id)
+		*msg_id = make_handle(c, r.msg_id);
 	pthread_mutex_unlock(&c->lock);
 	return e;
 }
@@ -1411,10 +1430,8 @@ int impc_send_async(impc *c, const impc_send_args *a, void *userdata)
 
 	if (!c || !a)
 		return -EINVAL;
-	if (!(op = op_new(IMPC_OP_SEND, IMPP_REQ_SEND)))
+	if (!(op = async_op(IMPC_OP_SEND, IMPP_REQ_SEND, a->port, 0, userdata)))
 		return -ENOMEM;
-	op->userdata = op->result.userdata = userdata;
-	op->port = op->result.port = a->port;
 	pthread_mutex_lock(&c->lock);
 	if ((e = ensure_connected(c)) == 0 && (e = send_request(c, a, &q)) == 0)
 		e = submit_locked(c, op, &q, sizeof(q), a->data, a->len, a->fds, a->n_fds);
@@ -1432,11 +1449,8 @@ int impc_receive_async(impc *c, uint64_t port, unsigned flags, void *userdata)
 
 	if (!c || (flags & ~IMPC_RECV_VOUCHER))
 		return -EINVAL;
-	if (!(op = op_new(IMPC_OP_RECEIVE, IMPP_REQ_RECEIVE)))
+	if (!(op = async_op(IMPC_OP_RECEIVE, IMPP_REQ_RECEIVE, port, flags, userdata)))
 		return -ENOMEM;
-	op->userdata = op->result.userdata = userdata;
-	op->port = op->result.port = port;
-	op->flags = flags;
 	pthread_mutex_lock(&c->lock);
 	if (c->sock < 0 && c->reconnect) {
 		/* waits from when the daemon is back */
@@ -1464,11 +1478,8 @@ int impc_send_receive_async(impc *c, const impc_send_args *send, uint64_t releas
 
 	if (!c)
 		return -EINVAL;
-	if (!(op = op_new(IMPC_OP_SEND_RECEIVE, IMPP_REQ_SEND_RECEIVE)))
+	if (!(op = async_op(IMPC_OP_SEND_RECEIVE, IMPP_REQ_SEND_RECEIVE, recv_port, flags, userdata)))
 		return -ENOMEM;
-	op->userdata = op->result.userdata = userdata;
-	op->port = op->result.port = recv_port;
-	op->flags = flags;
 	pthread_mutex_lock(&c->lock);
 	if ((e = ensure_connected(c)) == 0 &&
 	    (e = send_receive_request(c, send, release_voucher, recv_port, -1, flags, &q)) == 0)
@@ -1671,13 +1682,10 @@ int impc_voucher_release(impc *c, uint64_t voucher)
 static int take_code(struct reply *rep, uint32_t *remaining)
 {
 	struct impp_reply_code r;
+	int e;
 
-	if (rep->len < sizeof(r)) {
-		reply_free(rep);
-		return -EBADMSG;
-	}
-	memcpy(&r, rep->body, sizeof(r));
-	reply_free(rep);
+	if ((e = take_fixed(rep, &r, sizeof(r))) < 0)
+		return e;
 	if (remaining)
 		*remaining = r.remaining;
 	return r.code;
@@ -1758,14 +1766,8 @@ int impc_filelock_wait(impc *c, int fd, const struct flock *lock, uint64_t *wait
 	if ((e = ensure_connected(c)) == 0)
 		e = call_locked(c, IMPP_REQ_FILELOCK, &q, sizeof(q), NULL, 0, &fd, 1, &rep);
 	pthread_mutex_unlock(&c->lock);
-	if (e < 0)
+	if (e < 0 || (e = take_fixed(&rep, &r, sizeof(r))) < 0)
 		return e;
-	if (rep.len < sizeof(r)) {
-		reply_free(&rep);
-		return -EBADMSG;
-	}
-	memcpy(&r, rep.body, sizeof(r));
-	reply_free(&rep);
 	*wait = r.id;
 	if (holder)
 		*holder = r.holder_pid;
@@ -1810,14 +1812,8 @@ int impc_status_get(impc *c, impc_status *st)
 
 	if (!st)
 		return -EINVAL;
-	if ((e = transact(c, IMPP_REQ_STATUS, NULL, 0, NULL, 0, &rep)) < 0)
+	if ((e = transact(c, IMPP_REQ_STATUS, NULL, 0, NULL, 0, &rep)) < 0 || (e = take_fixed(&rep, &r, sizeof(r))) < 0)
 		return e;
-	if (rep.len < sizeof(r)) {
-		reply_free(&rep);
-		return -EBADMSG;
-	}
-	memcpy(&r, rep.body, sizeof(r));
-	reply_free(&rep);
 	st->clients = r.clients;
 	st->task_elems = r.task_elems;
 	st->inherits = r.inherits;

@@ -140,6 +140,37 @@ static void wait_event(impc *c, impc_event_kind kind, impc_event *ev)
 	fail_msg("no event %d came", (int)kind);
 }
 
+/* Forks child_pid, a server process that registers name and then either
+ * answers every request with its own text on its reply port (echo) or
+ * waits to be killed; returns once it is serving. */
+static void spawn_server(const char *name, bool echo)
+{
+	int ready[2];
+	char x;
+
+	assert_int_equal(pipe(ready), 0);
+	child_pid = fork();
+	assert_true(child_pid >= 0);
+	if (child_pid == 0) {
+		impc *s;
+		uint64_t port;
+		impc_message m;
+
+		if (impc_connect(socket_path, IMPC_RECEIVER, &s, NULL) < 0 || impc_port_allocate(s, true, &port) < 0 ||
+		    impc_register(s, name, port) < 0 || write(ready[1], "r", 1) != 1)
+			_exit(1);
+		while (echo && impc_receive(s, port, -1, 0, &m) == 0) {
+			impc_send(s, m.reply_port, m.data, m.len, 0, 0, 0, NULL);
+			impc_message_clear(&m);
+		}
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &x, 1), 1);
+	close(ready[0]);
+	close(ready[1]);
+}
+
 /* ------------------------------------------------------------------ */
 
 /* Receives wait on three ports at once; the loop descriptor says when one
@@ -324,29 +355,14 @@ static void test_files_and_quota(void **state)
  * daemon is. */
 static void test_peer_gone_daemon_gone(void **state)
 {
-	int ready[2];
 	impc_completion done;
 	impc_event ev;
 	uint64_t to;
 	impc *c;
-	char x;
 
 	(void)state;
 	daemon_up(NULL);
-	assert_int_equal(pipe(ready), 0);
-	child_pid = fork();
-	assert_true(child_pid >= 0);
-	if (child_pid == 0) {
-		impc *s;
-		uint64_t port;
-
-		if (impc_connect(socket_path, IMPC_RECEIVER, &s, NULL) < 0 || impc_port_allocate(s, true, &port) < 0 ||
-		    impc_register(s, "mortal", port) < 0 || write(ready[1], "r", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	assert_int_equal(read(ready[0], &x, 1), 1);
+	spawn_server("mortal", false);
 	c = connect_as(0);
 	assert_int_equal(impc_lookup(c, "mortal", &to), 0);
 	assert_int_equal(impc_send(c, to, "hi", 2, 0, 0, 0, NULL), 0);
@@ -382,8 +398,6 @@ static void test_peer_gone_daemon_gone(void **state)
 	assert_false(impc_connected(c));
 	assert_int_equal(impc_send(c, to, "hi", 2, 0, 0, 0, NULL), -ENOTCONN);
 	impc_close(c);
-	close(ready[0]);
-	close(ready[1]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -437,32 +451,12 @@ static void test_threads_share_connection(void **state)
 {
 	struct worker w[THREADS];
 	pthread_t t[THREADS];
-	int ready[2];
 	uint64_t service;
 	impc *c;
-	char x;
 
 	(void)state;
 	daemon_up(NULL);
-	assert_int_equal(pipe(ready), 0);
-	child_pid = fork();
-	assert_true(child_pid >= 0);
-	if (child_pid == 0) {
-		/* echoes every request on its reply port */
-		impc *s;
-		uint64_t port;
-		impc_message m;
-
-		if (impc_connect(socket_path, IMPC_RECEIVER, &s, NULL) < 0 || impc_port_allocate(s, true, &port) < 0 ||
-		    impc_register(s, "echo", port) < 0 || write(ready[1], "r", 1) != 1)
-			_exit(1);
-		while (impc_receive(s, port, -1, 0, &m) == 0) {
-			impc_send(s, m.reply_port, m.data, m.len, 0, 0, 0, NULL);
-			impc_message_clear(&m);
-		}
-		_exit(0);
-	}
-	assert_int_equal(read(ready[0], &x, 1), 1);
+	spawn_server("echo", true);
 	c = connect_as(IMPC_RECEIVER);
 	assert_int_equal(impc_lookup(c, "echo", &service), 0);
 	for (int i = 0; i < THREADS; i++) {
@@ -494,8 +488,6 @@ static void test_threads_share_connection(void **state)
 		assert_int_equal(w[i].failures, 0);
 	}
 	impc_close(c);
-	close(ready[0]);
-	close(ready[1]);
 	daemon_down();
 }
 
