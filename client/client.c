@@ -964,8 +964,11 @@ static int call_locked(impc *c, uint16_t type, const void *req, size_t len, cons
 			continue;
 		}
 		e = read_one(c, -1);
-		if (e < 0 && e != -EAGAIN && e != -ETIMEDOUT && !op->done)
-			finish(c, op, e); /* the op was lost with the connection */
+		if (e < 0 && e != -EAGAIN && e != -ETIMEDOUT && !op->done) {
+			/* no reply can be read for it */
+			unlink_op(&c->pending, op);
+			finish(c, op, e);
+		}
 	}
 	e = op->status;
 	if (e >= 0 && rep) {
@@ -1007,6 +1010,30 @@ static int transact(impc *c, uint16_t type, const void *req, size_t len, const v
 	return e;
 }
 
+static struct timespec deadline_in(int timeout_ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += timeout_ms / 1000;
+	t.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+static int ms_until(const struct timespec *t)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : (int)ms;
+}
+
 int impc_fd(const impc *c)
 {
 	return c ? c->epfd : -1;
@@ -1023,8 +1050,6 @@ bool impc_connected(impc *c)
 	pthread_mutex_unlock(&c->lock);
 	return up;
 }
-
-static struct timespec deadline_in(int timeout_ms);
 
 int impc_process(impc *c)
 {
@@ -1092,30 +1117,6 @@ int impc_next_completion(impc *c, impc_completion *out)
 	return 0;
 }
 
-static struct timespec deadline_in(int timeout_ms)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += timeout_ms / 1000;
-	t.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
-	return t;
-}
-
-static int ms_until(const struct timespec *t)
-{
-	struct timespec now;
-	long long ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)(t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
-	return ms < 0 ? 0 : (int)ms;
-}
-
 int impc_next_event(impc *c, int timeout_ms, impc_event *ev)
 {
 	struct timespec deadline = deadline_in(timeout_ms > 0 ? timeout_ms : 0);
@@ -1141,8 +1142,11 @@ int impc_next_event(impc *c, int timeout_ms, impc_event *ev)
 			continue;
 		}
 		e = read_one(c, timeout_ms < 0 ? -1 : ms_until(&deadline));
-		if (e == -ETIMEDOUT || (e == -EAGAIN && timeout_ms > 0 && ms_until(&deadline) > 0))
+		if (e == -EAGAIN || e == -ETIMEDOUT) {
+			if (timeout_ms < 0 || ms_until(&deadline) > 0)
+				continue;
 			e = timeout_ms == 0 ? -EAGAIN : -ETIMEDOUT;
+		}
 		if (e < 0 && !c->ev_count)
 			break;
 		e = 0;

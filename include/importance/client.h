@@ -253,8 +253,9 @@ typedef struct impc_event {
 	int status;        /* IMPC_EVENT_RECONNECTED */
 } impc_event;
 
-/* Next event: timeout_ms as for receive.  0, -EAGAIN, -ETIMEDOUT,
- * -ECONNRESET, -ENOTCONN. */
+/* Next event: timeout_ms as for receive.  0, -EAGAIN, -ETIMEDOUT, or
+ * -ENOTCONN once the connection is gone and IMPC_EVENT_DISCONNECTED was
+ * taken. */
 int impc_next_event(impc *c, int timeout_ms, impc_event *ev);
 
 /*

@@ -85,8 +85,8 @@ int main(int argc, char **argv)
 			if (count > 0)
 				count--;
 		}
-		if (e < 0 && e != -ECONNRESET && count != 0)
-			return fail("monitor", e); /* -ECONNRESET: the daemon stopped */
+		if (e < 0 && e != -ECONNRESET && e != -ENOTCONN && count != 0)
+			return fail("monitor", e); /* the daemon stopped */
 	} else if (!strcmp(cmd, "donor") && i + 2 == argc) {
 		bool on = !strcmp(argv[i + 1], "on");
 
