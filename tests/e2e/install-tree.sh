@@ -2,9 +2,10 @@
 # The client library as a program outside this tree uses it: installs the
 # build into a temporary prefix, builds the echo examples against what
 # was installed (pkg-config, or find_package(importance)), and runs them
-# with the installed importanced: an sd-event server and a libuv server,
-# each serving two names and two clients at once, across a restart of the
-# daemon (the servers and clients reconnect and go on), then once more.
+# with the installed importanced: an sd-event server, a libuv server and,
+# when GLib is there, a GLib server, each serving two names and two
+# clients at once, across a restart of the daemon (the servers and clients
+# reconnect and go on), then once more.
 #
 #   install-tree.sh pkg-config|find-package BUILD SOURCE CC [CFLAGS]
 set -eu
@@ -40,6 +41,11 @@ pkg-config)
 		$impc $(pkg-config --cflags --libs libuv) -lpthread
 	# shellcheck disable=SC2086
 	$cc -Wall -Wextra -Werror $cflags -o "$bin/echo-client" "$ex/echo-client.c" $impc -lpthread
+	if pkg-config --exists glib-2.0; then
+		# shellcheck disable=SC2086
+		$cc -Wall -Wextra -Werror $cflags -o "$bin/echo-server-glib" "$ex/echo-server-glib.c" "$ex/echo-service.c" \
+			$impc $(pkg-config --cflags --libs glib-2.0) -lpthread
+	fi
 	;;
 find-package)
 	config=$(find "$prefix" -name importanceConfig.cmake -o -name importance-config.cmake | head -n 1)
@@ -51,7 +57,7 @@ find-package)
 	cmake -S "$src/examples/client" -B "$tmp/echo-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" \
 		-DCMAKE_C_FLAGS="$cflags" >/dev/null
 	cmake --build "$tmp/echo-build" >/dev/null
-	cp "$tmp/echo-build/echo-server-sd-event" "$tmp/echo-build/echo-server-uv" "$tmp/echo-build/echo-client" "$bin"
+	cp "$tmp/echo-build"/echo-* "$bin"
 	;;
 *)
 	fail "unknown mode $mode"
@@ -84,9 +90,15 @@ wait_line() { # FILE TEXT: until FILE has a line starting with TEXT
 	done
 	fail "$1: no '$2'"
 }
+servers="sd-event uv"
+names="a b c d"
+if [ -x "$bin/echo-server-glib" ]; then
+	servers="$servers glib"
+	names="$names e f"
+fi
 clients() { # COUNT DELAY_MS ROUND: one client per name, all at once
 	cpids=""
-	for n in a b c d; do
+	for n in $names; do
 		"$bin/echo-client" "$n" "$1" "$2" >"$tmp/client-$n-$3.log" 2>&1 &
 		cpids="$cpids $!"
 	done
@@ -94,17 +106,19 @@ clients() { # COUNT DELAY_MS ROUND: one client per name, all at once
 }
 clients_done() { # ROUND
 	for p in $cpids; do wait "$p" || fail "a client of round $1 failed"; done
-	for n in a b c d; do grep -q '^ok ' "$tmp/client-$n-$1.log" || fail "client $n of round $1"; done
+	for n in $names; do grep -q '^ok ' "$tmp/client-$n-$1.log" || fail "client $n of round $1"; done
 }
 
 daemon_up
-"$bin/echo-server-sd-event" a b >"$tmp/server-sd-event.log" 2>&1 &
-sd=$!
-"$bin/echo-server-uv" c d >"$tmp/server-uv.log" 2>&1 &
-uv=$!
-pids="$pids $sd $uv"
-wait_line "$tmp/server-sd-event.log" ready
-wait_line "$tmp/server-uv.log" ready
+set -- a b c d e f
+spids=""
+for s in $servers; do
+	"$bin/echo-server-$s" "$1" "$2" >"$tmp/server-$s.log" 2>&1 &
+	spids="$spids $!"
+	shift 2
+done
+pids="$pids $spids"
+for s in $servers; do wait_line "$tmp/server-$s.log" ready; done
 
 # round 1 spans a restart of the daemon
 clients 40 20 1
@@ -113,21 +127,20 @@ daemon_down
 sleep 0.1
 daemon_up
 clients_done 1
-wait_line "$tmp/server-sd-event.log" "reconnected 0"
-wait_line "$tmp/server-uv.log" "reconnected 0"
+for s in $servers; do wait_line "$tmp/server-$s.log" "reconnected 0"; done
 
 # round 2: the restored servers serve new clients
 clients 10 0 2
 clients_done 2
 
-kill "$sd" "$uv"
-wait "$sd" || fail "the sd-event server did not exit cleanly"
-wait "$uv" || fail "the libuv server did not exit cleanly"
-for s in sd-event uv; do
+# shellcheck disable=SC2086
+kill $spids
+for p in $spids; do wait "$p" || fail "a server did not exit cleanly"; done
+for s in $servers; do
 	line=$(grep '^served ' "$tmp/server-$s.log") || fail "server $s said nothing"
 	set -- $line
 	[ "$2" -ge 100 ] || fail "server $s served $2 requests, not 100"
 	[ "$6" -eq 1 ] || fail "server $s reconnected $6 times"
 done
 daemon_down
-echo "install tree ($mode): 2 servers x 2 clients, across a daemon restart: ok"
+echo "install tree ($mode): servers ($servers) x 2 clients each, across a daemon restart: ok"
