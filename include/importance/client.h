@@ -83,7 +83,8 @@ void impc_close(impc *c);
 int impc_fd(const impc *c);
 /* Does what is waiting, without blocking: takes the frames the daemon
  * sent (turning replies into completions and events), reconnects when it
- * is due.  Returns how many frames it took, or -ENOTCONN, -ECONNRESET. */
+ * is due (a connect and a round trip per port and name to restore).
+ * Returns how many frames it took, or -ENOTCONN, -ECONNRESET. */
 int impc_process(impc *c);
 /* Whether the connection is up now. */
 bool impc_connected(impc *c);
@@ -93,7 +94,10 @@ bool impc_connected(impc *c);
 int impc_port_allocate(impc *c, bool donate, uint64_t *port);
 int impc_port_destroy(impc *c, uint64_t port);
 /* The bootstrap name service: register a port we own; look one up to get
- * a send right. */
+ * a send right.  With IMPC_RECONNECT a name looked up keeps its handle,
+ * lookup after lookup: when a send to it says -EPIPE (the server went, or
+ * was not back yet when we reconnected), look the name up again and send
+ * to the same handle. */
 int impc_register(impc *c, const char *name, uint64_t port);
 int impc_lookup(impc *c, const char *name, uint64_t *port);
 
