@@ -904,9 +904,12 @@ void driver_frame(struct broker *b, struct peer *c, const uint8_t *buf, size_t n
 		driver_refuse(b, c, buf, n, -EOPNOTSUPP);
 		goto out;
 	}
-	if ((n_fds && !takes_fds(h.type)) || (!c->hello && h.type != IMPP_REQ_HELLO) ||
-	    (handlers[h.type].needs_task && !c->task)) {
-		driver_refuse(b, c, buf, n, n_fds ? -EBADF : !c->hello ? -EPROTO : -EPERM);
+	if (n_fds && !takes_fds(h.type)) {
+		driver_refuse(b, c, buf, n, -EBADF);
+		goto out;
+	}
+	if ((!c->hello && h.type != IMPP_REQ_HELLO) || (handlers[h.type].needs_task && !c->task)) {
+		driver_refuse(b, c, buf, n, !c->hello ? -EPROTO : -EPERM);
 		goto out;
 	}
 	b->requests++;
