@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +25,7 @@
 #include <cmocka.h>
 
 #include "importance/client.h"
+#include "importance/protocol.h"
 
 static const char *importanced;
 static char socket_path[108];
@@ -351,6 +355,147 @@ static void test_files_and_quota(void **state)
 	daemon_down();
 }
 
+/* One request on a raw connection, passing n_fds copies of fd; returns
+ * the reply's status, its body (after the status) in out. */
+static int32_t raw_request(int sock, uint16_t type, const void *body, size_t len, int fd, size_t n_fds, void *out,
+			   size_t out_len)
+{
+	static uint32_t serial;
+	struct impp_header h = { IMPP_MAGIC, type, 0, ++serial, (uint32_t)len };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)body, len } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(32 * sizeof(int))];
+	} control;
+	uint8_t reply[512];
+	int32_t status;
+	ssize_t n;
+
+	if (n_fds) {
+		struct cmsghdr *cm;
+
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+		for (size_t i = 0; i < n_fds; i++)
+			memcpy(CMSG_DATA(cm) + i * sizeof(int), &fd, sizeof(int));
+	}
+	assert_true(sendmsg(sock, &mh, 0) == (ssize_t)(sizeof(h) + len));
+	do { /* past events (serial 0) */
+		n = recv(sock, reply, sizeof(reply), 0);
+		assert_true(n >= (ssize_t)(sizeof(h) + sizeof(status)));
+		memcpy(&h, reply, sizeof(h));
+	} while (h.serial == 0);
+	assert_int_equal(h.serial, serial);
+	memcpy(&status, reply + sizeof(h), sizeof(status));
+	if (out)
+		memcpy(out, reply + sizeof(h) + sizeof(status), out_len);
+	return status;
+}
+
+/* The daemon takes up to IMPP_MAX_FDS files a frame, for the requests
+ * that carry them, as many as the request says. */
+static void test_frames_with_files(void **state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct impp_req_hello hello = { IMPP_VERSION, IMPP_HELLO_RECEIVER };
+	struct impp_req_port_allocate alloc = { 0 };
+	struct {
+		struct impp_req_send q;
+		char data[1];
+	} __attribute__((packed)) send = { { 0, 0, 0, 0, 1, 1 }, { 'x' } };
+	uint8_t port_reply[12];
+	uint64_t port;
+	int sock, pipefd[2];
+
+	(void)state;
+	daemon_up(NULL);
+	assert_int_equal(pipe(pipefd), 0);
+	strcpy(sa.sun_path, socket_path);
+	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(raw_request(sock, IMPP_REQ_HELLO, &hello, sizeof(hello), -1, 0, NULL, 0), 0);
+	assert_int_equal(raw_request(sock, IMPP_REQ_PORT_ALLOCATE, &alloc, sizeof(alloc), -1, 0, port_reply,
+				     sizeof(port_reply)),
+			 0);
+	memcpy(&port, port_reply + 4, sizeof(port));
+	send.q.port = port;
+
+	/* a request that takes no files */
+	assert_int_equal(raw_request(sock, IMPP_REQ_STATUS, NULL, 0, pipefd[1], 1, NULL, 0), -EBADF);
+	/* the count does not match the files passed */
+	send.q.n_fds = 2;
+	assert_int_equal(raw_request(sock, IMPP_REQ_SEND, &send, sizeof(send), pipefd[1], 1, NULL, 0), -EBADMSG);
+	/* more files than a frame may carry */
+	send.q.n_fds = IMPP_MAX_FDS + 1;
+	assert_int_equal(raw_request(sock, IMPP_REQ_SEND, &send, sizeof(send), pipefd[1], IMPP_MAX_FDS + 1, NULL, 0),
+			 -ETOOMANYREFS);
+	/* as many as it may */
+	send.q.n_fds = IMPP_MAX_FDS;
+	assert_int_equal(raw_request(sock, IMPP_REQ_SEND, &send, sizeof(send), pipefd[1], IMPP_MAX_FDS, NULL, 0), 0);
+	/* refused frames kept no file: once the message goes, only ours is left */
+	assert_int_equal(raw_request(sock, IMPP_REQ_PORT_DESTROY, &port, sizeof(port), -1, 0, NULL, 0), 0);
+	close(pipefd[1]);
+	{
+		char x;
+
+		assert_int_equal(read(pipefd[0], &x, 1), 0);
+	}
+	close(pipefd[0]);
+	close(sock);
+	daemon_down();
+}
+
+/* FILELOCK passes its file as before: a donor waiting for a lock learns
+ * which receiver holds it. */
+static void test_filelock_passes_its_file(void **state)
+{
+	static const char *const donors[] = { "--donor-uid", "0", NULL };
+	char path[] = "/tmp/impc-lock.XXXXXX";
+	struct flock want = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int ready[2], fd;
+	uint64_t wait;
+	pid_t holder;
+	bool donor;
+	impc *c;
+	char x;
+
+	(void)state;
+	daemon_up(donors);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(pipe(ready), 0);
+	child_pid = fork();
+	assert_true(child_pid >= 0);
+	if (child_pid == 0) {
+		struct flock hold = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		impc *r;
+
+		if (impc_connect(socket_path, IMPC_RECEIVER, &r, NULL) < 0 || fcntl(fd, F_SETLK, &hold) < 0 ||
+		    write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &x, 1), 1);
+	assert_int_equal(impc_connect(socket_path, 0, &c, &donor), 0);
+	assert_true(donor);
+	assert_int_equal(impc_filelock_wait(c, fd, &want, &wait, &holder), 0);
+	assert_int_equal(holder, child_pid);
+	assert_int_equal(impc_filelock_done(c, wait), 0);
+	impc_close(c);
+	close(fd);
+	unlink(path);
+	close(ready[0]);
+	close(ready[1]);
+	daemon_down();
+}
+
 /* -EPIPE when the peer is gone, -ECONNRESET then -ENOTCONN when the
  * daemon is. */
 static void test_peer_gone_daemon_gone(void **state)
@@ -568,6 +713,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_async_several_ports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files_and_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frames_with_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filelock_passes_its_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_gone_daemon_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_share_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
