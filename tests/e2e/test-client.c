@@ -13,6 +13,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -496,6 +497,46 @@ static void test_filelock_passes_its_file(void **state)
 	daemon_down();
 }
 
+/* A policy event reports the nice value in force, negative too. */
+static void test_negative_nice_reported(void **state)
+{
+	static const char *const args[] = { "--backend", "nice", "--boost-nice", "-5", "--donor-uid", "0", NULL };
+	impc *monitor, *donor;
+	impc_event ev;
+	uint64_t to;
+
+	(void)state;
+	daemon_up(args); /* the later --backend wins */
+	monitor = connect_as(IMPC_MONITOR);
+	assert_int_equal(impc_monitor(monitor), 0);
+	child_pid = fork();
+	assert_true(child_pid >= 0);
+	if (child_pid == 0) {
+		impc *s;
+		uint64_t port;
+
+		setpriority(PRIO_PROCESS, 0, 10);
+		if (impc_connect(socket_path, IMPC_RECEIVER, &s, NULL) < 0 || impc_port_allocate(s, true, &port) < 0 ||
+		    impc_register(s, "niced", port) < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	donor = connect_as(0);
+	for (int i = 0; i < 200 && impc_lookup(donor, "niced", &to) < 0; i++)
+		usleep(10000);
+	assert_int_equal(impc_send(donor, to, "up", 2, 0, 0, 0, NULL), 0);
+	do
+		assert_int_equal(impc_next_event(monitor, 2000, &ev), 0);
+	while (ev.kind != IMPC_EVENT_POLICY || ev.pid != child_pid || !ev.boosted);
+	assert_int_equal(ev.applied, 0);
+	assert_int_equal(ev.value, -5);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)child_pid), -5);
+	impc_close(donor);
+	impc_close(monitor);
+	daemon_down();
+}
+
 /* -EPIPE when the peer is gone, -ECONNRESET then -ENOTCONN when the
  * daemon is. */
 static void test_peer_gone_daemon_gone(void **state)
@@ -715,6 +756,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_files_and_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_with_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filelock_passes_its_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_negative_nice_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_gone_daemon_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_share_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
