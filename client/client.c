@@ -68,8 +68,7 @@ struct op {
 	size_t len;
 	size_t n_fds;
 	int fds[IMPP_MAX_FDS];
-	/* an asynchronous call's */
-	void *userdata;
+	/* an asynchronous call's (its userdata is in result) */
 	uint64_t port;   /* handle: received on, or sent to */
 	unsigned flags;  /* receive flags, to wait again after a reconnect */
 	impc_completion result;
@@ -91,7 +90,7 @@ struct impc {
 	int epfd, evfd, tfd;
 	char path[108];
 	unsigned hello_flags;
-	bool reconnect, monitor, reading, signalled, sock_broken;
+	bool reconnect, monitor, reading, signalled;
 	uint16_t gen;
 	unsigned retry_ms;
 	uint32_t serial;
@@ -287,7 +286,7 @@ static struct op *async_op(impc_op_kind kind, uint16_t type, uint64_t port, unsi
 	struct op *op = op_new(kind, type);
 
 	if (op) {
-		op->userdata = op->result.userdata = userdata;
+		op->result.userdata = userdata;
 		op->port = op->result.port = port;
 		op->flags = flags;
 	}
@@ -334,7 +333,6 @@ static void lose_connection(impc *c)
 		return;
 	close(c->sock); /* leaves the epoll set with it */
 	c->sock = -1;
-	c->sock_broken = false;
 	while ((op = c->pending)) {
 		c->pending = op->next;
 		if (c->reconnect && op->kind == IMPC_OP_RECEIVE) {

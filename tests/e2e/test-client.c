@@ -406,11 +406,8 @@ static void test_frames_with_files(void **state)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct impp_req_hello hello = { IMPP_VERSION, IMPP_HELLO_RECEIVER };
 	struct impp_req_port_allocate alloc = { 0 };
-	struct {
-		struct impp_req_send q;
-		char data[1];
-	} __attribute__((packed)) send = { { 0, 0, 0, 0, 1, 1 }, { 'x' } };
-	uint8_t port_reply[12];
+	struct impp_req_send q = { 0, 0, 0, 0, 1, 1 };
+	uint8_t send[sizeof(q) + 1], port_reply[12];
 	uint64_t port;
 	int sock, pipefd[2];
 
@@ -425,20 +422,24 @@ static void test_frames_with_files(void **state)
 				     sizeof(port_reply)),
 			 0);
 	memcpy(&port, port_reply + 4, sizeof(port));
-	send.q.port = port;
+	q.port = port;
+	send[sizeof(q)] = 'x';
 
 	/* a request that takes no files */
 	assert_int_equal(raw_request(sock, IMPP_REQ_STATUS, NULL, 0, pipefd[1], 1, NULL, 0), -EBADF);
 	/* the count does not match the files passed */
-	send.q.n_fds = 2;
-	assert_int_equal(raw_request(sock, IMPP_REQ_SEND, &send, sizeof(send), pipefd[1], 1, NULL, 0), -EBADMSG);
+	q.n_fds = 2;
+	memcpy(send, &q, sizeof(q));
+	assert_int_equal(raw_request(sock, IMPP_REQ_SEND, send, sizeof(send), pipefd[1], 1, NULL, 0), -EBADMSG);
 	/* more files than a frame may carry */
-	send.q.n_fds = IMPP_MAX_FDS + 1;
-	assert_int_equal(raw_request(sock, IMPP_REQ_SEND, &send, sizeof(send), pipefd[1], IMPP_MAX_FDS + 1, NULL, 0),
+	q.n_fds = IMPP_MAX_FDS + 1;
+	memcpy(send, &q, sizeof(q));
+	assert_int_equal(raw_request(sock, IMPP_REQ_SEND, send, sizeof(send), pipefd[1], IMPP_MAX_FDS + 1, NULL, 0),
 			 -ETOOMANYREFS);
 	/* as many as it may */
-	send.q.n_fds = IMPP_MAX_FDS;
-	assert_int_equal(raw_request(sock, IMPP_REQ_SEND, &send, sizeof(send), pipefd[1], IMPP_MAX_FDS, NULL, 0), 0);
+	q.n_fds = IMPP_MAX_FDS;
+	memcpy(send, &q, sizeof(q));
+	assert_int_equal(raw_request(sock, IMPP_REQ_SEND, send, sizeof(send), pipefd[1], IMPP_MAX_FDS, NULL, 0), 0);
 	/* refused frames kept no file: once the message goes, only ours is left */
 	assert_int_equal(raw_request(sock, IMPP_REQ_PORT_DESTROY, &port, sizeof(port), -1, 0, NULL, 0), 0);
 	close(pipefd[1]);
