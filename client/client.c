@@ -365,23 +365,12 @@ static int send_frame(impc *c, int fd, uint16_t type, uint32_t serial, const voi
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(IMPP_MAX_FDS * sizeof(int))];
+		char buf[IMPP_FDS_CONTROL_SIZE];
 	} control;
 
 	if (n_fds > IMPP_MAX_FDS)
 		return -ETOOMANYREFS;
-	if (n_fds) {
-		struct cmsghdr *cm;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, n_fds * sizeof(int));
-	}
+	impp_attach_fds(&mh, control.buf, fds, n_fds);
 	for (;;) {
 		struct pollfd pfd = { fd, POLLOUT, 0 };
 
@@ -405,7 +394,7 @@ static ssize_t recv_frame(impc *c, int fd, int *fds, size_t *n_fds)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(IMPP_MAX_FDS * sizeof(int))];
+		char buf[IMPP_FDS_CONTROL_SIZE];
 	} control;
 	struct iovec iov = { c->buf, IMPP_MAX_FRAME };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,

@@ -64,22 +64,11 @@ static ssize_t send_frame(int fd, struct iovec *iov, size_t n_iov, const int *fd
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(IMPP_MAX_FDS * sizeof(int))];
+		char buf[IMPP_FDS_CONTROL_SIZE];
 	} control;
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n_iov };
 
-	if (n_fds) {
-		struct cmsghdr *cm;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, n_fds * sizeof(int));
-	}
+	impp_attach_fds(&mh, control.buf, fds, n_fds);
 	return sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
@@ -303,7 +292,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	while (!c->dead && !c->reading_paused && budget-- > 0 && (revents & (EPOLLIN | EPOLLHUP))) {
 		union {
 			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(IMPP_MAX_FDS * sizeof(int))];
+			char buf[CMSG_SPACE(sizeof(struct ucred)) + IMPP_FDS_CONTROL_SIZE];
 		} control;
 		struct iovec iov = { b->inbuf, IMPP_MAX_BATCH + 1 };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,

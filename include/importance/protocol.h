@@ -9,7 +9,10 @@
 #ifndef IMPORTANCE_PROTOCOL_H
 #define IMPORTANCE_PROTOCOL_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #define IMPP_MAGIC 0x31504d49u /* "IMP1" */
 #define IMPP_VERSION 3u
@@ -30,6 +33,8 @@
  * files of one SEND, of all the sends of one BATCH, of the messages of one
  * receive reply.  A frame with more is refused (-ETOOMANYREFS). */
 #define IMPP_MAX_FDS 16u
+/* Room for the control message that passes a frame's files. */
+#define IMPP_FDS_CONTROL_SIZE CMSG_SPACE(IMPP_MAX_FDS * sizeof(int))
 #define IMPP_DEFAULT_SOCKET "/run/importanced.sock"
 
 struct impp_header {
@@ -287,5 +292,24 @@ struct impp_evt_msg_destroyed {
 	uint64_t msg_id;
 	uint64_t port;
 } __attribute__((packed));
+
+/* Passes n_fds files (0 to IMPP_MAX_FDS) with the frame mh sends: lays
+ * out its SCM_RIGHTS control message in control (IMPP_FDS_CONTROL_SIZE
+ * bytes, aligned as a struct cmsghdr). */
+static inline void impp_attach_fds(struct msghdr *mh, void *control, const int *fds, size_t n_fds)
+{
+	struct cmsghdr *cm;
+
+	if (!n_fds)
+		return;
+	memset(control, 0, CMSG_SPACE(n_fds * sizeof(int)));
+	mh->msg_control = control;
+	mh->msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, n_fds * sizeof(int));
+}
 
 #endif

@@ -365,27 +365,20 @@ static int32_t raw_request(int sock, uint16_t type, const void *body, size_t len
 	struct impp_header h = { IMPP_MAGIC, type, 0, ++serial, (uint32_t)len };
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)body, len } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	/* room for more files than a frame may pass, to pass them anyway */
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(32 * sizeof(int))];
+		char buf[CMSG_SPACE(2 * IMPP_MAX_FDS * sizeof(int))];
 	} control;
+	int copies[2 * IMPP_MAX_FDS];
 	uint8_t reply[512];
 	int32_t status;
 	ssize_t n;
 
-	if (n_fds) {
-		struct cmsghdr *cm;
-
-		memset(&control, 0, sizeof(control));
-		mh.msg_control = control.buf;
-		mh.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
-		for (size_t i = 0; i < n_fds; i++)
-			memcpy(CMSG_DATA(cm) + i * sizeof(int), &fd, sizeof(int));
-	}
+	assert_true(n_fds <= 2 * IMPP_MAX_FDS);
+	for (size_t i = 0; i < n_fds; i++)
+		copies[i] = fd;
+	impp_attach_fds(&mh, control.buf, copies, n_fds);
 	assert_true(sendmsg(sock, &mh, 0) == (ssize_t)(sizeof(h) + len));
 	do { /* past events (serial 0) */
 		n = recv(sock, reply, sizeof(reply), 0);
