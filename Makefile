@@ -29,7 +29,8 @@ build-quiet: deps
 	@cmake --build $(BUILD) -j $(JOBS) >$(BUILD)/build.log 2>&1 || { cat $(BUILD)/build.log; exit 1; }
 
 # Everything: unit tests, scenarios and the conformance suite with gcc,
-# the same again under ASan+UBSan with clang, and the threads test under TSan.
+# the same again under ASan+UBSan with clang, and the threads tests (the
+# engine's, the client library's) under TSan.
 test: test-unit test-asan test-tsan test-fuzz
 	@echo "make test: all suites passed"
 
@@ -43,8 +44,8 @@ test-asan: deps
 
 test-tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target test-threads test-propagation
-	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'unit-(threads|propagation)'
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target test-threads test-propagation test-client importanced
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'unit-(threads|propagation)|e2e-client'
 
 # Fuzzing.  `make test` runs each target a fixed number of executions
 # from a fixed seed (the same inputs every time, so CI is reproducible);

@@ -13,7 +13,8 @@ install(TARGETS importance importance-static importance-client importance-client
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # protocol.h is public: the documented wire format (docs/protocol.md).
 install(FILES include/importance/importance.h include/importance/client.h
-              include/importance/protocol.h
+              include/importance/protocol.h include/importance/client-sd-event.h
+              include/importance/client-uv.h include/importance/client-glib.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/importance)
 
 set(IMP_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/importance)

@@ -215,6 +215,8 @@ static const struct key keys[] = {
 	  "messages one connection may have sent and not yet received (default 4096)" },
 	{ "max-inflight-bytes", K_SIZE, LIM(inflight_bytes), IMPP_MAX_PAYLOAD, SZ, 0, NULL, "BYTES",
 	  "their data (default 16 MiB)" },
+	{ "max-inflight-fds", K_UINT, LIM(inflight_fds), 0, U32, 0, NULL, "N",
+	  "files one connection's messages in flight may carry (default 64)" },
 	{ "max-vouchers", K_UINT, LIM(vouchers), 1, U32, 0, NULL, "N", "voucher handles one connection may hold (default 4096)" },
 	{ "max-names", K_UINT, LIM(names), 0, U32, 0, NULL, "N", "names one connection may register (default 64)" },
 	{ "max-send-rights", K_UINT, LIM(rights), 1, U32, 0, NULL, "N", "send rights one connection may hold (default 4096)" },
@@ -229,6 +231,8 @@ static const struct key keys[] = {
 	{ "max-user-inflight", K_UINT, LIM(user_inflight), 1, U32, 0, NULL, "N", "messages in flight of one uid (default 32768)" },
 	{ "max-user-inflight-bytes", K_SIZE, LIM(user_inflight_bytes), IMPP_MAX_PAYLOAD, SZ, 0, NULL, "BYTES",
 	  "their data (default 64 MiB)" },
+	{ "max-user-inflight-fds", K_UINT, LIM(user_inflight_fds), 0, U32, 0, NULL, "N",
+	  "files in flight of one uid (default 256)" },
 	{ "listing-interval-ms", K_UINT, LIM(listing_interval_ms), 0, 60000, 0, NULL, "MS",
 	  "least time between two TASKS or GRAPH requests of one uid other than root (default 100)" },
 	{ "max-connections", K_UINT, LIM(connections), 1, 65536, 0, NULL, "N", "connections in all (default 1024)" },
@@ -237,6 +241,8 @@ static const struct key keys[] = {
 	{ "max-total-inflight", K_UINT, LIM(all_inflight), 1, U32, 0, NULL, "N", "messages in flight in all (default 262144)" },
 	{ "max-total-inflight-bytes", K_SIZE, LIM(all_inflight_bytes), IMPP_MAX_PAYLOAD, SZ, 0, NULL, "BYTES",
 	  "their data (default 512 MiB)" },
+	{ "max-total-inflight-fds", K_UINT, LIM(all_inflight_fds), 0, U32, 0, NULL, "N",
+	  "files in flight in all (default 4096)" },
 	{ "verbose", K_BOOL, OFF(verbose), 0, 1, 0, NULL, "yes|no", "log connections and every boost" },
 };
 
@@ -246,11 +252,11 @@ void config_defaults(struct broker_config *cfg)
 	backend_config_defaults(&cfg->backend);
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "%s", IMPP_DEFAULT_SOCKET);
 	cfg->limits = (struct limits){
-		.ports = 256, .inflight = 4096, .inflight_bytes = 16u << 20, .vouchers = 4096, .names = 64,
+		.ports = 256, .inflight = 4096, .inflight_fds = 64, .inflight_bytes = 16u << 20, .vouchers = 4096, .names = 64,
 		.rights = 4096, .filelocks = 16, .out_bytes = 4u << 20, .errors = 64,
-		.user_connections = 64, .user_ports = 2048, .user_names = 256, .user_inflight = 32768,
+		.user_connections = 64, .user_ports = 2048, .user_names = 256, .user_inflight = 32768, .user_inflight_fds = 256,
 		.user_inflight_bytes = 64u << 20, .listing_interval_ms = 100,
-		.connections = 1024, .all_ports = 65536, .all_names = 16384, .all_inflight = 262144,
+		.connections = 1024, .all_ports = 65536, .all_names = 16384, .all_inflight = 262144, .all_inflight_fds = 4096,
 		.all_inflight_bytes = (size_t)512 << 20,
 	};
 }

@@ -41,14 +41,14 @@ struct name_rule {
 /* What one connection, one uid, and everyone together may hold. */
 struct limits {
 	/* per connection */
-	unsigned ports, inflight, vouchers, names, rights, filelocks, errors;
+	unsigned ports, inflight, inflight_fds, vouchers, names, rights, filelocks, errors;
 	size_t inflight_bytes, out_bytes;
 	/* per uid */
-	unsigned user_connections, user_ports, user_names, user_inflight;
+	unsigned user_connections, user_ports, user_names, user_inflight, user_inflight_fds;
 	size_t user_inflight_bytes;
 	unsigned listing_interval_ms; /* between one uid's TASKS/GRAPH (root: none) */
 	/* all together */
-	unsigned connections, all_ports, all_names, all_inflight;
+	unsigned connections, all_ports, all_names, all_inflight, all_inflight_fds;
 	size_t all_inflight_bytes;
 };
 

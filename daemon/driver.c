@@ -13,6 +13,13 @@
  * donor rules, about the process that sent the HELLO (which must be the
  * one that connected), and changed only by DONOR.  Sends never carry a
  * static boost from a peer.
+ *
+ * A blocking receive waits either with its connection parked (nothing
+ * more is read from the peer until it is answered) or, when it is ASYNC,
+ * on its port alone (port.waiter) while the peer's other requests are
+ * served; the two are answered the same way (struct park).  Messages may
+ * carry files: the sender is charged for them, per connection and per
+ * uid, until they are received (passed on with the reply) or destroyed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,7 +45,8 @@ struct request {
 	uint32_t serial;
 	const uint8_t *body;
 	uint32_t len;
-	int fd; /* a file passed with it, or -1 */
+	int *fds;       /* files passed with it; a handler that keeps one sets it to -1 */
+	uint32_t n_fds;
 };
 
 #define NEED(q)                                   \
@@ -82,6 +90,7 @@ static struct message *receive_first(struct broker *b, struct peer *c, struct po
 	r->msg_id = m->id;
 	r->sender_pid = m->sender_pid;
 	r->len = m->len;
+	r->n_fds = m->n_fds;
 	return m;
 }
 
@@ -94,13 +103,15 @@ static int deliver(struct broker *b, struct peer *c, struct port *p, uint16_t ty
 
 	if (!(m = receive_first(b, c, p, flags, &r, &e)))
 		return e;
-	peer_send(c, IMPP_REPLY(type), serial, &r, sizeof(r), m->data, m->len);
+	peer_send_fds(c, IMPP_REPLY(type), serial, &r, sizeof(r), m->data, m->len, m->fds, m->n_fds);
+	m->n_fds = 0; /* passed on */
 	message_free(m);
 	return 0;
 }
 
 /* Sends a BATCH reply: the statuses (pre, prefix bytes), then as many of
- * p's queued messages as are wanted and fit (none when p is NULL), with
+ * p's queued messages as are wanted and fit, files included (none when p
+ * is NULL), with
  * recv_status when there is none.  Built in b->outbuf: a send made by one
  * batch may complete another peer's parked batch, so the statuses of a
  * batch being processed live elsewhere. */
@@ -108,7 +119,8 @@ static void batch_reply(struct broker *b, struct peer *c, uint32_t serial, const
 			struct port *p, uint32_t max, uint32_t flags, int recv_status)
 {
 	struct impp_reply_batch h;
-	size_t len = prefix;
+	size_t len = prefix, n_fds = 0;
+	int fds[IMPP_MAX_FDS];
 
 	memcpy(b->outbuf, pre, prefix);
 	memcpy(&h, pre, sizeof(h));
@@ -118,7 +130,8 @@ static void batch_reply(struct broker *b, struct peer *c, uint32_t serial, const
 		struct impp_reply_receive r;
 		int e = 0;
 
-		if (len + sizeof(r) + m->len > IMPP_MAX_BATCH - sizeof(struct impp_header))
+		if (len + sizeof(r) + m->len > IMPP_MAX_BATCH - sizeof(struct impp_header) ||
+		    n_fds + m->n_fds > IMPP_MAX_FDS)
 			break; /* for the next batch */
 		if (!(m = receive_first(b, c, p, flags, &r, &e))) {
 			if (h.n_recv == 0)
@@ -130,11 +143,15 @@ static void batch_reply(struct broker *b, struct peer *c, uint32_t serial, const
 			memcpy(b->outbuf + len + sizeof(r), m->data, m->len);
 		len += sizeof(r) + m->len;
 		h.n_recv++;
+		if (m->n_fds)
+			memcpy(fds + n_fds, m->fds, m->n_fds * sizeof(int));
+		n_fds += m->n_fds;
+		m->n_fds = 0; /* passed on */
 		message_free(m);
 	}
 	h.recv_status = h.n_recv ? 0 : recv_status;
 	memcpy(b->outbuf, &h, sizeof(h));
-	peer_send(c, IMPP_REPLY(IMPP_REQ_BATCH), serial, b->outbuf, len, NULL, 0);
+	peer_send_fds(c, IMPP_REPLY(IMPP_REQ_BATCH), serial, b->outbuf, len, NULL, 0, fds, n_fds);
 }
 
 static void unpark(struct peer *c)
@@ -150,13 +167,9 @@ static void unpark(struct peer *c)
 	peer_update_io(c);
 }
 
-void driver_wake(struct broker *b, struct port *p)
+/* Answers the receive k stands for with p's first messages. */
+static void park_serve(struct broker *b, struct peer *c, struct port *p, const struct park *k)
 {
-	struct peer *c = p->owner;
-	struct park *k = &c->park;
-
-	if (!k->on || k->port != p->id || TAILQ_EMPTY(&p->queue))
-		return;
 	if (k->type == IMPP_REQ_BATCH) {
 		batch_reply(b, c, k->serial, k->prefix, k->prefix_len, p, k->max, k->flags, 0);
 	} else {
@@ -165,18 +178,69 @@ void driver_wake(struct broker *b, struct port *p)
 		if (e < 0)
 			peer_reply_status(c, k->type, k->serial, e);
 	}
+}
+
+/* Answers the receive k stands for with status and no message. */
+static void park_fail(struct peer *c, const struct park *k, int status)
+{
+	if (k->type == IMPP_REQ_BATCH)
+		batch_reply(c->b, c, k->serial, k->prefix, k->prefix_len, NULL, 0, 0, status);
+	else
+		peer_reply_status(c, k->type, k->serial, status);
+}
+
+/* Takes p's ASYNC receive off it (the caller has answered it). */
+static void waiter_free(struct port *p)
+{
+	struct park *k = p->waiter;
+
+	p->waiter = NULL;
+	if (k->timer)
+		sd_event_source_unref(k->timer);
+	free(k->prefix);
+	free(k);
+}
+
+void driver_wake(struct broker *b, struct port *p)
+{
+	struct peer *c = p->owner;
+	struct park *k = &c->park;
+
+	if (TAILQ_EMPTY(&p->queue))
+		return;
+	if (p->waiter) {
+		park_serve(b, c, p, p->waiter);
+		waiter_free(p);
+		return;
+	}
+	if (!k->on || k->port != p->id)
+		return;
+	park_serve(b, c, p, k);
 	unpark(c);
 }
 
 void driver_fail_parked(struct peer *c, int status)
 {
-	struct park *k = &c->park;
-
-	if (k->type == IMPP_REQ_BATCH)
-		batch_reply(c->b, c, k->serial, k->prefix, k->prefix_len, NULL, 0, 0, status);
-	else
-		peer_reply_status(c, k->type, k->serial, status);
+	park_fail(c, &c->park, status);
 	unpark(c);
+}
+
+void driver_fail_waiter(struct broker *b, struct port *p, int status)
+{
+	(void)b;
+	if (status)
+		park_fail(p->owner, p->waiter, status);
+	waiter_free(p);
+}
+
+static int on_waiter_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct port *p = userdata;
+
+	(void)s;
+	(void)usec;
+	driver_fail_waiter(p->owner->b, p, -ETIMEDOUT);
+	return 0;
 }
 
 static int on_receive_timeout(sd_event_source *s, uint64_t usec, void *userdata)
@@ -187,12 +251,11 @@ static int on_receive_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* No more requests are read from c until its receive on p is served. */
-static void park(struct broker *b, struct peer *c, struct request *rq, struct port *p, int32_t timeout_ms,
-		 uint32_t flags)
+/* Fills k for the receive rq asks on p, with its timer calling
+ * on_timeout(userdata) when timeout_ms > 0. */
+static void park_set(struct broker *b, struct park *k, struct request *rq, struct port *p, int32_t timeout_ms,
+		     uint32_t flags, sd_event_time_handler_t on_timeout, void *userdata)
 {
-	struct park *k = &c->park;
-
 	k->on = true;
 	k->type = rq->type;
 	k->serial = rq->serial;
@@ -203,9 +266,33 @@ static void park(struct broker *b, struct peer *c, struct request *rq, struct po
 
 		sd_event_now(b->ev, CLOCK_MONOTONIC, &now);
 		sd_event_add_time(b->ev, &k->timer, CLOCK_MONOTONIC, now + (uint64_t)timeout_ms * 1000, 1000,
-				  on_receive_timeout, c);
+				  on_timeout, userdata);
 	}
+}
+
+/* No more requests are read from c until its receive on p is served. */
+static void park(struct broker *b, struct peer *c, struct request *rq, struct port *p, int32_t timeout_ms,
+		 uint32_t flags)
+{
+	park_set(b, &c->park, rq, p, timeout_ms, flags, on_receive_timeout, c);
 	peer_update_io(c);
+}
+
+/* An ASYNC receive waits on p; c is served meanwhile.  A BATCH's prefix
+ * (its statuses so far, max messages wanted) is the waiter's from here. */
+static int wait_on_port(struct broker *b, struct request *rq, struct port *p, int32_t timeout_ms, uint32_t flags,
+			uint8_t *prefix, size_t prefix_len, uint32_t max)
+{
+	struct park *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return -ENOMEM;
+	park_set(b, k, rq, p, timeout_ms, flags, on_waiter_timeout, p);
+	k->prefix = prefix;
+	k->prefix_len = prefix_len;
+	k->max = max;
+	p->waiter = k;
+	return 0;
 }
 
 static struct port *owned_port(struct broker *b, struct peer *c, uint64_t id)
@@ -221,7 +308,7 @@ static int do_receive(struct broker *b, struct peer *c, struct request *rq, uint
 {
 	struct port *p;
 
-	if (flags & ~IMPP_RECV_VOUCHER)
+	if (flags & ~(IMPP_RECV_VOUCHER | IMPP_RECV_ASYNC))
 		return -EINVAL;
 	if (!(p = owned_port(b, c, port)))
 		return -ENOENT;
@@ -229,14 +316,20 @@ static int do_receive(struct broker *b, struct peer *c, struct request *rq, uint
 		return deliver(b, c, p, rq->type, rq->serial, flags);
 	if (timeout_ms == 0)
 		return -EAGAIN;
+	if (p->waiter)
+		return -EBUSY; /* one receive waits on a port at a time */
+	if (flags & IMPP_RECV_ASYNC)
+		return wait_on_port(b, rq, p, timeout_ms, flags, NULL, 0, 1);
 	park(b, c, rq, p, timeout_ms, flags);
 	return 0;
 }
 
 /* The send half of SEND, SEND_RECEIVE and BATCH: 0 or -errno, nothing
- * changed on error.  The message is queued and a waiting receiver woken. */
+ * changed on error.  The message is queued (with the n_fds files fds
+ * holds, which are then its own: fds[i] becomes -1) and a waiting
+ * receiver woken. */
 static int do_send(struct broker *b, struct peer *c, uint64_t port, uint64_t voucher, uint64_t reply_port,
-		   uint32_t options, const uint8_t *data, uint32_t len, uint64_t *msg_id)
+		   uint32_t options, const uint8_t *data, uint32_t len, int *fds, uint32_t n_fds, uint64_t *msg_id)
 {
 	struct voucher *bv = NULL;
 	struct message *m;
@@ -256,7 +349,8 @@ static int do_send(struct broker *b, struct peer *c, uint64_t port, uint64_t vou
 		return -ENOENT;
 	if (reply_port && !right_has(c, reply_port))
 		return -EACCES;
-	if (c->n_inflight >= b->cfg.limits.inflight || c->inflight_bytes + len > b->cfg.limits.inflight_bytes)
+	if (c->n_inflight >= b->cfg.limits.inflight || c->inflight_bytes + len > b->cfg.limits.inflight_bytes ||
+	    (n_fds && c->n_inflight_fds + n_fds > b->cfg.limits.inflight_fds))
 		return -EDQUOT;
 	if ((e = user_charge(b, c->user, USAGE_INFLIGHT, 1)) < 0)
 		return e;
@@ -264,8 +358,13 @@ static int do_send(struct broker *b, struct peer *c, uint64_t port, uint64_t vou
 		user_uncharge(b, c->user, USAGE_INFLIGHT, 1);
 		return e;
 	}
+	if ((e = user_charge(b, c->user, USAGE_FDS, n_fds)) < 0) {
+		user_uncharge(b, c->user, USAGE_INFLIGHT, 1);
+		user_uncharge(b, c->user, USAGE_BYTES, len);
+		return e;
+	}
 	m = calloc(1, sizeof(*m));
-	if (!m || (len && !(m->data = malloc(len)))) {
+	if (!m || (len && !(m->data = malloc(len))) || (n_fds && !(m->fds = malloc(n_fds * sizeof(int))))) {
 		e = -ENOMEM;
 		goto fail;
 	}
@@ -278,6 +377,11 @@ static int do_send(struct broker *b, struct peer *c, uint64_t port, uint64_t vou
 	/* the charge taken above is the message's from here on */
 	m->id = ++b->next_msg;
 	m->reply_port = reply_port;
+	for (uint32_t i = 0; i < n_fds; i++) {
+		m->fds[i] = fds[i];
+		fds[i] = -1;
+	}
+	m->n_fds = n_fds;
 	port_enqueue(b, p, m, c);
 	*msg_id = m->id;
 	if (!b->deferring)
@@ -286,11 +390,14 @@ static int do_send(struct broker *b, struct peer *c, uint64_t port, uint64_t vou
 		b->deferred[b->n_deferred++] = p->id; /* at most one per send */
 	return 0;
 fail:
-	if (m)
+	if (m) {
 		free(m->data);
+		free(m->fds);
+	}
 	free(m);
 	user_uncharge(b, c->user, USAGE_INFLIGHT, 1);
 	user_uncharge(b, c->user, USAGE_BYTES, len);
+	user_uncharge(b, c->user, USAGE_FDS, n_fds);
 	return e;
 }
 
@@ -438,9 +545,10 @@ static int req_send(struct broker *b, struct peer *c, struct request *rq)
 	int e;
 
 	NEED(q);
-	if (q.len <= IMPP_MAX_PAYLOAD && rq->len != sizeof(q) + q.len)
+	if ((q.len <= IMPP_MAX_PAYLOAD && rq->len != sizeof(q) + q.len) || q.n_fds != rq->n_fds)
 		return -EBADMSG;
-	if ((e = do_send(b, c, q.port, q.voucher, q.reply_port, q.options, rq->body + sizeof(q), q.len, &id)) < 0)
+	if ((e = do_send(b, c, q.port, q.voucher, q.reply_port, q.options, rq->body + sizeof(q), q.len, rq->fds,
+			 q.n_fds, &id)) < 0)
 		return e;
 	r.msg_id = id;
 	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
@@ -464,20 +572,21 @@ static int req_send_receive(struct broker *b, struct peer *c, struct request *rq
 	NEED(q);
 	if (q.len > IMPP_MAX_PAYLOAD)
 		return -EMSGSIZE;
-	if (rq->len != sizeof(q) + q.len)
+	if (rq->len != sizeof(q) + q.len || q.n_fds != rq->n_fds || (q.n_fds && !q.send_port))
 		return -EBADMSG;
 	if (q.release_voucher && (e = peer_voucher_release(c, q.release_voucher)) < 0)
 		return e;
 	if (q.send_port && (e = do_send(b, c, q.send_port, q.send_voucher, q.reply_port, q.options,
-					rq->body + sizeof(q), q.len, &id)) < 0)
+					rq->body + sizeof(q), q.len, rq->fds, q.n_fds, &id)) < 0)
 		return e;
 	return do_receive(b, c, rq, q.recv_port, q.timeout_ms, q.recv_flags);
 }
 
-/* The frame's layout, checked before anything is done; 0 or -errno. */
-static int batch_check(const struct impp_req_batch *q, const uint8_t *body, uint32_t len)
+/* The frame's layout, checked before anything is done (the sends' files
+ * adding up to the n_fds passed); 0 or -errno. */
+static int batch_check(const struct impp_req_batch *q, const uint8_t *body, uint32_t len, uint32_t n_fds)
 {
-	size_t off = sizeof(*q) + (size_t)q->n_release * sizeof(uint64_t);
+	size_t off = sizeof(*q) + (size_t)q->n_release * sizeof(uint64_t), fds = 0;
 
 	if (q->n_release > IMPP_MAX_BATCH_ITEMS || q->n_send > IMPP_MAX_BATCH_ITEMS || q->recv_max > IMPP_MAX_BATCH_ITEMS)
 		return -E2BIG;
@@ -492,8 +601,11 @@ static int batch_check(const struct impp_req_batch *q, const uint8_t *body, uint
 		if (sq.len > IMPP_MAX_PAYLOAD)
 			return -EMSGSIZE;
 		off += sizeof(sq) + sq.len;
+		fds += sq.n_fds;
+		if (fds > n_fds)
+			return -EBADMSG;
 	}
-	return off == len ? 0 : -EBADMSG;
+	return off == len && fds == n_fds ? 0 : -EBADMSG;
 }
 
 static int req_batch(struct broker *b, struct peer *c, struct request *rq)
@@ -501,12 +613,12 @@ static int req_batch(struct broker *b, struct peer *c, struct request *rq)
 	struct impp_req_batch q;
 	struct impp_reply_batch h = { 0 };
 	struct port *p = NULL;
-	size_t off, prefix;
+	size_t off, prefix, fd_off = 0;
 	uint8_t *pre;
 	int e, recv_status = -EAGAIN;
 
 	NEED(q);
-	if ((e = batch_check(&q, rq->body, rq->len)) < 0)
+	if ((e = batch_check(&q, rq->body, rq->len, rq->n_fds)) < 0)
 		return e;
 	h.n_release = q.n_release;
 	h.n_send = q.n_send;
@@ -532,8 +644,10 @@ static int req_batch(struct broker *b, struct peer *c, struct request *rq)
 		uint64_t id = 0;
 
 		memcpy(&sq, rq->body + off, sizeof(sq));
+		/* a failed send's files stay in rq->fds, closed with the frame */
 		rs.status = do_send(b, c, sq.port, sq.voucher, sq.reply_port, sq.options, rq->body + off + sizeof(sq),
-				    sq.len, &id);
+				    sq.len, rq->fds + fd_off, sq.n_fds, &id);
+		fd_off += sq.n_fds;
 		rs.msg_id = rs.status < 0 ? 0 : id;
 		off += sizeof(sq) + sq.len;
 		memcpy(pre + sizeof(h) + q.n_release * sizeof(int32_t) + i * sizeof(rs), &rs, sizeof(rs));
@@ -547,11 +661,17 @@ static int req_batch(struct broker *b, struct peer *c, struct request *rq)
 	}
 	if (!q.recv_port)
 		recv_status = 0;
-	else if (q.recv_flags & ~IMPP_RECV_VOUCHER)
+	else if (q.recv_flags & ~(IMPP_RECV_VOUCHER | IMPP_RECV_ASYNC))
 		recv_status = -EINVAL;
 	else if (!(p = owned_port(b, c, q.recv_port)))
 		recv_status = -ENOENT;
-	else if (TAILQ_EMPTY(&p->queue) && q.timeout_ms != 0) {
+	else if (TAILQ_EMPTY(&p->queue) && q.timeout_ms != 0 && p->waiter)
+		recv_status = -EBUSY;
+	else if (TAILQ_EMPTY(&p->queue) && q.timeout_ms != 0 && (q.recv_flags & IMPP_RECV_ASYNC)) {
+		/* wait on the port, keeping the statuses for the reply */
+		if ((recv_status = wait_on_port(b, rq, p, q.timeout_ms, q.recv_flags, pre, prefix, q.recv_max)) == 0)
+			return 0;
+	} else if (TAILQ_EMPTY(&p->queue) && q.timeout_ms != 0) {
 		/* park, keeping the statuses for the reply */
 		c->park.prefix = pre;
 		c->park.prefix_len = prefix;
@@ -629,7 +749,7 @@ static int req_filelock(struct broker *b, struct peer *c, struct request *rq)
 {
 	struct impp_req_filelock q;
 	struct impp_reply_filelock r = { 0 };
-	int e, fd = rq->fd;
+	int e, fd = rq->n_fds == 1 ? rq->fds[0] : -1; /* one file, no more */
 
 	if (rq->len != sizeof(q))
 		return -EBADMSG;
@@ -643,7 +763,7 @@ static int req_filelock(struct broker *b, struct peer *c, struct request *rq)
 		r.id = id;
 		r.holder_pid = holder;
 		/* the wait keeps the file */
-		rq->fd = -1;
+		rq->fds[0] = -1;
 	} else if (q.op == IMPP_FILELOCK_DONE) {
 		if ((e = filelock_done(b, c, q.id)) < 0)
 			return e;
@@ -754,7 +874,14 @@ void driver_refuse(struct broker *b, struct peer *c, const uint8_t *buf, size_t 
 		c->dead = true;
 }
 
-void driver_frame(struct broker *b, struct peer *c, const uint8_t *buf, size_t n, int fd)
+/* The requests that may pass files. */
+static bool takes_fds(uint16_t type)
+{
+	return type == IMPP_REQ_FILELOCK || type == IMPP_REQ_SEND || type == IMPP_REQ_SEND_RECEIVE ||
+	       type == IMPP_REQ_BATCH;
+}
+
+void driver_frame(struct broker *b, struct peer *c, const uint8_t *buf, size_t n, int *fds, size_t n_fds)
 {
 	struct impp_header h;
 	struct request rq;
@@ -777,18 +904,21 @@ void driver_frame(struct broker *b, struct peer *c, const uint8_t *buf, size_t n
 		driver_refuse(b, c, buf, n, -EOPNOTSUPP);
 		goto out;
 	}
-	if ((fd >= 0 && h.type != IMPP_REQ_FILELOCK) || (!c->hello && h.type != IMPP_REQ_HELLO) ||
-	    (handlers[h.type].needs_task && !c->task)) {
-		driver_refuse(b, c, buf, n, fd >= 0 ? -EBADF : !c->hello ? -EPROTO : -EPERM);
+	if (n_fds && !takes_fds(h.type)) {
+		driver_refuse(b, c, buf, n, -EBADF);
+		goto out;
+	}
+	if ((!c->hello && h.type != IMPP_REQ_HELLO) || (handlers[h.type].needs_task && !c->task)) {
+		driver_refuse(b, c, buf, n, !c->hello ? -EPROTO : -EPERM);
 		goto out;
 	}
 	b->requests++;
-	rq = (struct request){ h.type, h.serial, buf + sizeof(h), h.length, fd };
+	rq = (struct request){ h.type, h.serial, buf + sizeof(h), h.length, fds, (uint32_t)n_fds };
 	e = handlers[h.type].fn(b, c, &rq);
-	fd = rq.fd;
 	if (e < 0)
 		peer_reply_status(c, h.type, h.serial, e);
 out:
-	if (fd >= 0)
-		close(fd);
+	for (size_t i = 0; i < n_fds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }

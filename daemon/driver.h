@@ -15,9 +15,9 @@ struct broker;
 struct peer;
 struct port;
 
-/* A frame from the peer's own process; fd: a file it passed, or -1 (the
- * driver owns it). */
-void driver_frame(struct broker *b, struct peer *c, const uint8_t *buf, size_t n, int fd);
+/* A frame from the peer's own process with the n_fds files it passed
+ * (at most IMPP_MAX_FDS; the driver owns them). */
+void driver_frame(struct broker *b, struct peer *c, const uint8_t *buf, size_t n, int *fds, size_t n_fds);
 
 /* A frame that is not served: answered with status, counted as an error. */
 void driver_refuse(struct broker *b, struct peer *c, const uint8_t *buf, size_t n, int status);
@@ -25,10 +25,14 @@ void driver_refuse(struct broker *b, struct peer *c, const uint8_t *buf, size_t 
 /* A frame that cannot even be answered in kind (bad header). */
 void driver_protocol_error(struct broker *b, struct peer *c, uint32_t serial, int status);
 
-/* A message was queued on p: a receive parked on it completes. */
+/* A message was queued on p: a receive waiting on it completes. */
 void driver_wake(struct broker *b, struct port *p);
 
 /* A parked receive ends without a message. */
 void driver_fail_parked(struct peer *c, int status);
+
+/* The ASYNC receive waiting on p ends without a message: answered with
+ * status, or not at all when status is 0 (its peer is going). */
+void driver_fail_waiter(struct broker *b, struct port *p, int status);
 
 #endif

@@ -101,11 +101,12 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
-/* Room for the connections the configuration allows, and some. */
-static void raise_fd_limit(unsigned connections)
+/* Room for the connections the configuration allows, the files their
+ * messages in flight may carry, and some. */
+static void raise_fd_limit(unsigned connections, unsigned files_in_flight)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)connections * 2 + 64;
+	rlim_t want = (rlim_t)connections * 2 + files_in_flight + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
 		return;
@@ -141,7 +142,7 @@ int main(int argc, char **argv)
 	}
 	backend_describe(&cfg.backend, backends, sizeof(backends));
 	fprintf(stderr, "importanced: %s", backends);
-	raise_fd_limit(cfg.limits.connections);
+	raise_fd_limit(cfg.limits.connections, cfg.limits.all_inflight_fds);
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&ss);

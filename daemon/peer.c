@@ -64,33 +64,66 @@ struct peer *peer_by_id(struct broker *b, uint64_t id)
 /* output                                                               */
 /* ------------------------------------------------------------------ */
 
+static void close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* Sends iov as one frame with n_fds files: what sendmsg() returned. */
+static ssize_t send_frame(int fd, struct iovec *iov, size_t n_iov, const int *fds, size_t n_fds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[IMPP_FDS_CONTROL_SIZE];
+	} control;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = n_iov };
+
+	impp_attach_fds(&mh, control.buf, fds, n_fds);
+	return sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 void peer_send(struct peer *c, uint16_t type, uint32_t serial, const void *body, size_t len,
 	       const void *extra, size_t extra_len)
+{
+	peer_send_fds(c, type, serial, body, len, extra, extra_len, NULL, 0);
+}
+
+void peer_send_fds(struct peer *c, uint16_t type, uint32_t serial, const void *body, size_t len,
+		   const void *extra, size_t extra_len, int *fds, size_t n_fds)
 {
 	struct outframe *f;
 	struct impp_header h = { IMPP_MAGIC, type, 0, serial, (uint32_t)(len + extra_len) };
 	size_t total = sizeof(h) + len + extra_len;
 
-	if (c->dead)
+	if (c->dead || n_fds > IMPP_MAX_FDS) {
+		close_fds(fds, n_fds);
 		return;
+	}
 	if (TAILQ_EMPTY(&c->out)) {
 		/* the usual case: straight to the socket, no copy */
 		struct iovec iov[3] = { { &h, sizeof(h) }, { (void *)body, len }, { (void *)extra, extra_len } };
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
-		ssize_t n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send_frame(c->fd, iov, 3, fds, n_fds);
 
-		if (n == (ssize_t)total)
+		if (n == (ssize_t)total) {
+			close_fds(fds, n_fds); /* the receiver has its own */
 			return;
+		}
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			close_fds(fds, n_fds);
 			c->dead = true;
 			return;
 		}
 	}
 	f = malloc(sizeof(*f) + total);
 	if (!f) {
+		close_fds(fds, n_fds);
 		c->dead = true; /* cannot answer: better gone than silent */
 		return;
 	}
+	f->n_fds = n_fds;
+	if (n_fds)
+		memcpy(f->fds, fds, n_fds * sizeof(int));
 	f->len = total;
 	memcpy(f->data, &h, sizeof(h));
 	if (len)
@@ -120,7 +153,8 @@ static void flush_out(struct peer *c)
 {
 	while (!TAILQ_EMPTY(&c->out)) {
 		struct outframe *f = TAILQ_FIRST(&c->out);
-		ssize_t n = send(c->fd, f->data, f->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		struct iovec iov = { f->data, f->len };
+		ssize_t n = send_frame(c->fd, &iov, 1, f->fds, f->n_fds);
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -129,6 +163,7 @@ static void flush_out(struct peer *c)
 		}
 		TAILQ_REMOVE(&c->out, f, link);
 		c->out_bytes -= f->len;
+		close_fds(f->fds, f->n_fds);
 		free(f);
 	}
 	peer_update_io(c);
@@ -237,6 +272,7 @@ void peer_free(struct broker *b, struct peer *c)
 	close(c->pidfd);
 	while ((f = TAILQ_FIRST(&c->out))) {
 		TAILQ_REMOVE(&c->out, f, link);
+		close_fds(f->fds, f->n_fds);
 		free(f);
 	}
 	tdelete(&c->id, &b->peers, cmp_u64);
@@ -249,7 +285,8 @@ void peer_free(struct broker *b, struct peer *c)
 	broker_rearm_timer(b);
 }
 
-/* Reads up to 64 frames; each must come from the peer's own process. */
+/* Reads up to 64 frames; each must come from the peer's own process and
+ * carry at most IMPP_MAX_FDS files. */
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
 	struct peer *c = userdata;
@@ -267,14 +304,15 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	while (!c->dead && !c->reading_paused && budget-- > 0 && (revents & (EPOLLIN | EPOLLHUP))) {
 		union {
 			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(4 * sizeof(int))];
+			char buf[CMSG_SPACE(sizeof(struct ucred)) + IMPP_FDS_CONTROL_SIZE];
 		} control;
 		struct iovec iov = { b->inbuf, IMPP_MAX_BATCH + 1 };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
 				     .msg_controllen = sizeof(control.buf) };
 		struct ucred cred = { 0 };
 		bool have_cred = false;
-		int passed = -1;
+		int fds[IMPP_MAX_FDS];
+		size_t n_fds = 0;
 		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
 
 		if (n == 0) {
@@ -299,33 +337,32 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 					int x;
 
 					memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-					if (passed < 0 && k == 1)
-						passed = x; /* one file per request, no more */
+					if (n_fds < IMPP_MAX_FDS)
+						fds[n_fds++] = x;
 					else
 						close(x);
 				}
 			}
 		}
 		if (mh.msg_flags & MSG_CTRUNC) {
-			if (passed >= 0)
-				close(passed);
-			driver_refuse(b, c, b->inbuf, (size_t)n, -EBADMSG);
+			/* more files than a frame may carry (the kernel closed
+			 * those that did not fit) */
+			close_fds(fds, n_fds);
+			driver_refuse(b, c, b->inbuf, (size_t)n, -ETOOMANYREFS);
 			continue;
 		}
 		if ((size_t)n > IMPP_MAX_BATCH) {
-			if (passed >= 0)
-				close(passed);
+			close_fds(fds, n_fds);
 			driver_protocol_error(b, c, 0, -EMSGSIZE);
 			continue;
 		}
 		/* a request from any process but the one that connected */
 		if (!have_cred || cred.pid != c->actor.pid) {
-			if (passed >= 0)
-				close(passed);
+			close_fds(fds, n_fds);
 			driver_refuse(b, c, b->inbuf, (size_t)n, -EPERM);
 			continue;
 		}
-		driver_frame(b, c, b->inbuf, (size_t)n, passed);
+		driver_frame(b, c, b->inbuf, (size_t)n, fds, n_fds);
 		if (now_usec() - start > IO_BUDGET_USEC)
 			break; /* the others' turn; the socket is still readable */
 	}

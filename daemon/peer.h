@@ -30,11 +30,14 @@ struct lockwait;
 
 struct outframe {
 	TAILQ_ENTRY(outframe) link;
+	size_t n_fds;
+	int fds[IMPP_MAX_FDS]; /* passed with the frame, closed once sent */
 	size_t len;
 	uint8_t data[];
 };
 
-/* A blocking receive waiting for a message. */
+/* A blocking receive waiting for a message: on the peer (the connection
+ * is parked) or, for an ASYNC receive, on the port alone. */
 struct park {
 	bool on;
 	uint16_t type;    /* RECEIVE, SEND_RECEIVE or BATCH */
@@ -61,7 +64,7 @@ struct peer {
 	imp_task *task;
 	void *rights;   /* tsearch of uint64_t* port ids */
 	void *vouchers; /* tsearch of struct voucher* */
-	unsigned n_rights, n_vouchers, n_ports, n_inflight, n_names, n_lockwaits, errors;
+	unsigned n_rights, n_vouchers, n_ports, n_inflight, n_inflight_fds, n_names, n_lockwaits, errors;
 	size_t inflight_bytes;
 	uint64_t next_voucher;
 	TAILQ_HEAD(, port) ports;
@@ -92,6 +95,10 @@ void peer_free(struct broker *b, struct peer *c);
 /* Queues a frame for c (straight to its socket when nothing is queued). */
 void peer_send(struct peer *c, uint16_t type, uint32_t serial, const void *body, size_t len,
 	       const void *extra, size_t extra_len);
+/* The same, passing n_fds files (at most IMPP_MAX_FDS) with the frame;
+ * they are ours from here (closed once sent, or if it cannot be). */
+void peer_send_fds(struct peer *c, uint16_t type, uint32_t serial, const void *body, size_t len,
+		   const void *extra, size_t extra_len, int *fds, size_t n_fds);
 void peer_reply_status(struct peer *c, uint16_t req, uint32_t serial, int status);
 void peer_update_io(struct peer *c);
 

@@ -2,7 +2,8 @@
  * Ports and messages (port.h).
  *
  * What a message costs is charged to its sender, per connection and per
- * uid, from the send until it is received or destroyed.  Send rights are
+ * uid (the files it carries too), from the send until it is received or
+ * destroyed.  Send rights are
  * kept per peer in a tree of port ids; ids are never reused, so a right to
  * a port that is gone is dead weight, and dead rights are dropped when a
  * peer reaches its limit of rights.
@@ -10,8 +11,10 @@
 #include <errno.h>
 #include <search.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "broker.h"
+#include "driver.h"
 #include "name.h"
 #include "peer.h"
 #include "port.h"
@@ -76,9 +79,11 @@ static struct peer *release_sender(struct broker *b, struct message *m)
 	if (sender) {
 		sender->n_inflight--;
 		sender->inflight_bytes -= m->len;
+		sender->n_inflight_fds -= m->n_fds;
 	}
 	user_uncharge(b, m->sender_user, USAGE_INFLIGHT, 1);
 	user_uncharge(b, m->sender_user, USAGE_BYTES, m->len);
+	user_uncharge(b, m->sender_user, USAGE_FDS, m->n_fds);
 	user_put(b, m->sender_user);
 	m->sender_user = NULL;
 	return sender;
@@ -88,6 +93,8 @@ void port_destroy(struct broker *b, struct port *p, bool engine_too)
 {
 	struct message *m;
 
+	if (p->waiter) /* its owner is told, unless it is the one going */
+		driver_fail_waiter(b, p, engine_too ? -ECANCELED : 0);
 	while ((m = TAILQ_FIRST(&p->queue))) {
 		struct impp_evt_msg_destroyed ev = { m->id, p->id };
 		struct peer *sender;
@@ -120,6 +127,7 @@ void port_enqueue(struct broker *b, struct port *p, struct message *m, struct pe
 	p->queued++;
 	sender->n_inflight++;
 	sender->inflight_bytes += m->len;
+	sender->n_inflight_fds += m->n_fds;
 }
 
 struct message *port_dequeue(struct broker *b, struct port *p)
@@ -136,6 +144,9 @@ struct message *port_dequeue(struct broker *b, struct port *p)
 
 void message_free(struct message *m)
 {
+	for (uint32_t i = 0; i < m->n_fds; i++)
+		close(m->fds[i]);
+	free(m->fds);
 	imp_msg_unref(m->msg);
 	free(m->data);
 	free(m);

@@ -18,6 +18,7 @@
 #include "importance/importance.h"
 
 struct broker;
+struct park;
 struct peer;
 struct user;
 
@@ -31,6 +32,8 @@ struct message {
 	uint64_t reply_port;
 	uint32_t len;
 	uint8_t *data;
+	uint32_t n_fds;
+	int *fds;            /* files it carries (ours until handed over) */
 	TAILQ_ENTRY(message) link;
 };
 
@@ -41,6 +44,7 @@ struct port {
 	TAILQ_HEAD(, message) queue;
 	size_t queued;
 	char *name;
+	struct park *waiter; /* an ASYNC receive of the owner waiting here */
 	TAILQ_ENTRY(port) owner_link;
 };
 
@@ -50,7 +54,8 @@ struct port *port_by_id(struct broker *b, uint64_t id);
 int port_new(struct broker *b, struct peer *owner, bool donation, struct port **out);
 
 /* The port goes: its queued messages are destroyed (their senders told),
- * its name freed.  engine_too: the engine port is destroyed as well (not
+ * a receive waiting on it fails (-ECANCELED, when its owner stays), its
+ * name freed.  engine_too: the engine port is destroyed as well (not
  * when the owner's task exits, which does it). */
 void port_destroy(struct broker *b, struct port *p, bool engine_too);
 
@@ -61,6 +66,7 @@ void port_enqueue(struct broker *b, struct port *p, struct message *m, struct pe
 /* Takes the first queued message off p; its sender is no longer charged. */
 struct message *port_dequeue(struct broker *b, struct port *p);
 
+/* Frees m, closing the files it still carries. */
 void message_free(struct message *m);
 
 /* Send rights of a peer. */

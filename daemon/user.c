@@ -63,6 +63,10 @@ static void limits_of(const struct limits *l, enum usage_kind kind, size_t *per_
 		*per_user = l->user_inflight;
 		*all = l->all_inflight;
 		break;
+	case USAGE_FDS:
+		*per_user = l->user_inflight_fds;
+		*all = l->all_inflight_fds;
+		break;
 	default:
 		*per_user = l->user_inflight_bytes;
 		*all = l->all_inflight_bytes;

@@ -5,14 +5,39 @@
  * ports (receive rights), holds send rights and voucher handles, and is
  * boosted when it is a receiver and a donor's message waits for it.
  *
- * Every call is synchronous (one request, one reply; impc_exchange() puts
- * many messages in one request) and returns 0 or a negative errno: the
- * daemon's answer (-EACCES: no send right; -EPIPE: the receiver is gone;
- * -EDQUOT: a per-client quota; -ETIMEDOUT, -EAGAIN for receives; -EPERM:
- * not allowed to you) or a local failure.  Events that
- * arrive meanwhile (a message of yours destroyed unreceived, a policy
- * change for a monitor) are kept for impc_next_event().  A handle is not
- * thread-safe: use one per thread.
+ * Two ways to call, on the same handle:
+ *   - blocking calls (impc_send, impc_receive, ...): one request, wait for
+ *     its reply;
+ *   - asynchronous calls (impc_send_async, impc_receive_async,
+ *     impc_send_receive_async): submit and return at once; the result is
+ *     a completion, collected with impc_next_completion().  impc_fd() is a
+ *     descriptor for an event loop: it is readable while the handle has
+ *     something to do or to hand over (a frame from the daemon, a
+ *     completion, an event, a reconnect due); then call impc_process()
+ *     and drain impc_next_completion() and impc_next_event().  Nothing of
+ *     this blocks.  Several receives may wait at once, one per port.
+ * A blocking receive waits on its port, not on the connection: other
+ * threads' calls on the same handle go on meanwhile.
+ *
+ * Errors are a negative errno: the daemon's answer (-EACCES: no send
+ * right; -EDQUOT: a quota; -ETIMEDOUT, -EAGAIN for receives; -EPERM: not
+ * allowed to you; -EBUSY: a receive already waits on that port) or a local
+ * failure.  Two of them say who is gone:
+ *   -EPIPE       the peer: the port's receiver is gone (the port was
+ *                destroyed, or its owner exited); the connection is fine.
+ *   -ECONNRESET  the daemon: the connection is lost.  Every call then in
+ *                flight ends with it; later calls get -ENOTCONN until a
+ *                reconnect (IMPC_RECONNECT) succeeds.
+ *
+ * Thread safety: every function may be called from any thread on a
+ * shared handle, concurrently, except impc_close(), which must be the
+ * last call on it.  Blocking calls of several threads proceed together
+ * (one thread reads the socket for all of them).  A completion or an
+ * event is handed to exactly one caller of impc_next_completion() /
+ * impc_next_event().
+ *
+ * Ownership: what a call hands out (a message's data and files, a text)
+ * is the caller's; the arguments are only read during the call.
  */
 #ifndef IMPORTANCE_CLIENT_H
 #define IMPORTANCE_CLIENT_H
@@ -40,28 +65,54 @@ enum {
 	IMPC_RECEIVER = 1u << 0,       /* accept importance boosts */
 	IMPC_DENAP_RECEIVER = 1u << 1, /* accept de-nap boosts (App Nap) */
 	IMPC_MONITOR = 1u << 2,        /* observer only: impctl */
+	/* When the daemon goes away, connect again (in impc_process(), on a
+	 * timer that impc_fd() signals, and before a blocking call) and
+	 * restore what the handle set up: the ports it allocated (their
+	 * handles stay valid: the library maps them to the new ports), the
+	 * names it registered, the names it looked up (resolved again: their
+	 * handles stay valid too), the asynchronous receives waiting on them,
+	 * a monitor subscription.  Not restored: vouchers (their boosts are
+	 * gone; releasing one returns 0), send rights from received messages
+	 * (-EPIPE), messages in flight.  IMPC_EVENT_DISCONNECTED and
+	 * IMPC_EVENT_RECONNECTED say when. */
+	IMPC_RECONNECT = 1u << 8,
 };
 
 /* Connects to path (NULL: $IMPORTANCED_SOCKET or /run/importanced.sock)
  * and says hello with flags.  *donor (may be NULL) gets the donor status
  * the daemon's policy gave us. */
 IMPC_EXTERN int impc_connect(const char *path, unsigned flags, impc **out, bool *donor);
+/* Closes the connection; completions not collected are dropped (their
+ * messages' data freed, files closed). */
 IMPC_EXTERN void impc_close(impc *c);
-/* The socket, for poll(): readable when an event may be waiting. */
+/* For an event loop: readable (level-triggered) while impc_process(),
+ * impc_next_completion() or impc_next_event() has something to do.  The
+ * same descriptor for the handle's whole life, across reconnects. */
 IMPC_EXTERN int impc_fd(const impc *c);
+/* Does what is waiting, without blocking: takes the frames the daemon
+ * sent (turning replies into completions and events), reconnects when it
+ * is due (a connect and a round trip per port and name to restore).
+ * Returns how many frames it took, or -ENOTCONN, -ECONNRESET. */
+IMPC_EXTERN int impc_process(impc *c);
+/* Whether the connection is up now. */
+IMPC_EXTERN bool impc_connected(impc *c);
 
 /* Ports: a receive right we own (donate: it takes boosts), destroyed with
  * its queued messages (their senders are told). */
 IMPC_EXTERN int impc_port_allocate(impc *c, bool donate, uint64_t *port);
 IMPC_EXTERN int impc_port_destroy(impc *c, uint64_t port);
 /* The bootstrap name service: register a port we own; look one up to get
- * a send right. */
+ * a send right.  With IMPC_RECONNECT a name looked up keeps its handle,
+ * lookup after lookup: when a send to it says -EPIPE (the server went, or
+ * was not back yet when we reconnected), look the name up again and send
+ * to the same handle. */
 IMPC_EXTERN int impc_register(impc *c, const char *name, uint64_t port);
 IMPC_EXTERN int impc_lookup(impc *c, const char *name, uint64_t *port);
 
 enum { IMPC_SEND_NOIMPORTANCE = 1u << 1 };
 
-/* Sends len bytes (<= 65536) to a port we hold a send right for.
+/* Sends len bytes (<= 65536) to a port we hold a send right for
+ * (-EPIPE: its receiver is gone).
  * voucher: 0 or a voucher handle of ours (pass importance on).
  * reply_port: 0 or a port we hold a send right for; the receiver gets one.
  * *msg_id (may be NULL) identifies it in IMPC_EVENT_MSG_DESTROYED. */
@@ -70,6 +121,9 @@ IMPC_EXTERN int impc_send(impc *c, uint64_t port, const void *data, size_t len, 
 
 enum { IMPC_RECV_VOUCHER = 1u << 0 };
 
+/* Files a message may carry. */
+#define IMPC_MAX_FDS 16u
+
 typedef struct impc_message {
 	uint64_t msg_id;
 	int sender_pid;
@@ -77,7 +131,14 @@ typedef struct impc_message {
 	uint64_t reply_port; /* a send right we now hold, or 0 */
 	size_t len;
 	void *data;          /* malloc'd: free() it */
+	size_t n_fds;        /* files it carried, ours (close them); fewer than
+	                        were sent if we could not take them all (EMFILE) */
+	int fds[IMPC_MAX_FDS];
 } impc_message;
+
+/* Frees m's data and closes its files still >= 0 (set one to -1 to keep
+ * it). */
+IMPC_EXTERN void impc_message_clear(impc_message *m);
 
 /* Receives the first message of a port we own.  timeout_ms: -1 waits, 0
  * polls (-EAGAIN when empty), > 0 waits that long (-ETIMEDOUT).  The boost
@@ -93,7 +154,15 @@ typedef struct impc_send_args {
 	uint64_t voucher;
 	uint64_t reply_port;
 	unsigned options;
+	/* files to pass with the message (at most IMPC_MAX_FDS; the caller
+	 * keeps its own).  The daemon holds them until the message is
+	 * received, within quotas per connection and per user (-EDQUOT). */
+	const int *fds;
+	size_t n_fds;
 } impc_send_args;
+
+/* impc_send() with every field of impc_send_args (files included). */
+IMPC_EXTERN int impc_send_message(impc *c, const impc_send_args *send, uint64_t *msg_id);
 
 /* Mach's combined mach_msg, in one round trip: release a voucher of ours
  * (0: none), send (NULL: nothing), then receive on recv_port as
@@ -112,8 +181,8 @@ IMPC_EXTERN int impc_send_receive(impc *c, const impc_send_args *send, uint64_t 
  * timeout_ms.  A busy server answers many requests per call and a client
  * keeps many requests in flight while paying one wakeup per batch.
  *
- * At most IMPC_BATCH_MAX items of each kind and about 128 KiB of data in
- * either direction.  Returns 0 when the daemon processed the batch; then
+ * At most IMPC_BATCH_MAX items of each kind, about 128 KiB of data and
+ * IMPC_MAX_FDS files in either direction.  Returns 0 when the daemon processed the batch; then
  * release_status[i] (may be NULL) and send_status[i] (may be NULL) hold
  * each item's own result, as impc_voucher_release() and impc_send() would
  * have returned it, and msg_ids[i] (may be NULL) each sent message's id.
@@ -180,6 +249,9 @@ IMPC_EXTERN int impc_monitor(impc *c);
 typedef enum impc_event_kind {
 	IMPC_EVENT_POLICY = 1,        /* pid boosted / unboosted */
 	IMPC_EVENT_MSG_DESTROYED = 2, /* a message we sent will never be received */
+	IMPC_EVENT_DISCONNECTED = 3,  /* the daemon is gone */
+	IMPC_EVENT_RECONNECTED = 4,   /* IMPC_RECONNECT: connected again, status
+	                                 0 or the first error restoring */
 } impc_event_kind;
 
 typedef struct impc_event {
@@ -187,13 +259,53 @@ typedef struct impc_event {
 	int pid;
 	bool boosted;
 	int applied;       /* 0 or -errno from the daemon's backend */
-	unsigned value;    /* nice value or cpu.weight in force */
+	int value;         /* nice value or cpu.weight in force */
 	uint64_t time_ns;
 	uint64_t msg_id, port;
+	int status;        /* IMPC_EVENT_RECONNECTED */
 } impc_event;
 
-/* Next event: timeout_ms as for receive.  0, -EAGAIN, -ETIMEDOUT, -EPIPE. */
+/* Next event: timeout_ms as for receive.  0, -EAGAIN, -ETIMEDOUT, or
+ * -ENOTCONN once the connection is gone and IMPC_EVENT_DISCONNECTED was
+ * taken. */
 IMPC_EXTERN int impc_next_event(impc *c, int timeout_ms, impc_event *ev);
+
+/*
+ * Asynchronous calls.  Each returns 0 once the request is on its way (or
+ * a negative errno, and then no completion comes) and ends in one
+ * completion carrying the userdata given.  Receives are ASYNC on the
+ * daemon: they wait on their port, without a timeout, until a message
+ * comes (-ECANCELED: the port was destroyed; -EBUSY: a receive already
+ * waits on it).  With IMPC_RECONNECT, a receive waiting when the daemon
+ * goes (or submitted while it is away) waits again on the restored port
+ * once reconnected; the other calls end with -ECONNRESET.
+ */
+typedef enum impc_op_kind {
+	IMPC_OP_SEND = 1,         /* impc_send_async */
+	IMPC_OP_RECEIVE = 2,      /* impc_receive_async */
+	IMPC_OP_SEND_RECEIVE = 3, /* impc_send_receive_async */
+} impc_op_kind;
+
+typedef struct impc_completion {
+	impc_op_kind kind;
+	int status;       /* 0 or a negative errno, as the blocking call's */
+	void *userdata;   /* as submitted */
+	uint64_t port;    /* the port received on (RECEIVE, SEND_RECEIVE) or sent to (SEND) */
+	uint64_t msg_id;  /* SEND: the message sent */
+	impc_message msg; /* a receive with status 0: ours (impc_message_clear) */
+} impc_completion;
+
+IMPC_EXTERN int impc_send_async(impc *c, const impc_send_args *send, void *userdata);
+/* flags: IMPC_RECV_VOUCHER. */
+IMPC_EXTERN int impc_receive_async(impc *c, uint64_t port, unsigned flags, void *userdata);
+/* Mach's combined call without waiting: release a voucher (0: none), send
+ * (NULL: nothing), then receive on recv_port.  A send error ends it (and
+ * then nothing waits on recv_port). */
+IMPC_EXTERN int impc_send_receive_async(impc *c, const impc_send_args *send, uint64_t release_voucher, uint64_t recv_port,
+			    unsigned flags, void *userdata);
+/* The next completion, without blocking: 0, or -EAGAIN when there is none
+ * yet (impc_process() takes what has arrived). */
+IMPC_EXTERN int impc_next_completion(impc *c, impc_completion *out);
 
 #ifdef __cplusplus
 }

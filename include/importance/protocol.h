@@ -1,5 +1,5 @@
 /*
- * The importanced wire protocol, version 2 (docs/protocol.md says it in
+ * The importanced wire protocol, version 3 (docs/protocol.md says it in
  * prose).  This header is public and installed: it is the documented wire
  * format, for programs that speak to importanced without
  * libimportance-client.  Its structs and values change only with
@@ -15,13 +15,16 @@
 #ifndef IMPORTANCE_PROTOCOL_H
 #define IMPORTANCE_PROTOCOL_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "importance/client.h"
 #include "importance/importance.h"
 
 #define IMPP_MAGIC 0x31504d49u /* "IMP1" */
-#define IMPP_VERSION 2u
+#define IMPP_VERSION 3u
 #define IMPP_MAX_PAYLOAD 65536u  /* message data */
 #define IMPP_MAX_NAME 255u
 #define IMPP_MAX_TEXT (1u << 20) /* graph and task listings */
@@ -35,6 +38,12 @@
  * IMPP_MAX_TEXT bytes; larger than any BATCH reply.  Clients receive into
  * a buffer this big; the daemon sizes its sockets' send buffers for it. */
 #define IMPP_MAX_FRAME (sizeof(struct impp_header) + 8u + IMPP_MAX_TEXT)
+/* File descriptors passed with one frame (SCM_RIGHTS), either way: the
+ * files of one SEND, of all the sends of one BATCH, of the messages of one
+ * receive reply.  A frame with more is refused (-ETOOMANYREFS). */
+#define IMPP_MAX_FDS 16u
+/* Room for the control message that passes a frame's files. */
+#define IMPP_FDS_CONTROL_SIZE CMSG_SPACE(IMPP_MAX_FDS * sizeof(int))
 #define IMPP_DEFAULT_SOCKET "/run/importanced.sock"
 
 struct impp_header {
@@ -121,7 +130,9 @@ struct impp_req_name {
 } __attribute__((packed));
 
 /* SEND: data follows.  voucher 0: none.  reply_port 0: none (else the
- * receiver is given a send right to it). */
+ * receiver is given a send right to it).  n_fds: files passed with the
+ * frame (SCM_RIGHTS) that travel with the message, as many as the frame
+ * carries.  A send to a port whose receiver is gone fails with -EPIPE. */
 #define IMPP_SEND_NOIMPORTANCE 2u /* IMP_SEND_NOIMPORTANCE */
 struct impp_req_send {
 	uint64_t port;
@@ -129,6 +140,7 @@ struct impp_req_send {
 	uint64_t reply_port;
 	uint32_t options;
 	uint32_t len;
+	uint32_t n_fds;
 	uint8_t data[];
 } __attribute__((packed));
 struct impp_reply_send {
@@ -137,8 +149,14 @@ struct impp_reply_send {
 	uint64_t msg_id;
 } __attribute__((packed));
 
-/* RECEIVE: timeout_ms -1 blocks, 0 polls (-EAGAIN when empty). */
+/* RECEIVE: timeout_ms -1 blocks, 0 polls (-EAGAIN when empty).  A
+ * blocking receive parks the connection (no further request is read until
+ * it is answered), unless it is ASYNC: then it waits on the port alone,
+ * the connection keeps being served, and its reply comes whenever a
+ * message does (or the timeout passes; -ECANCELED if the port is
+ * destroyed).  One receive waits on a port at a time (-EBUSY). */
 #define IMPP_RECV_VOUCHER 1u
+#define IMPP_RECV_ASYNC 2u
 struct impp_req_receive {
 	uint64_t port;
 	int32_t timeout_ms;
@@ -151,6 +169,7 @@ struct impp_reply_receive {
 	uint64_t voucher;    /* 0: the null voucher (or not asked) */
 	uint64_t reply_port; /* a send right now held by the receiver, or 0 */
 	uint32_t len;
+	uint32_t n_fds;      /* files passed with the reply frame, in order */
 	uint8_t data[];
 } __attribute__((packed));
 
@@ -168,6 +187,7 @@ struct impp_req_send_receive {
 	uint64_t recv_port;
 	int32_t timeout_ms;
 	uint32_t recv_flags;
+	uint32_t n_fds; /* files passed with the send */
 	uint8_t data[];
 } __attribute__((packed));
 
@@ -179,7 +199,9 @@ struct impp_req_send_receive {
  * are queued, or, when none is, the first to arrive within timeout_ms.
  *
  * Request body: struct impp_req_batch, n_release uint64_t handles, then
- * n_send records, each a struct impp_req_send followed by its data.  The
+ * n_send records, each a struct impp_req_send followed by its data; the
+ * frame's files are the sends' files in order (their n_fds add up to the
+ * number passed).  The
  * whole frame is checked before anything is done: a malformed one is
  * refused (status -EBADMSG, -EMSGSIZE, -E2BIG) with nothing released or
  * sent.  Otherwise every release and send has its own status, as if it
@@ -187,7 +209,9 @@ struct impp_req_send_receive {
  *
  * Reply body: struct impp_reply_batch, n_release int32_t statuses, n_send
  * struct impp_reply_send, then n_recv records, each a struct
- * impp_reply_receive followed by its data.  recv_status says why no
+ * impp_reply_receive followed by its data, the frame's files being the
+ * messages' files in order (a reply stops adding messages before it would
+ * pass IMPP_MAX_FDS).  recv_flags may be ASYNC.  recv_status says why no
  * message came: -EAGAIN (timeout 0, none queued), -ETIMEDOUT, -ENOENT
  * (not our port), -EINVAL (flags), -EDQUOT (voucher quota).
  */
@@ -270,13 +294,32 @@ struct impp_evt_policy {
 	uint32_t boosted;
 	uint64_t time_ns;
 	int32_t applied; /* 0, or -errno from the backend */
-	uint32_t value;  /* nice value or cpu.weight now in force */
+	int32_t value;   /* nice value or cpu.weight now in force */
 } __attribute__((packed));
 
 struct impp_evt_msg_destroyed {
 	uint64_t msg_id;
 	uint64_t port;
 } __attribute__((packed));
+
+/* Passes n_fds files (0 to IMPP_MAX_FDS) with the frame mh sends: lays
+ * out its SCM_RIGHTS control message in control (IMPP_FDS_CONTROL_SIZE
+ * bytes, aligned as a struct cmsghdr). */
+static inline void impp_attach_fds(struct msghdr *mh, void *control, const int *fds, size_t n_fds)
+{
+	struct cmsghdr *cm;
+
+	if (!n_fds)
+		return;
+	memset(control, 0, CMSG_SPACE(n_fds * sizeof(int)));
+	mh->msg_control = control;
+	mh->msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, n_fds * sizeof(int));
+}
 
 /* The wire format's sizes (bodies without their variable data), and the
  * flags that mean the same in the engine, the client library and here. */
@@ -293,11 +336,11 @@ IMPP_STATIC_ASSERT(sizeof(struct impp_req_port_allocate) == 4, "impp_req_port_al
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_port) == 16, "impp_reply_port");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_handle) == 8, "impp_req_handle");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_name) == 10, "impp_req_name");
-IMPP_STATIC_ASSERT(sizeof(struct impp_req_send) == 32, "impp_req_send");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_send) == 36, "impp_req_send");
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_send) == 16, "impp_reply_send");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_receive) == 16, "impp_req_receive");
-IMPP_STATIC_ASSERT(sizeof(struct impp_reply_receive) == 36, "impp_reply_receive");
-IMPP_STATIC_ASSERT(sizeof(struct impp_req_send_receive) == 56, "impp_req_send_receive");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_receive) == 40, "impp_reply_receive");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_send_receive) == 60, "impp_req_send_receive");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_batch) == 32, "impp_req_batch");
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_batch) == 24, "impp_reply_batch");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_drop_external) == 12, "impp_req_drop_external");

@@ -182,8 +182,8 @@ static int monitor(impc *c, long count)
 		if (count > 0)
 			count--;
 	}
-	if (e < 0 && e != -EPIPE && count != 0)
-		return fail("monitor", e); /* -EPIPE: the daemon stopped */
+	if (e < 0 && e != -ECONNRESET && e != -ENOTCONN && count != 0)
+		return fail("monitor", e); /* the daemon stopped */
 	return 0;
 }
 
