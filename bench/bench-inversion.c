@@ -2,7 +2,8 @@
  * bench-inversion — priority inversion with and without importance, per
  * boost backend, on this machine.
  *
- *   bench-inversion IMPORTANCED [--blocks N] [--block N] [--work-us N] [--nice N]
+ *   bench-inversion IMPORTANCED [--blocks N] [--block-on N] [--block-off N] [--work-us N] [--nice N]
+ *                   [--latency-only 1]
  *
  * A background server (nice 10 by default) does a fixed unit of CPU work
  * per request.  Four busy loops load the machine, placed by the setup: in
@@ -42,9 +43,24 @@
 
 static const char *daemon_path;
 static char sock[108], state_dir[128];
-static int blocks = 6, block_len = 25, work_us = 5000, server_nice = 10;
+/* per block: block_on requests with importance, block_off without and
+ * from the non-donor (the slow ones: fewer) */
+static int blocks = 6, block_on = 50, block_off = 10, work_us = 5000, server_nice = 10;
 static unsigned long work_iters;
 static bool latency_only;
+
+/* what the targets table is made of, per backend (index in backends[]) */
+struct outcome {
+	bool measured;
+	double on_p50, on_p99;   /* the worst ratio over the setups */
+	const char *on_p50_where, *on_p99_where;
+	double lat_p99_us;
+};
+#define N_BACKENDS 5
+static struct outcome outcomes[N_BACKENDS];
+static double worst_off_p50;
+static const char *worst_off_where;
+static uint64_t nondonor_boosts;
 
 enum setup { SAME_SESSION, OWN_SESSIONS, OWN_CGROUPS, N_SETUPS };
 static const char *const setup_names[] = {
@@ -120,16 +136,21 @@ static pid_t fork_child(void)
 
 static const char *daemon_rt = "1"; /* --daemon-rt-priority */
 
-static pid_t daemon_start(const char *policy)
+/* spec: a policy, optionally followed by one option and its value */
+static pid_t daemon_start(const char *spec)
 {
-	pid_t p = fork_child();
+	char policy[32] = "", opt[32] = "", val[32] = "";
+	pid_t p;
 
+	sscanf(spec, "%31s %31s %31s", policy, opt, val);
+	p = fork_child();
 	if (p == 0) {
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, 2);
 		execl(daemon_path, daemon_path, "--socket", sock, "--policy", policy, "--donor-uid", "0",
-		      "--state-dir", state_dir, "--daemon-rt-priority", daemon_rt, (char *)NULL);
+		      "--state-dir", state_dir, "--daemon-rt-priority", daemon_rt, opt[0] ? opt : NULL, val,
+		      (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
@@ -141,7 +162,7 @@ static pid_t daemon_start(const char *policy)
 		}
 		pause_ms(10);
 	}
-	fprintf(stderr, "bench-inversion: importanced --policy %s did not start\n", policy);
+	fprintf(stderr, "bench-inversion: importanced --policy %s did not start\n", spec);
 	exit(1);
 }
 
@@ -384,11 +405,11 @@ static void row(const char *setup, const char *backend, const char *cond, struct
 }
 
 /* One setup through one backend: the rows of the latency table. */
-static void run_inversion(enum setup s, const char *backend)
+static void run_inversion(enum setup s, const char *backend, struct outcome *out)
 {
-	int n = blocks * block_len, go[2];
+	int n = blocks * block_on, n_off = blocks * block_off, go[2];
 	uint64_t *unloaded = calloc((size_t)n, sizeof(uint64_t)), *on = calloc((size_t)n, sizeof(uint64_t));
-	uint64_t *off = calloc((size_t)n, sizeof(uint64_t)), *other = calloc((size_t)n, sizeof(uint64_t));
+	uint64_t *off = calloc((size_t)n_off, sizeof(uint64_t)), *other = calloc((size_t)n_off, sizeof(uint64_t));
 	uint64_t boosts_nd = 0;
 	pid_t daemon, server, spawner, loops[LOOPS] = { 0 };
 	struct nondonor nd;
@@ -419,19 +440,37 @@ static void run_inversion(enum setup s, const char *backend)
 	for (int b = 0; b < blocks; b++) {
 		uint64_t before;
 
-		for (int i = 0; i < block_len; i++)
-			off[b * block_len + i] = request(&cl, false);
-		for (int i = 0; i < block_len; i++)
-			on[b * block_len + i] = request(&cl, true);
+		for (int i = 0; i < block_off; i++)
+			off[b * block_off + i] = request(&cl, false);
+		for (int i = 0; i < block_on; i++)
+			on[b * block_on + i] = request(&cl, true);
 		before = boosts_so_far();
-		nondonor_run(&nd, block_len, other + b * block_len);
+		nondonor_run(&nd, block_off, other + b * block_off);
 		boosts_nd += boosts_so_far() - before;
 	}
-	row(setup_names[s], backend, "unloaded", base, base, "");
-	row(setup_names[s], backend, "importance off", pcts_of(off, n), base, "");
-	row(setup_names[s], backend, "**importance on**", pcts_of(on, n), base, "");
+	{
+		struct pcts p_off = pcts_of(off, n_off), p_on = pcts_of(on, n);
+
+		row(setup_names[s], backend, "unloaded", base, base, "");
+		row(setup_names[s], backend, "importance off", p_off, base, "");
+		row(setup_names[s], backend, "**importance on**", p_on, base, "");
+		out->measured = true;
+		if (p_on.p50 / base.p50 > out->on_p50) {
+			out->on_p50 = p_on.p50 / base.p50;
+			out->on_p50_where = setup_names[s];
+		}
+		if (p_on.p99 / base.p99 > out->on_p99) {
+			out->on_p99 = p_on.p99 / base.p99;
+			out->on_p99_where = setup_names[s];
+		}
+		if (p_off.p50 / base.p50 > worst_off_p50) {
+			worst_off_p50 = p_off.p50 / base.p50;
+			worst_off_where = setup_names[s];
+		}
+		nondonor_boosts += boosts_nd;
+	}
 	snprintf(note, sizeof(note), "boosts during its blocks: %llu", (unsigned long long)boosts_nd);
-	row(setup_names[s], backend, "non-donor", pcts_of(other, n), base, note);
+	row(setup_names[s], backend, "non-donor", pcts_of(other, n_off), base, note);
 	fflush(stdout);
 
 	reap(nd.pid, SIGKILL);
@@ -465,7 +504,7 @@ static long sched_view(const char *backend, pid_t server)
 	FILE *f;
 	long v = -1;
 
-	if (!strcmp(backend, "nice"))
+	if (!strncmp(backend, "nice", 4))
 		return getpriority(PRIO_PROCESS, (id_t)server);
 	if (!strcmp(backend, "autogroup")) {
 		snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)server);
@@ -531,7 +570,7 @@ static void *observe(void *arg)
 	return NULL;
 }
 
-static void run_latency(const char *backend, int rounds, const char *label)
+static void run_latency(const char *backend, int rounds, const char *label, double *p99_us)
 {
 	uint64_t *lat = calloc((size_t)rounds, sizeof(uint64_t));
 	int hold[2], go[2], got = 0;
@@ -581,6 +620,8 @@ static void run_latency(const char *backend, int rounds, const char *label)
 		p = pcts_of(lat, got);
 		printf("| %s%s | %d of %d | %.0f | %.0f | %.0f | %.0f |\n", backend, label, got, rounds, p.p50 * 1000,
 		       p.p90 * 1000, p.p99 * 1000, (double)lat[got - 1] / 1e3);
+		if (p99_us)
+			*p99_us = p.p99 * 1000;
 	}
 	impc_close(cl.c);
 	load_stop(OWN_SESSIONS, loops);
@@ -593,11 +634,14 @@ static void run_latency(const char *backend, int rounds, const char *label)
 	free(lat);
 }
 
-static bool backend_works(const char *backend)
+static bool backend_works(const char *spec)
 {
-	pid_t p = fork_child();
+	char backend[32] = "";
+	pid_t p;
 	int status;
 
+	sscanf(spec, "%31s", backend);
+	p = fork_child();
 	if (p == 0) {
 		int null = open("/dev/null", O_WRONLY);
 
@@ -615,13 +659,48 @@ static bool backend_works(const char *backend)
 	return true;
 }
 
+static const char *verdict(double v, double limit, char *buf, size_t size)
+{
+	if (v <= limit)
+		snprintf(buf, size, "met");
+	else
+		snprintf(buf, size, "**missed by %.0f%%**", (v / limit - 1) * 100);
+	return buf;
+}
+
+static void print_targets(const char *const *backends)
+{
+	char v[64];
+
+	printf("\nTargets, from the figures above:\n\n| target | backend | worst case | |\n| --- | --- | ---: | --- |\n");
+	for (int b = 0; b < N_BACKENDS; b++) {
+		const struct outcome *o = &outcomes[b];
+
+		if (!o->measured)
+			continue;
+		printf("| with importance, p50 <= 1.3x unloaded | %s | %.2fx (%s) | %s |\n", backends[b], o->on_p50,
+		       o->on_p50_where, verdict(o->on_p50, 1.3, v, sizeof(v)));
+		printf("| with importance, p99 <= 2x unloaded | %s | %.2fx (%s) | %s |\n", backends[b], o->on_p99,
+		       o->on_p99_where, verdict(o->on_p99, 2.0, v, sizeof(v)));
+		printf("| boost latency p99 <= 1 ms under load | %s | %.0f us | %s |\n", backends[b], o->lat_p99_us,
+		       verdict(o->lat_p99_us, 1000, v, sizeof(v)));
+	}
+	printf("| without importance, the inversion shows (>= 3x in one setup) | all | %.1fx (%s) | %s |\n",
+	       worst_off_p50, worst_off_where ? worst_off_where : "-", worst_off_p50 >= 3 ? "met" : "**missed**");
+	printf("| a non-donor gets no boost | all | %llu boosts during its requests | %s |\n",
+	       (unsigned long long)nondonor_boosts, nondonor_boosts ? "**missed**" : "met");
+}
+
 int main(int argc, char **argv)
 {
-	static const char *const backends[] = { "cgroup-v2", "cgroup-v1", "autogroup", "nice" };
-	bool usable[4];
+	/* each backend this importanced may use, and nice as it must be set to win in a session */
+	static const char *const backends[] = { "cgroup-v2", "cgroup-v1", "autogroup", "nice",
+						"nice --boost-nice -10" };
+	bool usable[N_BACKENDS];
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench-inversion IMPORTANCED [--blocks N] [--block N] [--work-us N] [--nice N]\n");
+		fprintf(stderr, "usage: bench-inversion IMPORTANCED [--blocks N] [--block-on N] [--block-off N] "
+				"[--work-us N] [--nice N] [--latency-only 1]\n");
 		return 2;
 	}
 	daemon_path = argv[1];
@@ -630,8 +709,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(argv[i], "--blocks"))
 			blocks = v;
-		else if (!strcmp(argv[i], "--block"))
-			block_len = v;
+		else if (!strcmp(argv[i], "--block-on"))
+			block_on = v;
+		else if (!strcmp(argv[i], "--block-off"))
+			block_off = v;
 		else if (!strcmp(argv[i], "--work-us"))
 			work_us = v;
 		else if (!strcmp(argv[i], "--nice"))
@@ -646,11 +727,11 @@ int main(int argc, char **argv)
 	snprintf(sock, sizeof(sock), "/tmp/bench-inversion.%d.sock", (int)getpid());
 	snprintf(state_dir, sizeof(state_dir), "/tmp/bench-inversion.%d.state", (int)getpid());
 	work_iters = calibrate();
-	printf("Server at nice %d, %d us of CPU per request; %d busy loops at nice 0; %d requests per condition "
-	       "in %d alternating blocks of %d. Times in ms; ratios are to the unloaded run (importance off) "
-	       "of the same setup and backend.\n\n",
-	       server_nice, work_us, LOOPS, blocks * block_len, blocks, block_len);
-	for (int b = 0; b < 4; b++) {
+	printf("Server at nice %d, %d us of CPU per request; %d busy loops at nice 0. %d blocks, each: %d requests "
+	       "without importance, %d with, %d from the non-donor (%d unloaded first). Times in ms; ratios are to "
+	       "the unloaded run of the same setup and backend.\n\n",
+	       server_nice, work_us, LOOPS, blocks, block_off, block_on, block_off, blocks * block_on);
+	for (int b = 0; b < N_BACKENDS; b++) {
 		usable[b] = backend_works(backends[b]);
 		if (!usable[b])
 			printf("- backend %s: refused by importanced here (see docs/backends.md)\n", backends[b]);
@@ -658,21 +739,23 @@ int main(int argc, char **argv)
 	printf("\n| setup | backend | requests | p50 | p90 | p99 | p50 ratio | p99 ratio | |\n");
 	printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
 	for (int s = 0; s < N_SETUPS && !latency_only; s++)
-		for (int b = 0; b < 4; b++)
+		for (int b = 0; b < N_BACKENDS; b++)
 			if (usable[b])
-				run_inversion((enum setup)s, backends[b]);
+				run_inversion((enum setup)s, backends[b], &outcomes[b]);
 	printf("\nBoost latency under load (the four loops, each in its own session): from the donor's send "
 	       "to the value the scheduler reads changed, in us.\n\n");
 	printf("| backend | boosts | p50 | p90 | p99 | max |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
-	for (int b = 0; b < 4; b++)
+	for (int b = 0; b < N_BACKENDS; b++)
 		if (usable[b])
-			run_latency(backends[b], 300, "");
+			run_latency(backends[b], 300, "", &outcomes[b].lat_p99_us);
 	/* the same with importanced as an ordinary process, for comparison */
 	daemon_rt = "0";
-	for (int b = 0; b < 4; b++)
+	for (int b = 0; b < N_BACKENDS; b++)
 		if (usable[b]) {
-			run_latency(backends[b], 300, ", importanced not real-time (--daemon-rt-priority 0)");
+			run_latency(backends[b], 300, ", importanced not real-time (--daemon-rt-priority 0)", NULL);
 			break;
 		}
+	if (!latency_only)
+		print_targets(backends);
 	return 0;
 }

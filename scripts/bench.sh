@@ -24,6 +24,38 @@ if ! command -v dbus-broker-launch >/dev/null 2>&1; then
 		export DBUS_BROKER_ROOT
 	fi
 fi
+# The priority-inversion section (bench/bench-inversion.c); also run alone
+# with `sh scripts/bench.sh BUILD inversion`, which prints it.
+inversion_section() {
+	echo "## Priority inversion: a background server, a foreground donor"
+	echo
+	echo "\`$build/bench-inversion $build/importanced\` (root). What importance donation is for: a foreground"
+	echo "request served by a background daemon should finish about as fast as on an idle machine. Each backend"
+	echo "this machine has (docs/backends.md), the same run alternating importance off / on / a non-donor client."
+	echo
+	"$build/bench-inversion" "$build/importanced"
+	cat <<'TXT'
+
+Why the rows look as they do. With `sched_autogroup_enabled=1` each session is one scheduling group at the
+top level, whatever the nice values inside it: the nice backend can only reorder the server's own session.
+With the load in the server's session, a boost to nice 0 makes the server equal to each of the four loops,
+not ahead of them; with the load elsewhere it changes nothing at all (the server's session already gets its
+share). The autogroup backend raises the server's session as a whole, so it works exactly when the server is
+alone in its session, and falls back to nice when it is not (the first setup). The cgroup v1 backend puts the
+server in a leaf cgroup of its own at the top of the cpu hierarchy, beside the sessions and the other cgroups,
+and a boost gives it ten times a normal group's weight: it wins in every setup. Without a boost that leaf
+weighs what the server's nice value weighs (a nice 10 server about a tenth of a normal group), which is why
+"importance off" is slower with the cgroup backend than with nice: a background receiver stays in the
+background band until a donor needs it. The remaining p99 is the server's wakeup behind a running loop and
+the client's own wakeup; the client is an ordinary process. The machine is shared (other builds run on it
+during `make bench`), which adds to every figure, unloaded ones included.
+TXT
+}
+
+if [ "${2:-}" = inversion ]; then
+	inversion_section
+	exit 0
+fi
 {
 	echo "# Benchmarks"
 	echo
@@ -120,6 +152,7 @@ fi
 	echo "software costs: \`$build/bench-broker --pin 0 $build/importanced 20000\`"
 	echo
 	"$build/bench-broker" --pin 0 "$build/importanced" 20000 | sed 's/^### /#### /'
+	inversion_section
 	cat <<'TXT'
 
 ## Targets, and what limits them
