@@ -136,6 +136,16 @@ static pid_t fork_child(void)
 
 static const char *daemon_rt = "1"; /* --daemon-rt-priority */
 
+static bool daemon_answers(void)
+{
+	impc *c;
+	bool up = impc_connect(sock, IMPC_MONITOR, &c, NULL) == 0;
+
+	if (up)
+		impc_close(c);
+	return up;
+}
+
 /* spec: a policy, optionally followed by one option and its value */
 static pid_t daemon_start(const char *spec)
 {
@@ -153,17 +163,13 @@ static pid_t daemon_start(const char *spec)
 		      (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500; i++) {
-		impc *c;
-
-		if (impc_connect(sock, IMPC_MONITOR, &c, NULL) == 0) {
-			impc_close(c);
-			return p;
-		}
+	for (int tries = 500; tries > 0 && !daemon_answers(); tries--)
 		pause_ms(10);
+	if (!daemon_answers()) {
+		fprintf(stderr, "bench-inversion: importanced --policy %s did not start\n", spec);
+		exit(1);
 	}
-	fprintf(stderr, "bench-inversion: importanced --policy %s did not start\n", spec);
-	exit(1);
+	return p;
 }
 
 static void reap(pid_t p, int sig)
@@ -185,7 +191,7 @@ static void busy_loop(void)
  * requests (a unit of CPU work each) or, in latency mode, waiting for a
  * byte on `hold` before it takes each request.  With same_session, it first
  * starts the load spawner: a process of its session that forks the busy
- * loops when a byte arrives on `go`.
+ * loops on a 'g' on `go` and stops them on an 's'.
  */
 static pid_t server_start(bool same_session, int go, int hold, pid_t *spawner)
 {
@@ -205,11 +211,17 @@ static pid_t server_start(bool same_session, int go, int hold, pid_t *spawner)
 		if (same_session) {
 			sp = fork_child();
 			if (sp == 0) {
-				if (read(go, &b, 1) == 1)
-					for (int i = 0; i < LOOPS; i++)
-						if (fork_child() == 0)
+				pid_t mine[LOOPS] = { 0 };
+
+				while (read(go, &b, 1) == 1)
+					for (int i = 0; i < LOOPS; i++) {
+						if (b == 's') {
+							reap(mine[i], SIGKILL);
+							mine[i] = 0;
+						} else if (!mine[i] && (mine[i] = fork_child()) == 0) {
 							busy_loop();
-				pause();
+						}
+					}
 				_exit(0);
 			}
 		}
@@ -273,6 +285,16 @@ static void load_stop(enum setup s, pid_t *loops)
 		if (s == OWN_CGROUPS)
 			rmdir(dir);
 	}
+}
+
+/* The load on or off: in the server's session through its spawner (go),
+ * else forked here. */
+static void load_switch(enum setup s, int go, pid_t *loops, bool on)
+{
+	if (s != SAME_SESSION)
+		(on ? load_start : load_stop)(s, loops);
+	else if (write(go, on ? "g" : "s", 1) < 0)
+		exit(1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -427,19 +449,15 @@ static void run_inversion(enum setup s, const char *backend, struct outcome *out
 		exit(1);
 	}
 	nd = nondonor_start();
-	for (int i = 0; i < n; i++)
-		unloaded[i] = request(&cl, false);
-	base = pcts_of(unloaded, n);
-	if (s == SAME_SESSION) {
-		if (write(go[1], "g", 1) < 0)
-			exit(1);
-	} else {
-		load_start(s, loops);
-	}
-	pause_ms(300);
+	/* the machine is not ours alone: the unloaded run alternates too, so
+	 * that whatever else runs here weighs on it as on the others */
 	for (int b = 0; b < blocks; b++) {
 		uint64_t before;
 
+		for (int i = 0; i < block_on; i++)
+			unloaded[b * block_on + i] = request(&cl, false);
+		load_switch(s, go[1], loops, true);
+		pause_ms(200);
 		for (int i = 0; i < block_off; i++)
 			off[b * block_off + i] = request(&cl, false);
 		for (int i = 0; i < block_on; i++)
@@ -447,7 +465,10 @@ static void run_inversion(enum setup s, const char *backend, struct outcome *out
 		before = boosts_so_far();
 		nondonor_run(&nd, block_off, other + b * block_off);
 		boosts_nd += boosts_so_far() - before;
+		load_switch(s, go[1], loops, false);
+		pause_ms(50);
 	}
+	base = pcts_of(unloaded, n);
 	{
 		struct pcts p_off = pcts_of(off, n_off), p_on = pcts_of(on, n);
 
@@ -477,10 +498,6 @@ static void run_inversion(enum setup s, const char *backend, struct outcome *out
 	close(nd.cmd);
 	close(nd.out);
 	impc_close(cl.c);
-	if (s == SAME_SESSION)
-		kill(-server, SIGKILL); /* the spawner and its loops are in the server's group */
-	else
-		load_stop(s, loops);
 	reap(server, SIGKILL);
 	reap(spawner, SIGKILL);
 	reap(daemon, SIGTERM);
@@ -727,10 +744,11 @@ int main(int argc, char **argv)
 	snprintf(sock, sizeof(sock), "/tmp/bench-inversion.%d.sock", (int)getpid());
 	snprintf(state_dir, sizeof(state_dir), "/tmp/bench-inversion.%d.state", (int)getpid());
 	work_iters = calibrate();
-	printf("Server at nice %d, %d us of CPU per request; %d busy loops at nice 0. %d blocks, each: %d requests "
-	       "without importance, %d with, %d from the non-donor (%d unloaded first). Times in ms; ratios are to "
-	       "the unloaded run of the same setup and backend.\n\n",
-	       server_nice, work_us, LOOPS, blocks, block_off, block_on, block_off, blocks * block_on);
+	printf("Server at nice %d, %d us of CPU per request; %d busy loops at nice 0. Per setup and backend, %d "
+	       "blocks, each: %d requests on the unloaded machine, then with the load: %d without importance, %d "
+	       "with, %d from the non-donor. Times in ms; ratios are to the unloaded requests of the same setup "
+	       "and backend.\n\n",
+	       server_nice, work_us, LOOPS, blocks, block_on, block_off, block_on, block_off);
 	for (int b = 0; b < N_BACKENDS; b++) {
 		usable[b] = backend_works(backends[b]);
 		if (!usable[b])

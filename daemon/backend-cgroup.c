@@ -63,6 +63,25 @@ static int find_mount(enum backend_kind kind, char *out, size_t size)
 	return r;
 }
 
+/* Whether the space-separated list names the cpu controller (not cpuset). */
+static bool lists_cpu(const char *list)
+{
+	for (const char *p = list; (p = strstr(p, "cpu")); p += 3)
+		if ((p == list || p[-1] == ' ') && (!p[3] || p[3] == ' ' || p[3] == '\n'))
+			return true;
+	return false;
+}
+
+bool bk_cgroup_v2_has_cpu(void)
+{
+	char mount[256], path[300], buf[512];
+
+	if (find_mount(BACKEND_CGROUP_V2, mount, sizeof(mount)) < 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", mount);
+	return bk_read_text(path, buf, sizeof(buf)) == 0 && lists_cpu(buf);
+}
+
 static const char *weight_file(enum backend_kind kind)
 {
 	return kind == BACKEND_CGROUP_V2 ? "cpu.weight" : "cpu.shares";
@@ -95,7 +114,7 @@ int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *wh
 	}
 	if (kind == BACKEND_CGROUP_V2) {
 		snprintf(path, sizeof(path), "%s/cgroup.controllers", mount);
-		if ((r = bk_read_text(path, buf, sizeof(buf))) < 0 || !strstr(buf, "cpu")) {
+		if ((r = bk_read_text(path, buf, sizeof(buf))) < 0 || !lists_cpu(buf)) {
 			snprintf(why, size, "the cpu controller is not enabled in cgroup v2 (%s)%s", mount,
 				 r < 0 ? "" : ": it is bound to a v1 hierarchy or disabled");
 			return -ENOTSUP;
@@ -135,37 +154,42 @@ int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *wh
 	return 0;
 }
 
-/* Where the process is in the hierarchy of kind, relative to its mount. */
-static int cgroup_of(pid_t pid, enum backend_kind kind, char *out, size_t size)
+int bk_cgroup_path(char *text, enum backend_kind kind, char *out, size_t size)
 {
-	char path[64], buf[4096], *line, *save = NULL;
-	int r;
+	char *line, *save = NULL;
 
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if ((r = bk_read_text(path, buf, sizeof(buf))) < 0)
-		return r;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		/* "0::/path" is the unified hierarchy, "N:ctl,ctl:/path" a v1 one */
 		char *ctl = strchr(line, ':'), *where = ctl ? strchr(ctl + 1, ':') : NULL;
+		bool found = false;
 
 		if (!where)
 			continue;
 		*where++ = '\0';
 		ctl++;
-		if (kind == BACKEND_CGROUP_V2) {
-			if (!strcmp(line, "0") && !*ctl) {
-				snprintf(out, size, "%s", where);
-				return 0;
-			}
-			continue;
+		if (kind == BACKEND_CGROUP_V2)
+			found = !strcmp(line, "0") && !*ctl;
+		else
+			for (char *s2 = NULL, *c = strtok_r(ctl, ",", &s2); c && !found; c = strtok_r(NULL, ",", &s2))
+				found = !strcmp(c, "cpu");
+		if (found) {
+			snprintf(out, size, "%s", where);
+			return 0;
 		}
-		for (char *s2 = NULL, *c = strtok_r(ctl, ",", &s2); c; c = strtok_r(NULL, ",", &s2))
-			if (!strcmp(c, "cpu")) {
-				snprintf(out, size, "%s", where);
-				return 0;
-			}
 	}
 	return -ENOENT;
+}
+
+/* Where the process is in the hierarchy of kind, relative to its mount. */
+static int cgroup_of(pid_t pid, enum backend_kind kind, char *out, size_t size)
+{
+	char path[64], buf[4096];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if ((r = bk_read_text(path, buf, sizeof(buf))) < 0)
+		return r;
+	return bk_cgroup_path(buf, kind, out, size);
 }
 
 /* The sum of the leaves' weights, for a root given to us. */

@@ -147,9 +147,9 @@ int backend_config_set(struct backend_config *cfg, const char *key, const char *
 	return 0;
 }
 
-int bk_read_text(const char *path, char *buf, size_t size)
+int bk_read_at(int dfd, const char *path, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
@@ -162,9 +162,9 @@ int bk_read_text(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-int bk_write_text(const char *path, const char *text)
+int bk_write_at(int dfd, const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = openat(dfd, path, O_WRONLY | O_CLOEXEC);
 	ssize_t n;
 	int e;
 
@@ -174,6 +174,16 @@ int bk_write_text(const char *path, const char *text)
 	e = errno;
 	close(fd);
 	return n < 0 ? -e : 0;
+}
+
+int bk_read_text(const char *path, char *buf, size_t size)
+{
+	return bk_read_at(AT_FDCWD, path, buf, size);
+}
+
+int bk_write_text(const char *path, const char *text)
+{
+	return bk_write_at(AT_FDCWD, path, text);
 }
 
 int bk_read_ulong(const char *path, unsigned long *out)

@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -69,13 +70,17 @@ static void *parked_report(void *arg)
  */
 static void puppet_main(int cmd, int answer, int nice, int threads)
 {
+	pthread_attr_t small;
 	char op;
 
 	setpriority(PRIO_PROCESS, 0, nice);
+	pthread_attr_init(&small);
+	pthread_attr_setstacksize(&small, 64 << 10);
 	for (int i = 0; i < threads; i++) {
 		pthread_t th;
 
-		pthread_create(&th, NULL, parked, NULL);
+		if (pthread_create(&th, &small, parked, NULL) != 0)
+			_exit(2);
 	}
 	while (read(cmd, &op, 1) == 1) {
 		pid_t out = 0;
@@ -338,6 +343,34 @@ static void test_nice_thread_bound(void **state)
 	puppet_end(&p);
 }
 
+/* A client with 2,000 threads toggling boosts: each edge is bounded work
+ * (boost-max-threads at its default), not seconds of it. */
+static void test_many_threads_bounded(void **state)
+{
+	struct backend_config cfg = config(BACKEND_NICE, NULL);
+	struct puppet p = puppet_start(10, 2000);
+	struct backend_target t = target_of(p.pid);
+	struct timespec t0, t1;
+	double ms;
+	unsigned v;
+
+	(void)state;
+	backend_attach(&cfg, &t);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 5; i++) {
+		backend_apply(&cfg, &t, true, &v);
+		backend_apply(&cfg, &t, false, &v);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	print_message("2000 threads: %.1f ms per boost + unboost\n", ms / 5);
+	assert_true(ms / 5 < 100);
+	assert_int_equal(nice_of(p.pid), 10);
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&p);
+}
+
 static int cpu_cgroup_of(pid_t pid, char *out, size_t size)
 {
 	char path[64], line[512];
@@ -461,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_choice_and_describe),
 		cmocka_unit_test(test_nice_inherited_levels),
 		cmocka_unit_test(test_nice_thread_bound),
+		cmocka_unit_test(test_many_threads_bounded),
 		cmocka_unit_test(test_cgroup_v1_leaf),
 		cmocka_unit_test(test_restore_recorded),
 	};
