@@ -364,6 +364,8 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 		return;
 	if ((r = bk_verify_target(t)) < 0) {
 		/* nothing is touched that could not be verified */
+		fprintf(stderr, "importanced: pid %d cannot be verified through its pidfd (%s): it will not be boosted\n",
+			(int)t->pid, strerror(-r));
 		t->kind = BACKEND_NONE;
 		return;
 	}

@@ -37,18 +37,20 @@ inversion_section() {
 	cat <<'TXT'
 
 Why the rows look as they do. With `sched_autogroup_enabled=1` each session is one scheduling group at the
-top level, whatever the nice values inside it: the nice backend can only reorder the server's own session.
-With the load in the server's session, a boost to nice 0 makes the server equal to each of the four loops,
-not ahead of them; with the load elsewhere it changes nothing at all (the server's session already gets its
-share). The autogroup backend raises the server's session as a whole, so it works exactly when the server is
-alone in its session, and falls back to nice when it is not (the first setup). The cgroup v1 backend puts the
-server in a leaf cgroup of its own at the top of the cpu hierarchy, beside the sessions and the other cgroups,
-and a boost gives it ten times a normal group's weight: it wins in every setup. Without a boost that leaf
-weighs what the server's nice value weighs (a nice 10 server about a tenth of a normal group), which is why
-"importance off" is slower with the cgroup backend than with nice: a background receiver stays in the
-background band until a donor needs it. The remaining p99 is the server's wakeup behind a running loop and
-the client's own wakeup; the client is an ordinary process. The machine is shared (other builds run on it
-during `make bench`), which adds to every figure, unloaded ones included.
+top level, whatever the nice values inside it. The nice backend can therefore only reorder the server's own
+session: with the load in that session, a boost to nice 0 makes the server equal to each of the four loops,
+not ahead of them; `--boost-nice -10` makes it win there; with the load in other sessions or cgroups no nice
+value changes anything (the server's session already gets its share, and no more). The autogroup backend
+raises the server's session as a whole, so it works when the server is alone in its session, and falls back
+to nice when it is not (the first setup). The cgroup v1 backend puts the server in a leaf cgroup of its own at
+the top of the cpu hierarchy, beside the sessions and the other cgroups, and a boost gives it ten times a
+normal group's weight: it wins in every setup. Unboosted, that leaf weighs what the server's nice value weighs
+(a nice 10 server about a tenth of a normal group), which is why "importance off" is slower with the cgroup
+backend than with nice: a background receiver stays in the background band until a donor needs it. The
+client is an ordinary process; what is left of the tail is its own wakeup and the server's behind a running
+loop. The machine is shared (other engineers' builds and tests run on it), which adds to every figure; the
+unloaded requests alternate with the loaded ones so that they see the same machine, and where that noise
+made the unloaded p99 larger than a loaded one the p99 ratio is below 1.
 TXT
 }
 
