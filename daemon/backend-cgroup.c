@@ -102,6 +102,49 @@ static const char *root_of(const struct backend_config *cfg)
 	return cfg->cgroup_root[0] ? cfg->cgroup_root : cfg->cgroup_mount;
 }
 
+static int cgroup_of(pid_t pid, enum backend_kind kind, char *out, size_t size);
+
+/*
+ * cgroup v2 only lets processes live in leaves once a cgroup's children
+ * have controllers.  When the root given to us is inside our own cgroup
+ * (systemd's Delegate= gives a service its own cgroup and everything
+ * below it), the daemon moves itself into <its cgroup>/daemon first.  Then
+ * the cpu controller is enabled for the root's children, and for the
+ * root itself in its parent where we may.
+ */
+static int v2_prepare_root(const struct backend_config *cfg, char *why, size_t size)
+{
+	char own[600], self[1024], path[1100], parent[1024];
+	size_t n;
+	int r;
+
+	if (cfg->cgroup_root[0] && cgroup_of(getpid(), BACKEND_CGROUP_V2, own, sizeof(own)) == 0) {
+		snprintf(self, sizeof(self), "%s%s", cfg->cgroup_mount, strcmp(own, "/") ? own : "");
+		n = strlen(self);
+		if (!strncmp(cfg->cgroup_root, self, n) && cfg->cgroup_root[n] == '/') {
+			snprintf(path, sizeof(path), "%s/daemon", self);
+			if ((mkdir(path, 0755) < 0 && errno != EEXIST) ||
+			    (r = bk_write_ulong(strcat(path, "/cgroup.procs"), (unsigned long)getpid())) < 0) {
+				snprintf(why, size, "cannot move importanced into %s/daemon, out of the way of its "
+					 "receivers: %s", self, strerror(errno));
+				return -EBUSY;
+			}
+		}
+	}
+	snprintf(parent, sizeof(parent), "%s", root_of(cfg));
+	if (strrchr(parent, '/') && strcmp(parent, cfg->cgroup_mount)) {
+		*strrchr(parent, '/') = '\0';
+		snprintf(path, sizeof(path), "%s/cgroup.subtree_control", parent);
+		bk_write_text(path, "+cpu"); /* may be someone else's, and already on */
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root_of(cfg));
+	if ((r = bk_write_text(path, "+cpu")) < 0) {
+		snprintf(why, size, "cannot enable cpu in %s: %s", path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *why, size_t size)
 {
 	char mount[256], path[1024], file[1100], buf[512];
@@ -129,14 +172,8 @@ int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *wh
 		return -errno;
 	}
 	snprintf(cfg->cgroup_mount, sizeof(cfg->cgroup_mount), "%s", mount);
-	if (kind == BACKEND_CGROUP_V2) {
-		/* the leaves need the controller enabled in their parent */
-		snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root_of(cfg));
-		if ((r = bk_write_text(path, "+cpu")) < 0) {
-			snprintf(why, size, "cannot enable cpu in %s: %s", path, strerror(-r));
-			return r;
-		}
-	}
+	if (kind == BACKEND_CGROUP_V2 && (r = v2_prepare_root(cfg, why, size)) < 0)
+		return r;
 	/* can we make a leaf and weigh it? */
 	snprintf(path, sizeof(path), "%s/importanced-probe-%d", root_of(cfg), (int)getpid());
 	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
@@ -309,8 +346,7 @@ void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t
 	if (access(back, F_OK) < 0)
 		snprintf(back, sizeof(back), "%s", t->cgroup_mount);
 	empty_leaf(t->cgroup_leaf, back);
-	if (cfg)
-		update_root_weight(cfg, t->kind, -(long)(t->boosted ?
-			(t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares) : t->weight_idle));
+	update_root_weight(cfg, t->kind, -(long)(t->boosted ?
+		(t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares) : t->weight_idle));
 	t->cgroup_leaf[0] = '\0';
 }

@@ -427,7 +427,7 @@ static void restore_target(const struct backend_config *cfg, struct backend_targ
 	if (t->boosted && alive)
 		backend_apply(cfg, t, false, &value);
 	if (is_cgroup(t->kind))
-		bk_cgroup_detach(alive ? cfg : NULL, t);
+		bk_cgroup_detach(cfg, t);
 }
 
 void backend_detach(const struct backend_config *cfg, struct backend_target *t)

@@ -143,7 +143,7 @@ static struct puppet puppet_start(int nice, int threads)
 				n += de->d_name[0] != '.';
 			closedir(d);
 		}
-		if (n == threads + 1)
+		if (n == threads + 1 && getpriority(PRIO_PROCESS, (id_t)p.pid) == nice)
 			break;
 		usleep(2000);
 	}
@@ -446,6 +446,42 @@ static void test_cgroup_v1_leaf(void **state)
 	puppet_end(&p);
 }
 
+/* A cgroup root of its own (as under delegation): it competes for its
+ * leaves, so its weight follows the sum of theirs. */
+static void test_cgroup_v1_own_root(void **state)
+{
+	const char *root = "/sys/fs/cgroup/cpu/importanced-test-root";
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p;
+	char why[256];
+	unsigned v;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	backend_config_defaults(&cfg);
+	cfg.kind = BACKEND_CGROUP_V1;
+	cfg.daemon_rt_priority = 0;
+	cfg.state_dir[0] = '\0';
+	snprintf(cfg.cgroup_root, sizeof(cfg.cgroup_root), "%s", root);
+	assert_int_equal(backend_init(&cfg, why, sizeof(why)), 0);
+	p = puppet_start(10, 0);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
+	assert_int_equal(shares_of("/importanced-test-root"), 110);
+	backend_apply(&cfg, &t, true, &v);
+	assert_int_equal(shares_of("/importanced-test-root"), 10240);
+	backend_apply(&cfg, &t, false, &v);
+	assert_int_equal(shares_of("/importanced-test-root"), 110);
+	backend_detach(&cfg, &t);
+	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* no leaves: a normal group */
+	close(t.pidfd);
+	puppet_end(&p);
+	assert_int_equal(rmdir(root), 0);
+}
+
 /* A daemon that dies leaves its records; the next one restores from them. */
 static void test_restore_recorded(void **state)
 {
@@ -496,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_nice_thread_bound),
 		cmocka_unit_test(test_many_threads_bounded),
 		cmocka_unit_test(test_cgroup_v1_leaf),
+		cmocka_unit_test(test_cgroup_v1_own_root),
 		cmocka_unit_test(test_restore_recorded),
 	};
 
