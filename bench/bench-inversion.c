@@ -317,6 +317,43 @@ static int client_open(struct client *cl)
 	return donor ? 1 : 0;
 }
 
+/* A daemon with this backend, the server (with its load spawner for
+ * SAME_SESSION; taking requests only on a byte on hold[0] in latency
+ * mode) and a donor client connected to it. */
+struct rig {
+	pid_t daemon, server, spawner, loops[LOOPS];
+	int go[2], hold[2];
+	struct client cl;
+};
+
+static void rig_start(struct rig *r, const char *backend, enum setup s, bool hold)
+{
+	memset(r, 0, sizeof(*r));
+	r->hold[0] = r->hold[1] = -1;
+	if (pipe(r->go) < 0 || (hold && pipe(r->hold) < 0))
+		exit(1);
+	r->daemon = daemon_start(backend);
+	r->server = server_start(s == SAME_SESSION, r->go[0], r->hold[0], &r->spawner);
+	pause_ms(100);
+	if (client_open(&r->cl) != 1) {
+		fprintf(stderr, "bench-inversion: the client is not a donor\n");
+		exit(1);
+	}
+}
+
+static void rig_stop(struct rig *r)
+{
+	impc_close(r->cl.c);
+	reap(r->server, SIGKILL);
+	reap(r->spawner, SIGKILL);
+	reap(r->daemon, SIGTERM);
+	for (int i = 0; i < 2; i++) {
+		close(r->go[i]);
+		if (r->hold[i] >= 0)
+			close(r->hold[i]);
+	}
+}
+
 /* One request, waited for; its time in ns. */
 static uint64_t request(struct client *cl, bool importance)
 {
@@ -429,25 +466,16 @@ static void row(const char *setup, const char *backend, const char *cond, struct
 /* One setup through one backend: the rows of the latency table. */
 static void run_inversion(enum setup s, const char *backend, struct outcome *out)
 {
-	int n = blocks * block_on, n_off = blocks * block_off, go[2];
+	int n = blocks * block_on, n_off = blocks * block_off;
 	uint64_t *unloaded = calloc((size_t)n, sizeof(uint64_t)), *on = calloc((size_t)n, sizeof(uint64_t));
 	uint64_t *off = calloc((size_t)n_off, sizeof(uint64_t)), *other = calloc((size_t)n_off, sizeof(uint64_t));
 	uint64_t boosts_nd = 0;
-	pid_t daemon, server, spawner, loops[LOOPS] = { 0 };
 	struct nondonor nd;
-	struct client cl;
 	struct pcts base;
+	struct rig r;
 	char note[128];
 
-	if (pipe(go) < 0)
-		exit(1);
-	daemon = daemon_start(backend);
-	server = server_start(s == SAME_SESSION, go[0], -1, &spawner);
-	pause_ms(100);
-	if (client_open(&cl) != 1) {
-		fprintf(stderr, "bench-inversion: the client is not a donor\n");
-		exit(1);
-	}
+	rig_start(&r, backend, s, false);
 	nd = nondonor_start();
 	/* the machine is not ours alone: the unloaded run alternates too, so
 	 * that whatever else runs here weighs on it as on the others */
@@ -455,17 +483,17 @@ static void run_inversion(enum setup s, const char *backend, struct outcome *out
 		uint64_t before;
 
 		for (int i = 0; i < block_on; i++)
-			unloaded[b * block_on + i] = request(&cl, false);
-		load_switch(s, go[1], loops, true);
+			unloaded[b * block_on + i] = request(&r.cl, false);
+		load_switch(s, r.go[1], r.loops, true);
 		pause_ms(200);
 		for (int i = 0; i < block_off; i++)
-			off[b * block_off + i] = request(&cl, false);
+			off[b * block_off + i] = request(&r.cl, false);
 		for (int i = 0; i < block_on; i++)
-			on[b * block_on + i] = request(&cl, true);
+			on[b * block_on + i] = request(&r.cl, true);
 		before = boosts_so_far();
 		nondonor_run(&nd, block_off, other + b * block_off);
 		boosts_nd += boosts_so_far() - before;
-		load_switch(s, go[1], loops, false);
+		load_switch(s, r.go[1], r.loops, false);
 		pause_ms(50);
 	}
 	base = pcts_of(unloaded, n);
@@ -497,12 +525,7 @@ static void run_inversion(enum setup s, const char *backend, struct outcome *out
 	reap(nd.pid, SIGKILL);
 	close(nd.cmd);
 	close(nd.out);
-	impc_close(cl.c);
-	reap(server, SIGKILL);
-	reap(spawner, SIGKILL);
-	reap(daemon, SIGTERM);
-	close(go[0]);
-	close(go[1]);
+	rig_stop(&r);
 	free(unloaded);
 	free(on);
 	free(off);
@@ -590,24 +613,17 @@ static void *observe(void *arg)
 static void run_latency(const char *backend, int rounds, const char *label, double *p99_us)
 {
 	uint64_t *lat = calloc((size_t)rounds, sizeof(uint64_t));
-	int hold[2], go[2], got = 0;
-	pid_t daemon, server, spawner, loops[LOOPS] = { 0 };
 	struct observer o = { .backend = backend };
-	pthread_t th;
-	struct client cl;
+	struct rig r;
 	struct pcts p;
+	pthread_t th;
+	int got = 0;
 
-	if (pipe(hold) < 0 || pipe(go) < 0)
-		exit(1);
-	daemon = daemon_start(backend);
-	server = server_start(false, go[0], hold[0], &spawner);
-	pause_ms(100);
-	if (client_open(&cl) != 1)
-		exit(1);
-	load_start(OWN_SESSIONS, loops);
+	rig_start(&r, backend, OWN_SESSIONS, true);
+	load_start(OWN_SESSIONS, r.loops);
 	pause_ms(300);
-	o.server = server;
-	o.idle = sched_view(backend, server);
+	o.server = r.server;
+	o.idle = sched_view(backend, r.server);
 	pthread_create(&th, NULL, observe, &o);
 	for (int i = 0; i < rounds; i++) {
 		uint64_t t0;
@@ -617,16 +633,16 @@ static void run_latency(const char *backend, int rounds, const char *label, doub
 		o.armed = 1;
 		pause_ms(1); /* the observer is reading */
 		t0 = clock_ns(CLOCK_MONOTONIC);
-		if (impc_send(cl.c, cl.peer, "l", 1, 0, cl.reply, 0, NULL) < 0)
+		if (impc_send(r.cl.c, r.cl.peer, "l", 1, 0, r.cl.reply, 0, NULL) < 0)
 			break;
 		while (o.armed && clock_ns(CLOCK_MONOTONIC) - t0 < 100000000u)
 			pause_ms(1);
 		o.armed = 0;
 		/* let the server take it and drop the boost */
-		if (write(hold[1], "r", 1) < 0 || impc_receive(cl.c, cl.reply, 2000, 0, &m) < 0)
+		if (write(r.hold[1], "r", 1) < 0 || impc_receive(r.cl.c, r.cl.reply, 2000, 0, &m) < 0)
 			break;
 		free(m.data);
-		for (int k = 0; k < 1000 && sched_view(backend, server) != o.idle; k++)
+		for (int k = 0; k < 1000 && sched_view(backend, r.server) != o.idle; k++)
 			pause_ms(1);
 		if (o.seen_at)
 			lat[got++] = o.seen_at - t0;
@@ -640,14 +656,8 @@ static void run_latency(const char *backend, int rounds, const char *label, doub
 		if (p99_us)
 			*p99_us = p.p99 * 1000;
 	}
-	impc_close(cl.c);
-	load_stop(OWN_SESSIONS, loops);
-	reap(server, SIGKILL);
-	reap(daemon, SIGTERM);
-	close(hold[0]);
-	close(hold[1]);
-	close(go[0]);
-	close(go[1]);
+	load_stop(OWN_SESSIONS, r.loops);
+	rig_stop(&r);
 	free(lat);
 }
 

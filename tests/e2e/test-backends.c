@@ -46,29 +46,39 @@
 static const char *daemon_bin;
 static char sock[108], state_dir[128], log_path[128];
 static pid_t daemon_pid = -1;
-static pid_t tracked[512];
-static int n_tracked;
-
+/* A child that dies with us. */
 static pid_t spawn(void)
 {
 	pid_t p = fork();
 
-	if (p == 0) {
+	if (p == 0)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		n_tracked = 0;
-	} else if (p > 0 && n_tracked < 512) {
-		tracked[n_tracked++] = p;
-	}
 	return p;
 }
 
+/* After each test: every child still there (the kernel lists them), killed
+ * and reaped, so that a failing test leaves nothing behind. */
 static int cleanup(void **state)
 {
+	char path[64], list[8192], *p, *end;
+	FILE *f;
+	size_t n;
+
 	(void)state;
-	for (int i = 0; i < n_tracked; i++)
-		if (kill(tracked[i], SIGKILL) == 0)
-			waitpid(tracked[i], NULL, 0);
-	n_tracked = 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	if ((f = fopen(path, "re"))) {
+		n = fread(list, 1, sizeof(list) - 1, f);
+		list[n] = '\0';
+		fclose(f);
+		for (p = list;; p = end) {
+			long child = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			kill((pid_t)child, SIGKILL);
+			waitpid((pid_t)child, NULL, 0);
+		}
+	}
 	daemon_pid = -1;
 	return 0;
 }
