@@ -124,9 +124,72 @@ static double pair_cost(enum path path, bool steady, long n)
 	return t;
 }
 
-static double median3(double a, double b, double c)
+/* ---- the pairs table: contenders alternated ---- */
+
+struct contender {
+	const char *path, *receiver;
+	enum path kind;
+	bool steady, callback;
+};
+
+static int cmp_double(const void *a, const void *b)
 {
-	return a > b ? (b > c ? b : (a > c ? c : a)) : (a > c ? a : (b > c ? c : b));
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts v and returns its median. */
+static double sorted_median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * Every contender runs once per round, the order rotated from round to
+ * round, so that a slow stretch of the machine hits all of them alike.
+ * Each contender's ratio is taken against importance off in the same
+ * round; the table shows the medians and the spread over the rounds.
+ */
+static void pairs_report(long pairs, bool quick)
+{
+	static const struct contender cs[] = {
+		{ "importance off", "-", PATH_OFF, false, false },
+		{ "voucher", "already boosted", PATH_VOUCHER, true, false },
+		{ "voucher", "boost+unboost per message", PATH_VOUCHER, false, false },
+		{ "legacy", "already boosted", PATH_LEGACY, true, false },
+		{ "legacy", "boost+unboost per message", PATH_LEGACY, false, false },
+		{ "voucher", "boost+unboost per message, with a policy callback", PATH_VOUCHER, false, true },
+	};
+	enum { N = sizeof(cs) / sizeof(cs[0]), ROUNDS_MAX = 15 };
+	int rounds = quick ? 5 : ROUNDS_MAX;
+	double t[N][ROUNDS_MAX], ratio[N][ROUNDS_MAX];
+
+	for (int r = 0; r < rounds; r++)
+		for (int k = 0; k < N; k++) {
+			int c = (k + r) % N;
+
+			with_callback = cs[c].callback;
+			t[c][r] = pair_cost(cs[c].kind, cs[c].steady, pairs);
+		}
+	with_callback = false;
+	for (int r = 0; r < rounds; r++)
+		for (int c = 0; c < N; c++)
+			ratio[c][r] = t[c][r] / t[0][r];
+	printf("### Send + receive pairs\n\n");
+	printf("%ld pairs per run; %d rounds, each running every contender once in a rotated order, all in "
+	       "this process. Median over the rounds, and the spread (lowest - highest); ratios are taken "
+	       "within each round.\n\n", pairs, rounds);
+	printf("| path | receiver | ns per pair | spread | pairs/s | ratio to importance off | spread |\n"
+	       "| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+	for (int c = 0; c < N; c++) {
+		double med = sorted_median(t[c], rounds), rmed = sorted_median(ratio[c], rounds);
+
+		printf("| %s | %s | %.0f | %.0f - %.0f | %.2fM | %.2f | %.2f - %.2f |\n", cs[c].path, cs[c].receiver,
+		       med * 1e9, t[c][0] * 1e9, t[c][rounds - 1] * 1e9, 1e-6 / med, rmed, ratio[c][0],
+		       ratio[c][rounds - 1]);
+	}
 }
 
 /* ---- memory ---- */
@@ -288,13 +351,11 @@ int main(int argc, char **argv)
 	}
 	const char *dir = argv[argc - 1];
 	long pairs = quick ? 100000 : 1000000;
-	static const char *const path_names[] = { "voucher", "legacy", "importance off" };
 	static const char *const kinds[] = { "queued messages", "inherits", "chain depth" };
 	long sizes[3][6] = { { 10, 100, 1000, 10000, 100000, 1000000 },
 			     { 10, 100, 1000, 10000, 100000, 1000000 },
 			     { 1, 10, 100, 1000, 0, 0 } };
 	int counts[3] = { quick ? 5 : 6, quick ? 5 : 6, 4 };
-	double off, cost;
 	char path[512];
 	FILE *dat;
 
@@ -302,26 +363,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench-engine [--quick] DIR\n");
 		return 2;
 	}
-	printf("### Send + receive pairs\n\n");
-	printf("%ld pairs per run, median of 3 runs, all in this process.\n\n", pairs);
-	printf("| path | receiver | ns per pair | pairs/s | ratio to importance off |\n| --- | --- | ---: | ---: | ---: |\n");
-	off = median3(pair_cost(PATH_OFF, false, pairs), pair_cost(PATH_OFF, false, pairs),
-		      pair_cost(PATH_OFF, false, pairs));
-	printf("| %s | - | %.0f | %.2fM | 1.00 |\n", path_names[PATH_OFF], off * 1e9, 1e-6 / off);
-	for (int p = PATH_VOUCHER; p <= PATH_LEGACY; p++)
-		for (int steady = 1; steady >= 0; steady--) {
-			cost = median3(pair_cost(p, steady, pairs), pair_cost(p, steady, pairs),
-				       pair_cost(p, steady, pairs));
-			printf("| %s | %s | %.0f | %.2fM | %.2f |\n", path_names[p],
-			       steady ? "already boosted" : "boost+unboost per message", cost * 1e9,
-			       1e-6 / cost, cost / off);
-		}
-	with_callback = true;
-	cost = median3(pair_cost(PATH_VOUCHER, false, pairs), pair_cost(PATH_VOUCHER, false, pairs),
-		       pair_cost(PATH_VOUCHER, false, pairs));
-	printf("| voucher | boost+unboost per message, with a policy callback | %.0f | %.2fM | %.2f |\n",
-	       cost * 1e9, 1e-6 / cost, cost / off);
-	with_callback = false;
+	pairs_report(pairs, quick);
 	printf("\n### Memory per object\n\n");
 	memory_report();
 

@@ -2,7 +2,8 @@
  * bench-inversion — priority inversion with and without importance, per
  * boost backend, on this machine.
  *
- *   bench-inversion IMPORTANCED [--blocks N] [--block N] [--work-us N] [--nice N]
+ *   bench-inversion IMPORTANCED [--blocks N] [--block-on N] [--block-off N] [--work-us N] [--nice N]
+ *                   [--latency-only 1]
  *
  * A background server (nice 10 by default) does a fixed unit of CPU work
  * per request.  Four busy loops load the machine, placed by the setup: in
@@ -42,9 +43,24 @@
 
 static const char *daemon_path;
 static char sock[108], state_dir[128];
-static int blocks = 6, block_len = 25, work_us = 5000, server_nice = 10;
+/* per block: block_on requests with importance, block_off without and
+ * from the non-donor (the slow ones: fewer) */
+static int blocks = 6, block_on = 50, block_off = 10, work_us = 5000, server_nice = 10;
 static unsigned long work_iters;
 static bool latency_only;
+
+/* what the targets table is made of, per backend (index in backends[]) */
+struct outcome {
+	bool measured;
+	double on_p50, on_p99;   /* the worst ratio over the setups */
+	const char *on_p50_where, *on_p99_where;
+	double lat_p99_us;
+};
+#define N_BACKENDS 5
+static struct outcome outcomes[N_BACKENDS];
+static double worst_off_p50;
+static const char *worst_off_where;
+static uint64_t nondonor_boosts;
 
 enum setup { SAME_SESSION, OWN_SESSIONS, OWN_CGROUPS, N_SETUPS };
 static const char *const setup_names[] = {
@@ -120,29 +136,40 @@ static pid_t fork_child(void)
 
 static const char *daemon_rt = "1"; /* --daemon-rt-priority */
 
-static pid_t daemon_start(const char *policy)
+static bool daemon_answers(void)
 {
-	pid_t p = fork_child();
+	impc *c;
+	bool up = impc_connect(sock, IMPC_MONITOR, &c, NULL) == 0;
 
+	if (up)
+		impc_close(c);
+	return up;
+}
+
+/* spec: a policy, optionally followed by one option and its value */
+static pid_t daemon_start(const char *spec)
+{
+	char policy[32] = "", opt[32] = "", val[32] = "";
+	pid_t p;
+
+	sscanf(spec, "%31s %31s %31s", policy, opt, val);
+	p = fork_child();
 	if (p == 0) {
 		int null = open("/dev/null", O_WRONLY);
 
 		dup2(null, 2);
 		execl(daemon_path, daemon_path, "--socket", sock, "--backend", policy, "--donor-uid", "0",
-		      "--state-dir", state_dir, "--daemon-rt-priority", daemon_rt, (char *)NULL);
+		      "--state-dir", state_dir, "--daemon-rt-priority", daemon_rt, opt[0] ? opt : NULL, val,
+		      (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500; i++) {
-		impc *c;
-
-		if (impc_connect(sock, IMPC_MONITOR, &c, NULL) == 0) {
-			impc_close(c);
-			return p;
-		}
+	for (int tries = 500; tries > 0 && !daemon_answers(); tries--)
 		pause_ms(10);
+	if (!daemon_answers()) {
+		fprintf(stderr, "bench-inversion: importanced --backend %s did not start\n", spec);
+		exit(1);
 	}
-	fprintf(stderr, "bench-inversion: importanced --backend %s did not start\n", policy);
-	exit(1);
+	return p;
 }
 
 static void reap(pid_t p, int sig)
@@ -164,7 +191,7 @@ static void busy_loop(void)
  * requests (a unit of CPU work each) or, in latency mode, waiting for a
  * byte on `hold` before it takes each request.  With same_session, it first
  * starts the load spawner: a process of its session that forks the busy
- * loops when a byte arrives on `go`.
+ * loops on a 'g' on `go` and stops them on an 's'.
  */
 static pid_t server_start(bool same_session, int go, int hold, pid_t *spawner)
 {
@@ -184,11 +211,17 @@ static pid_t server_start(bool same_session, int go, int hold, pid_t *spawner)
 		if (same_session) {
 			sp = fork_child();
 			if (sp == 0) {
-				if (read(go, &b, 1) == 1)
-					for (int i = 0; i < LOOPS; i++)
-						if (fork_child() == 0)
+				pid_t mine[LOOPS] = { 0 };
+
+				while (read(go, &b, 1) == 1)
+					for (int i = 0; i < LOOPS; i++) {
+						if (b == 's') {
+							reap(mine[i], SIGKILL);
+							mine[i] = 0;
+						} else if (!mine[i] && (mine[i] = fork_child()) == 0) {
 							busy_loop();
-				pause();
+						}
+					}
 				_exit(0);
 			}
 		}
@@ -254,6 +287,16 @@ static void load_stop(enum setup s, pid_t *loops)
 	}
 }
 
+/* The load on or off: in the server's session through its spawner (go),
+ * else forked here. */
+static void load_switch(enum setup s, int go, pid_t *loops, bool on)
+{
+	if (s != SAME_SESSION)
+		(on ? load_start : load_stop)(s, loops);
+	else if (write(go, on ? "g" : "s", 1) < 0)
+		exit(1);
+}
+
 /* ------------------------------------------------------------------ */
 /* the clients                                                          */
 /* ------------------------------------------------------------------ */
@@ -272,6 +315,43 @@ static int client_open(struct client *cl)
 	    (e = impc_port_allocate(cl->c, false, &cl->reply)) < 0)
 		return e;
 	return donor ? 1 : 0;
+}
+
+/* A daemon with this backend, the server (with its load spawner for
+ * SAME_SESSION; taking requests only on a byte on hold[0] in latency
+ * mode) and a donor client connected to it. */
+struct rig {
+	pid_t daemon, server, spawner, loops[LOOPS];
+	int go[2], hold[2];
+	struct client cl;
+};
+
+static void rig_start(struct rig *r, const char *backend, enum setup s, bool hold)
+{
+	memset(r, 0, sizeof(*r));
+	r->hold[0] = r->hold[1] = -1;
+	if (pipe(r->go) < 0 || (hold && pipe(r->hold) < 0))
+		exit(1);
+	r->daemon = daemon_start(backend);
+	r->server = server_start(s == SAME_SESSION, r->go[0], r->hold[0], &r->spawner);
+	pause_ms(100);
+	if (client_open(&r->cl) != 1) {
+		fprintf(stderr, "bench-inversion: the client is not a donor\n");
+		exit(1);
+	}
+}
+
+static void rig_stop(struct rig *r)
+{
+	impc_close(r->cl.c);
+	reap(r->server, SIGKILL);
+	reap(r->spawner, SIGKILL);
+	reap(r->daemon, SIGTERM);
+	for (int i = 0; i < 2; i++) {
+		close(r->go[i]);
+		if (r->hold[i] >= 0)
+			close(r->hold[i]);
+	}
 }
 
 /* One request, waited for; its time in ns. */
@@ -384,69 +464,68 @@ static void row(const char *setup, const char *backend, const char *cond, struct
 }
 
 /* One setup through one backend: the rows of the latency table. */
-static void run_inversion(enum setup s, const char *backend)
+static void run_inversion(enum setup s, const char *backend, struct outcome *out)
 {
-	int n = blocks * block_len, go[2];
+	int n = blocks * block_on, n_off = blocks * block_off;
 	uint64_t *unloaded = calloc((size_t)n, sizeof(uint64_t)), *on = calloc((size_t)n, sizeof(uint64_t));
-	uint64_t *off = calloc((size_t)n, sizeof(uint64_t)), *other = calloc((size_t)n, sizeof(uint64_t));
+	uint64_t *off = calloc((size_t)n_off, sizeof(uint64_t)), *other = calloc((size_t)n_off, sizeof(uint64_t));
 	uint64_t boosts_nd = 0;
-	pid_t daemon, server, spawner, loops[LOOPS] = { 0 };
 	struct nondonor nd;
-	struct client cl;
 	struct pcts base;
+	struct rig r;
 	char note[128];
 
-	if (pipe(go) < 0)
-		exit(1);
-	daemon = daemon_start(backend);
-	server = server_start(s == SAME_SESSION, go[0], -1, &spawner);
-	pause_ms(100);
-	if (client_open(&cl) != 1) {
-		fprintf(stderr, "bench-inversion: the client is not a donor\n");
-		exit(1);
-	}
+	rig_start(&r, backend, s, false);
 	nd = nondonor_start();
-	for (int i = 0; i < n; i++)
-		unloaded[i] = request(&cl, false);
-	base = pcts_of(unloaded, n);
-	if (s == SAME_SESSION) {
-		if (write(go[1], "g", 1) < 0)
-			exit(1);
-	} else {
-		load_start(s, loops);
-	}
-	pause_ms(300);
+	/* the machine is not ours alone: the unloaded run alternates too, so
+	 * that whatever else runs here weighs on it as on the others */
 	for (int b = 0; b < blocks; b++) {
 		uint64_t before;
 
-		for (int i = 0; i < block_len; i++)
-			off[b * block_len + i] = request(&cl, false);
-		for (int i = 0; i < block_len; i++)
-			on[b * block_len + i] = request(&cl, true);
+		for (int i = 0; i < block_on; i++)
+			unloaded[b * block_on + i] = request(&r.cl, false);
+		load_switch(s, r.go[1], r.loops, true);
+		pause_ms(200);
+		for (int i = 0; i < block_off; i++)
+			off[b * block_off + i] = request(&r.cl, false);
+		for (int i = 0; i < block_on; i++)
+			on[b * block_on + i] = request(&r.cl, true);
 		before = boosts_so_far();
-		nondonor_run(&nd, block_len, other + b * block_len);
+		nondonor_run(&nd, block_off, other + b * block_off);
 		boosts_nd += boosts_so_far() - before;
+		load_switch(s, r.go[1], r.loops, false);
+		pause_ms(50);
 	}
-	row(setup_names[s], backend, "unloaded", base, base, "");
-	row(setup_names[s], backend, "importance off", pcts_of(off, n), base, "");
-	row(setup_names[s], backend, "**importance on**", pcts_of(on, n), base, "");
+	base = pcts_of(unloaded, n);
+	{
+		struct pcts p_off = pcts_of(off, n_off), p_on = pcts_of(on, n);
+
+		row(setup_names[s], backend, "unloaded", base, base, "");
+		row(setup_names[s], backend, "importance off", p_off, base, "");
+		row(setup_names[s], backend, "**importance on**", p_on, base, "");
+		out->measured = true;
+		if (p_on.p50 / base.p50 > out->on_p50) {
+			out->on_p50 = p_on.p50 / base.p50;
+			out->on_p50_where = setup_names[s];
+		}
+		if (p_on.p99 / base.p99 > out->on_p99) {
+			out->on_p99 = p_on.p99 / base.p99;
+			out->on_p99_where = setup_names[s];
+		}
+		if (p_off.p50 / base.p50 > worst_off_p50) {
+			worst_off_p50 = p_off.p50 / base.p50;
+			worst_off_where = setup_names[s];
+		}
+		nondonor_boosts += boosts_nd;
+	}
 	snprintf(note, sizeof(note), "boosts during its blocks: %llu", (unsigned long long)boosts_nd);
-	row(setup_names[s], backend, "non-donor", pcts_of(other, n), base, note);
+	row(setup_names[s], backend, "non-donor", pcts_of(other, n_off), base, note);
 	fflush(stdout);
 
 	reap(nd.pid, SIGKILL);
 	close(nd.cmd);
 	close(nd.out);
-	impc_close(cl.c);
-	if (s == SAME_SESSION)
-		kill(-server, SIGKILL); /* the spawner and its loops are in the server's group */
-	else
-		load_stop(s, loops);
-	reap(server, SIGKILL);
-	reap(spawner, SIGKILL);
-	reap(daemon, SIGTERM);
-	close(go[0]);
-	close(go[1]);
+	rig_stop(&r);
 	free(unloaded);
 	free(on);
 	free(off);
@@ -465,7 +544,7 @@ static long sched_view(const char *backend, pid_t server)
 	FILE *f;
 	long v = -1;
 
-	if (!strcmp(backend, "nice"))
+	if (!strncmp(backend, "nice", 4))
 		return getpriority(PRIO_PROCESS, (id_t)server);
 	if (!strcmp(backend, "autogroup")) {
 		snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)server);
@@ -531,27 +610,20 @@ static void *observe(void *arg)
 	return NULL;
 }
 
-static void run_latency(const char *backend, int rounds, const char *label)
+static void run_latency(const char *backend, int rounds, const char *label, double *p99_us)
 {
 	uint64_t *lat = calloc((size_t)rounds, sizeof(uint64_t));
-	int hold[2], go[2], got = 0;
-	pid_t daemon, server, spawner, loops[LOOPS] = { 0 };
 	struct observer o = { .backend = backend };
-	pthread_t th;
-	struct client cl;
+	struct rig r;
 	struct pcts p;
+	pthread_t th;
+	int got = 0;
 
-	if (pipe(hold) < 0 || pipe(go) < 0)
-		exit(1);
-	daemon = daemon_start(backend);
-	server = server_start(false, go[0], hold[0], &spawner);
-	pause_ms(100);
-	if (client_open(&cl) != 1)
-		exit(1);
-	load_start(OWN_SESSIONS, loops);
+	rig_start(&r, backend, OWN_SESSIONS, true);
+	load_start(OWN_SESSIONS, r.loops);
 	pause_ms(300);
-	o.server = server;
-	o.idle = sched_view(backend, server);
+	o.server = r.server;
+	o.idle = sched_view(backend, r.server);
 	pthread_create(&th, NULL, observe, &o);
 	for (int i = 0; i < rounds; i++) {
 		uint64_t t0;
@@ -561,16 +633,16 @@ static void run_latency(const char *backend, int rounds, const char *label)
 		o.armed = 1;
 		pause_ms(1); /* the observer is reading */
 		t0 = clock_ns(CLOCK_MONOTONIC);
-		if (impc_send(cl.c, cl.peer, "l", 1, 0, cl.reply, 0, NULL) < 0)
+		if (impc_send(r.cl.c, r.cl.peer, "l", 1, 0, r.cl.reply, 0, NULL) < 0)
 			break;
 		while (o.armed && clock_ns(CLOCK_MONOTONIC) - t0 < 100000000u)
 			pause_ms(1);
 		o.armed = 0;
 		/* let the server take it and drop the boost */
-		if (write(hold[1], "r", 1) < 0 || impc_receive(cl.c, cl.reply, 2000, 0, &m) < 0)
+		if (write(r.hold[1], "r", 1) < 0 || impc_receive(r.cl.c, r.cl.reply, 2000, 0, &m) < 0)
 			break;
 		free(m.data);
-		for (int k = 0; k < 1000 && sched_view(backend, server) != o.idle; k++)
+		for (int k = 0; k < 1000 && sched_view(backend, r.server) != o.idle; k++)
 			pause_ms(1);
 		if (o.seen_at)
 			lat[got++] = o.seen_at - t0;
@@ -581,23 +653,22 @@ static void run_latency(const char *backend, int rounds, const char *label)
 		p = pcts_of(lat, got);
 		printf("| %s%s | %d of %d | %.0f | %.0f | %.0f | %.0f |\n", backend, label, got, rounds, p.p50 * 1000,
 		       p.p90 * 1000, p.p99 * 1000, (double)lat[got - 1] / 1e3);
+		if (p99_us)
+			*p99_us = p.p99 * 1000;
 	}
-	impc_close(cl.c);
-	load_stop(OWN_SESSIONS, loops);
-	reap(server, SIGKILL);
-	reap(daemon, SIGTERM);
-	close(hold[0]);
-	close(hold[1]);
-	close(go[0]);
-	close(go[1]);
+	load_stop(OWN_SESSIONS, r.loops);
+	rig_stop(&r);
 	free(lat);
 }
 
-static bool backend_works(const char *backend)
+static bool backend_works(const char *spec)
 {
-	pid_t p = fork_child();
+	char backend[32] = "";
+	pid_t p;
 	int status;
 
+	sscanf(spec, "%31s", backend);
+	p = fork_child();
 	if (p == 0) {
 		int null = open("/dev/null", O_WRONLY);
 
@@ -615,13 +686,48 @@ static bool backend_works(const char *backend)
 	return true;
 }
 
+static const char *verdict(double v, double limit, char *buf, size_t size)
+{
+	if (v <= limit)
+		snprintf(buf, size, "met");
+	else
+		snprintf(buf, size, "**missed by %.0f%%**", (v / limit - 1) * 100);
+	return buf;
+}
+
+static void print_targets(const char *const *backends)
+{
+	char v[64];
+
+	printf("\nTargets, from the figures above:\n\n| target | backend | worst case | |\n| --- | --- | ---: | --- |\n");
+	for (int b = 0; b < N_BACKENDS; b++) {
+		const struct outcome *o = &outcomes[b];
+
+		if (!o->measured)
+			continue;
+		printf("| with importance, p50 <= 1.3x unloaded | %s | %.2fx (%s) | %s |\n", backends[b], o->on_p50,
+		       o->on_p50_where, verdict(o->on_p50, 1.3, v, sizeof(v)));
+		printf("| with importance, p99 <= 2x unloaded | %s | %.2fx (%s) | %s |\n", backends[b], o->on_p99,
+		       o->on_p99_where, verdict(o->on_p99, 2.0, v, sizeof(v)));
+		printf("| boost latency p99 <= 1 ms under load | %s | %.0f us | %s |\n", backends[b], o->lat_p99_us,
+		       verdict(o->lat_p99_us, 1000, v, sizeof(v)));
+	}
+	printf("| without importance, the inversion shows (>= 3x in one setup) | all | %.1fx (%s) | %s |\n",
+	       worst_off_p50, worst_off_where ? worst_off_where : "-", worst_off_p50 >= 3 ? "met" : "**missed**");
+	printf("| a non-donor gets no boost | all | %llu boosts during its requests | %s |\n",
+	       (unsigned long long)nondonor_boosts, nondonor_boosts ? "**missed**" : "met");
+}
+
 int main(int argc, char **argv)
 {
-	static const char *const backends[] = { "cgroup-v2", "cgroup-v1", "autogroup", "nice" };
-	bool usable[4];
+	/* each backend this importanced may use, and nice as it must be set to win in a session */
+	static const char *const backends[] = { "cgroup-v2", "cgroup-v1", "autogroup", "nice",
+						"nice --boost-nice -10" };
+	bool usable[N_BACKENDS];
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench-inversion IMPORTANCED [--blocks N] [--block N] [--work-us N] [--nice N]\n");
+		fprintf(stderr, "usage: bench-inversion IMPORTANCED [--blocks N] [--block-on N] [--block-off N] "
+				"[--work-us N] [--nice N] [--latency-only 1]\n");
 		return 2;
 	}
 	daemon_path = argv[1];
@@ -630,8 +736,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(argv[i], "--blocks"))
 			blocks = v;
-		else if (!strcmp(argv[i], "--block"))
-			block_len = v;
+		else if (!strcmp(argv[i], "--block-on"))
+			block_on = v;
+		else if (!strcmp(argv[i], "--block-off"))
+			block_off = v;
 		else if (!strcmp(argv[i], "--work-us"))
 			work_us = v;
 		else if (!strcmp(argv[i], "--nice"))
@@ -646,11 +754,12 @@ int main(int argc, char **argv)
 	snprintf(sock, sizeof(sock), "/tmp/bench-inversion.%d.sock", (int)getpid());
 	snprintf(state_dir, sizeof(state_dir), "/tmp/bench-inversion.%d.state", (int)getpid());
 	work_iters = calibrate();
-	printf("Server at nice %d, %d us of CPU per request; %d busy loops at nice 0; %d requests per condition "
-	       "in %d alternating blocks of %d. Times in ms; ratios are to the unloaded run (importance off) "
-	       "of the same setup and backend.\n\n",
-	       server_nice, work_us, LOOPS, blocks * block_len, blocks, block_len);
-	for (int b = 0; b < 4; b++) {
+	printf("Server at nice %d, %d us of CPU per request; %d busy loops at nice 0. Per setup and backend, %d "
+	       "blocks, each: %d requests on the unloaded machine, then with the load: %d without importance, %d "
+	       "with, %d from the non-donor. Times in ms; ratios are to the unloaded requests of the same setup "
+	       "and backend.\n\n",
+	       server_nice, work_us, LOOPS, blocks, block_on, block_off, block_on, block_off);
+	for (int b = 0; b < N_BACKENDS; b++) {
 		usable[b] = backend_works(backends[b]);
 		if (!usable[b])
 			printf("- backend %s: refused by importanced here (see docs/backends.md)\n", backends[b]);
@@ -658,21 +767,23 @@ int main(int argc, char **argv)
 	printf("\n| setup | backend | requests | p50 | p90 | p99 | p50 ratio | p99 ratio | |\n");
 	printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
 	for (int s = 0; s < N_SETUPS && !latency_only; s++)
-		for (int b = 0; b < 4; b++)
+		for (int b = 0; b < N_BACKENDS; b++)
 			if (usable[b])
-				run_inversion((enum setup)s, backends[b]);
+				run_inversion((enum setup)s, backends[b], &outcomes[b]);
 	printf("\nBoost latency under load (the four loops, each in its own session): from the donor's send "
 	       "to the value the scheduler reads changed, in us.\n\n");
 	printf("| backend | boosts | p50 | p90 | p99 | max |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
-	for (int b = 0; b < 4; b++)
+	for (int b = 0; b < N_BACKENDS; b++)
 		if (usable[b])
-			run_latency(backends[b], 300, "");
+			run_latency(backends[b], 300, "", &outcomes[b].lat_p99_us);
 	/* the same with importanced as an ordinary process, for comparison */
 	daemon_rt = "0";
-	for (int b = 0; b < 4; b++)
+	for (int b = 0; b < N_BACKENDS; b++)
 		if (usable[b]) {
-			run_latency(backends[b], 300, ", importanced not real-time (--daemon-rt-priority 0)");
+			run_latency(backends[b], 300, ", importanced not real-time (--daemon-rt-priority 0)", NULL);
 			break;
 		}
+	if (!latency_only)
+		print_targets(backends);
 	return 0;
 }

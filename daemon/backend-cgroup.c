@@ -63,6 +63,25 @@ static int find_mount(enum backend_kind kind, char *out, size_t size)
 	return r;
 }
 
+/* Whether the space-separated list names the cpu controller (not cpuset). */
+static bool lists_cpu(const char *list)
+{
+	for (const char *p = list; (p = strstr(p, "cpu")); p += 3)
+		if ((p == list || p[-1] == ' ') && (!p[3] || p[3] == ' ' || p[3] == '\n'))
+			return true;
+	return false;
+}
+
+bool bk_cgroup_v2_has_cpu(void)
+{
+	char mount[256], path[300], buf[512];
+
+	if (find_mount(BACKEND_CGROUP_V2, mount, sizeof(mount)) < 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/cgroup.controllers", mount);
+	return bk_read_text(path, buf, sizeof(buf)) == 0 && lists_cpu(buf);
+}
+
 static const char *weight_file(enum backend_kind kind)
 {
 	return kind == BACKEND_CGROUP_V2 ? "cpu.weight" : "cpu.shares";
@@ -83,6 +102,49 @@ static const char *root_of(const struct backend_config *cfg)
 	return cfg->cgroup_root[0] ? cfg->cgroup_root : cfg->cgroup_mount;
 }
 
+static int cgroup_of(pid_t pid, enum backend_kind kind, char *out, size_t size);
+
+/*
+ * cgroup v2 only lets processes live in leaves once a cgroup's children
+ * have controllers.  When the root given to us is inside our own cgroup
+ * (systemd's Delegate= gives a service its own cgroup and everything
+ * below it), the daemon moves itself into <its cgroup>/daemon first.  Then
+ * the cpu controller is enabled for the root's children, and for the
+ * root itself in its parent where we may.
+ */
+static int v2_prepare_root(const struct backend_config *cfg, char *why, size_t size)
+{
+	char own[600], self[1024], path[1100], parent[1024];
+	size_t n;
+	int r;
+
+	if (cfg->cgroup_root[0] && cgroup_of(getpid(), BACKEND_CGROUP_V2, own, sizeof(own)) == 0) {
+		snprintf(self, sizeof(self), "%s%s", cfg->cgroup_mount, strcmp(own, "/") ? own : "");
+		n = strlen(self);
+		if (!strncmp(cfg->cgroup_root, self, n) && cfg->cgroup_root[n] == '/') {
+			snprintf(path, sizeof(path), "%s/daemon", self);
+			if ((mkdir(path, 0755) < 0 && errno != EEXIST) ||
+			    (r = bk_write_ulong(strcat(path, "/cgroup.procs"), (unsigned long)getpid())) < 0) {
+				snprintf(why, size, "cannot move importanced into %s/daemon, out of the way of its "
+					 "receivers: %s", self, strerror(errno));
+				return -EBUSY;
+			}
+		}
+	}
+	snprintf(parent, sizeof(parent), "%s", root_of(cfg));
+	if (strrchr(parent, '/') && strcmp(parent, cfg->cgroup_mount)) {
+		*strrchr(parent, '/') = '\0';
+		snprintf(path, sizeof(path), "%s/cgroup.subtree_control", parent);
+		bk_write_text(path, "+cpu"); /* may be someone else's, and already on */
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root_of(cfg));
+	if ((r = bk_write_text(path, "+cpu")) < 0) {
+		snprintf(why, size, "cannot enable cpu in %s: %s", path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *why, size_t size)
 {
 	char mount[256], path[1024], file[1100], buf[512];
@@ -95,7 +157,7 @@ int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *wh
 	}
 	if (kind == BACKEND_CGROUP_V2) {
 		snprintf(path, sizeof(path), "%s/cgroup.controllers", mount);
-		if ((r = bk_read_text(path, buf, sizeof(buf))) < 0 || !strstr(buf, "cpu")) {
+		if ((r = bk_read_text(path, buf, sizeof(buf))) < 0 || !lists_cpu(buf)) {
 			snprintf(why, size, "the cpu controller is not enabled in cgroup v2 (%s)%s", mount,
 				 r < 0 ? "" : ": it is bound to a v1 hierarchy or disabled");
 			return -ENOTSUP;
@@ -110,14 +172,8 @@ int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *wh
 		return -errno;
 	}
 	snprintf(cfg->cgroup_mount, sizeof(cfg->cgroup_mount), "%s", mount);
-	if (kind == BACKEND_CGROUP_V2) {
-		/* the leaves need the controller enabled in their parent */
-		snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root_of(cfg));
-		if ((r = bk_write_text(path, "+cpu")) < 0) {
-			snprintf(why, size, "cannot enable cpu in %s: %s", path, strerror(-r));
-			return r;
-		}
-	}
+	if (kind == BACKEND_CGROUP_V2 && (r = v2_prepare_root(cfg, why, size)) < 0)
+		return r;
 	/* can we make a leaf and weigh it? */
 	snprintf(path, sizeof(path), "%s/importanced-probe-%d", root_of(cfg), (int)getpid());
 	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
@@ -135,37 +191,42 @@ int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *wh
 	return 0;
 }
 
-/* Where the process is in the hierarchy of kind, relative to its mount. */
-static int cgroup_of(pid_t pid, enum backend_kind kind, char *out, size_t size)
+int bk_cgroup_path(char *text, enum backend_kind kind, char *out, size_t size)
 {
-	char path[64], buf[4096], *line, *save = NULL;
-	int r;
+	char *line, *save = NULL;
 
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if ((r = bk_read_text(path, buf, sizeof(buf))) < 0)
-		return r;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		/* "0::/path" is the unified hierarchy, "N:ctl,ctl:/path" a v1 one */
 		char *ctl = strchr(line, ':'), *where = ctl ? strchr(ctl + 1, ':') : NULL;
+		bool found = false;
 
 		if (!where)
 			continue;
 		*where++ = '\0';
 		ctl++;
-		if (kind == BACKEND_CGROUP_V2) {
-			if (!strcmp(line, "0") && !*ctl) {
-				snprintf(out, size, "%s", where);
-				return 0;
-			}
-			continue;
+		if (kind == BACKEND_CGROUP_V2)
+			found = !strcmp(line, "0") && !*ctl;
+		else
+			for (char *s2 = NULL, *c = strtok_r(ctl, ",", &s2); c && !found; c = strtok_r(NULL, ",", &s2))
+				found = !strcmp(c, "cpu");
+		if (found) {
+			snprintf(out, size, "%s", where);
+			return 0;
 		}
-		for (char *s2 = NULL, *c = strtok_r(ctl, ",", &s2); c; c = strtok_r(NULL, ",", &s2))
-			if (!strcmp(c, "cpu")) {
-				snprintf(out, size, "%s", where);
-				return 0;
-			}
 	}
 	return -ENOENT;
+}
+
+/* Where the process is in the hierarchy of kind, relative to its mount. */
+static int cgroup_of(pid_t pid, enum backend_kind kind, char *out, size_t size)
+{
+	char path[64], buf[4096];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if ((r = bk_read_text(path, buf, sizeof(buf))) < 0)
+		return r;
+	return bk_cgroup_path(buf, kind, out, size);
 }
 
 /* The sum of the leaves' weights, for a root given to us. */
@@ -285,8 +346,7 @@ void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t
 	if (access(back, F_OK) < 0)
 		snprintf(back, sizeof(back), "%s", t->cgroup_mount);
 	empty_leaf(t->cgroup_leaf, back);
-	if (cfg)
-		update_root_weight(cfg, t->kind, -(long)(t->boosted ?
-			(t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares) : t->weight_idle));
+	update_root_weight(cfg, t->kind, -(long)(t->boosted ?
+		(t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares) : t->weight_idle));
 	t->cgroup_leaf[0] = '\0';
 }

@@ -4,7 +4,9 @@
 
 #include "backend.h"
 
-/* files */
+/* files; the _at forms relative to a directory handle */
+int bk_read_at(int dfd, const char *path, char *buf, size_t size);
+int bk_write_at(int dfd, const char *path, const char *text);
 int bk_read_text(const char *path, char *buf, size_t size);
 int bk_write_text(const char *path, const char *text);
 int bk_read_ulong(const char *path, unsigned long *out);
@@ -25,6 +27,10 @@ int bk_autogroup_set(const struct backend_config *cfg, struct backend_target *t,
 int bk_nice_weight(int nice);
 
 /* cgroups (backend-cgroup.c) */
+/* From the text of /proc/PID/cgroup, the process's path in the hierarchy
+ * of kind (CGROUP_V2: the "0::" line; CGROUP_V1: the line with "cpu"). */
+int bk_cgroup_path(char *proc_cgroup, enum backend_kind kind, char *out, size_t size);
+bool bk_cgroup_v2_has_cpu(void);
 int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *why, size_t size);
 int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t);
 int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value);

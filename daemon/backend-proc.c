@@ -423,39 +423,24 @@ static int proc_dir(const struct backend_target *t)
 
 static int proc_read(const struct backend_target *t, const char *name, char *buf, size_t size)
 {
-	int dfd = proc_dir(t), fd;
-	ssize_t n;
+	int dfd = proc_dir(t), r;
 
 	if (dfd < 0)
 		return dfd;
-	fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
+	r = bk_read_at(dfd, name, buf, size);
 	close(dfd);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
+	return r;
 }
 
 static int proc_write(const struct backend_target *t, const char *name, const char *text)
 {
-	int dfd = proc_dir(t), fd;
-	ssize_t n;
-	int e;
+	int dfd = proc_dir(t), r;
 
 	if (dfd < 0)
 		return dfd;
-	fd = openat(dfd, name, O_WRONLY | O_CLOEXEC);
+	r = bk_write_at(dfd, name, text);
 	close(dfd);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	e = errno;
-	close(fd);
-	return n < 0 ? -e : 0;
+	return r;
 }
 
 int bk_slack_boost(const struct backend_config *cfg, struct backend_target *t)
@@ -560,26 +545,25 @@ static bool autogroup_shared(pid_t self, unsigned long id)
 
 int bk_autogroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size)
 {
-	char buf[4096], *line, *save = NULL;
+	char buf[4096], where[600];
 	unsigned long id;
 	int nice, r;
 
 	(void)cfg;
-	/* autogroups only exist for tasks in the root of the cpu controller */
+	/* autogroups only exist for tasks in the root of the cpu controller:
+	 * v1's, or v2's where v2 has the controller */
 	if ((r = proc_read(t, "cgroup", buf, sizeof(buf))) < 0)
 		return r;
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *ctl = strchr(line, ':'), *path = ctl ? strchr(ctl + 1, ':') : NULL;
+	for (int k = BACKEND_CGROUP_V1; k <= BACKEND_CGROUP_V2; k++) {
+		char copy[4096];
 
-		if (!path)
+		if (k == BACKEND_CGROUP_V2 && !bk_cgroup_v2_has_cpu())
 			continue;
-		*path++ = '\0';
-		ctl++;
-		for (char *c = strtok(ctl, ","); c; c = strtok(NULL, ","))
-			if (!strcmp(c, "cpu") && strcmp(path, "/")) {
-				snprintf(why, size, "pid %d is in cpu cgroup %s, not the root", (int)t->pid, path);
-				return -ENOTSUP;
-			}
+		memcpy(copy, buf, sizeof(copy));
+		if (bk_cgroup_path(copy, (enum backend_kind)k, where, sizeof(where)) == 0 && strcmp(where, "/")) {
+			snprintf(why, size, "pid %d is in cpu cgroup %s, not the root", (int)t->pid, where);
+			return -ENOTSUP;
+		}
 	}
 	if ((r = autogroup_of(t, &id, &nice)) < 0) {
 		snprintf(why, size, "pid %d: no autogroup", (int)t->pid);

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,9 +148,9 @@ int backend_config_set(struct backend_config *cfg, const char *key, const char *
 	return 0;
 }
 
-int bk_read_text(const char *path, char *buf, size_t size)
+int bk_read_at(int dfd, const char *path, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
 	if (fd < 0)
@@ -162,9 +163,9 @@ int bk_read_text(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-int bk_write_text(const char *path, const char *text)
+int bk_write_at(int dfd, const char *path, const char *text)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = openat(dfd, path, O_WRONLY | O_CLOEXEC);
 	ssize_t n;
 	int e;
 
@@ -174,6 +175,16 @@ int bk_write_text(const char *path, const char *text)
 	e = errno;
 	close(fd);
 	return n < 0 ? -e : 0;
+}
+
+int bk_read_text(const char *path, char *buf, size_t size)
+{
+	return bk_read_at(AT_FDCWD, path, buf, size);
+}
+
+int bk_write_text(const char *path, const char *text)
+{
+	return bk_write_at(AT_FDCWD, path, text);
 }
 
 int bk_read_ulong(const char *path, unsigned long *out)
@@ -296,47 +307,56 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 	if (is_cgroup(chosen) && (r = bk_cgroup_probe(cfg, chosen, why, why_size)) < 0)
 		return r;
 	cfg->kind = chosen;
-	for (unsigned k = BACKEND_NONE; k < BACKEND_N_REAL; k++)
-		if (k != chosen && !cfg->why_not[k][0])
-			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "%s",
-				 k == BACKEND_NONE ? "boosts are wanted" :
-				 cfg->asked != BACKEND_AUTO ? "not asked for (--policy)" :
-							       "a backend earlier in the order works here");
+	for (unsigned k = BACKEND_NONE; k < BACKEND_N_REAL; k++) {
+		if (k == chosen || cfg->why_not[k][0])
+			continue;
+		if (k == BACKEND_NONE)
+			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "boosts are wanted");
+		else if (cfg->asked != BACKEND_AUTO)
+			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "works here, not asked for (--policy %s)",
+				 backend_name(cfg->asked));
+		else
+			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "works here, but %s comes first",
+				 backend_name(chosen));
+	}
 	lock_state_dir(cfg);
 	backend_restore_recorded(cfg);
 	raise_self(cfg);
 	return 0;
 }
 
-int backend_describe(const struct backend_config *cfg, char *buf, size_t size)
+/* Appends to buf (of size, *len used so far), cutting at the end. */
+static void __attribute__((format(printf, 4, 5))) append(char *buf, size_t size, size_t *len, const char *fmt, ...)
 {
-	size_t len = 0;
+	va_list ap;
 	int n;
 
-	n = snprintf(buf, size, "backend %s (asked: %s)%s\n", backend_name(cfg->kind), backend_name(cfg->asked),
-		     is_cgroup(cfg->kind) ? "" : "");
-	if (n < 0)
+	if (*len + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
+}
+
+int backend_describe(const struct backend_config *cfg, char *buf, size_t size)
+{
+	bool io = cfg->boost_io_level >= 0, slack = cfg->boost_timerslack_ns > 0;
+	size_t len = 0;
+
+	if (!size)
 		return -EINVAL;
-	len = (size_t)n < size ? (size_t)n : size;
-	if (is_cgroup(cfg->kind) && len < size) {
-		n = snprintf(buf + len, size - len, "  cgroups under %s\n",
-			     cfg->cgroup_root[0] ? cfg->cgroup_root : cfg->cgroup_mount);
-		len += (size_t)n < size - len ? (size_t)n : size - len;
-	}
-	for (int k = BACKEND_CGROUP_V2; k >= BACKEND_NONE && len < size; k--) {
-		if (k == (int)cfg->kind)
-			continue;
-		n = snprintf(buf + len, size - len, "  not %s: %s\n", backend_name((enum backend_kind)k),
-			     cfg->why_not[k]);
-		len += (size_t)n < size - len ? (size_t)n : size - len;
-	}
-	if (len < size) {
-		n = snprintf(buf + len, size - len, "  also lifted: %s%s%s\n",
-			     cfg->boost_io_level >= 0 ? "io priority" : "",
-			     cfg->boost_io_level >= 0 && cfg->boost_timerslack_ns ? ", " : "",
-			     cfg->boost_timerslack_ns ? "timer slack" : "");
-		len += (size_t)n < size - len ? (size_t)n : size - len;
-	}
+	buf[0] = '\0';
+	append(buf, size, &len, "backend %s (asked: %s)\n", backend_name(cfg->kind), backend_name(cfg->asked));
+	if (is_cgroup(cfg->kind))
+		append(buf, size, &len, "  cgroups under %s\n", cfg->cgroup_root[0] ? cfg->cgroup_root : cfg->cgroup_mount);
+	for (int k = BACKEND_CGROUP_V2; k >= BACKEND_NONE; k--)
+		if (k != (int)cfg->kind)
+			append(buf, size, &len, "  not %s: %s\n", backend_name((enum backend_kind)k), cfg->why_not[k]);
+	if (cfg->kind != BACKEND_NONE)
+		append(buf, size, &len, "  also lifted: %s%s%s\n", io ? "io priority" : "", io && slack ? ", " : "",
+		       slack ? "timer slack" : io ? "" : "nothing");
 	return (int)len;
 }
 
@@ -354,6 +374,8 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 		return;
 	if ((r = bk_verify_target(t)) < 0) {
 		/* nothing is touched that could not be verified */
+		fprintf(stderr, "importanced: pid %d cannot be verified through its pidfd (%s): it will not be boosted\n",
+			(int)t->pid, strerror(-r));
 		t->kind = BACKEND_NONE;
 		return;
 	}
@@ -415,7 +437,7 @@ static void restore_target(const struct backend_config *cfg, struct backend_targ
 	if (t->boosted && alive)
 		backend_apply(cfg, t, false, &value);
 	if (is_cgroup(t->kind))
-		bk_cgroup_detach(alive ? cfg : NULL, t);
+		bk_cgroup_detach(cfg, t);
 }
 
 void backend_detach(const struct backend_config *cfg, struct backend_target *t)

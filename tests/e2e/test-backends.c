@@ -46,29 +46,39 @@
 static const char *daemon_bin;
 static char sock[108], state_dir[128], log_path[128];
 static pid_t daemon_pid = -1;
-static pid_t tracked[512];
-static int n_tracked;
-
+/* A child that dies with us. */
 static pid_t spawn(void)
 {
 	pid_t p = fork();
 
-	if (p == 0) {
+	if (p == 0)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		n_tracked = 0;
-	} else if (p > 0 && n_tracked < 512) {
-		tracked[n_tracked++] = p;
-	}
 	return p;
 }
 
+/* After each test: every child still there (the kernel lists them), killed
+ * and reaped, so that a failing test leaves nothing behind. */
 static int cleanup(void **state)
 {
+	char path[64], list[8192], *p, *end;
+	FILE *f;
+	size_t n;
+
 	(void)state;
-	for (int i = 0; i < n_tracked; i++)
-		if (kill(tracked[i], SIGKILL) == 0)
-			waitpid(tracked[i], NULL, 0);
-	n_tracked = 0;
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	if ((f = fopen(path, "re"))) {
+		n = fread(list, 1, sizeof(list) - 1, f);
+		list[n] = '\0';
+		fclose(f);
+		for (p = list;; p = end) {
+			long child = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			kill((pid_t)child, SIGKILL);
+			waitpid((pid_t)child, NULL, 0);
+		}
+	}
 	daemon_pid = -1;
 	return 0;
 }
@@ -80,26 +90,39 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* importanced with these arguments after the common ones; its stderr goes
- * to log_path.  Returns once it answers. */
-static void daemon_start(const char *policy, const char *extra)
+/*
+ * Forks importanced on our socket and state directory with args (NULL
+ * ended) and the space-separated words of extra; its stderr goes to
+ * log_path, opened with flag (O_APPEND or O_TRUNC).
+ */
+static pid_t daemon_exec(const char **args, const char *extra, int flag)
 {
-	daemon_pid = spawn();
-	assert_true(daemon_pid >= 0);
-	if (daemon_pid == 0) {
-		char *argv[24] = { (char *)daemon_bin, "--socket", sock, "--backend", (char *)policy,
-				   "--donor-uid", "0", "--state-dir", state_dir, "--verbose", NULL };
-		int k = 10, fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	pid_t p = spawn();
 
-		if (extra)
-			for (char *save = NULL, *w = strtok_r(strdup(extra), " ", &save); w && k < 23;
-			     w = strtok_r(NULL, " ", &save))
-				argv[k++] = w;
+	assert_true(p >= 0);
+	if (p == 0) {
+		const char *argv[32] = { daemon_bin, "--socket", sock, "--state-dir", state_dir };
+		int k = 5, fd = open(log_path, O_WRONLY | O_CREAT | flag, 0600);
+		char *words = extra ? strdup(extra) : NULL, *save = NULL;
+
+		while (*args && k < 20)
+			argv[k++] = *args++;
+		for (char *w = words ? strtok_r(words, " ", &save) : NULL; w && k < 31; w = strtok_r(NULL, " ", &save))
+			argv[k++] = w;
 		argv[k] = NULL;
 		dup2(fd, 2);
-		execv(daemon_bin, argv);
+		execv(daemon_bin, (char **)argv);
 		_exit(127);
 	}
+	return p;
+}
+
+/* importanced with this policy and extra arguments; returns once it answers. */
+static void daemon_start(const char *policy, const char *extra)
+{
+	const char *args[] = { "--backend", policy, "--donor-uid", "0", "--verbose", NULL };
+
+	daemon_pid = daemon_exec(args, extra, O_APPEND);
 	for (int i = 0; i < 500; i++) {
 		impc *c;
 
@@ -455,10 +478,33 @@ static void exercise(const char *kind)
 	server_do(&s, 'r');
 	server_do(&s, 'v');
 	wait_same(&s, &attached);
+	impc_close(d);
+
+	/* boosted, the donor exits: its queued message goes, and the boost */
+	print_message("%s: donor exits while the server is boosted\n", kind);
+	{
+		int end[2];
+		pid_t donor;
+		char c;
+
+		assert_int_equal(pipe(end), 0);
+		donor = spawn();
+		if (donor == 0) {
+			close(end[1]);
+			donor_send();
+			if (read(end[0], &c, 1) < 0)
+				_exit(1);
+			_exit(0); /* without closing: the process just ends */
+		}
+		wait_boosted(kind, &s, true);
+		close(end[1]);
+		waitpid(donor, NULL, 0);
+		close(end[0]);
+		wait_same(&s, &attached);
+	}
 
 	/* boosted, the daemon stopped: it puts everything back on its way out */
 	print_message("%s: daemon stopped while boosted\n", kind);
-	impc_close(d);
 	d = donor_send();
 	wait_boosted(kind, &s, true);
 	daemon_stop(SIGTERM);
@@ -519,6 +565,7 @@ static void test_nice(void **state)
  * reason; so does a value out of range. */
 static void test_refused(void **state)
 {
+	const char *args[] = { "--backend", NULL, NULL };
 	struct { const char *policy, *extra, *says; } cases[] = {
 		{ "cgroup-v2", NULL, "cgroup v2" },
 		{ "nice", "--boost-nice -21", "boost-nice: -21 is out of range" },
@@ -537,27 +584,14 @@ static void test_refused(void **state)
 		if (!strcmp(cases[i].policy, "cgroup-v2") &&
 		    access("/sys/fs/cgroup/unified/cgroup.controllers", F_OK) == 0) {
 			read_line("/sys/fs/cgroup/unified/cgroup.controllers", buf, sizeof(buf));
-			if (strstr(buf, "cpu"))
+			if (strstr(buf, "cpu ") || (strlen(buf) >= 3 && !strcmp(buf + strlen(buf) - 3, "cpu")))
 				continue; /* it can work here */
 		}
 		if (!strcmp(cases[i].policy, "cgroup-v1") && !have_cgroup_v1_cpu())
 			continue;
 		unlink(log_path);
-		p = spawn();
-		if (p == 0) {
-			char *argv[12] = { (char *)daemon_bin, "--socket", sock, "--state-dir", state_dir,
-					   "--backend", (char *)cases[i].policy, NULL };
-			int k = 7, fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-			if (cases[i].extra)
-				for (char *save = NULL, *w = strtok_r(strdup(cases[i].extra), " ", &save); w;
-				     w = strtok_r(NULL, " ", &save))
-					argv[k++] = w;
-			argv[k] = NULL;
-			dup2(fd, 2);
-			execv(daemon_bin, argv);
-			_exit(127);
-		}
+		args[1] = cases[i].policy;
+		p = daemon_exec(args, cases[i].extra, O_TRUNC);
 		assert_int_equal(waitpid(p, &status, 0), p);
 		assert_true(WIFEXITED(status));
 		assert_int_equal(WEXITSTATUS(status), 2);
@@ -676,6 +710,13 @@ int main(int argc, char **argv)
 	snprintf(state_dir, sizeof(state_dir), "/tmp/importanced-backends.%d.state", (int)getpid());
 	snprintf(log_path, sizeof(log_path), "/tmp/importanced-backends.%d.log", (int)getpid());
 	r = cmocka_run_group_tests(tests, NULL, NULL);
+	{
+		char lock[160];
+
+		snprintf(lock, sizeof(lock), "%s/lock", state_dir);
+		unlink(lock);
+		rmdir(state_dir);
+	}
 	if (r)
 		fprintf(stderr, "test-backends: the daemons' output is in %s\n", log_path);
 	else

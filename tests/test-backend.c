@@ -1,0 +1,544 @@
+/*
+ * Unit tests of the boost backend module (daemon/backend*.c) against real
+ * processes and real cgroups, without a daemon: configuration ranges,
+ * choosing a backend, the nice backend's restore rules (threads and
+ * children started while boosted, a process that renices itself while
+ * boosted, the per-boost thread bound), the cgroup v1 leaf, and restoring
+ * from the records a crashed daemon left.
+ *
+ * The boosted process ("puppet") is a forked child that obeys one-byte
+ * commands on a pipe and answers with a pid (or 0).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "backend.h"
+
+struct puppet {
+	pid_t pid;
+	int cmd, answer;
+};
+
+static void *parked(void *arg)
+{
+	(void)arg;
+	pause();
+	return NULL;
+}
+
+static pid_t gettid_now(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+struct spawned {
+	pid_t tid;
+	int ready[2];
+};
+
+static void *parked_report(void *arg)
+{
+	struct spawned *s = arg;
+
+	s->tid = gettid_now();
+	if (write(s->ready[1], "x", 1) < 0)
+		return NULL;
+	pause();
+	return NULL;
+}
+
+/*
+ * Commands: 't' start a thread (answer: its tid), 'f' fork a child that
+ * parks (answer: its pid), 'r' set the main thread's nice to the next
+ * byte minus 20 (answer: 0).
+ */
+static void puppet_main(int cmd, int answer, int nice, int threads)
+{
+	pthread_attr_t small;
+	char op;
+
+	setpriority(PRIO_PROCESS, 0, nice);
+	pthread_attr_init(&small);
+	pthread_attr_setstacksize(&small, 64 << 10);
+	for (int i = 0; i < threads; i++) {
+		pthread_t th;
+
+		if (pthread_create(&th, &small, parked, NULL) != 0)
+			_exit(2);
+	}
+	while (read(cmd, &op, 1) == 1) {
+		pid_t out = 0;
+		pthread_t th;
+		struct spawned s;
+		char v;
+
+		if (op == 't') {
+			if (pipe(s.ready) < 0)
+				_exit(1);
+			pthread_create(&th, NULL, parked_report, &s);
+			if (read(s.ready[0], &v, 1) != 1)
+				_exit(1);
+			out = s.tid;
+		} else if (op == 'f') {
+			out = fork();
+			if (out == 0) {
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				pause();
+				_exit(0);
+			}
+		} else if (op == 'r') {
+			if (read(cmd, &v, 1) != 1)
+				_exit(1);
+			setpriority(PRIO_PROCESS, 0, v - 20);
+		}
+		if (write(answer, &out, sizeof(out)) != sizeof(out))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+static struct puppet puppet_start(int nice, int threads)
+{
+	struct puppet p;
+	int a[2], b[2];
+
+	assert_int_equal(pipe(a), 0);
+	assert_int_equal(pipe(b), 0);
+	p.pid = fork();
+	assert_true(p.pid >= 0);
+	if (p.pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		puppet_main(a[0], b[1], nice, threads);
+	}
+	close(a[0]);
+	close(b[1]);
+	p.cmd = a[1];
+	p.answer = b[0];
+	/* its threads are up once /proc lists them all */
+	for (int i = 0; i < 500; i++) {
+		char path[64];
+		int n = 0;
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)p.pid);
+		if ((d = opendir(path))) {
+			while ((de = readdir(d)))
+				n += de->d_name[0] != '.';
+			closedir(d);
+		}
+		if (n == threads + 1 && getpriority(PRIO_PROCESS, (id_t)p.pid) == nice)
+			break;
+		usleep(2000);
+	}
+	return p;
+}
+
+static pid_t puppet_do(struct puppet *p, char op, int arg)
+{
+	pid_t out;
+	char buf[2] = { op, (char)(arg + 20) };
+
+	assert_int_equal(write(p->cmd, buf, op == 'r' ? 2 : 1), op == 'r' ? 2 : 1);
+	assert_int_equal(read(p->answer, &out, sizeof(out)), sizeof(out));
+	return out;
+}
+
+static void puppet_end(struct puppet *p)
+{
+	close(p->cmd);
+	close(p->answer);
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+}
+
+static int nice_of(pid_t tid)
+{
+	return getpriority(PRIO_PROCESS, (id_t)tid);
+}
+
+/* Every thread of pid at `want`? */
+static bool all_threads_at(pid_t pid, int want)
+{
+	char path[64];
+	struct dirent *de;
+	bool ok = true;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	assert_non_null(d = opendir(path));
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && nice_of(atoi(de->d_name)) != want)
+			ok = false;
+	closedir(d);
+	return ok;
+}
+
+static struct backend_config config(enum backend_kind kind, const char *state_dir)
+{
+	struct backend_config cfg;
+	char why[256];
+
+	backend_config_defaults(&cfg);
+	cfg.kind = kind;
+	cfg.daemon_rt_priority = 0;
+	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", state_dir ? state_dir : "");
+	assert_int_equal(backend_init(&cfg, why, sizeof(why)), 0);
+	return cfg;
+}
+
+static struct backend_target target_of(pid_t pid)
+{
+	struct backend_target t;
+
+	memset(&t, 0, sizeof(t));
+	t.pid = pid;
+	t.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	assert_true(t.pidfd >= 0);
+	return t;
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_config_ranges(void **state)
+{
+	struct { const char *key, *value; int set; const char *says; } cases[] = {
+		{ "boost-nice", "-21", 0, "boost-nice -21 is out of range -20..19" },
+		{ "boost-nice", "20", 0, "boost-nice 20" },
+		{ "autogroup-nice", "-30", 0, "autogroup-nice" },
+		{ "boost-weight", "0", 0, "boost-weight 0" },
+		{ "boost-weight", "10001", 0, "boost-weight" },
+		{ "boost-shares", "1", 0, "boost-shares 1" },
+		{ "boost-io-level", "8", 0, "boost-io-level" },
+		{ "boost-max-threads", "0", 0, "boost-max-threads" },
+		{ "daemon-rt-priority", "100", 0, "daemon-rt-priority" },
+		{ "cgroup-root", "relative/dir", 0, "not an absolute path" },
+		{ "boost-nice", "x", -EINVAL, NULL },
+		{ "policy", "fast", -EINVAL, NULL },
+		{ "no-such-key", "1", -ENOENT, NULL },
+	};
+	struct backend_config cfg;
+	enum backend_kind k;
+	char err[256];
+
+	(void)state;
+	backend_config_defaults(&cfg);
+	assert_int_equal(backend_config_check(&cfg, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		backend_config_defaults(&cfg);
+		assert_int_equal(backend_config_set(&cfg, cases[i].key, cases[i].value), cases[i].set);
+		if (!cases[i].says)
+			continue;
+		err[0] = '\0';
+		assert_int_equal(backend_config_check(&cfg, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, cases[i].says))
+			fail_msg("%s %s: \"%s\" not in \"%s\"", cases[i].key, cases[i].value, cases[i].says, err);
+	}
+	for (k = BACKEND_NONE; k <= BACKEND_AUTO; k++) {
+		enum backend_kind back;
+
+		assert_int_equal(backend_kind_parse(backend_name(k), &back), 0);
+		assert_int_equal(back, k);
+	}
+}
+
+static void test_choice_and_describe(void **state)
+{
+	struct backend_config cfg = config(BACKEND_AUTO, NULL);
+	char text[1024];
+
+	(void)state;
+	assert_true(backend_describe(&cfg, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, backend_name(cfg.kind)));
+	/* every kind not in use has its reason */
+	for (int k = BACKEND_NONE; k < BACKEND_N_REAL; k++) {
+		char line[64];
+
+		if (k == (int)cfg.kind)
+			continue;
+		snprintf(line, sizeof(line), "not %s: ", backend_name((enum backend_kind)k));
+		assert_non_null(strstr(text, line));
+	}
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0 &&
+	    access("/sys/fs/cgroup/unified/cgroup.subtree_control", F_OK) == 0)
+		assert_int_equal(cfg.kind, BACKEND_CGROUP_V1);
+}
+
+/* Threads and children started while boosted go back to what the process
+ * had; the boost is negative, below what the process could set itself. */
+static void test_nice_inherited_levels(void **state)
+{
+	struct backend_config cfg = config(BACKEND_NICE, NULL);
+	struct puppet p = puppet_start(10, 2);
+	struct backend_target t = target_of(p.pid);
+	pid_t tid, child;
+	unsigned v;
+
+	(void)state;
+	cfg.boost_nice = -5;
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, BACKEND_NICE);
+	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_true(all_threads_at(p.pid, -5));
+	tid = puppet_do(&p, 't', 0);
+	child = puppet_do(&p, 'f', 0);
+	assert_int_equal(nice_of(tid), -5);
+	assert_int_equal(nice_of(child), -5);
+	/* it renices itself while boosted: worse than the boost, better than before */
+	puppet_do(&p, 'r', 3);
+	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_true(all_threads_at(p.pid, 10));
+	assert_int_equal(nice_of(tid), 10);
+	assert_int_equal(nice_of(child), 10);
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	kill(child, SIGKILL);
+	puppet_end(&p);
+}
+
+/* A process with more threads than boost-max-threads: only that many are
+ * touched per boost, and the unboost puts back all it touched. */
+static void test_nice_thread_bound(void **state)
+{
+	struct backend_config cfg = config(BACKEND_NICE, NULL);
+	struct puppet p = puppet_start(10, 300);
+	struct backend_target t = target_of(p.pid);
+	struct dirent *de;
+	char path[64];
+	int boosted = 0;
+	unsigned v;
+	DIR *d;
+
+	(void)state;
+	cfg.max_threads = 64;
+	backend_attach(&cfg, &t);
+	backend_apply(&cfg, &t, true, &v);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)p.pid);
+	assert_non_null(d = opendir(path));
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && nice_of(atoi(de->d_name)) == 0)
+			boosted++;
+	closedir(d);
+	assert_int_equal(boosted, 64);
+	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_true(all_threads_at(p.pid, 10));
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&p);
+}
+
+/* A client with 2,000 threads toggling boosts: each edge is bounded work
+ * (boost-max-threads at its default), not seconds of it. */
+static void test_many_threads_bounded(void **state)
+{
+	struct backend_config cfg = config(BACKEND_NICE, NULL);
+	struct puppet p = puppet_start(10, 2000);
+	struct backend_target t = target_of(p.pid);
+	struct timespec t0, t1;
+	double ms;
+	unsigned v;
+
+	(void)state;
+	backend_attach(&cfg, &t);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 5; i++) {
+		backend_apply(&cfg, &t, true, &v);
+		backend_apply(&cfg, &t, false, &v);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	print_message("2000 threads: %.1f ms per boost + unboost\n", ms / 5);
+	assert_true(ms / 5 < 100);
+	assert_int_equal(nice_of(p.pid), 10);
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&p);
+}
+
+static int cpu_cgroup_of(pid_t pid, char *out, size_t size)
+{
+	char path[64], line[512];
+	FILE *f;
+	int r = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, ":cpu:")) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(out, size, "%s", strstr(line, ":cpu:") + 5);
+			r = 0;
+		}
+	fclose(f);
+	return r;
+}
+
+static unsigned long shares_of(const char *cg)
+{
+	char path[600];
+	unsigned long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu%s/cpu.shares", cg);
+	if ((f = fopen(path, "re"))) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+static void test_cgroup_v1_leaf(void **state)
+{
+	struct backend_config cfg;
+	struct puppet p;
+	struct backend_target t;
+	char before[256], cg[256], leaf[300];
+	pid_t child;
+	unsigned v;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	cfg = config(BACKEND_CGROUP_V1, NULL);
+	p = puppet_start(10, 1);
+	t = target_of(p.pid);
+	assert_int_equal(cpu_cgroup_of(p.pid, before, sizeof(before)), 0);
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_true(!strncmp(cg, "/importanced-", 13));
+	snprintf(leaf, sizeof(leaf), "/sys/fs/cgroup/cpu%s", cg);
+	assert_int_equal(shares_of(cg), 110); /* nice 10's weight */
+	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(v, 10240);
+	assert_int_equal(shares_of(cg), 10240);
+	assert_int_equal(nice_of(p.pid), 10); /* the group does it, not nice */
+	child = puppet_do(&p, 'f', 0); /* a child joins the leaf */
+	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(shares_of(cg), 110);
+	backend_detach(&cfg, &t);
+	/* both back where the receiver came from, the leaf gone */
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_string_equal(cg, before);
+	assert_int_equal(cpu_cgroup_of(child, cg, sizeof(cg)), 0);
+	assert_string_equal(cg, before);
+	assert_int_equal(access(leaf, F_OK), -1);
+	close(t.pidfd);
+	kill(child, SIGKILL);
+	puppet_end(&p);
+}
+
+/* A cgroup root of its own (as under delegation): it competes for its
+ * leaves, so its weight follows the sum of theirs. */
+static void test_cgroup_v1_own_root(void **state)
+{
+	const char *root = "/sys/fs/cgroup/cpu/importanced-test-root";
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p;
+	char why[256];
+	unsigned v;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	backend_config_defaults(&cfg);
+	cfg.kind = BACKEND_CGROUP_V1;
+	cfg.daemon_rt_priority = 0;
+	cfg.state_dir[0] = '\0';
+	snprintf(cfg.cgroup_root, sizeof(cfg.cgroup_root), "%s", root);
+	assert_int_equal(backend_init(&cfg, why, sizeof(why)), 0);
+	p = puppet_start(10, 0);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
+	assert_int_equal(shares_of("/importanced-test-root"), 110);
+	backend_apply(&cfg, &t, true, &v);
+	assert_int_equal(shares_of("/importanced-test-root"), 10240);
+	backend_apply(&cfg, &t, false, &v);
+	assert_int_equal(shares_of("/importanced-test-root"), 110);
+	backend_detach(&cfg, &t);
+	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* no leaves: a normal group */
+	close(t.pidfd);
+	puppet_end(&p);
+	assert_int_equal(rmdir(root), 0);
+}
+
+/* A daemon that dies leaves its records; the next one restores from them. */
+static void test_restore_recorded(void **state)
+{
+	char dir[] = "/tmp/test-backend.XXXXXX";
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p;
+	unsigned v;
+	int left = 0;
+	struct dirent *de;
+	DIR *d;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	p = puppet_start(10, 3); /* first: it must not inherit the state directory's lock */
+	cfg = config(BACKEND_NICE, dir);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_true(all_threads_at(p.pid, 0));
+	/* the daemon "dies": nothing is detached; its lock goes with it */
+	close(t.pidfd);
+	free(t.saved);
+	close(cfg.state_lock_fd);
+	cfg = config(BACKEND_NICE, dir); /* restores in backend_init */
+	assert_true(all_threads_at(p.pid, 10));
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)))
+		left += de->d_name[0] >= '0' && de->d_name[0] <= '9';
+	closedir(d);
+	assert_int_equal(left, 0);
+	close(cfg.state_lock_fd);
+	puppet_end(&p);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_ranges),
+		cmocka_unit_test(test_choice_and_describe),
+		cmocka_unit_test(test_nice_inherited_levels),
+		cmocka_unit_test(test_nice_thread_bound),
+		cmocka_unit_test(test_many_threads_bounded),
+		cmocka_unit_test(test_cgroup_v1_leaf),
+		cmocka_unit_test(test_cgroup_v1_own_root),
+		cmocka_unit_test(test_restore_recorded),
+	};
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test-backend: needs root (nice values below the current, cgroups)\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
