@@ -682,6 +682,17 @@ static int open_connection(impc *c, bool *donor)
 		return e;
 	}
 	memcpy(&r, body, sizeof(r));
+	if (!(c->hello_flags & IMPC_MONITOR)) {
+		/* the handshake's second half: only now is donor status decided */
+		struct impp_req_confirm cq = { r.challenge };
+
+		if ((e = call_direct(c, fd, IMPP_REQ_CONFIRM, &cq, sizeof(cq), NULL, 0, &body, &len)) < 0 ||
+		    (len < sizeof(r) && (e = -EBADMSG))) {
+			close(fd);
+			return e;
+		}
+		memcpy(&r, body, sizeof(r));
+	}
 	if (donor)
 		*donor = r.donor;
 	return fd;

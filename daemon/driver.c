@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -405,11 +407,21 @@ fail:
 /* requests                                                             */
 /* ------------------------------------------------------------------ */
 
+static void log_hello(struct broker *b, struct peer *c, const char *what)
+{
+	if (b->cfg.verbose)
+		fprintf(stderr, "importanced: %s pid %d uid %u%s%s%s%s\n", what, (int)c->actor.pid,
+			(unsigned)c->actor.uid, c->receiver ? " receiver" : "", c->denap ? " denap" : "",
+			c->donor ? " donor" : "", c->monitor ? " monitor" : "");
+}
+
+/* HELLO: the task is made, not a donor (CONFIRM decides that). */
 static int req_hello(struct broker *b, struct peer *c, struct request *rq)
 {
 	struct impp_req_hello q;
 	struct impp_reply_hello r = { 0 };
 	struct ident who;
+	struct stat exe;
 	unsigned flags;
 	int e;
 
@@ -420,15 +432,16 @@ static int req_hello(struct broker *b, struct peer *c, struct request *rq)
 		return -EPROTONOSUPPORT;
 	if ((q.flags & ~7u) || ((q.flags & IMPP_HELLO_RECEIVER) && (q.flags & IMPP_HELLO_DENAP_RECEIVER)))
 		return -EINVAL;
-	/* the process that connected, as it is now (it sent this frame) */
 	if ((e = process_ident(c->pidfd, &who)) < 0)
 		return e;
 	if (!(q.flags & IMPP_HELLO_MONITOR)) {
 		bool receiver = q.flags & IMPP_HELLO_RECEIVER, denap = q.flags & IMPP_HELLO_DENAP_RECEIVER;
-		bool donor = donor_match(&b->cfg.donors, c->pidfd, &who);
 
-		flags = IMP_TASK_LIVE_DONOR | (donor ? IMP_TASK_DONOR : 0) | (receiver ? IMP_TASK_RECEIVER : 0) |
-			(denap ? IMP_TASK_DENAP_RECEIVER : 0);
+		if ((e = process_exe(c->pidfd, who.pid, &exe)) < 0)
+			return e;
+		if (getrandom(&c->challenge, sizeof(c->challenge), 0) != sizeof(c->challenge))
+			return -EAGAIN;
+		flags = IMP_TASK_LIVE_DONOR | (receiver ? IMP_TASK_RECEIVER : 0) | (denap ? IMP_TASK_DENAP_RECEIVER : 0);
 		if ((receiver || denap) && (e = process_get(b, c->pidfd, &who, &c->actor.process)) < 0)
 			return e;
 		if ((e = imp_task_create(b->dom, c->actor.pid, flags, &c->task)) < 0) {
@@ -439,19 +452,50 @@ static int req_hello(struct broker *b, struct peer *c, struct request *rq)
 		imp_task_set_userdata(c->task, &c->actor);
 		c->receiver = receiver;
 		c->denap = denap;
-		c->donor = donor;
+		c->exe_dev = exe.st_dev;
+		c->exe_ino = exe.st_ino;
+		c->hello_euid = who.uid;
+		r.challenge = c->challenge;
 	} else {
 		c->monitor = true;
 	}
 	c->hello = true;
 	r.version = IMPP_VERSION;
 	r.pid = c->actor.pid;
+	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
+	log_hello(b, c, "hello");
+	return 0;
+}
+
+/* CONFIRM: HELLO's challenge back; now the donor rules decide. */
+static int req_confirm(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_confirm q;
+	struct impp_reply_hello r = { 0 };
+	struct ident who;
+	struct stat exe;
+	int e;
+
+	NEED(q);
+	if (c->confirmed)
+		return -EALREADY;
+	if (q.challenge != c->challenge)
+		return -EACCES;
+	if ((e = process_ident(c->pidfd, &who)) < 0 || (e = process_exe(c->pidfd, who.pid, &exe)) < 0)
+		return e;
+	c->confirmed = true;
+	/* the program that read HELLO's reply is the one running now */
+	if (exe.st_dev == c->exe_dev && exe.st_ino == c->exe_ino && who.uid == c->hello_euid &&
+	    donor_match(&b->cfg.donors, c->pidfd, &who)) {
+		if ((e = imp_task_set_live_donor(c->task, true)) < 0)
+			return e;
+		c->donor = true;
+	}
+	r.version = IMPP_VERSION;
+	r.pid = c->actor.pid;
 	r.donor = c->donor;
 	peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
-	if (b->cfg.verbose)
-		fprintf(stderr, "importanced: hello pid %d uid %u%s%s%s%s\n", (int)c->actor.pid, (unsigned)c->actor.uid,
-			c->receiver ? " receiver" : "", c->denap ? " denap" : "", c->donor ? " donor" : "",
-			c->monitor ? " monitor" : "");
+	log_hello(b, c, "confirm");
 	return 0;
 }
 
@@ -847,6 +891,7 @@ static const struct {
 	[IMPP_REQ_DONOR] = { req_donor, false },
 	[IMPP_REQ_SEND_RECEIVE] = { req_send_receive, true },
 	[IMPP_REQ_BATCH] = { req_batch, true },
+	[IMPP_REQ_CONFIRM] = { req_confirm, true },
 };
 
 void driver_protocol_error(struct broker *b, struct peer *c, uint32_t serial, int status)

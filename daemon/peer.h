@@ -60,7 +60,12 @@ struct peer {
 	struct actor actor;
 	int pidfd;
 	struct user *user;
-	bool hello, monitor, receiver, denap, donor, dead;
+	bool hello, confirmed, monitor, receiver, denap, donor, dead;
+	/* HELLO's challenge, and what the process ran when HELLO was read */
+	uint64_t challenge;
+	dev_t exe_dev;
+	ino_t exe_ino;
+	uid_t hello_euid;
 	imp_task *task;
 	void *rights;   /* tsearch of uint64_t* port ids */
 	void *vouchers; /* tsearch of struct voucher* */

@@ -74,6 +74,7 @@ enum impp_request {
 	IMPP_REQ_DONOR = 17,
 	IMPP_REQ_SEND_RECEIVE = 18,
 	IMPP_REQ_BATCH = 19,
+	IMPP_REQ_CONFIRM = 20,
 	IMPP_REQ_MAX_
 };
 
@@ -99,7 +100,23 @@ struct impp_reply_hello {
 	int32_t status; /* every reply starts with a status: 0 or -errno */
 	uint32_t version;
 	int32_t pid;    /* as the kernel reported it */
-	uint32_t donor; /* donor status given by the daemon's policy */
+	uint32_t donor; /* donor status given by the daemon's donor rules */
+	uint64_t challenge; /* HELLO: to be sent back by CONFIRM */
+} __attribute__((packed));
+
+/*
+ * CONFIRM: the second half of the handshake of a connection with a task
+ * (not a monitor's).  HELLO makes the task, not a donor; CONFIRM sends
+ * back HELLO's challenge, and only then do the donor rules decide, about
+ * the process as it is then, provided it still runs what it ran when its
+ * HELLO was read.  A frame says nothing of the program that wrote it: a
+ * process could queue requests and then exec a donor's program.  The
+ * challenge is known only to code that read HELLO's reply, and the
+ * executable is checked at both ends, so donor status goes only to a
+ * program that took part in the handshake itself.  Reply: as HELLO's.
+ */
+struct impp_req_confirm {
+	uint64_t challenge;
 } __attribute__((packed));
 
 struct impp_reply_status {
@@ -330,7 +347,8 @@ static inline void impp_attach_fds(struct msghdr *mh, void *control, const int *
 #endif
 IMPP_STATIC_ASSERT(sizeof(struct impp_header) == 16, "impp_header");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_hello) == 8, "impp_req_hello");
-IMPP_STATIC_ASSERT(sizeof(struct impp_reply_hello) == 16, "impp_reply_hello");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_hello) == 24, "impp_reply_hello");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_confirm) == 8, "impp_req_confirm");
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_status) == 4, "impp_reply_status");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_port_allocate) == 4, "impp_req_port_allocate");
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_port) == 16, "impp_reply_port");

@@ -286,6 +286,130 @@ static void test_fork_exec_donor(void **state)
 	e2e_stop_daemon();
 }
 
+/* A frame says nothing of the program that wrote it.  The attacker queues
+ * its requests (HELLO, a look-up and a send to its own receiver at nice
+ * 19), then execs the donor program; the daemon, stopped meanwhile, reads
+ * them only after the exec.  Variant 2 reads HELLO's challenge first and
+ * queues CONFIRM just before the exec.  Neither becomes a donor, so the
+ * receiver stays at 19. */
+struct queued {
+	int stage;  /* 1: queue everything, 2: HELLO first, then queue CONFIRM */
+	int go[2];  /* the test says when the daemon is stopped */
+	int ready[2];
+};
+
+static void put_frame(int fd, uint16_t type, uint32_t serial, const void *body, size_t len, const void *extra,
+		      size_t extra_len)
+{
+	uint8_t frame[sizeof(struct impp_header) + 512];
+	struct impp_header h = { IMPP_MAGIC, type, 0, serial, (uint32_t)(len + extra_len) };
+
+	memcpy(frame, &h, sizeof(h));
+	memcpy(frame + sizeof(h), body, len);
+	memcpy(frame + sizeof(h) + len, extra, extra_len);
+	send(fd, frame, sizeof(h) + len + extra_len, MSG_NOSIGNAL);
+}
+
+static int exec_after_queueing(void *arg)
+{
+	struct queued *qd = arg;
+	struct impp_req_hello hq = { IMPP_VERSION, 0 };
+	struct impp_reply_hello hr = { 0 };
+	struct impp_req_name nq = { 0, (uint16_t)strlen("impattack.rx") };
+	struct impp_req_send sq = { 0 };
+	int fd = e2e_raw_connect();
+
+	if (fd < 0)
+		return 10;
+	if (qd->stage == 2) {
+		put_frame(fd, IMPP_REQ_HELLO, 1, &hq, sizeof(hq), NULL, 0);
+		if (e2e_raw_reply(fd, NULL, &hr, sizeof(hr), 2000) != 0)
+			return 11;
+	}
+	e2e_say(qd->ready[1], 'q');
+	if (e2e_hear(qd->go[0], 5000) != 's') /* the daemon is stopped */
+		return 12;
+	if (qd->stage == 1)
+		put_frame(fd, IMPP_REQ_HELLO, 1, &hq, sizeof(hq), NULL, 0);
+	else {
+		struct impp_req_confirm cq = { hr.challenge };
+
+		put_frame(fd, IMPP_REQ_CONFIRM, 2, &cq, sizeof(cq), NULL, 0);
+	}
+	put_frame(fd, IMPP_REQ_NAME_LOOKUP, 3, &nq, sizeof(nq), "impattack.rx", nq.len);
+	/* the first port of the daemon's numbering is not known: the test
+	 * made the receiver's port first, so it is 1 */
+	sq.port = 1;
+	put_frame(fd, IMPP_REQ_SEND, 4, &sq, sizeof(sq), NULL, 0);
+	execl("/bin/sleep", "sleep", "3", (char *)NULL); /* the donor program; fd kept */
+	return 13;
+}
+
+static void test_exec_after_queueing(void **state)
+{
+	(void)state;
+	for (int stage = 1; stage <= 2; stage++) {
+		struct queued qd = { .stage = stage };
+		char exe[64], path[64];
+		int to[2], from[2], status;
+		pid_t rx, attacker;
+
+		e2e_start_daemon("--donor-exe /bin/sleep");
+		assert_int_equal(pipe(to), 0);
+		assert_int_equal(pipe(from), 0);
+		rx = e2e_fork();
+		if (rx == 0) { /* the attacker's receiver, at nice 19 */
+			impc *c;
+			uint64_t port;
+
+			e2e_become(auid, agid);
+			setpriority(PRIO_PROCESS, 0, 19);
+			if (impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
+			    port != 1 || impc_register(c, "impattack.rx", port) < 0)
+				_exit(5);
+			e2e_say(from[1], 'R');
+			pause();
+			_exit(0);
+		}
+		assert_int_equal(e2e_hear(from[0], 5000), 'R');
+		assert_int_equal(pipe(qd.go), 0);
+		assert_int_equal(pipe(qd.ready), 0);
+		attacker = e2e_fork();
+		if (attacker == 0) {
+			e2e_become(auid, agid);
+			_exit(exec_after_queueing(&qd));
+		}
+		assert_int_equal(e2e_hear(qd.ready[0], 5000), 'q');
+		kill(e2e_daemon_pid, SIGSTOP);
+		e2e_say(qd.go[1], 's');
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)attacker);
+		for (int i = 0; i < 2000; i++) {
+			ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+
+			if (n > 0 && (exe[n] = '\0', strstr(exe, "sleep")))
+				break;
+			usleep(1000);
+		}
+		assert_non_null(strstr(exe, "sleep"));
+		kill(e2e_daemon_pid, SIGCONT); /* it reads the frames now, after the exec */
+		assert_int_equal(e2e_wait_nice(rx, 0, 500), -1);
+		assert_int_equal(e2e_nice(rx), 19);
+		kill(attacker, SIGKILL);
+		waitpid(attacker, &status, 0);
+		kill(rx, SIGKILL);
+		waitpid(rx, &status, 0);
+		e2e_stop_daemon();
+		close(to[0]);
+		close(to[1]);
+		close(from[0]);
+		close(from[1]);
+		close(qd.go[0]);
+		close(qd.go[1]);
+		close(qd.ready[0]);
+		close(qd.ready[1]);
+	}
+}
+
 /* The connecting process exits; a child holding its socket is not served
  * (and a pid reused later could not become it). */
 static int orphan_speaks(void *arg)
@@ -423,6 +547,18 @@ static int forge_in_namespace(void *arg)
 		if (send_as(fd, a, &hello, sizeof(hello)) < 0)
 			_exit(56);
 		st = e2e_raw_reply(fd, NULL, &r, sizeof(r), 2000);
+		if (st == 0) { /* the handshake's second half, still as A */
+			struct {
+				struct impp_header h;
+				struct impp_req_confirm q;
+			} __attribute__((packed)) confirm = {
+				{ IMPP_MAGIC, IMPP_REQ_CONFIRM, 0, 2, sizeof(struct impp_req_confirm) }, { r.challenge }
+			};
+
+			if (send_as(fd, a, &confirm, sizeof(confirm)) < 0)
+				_exit(57);
+			st = e2e_raw_reply(fd, NULL, &r, sizeof(r), 2000);
+		}
 		kill(a, SIGKILL);
 		_exit(st < 0 ? 0 : r.donor ? 1 : 0);
 	}
@@ -935,6 +1071,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_no_self_boost, e2e_teardown),
 		cmocka_unit_test_teardown(test_filelock_boosts_holder, e2e_teardown),
 		cmocka_unit_test_teardown(test_fork_exec_donor, e2e_teardown),
+		cmocka_unit_test_teardown(test_exec_after_queueing, e2e_teardown),
 		cmocka_unit_test_teardown(test_dead_owner, e2e_teardown),
 		cmocka_unit_test_teardown(test_userns_forge, e2e_teardown),
 		cmocka_unit_test_teardown(test_donor_cgroup_prefix, e2e_teardown),
