@@ -36,6 +36,44 @@
 
 /* what one peer's requests may take of a wakeup before the others' turn */
 #define IO_BUDGET_USEC 2000
+/* what one uid's requests may take of a window of time: past it, its
+ * connections are served only when nobody else's requests wait */
+#define USER_WINDOW_USEC 20000
+#define USER_SHARE_USEC 4000
+
+/* Sets the priority of every connection of u's. */
+static void user_priority(struct broker *b, struct user *u, int64_t priority)
+{
+	struct peer *x;
+
+	TAILQ_FOREACH(x, &b->peer_list, link)
+		if (x->user == u && x->io)
+			sd_event_source_set_priority(x->io, priority);
+}
+
+/*
+ * Fairness between uids.  A peer yields after IO_BUDGET_USEC, but one uid
+ * with many connections would still get a turn per connection: each uid's
+ * time is counted over a window, and a uid past its share has its
+ * connections served after everyone else's (a lower sd-event priority)
+ * until a window in which it is served starts afresh.
+ */
+static void user_spent(struct broker *b, struct user *u, uint64_t start, uint64_t now)
+{
+	if (now - u->window_start >= USER_WINDOW_USEC) {
+		u->window_start = now;
+		u->spent = 0;
+		if (u->demoted) {
+			u->demoted = false;
+			user_priority(b, u, SD_EVENT_PRIORITY_NORMAL);
+		}
+	}
+	u->spent += now - start;
+	if (!u->demoted && u->spent > USER_SHARE_USEC) {
+		u->demoted = true;
+		user_priority(b, u, SD_EVENT_PRIORITY_IDLE);
+	}
+}
 
 static uint64_t now_usec(void)
 {
@@ -368,6 +406,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	}
 	if (!c->dead && (revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN))
 		c->dead = true;
+	user_spent(b, c->user, start, now_usec());
 	if (c->dead)
 		peer_free(b, c);
 	else
@@ -464,6 +503,8 @@ int peer_accept(struct broker *b, int listen_fd)
 		tdelete(&c->id, &b->peers, cmp_u64);
 		goto fail_charged;
 	}
+	if (c->user->demoted)
+		sd_event_source_set_priority(c->io, SD_EVENT_PRIORITY_IDLE);
 	/* a peer that exits is gone before any request it sent is read */
 	sd_event_source_set_priority(c->exit_watch, SD_EVENT_PRIORITY_IMPORTANT);
 	c->io_events = EPOLLIN;

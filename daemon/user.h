@@ -9,6 +9,7 @@
 #ifndef IMPD_USER_H
 #define IMPD_USER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,6 +28,9 @@ struct user {
 	unsigned refs;
 	struct usage usage;
 	uint64_t listing_after; /* CLOCK_MONOTONIC usec: its next TASKS or GRAPH */
+	/* fairness between uids (peer.c): time its requests took in a window */
+	uint64_t window_start, spent;
+	bool demoted;
 };
 
 /* The uid's record, made on first use; one reference for the caller. */
