@@ -47,7 +47,7 @@ struct broker {
 	void *processes; /* tsearch of struct process* by pidfd inode */
 	TAILQ_HEAD(, peer) peer_list;
 	struct usage usage; /* everyone together */
-	uint64_t next_peer, next_port, next_msg, next_lockwait;
+	uint64_t next_peer; /* peer ids never leave the daemon */
 	uint64_t boosts, unboosts, requests, protocol_errors;
 	uint8_t *inbuf;  /* one request frame (IMPP_MAX_BATCH + 1) */
 	uint8_t *outbuf; /* one BATCH reply body being built */

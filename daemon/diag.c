@@ -34,6 +34,16 @@ int diag_status(struct broker *b, struct peer *c, uint16_t type, uint32_t serial
 	struct impp_reply_stats r = { 0 };
 	imp_stats st;
 
+	if (c->actor.uid != 0 && c->actor.uid != geteuid()) {
+		/* another uid sees its own usage only: the daemon's totals
+		 * would show what other users do */
+		r.clients = (uint32_t)c->user->usage.n[USAGE_CONNECTIONS];
+		r.ports = c->user->usage.n[USAGE_PORTS];
+		r.messages = c->user->usage.n[USAGE_INFLIGHT];
+		snprintf(r.policy, sizeof(r.policy), "%s", backend_name(b->cfg.backend.kind));
+		peer_send(c, IMPP_REPLY(type), serial, &r, sizeof(r), NULL, 0);
+		return 0;
+	}
 	imp_domain_get_stats(b->dom, &st);
 	r.clients = (uint32_t)b->usage.n[USAGE_CONNECTIONS];
 	r.task_elems = st.task_elems;

@@ -377,7 +377,7 @@ static int do_send(struct broker *b, struct peer *c, uint64_t port, uint64_t vou
 			      (options & IMPP_SEND_NOIMPORTANCE) ? IMP_SEND_NOIMPORTANCE : 0, &m->msg)) < 0)
 		goto fail;
 	/* the charge taken above is the message's from here on */
-	m->id = ++b->next_msg;
+	m->id = c->msg_base + ++c->msg_seq;
 	m->reply_port = reply_port;
 	for (uint32_t i = 0; i < n_fds; i++) {
 		m->fds[i] = fds[i];

@@ -145,7 +145,7 @@ int filelock_wait(struct broker *b, struct peer *c, int fd, const struct impp_re
 		free(w);
 		return e < 0 ? e : -EOVERFLOW;
 	}
-	w->id = ++b->next_lockwait;
+	w->id = ++c->next_lockwait;
 	w->waiter = c;
 	w->holder = holder;
 	w->fd = fd;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -493,6 +494,9 @@ int peer_accept(struct broker *b, int listen_fd)
 		goto fail;
 	}
 	c->id = ++b->next_peer;
+	if (getrandom(&c->msg_base, sizeof(c->msg_base), 0) != sizeof(c->msg_base))
+		c->msg_base = c->id << 32;
+	c->msg_base &= (UINT64_C(1) << 47) - 1;
 	if (!tsearch(c, &b->peers, cmp_u64)) {
 		e = -ENOMEM;
 		goto fail_charged;

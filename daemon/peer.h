@@ -71,7 +71,10 @@ struct peer {
 	void *vouchers; /* tsearch of struct voucher* */
 	unsigned n_rights, n_vouchers, n_ports, n_inflight, n_inflight_fds, n_names, n_lockwaits, errors;
 	size_t inflight_bytes;
-	uint64_t next_voucher;
+	uint64_t next_voucher, next_lockwait;
+	/* ids of the messages it sends: from a random base, so that they say
+	 * nothing of what others send */
+	uint64_t msg_base, msg_seq;
 	TAILQ_HEAD(, port) ports;
 	LIST_HEAD(, lockwait) lockwaits; /* as the waiter */
 	LIST_HEAD(, lockwait) lockheld;  /* as the holder */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <search.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -34,6 +35,25 @@ struct port *port_by_id(struct broker *b, uint64_t id)
 	return r ? *(struct port **)r : NULL;
 }
 
+/* Port ids are random (48 bits, as clients may keep the top 16 of a
+ * handle for themselves) rather than counted: a count would tell anyone
+ * who makes a port how many others made since. */
+static int new_port_id(struct broker *b, uint64_t *id)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		uint64_t x;
+
+		if (getrandom(&x, sizeof(x), 0) != sizeof(x))
+			return -EAGAIN;
+		x &= (UINT64_C(1) << 48) - 1;
+		if (x && !port_by_id(b, x)) {
+			*id = x;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
 int port_new(struct broker *b, struct peer *owner, bool donation, struct port **out)
 {
 	struct port *p;
@@ -51,7 +71,12 @@ int port_new(struct broker *b, struct peer *owner, bool donation, struct port **
 		free(p);
 		goto fail;
 	}
-	p->id = ++b->next_port;
+	if ((e = new_port_id(b, &p->id)) < 0) {
+		imp_port_destroy(p->port);
+		imp_port_unref(p->port);
+		free(p);
+		goto fail;
+	}
 	p->owner = owner;
 	TAILQ_INIT(&p->queue);
 	if (!tsearch(p, &b->ports, cmp_u64) || (e = right_grant(b, owner, p->id)) < 0) {

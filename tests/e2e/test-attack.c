@@ -296,6 +296,7 @@ struct queued {
 	int stage;  /* 1: queue everything, 2: HELLO first, then queue CONFIRM */
 	int go[2];  /* the test says when the daemon is stopped */
 	int ready[2];
+	uint64_t port; /* the attacker's receiver's port */
 };
 
 static void put_frame(int fd, uint16_t type, uint32_t serial, const void *body, size_t len, const void *extra,
@@ -337,9 +338,7 @@ static int exec_after_queueing(void *arg)
 		put_frame(fd, IMPP_REQ_CONFIRM, 2, &cq, sizeof(cq), NULL, 0);
 	}
 	put_frame(fd, IMPP_REQ_NAME_LOOKUP, 3, &nq, sizeof(nq), "impattack.rx", nq.len);
-	/* the first port of the daemon's numbering is not known: the test
-	 * made the receiver's port first, so it is 1 */
-	sq.port = 1;
+	sq.port = qd->port;
 	put_frame(fd, IMPP_REQ_SEND, 4, &sq, sizeof(sq), NULL, 0);
 	execl("/bin/sleep", "sleep", "3", (char *)NULL); /* the donor program; fd kept */
 	return 13;
@@ -365,13 +364,12 @@ static void test_exec_after_queueing(void **state)
 			e2e_become(auid, agid);
 			setpriority(PRIO_PROCESS, 0, 19);
 			if (impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &port) < 0 ||
-			    port != 1 || impc_register(c, "impattack.rx", port) < 0)
+			    impc_register(c, "impattack.rx", port) < 0 || write(from[1], &port, sizeof(port)) != sizeof(port))
 				_exit(5);
-			e2e_say(from[1], 'R');
 			pause();
 			_exit(0);
 		}
-		assert_int_equal(e2e_hear(from[0], 5000), 'R');
+		assert_int_equal(read(from[0], &qd.port, sizeof(qd.port)), sizeof(qd.port));
 		assert_int_equal(pipe(qd.go), 0);
 		assert_int_equal(pipe(qd.ready), 0);
 		attacker = e2e_fork();
@@ -1132,6 +1130,72 @@ static void test_introspection(void **state)
 	e2e_stop_daemon();
 }
 
+/* Ids and counts say nothing of other users: port ids are random, a
+ * sender's message ids count its own messages only, and STATUS shows a uid
+ * other than root its own usage. */
+struct idpry {
+	int go[2], done[2];
+};
+
+static int pry_ids(void *arg)
+{
+	struct idpry *ip = arg;
+	uint64_t p1, p2, m1, m2;
+	impc_status st;
+	impc *c;
+
+	if (impc_connect(e2e_sock, IMPC_RECEIVER, &c, NULL) < 0 || impc_port_allocate(c, true, &p1) < 0 ||
+	    impc_send(c, p1, "a", 1, 0, 0, 0, &m1) < 0)
+		return 10;
+	e2e_say(ip->done[1], 'a'); /* root makes ports and sends now */
+	if (e2e_hear(ip->go[0], 5000) != 'g')
+		return 11;
+	if (impc_port_allocate(c, true, &p2) < 0 || impc_send(c, p2, "b", 1, 0, 0, 0, &m2) < 0)
+		return 12;
+	if ((p2 > p1 ? p2 - p1 : p1 - p2) < 1000)
+		return 13; /* counted ports: the gap tells what root made */
+	if (m2 != m1 + 1)
+		return 14;
+	if (impc_status_get(c, &st) < 0 || st.clients != 1 || st.ports != 2 || st.messages != 2)
+		return 15;
+	return 0;
+}
+
+static void test_ids_say_nothing(void **state)
+{
+	struct idpry ip;
+	int status;
+	uint64_t port;
+	impc *root;
+	pid_t pid;
+
+	(void)state;
+	e2e_start_daemon("");
+	assert_int_equal(pipe(ip.go), 0);
+	assert_int_equal(pipe(ip.done), 0);
+	pid = e2e_fork();
+	if (pid == 0) {
+		e2e_become(auid, agid);
+		_exit(pry_ids(&ip));
+	}
+	assert_int_equal(e2e_hear(ip.done[0], 5000), 'a');
+	assert_int_equal(impc_connect(e2e_sock, IMPC_RECEIVER, &root, NULL), 0);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(impc_port_allocate(root, true, &port), 0);
+		assert_int_equal(impc_send(root, port, "r", 1, 0, 0, 0, NULL), 0);
+	}
+	e2e_say(ip.go[1], 'g');
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	impc_close(root);
+	for (int i = 0; i < 2; i++) {
+		close(ip.go[i]);
+		close(ip.done[i]);
+	}
+	e2e_stop_daemon();
+}
+
 /* ------------------------------------------------------------------ */
 /* 7. signals                                                           */
 /* ------------------------------------------------------------------ */
@@ -1182,6 +1246,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_unknown_requests, e2e_teardown),
 		cmocka_unit_test_teardown(test_name_squatting, e2e_teardown),
 		cmocka_unit_test_teardown(test_introspection, e2e_teardown),
+		cmocka_unit_test_teardown(test_ids_say_nothing, e2e_teardown),
 		cmocka_unit_test_teardown(test_sighup_reloads, e2e_teardown),
 	};
 
