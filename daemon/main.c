@@ -32,6 +32,7 @@ static void usage(FILE *f)
 		"  --boost-timerslack-ns N  timer slack for a held-back receiver, 0: off (default 50000)\n"
 		"  --boost-max-threads N    threads handled per process per boost (default 256)\n"
 		"  --daemon-rt-priority N   run importanced at SCHED_FIFO N, 0: off (default 1)\n"
+		"  --daemon-rt-budget-us N  real-time CPU without sleeping before it steps down for 1 s (default 50000)\n"
 		"  --cgroup-root DIR    the cgroup directory boosted leaves go in (default: the cpu hierarchy's root)\n"
 		"  --state-dir DIR      where applied boosts are recorded (default /run/importanced)\n"
 		"  --donor-uid UID      clients of this uid are donors (repeatable)\n"
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
 		{ "boost-timerslack-ns", required_argument, NULL, 'B' },
 		{ "boost-max-threads", required_argument, NULL, 'B' },
 		{ "daemon-rt-priority", required_argument, NULL, 'B' },
+		{ "daemon-rt-budget-us", required_argument, NULL, 'B' },
 		{ "cgroup-root", required_argument, NULL, 'B' },
 		{ "state-dir", required_argument, NULL, 'B' },
 		{ "donor-uid", required_argument, NULL, 'u' },
