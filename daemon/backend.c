@@ -58,7 +58,7 @@ void backend_config_defaults(struct backend_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->kind = cfg->asked = BACKEND_AUTO;
-	cfg->boost_nice = 0;
+	cfg->boost_nice = -10;
 	cfg->autogroup_nice = -10;
 	cfg->boost_weight = 1000;
 	cfg->boost_shares = 10240;

@@ -24,7 +24,7 @@ static void usage(FILE *f)
 		"usage: importanced [options]\n"
 		"  --socket PATH        listen here (default " IMPP_DEFAULT_SOCKET "; or socket activation)\n"
 		"  --policy KIND        auto (default), cgroup, cgroup-v2, cgroup-v1, autogroup, nice or none\n"
-		"  --boost-nice N       nice value of a boosted thread, -20..19 (default 0)\n"
+		"  --boost-nice N       nice value of a boosted thread, -20..19 (default -10)\n"
 		"  --autogroup-nice N   nice of a boosted receiver's autogroup, -20..19 (default -10)\n"
 		"  --boost-weight N     cgroup v2 cpu.weight of a boosted receiver (default 1000)\n"
 		"  --boost-shares N     cgroup v1 cpu.shares of a boosted receiver (default 10240)\n"

@@ -42,6 +42,7 @@
 #include "importance/protocol.h"
 
 #define SERVER_NICE 10
+#define BOOST_NICE -10 /* importanced's default boost-nice */
 #define SERVER_SLACK 2000000UL
 #define IOPRIO_IDLE (3 << 13)
 #define IOPRIO_BE4 ((2 << 13) | 4)
@@ -406,7 +407,7 @@ static bool is_boosted(const char *kind, const struct seen *v, const struct serv
 	if (!strcmp(kind, "autogroup"))
 		return v->autogroup_nice == -10;
 	for (int i = 0; i < s->n_tids; i++)
-		if (v->nice[i] != 0)
+		if (v->nice[i] != BOOST_NICE)
 			return false;
 	return true;
 }

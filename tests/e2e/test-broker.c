@@ -31,7 +31,7 @@
 #include "importance/protocol.h"
 
 #define NICE_SERVER 10
-#define NICE_BOOST 0
+#define NICE_BOOST -10 /* importanced's default boost-nice */
 
 static const char *daemon_bin;
 static char sock_path[108];
