@@ -786,5 +786,12 @@ int main(int argc, char **argv)
 		}
 	if (!latency_only)
 		print_targets(backends);
+	{
+		char lock[160];
+
+		snprintf(lock, sizeof(lock), "%s/lock", state_dir);
+		unlink(lock);
+		rmdir(state_dir);
+	}
 	return 0;
 }
