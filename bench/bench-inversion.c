@@ -720,9 +720,10 @@ static void print_targets(const char *const *backends)
 
 int main(int argc, char **argv)
 {
-	/* each backend this importanced may use, and nice as it must be set to win in a session */
+	/* each backend this importanced may use, and nice with a boost to 0
+	 * (equal to the load, not ahead of it) for comparison */
 	static const char *const backends[] = { "cgroup-v2", "cgroup-v1", "autogroup", "nice",
-						"nice --boost-nice -10" };
+						"nice --boost-nice 0" };
 	bool usable[N_BACKENDS];
 
 	if (argc < 2) {
@@ -785,5 +786,12 @@ int main(int argc, char **argv)
 		}
 	if (!latency_only)
 		print_targets(backends);
+	{
+		char lock[160];
+
+		snprintf(lock, sizeof(lock), "%s/lock", state_dir);
+		unlink(lock);
+		rmdir(state_dir);
+	}
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +58,7 @@ void backend_config_defaults(struct backend_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->kind = cfg->asked = BACKEND_AUTO;
-	cfg->boost_nice = 0;
+	cfg->boost_nice = -10;
 	cfg->autogroup_nice = -10;
 	cfg->boost_weight = 1000;
 	cfg->boost_shares = 10240;
@@ -65,6 +66,7 @@ void backend_config_defaults(struct backend_config *cfg)
 	cfg->boost_timerslack_ns = 50000;
 	cfg->max_threads = 256;
 	cfg->daemon_rt_priority = 1;
+	cfg->daemon_rt_budget_us = 50000;
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/run/importanced");
 	cfg->state_lock_fd = -1;
 }
@@ -86,6 +88,7 @@ int backend_config_check(const struct backend_config *cfg, char *err, size_t siz
 	RANGE(cfg->boost_timerslack_ns, 0, 1000000000, "boost-timerslack-ns");
 	RANGE(cfg->max_threads, 1, 65536, "boost-max-threads");
 	RANGE(cfg->daemon_rt_priority, 0, 99, "daemon-rt-priority");
+	RANGE(cfg->daemon_rt_budget_us, 1000, 10000000, "daemon-rt-budget-us");
 #undef RANGE
 	if (cfg->cgroup_root[0] && cfg->cgroup_root[0] != '/') {
 		snprintf(err, size, "cgroup-root %s is not an absolute path", cfg->cgroup_root);
@@ -143,6 +146,8 @@ int backend_config_set(struct backend_config *cfg, const char *key, const char *
 		cfg->max_threads = (unsigned)v;
 	else if (!strcmp(key, "daemon-rt-priority"))
 		cfg->daemon_rt_priority = (int)v;
+	else if (!strcmp(key, "daemon-rt-budget-us") && v >= 0)
+		cfg->daemon_rt_budget_us = (unsigned long)v;
 	else
 		return v < 0 ? -ERANGE : -ENOENT;
 	return 0;
@@ -231,17 +236,51 @@ static int probe(struct backend_config *cfg, enum backend_kind k)
 	}
 }
 
+/*
+ * importanced at SCHED_FIFO: a boost is applied as soon as the message that
+ * causes it arrives, whatever load the machine has.  The daemon sleeps
+ * whenever no client has anything for it, but clients flooding it could
+ * keep it running, and then it would starve everything else on its CPU.
+ * RLIMIT_RTTIME bounds the real-time CPU it may use without sleeping: past
+ * it the kernel sends SIGXCPU, the daemon goes back to SCHED_OTHER, and
+ * one second later (SIGALRM) to SCHED_FIFO.  Both handlers only make
+ * system calls.  Anything the daemon started would not inherit this.
+ */
+static int self_rt_priority;
+
+static void rt_overrun(int sig)
+{
+	struct sched_param sp = { .sched_priority = 0 };
+
+	(void)sig;
+	sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp);
+	alarm(1);
+}
+
+static void rt_resume(int sig)
+{
+	struct sched_param sp = { .sched_priority = self_rt_priority };
+
+	(void)sig;
+	sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
+}
+
 static void raise_self(const struct backend_config *cfg)
 {
 	struct sched_param sp = { .sched_priority = cfg->daemon_rt_priority };
+	struct rlimit lim = { cfg->daemon_rt_budget_us, RLIM_INFINITY };
+	struct sigaction sa;
 
 	if (cfg->daemon_rt_priority <= 0)
 		return;
-	/* a boost is applied as soon as the message that causes it arrives,
-	 * whatever load the machine has: the daemon runs before every normal
-	 * task; it only ever waits for its clients, so it cannot hog a CPU;
-	 * anything it started would not inherit this */
-	if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
+	self_rt_priority = cfg->daemon_rt_priority;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = rt_overrun;
+	sigaction(SIGXCPU, &sa, NULL);
+	sa.sa_handler = rt_resume;
+	sigaction(SIGALRM, &sa, NULL);
+	if (setrlimit(RLIMIT_RTTIME, &lim) < 0 || sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
 		fprintf(stderr, "importanced: cannot run at SCHED_FIFO %d: %s\n", cfg->daemon_rt_priority,
 			strerror(errno));
 }

@@ -38,6 +38,8 @@ struct backend_config {
 	unsigned long boost_timerslack_ns; /* slack given to a held-back receiver; 0: off */
 	unsigned max_threads;      /* threads touched per process per boost, 1..65536 */
 	int daemon_rt_priority;    /* SCHED_FIFO priority of importanced itself, 0 (off)..99 */
+	unsigned long daemon_rt_budget_us; /* real-time CPU without sleeping before it steps
+	                                      down for a second, 1000..10000000 */
 	char cgroup_root[512];     /* a cgroup directory we own (created if missing) */
 	char state_dir[256];       /* where applied boosts are recorded ("" : nowhere) */
 	/* found by backend_init */
@@ -84,7 +86,8 @@ void backend_config_defaults(struct backend_config *cfg);
 int backend_config_check(const struct backend_config *cfg, char *err, size_t size);
 /* Sets one value by its configuration key (policy, boost-nice,
  * autogroup-nice, boost-weight, boost-shares, boost-io-level,
- * boost-timerslack-ns, boost-max-threads, daemon-rt-priority, cgroup-root,
+ * boost-timerslack-ns, boost-max-threads, daemon-rt-priority,
+ * daemon-rt-budget-us, cgroup-root,
  * state-dir): 0, -ENOENT for another key, -EINVAL/-ERANGE for a bad value.
  * Ranges are checked by backend_config_check. */
 int backend_config_set(struct backend_config *cfg, const char *key, const char *value);

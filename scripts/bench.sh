@@ -38,9 +38,9 @@ inversion_section() {
 
 Why the rows look as they do. With `sched_autogroup_enabled=1` each session is one scheduling group at the
 top level, whatever the nice values inside it. The nice backend can therefore only reorder the server's own
-session: with the load in that session, a boost to nice 0 makes the server equal to each of the four loops,
-not ahead of them; `--boost-nice -10` makes it win there; with the load in other sessions or cgroups no nice
-value changes anything (the server's session already gets its share, and no more). The autogroup backend
+session: with the load in that session, the default boost to nice -10 makes the server win there, where a
+boost to 0 (`--boost-nice 0`) only makes it equal to each of the four loops; with the load in other sessions
+or cgroups no nice value changes anything (the server's session already gets its share, and no more). The autogroup backend
 raises the server's session as a whole, so it works when the server is alone in its session, and falls back
 to nice when it is not (the first setup). The cgroup v1 backend puts the server in a leaf cgroup of its own at
 the top of the cpu hierarchy, beside the sessions and the other cgroups, and a boost gives it ten times a

@@ -332,7 +332,7 @@ static void test_nice_thread_bound(void **state)
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)p.pid);
 	assert_non_null(d = opendir(path));
 	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && nice_of(atoi(de->d_name)) == 0)
+		if (de->d_name[0] != '.' && nice_of(atoi(de->d_name)) == cfg.boost_nice)
 			boosted++;
 	closedir(d);
 	assert_int_equal(boosted, 64);
@@ -501,7 +501,7 @@ static void test_restore_recorded(void **state)
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
 	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
-	assert_true(all_threads_at(p.pid, 0));
+	assert_true(all_threads_at(p.pid, cfg.boost_nice));
 	/* the daemon "dies": nothing is detached; its lock goes with it */
 	close(t.pidfd);
 	free(t.saved);

@@ -31,6 +31,8 @@
 #include "importance/client.h"
 #include "importance/importance.h"
 
+#define BOOSTED -10 /* importanced's default boost-nice */
+
 static uid_t auid;
 static gid_t agid;
 
@@ -203,7 +205,7 @@ static void test_filelock_boosts_holder(void **state)
 
 	/* a non-donor (the attacker) boosts nobody */
 	assert_int_equal(as_attacker(wait_as_nondonor, &lc), 0);
-	assert_int_equal(e2e_wait_nice(holder, 0, 300), -1);
+	assert_int_equal(e2e_wait_nice(holder, BOOSTED, 300), -1);
 
 	/* a donor's wait, done */
 	assert_int_equal(impc_connect(e2e_sock, 0, &donor, NULL), 0);
@@ -216,21 +218,21 @@ static void test_filelock_boosts_holder(void **state)
 	}
 	assert_int_equal(impc_filelock_wait(donor, fd, &lk, &wait, &boosted), 0);
 	assert_int_equal(boosted, holder);
-	assert_true(e2e_wait_nice(holder, 0, 2000) >= 0);
+	assert_true(e2e_wait_nice(holder, BOOSTED, 2000) >= 0);
 	assert_int_equal(impc_filelock_done(donor, wait), 0);
 	assert_true(e2e_wait_nice(holder, 10, 2000) >= 0);
 	assert_int_equal(impc_filelock_done(donor, wait), -ENOENT);
 
 	/* the waiter goes */
 	assert_int_equal(impc_filelock_wait(donor, fd, &lk, &wait, NULL), 0);
-	assert_true(e2e_wait_nice(holder, 0, 2000) >= 0);
+	assert_true(e2e_wait_nice(holder, BOOSTED, 2000) >= 0);
 	impc_close(donor);
 	assert_true(e2e_wait_nice(holder, 10, 2000) >= 0);
 
 	/* the holder lets the lock go: the boost goes with it */
 	assert_int_equal(impc_connect(e2e_sock, 0, &donor, NULL), 0);
 	assert_int_equal(impc_filelock_wait(donor, fd, &lk, &wait, NULL), 0);
-	assert_true(e2e_wait_nice(holder, 0, 2000) >= 0);
+	assert_true(e2e_wait_nice(holder, BOOSTED, 2000) >= 0);
 	e2e_say(to[1], 'u');
 	assert_int_equal(e2e_hear(from[0], 2000), 'K');
 	assert_true(e2e_wait_nice(holder, 10, 2000) >= 0);
@@ -390,7 +392,7 @@ static void test_exec_after_queueing(void **state)
 		}
 		assert_non_null(strstr(exe, "sleep"));
 		kill(e2e_daemon_pid, SIGCONT); /* it reads the frames now, after the exec */
-		assert_int_equal(e2e_wait_nice(rx, 0, 500), -1);
+		assert_int_equal(e2e_wait_nice(rx, BOOSTED, 500), -1);
 		assert_int_equal(e2e_nice(rx), 19);
 		kill(attacker, SIGKILL);
 		waitpid(attacker, &status, 0);
@@ -1111,7 +1113,7 @@ static void test_introspection(void **state)
 	assert_int_equal(impc_connect(e2e_sock, 0, &donor, NULL), 0);
 	assert_int_equal(impc_lookup(donor, "root.svc", &port), 0);
 	assert_int_equal(impc_send(donor, port, "w", 1, 0, 0, 0, NULL), 0);
-	assert_true(e2e_wait_nice(s.pid, 0, 2000) >= 0);
+	assert_true(e2e_wait_nice(s.pid, BOOSTED, 2000) >= 0);
 	/* root sees it all */
 	assert_int_equal(impc_next_event(root_mon, 2000, &ev), 0);
 	assert_int_equal(ev.pid, s.pid);

@@ -22,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,8 +39,10 @@
 #include <cmocka.h>
 
 #include "importance/client.h"
+#include "importance/protocol.h"
 
 #define SERVER_NICE 10
+#define BOOST_NICE -10 /* importanced's default boost-nice */
 #define SERVER_SLACK 2000000UL
 #define IOPRIO_IDLE (3 << 13)
 #define IOPRIO_BE4 ((2 << 13) | 4)
@@ -402,7 +407,7 @@ static bool is_boosted(const char *kind, const struct seen *v, const struct serv
 	if (!strcmp(kind, "autogroup"))
 		return v->autogroup_nice == -10;
 	for (int i = 0; i < s->n_tids; i++)
-		if (v->nice[i] != 0)
+		if (v->nice[i] != BOOST_NICE)
 			return false;
 	return true;
 }
@@ -686,6 +691,71 @@ static void test_tid_reuse(void **state)
 	daemon_stop(SIGTERM);
 }
 
+/* A client that never waits: one thread writes status requests without
+ * end, another reads the replies. */
+static void *drain(void *arg)
+{
+	char buf[4096];
+
+	while (recv(*(int *)arg, buf, sizeof(buf), 0) > 0)
+		;
+	return NULL;
+}
+
+static void flood_main(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct { struct impp_header h; struct impp_req_hello q; } __attribute__((packed)) hello = {
+		{ IMPP_MAGIC, IMPP_REQ_HELLO, 0, 1, sizeof(struct impp_req_hello) }, { IMPP_VERSION, IMPP_HELLO_MONITOR } };
+	struct impp_header status = { IMPP_MAGIC, IMPP_REQ_STATUS, 0, 2, 0 };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	pthread_t th;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || send(fd, &hello, sizeof(hello), 0) < 0)
+		_exit(1);
+	pthread_create(&th, NULL, drain, &fd);
+	while (send(fd, &status, sizeof(status), 0) > 0)
+		status.serial++;
+	_exit(0);
+}
+
+/*
+ * importanced runs at SCHED_FIFO so that boosts are applied at once; a
+ * flood of requests that keeps it from ever sleeping must not let it
+ * starve the machine: it steps down to SCHED_OTHER, and back up once the
+ * flood is over.
+ */
+static void test_flood_steps_down(void **state)
+{
+	pid_t flooders[4];
+	int other = 0, policy;
+
+	(void)state;
+	daemon_start("nice", "--daemon-rt-budget-us 20000");
+	assert_int_equal(sched_getscheduler(daemon_pid) & ~SCHED_RESET_ON_FORK, SCHED_FIFO);
+	for (int i = 0; i < 4; i++)
+		if ((flooders[i] = spawn()) == 0)
+			flood_main();
+	for (int i = 0; i < 150 && !other; i++) {
+		other = (sched_getscheduler(daemon_pid) & ~SCHED_RESET_ON_FORK) == SCHED_OTHER;
+		sleep_ms(10);
+	}
+	for (int i = 0; i < 4; i++) {
+		kill(flooders[i], SIGKILL);
+		waitpid(flooders[i], NULL, 0);
+	}
+	assert_true(other);
+	for (int i = 0; i < 300; i++) {
+		policy = sched_getscheduler(daemon_pid) & ~SCHED_RESET_ON_FORK;
+		if (policy == SCHED_FIFO)
+			break;
+		sleep_ms(10);
+	}
+	assert_int_equal(policy, SCHED_FIFO);
+	daemon_stop(SIGTERM);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,6 +764,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_cgroup_v1, cleanup),
 		cmocka_unit_test_teardown(test_autogroup, cleanup),
 		cmocka_unit_test_teardown(test_tid_reuse, cleanup),
+		cmocka_unit_test_teardown(test_flood_steps_down, cleanup),
 	};
 	int r;
 

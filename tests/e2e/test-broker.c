@@ -32,7 +32,7 @@
 #include "e2e.h"
 
 #define NICE_SERVER 10
-#define NICE_BOOST 0
+#define NICE_BOOST -10 /* importanced's default boost-nice */
 
 /* Every test's daemon takes at most 8 ports per client, plus extra. */
 static void start_daemon(const char *extra)
