@@ -1,21 +1,28 @@
 /*
  * The cgroup backends: cgroup v2 (cpu.weight) and cgroup v1 (cpu.shares).
  *
- * A receiver is moved into a leaf cgroup of its own, named after its pid
- * and start time, under the root directory: the hierarchy's own root by
- * default, so that the leaf competes with the other top-level groups,
- * where the sessions' autogroups and systemd's slices compete too (a
- * group's weight only counts against its siblings).  While not boosted
- * the leaf weighs what the process's nice value weighs (a nice 10
- * background server sits well below a normal process), boosted it weighs
- * boost_weight (v2) or boost_shares (v1).  When the root is a directory
+ * A receiver is moved, at its first boost, into a leaf cgroup of its own,
+ * named after its pid and start time, under the root directory: the
+ * hierarchy's own root by default, so that the leaf competes with the other
+ * top-level groups, where the sessions' autogroups and systemd's slices
+ * compete too (a group's weight only counts against its siblings).
+ * Boosted the leaf weighs boost_weight (v2) or boost_shares (v1); not
+ * boosted, what the process's nice value weighs, and never more than the
+ * top-level group it came from, so that a receiver gains nothing from the
+ * move that a donor did not give it.  Until a donor's boost nothing moves:
+ * saying one is a receiver changes nothing.  When the root is a directory
  * given to us (systemd delegation), that directory competes for all the
  * leaves: its weight is kept at the sum of theirs.
  *
+ * A process under limits the administrator set on its cgroup or one above
+ * it (v1: a CPU quota; v2: CPU, memory, pids or I/O limits, which would all
+ * be left behind with the move) is never moved: it is boosted through nice.
+ *
  * On detach every process in the leaf (the receiver and any children it
- * started) goes back to the cgroup the receiver came from, and the leaf is
- * removed.  The cgroups the processes came from are never written except
- * to move them back.
+ * started) goes back to the cgroup the receiver came from, or the nearest
+ * one above it that still exists, until the leaf is empty; then the leaf
+ * is removed.  The cgroups the processes came from are never written
+ * except to move them back.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -256,33 +263,110 @@ void bk_cgroup_forget_weights(void)
 
 static int move_to(const char *dir, pid_t pid)
 {
-	char path[1024];
+	char path[1100];
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	return bk_write_ulong(path, (unsigned long)pid);
 }
 
-int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t)
+/*
+ * Limits an administrator put on the receiver's cgroup, or on one above
+ * it: a process under them is never moved out (it would escape them), and
+ * is boosted through nice instead.  v1 (the cpu hierarchy alone): a CPU
+ * quota.  v2 (every controller moves with the process): CPU, memory, pids
+ * and I/O limits.  0, or -EPERM with what was found in why.
+ */
+static int cgroup_limited(const struct backend_target *t, char *why, size_t size)
 {
-	char path[1024];
+	static const char *const v1[] = { "cpu.cfs_quota_us" };
+	static const char *const v2[] = { "cpu.max", "memory.max", "memory.high", "pids.max", "io.max" };
+	const char *const *files = t->kind == BACKEND_CGROUP_V2 ? v2 : v1;
+	size_t n_files = t->kind == BACKEND_CGROUP_V2 ? sizeof(v2) / sizeof(v2[0]) : 1;
+	char dir[1024], path[1200], buf[256];
+	size_t len = strlen(t->cgroup_orig);
+
+	/* the cgroup itself, then each one above it, the root excluded */
+	for (;;) {
+		while (len > 1 && t->cgroup_orig[len - 1] == '/')
+			len--;
+		if (len <= 1)
+			return 0;
+		snprintf(dir, sizeof(dir), "%s%.*s", t->cgroup_mount, (int)len, t->cgroup_orig);
+		for (size_t i = 0; i < n_files; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+			if (bk_read_text(path, buf, sizeof(buf)) < 0)
+				continue;
+			buf[strcspn(buf, "\n")] = '\0';
+			if (!buf[0] || !strcmp(buf, "-1") || !strncmp(buf, "max", 3))
+				continue;
+			snprintf(why, size, "%s is %s in %.*s", files[i], buf, (int)len, t->cgroup_orig);
+			return -EPERM;
+		}
+		while (len > 1 && t->cgroup_orig[len - 1] != '/')
+			len--;
+	}
+}
+
+/* The weight of the top-level cgroup the receiver's cgroup is in (the
+ * leaf's sibling), or 0 for a process in the root. */
+static unsigned top_weight(const struct backend_target *t)
+{
+	char path[1024], buf[64];
+	size_t n = strcspn(t->cgroup_orig + 1, "/");
+
+	if (t->cgroup_orig[0] != '/' || n == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%.*s/%s", t->cgroup_mount, (int)n, t->cgroup_orig + 1, weight_file(t->kind));
+	if (bk_read_text(path, buf, sizeof(buf)) < 0)
+		return 0;
+	return (unsigned)strtoul(buf, NULL, 10);
+}
+
+/*
+ * A receiver comes under a cgroup backend: where it is now is noted, and
+ * nothing moves until a donor's boost (bk_cgroup_set): a process that only
+ * says it is a receiver stays where the administrator put it.  Its leaf,
+ * once made, weighs while not boosted no more than the nice value's weight
+ * nor the top-level cgroup it came from, so the move gains it nothing a
+ * donor did not give it.
+ */
+int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size)
+{
+	unsigned top;
 	int nice, r;
 
-	if ((r = cgroup_of(t->pid, t->kind, t->cgroup_orig, sizeof(t->cgroup_orig))) < 0)
+	if ((r = cgroup_of(t->pid, t->kind, t->cgroup_orig, sizeof(t->cgroup_orig))) < 0) {
+		snprintf(why, size, "cannot read pid %d's cgroup: %s", (int)t->pid, strerror(-r));
 		return r;
+	}
 	snprintf(t->cgroup_mount, sizeof(t->cgroup_mount), "%s", cfg->cgroup_mount);
+	t->cgroup_leaf[0] = '\0';
+	if ((r = cgroup_limited(t, why, size)) < 0)
+		return r;
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, (id_t)t->pid);
+	if (nice == -1 && errno)
+		nice = 0;
+	t->weight_idle = idle_weight(t->kind, nice);
+	if ((top = top_weight(t)) && top < t->weight_idle)
+		t->weight_idle = top;
+	return 0;
+}
+
+/* The first boost moves the receiver into a leaf of its own. */
+static int move_into_leaf(const struct backend_config *cfg, struct backend_target *t, unsigned weight)
+{
+	char path[1024];
+	int r;
+
 	snprintf(t->cgroup_leaf, sizeof(t->cgroup_leaf), "%s/importanced-%d-%llu", root_of(cfg), (int)t->pid,
 		 (unsigned long long)t->start);
 	if (mkdir(t->cgroup_leaf, 0755) < 0 && errno != EEXIST) {
 		r = -errno;
 		goto fail;
 	}
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, (id_t)t->pid);
-	if (nice == -1 && errno)
-		nice = 0;
-	t->weight_idle = idle_weight(t->kind, nice);
 	snprintf(path, sizeof(path), "%s/%s", t->cgroup_leaf, weight_file(t->kind));
-	if ((r = bk_write_ulong(path, t->weight_idle)) < 0)
+	if ((r = bk_write_ulong(path, weight)) < 0)
 		goto fail_rmdir;
 	if (!bk_target_alive(t)) {
 		r = -ESRCH;
@@ -290,7 +374,7 @@ int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t)
 	}
 	if ((r = move_to(t->cgroup_leaf, t->pid)) < 0)
 		goto fail_rmdir;
-	update_root_weight(cfg, t->kind, (long)t->weight_idle);
+	update_root_weight(cfg, t->kind, (long)weight);
 	return 0;
 fail_rmdir:
 	rmdir(t->cgroup_leaf);
@@ -306,6 +390,14 @@ int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bo
 	char path[1024];
 	int r;
 
+	if (!t->cgroup_leaf[0]) {
+		if (!boost)
+			return 0; /* never moved: nothing to put back */
+		if ((r = move_into_leaf(cfg, t, w)) < 0)
+			return r;
+		*value = w;
+		return 0;
+	}
 	snprintf(path, sizeof(path), "%s/%s", t->cgroup_leaf, weight_file(t->kind));
 	if ((r = bk_write_ulong(path, w)) < 0)
 		return r;
@@ -315,14 +407,35 @@ int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bo
 	return 0;
 }
 
-/* Moves everything in the leaf back to where the receiver came from, and
- * removes the leaf.  Also used on a record left by a daemon that died. */
-static void empty_leaf(const char *leaf, const char *back)
+/* The nearest existing cgroup at or above path (relative to mount). */
+static void existing_ancestor(const char *mount, const char *path, char *out, size_t size)
 {
-	char path[1024], buf[8192], *p, *end;
+	size_t len = strlen(path);
 
+	for (;;) {
+		snprintf(out, size, "%s%.*s", mount, (int)len, path);
+		if (len <= 1 || access(out, F_OK) == 0)
+			return;
+		while (len > 1 && path[len - 1] != '/')
+			len--;
+		if (len > 1)
+			len--; /* the slash */
+	}
+}
+
+/* Moves everything in the leaf back to where the receiver came from (or
+ * the nearest cgroup above it that still exists, never further), until it
+ * is empty: a process forking meanwhile puts new children in the leaf,
+ * and they are moved too.  Then the leaf is removed.  Also used on a
+ * record left by a daemon that died. */
+static void empty_leaf(const char *leaf, const char *mount, const char *orig)
+{
+	char path[1024], back[1024], buf[16384], *p, *end;
+	int round;
+
+	existing_ancestor(mount, orig, back, sizeof(back));
 	snprintf(path, sizeof(path), "%s/cgroup.procs", leaf);
-	for (int round = 0; round < 4; round++) {
+	for (round = 0; round < 256; round++) {
 		if (bk_read_text(path, buf, sizeof(buf)) < 0 || !buf[0])
 			break;
 		for (p = buf;; p = end) {
@@ -333,19 +446,16 @@ static void empty_leaf(const char *leaf, const char *back)
 			move_to(back, (pid_t)pid);
 		}
 	}
-	rmdir(leaf);
+	if (rmdir(leaf) < 0 && errno != ENOENT)
+		fprintf(stderr, "importanced: %s: %s (after %d rounds of moving its processes back)\n", leaf,
+			strerror(errno), round);
 }
 
 void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t)
 {
-	char back[1024];
-
 	if (!t->cgroup_leaf[0])
 		return;
-	snprintf(back, sizeof(back), "%s%s", t->cgroup_mount, t->cgroup_orig);
-	if (access(back, F_OK) < 0)
-		snprintf(back, sizeof(back), "%s", t->cgroup_mount);
-	empty_leaf(t->cgroup_leaf, back);
+	empty_leaf(t->cgroup_leaf, t->cgroup_mount, t->cgroup_orig);
 	update_root_weight(cfg, t->kind, -(long)(t->boosted ?
 		(t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares) : t->weight_idle));
 	t->cgroup_leaf[0] = '\0';

@@ -32,7 +32,7 @@ int bk_nice_weight(int nice);
 int bk_cgroup_path(char *proc_cgroup, enum backend_kind kind, char *out, size_t size);
 bool bk_cgroup_v2_has_cpu(void);
 int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *why, size_t size);
-int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t);
+int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size);
 int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value);
 void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t);
 /* after restoring a previous daemon's records: none of theirs count */

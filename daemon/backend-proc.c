@@ -351,8 +351,12 @@ static int restore_children(struct walk *w, int depth)
 	DIR *dir;
 	struct dirent *de;
 
+	struct bk_pidfd_info pinfo;
+	bool have_parent;
+
 	if (depth > 4 || !w->budget)
 		return 0;
+	have_parent = pidfd_info(pfd, &pinfo) == 0;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)parent);
 	if (!(dir = opendir(path)))
 		return 0;
@@ -375,8 +379,11 @@ static int restore_children(struct walk *w, int depth)
 			cfd = (int)syscall(SYS_pidfd_open, (pid_t)child, 0);
 			if (cfd < 0)
 				continue;
-			/* still a child of the verified parent, started during the boost */
+			/* still a child of the verified parent, started during the
+			 * boost, and of the parent's own uids: a setuid child is not
+			 * the receiver's to renice */
 			if (pidfd_info(cfd, &info) == 0 && (pid_t)info.ppid == parent && pidfd_alive(pfd) &&
+			    have_parent && info.euid == pinfo.euid && info.ruid == pinfo.ruid &&
 			    bk_start_time((pid_t)child, (pid_t)child, &start) == 0 && start >= w->t->boost_start) {
 				w->pid = (pid_t)child;
 				w->pfd = cfd;

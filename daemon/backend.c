@@ -418,8 +418,8 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 		t->kind = BACKEND_NONE;
 		return;
 	}
-	if (is_cgroup(t->kind) && (r = bk_cgroup_attach(cfg, t)) < 0)
-		snprintf(why, sizeof(why), "cannot move pid %d into a cgroup: %s", (int)t->pid, strerror(-r));
+	if (is_cgroup(t->kind) && (r = bk_cgroup_attach(cfg, t, why, sizeof(why))) < 0 && r != -EPERM)
+		snprintf(why, sizeof(why), "pid %d cannot be under the cgroup backend: %s", (int)t->pid, strerror(-r));
 	if (t->kind == BACKEND_AUTOGROUP)
 		r = bk_autogroup_attach(cfg, t, why, sizeof(why));
 	if (r < 0) {

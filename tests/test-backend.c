@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -423,17 +424,19 @@ static void test_cgroup_v1_leaf(void **state)
 	assert_int_equal(cpu_cgroup_of(p.pid, before, sizeof(before)), 0);
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
+	/* being a receiver moves nothing: only a donor's boost does */
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_string_equal(cg, before);
+	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(v, 10240);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_true(!strncmp(cg, "/importanced-", 13));
 	snprintf(leaf, sizeof(leaf), "/sys/fs/cgroup/cpu%s", cg);
-	assert_int_equal(shares_of(cg), 110); /* nice 10's weight */
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
-	assert_int_equal(v, 10240);
 	assert_int_equal(shares_of(cg), 10240);
 	assert_int_equal(nice_of(p.pid), 10); /* the group does it, not nice */
 	child = puppet_do(&p, 'f', 0); /* a child joins the leaf */
 	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
-	assert_int_equal(shares_of(cg), 110);
+	assert_int_equal(shares_of(cg), 110); /* nice 10's weight */
 	backend_detach(&cfg, &t);
 	/* both back where the receiver came from, the leaf gone */
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
@@ -470,7 +473,7 @@ static void test_cgroup_v1_own_root(void **state)
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
-	assert_int_equal(shares_of("/importanced-test-root"), 110);
+	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* nothing moved yet */
 	backend_apply(&cfg, &t, true, &v);
 	assert_int_equal(shares_of("/importanced-test-root"), 10240);
 	backend_apply(&cfg, &t, false, &v);
@@ -480,6 +483,68 @@ static void test_cgroup_v1_own_root(void **state)
 	close(t.pidfd);
 	puppet_end(&p);
 	assert_int_equal(rmdir(root), 0);
+}
+
+/* A receiver the administrator put under a CPU quota, or in a low-weight
+ * group, gains nothing by being one: under a quota it is never moved out
+ * (nice instead); in a low-weight group its leaf, unboosted, weighs no
+ * more than that group. */
+static void test_cgroup_v1_limits_kept(void **state)
+{
+	const char *jail = "/sys/fs/cgroup/cpu/importanced-test-jail";
+	char path[300], cg[256];
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p;
+	unsigned v;
+	FILE *f;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	cfg = config(BACKEND_CGROUP_V1, NULL);
+	assert_int_equal(mkdir(jail, 0755), 0);
+	snprintf(path, sizeof(path), "%s/cpu.shares", jail);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "128\n");
+	assert_int_equal(fclose(f), 0);
+
+	/* a low-weight group: the leaf weighs at most the group's 128 */
+	p = puppet_start(0, 0);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", jail);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "%d\n", (int)p.pid);
+	assert_int_equal(fclose(f), 0);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_string_equal(cg, "/importanced-test-jail");
+	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_int_equal(shares_of(cg), 128); /* not nice 0's 1024 */
+	backend_detach(&cfg, &t);
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_string_equal(cg, "/importanced-test-jail");
+	close(t.pidfd);
+
+	/* under a CPU quota: never moved out, boosted through nice */
+	snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", jail);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "10000\n");
+	assert_int_equal(fclose(f), 0);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, BACKEND_NICE);
+	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_string_equal(cg, "/importanced-test-jail");
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&p);
+	usleep(20000);
+	assert_int_equal(rmdir(jail), 0);
 }
 
 /* A daemon that dies leaves its records; the next one restores from them. */
@@ -533,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_many_threads_bounded),
 		cmocka_unit_test(test_cgroup_v1_leaf),
 		cmocka_unit_test(test_cgroup_v1_own_root),
+		cmocka_unit_test(test_cgroup_v1_limits_kept),
 		cmocka_unit_test(test_restore_recorded),
 	};
 
