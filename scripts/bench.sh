@@ -8,22 +8,9 @@ data=$build/bench-data
 mkdir -p "$data"
 
 # dbus-broker to compare with: the installed one, else the Debian package
-# unpacked into the build folder (installing it would make it the
-# machine's system bus at the next boot); bench-broker runs it from there.
-if ! command -v dbus-broker-launch >/dev/null 2>&1; then
-	root=$build/dbus-broker-root
-	if [ ! -x "$root/usr/bin/dbus-broker-launch" ]; then
-		rm -f "$build"/dbus-broker_*.deb
-		( cd "$build" && { apt-get download dbus-broker >/dev/null 2>&1 ||
-			{ apt-get update -qq >/dev/null 2>&1 && apt-get download dbus-broker >/dev/null 2>&1; }; } ) &&
-			dpkg-deb -x "$build"/dbus-broker_*.deb "$root" ||
-			echo "bench: could not fetch dbus-broker; it will be reported as not run" >&2
-	fi
-	if [ -x "$root/usr/bin/dbus-broker-launch" ]; then
-		DBUS_BROKER_ROOT=$(cd "$root" && pwd)
-		export DBUS_BROKER_ROOT
-	fi
-fi
+# unpacked into the build folder; bench-broker runs it from there.
+DBUS_BROKER_ROOT=$(sh scripts/dbus-broker-root.sh "$build")
+[ -n "$DBUS_BROKER_ROOT" ] && export DBUS_BROKER_ROOT
 {
 	echo "# Benchmarks"
 	echo
