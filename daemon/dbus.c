@@ -200,6 +200,10 @@ static void free_name(void *p)
 /* calls                                                                */
 /* ------------------------------------------------------------------ */
 
+/* The deadline timer is armed at or before the first call's deadline, or
+ * off when no call waits.  It is not moved when calls end: it fires, finds
+ * nothing due and is set again, which costs less than setting it on every
+ * call. */
 static void deadline_rearm(struct dbus_bus *bus)
 {
 	struct bus_call *first = TAILQ_FIRST(&bus->by_deadline);
@@ -217,8 +221,6 @@ static void deadline_rearm(struct dbus_bus *bus)
 /* The call is over: its message goes, and with it the boost it gave. */
 static void call_end(struct dbus_bus *bus, struct bus_call *c)
 {
-	bool first = c == TAILQ_FIRST(&bus->by_deadline);
-
 	tdelete(c, &bus->calls, cmp_call);
 	bus->n_calls--;
 	LIST_REMOVE(c, out_link);
@@ -228,8 +230,6 @@ static void call_end(struct dbus_bus *bus, struct bus_call *c)
 	imp_msg_unref(c->msg);
 	user_uncharge(bus->b, c->caller->user, USAGE_INFLIGHT, 1);
 	free(c);
-	if (first)
-		deadline_rearm(bus);
 }
 
 static struct bus_call *call_find(struct dbus_bus *bus, struct bus_conn *caller, uint64_t serial)
@@ -246,6 +246,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata)
 	struct bus_call *c;
 
 	(void)s;
+	sd_event_now(bus->b->ev, CLOCK_MONOTONIC, &usec);
 	while ((c = TAILQ_FIRST(&bus->by_deadline)) && c->deadline <= usec)
 		call_end(bus, c);
 	deadline_rearm(bus);
@@ -264,12 +265,20 @@ static void deadline_insert(struct dbus_bus *bus, struct bus_call *c)
 		TAILQ_INSERT_AFTER(&bus->by_deadline, x, c, deadline_link);
 	else
 		TAILQ_INSERT_HEAD(&bus->by_deadline, c, deadline_link);
-	if (c == TAILQ_FIRST(&bus->by_deadline)) {
-		if (!bus->deadline_src &&
-		    sd_event_add_time(bus->b->ev, &bus->deadline_src, CLOCK_MONOTONIC, c->deadline, 10000, on_deadline,
+	if (!bus->deadline_src) {
+		if (sd_event_add_time(bus->b->ev, &bus->deadline_src, CLOCK_MONOTONIC, c->deadline, 10000, on_deadline,
 				      bus) < 0)
-			return; /* the call still ends with its reply or a disconnect */
-		deadline_rearm(bus);
+			bus->deadline_src = NULL; /* the call still ends with its reply or a disconnect */
+		return;
+	}
+	{
+		int on = SD_EVENT_OFF;
+		uint64_t armed = 0;
+
+		sd_event_source_get_enabled(bus->deadline_src, &on);
+		sd_event_source_get_time(bus->deadline_src, &armed);
+		if (on == SD_EVENT_OFF || armed > c->deadline)
+			deadline_rearm(bus);
 	}
 }
 
@@ -303,7 +312,8 @@ static void conn_free(struct dbus_bus *bus, struct bus_conn *x)
 	tdelete(x, &bus->conns, cmp_string_key);
 	LIST_REMOVE(x, link);
 	bus->n_conns--;
-	close(x->pidfd);
+	if (x->pidfd >= 0)
+		close(x->pidfd);
 	free(x->unique);
 	free(x);
 }
@@ -328,6 +338,8 @@ static int conn_accept(struct dbus_bus *bus, struct bus_conn *x)
 
 	if (x->receiver)
 		return 0;
+	if (x->pidfd < 0)
+		return -ESRCH; /* its process could not be told */
 	if (!x->task)
 		e = conn_task(b, x, IMP_TASK_RECEIVER);
 	else
@@ -343,38 +355,57 @@ static int conn_accept(struct dbus_bus *bus, struct bus_conn *x)
 }
 
 /* The connection of unique name, made on first use: who it is, read
- * through the bus and the kernel; NULL when it is gone, beyond the bound
- * or cannot be told. */
+ * through the bus and the kernel; NULL when it is gone or beyond the
+ * bound.  One that exists but whose process cannot be told is kept as
+ * such (it neither gives nor takes boosts) until it disconnects, so that
+ * its calls do not each cost a look-up. */
 static struct bus_conn *conn_get(struct dbus_bus *bus, const char *unique)
 {
 	struct broker *b = bus->b;
 	struct bus_conn *x = conn_find(bus, unique);
-	pid_t pid;
-	int pidfd;
+	pid_t pid = 0;
+	int pidfd = -1, e;
 
 	if (x)
 		return x;
 	if (unique[0] != ':' || bus->n_conns >= b->cfg.dbus.max_connections)
 		return NULL;
-	if (bus->lookup->creds(bus, unique, &pid, &pidfd) < 0)
-		return NULL;
+	e = bus->lookup->creds(bus, unique, &pid, &pidfd);
+	if (e == -ENXIO || e == -ESRCH)
+		return NULL; /* no such connection (any more) */
 	if (!(x = calloc(1, sizeof(*x))) || !(x->unique = strdup(unique))) {
 		free(x);
-		close(pidfd);
+		if (pidfd >= 0)
+			close(pidfd);
 		return NULL;
 	}
 	x->bus = bus;
-	x->pidfd = pidfd;
+	x->pidfd = -1;
 	LIST_INIT(&x->calls_out);
 	LIST_INIT(&x->calls_in);
-	if (process_ident(pidfd, &x->who) < 0 || x->who.pid != pid || user_get(b, x->who.uid, &x->user) < 0)
-		goto fail;
+	if (e == 0 && (process_ident(pidfd, &x->who) < 0 || x->who.pid != pid || user_get(b, x->who.uid, &x->user) < 0)) {
+		close(pidfd);
+		free(x->unique);
+		free(x);
+		return NULL;
+	}
 	if (!tsearch(x, &bus->conns, cmp_string_key)) {
 		user_put(b, x->user);
-		goto fail;
+		if (pidfd >= 0)
+			close(pidfd);
+		free(x->unique);
+		free(x);
+		return NULL;
 	}
 	LIST_INSERT_HEAD(&bus->conn_list, x, link);
 	bus->n_conns++;
+	if (e < 0) {
+		if (b->cfg.verbose)
+			fprintf(stderr, "importanced: dbus %s: %s: %s: not boosted, boosts nothing\n", bus->where, unique,
+				strerror(-e));
+		return x;
+	}
+	x->pidfd = pidfd;
 	x->actor.pid = x->who.pid;
 	x->actor.uid = x->who.uid;
 	x->donor = donor_match(&b->cfg.donors, pidfd, &x->who);
@@ -386,11 +417,6 @@ static struct bus_conn *conn_get(struct dbus_bus *bus, const char *unique)
 		fprintf(stderr, "importanced: dbus %s: %s is pid %d uid %u%s%s\n", bus->where, unique, (int)x->who.pid,
 			(unsigned)x->who.uid, x->donor ? " donor" : "", x->receiver ? " receiver" : "");
 	return x;
-fail:
-	close(pidfd);
-	free(x->unique);
-	free(x);
-	return NULL;
 }
 
 /* ------------------------------------------------------------------ */

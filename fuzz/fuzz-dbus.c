@@ -2,8 +2,8 @@
  *
  * A broker with one bus watched through a look-up of the harness's own:
  * unique names ending in an even digit are this process (a donor, by the
- * executable rule), odd ones a child running sleep (not a donor), others
- * are gone; well-known names belong to a unique name picked from theirs.
+ * executable rule), odd ones a child running sleep (not a donor), in 'x'
+ * connections whose process cannot be told, others are gone; well-known names belong to a unique name picked from theirs.
  * The input is a sequence of routed messages, each either built as a real
  * sd-bus message (then read back with dbus_event_from_message, which is how
  * the monitor sees them) or given to the handler as fields directly, with
@@ -55,6 +55,8 @@ static int fuzz_creds(struct dbus_bus *bus, const char *unique, pid_t *pid, int 
 	char last = n ? unique[n - 1] : 0;
 
 	(void)bus;
+	if (last == 'x')
+		return -EACCES; /* there, but its process cannot be told */
 	if (last < '0' || last > '9')
 		return -ESRCH;
 	*pid = (last - '0') % 2 ? sleeper : getpid();

@@ -429,6 +429,14 @@ static void assert_engine_idle(struct world *w, bool no_tasks)
 			break;
 		usleep(10000);
 	}
+	if (st.messages || st.inherits || (no_tasks && st.task_elems)) {
+		char *tasks = impctl_text(w, false);
+
+		fprintf(stderr, "%s: engine not idle: %llu tasks, %llu messages, %llu inherits\n%s", w->kind,
+			(unsigned long long)st.task_elems, (unsigned long long)st.messages,
+			(unsigned long long)st.inherits, tasks);
+		free(tasks);
+	}
 	assert_int_equal(st.messages, 0);
 	assert_int_equal(st.inherits, 0);
 	if (no_tasks)
