@@ -3,7 +3,8 @@
  * dbus-broker:
  *   - the cost to the bus: sd-bus method-call round trips (64-byte
  *     argument, empty reply) from a donor to a service, with importanced
- *     monitoring the bus and without it, alternating, REPS times each;
+ *     monitoring the bus, with a monitor that only reads, and without,
+ *     alternating, REPS times each;
  *   - priority inversion: a service at nice 10 sharing one CPU with
  *     CPU-bound processes at nice 0, a donor calling its method that does
  *     WORK_US of CPU work (an sd-bus call, as busctl makes): the calls'
@@ -11,7 +12,9 @@
  *     while a call waits) and without.
  * Markdown on stdout.
  *
- *   bench-dbus IMPORTANCED [ROUNDS]
+ *   bench-dbus [--pin CPU] IMPORTANCED [ROUNDS]
+ * --pin puts every process on one CPU (the round trips only): what the
+ * software costs, without cross-CPU wakeups.
  * dbus-broker comes from DBUS_BROKER_ROOT where it is not installed
  * (scripts/dbus-broker-root.sh); a bus that cannot be started is reported
  * as not run.
@@ -232,6 +235,44 @@ static uint64_t boost_events(void)
 	return st.boosts_applied;
 }
 
+/* A monitor that reads what importanced's reads (the same match rules)
+ * and does nothing with it: what watching the bus costs by itself. */
+static int discard(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	(void)m;
+	(void)userdata;
+	(void)err;
+	return 1;
+}
+
+static pid_t start_idle_monitor(const char *address)
+{
+	pid_t p = fork_dies_with_parent();
+
+	if (p == 0) {
+		sd_bus *bus = NULL;
+
+		if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 || sd_bus_set_bus_client(bus, 1) < 0 ||
+		    sd_bus_set_monitor(bus, 1) < 0 || sd_bus_start(bus) < 0 ||
+		    sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+				       "org.freedesktop.DBus.Monitoring", "BecomeMonitor", NULL, NULL, "asu", 4,
+				       "type='method_call'", "type='method_return'", "type='error'",
+				       "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+				       "member='NameOwnerChanged'",
+				       0) < 0 ||
+		    sd_bus_add_filter(bus, NULL, discard, NULL) < 0)
+			_exit(1);
+		for (;;) {
+			int r = sd_bus_process(bus, NULL);
+
+			if (r < 0 || (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0))
+				_exit(0);
+		}
+	}
+	usleep(200000);
+	return p;
+}
+
 /* ---- measurements ---- */
 
 struct lat {
@@ -284,7 +325,7 @@ struct busrun {
 	const char *kind;
 	bool ok;
 	char why[256];
-	struct lat off[REPS], on[REPS];   /* round trips */
+	struct lat off[REPS], idle[REPS], on[REPS]; /* round trips: no monitor, an idle one, importanced */
 	struct lat inv_off, inv_on;       /* priority inversion */
 	uint64_t inv_boosts;
 };
@@ -316,7 +357,7 @@ static pid_t start_hog(void)
 	return p;
 }
 
-static void run_bus(struct busrun *br, const char *imp_bin, const char *dir, int rounds)
+static void run_bus(struct busrun *br, const char *imp_bin, const char *dir, int rounds, bool pinned)
 {
 	char cfg[160], sock[160], address[200];
 	pid_t bus, svc, imp;
@@ -335,20 +376,31 @@ static void run_bus(struct busrun *br, const char *imp_bin, const char *dir, int
 		goto out;
 	}
 	for (int r = 0; r < REPS; r++) {
+		pid_t idle;
+
 		br->off[r] = calls(c, "Ping", rounds);
+		idle = start_idle_monitor(address);
+		br->idle[r] = calls(c, "Ping", rounds);
+		stop(idle);
 		if ((imp = start_importanced(imp_bin, address)) < 0) {
 			snprintf(br->why, sizeof(br->why), "importanced did not start");
 			goto out;
 		}
 		br->on[r] = calls(c, "Ping", rounds);
 		stop(imp);
-		if (!br->off[r].ok || !br->on[r].ok) {
+		if (!br->off[r].ok || !br->idle[r].ok || !br->on[r].ok) {
 			snprintf(br->why, sizeof(br->why), "a call failed");
 			goto out;
 		}
 	}
 	sd_bus_flush_close_unref(c);
+	c = NULL;
 	stop(svc);
+	svc = -1;
+	if (pinned) {
+		br->ok = true;
+		goto out;
+	}
 	/* priority inversion: service at nice 10 and hogs on CPU 0 */
 	svc = start_service(address, 10, true);
 	if (!(c = client(address))) {
@@ -377,8 +429,10 @@ static void run_bus(struct busrun *br, const char *imp_bin, const char *dir, int
 		snprintf(br->why, sizeof(br->why), "the inversion run failed");
 out:
 	sd_bus_flush_close_unref(c);
-	kill(svc, SIGKILL);
-	waitpid(svc, NULL, 0);
+	if (svc > 0) {
+		kill(svc, SIGKILL);
+		waitpid(svc, NULL, 0);
+	}
 	stop(bus);
 	unlink(sock);
 	unlink(cfg);
@@ -388,10 +442,23 @@ int main(int argc, char **argv)
 {
 	struct busrun runs[2] = { { .kind = "dbus-daemon" }, { .kind = "dbus-broker" } };
 	char dir[] = "/tmp/bench-dbus.XXXXXX";
-	int rounds;
+	int rounds, pin = -1;
 
+	if (argc > 2 && !strcmp(argv[1], "--pin")) {
+		cpu_set_t set;
+
+		pin = atoi(argv[2]);
+		CPU_ZERO(&set);
+		CPU_SET(pin, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+			perror("sched_setaffinity");
+			return 2;
+		}
+		argc -= 2;
+		argv += 2;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench-dbus IMPORTANCED [ROUNDS]\n");
+		fprintf(stderr, "usage: bench-dbus [--pin CPU] IMPORTANCED [ROUNDS]\n");
 		return 2;
 	}
 	rounds = argc > 2 ? atoi(argv[2]) : 3000;
@@ -402,35 +469,43 @@ int main(int argc, char **argv)
 		return 1;
 	snprintf(imp_sock, sizeof(imp_sock), "%s/imp.sock", dir);
 	for (int k = 0; k < 2; k++)
-		run_bus(&runs[k], argv[1], dir, rounds);
+		run_bus(&runs[k], argv[1], dir, rounds, pin >= 0);
 	rmdir(dir);
 
+	if (pin >= 0)
+		printf("All processes pinned to CPU %d (`--pin %d`).\n\n", pin, pin);
 	printf("### Cost to the bus\n\n%d sd-bus method calls per run (64-byte argument, empty reply), one at a time, "
-	       "from a donor to a service; without importanced and with importanced monitoring the bus, "
+	       "from a donor to a service: with no monitor (off), with a monitor that reads the same messages as "
+	       "importanced and does nothing with them (idle monitor), and with importanced monitoring the bus (on), "
 	       "alternating, %d runs each; medians (of each run's p50, and of the ratio of each run with importanced to the run "
 	       "just before it without).\n\n",
 	       rounds, REPS);
-	printf("| bus | p50 off (us) | p50 on (us) | p50 on / off | p50 on / off, per pair of runs | p99 off (us) | p99 on (us) |\n"
-	       "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+	printf("| bus | p50 off (us) | p50 idle monitor (us) | p50 on (us) | p50 on / off | p50 on / off, per pair of runs | "
+	       "p50 idle monitor / off | p99 off (us) | p99 on (us) |\n"
+	       "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	for (int k = 0; k < 2; k++) {
 		struct busrun *br = &runs[k];
-		double p50off[REPS], p50on[REPS], p99off[REPS], p99on[REPS], ratio[REPS];
+		double p50off[REPS], p50idle[REPS], p50on[REPS], p99off[REPS], p99on[REPS], ratio[REPS], idle_ratio[REPS];
 
 		if (!br->off[REPS - 1].ok) {
-			printf("| %s | not run: %s | | | | | |\n", br->kind, br->why);
+			printf("| %s | not run: %s | | | | | | | |\n", br->kind, br->why);
 			continue;
 		}
 		for (int r = 0; r < REPS; r++) {
 			ratio[r] = br->on[r].p50_us / br->off[r].p50_us;
+			idle_ratio[r] = br->idle[r].p50_us / br->off[r].p50_us;
+			p50idle[r] = br->idle[r].p50_us;
 			p50off[r] = br->off[r].p50_us;
 			p50on[r] = br->on[r].p50_us;
 			p99off[r] = br->off[r].p99_us;
 			p99on[r] = br->on[r].p99_us;
 		}
-		printf("| %s | %.1f | %.1f | %.2fx | %.2fx | %.1f | %.1f |\n", br->kind, median(p50off, REPS),
-		       median(p50on, REPS), median(p50on, REPS) / median(p50off, REPS), median(ratio, REPS),
-		       median(p99off, REPS), median(p99on, REPS));
+		printf("| %s | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.2fx | %.1f | %.1f |\n", br->kind, median(p50off, REPS),
+		       median(p50idle, REPS), median(p50on, REPS), median(p50on, REPS) / median(p50off, REPS),
+		       median(ratio, REPS), median(idle_ratio, REPS), median(p99off, REPS), median(p99on, REPS));
 	}
+	if (pin >= 0)
+		return 0;
 	printf("\n### Priority inversion over D-Bus\n\nA service at nice 10 pinned to CPU 0 with %d CPU-bound "
 	       "processes at nice 0; a donor calls its method doing %d us of CPU work, %d calls one at a time; "
 	       "importanced (nice backend, boost to nice 0) attached or not.\n\n",

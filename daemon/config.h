@@ -65,6 +65,7 @@ struct dbus_config {
 	size_t n_receiver_names;
 	unsigned max_calls, max_connections, max_names;
 	unsigned call_timeout_ms;
+	unsigned batch_usec; /* how long the monitor's messages gather before they are handled */
 };
 
 struct broker_config {

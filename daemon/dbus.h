@@ -94,6 +94,11 @@ int dbus_event_from_message(sd_bus_message *m, struct dbus_event *ev);
  * input is safe; what it cannot use it ignores. */
 void dbus_handle(struct dbus_bus *bus, const struct dbus_event *ev);
 
+/* Messages read together, in order: a call and its reply both among them
+ * are neither (the call was over before we knew of it); the rest as
+ * dbus_handle.  Any input is safe. */
+void dbus_handle_batch(struct dbus_bus *bus, const struct dbus_event *evs, size_t n);
+
 /* Counts of one bus (tests, fuzzers and diagnostics). */
 struct dbus_counts {
 	size_t connections, names, calls;

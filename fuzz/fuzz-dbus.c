@@ -4,7 +4,8 @@
  * unique names ending in an even digit are this process (a donor, by the
  * executable rule), odd ones a child running sleep (not a donor), in 'x'
  * connections whose process cannot be told, others are gone; well-known names belong to a unique name picked from theirs.
- * The input is a sequence of routed messages, each either built as a real
+ * The input is a sequence of routed messages, in groups handled together as
+ * the monitor handles what it reads at once, each either built as a real
  * sd-bus message (then read back with dbus_event_from_message, which is how
  * the monitor sees them) or given to the handler as fields directly, with
  * types, flags, names and serials from the input: calls, replies, errors,
@@ -125,13 +126,12 @@ static const char *pick(struct input *in)
 }
 
 /* A real message of the kind the input says, fields set as given where
- * sd-bus lets them be (it refuses invalid names: then fields directly). */
-static int handle_built(struct dbus_bus *bus, struct input *in)
+ * sd-bus lets them be (it refuses invalid names: then none is made). */
+static sd_bus_message *build(struct input *in)
 {
 	uint8_t kind = byte(in) % 4, serial = byte(in);
 	const char *sender = pick(in), *dest = pick(in);
 	sd_bus_message *call = NULL, *m = NULL;
-	struct dbus_event ev;
 	int r;
 
 	r = sd_bus_message_new_method_call(builder, &call, NULL, "/x", "org.i", "M");
@@ -171,34 +171,61 @@ static int handle_built(struct dbus_bus *bus, struct input *in)
 		if (r >= 0)
 			r = sd_bus_message_rewind(m, true);
 	}
-	if (r >= 0 && dbus_event_from_message(m, &ev) == 0)
-		dbus_handle(bus, &ev);
-	sd_bus_message_unref(m);
 	sd_bus_message_unref(call);
-	return r;
+	if (r < 0)
+		m = sd_bus_message_unref(m);
+	return m;
 }
 
-static void handle_fields(struct dbus_bus *bus, struct input *in)
+/* Fields given directly; the names are copied into own (two of them). */
+static void fields(struct input *in, struct dbus_event *ev, char own[2][300])
 {
-	struct dbus_event ev = { 0 };
-	char sender[300], dest[300];
 	const char *s;
 
-	ev.type = byte(in) % 6;
-	ev.expect_reply = byte(in) & 1;
-	/* two picks may share the input's own slot: keep copies */
+	memset(ev, 0, sizeof(*ev));
+	ev->type = byte(in) % 6;
+	ev->expect_reply = byte(in) & 1;
 	s = pick(in);
-	ev.sender = s ? strcpy(sender, s) : NULL;
+	ev->sender = s ? strcpy(own[0], s) : NULL;
 	s = pick(in);
-	ev.destination = s ? strcpy(dest, s) : NULL;
-	ev.interface = byte(in) & 1 ? "org.freedesktop.DBus" : NULL;
-	ev.member = byte(in) & 1 ? "NameOwnerChanged" : "Other";
-	ev.serial = byte(in);
-	ev.reply_serial = byte(in);
-	ev.args[0] = names[byte(in) % N_NAMES];
-	ev.args[1] = names[byte(in) % N_NAMES];
-	ev.args[2] = names[byte(in) % N_NAMES];
-	dbus_handle(bus, &ev);
+	ev->destination = s ? strcpy(own[1], s) : NULL;
+	ev->interface = byte(in) & 1 ? "org.freedesktop.DBus" : NULL;
+	ev->member = byte(in) & 1 ? "NameOwnerChanged" : "Other";
+	ev->serial = byte(in);
+	ev->reply_serial = byte(in);
+	ev->args[0] = names[byte(in) % N_NAMES];
+	ev->args[1] = names[byte(in) % N_NAMES];
+	ev->args[2] = names[byte(in) % N_NAMES];
+}
+
+#define MAX_TOGETHER 8
+
+/* One to MAX_TOGETHER messages, handled as the monitor handles what it
+ * reads at once. */
+static void step(struct dbus_bus *bus, struct input *in)
+{
+	uint8_t sel = byte(in);
+	size_t n = 1 + (size_t)(sel >> 1) % MAX_TOGETHER, k = 0;
+	sd_bus_message *msgs[MAX_TOGETHER] = { NULL };
+	struct dbus_event evs[MAX_TOGETHER];
+	char own[MAX_TOGETHER][2][300];
+
+	for (size_t i = 0; i < n && in->left; i++) {
+		if (sel & 1) {
+			sd_bus_message *m = build(in);
+
+			if (m && dbus_event_from_message(m, &evs[k]) == 0)
+				msgs[k++] = m;
+			else
+				sd_bus_message_unref(m);
+		} else {
+			fields(in, &evs[k], own[k]);
+			k++;
+		}
+	}
+	dbus_handle_batch(bus, evs, k);
+	for (size_t i = 0; i < k; i++)
+		sd_bus_message_unref(msgs[i]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -230,10 +257,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sd_event_new(&ev) < 0 || broker_new(ev, &cfg, listen_fd, &b) < 0 || dbus_bus_new_detached(b, &lookup, &bus) < 0)
 		abort();
 	while (in.left) {
-		if (byte(&in) & 1)
-			handle_built(bus, &in);
-		else
-			handle_fields(bus, &in);
+		step(bus, &in);
 		if (imp_domain_verify(b->dom) < 0) {
 			fprintf(stderr, "engine inconsistent: %s\n", imp_last_error());
 			abort();
