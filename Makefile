@@ -75,7 +75,7 @@ bench: deps
 	@sh scripts/install-deps.sh gnuplot-nox dbus-daemon valgrind time
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release \
 		-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON >/dev/null
-	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-scenario importanced imp gen-scenario
+	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-dbus bench-scenario importanced imp gen-scenario
 	sh scripts/bench.sh $(BENCH_BUILD)
 
 conformance: build

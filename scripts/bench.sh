@@ -107,6 +107,19 @@ DBUS_BROKER_ROOT=$(sh scripts/dbus-broker-root.sh "$build")
 	echo "software costs: \`$build/bench-broker --pin 0 $build/importanced 20000\`"
 	echo
 	"$build/bench-broker" --pin 0 "$build/importanced" 20000 | sed 's/^### /#### /'
+	echo "## importanced on D-Bus"
+	echo
+	echo "What watching a bus costs its method calls, and what it buys a donor whose call waits on a"
+	echo "low-priority service under CPU load (docs/dbus.md). Target: round trips with importanced"
+	echo "monitoring within 1.1x of those without (p50)."
+	echo "\`$build/bench-dbus $build/importanced\`"
+	echo
+	"$build/bench-dbus" "$build/importanced"
+	echo
+	echo "The same round trips with every process on one CPU: \`$build/bench-dbus --pin 0 $build/importanced\`"
+	echo
+	"$build/bench-dbus" --pin 0 "$build/importanced" | sed 's/^### /#### /'
+	echo
 	cat <<'TXT'
 
 ## Targets, and what limits them
