@@ -111,6 +111,9 @@ static void pin_to_cpu0(void)
 
 /* ---- the service ---- */
 
+/* where the busy loops write, so that they are not optimized away */
+static volatile uint64_t sink;
+
 static int method_ping(sd_bus_message *m, void *userdata, sd_bus_error *err)
 {
 	(void)userdata;
@@ -123,7 +126,6 @@ static int method_work(sd_bus_message *m, void *userdata, sd_bus_error *err)
 {
 	uint32_t us;
 	uint64_t end;
-	volatile uint64_t x = 0;
 	int r;
 
 	(void)userdata;
@@ -133,7 +135,7 @@ static int method_work(sd_bus_message *m, void *userdata, sd_bus_error *err)
 	end = thread_cpu_ns() + (uint64_t)us * 1000;
 	while (thread_cpu_ns() < end)
 		for (int i = 0; i < 1000; i++)
-			x += (uint64_t)i;
+			sink += (uint64_t)i;
 	return sd_bus_reply_method_return(m, "");
 }
 
@@ -348,11 +350,9 @@ static pid_t start_hog(void)
 	pid_t p = fork_dies_with_parent();
 
 	if (p == 0) {
-		volatile uint64_t x = 0;
-
 		pin_to_cpu0();
 		for (;;)
-			x++;
+			sink++;
 	}
 	return p;
 }
