@@ -578,25 +578,13 @@ static const sd_bus_vtable bench_vtable[] = {
 	SD_BUS_VTABLE_END
 };
 
-static sd_bus *bus_open(const char *address)
-{
-	sd_bus *bus = NULL;
-
-	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 ||
-	    sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0) {
-		sd_bus_unref(bus);
-		return NULL;
-	}
-	return bus;
-}
-
 /* A D-Bus server process owning `name` and answering Ping. */
 static pid_t dbus_server(const char *address, const char *name)
 {
 	pid_t s = child();
 
 	if (s == 0) {
-		sd_bus *sb = bus_open(address);
+		sd_bus *sb = buslaunch_connect(address);
 
 		if (!sb || sd_bus_add_object_vtable(sb, NULL, "/bench", "org.importance.Bench", bench_vtable, NULL) < 0 ||
 		    sd_bus_request_name(sb, name, 0) < 0)
@@ -617,7 +605,7 @@ static sd_bus *dbus_client(const char *address, const char *name)
 	sd_bus *bus = NULL;
 
 	for (int i = 0; i < 300 && !bus; i++) {
-		bus = bus_open(address);
+		bus = buslaunch_connect(address);
 		if (!bus || sd_bus_get_name_creds(bus, name, 0, NULL) < 0) {
 			bus = sd_bus_unref(bus);
 			usleep(10000);
@@ -826,21 +814,10 @@ int main(int argc, char **argv)
 	char cfg[100], path[100], addr[160];
 	pid_t p;
 
-	if (argc > 2 && !strcmp(argv[1], "--pin")) {
-		cpu_set_t set;
-
-		/* everything on one CPU, children included: what the software
-		 * costs, without this VM's cross-CPU wakeup latency */
-		pin = atoi(argv[2]);
-		CPU_ZERO(&set);
-		CPU_SET(pin, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-			perror("sched_setaffinity");
-			return 2;
-		}
-		argc -= 2;
-		argv += 2;
-	}
+	/* everything on one CPU, children included: what the software costs,
+	 * without this VM's cross-CPU wakeup latency */
+	if ((pin = buslaunch_pin_args(&argc, &argv)) == -2)
+		return 2;
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench-broker [--pin CPU] IMPORTANCED [ROUNDS]\n");
 		return 2;

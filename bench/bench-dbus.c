@@ -146,16 +146,6 @@ static const sd_bus_vtable service_vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
-static sd_bus *connect_bus(const char *address)
-{
-	sd_bus *bus = NULL;
-
-	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 || sd_bus_set_bus_client(bus, 1) < 0 ||
-	    sd_bus_start(bus) < 0)
-		return sd_bus_unref(bus);
-	return bus;
-}
-
 static pid_t start_service(const char *address, int nice, bool pinned)
 {
 	pid_t p = fork_dies_with_parent();
@@ -166,7 +156,7 @@ static pid_t start_service(const char *address, int nice, bool pinned)
 		if (pinned)
 			pin_to_cpu0();
 		setpriority(PRIO_PROCESS, 0, nice);
-		if (!(bus = connect_bus(address)) ||
+		if (!(bus = buslaunch_connect(address)) ||
 		    sd_bus_add_object_vtable(bus, NULL, "/bench", IFACE, service_vtable, NULL) < 0 ||
 		    sd_bus_request_name(bus, SERVICE, 0) < 0)
 			_exit(1);
@@ -184,7 +174,7 @@ static pid_t start_service(const char *address, int nice, bool pinned)
 static sd_bus *client(const char *address)
 {
 	for (int i = 0; i < 300; i++) {
-		sd_bus *bus = connect_bus(address);
+		sd_bus *bus = buslaunch_connect(address);
 
 		if (bus && sd_bus_get_name_creds(bus, SERVICE, 0, NULL) >= 0)
 			return bus;
@@ -444,19 +434,8 @@ int main(int argc, char **argv)
 	char dir[] = "/tmp/bench-dbus.XXXXXX";
 	int rounds, pin = -1;
 
-	if (argc > 2 && !strcmp(argv[1], "--pin")) {
-		cpu_set_t set;
-
-		pin = atoi(argv[2]);
-		CPU_ZERO(&set);
-		CPU_SET(pin, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-			perror("sched_setaffinity");
-			return 2;
-		}
-		argc -= 2;
-		argv += 2;
-	}
+	if ((pin = buslaunch_pin_args(&argc, &argv)) == -2)
+		return 2;
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench-dbus [--pin CPU] IMPORTANCED [ROUNDS]\n");
 		return 2;

@@ -70,20 +70,30 @@ static int set_backend(struct broker_config *cfg, const char *v, char *err, size
 	return 0;
 }
 
+/* The index of the next rule of a list holding *n (for key), counted in
+ * *n; -EINVAL when the list is full. */
+static int rule_slot(size_t *n, const char *key, char *err, size_t size)
+{
+	if (*n == IMPD_MAX_RULES) {
+		snprintf(err, size, "%s: more than %d rules", key, IMPD_MAX_RULES);
+		return -EINVAL;
+	}
+	return (int)(*n)++;
+}
+
 /* Adds a uid rule to rules (for key). */
 static int add_uid_rule(struct donor_rules *rules, const char *key, const char *v, char *err, size_t size)
 {
 	uid_t uid;
+	int i;
 
 	if (parse_user(v, &uid) < 0) {
 		snprintf(err, size, "%s: '%s' is neither a uid nor a user name", key, v);
 		return -EINVAL;
 	}
-	if (rules->n_uids == IMPD_MAX_RULES) {
-		snprintf(err, size, "%s: more than %d rules", key, IMPD_MAX_RULES);
-		return -EINVAL;
-	}
-	rules->uids[rules->n_uids++] = uid;
+	if ((i = rule_slot(&rules->n_uids, key, err, size)) < 0)
+		return i;
+	rules->uids[i] = uid;
 	return 0;
 }
 
@@ -114,13 +124,9 @@ static int add_exe_rule(struct donor_rules *rules, const char *key, const char *
 {
 	int r = check_path(key, v, err, size);
 
-	if (r < 0)
+	if (r < 0 || (r = rule_slot(&rules->n_exes, key, err, size)) < 0)
 		return r;
-	if (rules->n_exes == IMPD_MAX_RULES) {
-		snprintf(err, size, "%s: more than %d rules", key, IMPD_MAX_RULES);
-		return -EINVAL;
-	}
-	snprintf(rules->exes[rules->n_exes++], IMPD_RULE_LEN, "%s", v);
+	snprintf(rules->exes[r], IMPD_RULE_LEN, "%s", v);
 	return 0;
 }
 
@@ -152,11 +158,9 @@ static int add_cgroup_rule(struct donor_rules *rules, const char *key, const cha
 			return -EINVAL;
 		}
 	}
-	if (rules->n_cgroups == IMPD_MAX_RULES) {
-		snprintf(err, size, "%s: more than %d rules", key, IMPD_MAX_RULES);
-		return -EINVAL;
-	}
-	snprintf(rules->cgroups[rules->n_cgroups++], IMPD_RULE_LEN, "%s", v);
+	if ((r = rule_slot(&rules->n_cgroups, key, err, size)) < 0)
+		return r;
+	snprintf(rules->cgroups[r], IMPD_RULE_LEN, "%s", v);
 	return 0;
 }
 
@@ -174,16 +178,15 @@ static int set_dbus_receiver_cgroup(struct broker_config *cfg, const char *v, ch
 static int set_dbus_receiver_name(struct broker_config *cfg, const char *v, char *err, size_t size)
 {
 	const char *star = strchr(v, '*');
+	int i;
 
 	if (!*v || strlen(v) > 255 || strpbrk(v, " \t") || (star && star[1])) {
 		snprintf(err, size, "dbus-receiver-name: '%s' is not a bus name, or a prefix ending in one '*'", v);
 		return -EINVAL;
 	}
-	if (cfg->dbus.n_receiver_names == IMPD_MAX_RULES) {
-		snprintf(err, size, "dbus-receiver-name: more than %d rules", IMPD_MAX_RULES);
-		return -EINVAL;
-	}
-	snprintf(cfg->dbus.receiver_names[cfg->dbus.n_receiver_names++], IMPD_RULE_LEN, "%s", v);
+	if ((i = rule_slot(&cfg->dbus.n_receiver_names, "dbus-receiver-name", err, size)) < 0)
+		return i;
+	snprintf(cfg->dbus.receiver_names[i], IMPD_RULE_LEN, "%s", v);
 	return 0;
 }
 

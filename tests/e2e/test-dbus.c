@@ -104,23 +104,13 @@ static const sd_bus_vtable service_vtable[] = {
 	SD_BUS_VTABLE_END,
 };
 
-static sd_bus *connect_bus(const char *address)
-{
-	sd_bus *bus = NULL;
-
-	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 || sd_bus_set_bus_client(bus, 1) < 0 ||
-	    sd_bus_start(bus) < 0)
-		return sd_bus_unref(bus);
-	return bus;
-}
-
 static int service_main(const char *address, const char *name)
 {
 	sd_bus *bus;
 
 	if (setresuid(NOBODY, NOBODY, NOBODY) < 0 || setpriority(PRIO_PROCESS, 0, SERVICE_NICE) < 0)
 		return 1;
-	if (!(bus = connect_bus(address)) ||
+	if (!(bus = buslaunch_connect(address)) ||
 	    sd_bus_add_object_vtable(bus, NULL, "/w", IFACE, service_vtable, NULL) < 0 ||
 	    sd_bus_request_name(bus, name, 0) < 0)
 		return 1;
@@ -147,7 +137,7 @@ static int on_flood_reply(sd_bus_message *m, void *userdata, sd_bus_error *err)
 static int flood_main(const char *address, const char *name, unsigned n)
 {
 	unsigned done = 0;
-	sd_bus *bus = connect_bus(address);
+	sd_bus *bus = buslaunch_connect(address);
 
 	if (!bus)
 		return 1;
@@ -165,7 +155,7 @@ static int flood_main(const char *address, const char *name, unsigned n)
 		char own[64];
 
 		snprintf(own, sizeof(own), "org.importance.Flood%u", i % 16);
-		if (!(bus = connect_bus(address)) || sd_bus_request_name(bus, own, 0) < 0)
+		if (!(bus = buslaunch_connect(address)) || sd_bus_request_name(bus, own, 0) < 0)
 			return 1;
 		/* a call left unanswered by the caller's going, every 4th */
 		if (i % 4 == 0)
@@ -293,7 +283,7 @@ static int start_world(void **state)
 	}
 	if (w->bus_pid < 0)
 		return 0; /* its tests skip */
-	if (start_importanced(w) < 0 || !(w->observer = connect_bus(w->address)))
+	if (start_importanced(w) < 0 || !(w->observer = buslaunch_connect(w->address)))
 		return -1;
 	return 0;
 }
@@ -400,6 +390,15 @@ static pid_t busctl_work(struct world *w, const char *name, const char *ms, uid_
 {
 	char *argv[] = { "busctl", "--address", w->address, "call", (char *)name, "/w", IFACE, "Work", "u", (char *)ms,
 			 NULL };
+
+	return spawn(argv, uid);
+}
+
+/* busctl calling A's Relay, which calls B's Work(ms) */
+static pid_t busctl_relay(struct world *w, const char *ms, uid_t uid)
+{
+	char *argv[] = { "busctl", "--address", w->address, "call", "org.importance.A", "/w", IFACE, "Relay", "su",
+			 "org.importance.B", (char *)ms, NULL };
 
 	return spawn(argv, uid);
 }
@@ -539,9 +538,7 @@ static void test_chain_boosts_both(void **state)
 	struct world *w = world_of(state);
 	pid_t a = start_service(w, "org.importance.A");
 	pid_t b = start_service(w, "org.importance.B");
-	char *argv[] = { "busctl", "--address", w->address, "call", "org.importance.A", "/w", IFACE, "Relay", "su",
-			 "org.importance.B", "1500", NULL };
-	pid_t c = spawn(argv, 0);
+	pid_t c = busctl_relay(w, "1500", 0);
 	char *graph;
 
 	assert_true(reaches_nice(a, BOOST_NICE, 1000));
@@ -563,9 +560,7 @@ static void test_chain_from_non_donor_boosts_nothing(void **state)
 	struct world *w = world_of(state);
 	pid_t a = start_service(w, "org.importance.A");
 	pid_t b = start_service(w, "org.importance.B");
-	char *argv[] = { "busctl", "--address", w->address, "call", "org.importance.A", "/w", IFACE, "Relay", "su",
-			 "org.importance.B", "1000", NULL };
-	pid_t c = spawn(argv, NOBODY);
+	pid_t c = busctl_relay(w, "1000", NOBODY);
 
 	assert_true(keeps_nice(b, SERVICE_NICE, 600));
 	assert_int_equal(nice_of(a), SERVICE_NICE);

@@ -157,3 +157,32 @@ pid_t buslaunch_dbus_broker(const char *config, const char *sock_path, const cha
 	return p;
 }
 
+
+sd_bus *buslaunch_connect(const char *address)
+{
+	sd_bus *bus = NULL;
+
+	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 || sd_bus_set_bus_client(bus, 1) < 0 ||
+	    sd_bus_start(bus) < 0)
+		return sd_bus_unref(bus);
+	return bus;
+}
+
+int buslaunch_pin_args(int *argc, char ***argv)
+{
+	cpu_set_t set;
+	int cpu;
+
+	if (*argc < 3 || strcmp((*argv)[1], "--pin"))
+		return -1;
+	cpu = atoi((*argv)[2]);
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		perror("sched_setaffinity");
+		return -2;
+	}
+	*argc -= 2;
+	*argv += 2;
+	return cpu;
+}

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <systemd/sd-bus.h>
 
 /* Writes the bus configuration for address ("unix:path=...") to path;
  * returns path, or NULL. */
@@ -22,5 +23,13 @@ pid_t buslaunch_dbus_daemon(const char *config, const char *sock_path);
  * in why.  Needs root where the machine has no journal (see buslaunch.c). */
 pid_t buslaunch_dbus_broker(const char *config, const char *sock_path, const char *address, char *why,
 			    size_t why_len);
+
+/* An ordinary sd-bus connection to the bus at address (Hello done), or NULL. */
+sd_bus *buslaunch_connect(const char *address);
+
+/* "--pin CPU" at the front of the arguments: this process and its children
+ * are put on that CPU and the two arguments taken off.  The CPU, -1 without
+ * the option, or -2 when it cannot be done (said on stderr). */
+int buslaunch_pin_args(int *argc, char ***argv);
 
 #endif
