@@ -377,10 +377,11 @@ static struct bus_conn *conn_get(struct dbus_bus *bus, const char *unique)
 	if (unique[0] != ':' || bus->n_conns >= b->cfg.dbus.max_connections)
 		return NULL;
 	e = bus->lookup->creds(bus, unique, &pid, &pidfd);
-	if (e == -ENXIO || e == -ESRCH) {
+	/* no such connection (any more), or an answer that may come next time */
+	if (e == -ENXIO || e == -ESRCH || e == -ETIMEDOUT || e == -ENOTCONN || e == -ECONNRESET || e == -ENOMEM) {
 		if (b->cfg.verbose)
 			fprintf(stderr, "importanced: dbus %s: %s: %s\n", bus->where, unique, strerror(-e));
-		return NULL; /* no such connection (any more) */
+		return NULL;
 	}
 	if (!(x = calloc(1, sizeof(*x))) || !(x->unique = strdup(unique))) {
 		free(x);
