@@ -990,6 +990,26 @@ void dbus_bus_counts(const struct dbus_bus *bus, struct dbus_counts *out)
 	out->calls = bus->n_calls;
 }
 
+int dbus_set_donor(struct broker *b, pid_t pid, bool on)
+{
+	int e = -ESRCH;
+
+	for (struct dbus_bus *bus = b->dbus_buses; bus; bus = bus->next) {
+		struct bus_conn *x;
+
+		LIST_FOREACH(x, &bus->conn_list, link) {
+			if (x->pidfd < 0 || x->actor.pid != pid || process_alive(x->pidfd) < 0)
+				continue;
+			if (!x->task && (e = conn_task(b, x, 0)) < 0)
+				return e;
+			x->donor = on;
+			if ((e = imp_task_set_live_donor(x->task, on)) < 0)
+				return e;
+		}
+	}
+	return e;
+}
+
 void dbus_foreach_task(struct broker *b, dbus_task_fn *fn, void *ctx)
 {
 	for (struct dbus_bus *bus = b->dbus_buses; bus; bus = bus->next) {

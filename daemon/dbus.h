@@ -105,6 +105,11 @@ struct dbus_counts {
 };
 void dbus_bus_counts(const struct dbus_bus *bus, struct dbus_counts *out);
 
+/* impctl donor: every bus connection of the process alive now as pid
+ * becomes a live donor, or stops being one.  0, or -ESRCH when there is
+ * none. */
+int dbus_set_donor(struct broker *b, pid_t pid, bool on);
+
 /* Calls fn for every bus connection that has a task. */
 typedef void dbus_task_fn(void *ctx, const struct actor *actor, imp_task *task, bool receiver, const char *bus,
 			  const char *unique);

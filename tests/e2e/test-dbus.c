@@ -507,6 +507,26 @@ static void test_non_donor_boosts_nothing(void **state)
 	assert_engine_idle(w, true);
 }
 
+/* impctl donor on a bus caller: its pending call is raised, then not. */
+static void test_impctl_donor_on_a_caller(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t s = start_service(w, "org.importance.A");
+	pid_t c = busctl_work(w, "org.importance.A", "3000", NOBODY);
+	impc *admin;
+
+	assert_true(keeps_nice(s, SERVICE_NICE, 300));
+	assert_int_equal(impc_connect(w->imp_sock, IMPC_MONITOR, &admin, NULL), 0);
+	assert_int_equal(impc_donor(admin, c, true), 0);
+	assert_true(reaches_nice(s, BOOST_NICE, 1000));
+	assert_int_equal(impc_donor(admin, c, false), 0);
+	assert_true(reaches_nice(s, SERVICE_NICE, 1000));
+	impc_close(admin);
+	assert_int_equal(wait_exit(c, 5000), 0);
+	reap(s, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
 static void test_caller_killed_mid_call(void **state)
 {
 	struct world *w = world_of(state);
@@ -588,6 +608,7 @@ static void test_flood_leaves_nothing(void **state)
 	cmocka_unit_test_prestate_setup_teardown(test_busctl_boosts_while_pending, NULL, kill_kids, w),  \
 	cmocka_unit_test_prestate_setup_teardown(test_gdbus_boosts_while_pending, NULL, kill_kids, w),   \
 	cmocka_unit_test_prestate_setup_teardown(test_non_donor_boosts_nothing, NULL, kill_kids, w),     \
+	cmocka_unit_test_prestate_setup_teardown(test_impctl_donor_on_a_caller, NULL, kill_kids, w),     \
 	cmocka_unit_test_prestate_setup_teardown(test_caller_killed_mid_call, NULL, kill_kids, w),       \
 	cmocka_unit_test_prestate_setup_teardown(test_service_killed_mid_call, NULL, kill_kids, w),      \
 	cmocka_unit_test_prestate_setup_teardown(test_chain_boosts_both, NULL, kill_kids, w),            \
