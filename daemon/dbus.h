@@ -26,6 +26,9 @@
  *   - Calls that expect no reply, signals and broadcasts boost nothing:
  *     nothing on the bus says when they have been handled, and a broadcast
  *     from a donor would boost every subscriber.
+ *   - The monitor is read in batches (dbus-batch-usec): a call's boost
+ *     starts at most that long after the bus routed it, and a call
+ *     answered within one batch boosts nothing (dbus.c, monitor_drain).
  * A connection is known by its unique name; its process is read from the
  * bus (GetConnectionCredentials: ProcessFD where the bus gives one, else a
  * pidfd opened from ProcessID and then checked by asking the bus again that
