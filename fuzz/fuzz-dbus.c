@@ -10,9 +10,9 @@
  * the monitor sees them) or given to the handler as fields directly, with
  * types, flags, names and serials from the input: calls, replies, errors,
  * NameOwnerChanged with right or wrong arguments, anything else.  After
- * every message the engine must be consistent; once the bus is dropped no
- * task, port, message or inherit may be left, nor a message in flight
- * charged to anyone. */
+ * every group the engine must be consistent and the bus within its bounds;
+ * once the bus is dropped no task, port, message or inherit may be left,
+ * nor a message in flight charged to anyone. */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -257,9 +257,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sd_event_new(&ev) < 0 || broker_new(ev, &cfg, listen_fd, &b) < 0 || dbus_bus_new_detached(b, &lookup, &bus) < 0)
 		abort();
 	while (in.left) {
+		struct dbus_counts n;
+
 		step(bus, &in);
 		if (imp_domain_verify(b->dom) < 0) {
 			fprintf(stderr, "engine inconsistent: %s\n", imp_last_error());
+			abort();
+		}
+		dbus_bus_counts(bus, &n);
+		if (n.connections > cfg.dbus.max_connections || n.names > cfg.dbus.max_names ||
+		    n.calls > cfg.dbus.max_calls) {
+			fprintf(stderr, "beyond the bounds: %zu connections, %zu names, %zu calls\n", n.connections,
+				n.names, n.calls);
 			abort();
 		}
 	}
