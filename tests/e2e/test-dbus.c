@@ -230,17 +230,24 @@ struct world {
 
 static struct world worlds[2] = { { .kind = "dbus-daemon" }, { .kind = "dbus-broker" } };
 
-static int start_importanced(struct world *w)
+/* importanced watching w's bus, root a donor, with extra arguments
+ * (space-separated, may be NULL); 0 once it answers. */
+static int start_importanced(struct world *w, const char *extra)
 {
-	char dbus_arg[200];
+	char *argv[32] = { (char *)importanced_bin, "--no-config", "--socket", w->imp_sock, "--backend", "nice",
+			   "--donor-uid", "0", "--dbus", w->address, "--dbus-call-timeout", "8000", NULL };
+	char words[256] = "", *save = NULL;
+	int n = 12;
 
 	snprintf(w->imp_sock, sizeof(w->imp_sock), "%s/imp.sock", w->dir);
-	snprintf(dbus_arg, sizeof(dbus_arg), "%s", w->address);
+	snprintf(words, sizeof(words), "%s", extra ? extra : "");
+	for (char *word = strtok_r(words, " ", &save); word && n < 31; word = strtok_r(NULL, " ", &save))
+		argv[n++] = word;
+	argv[n] = NULL;
 	w->imp_pid = fork();
 	if (w->imp_pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execl(importanced_bin, importanced_bin, "--no-config", "--socket", w->imp_sock, "--backend", "nice",
-		      "--donor-uid", "0", "--dbus", dbus_arg, "--dbus-call-timeout", "8000", (char *)NULL);
+		execv(importanced_bin, argv);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
@@ -254,6 +261,25 @@ static int start_importanced(struct world *w)
 		usleep(10000);
 	}
 	return -1;
+}
+
+/* Stops w's importanced: 0 when it exited cleanly (every boost undone,
+ * nothing leaked under ASan). */
+static int stop_importanced(struct world *w)
+{
+	int status;
+
+	if (w->imp_pid <= 0)
+		return 0;
+	kill(w->imp_pid, SIGTERM);
+	waitpid(w->imp_pid, &status, 0);
+	w->imp_pid = 0;
+	unlink(w->imp_sock);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "test-dbus: %s: importanced ended with status %d\n", w->kind, status);
+		return -1;
+	}
+	return 0;
 }
 
 static int start_world(void **state)
@@ -283,7 +309,7 @@ static int start_world(void **state)
 	}
 	if (w->bus_pid < 0)
 		return 0; /* its tests skip */
-	if (start_importanced(w) < 0 || !(w->observer = buslaunch_connect(w->address)))
+	if (start_importanced(w, NULL) < 0 || !(w->observer = buslaunch_connect(w->address)))
 		return -1;
 	return 0;
 }
@@ -291,25 +317,15 @@ static int start_world(void **state)
 static int stop_world(void **state)
 {
 	struct world *w = *state;
-	int status;
-	int e = 0;
+	int e;
 
 	sd_bus_flush_close_unref(w->observer);
-	if (w->imp_pid > 0) {
-		kill(w->imp_pid, SIGTERM);
-		waitpid(w->imp_pid, &status, 0);
-		/* a clean exit: every boost undone, nothing leaked (under ASan) */
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			fprintf(stderr, "test-dbus: %s: importanced ended with status %d\n", w->kind, status);
-			e = -1;
-		}
-	}
+	e = stop_importanced(w);
 	if (w->bus_pid > 0) {
 		kill(w->bus_pid, SIGTERM);
 		waitpid(w->bus_pid, NULL, 0);
 	}
 	unlink(w->sock);
-	unlink(w->imp_sock);
 	{
 		char cfg[128];
 
@@ -604,6 +620,38 @@ static void test_flood_leaves_nothing(void **state)
 	assert_engine_idle(w, true);
 }
 
+/* Only services owning a name under dbus-receiver-name accept boosts, a
+ * bus tracks at most dbus-max-calls calls, and with dbus-batch-usec 0 each
+ * message is handled as it comes.  importanced is restarted for it and
+ * then again as the other tests have it. */
+static void test_receiver_rules_and_bounds(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t a, b, c1, c2, c3;
+
+	assert_int_equal(stop_importanced(w), 0);
+	assert_int_equal(
+		start_importanced(w, "--dbus-receiver-name org.importance.B --dbus-batch-usec 0 --dbus-max-calls 1"), 0);
+	a = start_service(w, "org.importance.A");
+	b = start_service(w, "org.importance.B");
+	c1 = busctl_work(w, "org.importance.A", "800", 0);
+	assert_true(keeps_nice(a, SERVICE_NICE, 500)); /* A accepts no boosts */
+	assert_int_equal(wait_exit(c1, 5000), 0);
+	c2 = busctl_work(w, "org.importance.B", "1200", 0);
+	c3 = busctl_work(w, "org.importance.B", "1200", 0);
+	assert_true(reaches_nice(b, BOOST_NICE, 1000));
+	usleep(300000);
+	assert_int_equal(engine(w).messages, 1); /* the second call is beyond the bound */
+	assert_int_equal(wait_exit(c2, 5000), 0);
+	assert_int_equal(wait_exit(c3, 5000), 0);
+	assert_true(reaches_nice(b, SERVICE_NICE, 1000));
+	reap(a, SIGTERM);
+	reap(b, SIGTERM);
+	assert_engine_idle(w, true);
+	assert_int_equal(stop_importanced(w), 0);
+	assert_int_equal(start_importanced(w, NULL), 0);
+}
+
 #define WORLD_TESTS(w)                                                                        \
 	cmocka_unit_test_prestate_setup_teardown(test_busctl_boosts_while_pending, NULL, kill_kids, w),  \
 	cmocka_unit_test_prestate_setup_teardown(test_gdbus_boosts_while_pending, NULL, kill_kids, w),   \
@@ -613,7 +661,8 @@ static void test_flood_leaves_nothing(void **state)
 	cmocka_unit_test_prestate_setup_teardown(test_service_killed_mid_call, NULL, kill_kids, w),      \
 	cmocka_unit_test_prestate_setup_teardown(test_chain_boosts_both, NULL, kill_kids, w),            \
 	cmocka_unit_test_prestate_setup_teardown(test_chain_from_non_donor_boosts_nothing, NULL, kill_kids, w), \
-	cmocka_unit_test_prestate_setup_teardown(test_flood_leaves_nothing, NULL, kill_kids, w)
+	cmocka_unit_test_prestate_setup_teardown(test_flood_leaves_nothing, NULL, kill_kids, w),             \
+	cmocka_unit_test_prestate_setup_teardown(test_receiver_rules_and_bounds, NULL, kill_kids, w)
 
 int main(int argc, char **argv)
 {
