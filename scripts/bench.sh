@@ -129,8 +129,9 @@ the bus routes is copied to a monitor, and a monitor that wakes for each one (th
 millisecond however many calls there are, and a call answered within the window costs it nothing more, so
 what is left is the bus's own work of copying messages to a monitor. The inversion run shows what the boost
 buys: the service's share of the CPU goes from a nice-10 process's against two nice-0 processes to an
-equal one while a donor's call waits. The pinned p99 grows: handling a batch takes the one CPU the calls
-also need, for a moment, once a millisecond.
+equal one while a donor's call waits. The boost latency is the batch window (1 ms) and the work of a
+boost; its tail is this shared VM's scheduling. The pinned p99
+grows: handling a batch takes the one CPU the calls also need, for a moment, once a millisecond.
 
 Against the target (runs of the day this section was written, pinned, p50): dbus-broker 1.04-1.06x, met;
 dbus-daemon 1.12-1.14x, missed by a little: what remains is dbus-daemon's own cost of copying each call and
