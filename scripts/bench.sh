@@ -126,17 +126,19 @@ costs tens of microseconds, so anything else running (a monitor, importanced) ke
 make the calls faster rather than slower; the pinned figures are what watching the bus costs. Every message
 the bus routes is copied to a monitor, and a monitor that wakes for each one (the idle monitor) costs about
 1.5x on one CPU. importanced reads its monitor in batches (`dbus-batch-usec`, 1 ms): it wakes about once a
-millisecond however many calls there are, and a call answered within the window costs it nothing more, so
-what is left is the bus's own work of copying messages to a monitor. The inversion run shows what the boost
+millisecond however many calls there are, and a call answered within the window costs it no engine work,
+so what is left is the bus's copying of messages to a monitor and importanced's reading them. The inversion
+run shows what the boost
 buys: the service's share of the CPU goes from a nice-10 process's against two nice-0 processes to an
 equal one while a donor's call waits. The boost latency is the batch window (1 ms) and the work of a
-boost; its tail is this shared VM's scheduling. The pinned p99
-grows: handling a batch takes the one CPU the calls also need, for a moment, once a millisecond.
+boost; its tail is this shared VM's scheduling. The pinned p99 grows: handling a batch takes the one CPU
+the calls also need, for a moment, once a millisecond.
 
-Against the target (runs of the day this section was written, pinned, p50): dbus-broker 1.04-1.06x, met;
-dbus-daemon 1.12-1.14x, missed by a little: what remains is dbus-daemon's own cost of copying each call and
-reply to a monitor, which importanced cannot make smaller short of not monitoring (an idle monitor that
-wakes for every message costs 1.47-1.52x on either bus).
+Against the target (five runs of the day this section was written, pinned, p50; this VM is shared and a
+run's figures move by several percent): dbus-broker 1.04-1.12x, met in most runs; dbus-daemon 1.12-1.20x,
+missed. What remains is the bus's own cost of copying each call and reply to a monitor and the monitor's
+reading them (a few system calls per message however they are batched), which importanced cannot make
+smaller short of not monitoring: a monitor that wakes for every message costs 1.44-1.60x on either bus.
 
 TXT
 	cat <<'TXT'
