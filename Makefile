@@ -34,12 +34,15 @@ build-quiet: deps
 test: test-unit test-asan test-tsan test-fuzz
 	@echo "make test: all suites passed"
 
+# the D-Bus tests run a private dbus-broker from BUILD/dbus-broker-root
 test-unit: build
+	@sh scripts/dbus-broker-root.sh $(BUILD) >/dev/null
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@sh scripts/dbus-broker-root.sh $(ASAN_BUILD) >/dev/null
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 
 test-tsan: deps
@@ -54,30 +57,34 @@ test-tsan: deps
 FUZZ_RUNS ?= 30000
 fuzz-build: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_FUZZ=ON -DIMP_SANITIZE=ON -DIMP_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-scenario fuzz-api fuzz-broker
-	@rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus/scenario $(FUZZ_BUILD)/corpus/api $(FUZZ_BUILD)/corpus/broker
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-scenario fuzz-api fuzz-broker fuzz-dbus
+	@rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus/scenario $(FUZZ_BUILD)/corpus/api $(FUZZ_BUILD)/corpus/broker \
+		$(FUZZ_BUILD)/corpus/dbus
 
 FUZZ_SCENARIO_ARGS = $(FUZZ_BUILD)/corpus/scenario fuzz/corpus/scenario \
 	$$( [ -d $(CONFORMANCE)/cases ] && echo $(CONFORMANCE)/cases ) -dict=fuzz/scenario.dict -max_len=4096
 FUZZ_API_ARGS = $(FUZZ_BUILD)/corpus/api fuzz/corpus/api
 FUZZ_BROKER_ARGS = $(FUZZ_BUILD)/corpus/broker fuzz/corpus/broker -max_len=8192
+FUZZ_DBUS_ARGS = $(FUZZ_BUILD)/corpus/dbus fuzz/corpus/dbus -max_len=2048
 
 test-fuzz: fuzz-build
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-scenario $(FUZZ_SCENARIO_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_API_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BROKER_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-dbus $(FUZZ_DBUS_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
 
 fuzz: fuzz-build
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-scenario $(FUZZ_SCENARIO_ARGS) -max_total_time=$(FUZZ_SECONDS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_API_ARGS) -max_total_time=$(FUZZ_SECONDS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BROKER_ARGS) -max_total_time=$(FUZZ_SECONDS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-dbus $(FUZZ_DBUS_ARGS) -max_total_time=$(FUZZ_SECONDS)
 
 # Benchmarks from an optimized (-O3 -flto) build; writes docs/bench.md.
 bench: deps
 	@sh scripts/install-deps.sh gnuplot-nox dbus-daemon valgrind time
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release \
 		-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON >/dev/null
-	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-inversion bench-scenario importanced imp gen-scenario
+	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-inversion bench-dbus bench-scenario importanced imp gen-scenario
 	sh scripts/bench.sh $(BENCH_BUILD)
 
 conformance: build

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
-#include <sys/mount.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -29,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buslaunch.h"
 #include "importance/client.h"
 
 static uint64_t now_ns(void)
@@ -578,25 +578,13 @@ static const sd_bus_vtable bench_vtable[] = {
 	SD_BUS_VTABLE_END
 };
 
-static sd_bus *bus_open(const char *address)
-{
-	sd_bus *bus = NULL;
-
-	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 ||
-	    sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0) {
-		sd_bus_unref(bus);
-		return NULL;
-	}
-	return bus;
-}
-
 /* A D-Bus server process owning `name` and answering Ping. */
 static pid_t dbus_server(const char *address, const char *name)
 {
 	pid_t s = child();
 
 	if (s == 0) {
-		sd_bus *sb = bus_open(address);
+		sd_bus *sb = buslaunch_connect(address);
 
 		if (!sb || sd_bus_add_object_vtable(sb, NULL, "/bench", "org.importance.Bench", bench_vtable, NULL) < 0 ||
 		    sd_bus_request_name(sb, name, 0) < 0)
@@ -617,7 +605,7 @@ static sd_bus *dbus_client(const char *address, const char *name)
 	sd_bus *bus = NULL;
 
 	for (int i = 0; i < 300 && !bus; i++) {
-		bus = bus_open(address);
+		bus = buslaunch_connect(address);
 		if (!bus || sd_bus_get_name_creds(bus, name, 0, NULL) < 0) {
 			bus = sd_bus_unref(bus);
 			usleep(10000);
@@ -770,136 +758,6 @@ static double dbus_throughput(const char *address, int rounds, int n, bool windo
 	return r;
 }
 
-static const char *dbus_config(const char *path, const char *address)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		return NULL;
-	fprintf(f,
-		"<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-		" \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-		"<busconfig><type>session</type><listen>%s</listen>\n"
-		"<policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>"
-		"<allow eavesdrop=\"true\"/><allow own=\"*\"/><allow user=\"*\"/></policy></busconfig>\n",
-		address);
-	fclose(f);
-	return path;
-}
-
-static pid_t start_dbus_daemon(const char *config, const char *sock_path)
-{
-	pid_t p = child();
-
-	if (p == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		execlp("dbus-daemon", "dbus-daemon", "--nofork", "--config-file", config, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300 && access(sock_path, F_OK) != 0; i++)
-		usleep(10000);
-	return access(sock_path, F_OK) == 0 ? p : -1;
-}
-
-/*
- * dbus-broker only runs under its launcher, and the launcher assumes a
- * systemd machine: it logs to the journal's socket and connects to the bus
- * it serves for activation.  Where there is no journal, the launcher gets a
- * private mount namespace with a stand-in journal socket (read and thrown
- * away); its "own bus" is the listener we hand it.  DBUS_BROKER_ROOT, when
- * set, is an unpacked dbus-broker package (make bench unpacks one rather
- * than installing it, as installing it replaces the machine's system bus
- * at the next boot); it is laid over /usr/bin in the namespace, where the
- * launcher looks for the broker.
- */
-#define JOURNAL_DIR "/run/systemd/journal"
-
-static int broker_namespace(const char *root)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char opts[600];
-	int jfd;
-
-	if (!root && access(JOURNAL_DIR "/socket", F_OK) == 0)
-		return 0; /* a systemd machine: nothing to stand in for */
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return -1;
-	if (root) {
-		snprintf(opts, sizeof(opts), "lowerdir=%.256s/usr/bin:/usr/bin", root);
-		if (mount("overlay", "/usr/bin", "overlay", MS_RDONLY, opts) < 0)
-			return -1;
-	}
-	if (access(JOURNAL_DIR "/socket", F_OK) == 0)
-		return 0;
-	mkdir("/run/systemd", 0755);
-	if (mount("tmpfs", "/run/systemd", "tmpfs", 0, "mode=0755") < 0 || mkdir(JOURNAL_DIR, 0755) < 0)
-		return -1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", JOURNAL_DIR "/socket");
-	jfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (jfd < 0 || bind(jfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -1;
-	if (child() == 0) {
-		char buf[4096];
-
-		while (recv(jfd, buf, sizeof(buf), 0) >= 0 || errno == EINTR)
-			;
-		_exit(0);
-	}
-	close(jfd);
-	return 0;
-}
-
-static pid_t start_dbus_broker(const char *sock_path, const char *address, char *why, size_t why_len)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *root = getenv("DBUS_BROKER_ROOT");
-	char launcher[300];
-	int lfd, status;
-	pid_t p;
-
-	snprintf(launcher, sizeof(launcher), "%s/usr/bin/dbus-broker-launch", root ? root : "");
-	if (access(launcher, X_OK) != 0) {
-		snprintf(why, why_len, "dbus-broker is not installed (%.150s)", launcher);
-		return -1;
-	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%.107s", sock_path);
-	unlink(sock_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 64) < 0) {
-		snprintf(why, why_len, "listening socket: %s", strerror(errno));
-		return -1;
-	}
-	p = child();
-	if (p == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-		char pid[16];
-
-		if (broker_namespace(root) < 0)
-			_exit(3); /* needs root (a mount namespace) */
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		dup2(lfd, 3);
-		setenv("LISTEN_FDS", "1", 1);
-		snprintf(pid, sizeof(pid), "%d", (int)getpid());
-		setenv("LISTEN_PID", pid, 1);
-		setenv("DBUS_SESSION_BUS_ADDRESS", address, 1);
-		execl(launcher, "dbus-broker-launch", "--scope", "user", (char *)NULL);
-		_exit(127);
-	}
-	close(lfd);
-	usleep(100 * 1000);
-	if (waitpid(p, &status, WNOHANG) == p) {
-		snprintf(why, why_len, "dbus-broker-launch exited (status %d%s)",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-			 WIFEXITED(status) && WEXITSTATUS(status) == 3 ? ": a private mount namespace needs root" : "");
-		return -1;
-	}
-	return p;
-}
-
 static double median(double *v, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -930,12 +788,12 @@ static pid_t start_peer(int k, const char *cfg, const char *path, const char *ad
 	pid_t p;
 
 	if (k == 0) {
-		p = start_dbus_daemon(cfg, path);
+		p = buslaunch_dbus_daemon(cfg, path);
 		if (p < 0)
 			snprintf(pe->why, sizeof(pe->why), "dbus-daemon did not start (is it installed?)");
 		return p;
 	}
-	return start_dbus_broker(path, addr, pe->why, sizeof(pe->why));
+	return buslaunch_dbus_broker(cfg, path, addr, pe->why, sizeof(pe->why));
 }
 
 static double med_of(const double *in)
@@ -956,21 +814,10 @@ int main(int argc, char **argv)
 	char cfg[100], path[100], addr[160];
 	pid_t p;
 
-	if (argc > 2 && !strcmp(argv[1], "--pin")) {
-		cpu_set_t set;
-
-		/* everything on one CPU, children included: what the software
-		 * costs, without this VM's cross-CPU wakeup latency */
-		pin = atoi(argv[2]);
-		CPU_ZERO(&set);
-		CPU_SET(pin, &set);
-		if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-			perror("sched_setaffinity");
-			return 2;
-		}
-		argc -= 2;
-		argv += 2;
-	}
+	/* everything on one CPU, children included: what the software costs,
+	 * without this VM's cross-CPU wakeup latency */
+	if ((pin = buslaunch_pin_args(&argc, &argv)) == -2)
+		return 2;
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench-broker [--pin CPU] IMPORTANCED [ROUNDS]\n");
 		return 2;
@@ -980,7 +827,7 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "/tmp/bench-dbus.%d.sock", (int)getpid());
 	snprintf(addr, sizeof(addr), "unix:path=%s", path);
 	snprintf(cfg, sizeof(cfg), "/tmp/bench-dbus.%d.conf", (int)getpid());
-	dbus_config(cfg, addr);
+	buslaunch_config(cfg, addr);
 	/* alternate the contenders, REPS times, and keep medians: this
 	 * machine's wakeup latency drifts from one second to the next */
 	for (int r = 0; r < REPS; r++) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "dbus.h"
 #include "diag.h"
 #include "peer.h"
 #include "process.h"
@@ -138,7 +139,8 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 	dc.policy_ctx = b;
 	if ((e = imp_domain_new(&dc, &b->dom)) < 0)
 		goto fail;
-	if ((e = sd_event_add_io(ev, &b->listen_src, listen_fd, EPOLLIN, on_accept, b)) < 0)
+	if ((e = sd_event_add_io(ev, &b->listen_src, listen_fd, EPOLLIN, on_accept, b)) < 0 ||
+	    (e = dbus_start(b)) < 0)
 		goto fail;
 	*out = b;
 	return 0;
@@ -162,6 +164,7 @@ void broker_free(struct broker *b)
 {
 	if (!b)
 		return;
+	dbus_stop(b);
 	while (!TAILQ_EMPTY(&b->peer_list))
 		peer_free(b, TAILQ_FIRST(&b->peer_list));
 	sd_event_source_unref(b->listen_src);

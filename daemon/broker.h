@@ -17,6 +17,7 @@
  *   filelock file-lock boosts
  *   diag     status, listings, graph, monitors
  *   backend  the boost backends (nice, cgroup)
+ *   dbus     D-Bus buses watched: their method calls as engine messages
  */
 #ifndef IMPD_BROKER_H
 #define IMPD_BROKER_H
@@ -32,6 +33,7 @@
 #include "importance/protocol.h"
 #include "user.h"
 
+struct dbus_bus;
 struct peer;
 
 struct broker {
@@ -46,6 +48,7 @@ struct broker {
 	void *users;     /* tsearch of struct user* by uid */
 	void *processes; /* tsearch of struct process* by pidfd inode */
 	TAILQ_HEAD(, peer) peer_list;
+	struct dbus_bus *dbus_buses; /* a list (dbus.h) */
 	struct usage usage; /* everyone together */
 	uint64_t next_peer; /* peer ids never leave the daemon */
 	uint64_t boosts, unboosts, requests, protocol_errors;

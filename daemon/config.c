@@ -64,20 +64,41 @@ static int set_backend(struct broker_config *cfg, const char *v, char *err, size
 	return 0;
 }
 
-static int set_donor_uid(struct broker_config *cfg, const char *v, char *err, size_t size)
+/* The index of the next rule of a list holding *n (for key), counted in
+ * *n; -EINVAL when the list is full. */
+static int rule_slot(size_t *n, const char *key, char *err, size_t size)
+{
+	if (*n == IMPD_MAX_RULES) {
+		snprintf(err, size, "%s: more than %d rules", key, IMPD_MAX_RULES);
+		return -EINVAL;
+	}
+	return (int)(*n)++;
+}
+
+/* Adds a uid rule to rules (for key). */
+static int add_uid_rule(struct donor_rules *rules, const char *key, const char *v, char *err, size_t size)
 {
 	uid_t uid;
+	int i;
 
 	if (parse_user(v, &uid) < 0) {
-		snprintf(err, size, "donor-uid: '%s' is neither a uid nor a user name", v);
+		snprintf(err, size, "%s: '%s' is neither a uid nor a user name", key, v);
 		return -EINVAL;
 	}
-	if (cfg->donors.n_uids == IMPD_MAX_RULES) {
-		snprintf(err, size, "donor-uid: more than %d rules", IMPD_MAX_RULES);
-		return -EINVAL;
-	}
-	cfg->donors.uids[cfg->donors.n_uids++] = uid;
+	if ((i = rule_slot(&rules->n_uids, key, err, size)) < 0)
+		return i;
+	rules->uids[i] = uid;
 	return 0;
+}
+
+static int set_donor_uid(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	return add_uid_rule(&cfg->donors, "donor-uid", v, err, size);
+}
+
+static int set_dbus_receiver_uid(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	return add_uid_rule(&cfg->dbus.receivers, "dbus-receiver-uid", v, err, size);
 }
 
 static int check_path(const char *key, const char *v, char *err, size_t size)
@@ -93,25 +114,31 @@ static int check_path(const char *key, const char *v, char *err, size_t size)
 	return 0;
 }
 
+static int add_exe_rule(struct donor_rules *rules, const char *key, const char *v, char *err, size_t size)
+{
+	int r = check_path(key, v, err, size);
+
+	if (r < 0 || (r = rule_slot(&rules->n_exes, key, err, size)) < 0)
+		return r;
+	snprintf(rules->exes[r], IMPD_RULE_LEN, "%s", v);
+	return 0;
+}
+
 static int set_donor_exe(struct broker_config *cfg, const char *v, char *err, size_t size)
 {
-	int r = check_path("donor-exe", v, err, size);
+	return add_exe_rule(&cfg->donors, "donor-exe", v, err, size);
+}
 
-	if (r < 0)
-		return r;
-	if (cfg->donors.n_exes == IMPD_MAX_RULES) {
-		snprintf(err, size, "donor-exe: more than %d rules", IMPD_MAX_RULES);
-		return -EINVAL;
-	}
-	snprintf(cfg->donors.exes[cfg->donors.n_exes++], IMPD_RULE_LEN, "%s", v);
-	return 0;
+static int set_dbus_receiver_exe(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	return add_exe_rule(&cfg->dbus.receivers, "dbus-receiver-exe", v, err, size);
 }
 
 /* A cgroup path in one form: leading '/', no empty, '.' or '..' part,
  * no trailing '/' (except the root itself). */
-static int set_donor_cgroup(struct broker_config *cfg, const char *v, char *err, size_t size)
+static int add_cgroup_rule(struct donor_rules *rules, const char *key, const char *v, char *err, size_t size)
 {
-	int r = check_path("donor-cgroup", v, err, size);
+	int r = check_path(key, v, err, size);
 	const char *p;
 
 	if (r < 0)
@@ -121,15 +148,63 @@ static int set_donor_cgroup(struct broker_config *cfg, const char *v, char *err,
 			continue;
 		if (p[1] == '/' || (p[1] == '.' && (p[2] == '/' || !p[2] || (p[2] == '.' && (p[3] == '/' || !p[3])))) ||
 		    (!p[1] && p != v)) {
-			snprintf(err, size, "donor-cgroup: '%s' is not a plain cgroup path (no //, ., .. or trailing /)", v);
+			snprintf(err, size, "%s: '%s' is not a plain cgroup path (no //, ., .. or trailing /)", key, v);
 			return -EINVAL;
 		}
 	}
-	if (cfg->donors.n_cgroups == IMPD_MAX_RULES) {
-		snprintf(err, size, "donor-cgroup: more than %d rules", IMPD_MAX_RULES);
+	if ((r = rule_slot(&rules->n_cgroups, key, err, size)) < 0)
+		return r;
+	snprintf(rules->cgroups[r], IMPD_RULE_LEN, "%s", v);
+	return 0;
+}
+
+static int set_donor_cgroup(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	return add_cgroup_rule(&cfg->donors, "donor-cgroup", v, err, size);
+}
+
+static int set_dbus_receiver_cgroup(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	return add_cgroup_rule(&cfg->dbus.receivers, "dbus-receiver-cgroup", v, err, size);
+}
+
+/* A D-Bus name or a prefix ending in '*' (at most 255 bytes, no spaces). */
+static int set_dbus_receiver_name(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	const char *star = strchr(v, '*');
+	int i;
+
+	if (!*v || strlen(v) > 255 || strpbrk(v, " \t") || (star && star[1])) {
+		snprintf(err, size, "dbus-receiver-name: '%s' is not a bus name, or a prefix ending in one '*'", v);
 		return -EINVAL;
 	}
-	snprintf(cfg->donors.cgroups[cfg->donors.n_cgroups++], IMPD_RULE_LEN, "%s", v);
+	if ((i = rule_slot(&cfg->dbus.n_receiver_names, "dbus-receiver-name", err, size)) < 0)
+		return i;
+	snprintf(cfg->dbus.receiver_names[i], IMPD_RULE_LEN, "%s", v);
+	return 0;
+}
+
+/* "system", "session", or a D-Bus address ("unix:path=/run/user/1000/bus"). */
+static int set_dbus(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	if (strcmp(v, "system") && strcmp(v, "session") && !strchr(v, ':')) {
+		snprintf(err, size, "dbus: '%s' is not system, session or a D-Bus address (TRANSPORT:KEY=VALUE)", v);
+		return -EINVAL;
+	}
+	if (strlen(v) >= IMPD_RULE_LEN) {
+		snprintf(err, size, "dbus: '%s' is longer than %d bytes", v, IMPD_RULE_LEN - 1);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->dbus.n_buses; i++)
+		if (!strcmp(cfg->dbus.buses[i], v)) {
+			snprintf(err, size, "dbus: '%s' is given twice", v);
+			return -EINVAL;
+		}
+	if (cfg->dbus.n_buses == IMPD_MAX_BUSES) {
+		snprintf(err, size, "dbus: more than %d buses", IMPD_MAX_BUSES);
+		return -EINVAL;
+	}
+	snprintf(cfg->dbus.buses[cfg->dbus.n_buses++], IMPD_RULE_LEN, "%s", v);
 	return 0;
 }
 
@@ -245,6 +320,27 @@ static const struct key keys[] = {
 	  "their data (default 512 MiB)" },
 	{ "max-total-inflight-fds", K_UINT, LIM(all_inflight_fds), 0, U32, 0, NULL, "N",
 	  "files in flight in all (default 4096)" },
+	{ "dbus", K_SPECIAL, 0, 0, 0, 0, set_dbus, "system|session|ADDRESS",
+	  "watch this D-Bus bus: method calls from donors boost the services they wait for (repeatable)" },
+	{ "dbus-receiver-uid", K_SPECIAL, 0, 0, 0, 0, set_dbus_receiver_uid, "USER",
+	  "bus services of this user accept boosts (repeatable; no dbus-receiver-* rule: every service does)" },
+	{ "dbus-receiver-exe", K_SPECIAL, 0, 0, 0, 0, set_dbus_receiver_exe, "PATH",
+	  "bus services running this file accept boosts (repeatable)" },
+	{ "dbus-receiver-cgroup", K_SPECIAL, 0, 0, 0, 0, set_dbus_receiver_cgroup, "PATH",
+	  "bus services in this cgroup, or below it, accept boosts (repeatable)" },
+	{ "dbus-receiver-name", K_SPECIAL, 0, 0, 0, 0, set_dbus_receiver_name, "NAME",
+	  "bus services owning this well-known name (or a prefix ending in *) accept boosts (repeatable)" },
+	{ "dbus-max-calls", K_UINT, OFF(dbus.max_calls), 1, U32, 0, NULL, "N",
+	  "method calls tracked at once on one bus (default 16384; each also counts as a message in flight of its caller's uid)" },
+	{ "dbus-max-connections", K_UINT, OFF(dbus.max_connections), 1, U32, 0, NULL, "N",
+	  "bus connections tracked at once on one bus (default 4096)" },
+	{ "dbus-max-names", K_UINT, OFF(dbus.max_names), 1, U32, 0, NULL, "N",
+	  "well-known names tracked at once on one bus (default 16384)" },
+	{ "dbus-call-timeout", K_UINT, OFF(dbus.call_timeout_ms), 1, 3600000, 0, NULL, "MS",
+	  "a call unanswered this long stops boosting (default 25000, the buses' own reply timeout)" },
+	{ "dbus-batch-usec", K_UINT, OFF(dbus.batch_usec), 0, 100000, 0, NULL, "USEC",
+	  "the bus's messages gather this long before they are handled; a call answered meanwhile boosts nothing "
+	  "(default 1000; 0: each as it comes)" },
 	{ "verbose", K_BOOL, OFF(verbose), 0, 1, 0, NULL, "yes|no", "log connections and every boost" },
 };
 
@@ -261,6 +357,11 @@ void config_defaults(struct broker_config *cfg)
 		.connections = 1024, .all_ports = 65536, .all_names = 16384, .all_inflight = 262144, .all_inflight_fds = 4096,
 		.all_inflight_bytes = (size_t)512 << 20,
 	};
+	cfg->dbus.max_calls = 16384;
+	cfg->dbus.max_connections = 4096;
+	cfg->dbus.max_names = 16384;
+	cfg->dbus.call_timeout_ms = 25000;
+	cfg->dbus.batch_usec = 1000;
 }
 
 static const struct key *find_key(const char *name)
@@ -471,23 +572,30 @@ int config_from_args(struct broker_config *cfg, int argc, char **argv, char *err
 	return config_check(cfg, err, size);
 }
 
-int config_check(struct broker_config *cfg, char *err, size_t size)
+static int check_exes(const struct donor_rules *rules, const char *key, char *err, size_t size)
 {
-	int r;
-
-	if ((r = backend_config_check(&cfg->backend, err, size)) < 0)
-		return r;
-	for (size_t i = 0; i < cfg->donors.n_exes; i++) {
+	for (size_t i = 0; i < rules->n_exes; i++) {
 		struct stat st;
 
-		if (stat(cfg->donors.exes[i], &st) < 0) {
-			snprintf(err, size, "donor-exe: %s: %s", cfg->donors.exes[i], strerror(errno));
+		if (stat(rules->exes[i], &st) < 0) {
+			snprintf(err, size, "%s: %s: %s", key, rules->exes[i], strerror(errno));
 			return -EINVAL;
 		}
 		if (!S_ISREG(st.st_mode)) {
-			snprintf(err, size, "donor-exe: %s is not a regular file", cfg->donors.exes[i]);
+			snprintf(err, size, "%s: %s is not a regular file", key, rules->exes[i]);
 			return -EINVAL;
 		}
 	}
 	return 0;
+}
+
+int config_check(struct broker_config *cfg, char *err, size_t size)
+{
+	int r = backend_config_check(&cfg->backend, err, size);
+
+	if (r < 0)
+		return r;
+	r = check_exes(&cfg->donors, "donor-exe", err, size);
+
+	return r < 0 ? r : check_exes(&cfg->dbus.receivers, "dbus-receiver-exe", err, size);
 }

@@ -52,6 +52,23 @@ struct limits {
 	size_t all_inflight_bytes;
 };
 
+/* The D-Bus buses watched (dbus.h) and which of their services accept
+ * boosts: none of the rules given means every service does; otherwise a
+ * service matching any of them (its process by uid, executable or cgroup,
+ * as for donors; or a well-known name it owns, a name or a prefix ending
+ * in '*').  The bounds are per bus. */
+#define IMPD_MAX_BUSES 8
+struct dbus_config {
+	char buses[IMPD_MAX_BUSES][IMPD_RULE_LEN]; /* system, session or an address */
+	size_t n_buses;
+	struct donor_rules receivers;
+	char receiver_names[IMPD_MAX_RULES][IMPD_RULE_LEN];
+	size_t n_receiver_names;
+	unsigned max_calls, max_connections, max_names;
+	unsigned call_timeout_ms;
+	unsigned batch_usec; /* how long the monitor's messages gather before they are handled */
+};
+
 struct broker_config {
 	struct backend_config backend;
 	struct donor_rules donors;
@@ -59,6 +76,7 @@ struct broker_config {
 	size_t n_name_rules;
 	bool names_unlisted_root; /* names no rule covers: root only */
 	struct limits limits;
+	struct dbus_config dbus;
 	char socket_path[108];
 	bool verbose;
 };

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "dbus.h"
 #include "diag.h"
 #include "peer.h"
 #include "process.h"
@@ -144,6 +145,29 @@ static int reply_text(struct peer *c, uint16_t type, uint32_t serial, struct tex
 	return 0;
 }
 
+/* Bus connections' tasks in the TASKS table: KIND bus-recv or bus-send,
+ * PORTS their one port, and their bus and unique name at the end. */
+struct bus_rows {
+	struct broker *b;
+	struct peer *viewer;
+	struct text *t;
+};
+
+static void add_bus_row(void *ctx, const struct actor *a, imp_task *task, bool receiver, const char *bus,
+			const char *unique)
+{
+	struct bus_rows *rows = ctx;
+	imp_task_info ti;
+
+	if (!diag_may_see(rows->b, rows->viewer, a))
+		return;
+	imp_task_get_info(task, &ti);
+	text_add(rows->t, "%-8d %-6u %-9s %-5s %-7s %6u %6u %6u %5u %6s %s %s\n", (int)a->pid, (unsigned)a->uid,
+		 receiver ? "bus-recv" : "bus-send", ti.is_donor ? "yes" : "no", ti.boosted ? "yes" : "no", ti.assertcnt,
+		 ti.extern_boosts, ti.legacy_boosts, receiver ? 1u : 0u,
+		 backend_name(a->process ? a->process->target.kind : BACKEND_NONE), bus, unique);
+}
+
 int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 {
 	struct text t = { 0 };
@@ -165,6 +189,11 @@ int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 			 x->receiver ? "receiver" : x->denap ? "denap" : "sender", ti.is_donor ? "yes" : "no",
 			 ti.boosted ? "yes" : "no", ti.assertcnt, ti.extern_boosts, ti.legacy_boosts, x->n_ports,
 			 backend_name(x->actor.process ? x->actor.process->target.kind : BACKEND_NONE));
+	}
+	{
+		struct bus_rows rows = { b, c, &t };
+
+		dbus_foreach_task(b, add_bus_row, &rows);
 	}
 	return reply_text(c, type, serial, &t, "");
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "dbus.h"
 #include "diag.h"
 #include "donor.h"
 #include "driver.h"
@@ -841,8 +842,9 @@ static int req_monitor(struct broker *b, struct peer *c, struct request *rq)
 	return 0;
 }
 
-/* Root names a process: every peer of that pid whose process is the one
- * alive now (its pidfd says so) becomes a live donor, or stops being one. */
+/* Root names a process: every peer and bus connection of that pid whose
+ * process is the one alive now (its pidfd says so) becomes a live donor,
+ * or stops being one. */
 static int req_donor(struct broker *b, struct peer *c, struct request *rq)
 {
 	struct impp_req_donor q;
@@ -860,6 +862,8 @@ static int req_donor(struct broker *b, struct peer *c, struct request *rq)
 		x->donor = q.on;
 		e = imp_task_set_live_donor(x->task, q.on);
 	}
+	if (dbus_set_donor(b, q.pid, q.on) == 0 && e == -ESRCH)
+		e = 0;
 	if (e < 0)
 		return e;
 	peer_reply_status(c, rq->type, rq->serial, 0);

@@ -1,0 +1,574 @@
+/*
+ * importanced on D-Bus, measured on a private dbus-daemon and a private
+ * dbus-broker:
+ *   - the cost to the bus: sd-bus method-call round trips (64-byte
+ *     argument, empty reply) from a donor to a service, with importanced
+ *     monitoring the bus, with a monitor that only reads, and without,
+ *     alternating, REPS times each;
+ *   - priority inversion: a service at nice 10 sharing one CPU with
+ *     CPU-bound processes at nice 0, a donor calling its method that does
+ *     WORK_US of CPU work (an sd-bus call, as busctl makes): the calls'
+ *     latency with importanced attached (the service boosted to nice 0
+ *     while a call waits) and without; and the boost latency, from a
+ *     donor's call to the service's changed nice value.
+ * Markdown on stdout.
+ *
+ *   bench-dbus [--pin CPU] IMPORTANCED [ROUNDS]
+ * --pin puts every process on one CPU (the round trips only): what the
+ * software costs, without cross-CPU wakeups.
+ * dbus-broker comes from DBUS_BROKER_ROOT where it is not installed
+ * (scripts/dbus-broker-root.sh); a bus that cannot be started is reported
+ * as not run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buslaunch.h"
+#include "importance/client.h"
+
+#define REPS 11
+#define SERVICE "org.importance.BenchService"
+#define IFACE "org.importance.Bench"
+#define WORK_US 2000
+#define INVERSION_CALLS 150
+#define HOGS 2
+#define BOOST_SAMPLES 100
+#define BOOST_WORK_US 20000
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *in, int n)
+{
+	double v[REPS];
+
+	memcpy(v, in, sizeof(double) * (size_t)n);
+	qsort(v, (size_t)n, sizeof(double), cmp_double);
+	return v[n / 2];
+}
+
+static pid_t fork_dies_with_parent(void)
+{
+	pid_t p = fork();
+
+	if (p == 0)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return p;
+}
+
+static void stop(pid_t p)
+{
+	if (p <= 0)
+		return;
+	kill(p, SIGTERM);
+	waitpid(p, NULL, 0);
+}
+
+static void pin_to_cpu0(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* ---- the service ---- */
+
+/* where the busy loops write, so that they are not optimized away */
+static volatile uint64_t sink;
+
+static int method_ping(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	(void)userdata;
+	(void)err;
+	return sd_bus_reply_method_return(m, "");
+}
+
+/* Work(u us): us microseconds of this thread's CPU time. */
+static int method_work(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	uint32_t us;
+	uint64_t end;
+	int r;
+
+	(void)userdata;
+	(void)err;
+	if ((r = sd_bus_message_read(m, "u", &us)) < 0)
+		return r;
+	end = thread_cpu_ns() + (uint64_t)us * 1000;
+	while (thread_cpu_ns() < end)
+		for (int i = 0; i < 1000; i++)
+			sink += (uint64_t)i;
+	return sd_bus_reply_method_return(m, "");
+}
+
+static const sd_bus_vtable service_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_METHOD("Ping", "ay", "", method_ping, 0),
+	SD_BUS_METHOD("Work", "u", "", method_work, 0),
+	SD_BUS_VTABLE_END,
+};
+
+static pid_t start_service(const char *address, int nice, bool pinned)
+{
+	pid_t p = fork_dies_with_parent();
+
+	if (p == 0) {
+		sd_bus *bus;
+
+		if (pinned)
+			pin_to_cpu0();
+		setpriority(PRIO_PROCESS, 0, nice);
+		if (!(bus = buslaunch_connect(address)) ||
+		    sd_bus_add_object_vtable(bus, NULL, "/bench", IFACE, service_vtable, NULL) < 0 ||
+		    sd_bus_request_name(bus, SERVICE, 0) < 0)
+			_exit(1);
+		for (;;) {
+			int r = sd_bus_process(bus, NULL);
+
+			if (r < 0 || (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0))
+				_exit(0);
+		}
+	}
+	return p;
+}
+
+/* A client connection once the service has its name, or NULL. */
+static sd_bus *client(const char *address)
+{
+	for (int i = 0; i < 300; i++) {
+		sd_bus *bus = buslaunch_connect(address);
+
+		if (bus && sd_bus_get_name_creds(bus, SERVICE, 0, NULL) >= 0)
+			return bus;
+		sd_bus_unref(bus);
+		usleep(10000);
+	}
+	return NULL;
+}
+
+/* ---- importanced ---- */
+
+static char imp_sock[128];
+
+/* importanced monitoring address, root a donor; its pid once it answers. */
+static pid_t start_importanced(const char *bin, const char *address)
+{
+	pid_t p = fork_dies_with_parent();
+
+	if (p == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		dup2(devnull, 2);
+		execl(bin, bin, "--no-config", "--socket", imp_sock, "--backend", "nice", "--donor-uid", "0", "--dbus",
+		      address, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 300; i++) {
+		impc *c;
+
+		if (impc_connect(imp_sock, IMPC_MONITOR, &c, NULL) == 0) {
+			impc_close(c);
+			usleep(200000); /* it attaches to the bus as it starts listening */
+			return p;
+		}
+		usleep(10000);
+	}
+	stop(p);
+	return -1;
+}
+
+static uint64_t boost_events(void)
+{
+	impc_status st = { 0 };
+	impc *c;
+
+	if (impc_connect(imp_sock, IMPC_MONITOR, &c, NULL) < 0)
+		return 0;
+	impc_status_get(c, &st);
+	impc_close(c);
+	return st.boosts_applied;
+}
+
+/* A monitor that reads what importanced's reads (the same match rules)
+ * and does nothing with it: what watching the bus costs by itself. */
+static int discard(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	(void)m;
+	(void)userdata;
+	(void)err;
+	return 1;
+}
+
+static pid_t start_idle_monitor(const char *address)
+{
+	pid_t p = fork_dies_with_parent();
+
+	if (p == 0) {
+		sd_bus *bus = NULL;
+
+		if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, address) < 0 || sd_bus_set_bus_client(bus, 1) < 0 ||
+		    sd_bus_set_monitor(bus, 1) < 0 || sd_bus_start(bus) < 0 ||
+		    sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+				       "org.freedesktop.DBus.Monitoring", "BecomeMonitor", NULL, NULL, "asu", 4,
+				       "type='method_call'", "type='method_return'", "type='error'",
+				       "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+				       "member='NameOwnerChanged'",
+				       0) < 0 ||
+		    sd_bus_add_filter(bus, NULL, discard, NULL) < 0)
+			_exit(1);
+		for (;;) {
+			int r = sd_bus_process(bus, NULL);
+
+			if (r < 0 || (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0))
+				_exit(0);
+		}
+	}
+	usleep(200000);
+	return p;
+}
+
+/* ---- measurements ---- */
+
+struct lat {
+	double p50_us, p99_us;
+	bool ok;
+};
+
+static struct lat summarize(uint64_t *ns, int n)
+{
+	struct lat l = { 0, 0, true };
+
+	qsort(ns, (size_t)n, sizeof(*ns), cmp_u64);
+	l.p50_us = (double)ns[n / 2] / 1e3;
+	l.p99_us = (double)ns[(n * 99) / 100] / 1e3;
+	return l;
+}
+
+/* rounds calls of method (Ping with 64 bytes, or Work(WORK_US)) */
+static struct lat calls(sd_bus *bus, const char *method, int rounds)
+{
+	uint64_t *ns = calloc((size_t)rounds, sizeof(*ns));
+	uint8_t payload[64] = { 0 };
+	struct lat l = { 0, 0, false };
+
+	if (!ns)
+		return l;
+	for (int i = 0; i < rounds; i++) {
+		sd_bus_message *m = NULL, *reply = NULL;
+		uint64_t t0 = now_ns();
+		int r = sd_bus_message_new_method_call(bus, &m, SERVICE, "/bench", IFACE, method);
+
+		if (r >= 0)
+			r = !strcmp(method, "Ping") ? sd_bus_message_append_array(m, 'y', payload, sizeof(payload)) :
+						      sd_bus_message_append(m, "u", (uint32_t)WORK_US);
+		if (r >= 0)
+			r = sd_bus_call(bus, m, 0, NULL, &reply);
+		sd_bus_message_unref(m);
+		sd_bus_message_unref(reply);
+		if (r < 0)
+			goto out;
+		ns[i] = now_ns() - t0;
+	}
+	l = summarize(ns, rounds);
+out:
+	free(ns);
+	return l;
+}
+
+static int on_work_reply(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	(void)m;
+	(void)err;
+	*(bool *)userdata = true;
+	return 0;
+}
+
+/* From a donor's call to the moment the service's nice value has changed
+ * (read with getpriority every 20 us), n times; the service back at its own
+ * value before each call. */
+static struct lat boost_latency(sd_bus *bus, pid_t svc, int n)
+{
+	uint64_t *ns = calloc((size_t)n, sizeof(*ns));
+	struct lat l = { 0, 0, false };
+	int base = getpriority(PRIO_PROCESS, (id_t)svc);
+
+	if (!ns)
+		return l;
+	for (int i = 0; i < n; i++) {
+		bool done = false;
+		uint64_t t0 = now_ns(), limit = t0 + 1000000000ull;
+
+		if (sd_bus_call_method_async(bus, NULL, SERVICE, "/bench", IFACE, "Work", on_work_reply, &done, "u",
+					     (uint32_t)BOOST_WORK_US) < 0 ||
+		    sd_bus_flush(bus) < 0)
+			goto out;
+		/* polled every 20 us, sleeping between: a loop that spins would take
+		 * a CPU the bus and importanced need */
+		while (getpriority(PRIO_PROCESS, (id_t)svc) == base && now_ns() < limit)
+			usleep(20);
+		ns[i] = now_ns() - t0;
+		while (!done) {
+			int r = sd_bus_process(bus, NULL);
+
+			if (r < 0 || (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0))
+				goto out;
+		}
+		while (getpriority(PRIO_PROCESS, (id_t)svc) != base && now_ns() < limit + 1000000000ull)
+			usleep(100);
+	}
+	l = summarize(ns, n);
+out:
+	free(ns);
+	return l;
+}
+
+struct busrun {
+	const char *kind;
+	bool ok;
+	char why[256];
+	struct lat off[REPS], idle[REPS], on[REPS]; /* round trips: no monitor, an idle one, importanced */
+	struct lat inv_off, inv_on;       /* priority inversion */
+	struct lat boost;                 /* boost latency */
+	uint64_t inv_boosts;
+};
+
+static pid_t start_bus(struct busrun *br, const char *cfg, const char *sock, const char *address)
+{
+	pid_t p;
+
+	unlink(sock);
+	if (!strcmp(br->kind, "dbus-daemon")) {
+		if ((p = buslaunch_dbus_daemon(cfg, sock)) < 0)
+			snprintf(br->why, sizeof(br->why), "dbus-daemon did not start (is it installed?)");
+		return p;
+	}
+	return buslaunch_dbus_broker(cfg, sock, address, br->why, sizeof(br->why));
+}
+
+static pid_t start_hog(void)
+{
+	pid_t p = fork_dies_with_parent();
+
+	if (p == 0) {
+		pin_to_cpu0();
+		for (;;)
+			sink++;
+	}
+	return p;
+}
+
+static void run_bus(struct busrun *br, const char *imp_bin, const char *dir, int rounds, bool pinned)
+{
+	char cfg[160], sock[160], address[200];
+	pid_t bus, svc, imp;
+	sd_bus *c;
+
+	snprintf(cfg, sizeof(cfg), "%s/bus.conf", dir);
+	snprintf(sock, sizeof(sock), "%s/bus", dir);
+	snprintf(address, sizeof(address), "unix:path=%s", sock);
+	buslaunch_config(cfg, address);
+	if ((bus = start_bus(br, cfg, sock, address)) < 0)
+		return;
+	/* round trips: the service at nice 0, off and on alternating */
+	svc = start_service(address, 0, false);
+	if (!(c = client(address))) {
+		snprintf(br->why, sizeof(br->why), "the service did not appear");
+		goto out;
+	}
+	for (int r = 0; r < REPS; r++) {
+		pid_t idle;
+
+		br->off[r] = calls(c, "Ping", rounds);
+		idle = start_idle_monitor(address);
+		br->idle[r] = calls(c, "Ping", rounds);
+		stop(idle);
+		if ((imp = start_importanced(imp_bin, address)) < 0) {
+			snprintf(br->why, sizeof(br->why), "importanced did not start");
+			goto out;
+		}
+		br->on[r] = calls(c, "Ping", rounds);
+		stop(imp);
+		if (!br->off[r].ok || !br->idle[r].ok || !br->on[r].ok) {
+			snprintf(br->why, sizeof(br->why), "a call failed");
+			goto out;
+		}
+	}
+	sd_bus_flush_close_unref(c);
+	c = NULL;
+	stop(svc);
+	svc = -1;
+	if (pinned) {
+		br->ok = true;
+		goto out;
+	}
+	/* priority inversion: service at nice 10 and hogs on CPU 0 */
+	svc = start_service(address, 10, true);
+	if (!(c = client(address))) {
+		snprintf(br->why, sizeof(br->why), "the service did not appear");
+		goto out;
+	}
+	{
+		pid_t hogs[HOGS];
+
+		for (int i = 0; i < HOGS; i++)
+			hogs[i] = start_hog();
+		usleep(100000);
+		br->inv_off = calls(c, "Work", INVERSION_CALLS);
+		imp = start_importanced(imp_bin, address);
+		if (imp >= 0) {
+			br->inv_on = calls(c, "Work", INVERSION_CALLS);
+			br->inv_boosts = boost_events();
+		}
+		for (int i = 0; i < HOGS; i++) {
+			kill(hogs[i], SIGKILL);
+			waitpid(hogs[i], NULL, 0);
+		}
+		if (imp >= 0) {
+			br->boost = boost_latency(c, svc, BOOST_SAMPLES);
+			stop(imp);
+		}
+	}
+	br->ok = br->inv_off.ok && br->inv_on.ok;
+	if (!br->ok)
+		snprintf(br->why, sizeof(br->why), "the inversion run failed");
+out:
+	sd_bus_flush_close_unref(c);
+	if (svc > 0) {
+		kill(svc, SIGKILL);
+		waitpid(svc, NULL, 0);
+	}
+	stop(bus);
+	unlink(sock);
+	unlink(cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct busrun runs[2] = { { .kind = "dbus-daemon" }, { .kind = "dbus-broker" } };
+	char dir[] = "/tmp/bench-dbus.XXXXXX";
+	int rounds, pin = -1;
+
+	if ((pin = buslaunch_pin_args(&argc, &argv)) == -2)
+		return 2;
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench-dbus [--pin CPU] IMPORTANCED [ROUNDS]\n");
+		return 2;
+	}
+	rounds = argc > 2 ? atoi(argv[2]) : 3000;
+	if (rounds < 100)
+		rounds = 100;
+	signal(SIGPIPE, SIG_IGN);
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(imp_sock, sizeof(imp_sock), "%s/imp.sock", dir);
+	for (int k = 0; k < 2; k++)
+		run_bus(&runs[k], argv[1], dir, rounds, pin >= 0);
+	rmdir(dir);
+
+	if (pin >= 0)
+		printf("All processes pinned to CPU %d (`--pin %d`).\n\n", pin, pin);
+	printf("### Cost to the bus\n\n%d sd-bus method calls per run (64-byte argument, empty reply), one at a time, "
+	       "from a donor to a service: with no monitor (off), with a monitor that reads the same messages as "
+	       "importanced and does nothing with them (idle monitor), and with importanced monitoring the bus (on), "
+	       "alternating, %d runs each; medians (of each run's p50, and of the ratio of each run with importanced to the run "
+	       "just before it without).\n\n",
+	       rounds, REPS);
+	printf("| bus | p50 off (us) | p50 idle monitor (us) | p50 on (us) | p50 on / off | p50 on / off, per pair of runs | "
+	       "p50 idle monitor / off | p99 off (us) | p99 on (us) |\n"
+	       "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+	for (int k = 0; k < 2; k++) {
+		struct busrun *br = &runs[k];
+		double p50off[REPS], p50idle[REPS], p50on[REPS], p99off[REPS], p99on[REPS], ratio[REPS], idle_ratio[REPS];
+
+		if (!br->off[REPS - 1].ok) {
+			printf("| %s | not run: %s | | | | | | | |\n", br->kind, br->why);
+			continue;
+		}
+		for (int r = 0; r < REPS; r++) {
+			ratio[r] = br->on[r].p50_us / br->off[r].p50_us;
+			idle_ratio[r] = br->idle[r].p50_us / br->off[r].p50_us;
+			p50idle[r] = br->idle[r].p50_us;
+			p50off[r] = br->off[r].p50_us;
+			p50on[r] = br->on[r].p50_us;
+			p99off[r] = br->off[r].p99_us;
+			p99on[r] = br->on[r].p99_us;
+		}
+		printf("| %s | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.2fx | %.1f | %.1f |\n", br->kind, median(p50off, REPS),
+		       median(p50idle, REPS), median(p50on, REPS), median(p50on, REPS) / median(p50off, REPS),
+		       median(ratio, REPS), median(idle_ratio, REPS), median(p99off, REPS), median(p99on, REPS));
+	}
+	if (pin >= 0)
+		return 0;
+	printf("\n### Priority inversion over D-Bus\n\nA service at nice 10 pinned to CPU 0 with %d CPU-bound "
+	       "processes at nice 0; a donor calls its method doing %d us of CPU work, %d calls one at a time; "
+	       "importanced (nice backend, boost to nice 0) attached or not.\n\n",
+	       HOGS, WORK_US, INVERSION_CALLS);
+	printf("| bus | p50 without (ms) | p50 with (ms) | p99 without (ms) | p99 with (ms) | p50 speed-up | boost events |\n"
+	       "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+	for (int k = 0; k < 2; k++) {
+		struct busrun *br = &runs[k];
+
+		if (!br->ok) {
+			printf("| %s | not run: %s | | | | | |\n", br->kind, br->why);
+			continue;
+		}
+		printf("| %s | %.2f | %.2f | %.2f | %.2f | %.1fx | %llu |\n", br->kind, br->inv_off.p50_us / 1e3,
+		       br->inv_on.p50_us / 1e3, br->inv_off.p99_us / 1e3, br->inv_on.p99_us / 1e3,
+		       br->inv_off.p50_us / br->inv_on.p50_us, (unsigned long long)br->inv_boosts);
+	}
+	printf("\n### Boost latency over D-Bus\n\nFrom just before a donor's call (%d us of work) to the moment the "
+	       "service's nice value has changed (read with getpriority every 20 us), %d calls, with importanced's "
+	       "default batch window (dbus-batch-usec 1000).\n\n",
+	       BOOST_WORK_US, BOOST_SAMPLES);
+	printf("| bus | p50 (us) | p99 (us) |\n| --- | ---: | ---: |\n");
+	for (int k = 0; k < 2; k++) {
+		struct busrun *br = &runs[k];
+
+		if (!br->boost.ok)
+			printf("| %s | not run | |\n", br->kind);
+		else
+			printf("| %s | %.0f | %.0f |\n", br->kind, br->boost.p50_us, br->boost.p99_us);
+	}
+	return 0;
+}

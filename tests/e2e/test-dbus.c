@@ -1,0 +1,709 @@
+/*
+ * End-to-end tests of importanced on D-Bus: a private dbus-daemon and a
+ * private dbus-broker, importanced monitoring them (nice backend), bus
+ * services that are this program run as "service" (nice 10, uid nobody,
+ * so not donors), and callers that are plain busctl and gdbus run as root,
+ * the donor uid.  The services' real nice values are what is checked, and
+ * the engine's counts through impctl's status request.
+ *
+ *   test-dbus IMPORTANCED [DBUS_BROKER_ROOT]
+ *   test-dbus service ADDRESS NAME     (a service; used by the tests)
+ *   test-dbus flood ADDRESS NAME N     (a donor's calls and name churn)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "buslaunch.h"
+#include "importance/client.h"
+
+#define SERVICE_NICE 10
+#define BOOST_NICE -10 /* importanced's default boost-nice */
+#define NOBODY 65534
+#define IFACE "org.importance.Test"
+
+static const char *self_exe, *importanced_bin, *broker_root;
+
+/* ------------------------------------------------------------------ */
+/* the service                                                          */
+/* ------------------------------------------------------------------ */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* where the busy loops write, so that they are not optimized away */
+static volatile uint64_t sink;
+
+static void burn(uint32_t ms)
+{
+	uint64_t end = now_ms() + ms;
+
+	while (now_ms() < end)
+		for (int i = 0; i < 10000; i++)
+			sink += (uint64_t)i;
+}
+
+/* Work(u ms) -> u: CPU work for ms milliseconds. */
+static int method_work(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	uint32_t ms;
+	int r;
+
+	(void)userdata;
+	(void)err;
+	if ((r = sd_bus_message_read(m, "u", &ms)) < 0)
+		return r;
+	burn(ms);
+	return sd_bus_reply_method_return(m, "u", ms);
+}
+
+/* Relay(s name, u ms) -> u: calls name's Work(ms) and answers with it. */
+static int method_relay(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	sd_bus_message *reply = NULL;
+	const char *name;
+	uint32_t ms, got = 0;
+	int r;
+
+	(void)userdata;
+	if ((r = sd_bus_message_read(m, "su", &name, &ms)) < 0)
+		return r;
+	r = sd_bus_call_method(sd_bus_message_get_bus(m), name, "/w", IFACE, "Work", err, &reply, "u", ms);
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "u", &got);
+	sd_bus_message_unref(reply);
+	if (r < 0)
+		return r;
+	return sd_bus_reply_method_return(m, "u", got);
+}
+
+static const sd_bus_vtable service_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_METHOD("Work", "u", "u", method_work, 0),
+	SD_BUS_METHOD("Relay", "su", "u", method_relay, 0),
+	SD_BUS_VTABLE_END,
+};
+
+static int service_main(const char *address, const char *name)
+{
+	sd_bus *bus;
+
+	if (setresuid(NOBODY, NOBODY, NOBODY) < 0 || setpriority(PRIO_PROCESS, 0, SERVICE_NICE) < 0)
+		return 1;
+	if (!(bus = buslaunch_connect(address)) ||
+	    sd_bus_add_object_vtable(bus, NULL, "/w", IFACE, service_vtable, NULL) < 0 ||
+	    sd_bus_request_name(bus, name, 0) < 0)
+		return 1;
+	for (;;) {
+		int r = sd_bus_process(bus, NULL);
+
+		if (r < 0)
+			return 1;
+		if (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0)
+			return 1;
+	}
+}
+
+/* n asynchronous calls of Work(0) at once from one donor connection, and
+ * n connections that each take a well-known name, call and go. */
+static int on_flood_reply(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	(void)m;
+	(void)err;
+	(*(unsigned *)userdata)++;
+	return 0;
+}
+
+static int flood_main(const char *address, const char *name, unsigned n)
+{
+	unsigned done = 0;
+	sd_bus *bus = buslaunch_connect(address);
+
+	if (!bus)
+		return 1;
+	for (unsigned i = 0; i < n; i++)
+		if (sd_bus_call_method_async(bus, NULL, name, "/w", IFACE, "Work", on_flood_reply, &done, "u", 0) < 0)
+			return 1;
+	while (done < n) {
+		int r = sd_bus_process(bus, NULL);
+
+		if (r < 0 || (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0))
+			return 1;
+	}
+	sd_bus_flush_close_unref(bus);
+	for (unsigned i = 0; i < n; i++) {
+		char own[64];
+
+		snprintf(own, sizeof(own), "org.importance.Flood%u", i % 16);
+		if (!(bus = buslaunch_connect(address)) || sd_bus_request_name(bus, own, 0) < 0)
+			return 1;
+		/* a call left unanswered by the caller's going, every 4th */
+		if (i % 4 == 0)
+			sd_bus_call_method_async(bus, NULL, name, "/w", IFACE, "Work", NULL, NULL, "u", 0);
+		sd_bus_flush_close_unref(bus);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the harness                                                          */
+/* ------------------------------------------------------------------ */
+
+static pid_t kids[64];
+static int n_kids;
+
+static pid_t spawn(char *const argv[], uid_t uid)
+{
+	pid_t p = fork();
+
+	assert_true(p >= 0);
+	if (p == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(devnull, 1);
+		if (uid && setresuid(uid, uid, uid) < 0)
+			_exit(126);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (n_kids < (int)(sizeof(kids) / sizeof(kids[0])))
+		kids[n_kids++] = p;
+	return p;
+}
+
+static void reap(pid_t p, int sig)
+{
+	if (sig)
+		kill(p, sig);
+	waitpid(p, NULL, 0);
+	for (int i = 0; i < n_kids; i++)
+		if (kids[i] == p)
+			kids[i] = kids[--n_kids];
+}
+
+/* waits for p; its exit status, or -1 if it did not end in time */
+static int wait_exit(pid_t p, int timeout_ms)
+{
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	int status;
+
+	while (now_ms() < end) {
+		if (waitpid(p, &status, WNOHANG) == p) {
+			for (int i = 0; i < n_kids; i++)
+				if (kids[i] == p)
+					kids[i] = kids[--n_kids];
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		usleep(5000);
+	}
+	return -1;
+}
+
+/* One bus and one importanced watching it. */
+struct world {
+	const char *kind; /* dbus-daemon or dbus-broker */
+	char dir[64], address[160], sock[128], imp_sock[128];
+	pid_t bus_pid, imp_pid;
+	sd_bus *observer;
+};
+
+static struct world worlds[2] = { { .kind = "dbus-daemon" }, { .kind = "dbus-broker" } };
+
+/* importanced watching w's bus, root a donor, with extra arguments
+ * (space-separated, may be NULL); 0 once it answers. */
+static int start_importanced(struct world *w, const char *extra)
+{
+	char *argv[32] = { (char *)importanced_bin, "--no-config", "--socket", w->imp_sock, "--backend", "nice",
+			   "--donor-uid", "0", "--dbus", w->address, "--dbus-call-timeout", "8000", NULL };
+	char words[256] = "", *save = NULL;
+	int n = 12;
+
+	snprintf(w->imp_sock, sizeof(w->imp_sock), "%s/imp.sock", w->dir);
+	snprintf(words, sizeof(words), "%s", extra ? extra : "");
+	for (char *word = strtok_r(words, " ", &save); word && n < 31; word = strtok_r(NULL, " ", &save))
+		argv[n++] = word;
+	argv[n] = NULL;
+	w->imp_pid = fork();
+	if (w->imp_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execv(importanced_bin, argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		impc *c;
+
+		if (impc_connect(w->imp_sock, IMPC_MONITOR, &c, NULL) == 0) {
+			impc_close(c);
+			usleep(100000); /* its monitor attaches right after it listens */
+			return 0;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* Stops w's importanced: 0 when it exited cleanly (every boost undone,
+ * nothing leaked under ASan). */
+static int stop_importanced(struct world *w)
+{
+	int status;
+
+	if (w->imp_pid <= 0)
+		return 0;
+	kill(w->imp_pid, SIGTERM);
+	waitpid(w->imp_pid, &status, 0);
+	w->imp_pid = 0;
+	unlink(w->imp_sock);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "test-dbus: %s: importanced ended with status %d\n", w->kind, status);
+		return -1;
+	}
+	return 0;
+}
+
+static int start_world(void **state)
+{
+	struct world *w = *state;
+	char cfg[128], why[256];
+
+	snprintf(w->dir, sizeof(w->dir), "/tmp/test-dbus.XXXXXX");
+	if (!mkdtemp(w->dir))
+		return -1;
+	chmod(w->dir, 0755); /* the services run as nobody */
+	snprintf(w->sock, sizeof(w->sock), "%s/bus", w->dir);
+	snprintf(w->address, sizeof(w->address), "unix:path=%s", w->sock);
+	snprintf(cfg, sizeof(cfg), "%s/bus.conf", w->dir);
+	buslaunch_config(cfg, w->address);
+	if (!strcmp(w->kind, "dbus-daemon")) {
+		w->bus_pid = buslaunch_dbus_daemon(cfg, w->sock);
+	} else {
+		char launcher[300];
+
+		snprintf(launcher, sizeof(launcher), "%s/usr/bin/dbus-broker-launch", broker_root ? broker_root : "");
+		if (broker_root && access(launcher, X_OK) == 0)
+			setenv("DBUS_BROKER_ROOT", broker_root, 1);
+		w->bus_pid = buslaunch_dbus_broker(cfg, w->sock, w->address, why, sizeof(why));
+		if (w->bus_pid < 0)
+			fprintf(stderr, "test-dbus: dbus-broker: %s\n", why);
+	}
+	if (w->bus_pid < 0)
+		return 0; /* its tests skip */
+	if (start_importanced(w, NULL) < 0 || !(w->observer = buslaunch_connect(w->address)))
+		return -1;
+	return 0;
+}
+
+static int stop_world(void **state)
+{
+	struct world *w = *state;
+	int e;
+
+	sd_bus_flush_close_unref(w->observer);
+	e = stop_importanced(w);
+	if (w->bus_pid > 0) {
+		kill(w->bus_pid, SIGTERM);
+		waitpid(w->bus_pid, NULL, 0);
+	}
+	unlink(w->sock);
+	{
+		char cfg[128];
+
+		snprintf(cfg, sizeof(cfg), "%s/bus.conf", w->dir);
+		unlink(cfg);
+	}
+	rmdir(w->dir);
+	return e;
+}
+
+static int kill_kids(void **state)
+{
+	(void)state;
+	while (n_kids)
+		reap(kids[0], SIGKILL);
+	return 0;
+}
+
+static struct world *world_of(void **state)
+{
+	struct world *w = *state;
+
+	if (w->bus_pid <= 0)
+		skip();
+	return w;
+}
+
+static int nice_of(pid_t pid)
+{
+	errno = 0;
+	return getpriority(PRIO_PROCESS, (id_t)pid);
+}
+
+/* true once pid's nice is want, within timeout_ms */
+static bool reaches_nice(pid_t pid, int want, int timeout_ms)
+{
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+
+	do {
+		if (nice_of(pid) == want)
+			return true;
+		usleep(2000);
+	} while (now_ms() < end);
+	return false;
+}
+
+/* true if pid's nice stays want for ms */
+static bool keeps_nice(pid_t pid, int want, int ms)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+
+	do {
+		if (nice_of(pid) != want)
+			return false;
+		usleep(5000);
+	} while (now_ms() < end);
+	return true;
+}
+
+/* A service owning name, once the bus says so. */
+static pid_t start_service(struct world *w, const char *name)
+{
+	char *argv[] = { (char *)self_exe, "service", w->address, (char *)name, NULL };
+	pid_t p = spawn(argv, 0);
+
+	for (int i = 0; i < 500; i++) {
+		if (sd_bus_get_name_creds(w->observer, name, 0, NULL) >= 0) {
+			assert_true(reaches_nice(p, SERVICE_NICE, 1000));
+			return p;
+		}
+		usleep(10000);
+	}
+	fail_msg("service %s did not appear", name);
+	return -1;
+}
+
+static pid_t busctl_work(struct world *w, const char *name, const char *ms, uid_t uid)
+{
+	char *argv[] = { "busctl", "--address", w->address, "call", (char *)name, "/w", IFACE, "Work", "u", (char *)ms,
+			 NULL };
+
+	return spawn(argv, uid);
+}
+
+/* busctl calling A's Relay, which calls B's Work(ms) */
+static pid_t busctl_relay(struct world *w, const char *ms, uid_t uid)
+{
+	char *argv[] = { "busctl", "--address", w->address, "call", "org.importance.A", "/w", IFACE, "Relay", "su",
+			 "org.importance.B", (char *)ms, NULL };
+
+	return spawn(argv, uid);
+}
+
+static impc_status engine(struct world *w)
+{
+	impc_status st = { 0 };
+	impc *c;
+
+	assert_int_equal(impc_connect(w->imp_sock, IMPC_MONITOR, &c, NULL), 0);
+	assert_int_equal(impc_status_get(c, &st), 0);
+	impc_close(c);
+	return st;
+}
+
+static char *impctl_text(struct world *w, bool graph)
+{
+	char *text = NULL;
+	impc *c;
+
+	assert_int_equal(impc_connect(w->imp_sock, IMPC_MONITOR, &c, NULL), 0);
+	assert_int_equal(graph ? impc_graph(c, &text) : impc_tasks(c, &text), 0);
+	impc_close(c);
+	return text;
+}
+
+/* No call is tracked any more; with no service left, no task either. */
+static void assert_engine_idle(struct world *w, bool no_tasks)
+{
+	impc_status st = { 0 };
+
+	for (int i = 0; i < 200; i++) {
+		st = engine(w);
+		if (st.messages == 0 && st.inherits == 0 && (!no_tasks || st.task_elems == 0))
+			break;
+		usleep(10000);
+	}
+	if (st.messages || st.inherits || (no_tasks && st.task_elems)) {
+		char *tasks = impctl_text(w, false);
+
+		fprintf(stderr, "%s: engine not idle: %llu tasks, %llu messages, %llu inherits\n%s", w->kind,
+			(unsigned long long)st.task_elems, (unsigned long long)st.messages,
+			(unsigned long long)st.inherits, tasks);
+		free(tasks);
+	}
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(st.inherits, 0);
+	if (no_tasks)
+		assert_int_equal(st.task_elems, 0);
+}
+
+static size_t count(const char *text, const char *what)
+{
+	size_t n = 0;
+
+	for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* tests                                                                */
+/* ------------------------------------------------------------------ */
+
+static void test_busctl_boosts_while_pending(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t s = start_service(w, "org.importance.A");
+	pid_t c = busctl_work(w, "org.importance.A", "1500", 0);
+	char *tasks;
+
+	assert_true(reaches_nice(s, BOOST_NICE, 1000));
+	tasks = impctl_text(w, false);
+	assert_non_null(strstr(tasks, "bus-recv"));
+	free(tasks);
+	assert_int_equal(wait_exit(c, 5000), 0);
+	assert_true(reaches_nice(s, SERVICE_NICE, 1000));
+	reap(s, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
+static void test_gdbus_boosts_while_pending(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t s = start_service(w, "org.importance.A");
+	char *argv[] = { "gdbus", "call", "--address", w->address, "--dest", "org.importance.A", "--object-path", "/w",
+			 "--method", IFACE ".Work", "1500", NULL };
+	pid_t c = spawn(argv, 0);
+
+	assert_true(reaches_nice(s, BOOST_NICE, 1000));
+	assert_int_equal(wait_exit(c, 5000), 0);
+	assert_true(reaches_nice(s, SERVICE_NICE, 1000));
+	reap(s, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
+static void test_non_donor_boosts_nothing(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t s = start_service(w, "org.importance.A");
+	pid_t c = busctl_work(w, "org.importance.A", "1000", NOBODY);
+
+	assert_true(keeps_nice(s, SERVICE_NICE, 700));
+	assert_int_equal(wait_exit(c, 5000), 0);
+	reap(s, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
+/* impctl donor on a bus caller: its pending call is raised, then not. */
+static void test_impctl_donor_on_a_caller(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t s = start_service(w, "org.importance.A");
+	pid_t c = busctl_work(w, "org.importance.A", "3000", NOBODY);
+	impc *admin;
+
+	assert_true(keeps_nice(s, SERVICE_NICE, 300));
+	assert_int_equal(impc_connect(w->imp_sock, IMPC_MONITOR, &admin, NULL), 0);
+	assert_int_equal(impc_donor(admin, c, true), 0);
+	assert_true(reaches_nice(s, BOOST_NICE, 1000));
+	assert_int_equal(impc_donor(admin, c, false), 0);
+	assert_true(reaches_nice(s, SERVICE_NICE, 1000));
+	impc_close(admin);
+	assert_int_equal(wait_exit(c, 5000), 0);
+	reap(s, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
+static void test_caller_killed_mid_call(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t s = start_service(w, "org.importance.A");
+	pid_t c = busctl_work(w, "org.importance.A", "4000", 0);
+
+	assert_true(reaches_nice(s, BOOST_NICE, 1000));
+	reap(c, SIGKILL);
+	/* unboosted on the caller's disconnect, long before the work ends */
+	assert_true(reaches_nice(s, SERVICE_NICE, 1000));
+	reap(s, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
+static void test_service_killed_mid_call(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t s = start_service(w, "org.importance.A");
+	pid_t c = busctl_work(w, "org.importance.A", "4000", 0);
+
+	assert_true(reaches_nice(s, BOOST_NICE, 1000));
+	reap(s, SIGKILL);
+	assert_true(wait_exit(c, 3000) > 0); /* busctl says the call failed */
+	assert_engine_idle(w, true);
+}
+
+static void test_chain_boosts_both(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t a = start_service(w, "org.importance.A");
+	pid_t b = start_service(w, "org.importance.B");
+	pid_t c = busctl_relay(w, "1500", 0);
+	char *graph;
+
+	assert_true(reaches_nice(a, BOOST_NICE, 1000));
+	assert_true(reaches_nice(b, BOOST_NICE, 1000));
+	/* both calls are raised messages: client -> A, A -> B */
+	graph = impctl_text(w, true);
+	assert_int_equal(count(graph, "msg\\nraised"), 2);
+	free(graph);
+	assert_int_equal(wait_exit(c, 5000), 0);
+	assert_true(reaches_nice(a, SERVICE_NICE, 1000));
+	assert_true(reaches_nice(b, SERVICE_NICE, 1000));
+	reap(a, SIGTERM);
+	reap(b, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
+static void test_chain_from_non_donor_boosts_nothing(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t a = start_service(w, "org.importance.A");
+	pid_t b = start_service(w, "org.importance.B");
+	pid_t c = busctl_relay(w, "1000", NOBODY);
+
+	assert_true(keeps_nice(b, SERVICE_NICE, 600));
+	assert_int_equal(nice_of(a), SERVICE_NICE);
+	assert_int_equal(wait_exit(c, 5000), 0);
+	reap(a, SIGTERM);
+	reap(b, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
+static void test_flood_leaves_nothing(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t s = start_service(w, "org.importance.A");
+	char *argv[] = { (char *)self_exe, "flood", w->address, "org.importance.A", "300", NULL };
+	pid_t f = spawn(argv, 0);
+
+	assert_int_equal(wait_exit(f, 60000), 0);
+	assert_true(reaches_nice(s, SERVICE_NICE, 2000));
+	assert_engine_idle(w, false);
+	reap(s, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
+/* Only services owning a name under dbus-receiver-name accept boosts, a
+ * bus tracks at most dbus-max-calls calls, and with dbus-batch-usec 0 each
+ * message is handled as it comes.  importanced is restarted for it and
+ * then again as the other tests have it. */
+static void test_receiver_rules_and_bounds(void **state)
+{
+	struct world *w = world_of(state);
+	pid_t a, b, c1, c2, c3;
+
+	assert_int_equal(stop_importanced(w), 0);
+	assert_int_equal(
+		start_importanced(w, "--dbus-receiver-name org.importance.B --dbus-batch-usec 0 --dbus-max-calls 1"), 0);
+	a = start_service(w, "org.importance.A");
+	b = start_service(w, "org.importance.B");
+	c1 = busctl_work(w, "org.importance.A", "800", 0);
+	assert_true(keeps_nice(a, SERVICE_NICE, 500)); /* A accepts no boosts */
+	assert_int_equal(wait_exit(c1, 5000), 0);
+	c2 = busctl_work(w, "org.importance.B", "1200", 0);
+	c3 = busctl_work(w, "org.importance.B", "1200", 0);
+	assert_true(reaches_nice(b, BOOST_NICE, 1000));
+	usleep(300000);
+	assert_int_equal(engine(w).messages, 1); /* the second call is beyond the bound */
+	assert_int_equal(wait_exit(c2, 5000), 0);
+	assert_int_equal(wait_exit(c3, 5000), 0);
+	assert_true(reaches_nice(b, SERVICE_NICE, 1000));
+	reap(a, SIGTERM);
+	reap(b, SIGTERM);
+	assert_engine_idle(w, true);
+	assert_int_equal(stop_importanced(w), 0);
+	assert_int_equal(start_importanced(w, NULL), 0);
+}
+
+#define WORLD_TESTS(w)                                                                        \
+	cmocka_unit_test_prestate_setup_teardown(test_busctl_boosts_while_pending, NULL, kill_kids, w),  \
+	cmocka_unit_test_prestate_setup_teardown(test_gdbus_boosts_while_pending, NULL, kill_kids, w),   \
+	cmocka_unit_test_prestate_setup_teardown(test_non_donor_boosts_nothing, NULL, kill_kids, w),     \
+	cmocka_unit_test_prestate_setup_teardown(test_impctl_donor_on_a_caller, NULL, kill_kids, w),     \
+	cmocka_unit_test_prestate_setup_teardown(test_caller_killed_mid_call, NULL, kill_kids, w),       \
+	cmocka_unit_test_prestate_setup_teardown(test_service_killed_mid_call, NULL, kill_kids, w),      \
+	cmocka_unit_test_prestate_setup_teardown(test_chain_boosts_both, NULL, kill_kids, w),            \
+	cmocka_unit_test_prestate_setup_teardown(test_chain_from_non_donor_boosts_nothing, NULL, kill_kids, w), \
+	cmocka_unit_test_prestate_setup_teardown(test_flood_leaves_nothing, NULL, kill_kids, w),             \
+	cmocka_unit_test_prestate_setup_teardown(test_receiver_rules_and_bounds, NULL, kill_kids, w)
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest daemon_tests[] = { WORLD_TESTS(&worlds[0]) };
+	const struct CMUnitTest broker_tests[] = { WORLD_TESTS(&worlds[1]) };
+	int failed = 0;
+
+	if (argc >= 4 && !strcmp(argv[1], "service"))
+		return service_main(argv[2], argv[3]);
+	if (argc >= 5 && !strcmp(argv[1], "flood"))
+		return flood_main(argv[2], argv[3], (unsigned)atoi(argv[4]));
+	if (argc < 2) {
+		fprintf(stderr, "usage: test-dbus IMPORTANCED [DBUS_BROKER_ROOT]\n");
+		return 2;
+	}
+	if (geteuid() != 0) {
+		printf("test-dbus: not root, skipped (boosts lower nice values; services run as another uid)\n");
+		return 77;
+	}
+	self_exe = "/proc/self/exe";
+	importanced_bin = argv[1];
+	broker_root = argc > 2 && argv[2][0] ? argv[2] : NULL;
+	signal(SIGPIPE, SIG_IGN);
+	{
+		static char exe[4096];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+		if (n > 0) {
+			exe[n] = '\0';
+			self_exe = exe;
+		}
+	}
+	void *d = &worlds[0], *b = &worlds[1];
+
+	if (start_world(&d) < 0)
+		return 1;
+	failed += cmocka_run_group_tests_name("dbus-daemon", daemon_tests, NULL, NULL);
+	failed += stop_world(&d) < 0;
+	if (start_world(&b) < 0)
+		return 1;
+	failed += cmocka_run_group_tests_name("dbus-broker", broker_tests, NULL, NULL);
+	failed += stop_world(&b) < 0;
+	return failed ? 1 : 0;
+}
