@@ -1826,7 +1826,19 @@ int impc_status_get(impc *c, impc_status *st)
 
 	if (!st)
 		return -EINVAL;
-	if ((e = transact(c, IMPP_REQ_STATUS, NULL, 0, NULL, 0, &rep)) < 0 || (e = take_fixed(&rep, &r, sizeof(r))) < 0)
+	if ((e = transact(c, IMPP_REQ_STATUS, NULL, 0, NULL, 0, &rep)) < 0)
+		return e;
+	st->backends[0] = '\0';
+	if (rep.len >= sizeof(r)) {
+		memcpy(&r, rep.body, sizeof(r));
+		if (r.backends_len <= rep.len - sizeof(r)) {
+			size_t n = r.backends_len < sizeof(st->backends) - 1 ? r.backends_len : sizeof(st->backends) - 1;
+
+			memcpy(st->backends, rep.body + sizeof(r), n);
+			st->backends[n] = '\0';
+		}
+	}
+	if ((e = take_fixed(&rep, &r, sizeof(r))) < 0)
 		return e;
 	st->clients = r.clients;
 	st->task_elems = r.task_elems;

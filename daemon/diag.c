@@ -30,6 +30,18 @@ void diag_boost_event(struct broker *b, const struct actor *subject, const struc
 			peer_send(c, IMPP_EVT_POLICY, 0, ev, sizeof(*ev), NULL, 0);
 }
 
+/* The counts, then which backend is in use and why not the others. */
+static int status_reply(struct broker *b, struct peer *c, uint16_t type, uint32_t serial, struct impp_reply_stats *r)
+{
+	char backends[1024];
+
+	snprintf(r->policy, sizeof(r->policy), "%s", backend_name(b->cfg.backend.kind));
+	backend_describe(&b->cfg.backend, backends, sizeof(backends));
+	r->backends_len = (uint32_t)strlen(backends);
+	peer_send(c, IMPP_REPLY(type), serial, r, sizeof(*r), backends, r->backends_len);
+	return 0;
+}
+
 int diag_status(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 {
 	struct impp_reply_stats r = { 0 };
@@ -41,9 +53,7 @@ int diag_status(struct broker *b, struct peer *c, uint16_t type, uint32_t serial
 		r.clients = (uint32_t)c->user->usage.n[USAGE_CONNECTIONS];
 		r.ports = c->user->usage.n[USAGE_PORTS];
 		r.messages = c->user->usage.n[USAGE_INFLIGHT];
-		snprintf(r.policy, sizeof(r.policy), "%s", backend_name(b->cfg.backend.kind));
-		peer_send(c, IMPP_REPLY(type), serial, &r, sizeof(r), NULL, 0);
-		return 0;
+		return status_reply(b, c, type, serial, &r);
 	}
 	imp_domain_get_stats(b->dom, &st);
 	r.clients = (uint32_t)b->usage.n[USAGE_CONNECTIONS];
@@ -57,9 +67,7 @@ int diag_status(struct broker *b, struct peer *c, uint16_t type, uint32_t serial
 	r.unboosts_applied = b->unboosts;
 	r.requests = b->requests;
 	r.protocol_errors = b->protocol_errors;
-	snprintf(r.policy, sizeof(r.policy), "%s", backend_name(b->cfg.backend.kind));
-	peer_send(c, IMPP_REPLY(type), serial, &r, sizeof(r), NULL, 0);
-	return 0;
+	return status_reply(b, c, type, serial, &r);
 }
 
 /* TASKS and GRAPH cost time in proportion to the whole domain: a uid

@@ -233,7 +233,8 @@ typedef struct impc_status {
 	uint32_t clients;
 	uint64_t task_elems, inherits, vouchers, ports, messages, delayed;
 	uint64_t boosts_applied, unboosts_applied, requests, protocol_errors;
-	char policy[16];
+	char policy[16];     /* the boost backend in use */
+	char backends[1024]; /* it, and why each other one was not chosen: a line each */
 } impc_status;
 
 IMPC_EXTERN int impc_status_get(impc *c, impc_status *st);

@@ -297,7 +297,9 @@ struct impp_reply_stats {
 	uint32_t clients;
 	uint64_t task_elems, inherits, vouchers, ports, messages, delayed;
 	uint64_t boosts_applied, unboosts_applied, requests, protocol_errors;
-	char policy[16]; /* "cgroup", "nice" or "none" */
+	char policy[16]; /* the boost backend in use: "cgroup-v1", "nice", ... */
+	uint32_t backends_len; /* then that many bytes: the backend in use and
+	                          why each other one was not chosen, a line each */
 } __attribute__((packed));
 
 /* DONOR (privileged: root or the daemon's user). */
@@ -366,7 +368,7 @@ IMPP_STATIC_ASSERT(sizeof(struct impp_reply_code) == 12, "impp_reply_code");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_filelock) == 32, "impp_req_filelock");
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_filelock) == 16, "impp_reply_filelock");
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_text) == 8, "impp_reply_text");
-IMPP_STATIC_ASSERT(sizeof(struct impp_reply_stats) == 104, "impp_reply_stats");
+IMPP_STATIC_ASSERT(sizeof(struct impp_reply_stats) == 108, "impp_reply_stats");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_donor) == 8, "impp_req_donor");
 IMPP_STATIC_ASSERT(sizeof(struct impp_evt_policy) == 24, "impp_evt_policy");
 IMPP_STATIC_ASSERT(sizeof(struct impp_evt_msg_destroyed) == 16, "impp_evt_msg_destroyed");

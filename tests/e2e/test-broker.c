@@ -1222,6 +1222,21 @@ static void test_faults_under_load(void **state)
 	stop_daemon();
 }
 
+/* STATUS says which backend is in use and why each other one is not. */
+static void test_status_says_backend(void **state)
+{
+	impc_status st;
+
+	(void)state;
+	start_daemon(NULL);
+	st = status_now();
+	assert_string_equal(st.policy, "nice");
+	assert_non_null(strstr(st.backends, "backend nice"));
+	assert_non_null(strstr(st.backends, "not cgroup-v2: "));
+	assert_non_null(strstr(st.backends, "not autogroup: "));
+	stop_daemon();
+}
+
 static void test_socket_activation(void **state)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1286,6 +1301,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_large_text_reply, e2e_teardown),
 		cmocka_unit_test_teardown(test_monitor_that_never_reads, e2e_teardown),
 		cmocka_unit_test_teardown(test_faults_under_load, e2e_teardown),
+		cmocka_unit_test_teardown(test_status_says_backend, e2e_teardown),
 		cmocka_unit_test_teardown(test_socket_activation, e2e_teardown),
 	};
 

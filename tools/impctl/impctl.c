@@ -149,7 +149,7 @@ static int connect_daemon(const struct invocation *inv, impc **c)
 
 static void print_status(const impc_status *st)
 {
-	printf("policy %s\nclients %u\ntask_elements %llu\ninherits %llu\nvouchers %llu\nports %llu\n"
+	printf("backend %s\nclients %u\ntask_elements %llu\ninherits %llu\nvouchers %llu\nports %llu\n"
 	       "messages %llu\ndelayed_drops %llu\nboosts_applied %llu\nunboosts_applied %llu\n"
 	       "requests %llu\nprotocol_errors %llu\n",
 	       st->policy, st->clients, (unsigned long long)st->task_elems,
@@ -158,6 +158,16 @@ static void print_status(const impc_status *st)
 	       (unsigned long long)st->delayed, (unsigned long long)st->boosts_applied,
 	       (unsigned long long)st->unboosts_applied, (unsigned long long)st->requests,
 	       (unsigned long long)st->protocol_errors);
+	if (st->backends[0]) {
+		/* the backend in use and why not the others, indented */
+		fputs("backends:\n", stdout);
+		for (const char *p = st->backends; *p;) {
+			size_t n = strcspn(p, "\n");
+
+			printf("  %.*s\n", (int)n, p);
+			p += n + (p[n] == '\n');
+		}
+	}
 }
 
 static int monitor(impc *c, long count)
