@@ -99,7 +99,7 @@ fi
 clients() { # COUNT DELAY_MS ROUND: one client per name, all at once
 	cpids=""
 	for n in $names; do
-		"$bin/echo-client" "$n" "$1" "$2" >"$tmp/client-$n-$3.log" 2>&1 &
+		timeout 60 "$bin/echo-client" "$n" "$1" "$2" >"$tmp/client-$n-$3.log" 2>&1 &
 		cpids="$cpids $!"
 	done
 	pids="$pids $cpids"
