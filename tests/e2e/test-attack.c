@@ -309,7 +309,8 @@ static void put_frame(int fd, uint16_t type, uint32_t serial, const void *body, 
 
 	memcpy(frame, &h, sizeof(h));
 	memcpy(frame + sizeof(h), body, len);
-	memcpy(frame + sizeof(h) + len, extra, extra_len);
+	if (extra_len)
+		memcpy(frame + sizeof(h) + len, extra, extra_len);
 	send(fd, frame, sizeof(h) + len + extra_len, MSG_NOSIGNAL);
 }
 
