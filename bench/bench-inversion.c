@@ -623,6 +623,16 @@ static void run_latency(const char *backend, int rounds, const char *label, doub
 	load_start(OWN_SESSIONS, r.loops);
 	pause_ms(300);
 	o.server = r.server;
+	{
+		/* one boost first: a cgroup backend moves the server into its
+		 * leaf then, and the leaf's unboosted weight is the idle view */
+		impc_message m;
+
+		if (impc_send(r.cl.c, r.cl.peer, "w", 1, 0, r.cl.reply, 0, NULL) == 0 && write(r.hold[1], "r", 1) == 1 &&
+		    impc_receive(r.cl.c, r.cl.reply, 2000, 0, &m) == 0)
+			free(m.data);
+		pause_ms(100);
+	}
 	o.idle = sched_view(backend, r.server);
 	pthread_create(&th, NULL, observe, &o);
 	for (int i = 0; i < rounds; i++) {

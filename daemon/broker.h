@@ -58,6 +58,11 @@ struct broker {
 	 * that one parked on a port gets the batch's messages together rather
 	 * than the first alone: the ids of the ports to wake. */
 	bool deferring;
+	/* The request just handled left a receive waiting: its sender most
+	 * likely waits for the reply and sends nothing more for now, so its
+	 * socket is not read again in this wakeup (a read would only say
+	 * EAGAIN; anything it did send is read at the next one). */
+	bool waiting;
 	size_t n_deferred;
 	uint64_t deferred[IMPP_MAX_BATCH_ITEMS];
 };

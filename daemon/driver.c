@@ -259,6 +259,7 @@ static int on_receive_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 static void park_set(struct broker *b, struct park *k, struct request *rq, struct port *p, int32_t timeout_ms,
 		     uint32_t flags, sd_event_time_handler_t on_timeout, void *userdata)
 {
+	b->waiting = true;
 	k->on = true;
 	k->type = rq->type;
 	k->serial = rq->serial;

@@ -401,8 +401,9 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 			driver_refuse(b, c, b->inbuf, (size_t)n, -EPERM);
 			continue;
 		}
+		b->waiting = false;
 		driver_frame(b, c, b->inbuf, (size_t)n, fds, n_fds);
-		if (now_usec() - start > IO_BUDGET_USEC)
+		if (b->waiting || now_usec() - start > IO_BUDGET_USEC)
 			break; /* the others' turn; the socket is still readable */
 	}
 	if (!c->dead && (revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN))
