@@ -154,12 +154,23 @@ void peer_send_fds(struct peer *c, uint16_t type, uint32_t serial, const void *b
 			return;
 		}
 	}
+	/* Files waiting in the queue are the daemon's descriptors: they count
+	 * against the peer's uid and everyone's files in flight, and a peer
+	 * that leaves more than its own quota unread is let go. */
+	if (n_fds && (c->out_fds + n_fds > c->b->cfg.limits.inflight_fds ||
+		      user_charge(c->b, c->user, USAGE_FDS, n_fds) < 0)) {
+		close_fds(fds, n_fds);
+		c->dead = true;
+		return;
+	}
 	f = malloc(sizeof(*f) + total);
 	if (!f) {
+		user_uncharge(c->b, c->user, USAGE_FDS, n_fds);
 		close_fds(fds, n_fds);
 		c->dead = true; /* cannot answer: better gone than silent */
 		return;
 	}
+	c->out_fds += n_fds;
 	f->n_fds = n_fds;
 	if (n_fds)
 		memcpy(f->fds, fds, n_fds * sizeof(int));
@@ -179,6 +190,18 @@ void peer_send_fds(struct peer *c, uint16_t type, uint32_t serial, const void *b
 		return;
 	}
 	peer_update_io(c);
+}
+
+/* A queued frame is sent or given up: its files are closed and no longer
+ * charged. */
+static void drop_frame(struct peer *c, struct outframe *f)
+{
+	if (f->n_fds) {
+		user_uncharge(c->b, c->user, USAGE_FDS, f->n_fds);
+		c->out_fds -= f->n_fds;
+	}
+	close_fds(f->fds, f->n_fds);
+	free(f);
 }
 
 void peer_reply_status(struct peer *c, uint16_t req, uint32_t serial, int status)
@@ -202,8 +225,7 @@ static void flush_out(struct peer *c)
 		}
 		TAILQ_REMOVE(&c->out, f, link);
 		c->out_bytes -= f->len;
-		close_fds(f->fds, f->n_fds);
-		free(f);
+		drop_frame(c, f);
 	}
 	peer_update_io(c);
 }
@@ -311,8 +333,7 @@ void peer_free(struct broker *b, struct peer *c)
 	close(c->pidfd);
 	while ((f = TAILQ_FIRST(&c->out))) {
 		TAILQ_REMOVE(&c->out, f, link);
-		close_fds(f->fds, f->n_fds);
-		free(f);
+		drop_frame(c, f);
 	}
 	tdelete(&c->id, &b->peers, cmp_u64);
 	TAILQ_REMOVE(&b->peer_list, c, link);

@@ -80,7 +80,7 @@ struct peer {
 	LIST_HEAD(, lockwait) lockheld;  /* as the holder */
 	struct park park;
 	TAILQ_HEAD(, outframe) out; /* replies it has not read yet */
-	size_t out_bytes;
+	size_t out_bytes, out_fds;
 	bool reading_paused;
 	uint32_t io_events; /* as last given to sd-event */
 	TAILQ_ENTRY(peer) link;

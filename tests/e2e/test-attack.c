@@ -8,6 +8,7 @@
  * shows (nice values, the daemon's CPU time and memory) and on what the
  * daemon answers.  Needs root; skips (77) without it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -941,6 +942,96 @@ static void test_batch_flood_fair(void **state)
 	e2e_stop_daemon();
 }
 
+/* Files passed in messages and received back, never read off the socket:
+ * the daemon's queue of unread replies would hold them all.  They count
+ * against the uid's files in flight, and the peer is let go past its
+ * quota, so the daemon's descriptors stay bounded. */
+static int fd_flood(void *arg)
+{
+	struct impp_req_hello hq = { IMPP_VERSION, 0 };
+	struct impp_req_port_allocate pq = { 0 };
+	struct impp_reply_port pr = { 0 };
+	int fd = e2e_raw_connect(), files[IMPP_MAX_FDS];
+
+	(void)arg;
+	if (fd < 0)
+		return 10;
+	e2e_raw_send(fd, IMPP_REQ_HELLO, 1, &hq, sizeof(hq));
+	e2e_raw_send(fd, IMPP_REQ_PORT_ALLOCATE, 2, &pq, sizeof(pq));
+	if (e2e_raw_reply(fd, NULL, NULL, 0, 2000) != 0 || e2e_raw_reply(fd, NULL, &pr, sizeof(pr), 2000) != 0)
+		return 11;
+	for (unsigned i = 0; i < IMPP_MAX_FDS; i++)
+		files[i] = open("/dev/null", O_RDONLY);
+	for (int i = 0; i < 20000; i++) {
+		struct {
+			struct impp_header h;
+			struct impp_req_send q;
+		} __attribute__((packed)) sf = { { IMPP_MAGIC, IMPP_REQ_SEND, 0, 3, sizeof(struct impp_req_send) },
+						 { .port = pr.port, .n_fds = IMPP_MAX_FDS } };
+		struct {
+			struct impp_header h;
+			struct impp_req_receive q;
+		} __attribute__((packed)) rf = { { IMPP_MAGIC, IMPP_REQ_RECEIVE, 0, 4, sizeof(struct impp_req_receive) },
+						 { .port = pr.port, .timeout_ms = 0 } };
+		union {
+			struct cmsghdr align;
+			char buf[IMPP_FDS_CONTROL_SIZE];
+		} control;
+		struct iovec iov = { &sf, sizeof(sf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+		impp_attach_fds(&mh, control.buf, files, IMPP_MAX_FDS);
+		if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0 || send(fd, &rf, sizeof(rf), MSG_NOSIGNAL) < 0)
+			break; /* closed */
+	}
+	sleep(1);
+	return 0;
+}
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if (!(d = opendir(path)))
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void test_fds_in_unread_replies(void **state)
+{
+	int most = 0, status;
+	impc *c;
+	pid_t pid;
+
+	(void)state;
+	e2e_start_daemon("");
+	pid = e2e_fork();
+	if (pid == 0) {
+		e2e_become(auid, agid);
+		_exit(fd_flood(NULL));
+	}
+	for (int i = 0; i < 100; i++) {
+		int n = count_fds(e2e_daemon_pid);
+
+		if (n > most)
+			most = n;
+		usleep(10000);
+	}
+	waitpid(pid, &status, 0);
+	print_message("the daemon held at most %d descriptors\n", most);
+	assert_true(most < 64 + 64); /* its own, and one peer's quota of files */
+	assert_int_equal(impc_connect(e2e_sock, 0, &c, NULL), 0);
+	impc_close(c);
+	e2e_stop_daemon();
+}
+
 /* Send rights to ports that are gone do not pile up. */
 static int churn_ports(void *arg)
 {
@@ -1245,6 +1336,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_fd_exhaustion_no_spin, e2e_teardown),
 		cmocka_unit_test_teardown(test_flood_bounded, e2e_teardown),
 		cmocka_unit_test_teardown(test_batch_flood_fair, e2e_teardown),
+		cmocka_unit_test_teardown(test_fds_in_unread_replies, e2e_teardown),
 		cmocka_unit_test_teardown(test_rights_bounded, e2e_teardown),
 		cmocka_unit_test_teardown(test_unknown_requests, e2e_teardown),
 		cmocka_unit_test_teardown(test_name_squatting, e2e_teardown),
