@@ -370,13 +370,14 @@ static struct bus_conn *conn_get(struct dbus_bus *bus, const char *unique)
 	struct broker *b = bus->b;
 	struct bus_conn *x = conn_find(bus, unique);
 	pid_t pid = 0;
+	uid_t connect_uid = (uid_t)-1;
 	int pidfd = -1, e;
 
 	if (x)
 		return x;
 	if (unique[0] != ':' || bus->n_conns >= b->cfg.dbus.max_connections)
 		return NULL;
-	e = bus->lookup->creds(bus, unique, &pid, &pidfd);
+	e = bus->lookup->creds(bus, unique, &pid, &pidfd, &connect_uid);
 	/* no such connection (any more), or an answer that may come next time */
 	if (e == -ENXIO || e == -ESRCH || e == -ETIMEDOUT || e == -ENOTCONN || e == -ECONNRESET || e == -ENOMEM) {
 		if (b->cfg.verbose)
@@ -418,7 +419,11 @@ static struct bus_conn *conn_get(struct dbus_bus *bus, const char *unique)
 	x->pidfd = pidfd;
 	x->actor.pid = x->who.pid;
 	x->actor.uid = x->who.uid;
-	x->donor = donor_match(&b->cfg.donors, pidfd, &x->who);
+	/* Bytes on a bus socket do not say which program wrote them: a process
+	 * may connect and then exec a setuid program, or hand the socket to a
+	 * child.  Only a process whose uid is still the one it connected with
+	 * can be a donor. */
+	x->donor = connect_uid == x->who.uid && donor_match(&b->cfg.donors, pidfd, &x->who);
 	if (no_receiver_rules(&b->cfg.dbus) || donor_match(&b->cfg.dbus.receivers, pidfd, &x->who))
 		conn_accept(bus, x); /* on failure it takes no boosts, and still may give them */
 	else if (x->donor)
@@ -640,10 +645,10 @@ static int pidfd_checked(struct dbus_bus *bus, const char *unique, pid_t pid)
 	return fd;
 }
 
-static int driver_creds(struct dbus_bus *bus, const char *unique, pid_t *pid, int *pidfd)
+static int driver_creds(struct dbus_bus *bus, const char *unique, pid_t *pid, int *pidfd, uid_t *uid)
 {
 	sd_bus_message *reply = NULL;
-	uint32_t p = 0;
+	uint32_t p = 0, u = (uint32_t)-1;
 	int fd = -1, r;
 
 	r = sd_bus_call_method(bus->lookups, DRIVER, DRIVER_PATH, DRIVER, "GetConnectionCredentials", NULL, &reply, "s",
@@ -657,6 +662,8 @@ static int driver_creds(struct dbus_bus *bus, const char *unique, pid_t *pid, in
 			break;
 		if (!strcmp(key, "ProcessID"))
 			r = sd_bus_message_read(reply, "v", "u", &p);
+		else if (!strcmp(key, "UnixUserID"))
+			r = sd_bus_message_read(reply, "v", "u", &u);
 		else if (!strcmp(key, "ProcessFD") && fd < 0) {
 			int given;
 
@@ -680,6 +687,7 @@ static int driver_creds(struct dbus_bus *bus, const char *unique, pid_t *pid, in
 	}
 	*pid = (pid_t)p;
 	*pidfd = fd;
+	*uid = (uid_t)u;
 	return 0;
 }
 

@@ -68,9 +68,10 @@ void dbus_stop(struct broker *b);
 /* How a bus answers look-ups.  The daemon's are calls to the bus driver;
  * the fuzzer gives its own. */
 struct dbus_lookup {
-	/* The process of unique name: its pid and a pidfd of it (the caller's
-	 * to close).  0 or -errno (-ESRCH: no such connection). */
-	int (*creds)(struct dbus_bus *bus, const char *unique, pid_t *pid, int *pidfd);
+	/* The process of unique name: its pid, a pidfd of it (the caller's
+	 * to close) and the uid the bus recorded when it connected.  0 or
+	 * -errno (-ESRCH: no such connection). */
+	int (*creds)(struct dbus_bus *bus, const char *unique, pid_t *pid, int *pidfd, uid_t *uid);
 	/* The unique name owning well-known name now.  0 or -errno. */
 	int (*owner)(struct dbus_bus *bus, const char *name, char *unique, size_t size);
 };

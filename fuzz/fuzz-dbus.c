@@ -50,7 +50,7 @@ static void setup(void)
 	usleep(50000); /* sleep has replaced the forked copy of us */
 }
 
-static int fuzz_creds(struct dbus_bus *bus, const char *unique, pid_t *pid, int *pidfd)
+static int fuzz_creds(struct dbus_bus *bus, const char *unique, pid_t *pid, int *pidfd, uid_t *uid)
 {
 	size_t n = strlen(unique);
 	char last = n ? unique[n - 1] : 0;
@@ -61,6 +61,7 @@ static int fuzz_creds(struct dbus_bus *bus, const char *unique, pid_t *pid, int 
 	if (last < '0' || last > '9')
 		return -ESRCH;
 	*pid = (last - '0') % 2 ? sleeper : getpid();
+	*uid = (last - '0') % 3 ? getuid() : getuid() + 1;
 	if ((*pidfd = (int)syscall(SYS_pidfd_open, *pid, 0)) < 0)
 		return -errno;
 	return 0;
