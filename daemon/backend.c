@@ -352,7 +352,7 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 		if (k == BACKEND_NONE)
 			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "boosts are wanted");
 		else if (cfg->asked != BACKEND_AUTO)
-			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "works here, not asked for (--policy %s)",
+			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "works here, not asked for (--backend %s)",
 				 backend_name(cfg->asked));
 		else
 			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "works here, but %s comes first",

@@ -9,6 +9,7 @@
  * Prints "ok COUNT" and exits 0 when every request was answered.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,8 @@ static int ask(impc *c, uint64_t service, uint64_t reply_port, const char *name,
 		if (m.len != strlen(want) || memcmp(m.data, want, m.len)) {
 			fprintf(stderr, "echo-client: answer '%.*s', not '%s'\n", (int)m.len, (char *)m.data, want);
 			e = -EBADMSG;
+		} else if (poll(&(struct pollfd){ pipefd[0], POLLIN, 0 }, 1, 5000) != 1) {
+			e = -ETIMEDOUT; /* the server kept the pipe and wrote nothing: ask again */
 		} else if ((n = read(pipefd[0], got, sizeof(got))) != (ssize_t)strlen(want) || memcmp(got, want, (size_t)n)) {
 			fprintf(stderr, "echo-client: the pipe said '%.*s', not '%s'\n", (int)(n > 0 ? n : 0), got, want);
 			e = -EBADMSG;
@@ -81,8 +84,11 @@ int main(int argc, char **argv)
 				sleep_ms(delay);
 			continue;
 		}
-		if (e == -EBADMSG || ++tries > 200) {
+		/* a server may take a while to be back after the daemon restarts
+		 * (its reconnect timer, a slow machine): half a minute */
+		if (e == -EBADMSG || ++tries > 600) {
 			fprintf(stderr, "echo-client: request %d: %s\n", i, strerror(-e));
+			impc_close(c);
 			return 1;
 		}
 		/* the daemon (-ECONNRESET, -ENOTCONN) or the server (-EPIPE,

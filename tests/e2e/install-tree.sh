@@ -105,7 +105,7 @@ clients() { # COUNT DELAY_MS ROUND: one client per name, all at once
 	pids="$pids $cpids"
 }
 clients_done() { # ROUND
-	for p in $cpids; do wait "$p" || fail "a client of round $1 failed"; done
+	for p in $cpids; do wait "$p" || fail "a client of round $1 failed (exit status $?)"; done
 	for n in $names; do grep -q '^ok ' "$tmp/client-$n-$1.log" || fail "client $n of round $1"; done
 }
 
