@@ -87,7 +87,11 @@ static int listing_allowed(struct broker *b, struct peer *c)
 	return 0;
 }
 
-/* A text reply being built, cut at IMPP_MAX_TEXT less room for a last line. */
+/*
+ * A text reply (TASKS, GRAPH) being built.  It stops taking text at the
+ * frame's limit, less room for a closing line: what comes after is
+ * dropped, and the reply ends after its last whole line with a note.
+ */
 struct text {
 	char *buf;
 	size_t len, cap;
@@ -96,53 +100,83 @@ struct text {
 
 #define TEXT_RESERVE 128
 
-static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void text_add(struct text *t, const char *fmt, ...)
+static void text_write(struct text *t, const char *data, size_t n)
 {
-	va_list ap;
-	int n;
-
 	if (t->cut || t->failed)
 		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if (t->len + (size_t)n + TEXT_RESERVE > IMPP_MAX_TEXT) {
-			t->cut = true;
-			return;
-		}
-		if (t->buf && t->len + (size_t)n < t->cap) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
-		char *nb = realloc(t->buf, cap);
+	if (t->len + n + TEXT_RESERVE > IMPP_MAX_TEXT) {
+		t->cut = true;
+		return;
+	}
+	if (t->len + n > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16384;
+		char *nb;
 
-		if (!nb) {
+		while (cap < t->len + n)
+			cap *= 2;
+		if (!(nb = realloc(t->buf, cap))) {
 			t->failed = true;
 			return;
 		}
 		t->buf = nb;
 		t->cap = cap;
 	}
+	memcpy(t->buf + t->len, data, n);
+	t->len += n;
 }
 
-/* Sends a built text ending with `last` (and a note if it was cut). */
-static int reply_text(struct peer *c, uint16_t type, uint32_t serial, struct text *t, const char *last)
+static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_add(struct text *t, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		t->failed = true;
+	} else if ((size_t)n < sizeof(line)) {
+		text_write(t, line, (size_t)n);
+	} else { /* a longer line: formatted again, in a buffer its size */
+		char *big = malloc((size_t)n + 1);
+
+		if (!big) {
+			t->failed = true;
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(big, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		text_write(t, big, (size_t)n);
+		free(big);
+	}
+}
+
+/* The library's DOT renderer writes into a text through this. */
+static ssize_t text_cookie_write(void *cookie, const char *data, size_t n)
+{
+	text_write(cookie, data, n);
+	return (ssize_t)n;
+}
+
+/* Sends a built text; if it was cut, its last whole line is followed by
+ * cut_note (a format taking the limit in bytes). */
+static int reply_text(struct peer *c, uint16_t type, uint32_t serial, struct text *t, const char *cut_note)
 {
 	struct impp_reply_text r = { 0, 0 };
-	bool cut = t->cut;
 
-	t->cut = false;
-	if (cut)
-		text_add(t, "(cut at %u bytes)\n", IMPP_MAX_TEXT);
-	text_add(t, "%s", last);
+	if (t->cut) {
+		char note[96];
+		int n = snprintf(note, sizeof(note), cut_note, IMPP_MAX_TEXT);
+
+		while (t->len && t->buf[t->len - 1] != '\n')
+			t->len--;
+		t->cut = false;
+		text_write(t, note, (size_t)n);
+	}
 	if (t->failed) {
 		free(t->buf);
 		return -ENOMEM;
@@ -203,44 +237,7 @@ int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 
 		dbus_foreach_task(b, add_bus_row, &rows);
 	}
-	return reply_text(c, type, serial, &t, "");
-}
-
-/* GRAPH is the library's DOT renderer writing into a buffer that stops
- * taking text at the frame's limit: past it the rest is dropped and the
- * graph is closed after its last whole line, with a note. */
-struct capped {
-	char *buf;
-	size_t len, cap;
-	bool cut, failed;
-};
-
-static ssize_t capped_write(void *cookie, const char *data, size_t n)
-{
-	struct capped *o = cookie;
-
-	if (o->cut || o->failed)
-		return (ssize_t)n;
-	if (o->len + n + TEXT_RESERVE > IMPP_MAX_TEXT) {
-		o->cut = true;
-		return (ssize_t)n;
-	}
-	if (o->len + n > o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 16384;
-		char *nb;
-
-		while (cap < o->len + n)
-			cap *= 2;
-		if (!(nb = realloc(o->buf, cap))) {
-			o->failed = true;
-			return (ssize_t)n;
-		}
-		o->buf = nb;
-		o->cap = cap;
-	}
-	memcpy(o->buf + o->len, data, n);
-	o->len += n;
-	return (ssize_t)n;
+	return reply_text(c, type, serial, &t, "(cut at %u bytes)\n");
 }
 
 struct graph_view {
@@ -267,18 +264,17 @@ static void graph_label(const imp_graph_task *t, char *buf, size_t size, void *c
 
 int diag_graph(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 {
-	static const cookie_io_functions_t io = { .write = capped_write };
+	static const cookie_io_functions_t io = { .write = text_cookie_write };
 	struct graph_view view = { b, c };
 	imp_graph_dot_options opt = IMP_GRAPH_DOT_OPTIONS_INIT;
-	struct impp_reply_text r = { 0, 0 };
-	struct capped o = { 0 };
+	struct text t = { 0 };
 	imp_graph *g;
 	FILE *f;
 	int e;
 
 	if ((e = listing_allowed(b, c)) < 0 || (e = imp_domain_graph(b->dom, &g)) < 0)
 		return e;
-	if (!(f = fopencookie(&o, "w", io))) {
+	if (!(f = fopencookie(&t, "w", io))) {
 		imp_graph_free(b->dom, g);
 		return -ENOMEM;
 	}
@@ -289,22 +285,9 @@ int diag_graph(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 	e = imp_graph_dot(g, &opt, f);
 	fclose(f);
 	imp_graph_free(b->dom, g);
-	if (e == 0 && o.cut) {
-		char note[96];
-		int n;
-
-		while (o.len && o.buf[o.len - 1] != '\n')
-			o.len--;
-		n = snprintf(note, sizeof(note), "  // cut at %u bytes\n}\n", IMPP_MAX_TEXT);
-		o.cut = false;
-		capped_write(&o, note, (size_t)n);
+	if (e < 0) {
+		free(t.buf);
+		return e;
 	}
-	if (e < 0 || o.failed) {
-		free(o.buf);
-		return e < 0 ? e : -ENOMEM;
-	}
-	r.len = (uint32_t)o.len;
-	peer_send(c, IMPP_REPLY(type), serial, &r, sizeof(r), o.buf, o.len);
-	free(o.buf);
-	return 0;
+	return reply_text(c, type, serial, &t, "  // cut at %u bytes\n}\n");
 }
