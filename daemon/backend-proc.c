@@ -29,28 +29,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backend-internal.h"
+#include "pidfd.h"
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
 #endif
 
-/* PIDFD_GET_INFO (Linux 6.13); the uapi header here predates it. */
-struct bk_pidfd_info {
-	uint64_t mask;
-	uint64_t cgroupid;
-	uint32_t pid, tgid, ppid;
-	uint32_t ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
-	int32_t exit_code;
-};
-#define BK_PIDFD_GET_INFO _IOWR(0xFF, 11, struct bk_pidfd_info)
-#define BK_PIDFD_INFO_PID 1u
 
 #define IOPRIO_CLASS_SHIFT 13
 #define IOPRIO_CLASS_NONE 0
@@ -59,18 +49,11 @@ struct bk_pidfd_info {
 #define IOPRIO_WHO_PROCESS 1
 #define IOPRIO(cls, level) (((cls) << IOPRIO_CLASS_SHIFT) | (level))
 
-static int pidfd_info(int fd, struct bk_pidfd_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	info->mask = BK_PIDFD_INFO_PID;
-	return ioctl(fd, BK_PIDFD_GET_INFO, info) < 0 ? -errno : 0;
-}
-
 static bool pidfd_alive(int fd)
 {
-	struct bk_pidfd_info info;
+	struct pidfd_info_v0 info;
 
-	return pidfd_info(fd, &info) == 0;
+	return pidfd_get_info(fd, &info) == 0;
 }
 
 bool bk_target_alive(const struct backend_target *t)
@@ -112,12 +95,12 @@ uint64_t bk_now_ticks(void)
  * becomes part of its identity. */
 int bk_verify_target(struct backend_target *t)
 {
-	struct bk_pidfd_info info;
+	struct pidfd_info_v0 info;
 	int r;
 
 	if (t->pidfd < 0)
 		return -EBADF;
-	if ((r = pidfd_info(t->pidfd, &info)) < 0)
+	if ((r = pidfd_get_info(t->pidfd, &info)) < 0)
 		return r;
 	if ((pid_t)info.pid != t->pid || info.tgid != info.pid)
 		return -ESRCH;
@@ -129,12 +112,12 @@ int bk_verify_target(struct backend_target *t)
 /* A pidfd for thread tid of process pid (whose pidfd is pfd), or -errno. */
 static int thread_open(int pfd, pid_t pid, pid_t tid)
 {
-	struct bk_pidfd_info info;
+	struct pidfd_info_v0 info;
 	int fd = (int)syscall(SYS_pidfd_open, tid, tid == pid ? 0 : PIDFD_THREAD);
 
 	if (fd < 0)
 		return -errno;
-	if (pidfd_info(fd, &info) < 0 || (pid_t)info.tgid != pid || !pidfd_alive(pfd)) {
+	if (pidfd_get_info(fd, &info) < 0 || (pid_t)info.tgid != pid || !pidfd_alive(pfd)) {
 		close(fd);
 		return -ESRCH;
 	}
@@ -351,12 +334,12 @@ static int restore_children(struct walk *w, int depth)
 	DIR *dir;
 	struct dirent *de;
 
-	struct bk_pidfd_info pinfo;
+	struct pidfd_info_v0 pinfo;
 	bool have_parent;
 
 	if (depth > 4 || !w->budget)
 		return 0;
-	have_parent = pidfd_info(pfd, &pinfo) == 0;
+	have_parent = pidfd_get_info(pfd, &pinfo) == 0;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)parent);
 	if (!(dir = opendir(path)))
 		return 0;
@@ -370,7 +353,7 @@ static int restore_children(struct walk *w, int depth)
 			continue;
 		for (p = buf; w->budget; p = end) {
 			long child = strtol(p, &end, 10);
-			struct bk_pidfd_info info;
+			struct pidfd_info_v0 info;
 			uint64_t start;
 			int cfd;
 
@@ -382,7 +365,7 @@ static int restore_children(struct walk *w, int depth)
 			/* still a child of the verified parent, started during the
 			 * boost, and of the parent's own uids: a setuid child is not
 			 * the receiver's to renice */
-			if (pidfd_info(cfd, &info) == 0 && (pid_t)info.ppid == parent && pidfd_alive(pfd) &&
+			if (pidfd_get_info(cfd, &info) == 0 && (pid_t)info.ppid == parent && pidfd_alive(pfd) &&
 			    have_parent && info.euid == pinfo.euid && info.ruid == pinfo.ruid &&
 			    bk_start_time((pid_t)child, (pid_t)child, &start) == 0 && start >= w->t->boost_start) {
 				w->pid = (pid_t)child;

@@ -14,25 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "broker.h"
+#include "pidfd.h"
 #include "process.h"
-
-#ifndef PIDFD_GET_INFO
-/* linux/pidfd.h of kernels 6.13 and later; the first published layout */
-struct pidfd_info {
-	uint64_t mask;
-	uint64_t cgroupid;
-	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
-	uint32_t spare0[1];
-};
-#define PIDFD_GET_INFO _IOWR(0xFF, 11, struct pidfd_info)
-#define PIDFD_INFO_PID (1UL << 0)
-#define PIDFD_INFO_CREDS (1UL << 1)
-#endif
 
 int process_alive(int pidfd)
 {
@@ -95,23 +82,21 @@ static int ident_from_proc(int pidfd, struct ident *who)
 
 int process_ident(int pidfd, struct ident *who)
 {
-	struct pidfd_info info = { .mask = PIDFD_INFO_PID | PIDFD_INFO_CREDS };
+	struct pidfd_info_v0 info;
 	struct stat st;
 	int r;
 
 	if (fstat(pidfd, &st) < 0)
 		return -errno;
 	who->ino = (uint64_t)st.st_ino;
-	if (ioctl(pidfd, PIDFD_GET_INFO, &info) == 0) {
+	if ((r = pidfd_get_info(pidfd, &info)) == 0) {
 		who->pid = (pid_t)info.tgid;
 		who->uid = (uid_t)info.euid;
 		return 0;
 	}
-	if (errno == ESRCH)
+	if (r == -ESRCH)
 		return -ESRCH;
-	if ((r = ident_from_proc(pidfd, who)) < 0)
-		return r;
-	return 0;
+	return ident_from_proc(pidfd, who);
 }
 
 int process_procdir(int pidfd, pid_t pid)
