@@ -177,6 +177,13 @@ void broker_free(struct broker *b)
 	free(b);
 }
 
+int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int broker_engine_stats(struct broker *b, imp_stats *stats)
 {
 	return imp_domain_get_stats(b->dom, stats);

@@ -78,6 +78,10 @@ void broker_reload(struct broker *b, const struct broker_config *cfg);
 /* Keeps the loop's timer on the engine's next delayed-drop deadline. */
 void broker_rearm_timer(struct broker *b);
 
+/* tsearch()'s compare for the daemon's trees keyed by a uint64_t their
+ * objects start with: peers, ports, processes, vouchers, send rights. */
+int cmp_u64(const void *a, const void *b);
+
 /* The engine's counts (tests and fuzzers check that nothing is left). */
 int broker_engine_stats(struct broker *b, imp_stats *stats);
 

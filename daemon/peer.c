@@ -84,13 +84,6 @@ static uint64_t now_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 struct peer *peer_by_id(struct broker *b, uint64_t id)
 {
 	void *r = tfind(&id, &b->peers, cmp_u64);

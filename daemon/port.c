@@ -21,13 +21,6 @@
 #include "port.h"
 #include "user.h"
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 struct port *port_by_id(struct broker *b, uint64_t id)
 {
 	void *r = tfind(&id, &b->ports, cmp_u64);

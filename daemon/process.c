@@ -177,16 +177,9 @@ int process_cgroup(int pidfd, pid_t pid, char *out, size_t size)
 
 /* ------------------------------------------------------------------ */
 
-static int cmp_ino(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int process_get(struct broker *b, int pidfd, const struct ident *who, struct process **out)
 {
-	void *found = tfind(&who->ino, &b->processes, cmp_ino);
+	void *found = tfind(&who->ino, &b->processes, cmp_u64);
 	struct process *p;
 
 	if (found) {
@@ -200,7 +193,7 @@ int process_get(struct broker *b, int pidfd, const struct ident *who, struct pro
 	p->ino = who->ino;
 	p->pid = who->pid;
 	p->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
-	if (p->pidfd < 0 || !tsearch(p, &b->processes, cmp_ino)) {
+	if (p->pidfd < 0 || !tsearch(p, &b->processes, cmp_u64)) {
 		int e = p->pidfd < 0 ? -errno : -ENOMEM;
 
 		if (p->pidfd >= 0)
@@ -221,7 +214,7 @@ void process_put(struct broker *b, struct process *p)
 	if (!p || --p->refs)
 		return;
 	backend_detach(&b->cfg.backend, &p->target);
-	tdelete(p, &b->processes, cmp_ino);
+	tdelete(p, &b->processes, cmp_u64);
 	close(p->pidfd);
 	free(p);
 }
