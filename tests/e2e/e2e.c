@@ -100,12 +100,12 @@ void e2e_start_daemon(const char *extra)
 {
 	static unsigned n;
 	char *copy = strdup(extra ? extra : ""), *save = NULL;
-	char *argv[40] = { (char *)e2e_daemon_bin, "--no-config", "--socket", e2e_sock, "--backend", "nice" };
-	int k = 6;
+	char *argv[40] = { (char *)e2e_daemon_bin, "--socket", e2e_sock, "--backend", "nice" };
+	int k = 5;
 
 	snprintf(e2e_sock, sizeof(e2e_sock), "/tmp/importanced-e2e.%d.%u.sock", (int)getpid(), n++);
-	if (strstr(extra ? extra : "", "--config"))
-		argv[1] = "--verbose"; /* the file named instead of none */
+	if (!strstr(extra ? extra : "", "--config"))
+		argv[k++] = "--no-config"; /* not the machine's /etc/importanced.conf */
 	for (char *w = strtok_r(copy, " ", &save); w && k < 39; w = strtok_r(NULL, " ", &save))
 		argv[k++] = w;
 	argv[k] = NULL;
