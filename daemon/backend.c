@@ -66,7 +66,8 @@ void backend_config_defaults(struct backend_config *cfg)
 	cfg->boost_timerslack_ns = 50000;
 	cfg->max_threads = 256;
 	cfg->daemon_rt_priority = 1;
-	cfg->daemon_rt_budget_us = 50000;
+	cfg->daemon_rt_budget_us = 3000;
+	cfg->daemon_rt_window_us = 100000;
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/run/importanced");
 	cfg->state_lock_fd = -1;
 }
@@ -89,6 +90,12 @@ int backend_config_check(const struct backend_config *cfg, char *err, size_t siz
 	RANGE(cfg->max_threads, 1, 65536, "boost-max-threads");
 	RANGE(cfg->daemon_rt_priority, 0, 99, "daemon-rt-priority");
 	RANGE(cfg->daemon_rt_budget_us, 1000, 10000000, "daemon-rt-budget-us");
+	RANGE(cfg->daemon_rt_window_us, 10000, 10000000, "daemon-rt-window-us");
+	if (cfg->daemon_rt_budget_us > cfg->daemon_rt_window_us) {
+		snprintf(err, size, "daemon-rt-budget-us %lu is more than daemon-rt-window-us %lu",
+			 cfg->daemon_rt_budget_us, cfg->daemon_rt_window_us);
+		return -EINVAL;
+	}
 #undef RANGE
 	if (cfg->cgroup_root[0] && cfg->cgroup_root[0] != '/') {
 		snprintf(err, size, "cgroup-root %s is not an absolute path", cfg->cgroup_root);
@@ -148,6 +155,8 @@ int backend_config_set(struct backend_config *cfg, const char *key, const char *
 		cfg->daemon_rt_priority = (int)v;
 	else if (!strcmp(key, "daemon-rt-budget-us") && v >= 0)
 		cfg->daemon_rt_budget_us = (unsigned long)v;
+	else if (!strcmp(key, "daemon-rt-window-us") && v >= 0)
+		cfg->daemon_rt_window_us = (unsigned long)v;
 	else
 		return v < 0 ? -ERANGE : -ENOENT;
 	return 0;
@@ -236,55 +245,6 @@ static int probe(struct backend_config *cfg, enum backend_kind k)
 	}
 }
 
-/*
- * importanced at SCHED_FIFO: a boost is applied as soon as the message that
- * causes it arrives, whatever load the machine has.  The daemon sleeps
- * whenever no client has anything for it, but clients flooding it could
- * keep it running, and then it would starve everything else on its CPU.
- * RLIMIT_RTTIME bounds the real-time CPU it may use without sleeping: past
- * it the kernel sends SIGXCPU, the daemon goes back to SCHED_OTHER, and
- * one second later (SIGALRM) to SCHED_FIFO.  Both handlers only make
- * system calls.  Anything the daemon started would not inherit this.
- */
-static int self_rt_priority;
-
-static void rt_overrun(int sig)
-{
-	struct sched_param sp = { .sched_priority = 0 };
-
-	(void)sig;
-	sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp);
-	alarm(1);
-}
-
-static void rt_resume(int sig)
-{
-	struct sched_param sp = { .sched_priority = self_rt_priority };
-
-	(void)sig;
-	sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
-}
-
-static void raise_self(const struct backend_config *cfg)
-{
-	struct sched_param sp = { .sched_priority = cfg->daemon_rt_priority };
-	struct rlimit lim = { cfg->daemon_rt_budget_us, RLIM_INFINITY };
-	struct sigaction sa;
-
-	if (cfg->daemon_rt_priority <= 0)
-		return;
-	self_rt_priority = cfg->daemon_rt_priority;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = rt_overrun;
-	sigaction(SIGXCPU, &sa, NULL);
-	sa.sa_handler = rt_resume;
-	sigaction(SIGALRM, &sa, NULL);
-	if (setrlimit(RLIMIT_RTTIME, &lim) < 0 || sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
-		fprintf(stderr, "importanced: cannot run at SCHED_FIFO %d: %s\n", cfg->daemon_rt_priority,
-			strerror(errno));
-}
-
 static void lock_state_dir(struct backend_config *cfg)
 {
 	char path[300];
@@ -360,7 +320,6 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 	}
 	lock_state_dir(cfg);
 	backend_restore_recorded(cfg);
-	raise_self(cfg);
 	return 0;
 }
 

@@ -38,8 +38,8 @@ struct backend_config {
 	unsigned long boost_timerslack_ns; /* slack given to a held-back receiver; 0: off */
 	unsigned max_threads;      /* threads touched per process per boost, 1..65536 */
 	int daemon_rt_priority;    /* SCHED_FIFO priority of importanced itself, 0 (off)..99 */
-	unsigned long daemon_rt_budget_us; /* real-time CPU without sleeping before it steps
-	                                      down for a second, 1000..10000000 */
+	unsigned long daemon_rt_budget_us; /* real-time CPU per window (rt.h), 1000..10000000 */
+	unsigned long daemon_rt_window_us; /* that window, 10000..10000000 */
 	char cgroup_root[512];     /* a cgroup directory we own (created if missing) */
 	char state_dir[256];       /* where applied boosts are recorded ("" : nowhere) */
 	/* found by backend_init */

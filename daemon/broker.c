@@ -19,23 +19,21 @@
 
 static int on_engine_timer(sd_event_source *s, uint64_t usec, void *userdata);
 
-/* The engine's default clock is CLOCK_MONOTONIC, like this source. */
+/*
+ * The engine's next delayed drop, as the loop's timer.  The timer source
+ * exists from start-up (broker_new), so re-arming it never needs a
+ * descriptor or memory; the engine's default clock is CLOCK_MONOTONIC,
+ * like this source.
+ */
 void broker_rearm_timer(struct broker *b)
 {
 	uint64_t deadline;
 
 	if (imp_domain_next_deadline(b->dom, &deadline) != 1) {
-		if (b->timer_src)
-			sd_event_source_set_enabled(b->timer_src, SD_EVENT_OFF);
+		sd_event_source_set_enabled(b->timer_src, SD_EVENT_OFF);
 		return;
 	}
-	if (!b->timer_src) {
-		if (sd_event_add_time(b->ev, &b->timer_src, CLOCK_MONOTONIC, deadline / 1000 + 1, 1000,
-				      on_engine_timer, b) < 0)
-			return;
-	} else {
-		sd_event_source_set_time(b->timer_src, deadline / 1000 + 1);
-	}
+	sd_event_source_set_time(b->timer_src, deadline / 1000 + 1);
 	sd_event_source_set_enabled(b->timer_src, SD_EVENT_ONESHOT);
 }
 
@@ -46,7 +44,15 @@ static int on_engine_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)s;
 	(void)usec;
 	imp_domain_run_timers(b->dom);
-	broker_rearm_timer(b);
+	return 0;
+}
+
+/* After every dispatch of any source (peers, buses, timers, signals):
+ * whatever it did to the engine, the timer follows. */
+static int on_dispatched(sd_event_source *s, void *userdata)
+{
+	(void)s;
+	broker_rearm_timer(userdata);
 	return 0;
 }
 
@@ -104,13 +110,8 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		fprintf(stderr, "importanced: accept: %s: pausing\n", strerror(-e));
 		sd_event_source_set_enabled(b->listen_src, SD_EVENT_OFF);
 		sd_event_now(b->ev, CLOCK_MONOTONIC, &now);
-		if (!b->accept_retry)
-			sd_event_add_time(b->ev, &b->accept_retry, CLOCK_MONOTONIC, now + ACCEPT_PAUSE_USEC, 10000,
-					  on_accept_retry, b);
-		else {
-			sd_event_source_set_time(b->accept_retry, now + ACCEPT_PAUSE_USEC);
-			sd_event_source_set_enabled(b->accept_retry, SD_EVENT_ONESHOT);
-		}
+		sd_event_source_set_time(b->accept_retry, now + ACCEPT_PAUSE_USEC);
+		sd_event_source_set_enabled(b->accept_retry, SD_EVENT_ONESHOT);
 	}
 	return 0;
 }
@@ -139,9 +140,17 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 	dc.policy_ctx = b;
 	if ((e = imp_domain_new(&dc, &b->dom)) < 0)
 		goto fail;
+	/* Every timer the broker itself can need is made now, disabled:
+	 * out of descriptors or memory later, it can still be armed (a
+	 * paused accept always resumes). */
 	if ((e = sd_event_add_io(ev, &b->listen_src, listen_fd, EPOLLIN, on_accept, b)) < 0 ||
+	    (e = sd_event_add_time(ev, &b->timer_src, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_engine_timer, b)) < 0 ||
+	    (e = sd_event_add_time(ev, &b->accept_retry, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_accept_retry, b)) < 0 ||
+	    (e = sd_event_add_post(ev, &b->post_src, on_dispatched, b)) < 0 ||
 	    (e = dbus_start(b)) < 0)
 		goto fail;
+	sd_event_source_set_enabled(b->timer_src, SD_EVENT_OFF);
+	sd_event_source_set_enabled(b->accept_retry, SD_EVENT_OFF);
 	*out = b;
 	return 0;
 fail:
@@ -170,6 +179,7 @@ void broker_free(struct broker *b)
 	sd_event_source_unref(b->listen_src);
 	sd_event_source_unref(b->timer_src);
 	sd_event_source_unref(b->accept_retry);
+	sd_event_source_unref(b->post_src);
 	imp_domain_free(b->dom);
 	sd_event_unref(b->ev);
 	free(b->inbuf);

@@ -42,6 +42,7 @@ struct broker {
 	imp_domain *dom;
 	int listen_fd;
 	sd_event_source *listen_src, *timer_src, *accept_retry;
+	sd_event_source *post_src; /* after every dispatch: broker_rearm_timer */
 	void *peers;     /* tsearch of struct peer* by id */
 	void *ports;     /* tsearch of struct port* by id */
 	void *names;     /* tsearch of struct port* by name */
@@ -75,7 +76,8 @@ void broker_free(struct broker *b);
  * stay as they were (a restart changes them). */
 void broker_reload(struct broker *b, const struct broker_config *cfg);
 
-/* Keeps the loop's timer on the engine's next delayed-drop deadline. */
+/* Keeps the loop's timer on the engine's next delayed-drop deadline.  The
+ * loop calls it after every dispatch; a source may call it sooner. */
 void broker_rearm_timer(struct broker *b);
 
 /* tsearch()'s compare for the daemon's trees keyed by a uint64_t their

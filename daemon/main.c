@@ -20,6 +20,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "rt.h"
 
 static int listen_on(const char *path)
 {
@@ -140,6 +141,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "importanced: %s\n", why);
 		return 2;
 	}
+	if (rt_start(cfg.backend.daemon_rt_priority, cfg.backend.daemon_rt_budget_us, cfg.backend.daemon_rt_window_us,
+		     why, sizeof(why)) < 0)
+		fprintf(stderr, "importanced: %s\n", why);
 	backend_describe(&cfg.backend, backends, sizeof(backends));
 	fprintf(stderr, "importanced: %s", backends);
 	raise_fd_limit(cfg.limits.connections, cfg.limits.all_inflight_fds);

@@ -112,6 +112,7 @@ void e2e_start_daemon(const char *extra)
 	e2e_daemon_pid = e2e_fork();
 	assert_true(e2e_daemon_pid >= 0);
 	if (e2e_daemon_pid == 0) {
+		setsid(); /* a session of its own, as a service manager starts it */
 		execv(e2e_daemon_bin, argv);
 		_exit(127);
 	}

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -740,7 +741,8 @@ static void test_connection_limit(void **state)
 }
 
 /* Out of file descriptors, the daemon pauses accepting instead of
- * spinning on a listening socket that stays readable. */
+ * spinning on a listening socket that stays readable, and accepts again
+ * once descriptors are back (its retry timer exists from the start). */
 static int hold_raw(void *arg)
 {
 	int n = *(int *)arg;
@@ -773,6 +775,19 @@ static void test_fd_exhaustion_no_spin(void **state)
 	cpu1 = e2e_cpu_ms(e2e_daemon_pid);
 	assert_true(cpu1 - cpu0 < 100); /* spinning: ~500 and more */
 	waitpid(pid, &status, 0);
+	/* the descriptors are back: accepting resumes, and a client is served
+	 * (raw, so that a daemon that never accepts fails the test, not hangs it) */
+	{
+		struct impp_req_hello hq = { IMPP_VERSION, IMPP_HELLO_MONITOR };
+		uint16_t type = 0;
+		int fd = e2e_raw_connect();
+
+		assert_true(fd >= 0);
+		e2e_raw_send(fd, IMPP_REQ_HELLO, 1, &hq, sizeof(hq));
+		assert_int_equal(e2e_raw_reply(fd, &type, NULL, 0, 5000), 0);
+		assert_int_equal(type, IMPP_REPLY(IMPP_REQ_HELLO));
+		close(fd);
+	}
 	e2e_stop_daemon();
 }
 
@@ -1321,6 +1336,112 @@ static void test_sighup_reloads(void **state)
 	e2e_stop_daemon();
 }
 
+/*
+ * Real time that cannot be held: one uid paces a flood so that the
+ * daemon sleeps between bursts (RLIMIT_RTTIME alone never fires then).
+ * The daemon and another uid's busy process share CPU 0, the flood runs
+ * on CPU 1; the busy process keeps at least 90% of the throughput it had
+ * with the daemon idle, measured before and after the flood.
+ */
+static int paced_flood(void *arg)
+{
+	int fds[8], n = 0;
+	struct impp_req_hello hq = { IMPP_VERSION, IMPP_HELLO_MONITOR };
+	uint64_t until = e2e_now_ms() + (uint64_t)*(int *)arg;
+	uint8_t buf[4096];
+	uint32_t serial = 10;
+
+	for (int i = 0; i < 8; i++) {
+		if ((fds[n] = e2e_raw_connect()) < 0)
+			break;
+		e2e_raw_send(fds[n], IMPP_REQ_HELLO, 1, &hq, sizeof(hq));
+		if (recv(fds[n], buf, sizeof(buf), 0) <= 0)
+			return 10;
+		n++;
+	}
+	if (n == 0)
+		return 11;
+	while (e2e_now_ms() < until) {
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < 32; k++)
+				e2e_raw_send(fds[i], IMPP_REQ_STATUS, serial++, NULL, 0);
+		for (int i = 0; i < n; i++)
+			for (int k = 0; k < 32; k++)
+				if (recv(fds[i], buf, sizeof(buf), 0) <= 0)
+					return 12;
+		usleep(50);
+	}
+	return 0;
+}
+
+static void pin(pid_t pid, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	assert_int_equal(sched_setaffinity(pid, sizeof(set), &set), 0);
+}
+
+/* The share of a CPU pid got over ms milliseconds from now. */
+static double cpu_share(pid_t pid, int ms)
+{
+	long c0 = e2e_cpu_ms(pid);
+
+	usleep((useconds_t)ms * 1000);
+	return (double)(e2e_cpu_ms(pid) - c0) / ms;
+}
+
+static void test_paced_flood_leaves_cpu(void **state)
+{
+	int ms = 2000, status;
+	double before, during, after, daemon_share, kept;
+	long d0;
+	pid_t victim, flooder;
+
+	(void)state;
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		fail_msg("this test needs two CPUs");
+	e2e_start_daemon("");
+	assert_int_equal(sched_getscheduler(e2e_daemon_pid) & ~SCHED_RESET_ON_FORK, SCHED_FIFO);
+	pin(e2e_daemon_pid, 0);
+	victim = e2e_fork();
+	assert_true(victim >= 0);
+	if (victim == 0) {
+		pin(0, 0);
+		setsid();
+		e2e_become(65534, 65534);
+		for (volatile unsigned long spin = 0;; spin++)
+			;
+	}
+	usleep(200000);
+	before = cpu_share(victim, ms);
+	flooder = e2e_fork();
+	assert_true(flooder >= 0);
+	if (flooder == 0) {
+		int flood_ms = ms + 400;
+
+		pin(0, 1);
+		e2e_become(auid, agid);
+		_exit(paced_flood(&flood_ms));
+	}
+	usleep(200000);
+	d0 = e2e_cpu_ms(e2e_daemon_pid);
+	during = cpu_share(victim, ms);
+	daemon_share = (double)(e2e_cpu_ms(e2e_daemon_pid) - d0) / ms;
+	waitpid(flooder, &status, 0);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	after = cpu_share(victim, ms);
+	kill(victim, SIGKILL);
+	waitpid(victim, NULL, 0);
+	kept = during / ((before + after) / 2);
+	print_message("busy process beside a paced flood: %.0f%% of the CPU it had alone (%.2f, %.2f, %.2f); "
+		      "the daemon: %.1f%% of that CPU\n", kept * 100, before, during, after, daemon_share * 100);
+	assert_true(daemon_share <= 0.10);
+	assert_true(kept >= 0.90);
+	e2e_stop_daemon();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1343,6 +1464,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_introspection, e2e_teardown),
 		cmocka_unit_test_teardown(test_ids_say_nothing, e2e_teardown),
 		cmocka_unit_test_teardown(test_sighup_reloads, e2e_teardown),
+		cmocka_unit_test_teardown(test_paced_flood_leaves_cpu, e2e_teardown),
 	};
 
 	if (argc < 2) {
