@@ -303,10 +303,38 @@ bool imp__is_receiver(const struct imp__task_elem *t);   /* marked receiver */
 bool imp__is_any_receiver(const struct imp__task_elem *t);
 bool imp__is_donor(const struct imp__task_elem *t);
 bool imp__is_never_donor(const struct imp__task_elem *t);
-bool imp__check_transition(imp_domain *d, struct imp__task_elem *t, bool hold, uint32_t delta);
+bool imp__check_edge(imp_domain *d, struct imp__task_elem *t, bool hold, uint32_t delta);
 void imp__propagate(imp_domain *d, struct imp__task_elem *t, bool hold, bool update_self);
-void imp__hold_internal_locked(imp_domain *d, struct imp__task_elem *t, uint32_t count);
-void imp__drop_internal_locked(imp_domain *d, struct imp__task_elem *t, uint32_t count);
+/*
+ * Changes a receiver's assertion count by delta and reports whether it
+ * crossed the 0 <-> 1 edge (see propagation.c).  Inline for the common
+ * case, a count that stays on the same side: a boosted receiver gaining
+ * or losing one of several boosts.  Everything else is imp__check_edge's.
+ */
+static inline bool imp__check_transition(imp_domain *d, struct imp__task_elem *t, bool hold,
+					 uint32_t delta)
+{
+	if (!t || !(t->receiver || t->denap))
+		return false;
+	if (hold ? t->assertcnt > 0 && t->assertcnt + delta > t->assertcnt
+		 : t->assertcnt > delta && t->assertcnt - delta >= IMP__TASK_EXTERN(t)) {
+		t->assertcnt = hold ? t->assertcnt + delta : t->assertcnt - delta;
+		imp__trace(d, hold ? IMP_TRACE_ASSERT_HOLD : IMP_TRACE_ASSERT_DROP,
+			   t->task ? t->task->pid : -1, -1, delta, t->assertcnt);
+		return false;
+	}
+	return imp__check_edge(d, t, hold, delta);
+}
+static inline void imp__hold_internal_locked(imp_domain *d, struct imp__task_elem *t, uint32_t count)
+{
+	if (imp__check_transition(d, t, true, count))
+		imp__propagate(d, t, true, true);
+}
+static inline void imp__drop_internal_locked(imp_domain *d, struct imp__task_elem *t, uint32_t count)
+{
+	if (imp__check_transition(d, t, false, count))
+		imp__propagate(d, t, false, true);
+}
 int imp__drop_legacy_locked(imp_domain *d, struct imp__task_elem *t, uint32_t count);
 void imp__delayed_drop(imp_domain *d, struct imp__task_elem *t);
 void imp__reset_locked(imp_domain *d, struct imp__task_elem *t, bool donor);

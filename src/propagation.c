@@ -120,7 +120,8 @@ static int imp__task_pid_of(const struct imp__task_elem *t)
 	return t->task ? t->task->pid : -1;
 }
 
-bool imp__check_transition(imp_domain *d, struct imp__task_elem *t, bool hold, uint32_t delta)
+/* imp__check_transition's general case (internal.h has the common one). */
+bool imp__check_edge(imp_domain *d, struct imp__task_elem *t, bool hold, uint32_t delta)
 {
 	bool before, after;
 
@@ -355,18 +356,6 @@ void imp__propagate(imp_domain *d, struct imp__task_elem *t, bool hold, bool upd
 
 	if (!TAILQ_EMPTY(&updates))
 		imp__process_updates(d, &updates, hold, 0);
-}
-
-void imp__hold_internal_locked(imp_domain *d, struct imp__task_elem *t, uint32_t count)
-{
-	if (imp__check_transition(d, t, true, count))
-		imp__propagate(d, t, true, true);
-}
-
-void imp__drop_internal_locked(imp_domain *d, struct imp__task_elem *t, uint32_t count)
-{
-	if (imp__check_transition(d, t, false, count))
-		imp__propagate(d, t, false, true);
 }
 
 int imp__drop_legacy_locked(imp_domain *d, struct imp__task_elem *t, uint32_t count)
