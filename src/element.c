@@ -108,20 +108,84 @@ struct imp__inherit *imp__inherit_find(struct imp__elem *from, struct imp__task_
 
 	if (on->n_inherits <= to->n_inbound) {
 		TAILQ_FOREACH(i, &on->inherits, link)
-			if (i->from_elem == from && i->to_task == to && i->depth == depth)
+			if (i->from_elem == from && i->to_task == to && i->depth == depth && !i->dormant)
 				return i;
 	} else {
 		TAILQ_FOREACH(i, &to->inbound, to_link)
-			if (i->from_elem == from && i->depth == depth)
+			if (i->from_elem == from && i->depth == depth && !i->dormant)
 				return i;
 	}
 	return NULL;
 }
 
+/*
+ * Dormant inherits.  The common voucher pattern (a donor's message
+ * received with a voucher, the voucher released) makes and frees one
+ * inherit per message; the one freed is left linked, dormant, and the next
+ * receive from the same source to the same task revives it, which saves
+ * unlinking it from three lists and linking it again.  A dormant inherit
+ * must be indistinguishable from a freed one: it holds no references and
+ * no counts (the lists' counts n_inherits and n_inbound, and the domain's
+ * n_inherits, count live inherits only), every walk skips it, and on
+ * revival it moves to the tail of its lists (where a new one would go)
+ * and takes a new id.  Only inherits from a task element go dormant, at
+ * most one per to-task: so both ends know theirs and free them (reap)
+ * when they are freed themselves.
+ */
+static void imp__inherit_reap(imp_domain *d, struct imp__inherit *inherit)
+{
+	struct imp__task_elem *from = (struct imp__task_elem *)inherit->from_elem;
+	struct imp__task_elem *to = inherit->to_task;
+
+	TAILQ_REMOVE(&from->inherits, inherit, link);
+	TAILQ_REMOVE(&to->inbound, inherit, to_link);
+	to->dormant = NULL;
+	TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
+	d->n_dormant--;
+	imp__cache_put(d, &d->inherit_cache, inherit);
+}
+
+/* Makes the to-task's dormant inherit live again, with no counts yet: the
+ * caller sets them as for a new inherit, whose references (on its source
+ * and on its to-task) it hands over. */
+void imp__inherit_revive(imp_domain *d, struct imp__inherit *inherit)
+{
+	struct imp__task_elem *from = (struct imp__task_elem *)inherit->from_elem;
+	struct imp__task_elem *to = inherit->to_task;
+
+	to->dormant = NULL;
+	inherit->dormant = false;
+	d->n_dormant--;
+	if (TAILQ_NEXT(inherit, link)) {
+		TAILQ_REMOVE(&from->inherits, inherit, link);
+		TAILQ_INSERT_TAIL(&from->inherits, inherit, link);
+	}
+	if (TAILQ_NEXT(inherit, to_link)) {
+		TAILQ_REMOVE(&to->inbound, inherit, to_link);
+		TAILQ_INSERT_TAIL(&to->inbound, inherit, to_link);
+	}
+	if (TAILQ_NEXT(inherit, all_link)) {
+		TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
+		TAILQ_INSERT_TAIL(&d->all_inherits, inherit, all_link);
+	}
+	from->n_inherits++;
+	to->n_inbound++;
+}
+
 static void imp__task_elem_free(imp_domain *d, struct imp__task_elem *t)
 {
 	imp_task *owner = t->owner;
+	struct imp__inherit *i, *next;
 
+	/* what is left on our lists is dormant: no live inherit outlives
+	 * either of its ends */
+	if (t->dormant)
+		imp__inherit_reap(d, t->dormant);
+	for (i = TAILQ_FIRST(&t->inherits); i; i = next) {
+		next = TAILQ_NEXT(i, link);
+		if (i->dormant)
+			imp__inherit_reap(d, i);
+	}
 	if (owner) {
 		memset(&owner->snapshot, 0, sizeof(owner->snapshot));
 		imp__task_elem_fill_info(t, &owner->snapshot);
@@ -168,19 +232,35 @@ void imp__elem_release_last(imp_domain *d, struct imp__elem *elem)
 			to->externdrop -= inherit->externdrop;
 			inherit->donating = false;
 		}
-		if (from) {
-			struct imp__task_elem *on = imp__elem_link_task(from);
+		if (from && from->type == IMP__ELEM_TASK) {
+			/* left linked, dormant (see imp__inherit_reap) */
+			((struct imp__task_elem *)from)->n_inherits--;
+			to->n_inbound--;
+			imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
+			d->n_inherits--;
+			inherit->externcnt = 0;
+			inherit->externdrop = 0;
+			inherit->dormant = true;
+			d->n_dormant++;
+			if (to->dormant)
+				imp__inherit_reap(d, to->dormant);
+			to->dormant = inherit;
+		} else {
+			if (from) {
+				struct imp__task_elem *on = imp__elem_link_task(from);
 
-			TAILQ_REMOVE(&on->inherits, inherit, link);
-			on->n_inherits--;
+				TAILQ_REMOVE(&on->inherits, inherit, link);
+				on->n_inherits--;
+			}
+			TAILQ_REMOVE(&to->inbound, inherit, to_link);
+			to->n_inbound--;
+			imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
+			TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
+			d->n_inherits--;
+			imp__cache_put(d, &d->inherit_cache, inherit);
 		}
-		TAILQ_REMOVE(&to->inbound, inherit, to_link);
-		to->n_inbound--;
-		imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
-		TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
-		d->n_inherits--;
-		imp__cache_put(d, &d->inherit_cache, inherit);
-		imp__elem_release(d, &to->elem); /* a task element: no recursion */
+		/* a task element: no recursion; freeing it reaps the dormant */
+		imp__elem_release(d, &to->elem);
 		elem = from;
 	}
 }

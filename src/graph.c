@@ -92,7 +92,11 @@ int imp_domain_graph(imp_domain *d, imp_graph **out)
 		gm->linked_elem_id = m->importance ? m->importance->id : 0;
 	}
 	TAILQ_FOREACH(i, &d->all_inherits, all_link) {
-		imp_graph_inherit *gi = &g->inherits[g->n_inherits++];
+		imp_graph_inherit *gi;
+
+		if (i->dormant)
+			continue;
+		gi = &g->inherits[g->n_inherits++];
 
 		gi->elem_id = i->elem.id;
 		gi->from_elem_id = i->from_elem ? i->from_elem->id : 0;

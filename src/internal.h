@@ -13,6 +13,15 @@
  * Messages and inherits linked to an inherit are kept on that inherit's
  * to-task lists, so propagation only ever walks task elements.
  *
+ * An inherit from a task element whose last reference goes is not unlinked
+ * but left dormant on its three lists (inherits, inbound, all_inherits),
+ * with no counts and no references, as its to-task's `dormant`; the next
+ * receive that would make the same inherit (same source, to-task and
+ * depth) revives it instead (element.c).  A dormant inherit is invisible:
+ * not counted, not in graphs, skipped by every walk; it is freed for real
+ * when another inherit to the same task goes dormant or either end is
+ * freed.
+ *
  * Locking
  * -------
  * Three mutexes per domain, and a key on every field shared between
@@ -97,7 +106,8 @@ struct imp__task_elem {
 	struct imp__msg_list kmsgs;        /* messages linked here or to inherits to us */
 	struct imp__inherit_list inherits; /* inherits from us or from inherits to us */
 	struct imp__inherit_list inbound;  /* inherits whose to-task we are */
-	uint32_t n_inherits, n_inbound;    /* lengths of the two lists above */
+	uint32_t n_inherits, n_inbound;    /* live inherits on the two lists above */
+	struct imp__inherit *dormant;      /* the dormant inherit to us, if any */
 	struct imp_task *task;             /* iit_task: NULL once disconnected */
 	struct imp_task *owner;            /* weak: the task object, for its snapshot */
 	struct imp__task_elem_list *updateq; /* update queue we are on, if any */
@@ -126,6 +136,7 @@ struct imp__inherit {
 	uint32_t externcnt, externdrop;
 	uint32_t depth;
 	bool donating;
+	bool dormant;                    /* freed, kept linked for reuse */
 	struct imp_voucher voucher_slot; /* last: propagation never reads it */
 };
 
@@ -235,6 +246,7 @@ struct imp_domain {
 	struct imp__port_list ports;
 	struct imp__msg_list msgs;
 	size_t n_task_elems, n_inherits, n_vouchers, n_tasks, n_ports, n_msgs, n_delayed;
+	size_t n_dormant; /* dormant inherits: on all_inherits, not in n_inherits */
 	uint64_t next_elem_id;
 
 	/* freed inherits kept for the next voucher receive, (L) */
@@ -295,6 +307,7 @@ void imp__msg_link(struct imp_msg *msg, struct imp__elem *elem);
 struct imp__elem *imp__msg_unlink(struct imp_msg *msg);
 void imp__inherit_link(struct imp__inherit *inherit, struct imp__elem *elem);
 struct imp__inherit *imp__inherit_find(struct imp__elem *from, struct imp__task_elem *to, uint32_t depth);
+void imp__inherit_revive(imp_domain *d, struct imp__inherit *inherit);
 int imp__elem_pid(struct imp__elem *elem); /* pid of the element's task, -1 if gone */
 void imp__task_elem_fill_info(const struct imp__task_elem *t, imp_task_info *info);
 

@@ -166,7 +166,7 @@ static struct imp__inherit *imp__inherit_from(imp_domain *d, struct imp_msg *msg
 {
 	struct imp__task_elem *t = NULL;
 	struct imp__elem *from = msg->importance;
-	struct imp__inherit *inherit = NULL;
+	struct imp__inherit *inherit = NULL, *dormant = NULL;
 	struct imp_port *port = msg->port;
 	bool cleared_self_donation = false;
 	bool created = false;
@@ -223,9 +223,14 @@ static struct imp__inherit *imp__inherit_from(imp_domain *d, struct imp_msg *msg
 		from = &t->elem;
 	}
 
-	/* (the reference looked on the inherit's own list, always empty) */
-	if (!inherit)
-		inherit = imp__inherit_find(from, t, depth);
+	/* (the reference looked on the inherit's own list, always empty).  A
+	 * dormant inherit with the key means no live one has it. */
+	if (!inherit) {
+		if (t->dormant && t->dormant->from_elem == from && t->dormant->depth == depth)
+			dormant = t->dormant;
+		else
+			inherit = imp__inherit_find(from, t, depth);
+	}
 
 	msg_donating = msg->raised;
 	if (inherit) {
@@ -245,25 +250,32 @@ static struct imp__inherit *imp__inherit_from(imp_domain *d, struct imp_msg *msg
 		if (inherit_donating)
 			t->externcnt++;
 	} else {
-		inherit = spare;
-		*spare_used = true;
 		created = true;
-		/* every field: spares come from the free list uncleared */
-		inherit->elem.type = IMP__ELEM_INHERIT;
+		if (dormant) {
+			/* the one freed last, still linked: takes our references */
+			inherit = dormant;
+			imp__inherit_revive(d, inherit);
+		} else {
+			inherit = spare;
+			*spare_used = true;
+			/* every field: spares come from the free list uncleared */
+			inherit->elem.type = IMP__ELEM_INHERIT;
+			inherit->elem.voucher = NULL;
+			inherit->depth = depth;
+			inherit->to_task = t;
+			inherit->dormant = false;
+			imp__inherit_link(inherit, from); /* takes our reference on from */
+			TAILQ_INSERT_TAIL(&d->all_inherits, inherit, all_link);
+		}
 		inherit->elem.refs = 1;
 		inherit->elem.made = 1;
-		inherit->elem.voucher = NULL;
 		inherit->elem.id = d->next_elem_id++;
 		inherit->externcnt = 1;
 		inherit->externdrop = 0;
-		inherit->depth = depth;
-		inherit->to_task = t;
 		inherit->donating = msg_donating;
 		inherit_donating = msg_donating;
 		if (msg_donating)
 			t->externcnt++;
-		imp__inherit_link(inherit, from); /* takes our reference on from */
-		TAILQ_INSERT_TAIL(&d->all_inherits, inherit, all_link);
 		d->n_inherits++;
 		imp__trace(d, IMP_TRACE_INHERIT_CREATE, self->pid, imp__elem_pid(from), depth, 0);
 	}
@@ -318,6 +330,17 @@ static void imp__receive_legacy(imp_domain *d, struct imp_msg *msg, struct imp_t
 	}
 }
 
+/* Whether a voucher receive of msg would revive its receiver's dormant
+ * inherit (or find a live one) rather than make one, so that it needs no
+ * spare: a message linked to a task element inherits from it at depth 1. */
+static bool imp__receive_revives(const struct imp_msg *msg)
+{
+	const struct imp__task_elem *t = msg->port->owner->imp;
+
+	return msg->importance && msg->importance->type == IMP__ELEM_TASK && t && t->dormant &&
+	       t->dormant->from_elem == msg->importance && t->dormant->depth == 1;
+}
+
 int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 {
 	imp_domain *d;
@@ -337,7 +360,7 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 	d = msg->domain;
 	if ((r = imp__lock(d)) < 0)
 		return r;
-	if (want_voucher && (msg->importance || msg->raised)) {
+	if (want_voucher && (msg->importance || msg->raised) && !imp__receive_revives(msg)) {
 		/* Everything the receive may need, before anything changes.  A
 		 * message without importance cannot gain any once sent (only
 		 * linked messages are raised), so it needs none. */

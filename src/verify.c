@@ -57,9 +57,23 @@ int imp__verify_locked(imp_domain *d)
 		FAIL("task element count %zu, list holds %zu", d->n_task_elems, n);
 	n = 0;
 	TAILQ_FOREACH(i, &d->all_inherits, all_link)
-		n++;
+		n += !i->dormant;
 	if (n != d->n_inherits)
 		FAIL("inherit count %zu, list holds %zu", d->n_inherits, n);
+	/* dormant inherits: nothing but their place on the lists */
+	n = 0;
+	TAILQ_FOREACH(i, &d->all_inherits, all_link) {
+		if (!i->dormant)
+			continue;
+		n++;
+		if (i->elem.refs || i->elem.made || i->elem.voucher || i->externcnt || i->externdrop ||
+		    i->donating)
+			FAIL("dormant inherit to pid %d holds references or counts", imp__elem_pid(&i->elem));
+		if (!i->from_elem || i->from_elem->type != IMP__ELEM_TASK || i->to_task->dormant != i)
+			FAIL("dormant inherit not its to-task's, or not from a task element");
+	}
+	if (n != d->n_dormant)
+		FAIL("dormant inherit count %zu, list holds %zu", d->n_dormant, n);
 	n = 0;
 	TAILQ_FOREACH(t, &d->delayed_queue, update_link)
 		n++;
@@ -97,7 +111,11 @@ int imp__verify_locked(imp_domain *d)
 		uint64_t ext_cnt = 0, ext_drop = 0;
 
 		refs += imp__count_msgs_linked(d, &t->elem);
+		if (t->dormant && (!t->dormant->dormant || t->dormant->to_task != t))
+			FAIL("task element pid %d: its dormant inherit is not", t->task ? t->task->pid : -1);
 		TAILQ_FOREACH(i, &d->all_inherits, all_link) {
+			if (i->dormant)
+				continue;
 			refs += (i->from_elem == &t->elem) + (i->to_task == t);
 			if (i->to_task == t && i->donating) {
 				ext_cnt += i->externcnt;
@@ -139,7 +157,7 @@ int imp__verify_locked(imp_domain *d)
 		TAILQ_FOREACH(i, &t->inherits, link) {
 			if (imp__elem_link_task(i->from_elem) != t)
 				FAIL("inherit on the wrong propagation list");
-			n++;
+			n += !i->dormant;
 		}
 		if (n != t->n_inherits)
 			FAIL("inherit list length %u, counted %zu", t->n_inherits, n);
@@ -147,7 +165,7 @@ int imp__verify_locked(imp_domain *d)
 		TAILQ_FOREACH(i, &t->inbound, to_link) {
 			if (i->to_task != t)
 				FAIL("inherit on the wrong inbound list");
-			n++;
+			n += !i->dormant;
 		}
 		if (n != t->n_inbound)
 			FAIL("inbound list length %u, counted %zu", t->n_inbound, n);
@@ -158,6 +176,8 @@ int imp__verify_locked(imp_domain *d)
 		uint32_t refs = (i->elem.made ? 1 : 0) + imp__count_msgs_linked(d, &i->elem);
 		struct imp__inherit *j;
 
+		if (i->dormant)
+			continue;
 		TAILQ_FOREACH(j, &d->all_inherits, all_link)
 			refs += j->from_elem == &i->elem;
 		if (refs != i->elem.refs)

@@ -274,6 +274,100 @@ static void test_inherit_found_through_inherit(void **state)
 	tctx_fini(&c);
 }
 
+/* The inherit a released voucher frees is kept dormant for the next
+ * receive from the same donor (internal.h): it must look freed (stats,
+ * graph, traces), come back where a new one would (the tail of its lists,
+ * a new id) and go when either end does. */
+static void graph_inherits(struct tctx *c, uint64_t *ids, uint64_t *to, size_t *n)
+{
+	imp_graph *g;
+
+	assert_int_equal(imp_domain_graph(c->d, &g), 0);
+	*n = g->n_inherits;
+	for (size_t i = 0; i < g->n_inherits && i < 4; i++) {
+		ids[i] = g->inherits[i].elem_id;
+		to[i] = g->inherits[i].to_elem_id;
+	}
+	imp_graph_free(c->d, g);
+}
+
+static void test_dormant_inherit(void **state)
+{
+	struct tctx c;
+	imp_task *a, *b, *cc;
+	imp_port *pb, *pc;
+	imp_msg *m1, *m2, *m3;
+	imp_voucher *v1, *v2, *v3;
+	uint64_t ids[4], to[4], first, b_elem;
+	size_t n;
+	int pids[4];
+
+	(void)state;
+	tctx_init(&c);
+	a = tu_task(&c, 1, IMP_TASK_DONOR | IMP_TASK_LIVE_DONOR);
+	b = tu_task(&c, 2, IMP_TASK_RECEIVER);
+	cc = tu_task(&c, 3, IMP_TASK_RECEIVER);
+	pb = tu_port(b, true);
+	pc = tu_port(cc, true);
+
+	m1 = tu_send(a, pb, NULL, 0);
+	v1 = tu_recv_voucher(m1);
+	graph_inherits(&c, ids, to, &n);
+	assert_int_equal(n, 1);
+	first = ids[0];
+	b_elem = to[0];
+	imp_voucher_release(v1);
+	imp_msg_unref(m1);
+	/* freed as far as anyone can see */
+	assert_int_equal(tu_stats(&c).inherits, 0);
+	graph_inherits(&c, ids, to, &n);
+	assert_int_equal(n, 0);
+	assert_int_equal(tu_info(b).assertcnt, 0);
+	assert_int_equal(imp_task_donating_pids(a, pids, 4), 0);
+
+	/* b's dormant inherit sits before c's new one; revived, it goes
+	 * after it, with a new id, as a new inherit would */
+	m2 = tu_send(a, pc, NULL, 0);
+	v2 = tu_recv_voucher(m2);
+	m3 = tu_send(a, pb, NULL, 0);
+	v3 = tu_recv_voucher(m3);
+	assert_true(tu_has_trace(&c, IMP_TRACE_INHERIT_CREATE));
+	graph_inherits(&c, ids, to, &n);
+	assert_int_equal(n, 2);
+	assert_true(ids[0] > first && ids[1] > ids[0]);
+	assert_true(to[1] == b_elem && to[0] != b_elem);
+	assert_int_equal(tu_stats(&c).inherits, 2);
+	assert_int_equal(tu_info(b).assertcnt, 1);
+	assert_int_equal(tu_info(b).extern_boosts, 1);
+	assert_int_equal(imp_task_donating_pids(a, pids, 4), 2);
+	assert_int_equal(pids[0], 3);
+	assert_int_equal(pids[1], 2);
+	/* the donor's flip reaches both, in that order (drops downstream
+	 * first, boosts in the order found) */
+	assert_string_equal(tctx_events(&c), "2+ 2- 3+ 2+");
+	assert_int_equal(imp_task_set_live_donor(a, false), 0);
+	assert_int_equal(imp_task_set_live_donor(a, true), 0);
+	assert_string_equal(tctx_events(&c), "2- 3- 3+ 2+");
+
+	imp_voucher_release(v2);
+	imp_voucher_release(v3);
+	imp_msg_unref(m2);
+	imp_msg_unref(m3);
+	assert_int_equal(tu_stats(&c).inherits, 0);
+	/* a receiver that goes frees its element, dormant inherit and all */
+	assert_int_equal(imp_task_exit(cc), 0);
+	imp_port_unref(pc);
+	imp_task_unref(cc);
+	assert_int_equal(tu_stats(&c).task_elems, 2);
+	/* and so does the donor, with b's dormant inherit from it */
+	assert_int_equal(imp_task_exit(a), 0);
+	imp_task_unref(a);
+	assert_int_equal(tu_stats(&c).task_elems, 1);
+	assert_int_equal(imp_domain_verify(c.d), 0);
+	imp_port_unref(pb);
+	tctx_fini(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +379,7 @@ int main(void)
 		cmocka_unit_test(test_describe_sizes),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_inherit_found_through_inherit),
+		cmocka_unit_test(test_dormant_inherit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
