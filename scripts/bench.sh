@@ -101,6 +101,8 @@ fi
 			awk -v p="$path" -v n="$n" -v o="$off" 'BEGIN { printf "| %s | %.0f | %.2f |\n", p, n / 200000, n / o }'
 		done
 		echo
+		awk -v n="$n" -v o="$off" 'BEGIN { printf "Voucher path: %.2fx importance off in instructions (target 1.30x: %s).\n", n / o, n / o <= 1.3 ? "met" : "missed" }'
+		echo
 	fi
 	echo "## A large generated scenario through imp"
 	echo

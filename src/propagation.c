@@ -33,6 +33,7 @@
  *   - its inherits: an inherit with external boosts left either donates
  *     them all to its to-task or none; on a boost it starts donating (the
  *     to-task's extern counts grow by the inherit's), on a drop it stops.
+ *     A dormant inherit (internal.h) has none and is passed over.
  * Every task that crosses its own edge on the way is appended to the FIFO,
  * so the walk goes as deep as the edges go and stops where a task was
  * already boosted (or still is).  Each task crosses at most one edge per
