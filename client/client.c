@@ -91,6 +91,8 @@ struct impc {
 	char path[108];
 	unsigned hello_flags;
 	bool reconnect, monitor, reading, signalled;
+	int call_timeout_ms;  /* impc_set_timeout(): -1 none */
+	int call_wait_ms;     /* the blocking receive being sent: its own wait */
 	uint16_t gen;
 	unsigned retry_ms;
 	uint32_t serial;
@@ -321,12 +323,14 @@ static void retry_later(impc *c)
 	c->retry_ms = c->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->retry_ms * 2;
 }
 
-/* The connection is gone (the caller reads the socket, or nobody does).
- * Calls in flight end with -ECONNRESET, except receives that wait again
- * after a reconnect. */
-static void lose_connection(impc *c)
+/* The connection is gone, or given up with status (-EPROTO: the daemon
+ * sent what is not this protocol; -ETIMEDOUT: a call's reply did not
+ * come in time), the caller reading the socket or nobody doing so.  Calls
+ * in flight end with status, except receives that wait again after a
+ * reconnect. */
+static void drop_connection(impc *c, int status)
 {
-	impc_event ev = { .kind = IMPC_EVENT_DISCONNECTED, .status = -ECONNRESET };
+	impc_event ev = { .kind = IMPC_EVENT_DISCONNECTED, .status = status };
 	struct op *op;
 
 	if (c->sock < 0)
@@ -339,7 +343,7 @@ static void lose_connection(impc *c)
 			op->next = c->rearm;
 			c->rearm = op;
 		} else {
-			finish(c, op, -ECONNRESET);
+			finish(c, op, status);
 		}
 	}
 	queue_event(c, &ev);
@@ -348,6 +352,11 @@ static void lose_connection(impc *c)
 		retry_later(c);
 	}
 	pthread_cond_broadcast(&c->cond);
+}
+
+static void lose_connection(impc *c)
+{
+	drop_connection(c, -ECONNRESET);
 }
 
 /* ------------------------------------------------------------------ */
@@ -425,7 +434,7 @@ static ssize_t recv_frame(impc *c, int fd, int *fds, size_t *n_fds)
 	if ((size_t)n > IMPP_MAX_FRAME || (size_t)n < sizeof(struct impp_header)) {
 		close_fds(fds, *n_fds);
 		*n_fds = 0;
-		return -ECONNRESET; /* not this protocol: no way to go on */
+		return -EPROTO; /* not this protocol: no way to go on */
 	}
 	return n;
 }
@@ -512,26 +521,39 @@ static void complete_async(impc *c, struct op *op, const uint8_t *body, size_t l
 }
 
 /* A frame read from the daemon (lock held): an event, or the reply to a
- * pending op.  The files passed with it are taken or closed. */
-static void dispatch(impc *c, size_t n, int *fds, size_t n_fds)
+ * pending op.  The files passed with it are taken or closed.  0, or
+ * -EPROTO when the frame is malformed (a bad header, a reply of another
+ * type than its request's, one too short for its status, an error event
+ * that is no error): the caller gives the connection up. */
+static int dispatch(impc *c, size_t n, int *fds, size_t n_fds)
 {
 	struct impp_header h;
 	const uint8_t *body = c->buf + sizeof(h);
 	struct op *op;
-	int32_t status = -EBADMSG;
+	int32_t status;
+	int e = 0;
 
 	memcpy(&h, c->buf, sizeof(h));
-	if (h.magic != IMPP_MAGIC || h.length != n - sizeof(h) || take_event(c, &h, body))
+	if (h.magic != IMPP_MAGIC || h.flags || h.length != n - sizeof(h)) {
+		e = -EPROTO;
+		goto out;
+	}
+	if (take_event(c, &h, body))
 		goto out;
 	for (op = c->pending; op && op->serial != h.serial; op = op->next)
 		;
 	if (!op)
 		goto out; /* not a request of ours */
+	if ((h.type != IMPP_REPLY(op->type) && h.type != IMPP_EVT_ERROR) || h.length < sizeof(status)) {
+		e = -EPROTO;
+		goto out;
+	}
+	memcpy(&status, body, sizeof(status));
+	if (h.type == IMPP_EVT_ERROR && status >= 0) {
+		e = -EPROTO;
+		goto out;
+	}
 	unlink_op(&c->pending, op);
-	if ((h.type == IMPP_REPLY(op->type) || h.type == IMPP_EVT_ERROR) && h.length >= sizeof(status))
-		memcpy(&status, body, sizeof(status));
-	if (h.type == IMPP_EVT_ERROR && status >= 0)
-		status = -EBADMSG;
 	if (status < 0) {
 		finish(c, op, status);
 	} else if (op->kind) {
@@ -551,6 +573,7 @@ static void dispatch(impc *c, size_t n, int *fds, size_t n_fds)
 	pthread_cond_broadcast(&c->cond);
 out:
 	close_fds(fds, n_fds);
+	return e;
 }
 
 /* Reads one frame as the reader, waiting up to timeout_ms (-1: no limit)
@@ -559,7 +582,7 @@ out:
  * Lock held, c->reading false. */
 static int read_one(impc *c, int timeout_ms)
 {
-	int fds[IMPP_MAX_FDS], fd = c->sock;
+	int fds[IMPP_MAX_FDS], fd = c->sock, e;
 	size_t n_fds = 0;
 	ssize_t n;
 
@@ -585,10 +608,10 @@ static int read_one(impc *c, int timeout_ms)
 	}
 	n = recv_frame(c, fd, fds, &n_fds);
 	c->reading = false;
-	if (n == -ECONNRESET)
-		lose_connection(c);
-	else if (n > 0)
-		dispatch(c, (size_t)n, fds, n_fds);
+	if (n > 0 && (e = dispatch(c, (size_t)n, fds, n_fds)) < 0)
+		n = e;
+	if (n == -ECONNRESET || n == -EPROTO)
+		drop_connection(c, (int)n);
 	pthread_cond_broadcast(&c->cond);
 	return n < 0 ? (int)n : 1;
 }
@@ -638,17 +661,17 @@ static int call_direct(impc *c, int fd, uint16_t type, const void *req, size_t l
 			return n == -EAGAIN ? -ECONNRESET : (int)n;
 		close_fds(fds, n_fds);
 		memcpy(&h, c->buf, sizeof(h));
-		if (h.magic != IMPP_MAGIC || h.length != (size_t)n - sizeof(h))
-			return -EBADMSG;
+		if (h.magic != IMPP_MAGIC || h.flags || h.length != (size_t)n - sizeof(h))
+			return -EPROTO;
 		if (take_event(c, &h, c->buf + sizeof(h)))
 			continue;
 		if (h.serial != serial && h.type != IMPP_EVT_ERROR)
 			continue;
-		if (h.length < sizeof(status))
-			return -EBADMSG;
+		if (h.length < sizeof(status) || (h.type != IMPP_REPLY(type) && h.type != IMPP_EVT_ERROR))
+			return -EPROTO;
 		memcpy(&status, c->buf + sizeof(h), sizeof(status));
 		if (h.type == IMPP_EVT_ERROR)
-			return status < 0 ? status : -EBADMSG;
+			return status < 0 ? status : -EPROTO;
 		if (body) {
 			*body = c->buf + sizeof(h);
 			*body_len = h.length;
@@ -834,6 +857,7 @@ int impc_connect(const char *path, unsigned flags, impc **out, bool *donor)
 	strcpy(c->path, path);
 	c->hello_flags = flags & (IMPC_RECEIVER | IMPC_DENAP_RECEIVER | IMPC_MONITOR);
 	c->reconnect = flags & IMPC_RECONNECT;
+	c->call_timeout_ms = -1;
 	c->sock = c->epfd = c->evfd = c->tfd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	{
@@ -951,13 +975,22 @@ static void reply_free(struct reply *rep)
 	rep->body = NULL;
 }
 
+static struct timespec deadline_in(int timeout_ms);
+static int ms_until(const struct timespec *t);
+
 /* A blocking request (lock held, connected): sends it and waits for its
  * reply, reading the socket for every thread while it is our turn.  0
- * with the reply in *rep (may be NULL), or the reply's error. */
+ * with the reply in *rep (may be NULL), or the reply's error.  With a call
+ * timeout (impc_set_timeout) it waits that long at most, plus the
+ * daemon's own wait for a receive (c->call_wait_ms; a receive that waits
+ * for ever is not timed); past it the call ends with -ETIMEDOUT and the
+ * connection is given up, its late reply having no call to go to. */
 static int call_locked(impc *c, uint16_t type, const void *req, size_t len, const void *extra, size_t extra_len,
 		       const int *fds, size_t n_fds, struct reply *rep)
 {
 	struct op *op = op_new(0, type);
+	bool timed = c->call_timeout_ms >= 0 && c->call_wait_ms >= 0;
+	struct timespec deadline = deadline_in(timed ? c->call_timeout_ms + c->call_wait_ms : 0);
 	int e;
 
 	if (rep)
@@ -969,11 +1002,25 @@ static int call_locked(impc *c, uint16_t type, const void *req, size_t len, cons
 		return e;
 	}
 	while (!op->done) {
+		if (timed && ms_until(&deadline) <= 0) {
+			unlink_op(&c->pending, op);
+			finish(c, op, -ETIMEDOUT);
+			if (c->sock >= 0) {
+				if (c->reading)
+					shutdown(c->sock, SHUT_RDWR); /* the reader gives it up */
+				else
+					drop_connection(c, -ETIMEDOUT);
+			}
+			break;
+		}
 		if (c->reading) {
-			pthread_cond_wait(&c->cond, &c->lock);
+			if (!timed)
+				pthread_cond_wait(&c->cond, &c->lock);
+			else
+				pthread_cond_timedwait(&c->cond, &c->lock, &deadline);
 			continue;
 		}
-		e = read_one(c, -1);
+		e = read_one(c, timed ? ms_until(&deadline) : -1);
 		if (e < 0 && e != -EAGAIN && e != -ETIMEDOUT && !op->done) {
 			/* no reply can be read for it */
 			unlink_op(&c->pending, op);
@@ -994,10 +1041,10 @@ static int call_locked(impc *c, uint16_t type, const void *req, size_t len, cons
 }
 
 /* Takes the fixed part of a reply (its first size bytes) into out and
- * frees the reply: 0, or -EBADMSG when it is shorter. */
+ * frees the reply: 0, or -EPROTO when it is shorter. */
 static int take_fixed(struct reply *rep, void *out, size_t size)
 {
-	int e = rep->len < size ? -EBADMSG : 0;
+	int e = rep->len < size ? -EPROTO : 0;
 
 	if (e == 0)
 		memcpy(out, rep->body, size);
@@ -1061,6 +1108,16 @@ bool impc_connected(impc *c)
 	return up;
 }
 
+int impc_set_timeout(impc *c, int timeout_ms)
+{
+	if (!c || timeout_ms < -1)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	c->call_timeout_ms = timeout_ms;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 int impc_process(impc *c)
 {
 	uint64_t ticks;
@@ -1087,7 +1144,7 @@ int impc_process(impc *c)
 		n++;
 	}
 	if (c->sock < 0 && !n)
-		e = e == -ECONNRESET ? e : -ENOTCONN;
+		e = e == -ECONNRESET || e == -EPROTO ? e : -ENOTCONN;
 	else
 		e = 0;
 	pthread_mutex_unlock(&c->lock);
@@ -1406,10 +1463,14 @@ int impc_send_receive(impc *c, const impc_send_args *send, uint64_t release_vouc
 	memset(msg, 0, sizeof(*msg));
 	pthread_mutex_lock(&c->lock);
 	if ((e = ensure_connected(c)) == 0 &&
-	    (e = send_receive_request(c, send, release_voucher, recv_port, timeout_ms, flags, &q)) == 0 &&
-	    (e = call_locked(c, IMPP_REQ_SEND_RECEIVE, &q, sizeof(q), send ? send->data : NULL, send ? send->len : 0,
-			     send ? send->fds : NULL, send ? send->n_fds : 0, &rep)) == 0)
-		e = take_reply_message(c, &rep, msg);
+	    (e = send_receive_request(c, send, release_voucher, recv_port, timeout_ms, flags, &q)) == 0) {
+		c->call_wait_ms = recv_port ? timeout_ms : 0;
+		e = call_locked(c, IMPP_REQ_SEND_RECEIVE, &q, sizeof(q), send ? send->data : NULL, send ? send->len : 0,
+				send ? send->fds : NULL, send ? send->n_fds : 0, &rep);
+		c->call_wait_ms = 0;
+		if (e == 0)
+			e = take_reply_message(c, &rep, msg);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return e;
 }
@@ -1426,8 +1487,13 @@ int impc_receive(impc *c, uint64_t port, int timeout_ms, unsigned flags, impc_me
 	pthread_mutex_lock(&c->lock);
 	if ((e = ensure_connected(c)) == 0 && (e = store_id(&q.port, port_out(c, port))) == -EPIPE)
 		e = -ENOENT;
-	if (e == 0 && (e = call_locked(c, IMPP_REQ_RECEIVE, &q, sizeof(q), NULL, 0, NULL, 0, &rep)) == 0)
-		e = take_reply_message(c, &rep, msg);
+	if (e == 0) {
+		c->call_wait_ms = timeout_ms;
+		e = call_locked(c, IMPP_REQ_RECEIVE, &q, sizeof(q), NULL, 0, NULL, 0, &rep);
+		c->call_wait_ms = 0;
+		if (e == 0)
+			e = take_reply_message(c, &rep, msg);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return e;
 }
@@ -1644,10 +1710,14 @@ int impc_exchange(impc *c, impc_batch *bt)
 		if ((e = check_send(&bt->send[i])) < 0)
 			return e;
 	pthread_mutex_lock(&c->lock);
-	if ((e = ensure_connected(c)) == 0 && (req = batch_request(c, bt, &len, fds, &n_fds, &e)) &&
-	    (e = call_locked(c, IMPP_REQ_BATCH, req, len, NULL, 0, fds, n_fds, &rep)) == 0) {
-		e = batch_take(c, bt, &rep);
-		reply_free(&rep);
+	if ((e = ensure_connected(c)) == 0 && (req = batch_request(c, bt, &len, fds, &n_fds, &e))) {
+		c->call_wait_ms = bt->recv_port ? bt->timeout_ms : 0;
+		e = call_locked(c, IMPP_REQ_BATCH, req, len, NULL, 0, fds, n_fds, &rep);
+		c->call_wait_ms = 0;
+		if (e == 0) {
+			e = batch_take(c, bt, &rep);
+			reply_free(&rep);
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	free(req);

@@ -9,6 +9,7 @@
  *   config   the keys, from the command line and the file
  *   peer     connections: identity, input with credentials, output
  *   driver   requests and replies
+ *   receive  blocking receives: parked, waiting on a port, woken, timed out
  *   port     ports, messages and send rights
  *   name     the name registry and who may own what
  *   donor    donor rules

@@ -312,6 +312,8 @@ static const struct key keys[] = {
 	  "their data (default 64 MiB)" },
 	{ "max-user-inflight-fds", K_UINT, LIM(user_inflight_fds), 0, U32, 0, NULL, "N",
 	  "files in flight of one uid (default 256)" },
+	{ "max-user-queued-bytes", K_SIZE, LIM(user_out_bytes), IMPP_MAX_FRAME, SZ, 0, NULL, "BYTES",
+	  "unread replies and events of one uid's connections; past it the connection adding more is closed (default 24 MiB)" },
 	{ "listing-interval-ms", K_UINT, LIM(listing_interval_ms), 0, 60000, 0, NULL, "MS",
 	  "least time between two TASKS or GRAPH requests of one uid other than root (default 100)" },
 	{ "max-connections", K_UINT, LIM(connections), 1, 65536, 0, NULL, "N", "connections in all (default 1024)" },
@@ -322,6 +324,8 @@ static const struct key keys[] = {
 	  "their data (default 512 MiB)" },
 	{ "max-total-inflight-fds", K_UINT, LIM(all_inflight_fds), 0, U32, 0, NULL, "N",
 	  "files in flight in all (default 4096)" },
+	{ "max-total-queued-bytes", K_SIZE, LIM(all_out_bytes), IMPP_MAX_FRAME, SZ, 0, NULL, "BYTES",
+	  "unread replies and events in all; past it the connection adding more is closed (default 128 MiB)" },
 	{ "dbus", K_SPECIAL, 0, 0, 0, 0, set_dbus, "system|session|ADDRESS",
 	  "watch this D-Bus bus: method calls from donors boost the services they wait for (repeatable)" },
 	{ "dbus-receiver-uid", K_SPECIAL, 0, 0, 0, 0, set_dbus_receiver_uid, "USER",
@@ -358,6 +362,7 @@ void config_defaults(struct broker_config *cfg)
 		.user_inflight_bytes = 64u << 20, .listing_interval_ms = 100,
 		.connections = 1024, .all_ports = 65536, .all_names = 16384, .all_inflight = 262144, .all_inflight_fds = 4096,
 		.all_inflight_bytes = (size_t)512 << 20,
+		.user_out_bytes = 24u << 20, .all_out_bytes = (size_t)128 << 20,
 	};
 	cfg->dbus.max_calls = 16384;
 	cfg->dbus.max_connections = 4096;

@@ -45,11 +45,11 @@ struct limits {
 	size_t inflight_bytes, out_bytes;
 	/* per uid */
 	unsigned user_connections, user_ports, user_names, user_inflight, user_inflight_fds;
-	size_t user_inflight_bytes;
+	size_t user_inflight_bytes, user_out_bytes;
 	unsigned listing_interval_ms; /* between one uid's TASKS/GRAPH (root: none) */
 	/* all together */
 	unsigned connections, all_ports, all_names, all_inflight, all_inflight_fds;
-	size_t all_inflight_bytes;
+	size_t all_inflight_bytes, all_out_bytes;
 };
 
 /* The D-Bus buses watched (dbus.h) and which of their services accept

@@ -14,12 +14,9 @@
  * one that connected), and changed only by DONOR.  Sends never carry a
  * static boost from a peer.
  *
- * A blocking receive waits either with its connection parked (nothing
- * more is read from the peer until it is answered) or, when it is ASYNC,
- * on its port alone (port.waiter) while the peer's other requests are
- * served; the two are answered the same way (struct park).  Messages may
- * carry files: the sender is charged for them, per connection and per
- * uid, until they are received (passed on with the reply) or destroyed.
+ * Blocking receives are receive.c's.  Messages may carry files: the
+ * sender is charged for them, per connection and per uid, until they are
+ * received (passed on with the reply) or destroyed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +38,7 @@
 #include "peer.h"
 #include "port.h"
 #include "process.h"
+#include "receive.h"
 #include "user.h"
 
 struct request {
@@ -58,275 +56,6 @@ struct request {
 			return -EBADMSG;          \
 		memcpy(&(q), rq->body, sizeof(q)); \
 	} while (0)
-
-/* ------------------------------------------------------------------ */
-/* receiving and parking                                                */
-/* ------------------------------------------------------------------ */
-
-/* Receives the first message of p for its owner c: fills r and returns
- * the message, which the caller frees once its data is copied out; NULL
- * with *err set when nothing changed. */
-static struct message *receive_first(struct broker *b, struct peer *c, struct port *p, uint32_t flags,
-				     struct impp_reply_receive *r, int *err)
-{
-	struct message *m = TAILQ_FIRST(&p->queue);
-	bool with_voucher = flags & IMPP_RECV_VOUCHER;
-	imp_voucher *v = NULL;
-	uint64_t handle = 0;
-	int e;
-
-	memset(r, 0, sizeof(*r));
-	if (with_voucher && c->n_vouchers >= b->cfg.limits.vouchers) {
-		*err = -EDQUOT;
-		return NULL;
-	}
-	if ((e = imp_msg_receive(m->msg, with_voucher ? IMP_RECV_VOUCHER : 0, with_voucher ? &v : NULL)) < 0) {
-		*err = e; /* nothing changed (out of memory) */
-		return NULL;
-	}
-	port_dequeue(b, p);
-	if (peer_voucher_store(c, v, &handle) < 0)
-		imp_voucher_release(v); /* no handle to give: the boost goes */
-	r->voucher = handle;
-	if (m->reply_port && port_by_id(b, m->reply_port) && right_grant(b, c, m->reply_port) == 0)
-		r->reply_port = m->reply_port;
-	r->msg_id = m->id;
-	r->sender_pid = m->sender_pid;
-	r->len = m->len;
-	r->n_fds = m->n_fds;
-	return m;
-}
-
-static int deliver(struct broker *b, struct peer *c, struct port *p, uint16_t type, uint32_t serial,
-		   uint32_t flags)
-{
-	struct impp_reply_receive r;
-	struct message *m;
-	int e = 0;
-
-	if (!(m = receive_first(b, c, p, flags, &r, &e)))
-		return e;
-	peer_send_fds(c, IMPP_REPLY(type), serial, &r, sizeof(r), m->data, m->len, m->fds, m->n_fds);
-	m->n_fds = 0; /* passed on */
-	message_free(m);
-	return 0;
-}
-
-/* Sends a BATCH reply: the statuses (pre, prefix bytes), then as many of
- * p's queued messages as are wanted and fit, files included (none when p
- * is NULL), with
- * recv_status when there is none.  Built in b->outbuf: a send made by one
- * batch may complete another peer's parked batch, so the statuses of a
- * batch being processed live elsewhere. */
-static void batch_reply(struct broker *b, struct peer *c, uint32_t serial, const uint8_t *pre, size_t prefix,
-			struct port *p, uint32_t max, uint32_t flags, int recv_status)
-{
-	struct impp_reply_batch h;
-	size_t len = prefix, n_fds = 0;
-	int fds[IMPP_MAX_FDS];
-
-	memcpy(b->outbuf, pre, prefix);
-	memcpy(&h, pre, sizeof(h));
-	h.n_recv = 0;
-	while (p && h.n_recv < max && !TAILQ_EMPTY(&p->queue)) {
-		struct message *m = TAILQ_FIRST(&p->queue);
-		struct impp_reply_receive r;
-		int e = 0;
-
-		if (len + sizeof(r) + m->len > IMPP_MAX_BATCH - sizeof(struct impp_header) ||
-		    n_fds + m->n_fds > IMPP_MAX_FDS)
-			break; /* for the next batch */
-		if (!(m = receive_first(b, c, p, flags, &r, &e))) {
-			if (h.n_recv == 0)
-				recv_status = e;
-			break;
-		}
-		memcpy(b->outbuf + len, &r, sizeof(r));
-		if (m->len)
-			memcpy(b->outbuf + len + sizeof(r), m->data, m->len);
-		len += sizeof(r) + m->len;
-		h.n_recv++;
-		if (m->n_fds)
-			memcpy(fds + n_fds, m->fds, m->n_fds * sizeof(int));
-		n_fds += m->n_fds;
-		m->n_fds = 0; /* passed on */
-		message_free(m);
-	}
-	h.recv_status = h.n_recv ? 0 : recv_status;
-	memcpy(b->outbuf, &h, sizeof(h));
-	peer_send_fds(c, IMPP_REPLY(IMPP_REQ_BATCH), serial, b->outbuf, len, NULL, 0, fds, n_fds);
-}
-
-static void unpark(struct peer *c)
-{
-	c->park.on = false;
-	c->park.input = false;
-	free(c->park.prefix);
-	c->park.prefix = NULL;
-	if (c->park.timer) {
-		sd_event_source_unref(c->park.timer);
-		c->park.timer = NULL;
-	}
-	peer_update_io(c);
-}
-
-/* Answers the receive k stands for with p's first messages. */
-static void park_serve(struct broker *b, struct peer *c, struct port *p, const struct park *k)
-{
-	if (k->type == IMPP_REQ_BATCH) {
-		batch_reply(b, c, k->serial, k->prefix, k->prefix_len, p, k->max, k->flags, 0);
-	} else {
-		int e = deliver(b, c, p, k->type, k->serial, k->flags);
-
-		if (e < 0)
-			peer_reply_status(c, k->type, k->serial, e);
-	}
-}
-
-/* Answers the receive k stands for with status and no message. */
-static void park_fail(struct peer *c, const struct park *k, int status)
-{
-	if (k->type == IMPP_REQ_BATCH)
-		batch_reply(c->b, c, k->serial, k->prefix, k->prefix_len, NULL, 0, 0, status);
-	else
-		peer_reply_status(c, k->type, k->serial, status);
-}
-
-/* Takes p's ASYNC receive off it (the caller has answered it). */
-static void waiter_free(struct port *p)
-{
-	struct park *k = p->waiter;
-
-	p->waiter = NULL;
-	if (k->timer)
-		sd_event_source_unref(k->timer);
-	free(k->prefix);
-	free(k);
-}
-
-void driver_wake(struct broker *b, struct port *p)
-{
-	struct peer *c = p->owner;
-	struct park *k = &c->park;
-
-	if (TAILQ_EMPTY(&p->queue))
-		return;
-	if (p->waiter) {
-		park_serve(b, c, p, p->waiter);
-		waiter_free(p);
-		return;
-	}
-	if (!k->on || k->port != p->id)
-		return;
-	park_serve(b, c, p, k);
-	unpark(c);
-}
-
-void driver_fail_parked(struct peer *c, int status)
-{
-	park_fail(c, &c->park, status);
-	unpark(c);
-}
-
-void driver_fail_waiter(struct broker *b, struct port *p, int status)
-{
-	(void)b;
-	if (status)
-		park_fail(p->owner, p->waiter, status);
-	waiter_free(p);
-}
-
-static int on_waiter_timeout(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	struct port *p = userdata;
-
-	(void)s;
-	(void)usec;
-	driver_fail_waiter(p->owner->b, p, -ETIMEDOUT);
-	return 0;
-}
-
-static int on_receive_timeout(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	(void)s;
-	(void)usec;
-	driver_fail_parked(userdata, -ETIMEDOUT);
-	return 0;
-}
-
-/* Fills k for the receive rq asks on p, with its timer calling
- * on_timeout(userdata) when timeout_ms > 0. */
-static void park_set(struct broker *b, struct park *k, struct request *rq, struct port *p, int32_t timeout_ms,
-		     uint32_t flags, sd_event_time_handler_t on_timeout, void *userdata)
-{
-	b->waiting = true;
-	k->on = true;
-	k->type = rq->type;
-	k->serial = rq->serial;
-	k->port = p->id;
-	k->flags = flags;
-	if (timeout_ms > 0) {
-		uint64_t now;
-
-		sd_event_now(b->ev, CLOCK_MONOTONIC, &now);
-		sd_event_add_time(b->ev, &k->timer, CLOCK_MONOTONIC, now + (uint64_t)timeout_ms * 1000, 1000,
-				  on_timeout, userdata);
-	}
-}
-
-/* No more requests are read from c until its receive on p is served. */
-static void park(struct broker *b, struct peer *c, struct request *rq, struct port *p, int32_t timeout_ms,
-		 uint32_t flags)
-{
-	park_set(b, &c->park, rq, p, timeout_ms, flags, on_receive_timeout, c);
-	peer_update_io(c);
-}
-
-/* An ASYNC receive waits on p; c is served meanwhile.  A BATCH's prefix
- * (its statuses so far, max messages wanted) is the waiter's from here. */
-static int wait_on_port(struct broker *b, struct request *rq, struct port *p, int32_t timeout_ms, uint32_t flags,
-			uint8_t *prefix, size_t prefix_len, uint32_t max)
-{
-	struct park *k = calloc(1, sizeof(*k));
-
-	if (!k)
-		return -ENOMEM;
-	park_set(b, k, rq, p, timeout_ms, flags, on_waiter_timeout, p);
-	k->prefix = prefix;
-	k->prefix_len = prefix_len;
-	k->max = max;
-	p->waiter = k;
-	return 0;
-}
-
-static struct port *owned_port(struct broker *b, struct peer *c, uint64_t id)
-{
-	struct port *p = port_by_id(b, id);
-
-	return p && p->owner == c ? p : NULL;
-}
-
-/* The receive half of RECEIVE and SEND_RECEIVE: replies now, or parks. */
-static int do_receive(struct broker *b, struct peer *c, struct request *rq, uint64_t port,
-		      int32_t timeout_ms, uint32_t flags)
-{
-	struct port *p;
-
-	if (flags & ~(IMPP_RECV_VOUCHER | IMPP_RECV_ASYNC))
-		return -EINVAL;
-	if (!(p = owned_port(b, c, port)))
-		return -ENOENT;
-	if (!TAILQ_EMPTY(&p->queue))
-		return deliver(b, c, p, rq->type, rq->serial, flags);
-	if (timeout_ms == 0)
-		return -EAGAIN;
-	if (p->waiter)
-		return -EBUSY; /* one receive waits on a port at a time */
-	if (flags & IMPP_RECV_ASYNC)
-		return wait_on_port(b, rq, p, timeout_ms, flags, NULL, 0, 1);
-	park(b, c, rq, p, timeout_ms, flags);
-	return 0;
-}
 
 /* The send half of SEND, SEND_RECEIVE and BATCH: 0 or -errno, nothing
  * changed on error.  The message is queued (with the n_fds files fds
@@ -388,10 +117,7 @@ static int do_send(struct broker *b, struct peer *c, uint64_t port, uint64_t vou
 	m->n_fds = n_fds;
 	port_enqueue(b, p, m, c);
 	*msg_id = m->id;
-	if (!b->deferring)
-		driver_wake(b, p);
-	else if (!b->n_deferred || b->deferred[b->n_deferred - 1] != p->id)
-		b->deferred[b->n_deferred++] = p->id; /* at most one per send */
+	receive_queued(b, p);
 	return 0;
 fail:
 	if (m) {
@@ -524,7 +250,7 @@ static int req_port_destroy(struct broker *b, struct peer *c, struct request *rq
 	struct port *p;
 
 	NEED(q);
-	if (!(p = owned_port(b, c, q.handle)))
+	if (!(p = port_owned(b, c, q.handle)))
 		return -ENOENT;
 	port_destroy(b, p, true);
 	peer_reply_status(c, rq->type, rq->serial, 0);
@@ -557,7 +283,7 @@ static int req_name_register(struct broker *b, struct peer *c, struct request *r
 	if ((e = parse_name(rq, name)) < 0)
 		return e;
 	memcpy(&q, rq->body, sizeof(q));
-	if (!(p = owned_port(b, c, q.port)))
+	if (!(p = port_owned(b, c, q.port)))
 		return -ENOENT;
 	if ((e = name_register(b, p, name)) < 0)
 		return e;
@@ -606,7 +332,7 @@ static int req_receive(struct broker *b, struct peer *c, struct request *rq)
 	struct impp_req_receive q;
 
 	NEED(q);
-	return do_receive(b, c, rq, q.port, q.timeout_ms, q.flags);
+	return receive_start(b, c, rq->type, rq->serial, q.port, q.timeout_ms, q.flags);
 }
 
 static int req_send_receive(struct broker *b, struct peer *c, struct request *rq)
@@ -625,7 +351,7 @@ static int req_send_receive(struct broker *b, struct peer *c, struct request *rq
 	if (q.send_port && (e = do_send(b, c, q.send_port, q.send_voucher, q.reply_port, q.options,
 					rq->body + sizeof(q), q.len, rq->fds, q.n_fds, &id)) < 0)
 		return e;
-	return do_receive(b, c, rq, q.recv_port, q.timeout_ms, q.recv_flags);
+	return receive_start(b, c, rq->type, rq->serial, q.recv_port, q.timeout_ms, q.recv_flags);
 }
 
 /* The frame's layout, checked before anything is done (the sends' files
@@ -658,10 +384,9 @@ static int req_batch(struct broker *b, struct peer *c, struct request *rq)
 {
 	struct impp_req_batch q;
 	struct impp_reply_batch h = { 0 };
-	struct port *p = NULL;
 	size_t off, prefix, fd_off = 0;
 	uint8_t *pre;
-	int e, recv_status = -EAGAIN;
+	int e;
 
 	NEED(q);
 	if ((e = batch_check(&q, rq->body, rq->len, rq->n_fds)) < 0)
@@ -682,8 +407,7 @@ static int req_batch(struct broker *b, struct peer *c, struct request *rq)
 		st = peer_voucher_release(c, handle);
 		memcpy(pre + sizeof(h) + i * sizeof(st), &st, sizeof(st));
 	}
-	b->deferring = true;
-	b->n_deferred = 0;
+	receive_defer(b);
 	for (uint32_t i = 0; i < q.n_send; i++) {
 		struct impp_req_send sq;
 		struct impp_reply_send rs = { 0 };
@@ -698,35 +422,8 @@ static int req_batch(struct broker *b, struct peer *c, struct request *rq)
 		off += sizeof(sq) + sq.len;
 		memcpy(pre + sizeof(h) + q.n_release * sizeof(int32_t) + i * sizeof(rs), &rs, sizeof(rs));
 	}
-	b->deferring = false;
-	for (size_t i = 0; i < b->n_deferred; i++) {
-		struct port *wp = port_by_id(b, b->deferred[i]);
-
-		if (wp)
-			driver_wake(b, wp);
-	}
-	if (!q.recv_port)
-		recv_status = 0;
-	else if (q.recv_flags & ~(IMPP_RECV_VOUCHER | IMPP_RECV_ASYNC))
-		recv_status = -EINVAL;
-	else if (!(p = owned_port(b, c, q.recv_port)))
-		recv_status = -ENOENT;
-	else if (TAILQ_EMPTY(&p->queue) && q.timeout_ms != 0 && p->waiter)
-		recv_status = -EBUSY;
-	else if (TAILQ_EMPTY(&p->queue) && q.timeout_ms != 0 && (q.recv_flags & IMPP_RECV_ASYNC)) {
-		/* wait on the port, keeping the statuses for the reply */
-		if ((recv_status = wait_on_port(b, rq, p, q.timeout_ms, q.recv_flags, pre, prefix, q.recv_max)) == 0)
-			return 0;
-	} else if (TAILQ_EMPTY(&p->queue) && q.timeout_ms != 0) {
-		/* park, keeping the statuses for the reply */
-		c->park.prefix = pre;
-		c->park.prefix_len = prefix;
-		c->park.max = q.recv_max;
-		park(b, c, rq, p, q.timeout_ms, q.recv_flags);
-		return 0;
-	}
-	batch_reply(b, c, rq->serial, pre, prefix, p, q.recv_max, q.recv_flags, recv_status);
-	free(pre);
+	receive_flush(b);
+	receive_batch(b, c, rq->serial, pre, prefix, q.recv_port, q.recv_max, q.recv_flags, q.timeout_ms);
 	return 0;
 }
 

@@ -156,8 +156,18 @@ void peer_send_fds(struct peer *c, uint16_t type, uint32_t serial, const void *b
 		c->dead = true;
 		return;
 	}
+	/* Its bytes count against its uid and everyone: a uid whose
+	 * connections do not read cannot grow our memory past its share; the
+	 * connection that would pass it is let go. */
+	if (user_charge(c->b, c->user, USAGE_OUT_BYTES, total) < 0) {
+		user_uncharge(c->b, c->user, USAGE_FDS, n_fds);
+		close_fds(fds, n_fds);
+		c->dead = true;
+		return;
+	}
 	f = malloc(sizeof(*f) + total);
 	if (!f) {
+		user_uncharge(c->b, c->user, USAGE_OUT_BYTES, total);
 		user_uncharge(c->b, c->user, USAGE_FDS, n_fds);
 		close_fds(fds, n_fds);
 		c->dead = true; /* cannot answer: better gone than silent */
@@ -185,10 +195,11 @@ void peer_send_fds(struct peer *c, uint16_t type, uint32_t serial, const void *b
 	peer_update_io(c);
 }
 
-/* A queued frame is sent or given up: its files are closed and no longer
- * charged. */
+/* A queued frame is sent or given up: its bytes and files are no longer
+ * charged, its files closed. */
 static void drop_frame(struct peer *c, struct outframe *f)
 {
+	user_uncharge(c->b, c->user, USAGE_OUT_BYTES, f->len);
 	if (f->n_fds) {
 		user_uncharge(c->b, c->user, USAGE_FDS, f->n_fds);
 		c->out_fds -= f->n_fds;

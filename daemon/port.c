@@ -15,11 +15,18 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "driver.h"
 #include "name.h"
 #include "peer.h"
 #include "port.h"
+#include "receive.h"
 #include "user.h"
+
+struct port *port_owned(struct broker *b, struct peer *c, uint64_t id)
+{
+	struct port *p = port_by_id(b, id);
+
+	return p && p->owner == c ? p : NULL;
+}
 
 struct port *port_by_id(struct broker *b, uint64_t id)
 {
@@ -112,7 +119,7 @@ void port_destroy(struct broker *b, struct port *p, bool engine_too)
 	struct message *m;
 
 	if (p->waiter) /* its owner is told, unless it is the one going */
-		driver_fail_waiter(b, p, engine_too ? -ECANCELED : 0);
+		receive_fail_waiter(b, p, engine_too ? -ECANCELED : 0);
 	while ((m = TAILQ_FIRST(&p->queue))) {
 		struct impp_evt_msg_destroyed ev = { m->id, p->id };
 		struct peer *sender;

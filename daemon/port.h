@@ -49,6 +49,8 @@ struct port {
 };
 
 struct port *port_by_id(struct broker *b, uint64_t id);
+/* The port id if c owns it, else NULL. */
+struct port *port_owned(struct broker *b, struct peer *c, uint64_t id);
 
 /* A port for owner (which gets its send right): 0, -EDQUOT, -ENOMEM. */
 int port_new(struct broker *b, struct peer *owner, bool donation, struct port **out);

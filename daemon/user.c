@@ -67,6 +67,10 @@ static void limits_of(const struct limits *l, enum usage_kind kind, size_t *per_
 		*per_user = l->user_inflight_fds;
 		*all = l->all_inflight_fds;
 		break;
+	case USAGE_OUT_BYTES:
+		*per_user = l->user_out_bytes;
+		*all = l->all_out_bytes;
+		break;
 	default:
 		*per_user = l->user_inflight_bytes;
 		*all = l->all_inflight_bytes;

@@ -4,7 +4,8 @@
  * Every connection is charged to the uid the kernel gave for it.  A charge
  * succeeds only within both the uid's limit and the global one, so one
  * user cannot take what the daemon has for all (connections, ports, names,
- * messages in flight, their bytes and the files they carry).
+ * messages in flight, their bytes and the files they carry, and the
+ * bytes of replies and events queued for connections that do not read).
  */
 #ifndef IMPD_USER_H
 #define IMPD_USER_H
@@ -17,7 +18,7 @@
 struct broker;
 
 enum usage_kind { USAGE_CONNECTIONS, USAGE_PORTS, USAGE_NAMES, USAGE_INFLIGHT, USAGE_BYTES, USAGE_FDS,
-		  USAGE_KINDS_ };
+		  USAGE_OUT_BYTES, USAGE_KINDS_ };
 
 struct usage {
 	size_t n[USAGE_KINDS_];

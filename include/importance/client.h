@@ -28,6 +28,13 @@
  *   -ECONNRESET  the daemon: the connection is lost.  Every call then in
  *                flight ends with it; later calls get -ENOTCONN until a
  *                reconnect (IMPC_RECONNECT) succeeds.
+ * and two say the daemon misbehaved, after which the connection is closed
+ * the same way (calls in flight end with the same error):
+ *   -EPROTO      a frame that is not this protocol (a bad header, a
+ *                reply of another type than its request's, one too short
+ *                for what it must hold);
+ *   -ETIMEDOUT   with a call timeout (impc_set_timeout), a blocking
+ *                call's reply did not come in time.
  *
  * Thread safety: every function may be called from any thread on a
  * shared handle, concurrently, except impc_close(), which must be the
@@ -96,6 +103,15 @@ IMPC_EXTERN int impc_fd(const impc *c);
 IMPC_EXTERN int impc_process(impc *c);
 /* Whether the connection is up now. */
 IMPC_EXTERN bool impc_connected(impc *c);
+/* A bound on every blocking call's wait for the daemon's reply, in ms (-1,
+ * the default: none).  A receive that waits (impc_receive,
+ * impc_send_receive, impc_exchange with a timeout of their own) is given
+ * its own timeout plus this one; one that waits for ever (-1) is not
+ * bounded.  Past it the call returns -ETIMEDOUT and the connection is
+ * closed (its late reply would have no call to go to): the other calls
+ * then in flight end with -ETIMEDOUT too, and with IMPC_RECONNECT a new
+ * connection is made.  0, or -EINVAL (timeout_ms < -1). */
+IMPC_EXTERN int impc_set_timeout(impc *c, int timeout_ms);
 
 /* Ports: a receive right we own (donate: it takes boosts), destroyed with
  * its queued messages (their senders are told). */

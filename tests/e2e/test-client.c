@@ -743,6 +743,196 @@ static void test_reconnect(void **state)
 	daemon_down();
 }
 
+/* ------------------------------------------------------------------ */
+/* a fake daemon that misbehaves                                        */
+/* ------------------------------------------------------------------ */
+
+/* What the fake daemon does with the first request after the handshake. */
+enum fake_mode { FAKE_BAD_MAGIC, FAKE_BAD_LENGTH, FAKE_WRONG_TYPE, FAKE_SHORT, FAKE_SILENT, FAKE_PORT_THEN_SILENT };
+
+static void fake_send(int fd, uint16_t type, uint32_t serial, const void *body, size_t len, uint32_t magic,
+		      uint32_t length)
+{
+	uint8_t frame[256];
+	struct impp_header h = { magic, type, 0, serial, length };
+
+	memcpy(frame, &h, sizeof(h));
+	memcpy(frame + sizeof(h), body, len);
+	assert_true(send(fd, frame, sizeof(h) + len, MSG_NOSIGNAL) == (ssize_t)(sizeof(h) + len));
+}
+
+/* The next request on fd: its header (0), or -1 at end of file. */
+static int fake_request(int fd, struct impp_header *h)
+{
+	uint8_t frame[IMPP_MAX_REQUEST];
+	ssize_t n = recv(fd, frame, sizeof(frame), 0);
+
+	if (n < (ssize_t)sizeof(*h))
+		return -1;
+	memcpy(h, frame, sizeof(*h));
+	return 0;
+}
+
+/* In a child: a daemon on socket_path that answers HELLO and CONFIRM as
+ * importanced does, then the next request as mode says, then waits for
+ * the client to close the connection (and says so in its exit status:
+ * 0 when it did). */
+static void fake_daemon(enum fake_mode mode, int ready)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct impp_reply_hello r = { 0, IMPP_VERSION, (int32_t)getpid(), 0, 42 };
+	struct impp_header h;
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0), fd;
+	char c = 1;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0)
+		_exit(3);
+	if (write(ready, &c, 1) != 1 || (fd = accept(lfd, NULL, NULL)) < 0)
+		_exit(4);
+	if (fake_request(fd, &h) < 0 || h.type != IMPP_REQ_HELLO)
+		_exit(5);
+	fake_send(fd, IMPP_REPLY(h.type), h.serial, &r, sizeof(r), IMPP_MAGIC, sizeof(r));
+	if (fake_request(fd, &h) < 0 || h.type != IMPP_REQ_CONFIRM)
+		_exit(6);
+	fake_send(fd, IMPP_REPLY(h.type), h.serial, &r, sizeof(r), IMPP_MAGIC, sizeof(r));
+	if (fake_request(fd, &h) < 0)
+		_exit(7);
+	{
+		struct impp_reply_stats st = { 0 };
+
+		switch (mode) {
+		case FAKE_BAD_MAGIC:
+			fake_send(fd, IMPP_REPLY(h.type), h.serial, &st, sizeof(st), 0xdeadbeef, sizeof(st));
+			break;
+		case FAKE_BAD_LENGTH:
+			fake_send(fd, IMPP_REPLY(h.type), h.serial, &st, sizeof(st), IMPP_MAGIC, sizeof(st) + 100);
+			break;
+		case FAKE_WRONG_TYPE:
+			fake_send(fd, IMPP_REPLY(IMPP_REQ_GRAPH), h.serial, &st, sizeof(st), IMPP_MAGIC, sizeof(st));
+			break;
+		case FAKE_SHORT:
+			fake_send(fd, IMPP_REPLY(h.type), h.serial, &st, 2, IMPP_MAGIC, 2);
+			break;
+		case FAKE_SILENT:
+			break;
+		case FAKE_PORT_THEN_SILENT: {
+			struct impp_reply_port pr = { 0, 0, 5 };
+
+			fake_send(fd, IMPP_REPLY(h.type), h.serial, &pr, sizeof(pr), IMPP_MAGIC, sizeof(pr));
+			if (fake_request(fd, &h) < 0)
+				_exit(9);
+			break;
+		}
+		}
+	}
+	/* the client gives the connection up: end of file here */
+	_exit(fake_request(fd, &h) < 0 ? 0 : 8);
+}
+
+static impc *connect_fake(enum fake_mode mode)
+{
+	int ready[2];
+	char c;
+	impc *cl;
+
+	assert_int_equal(pipe(ready), 0);
+	child_pid = fork();
+	assert_true(child_pid >= 0);
+	if (child_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fake_daemon(mode, ready[1]);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	close(ready[1]);
+	assert_int_equal(impc_connect(socket_path, 0, &cl, NULL), 0);
+	return cl;
+}
+
+/* The fake daemon saw the connection closed by the client. */
+static void fake_saw_close(void)
+{
+	int status;
+
+	assert_int_equal(waitpid(child_pid, &status, 0), child_pid);
+	child_pid = -1;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* A malformed reply ends the call with -EPROTO (not a wait for ever) and
+ * closes the connection: bad magic, a length that is not the frame's, a
+ * reply of another type than the request's, one too short for a status. */
+static void test_malformed_reply_is_eproto(void **state)
+{
+	static const enum fake_mode modes[] = { FAKE_BAD_MAGIC, FAKE_BAD_LENGTH, FAKE_WRONG_TYPE, FAKE_SHORT };
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		impc *cl = connect_fake(modes[i]);
+		impc_status st;
+
+		assert_int_equal(impc_status_get(cl, &st), -EPROTO);
+		assert_false(impc_connected(cl));
+		fake_saw_close();
+		/* later calls: not connected */
+		assert_int_equal(impc_status_get(cl, &st), -ENOTCONN);
+		impc_close(cl);
+		unlink(socket_path);
+		setup(state);
+	}
+}
+
+/* A daemon that never answers: with a call timeout the call returns
+ * -ETIMEDOUT after about that long and the connection is closed; a
+ * receive's own wait is added to it. */
+static void test_call_timeout(void **state)
+{
+	struct timespec t0, t1;
+	impc_status st;
+	impc *cl;
+	long ms;
+
+	(void)state;
+	cl = connect_fake(FAKE_SILENT);
+	assert_int_equal(impc_set_timeout(cl, -2), -EINVAL);
+	assert_int_equal(impc_set_timeout(cl, 200), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(impc_status_get(cl, &st), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 190);
+	assert_true(ms < 5000); /* a loaded machine: the bound is not the point */
+	assert_false(impc_connected(cl));
+	fake_saw_close();
+	impc_close(cl);
+}
+
+/* A receive that waits 300 ms of its own, with a call timeout of 100 ms:
+ * given up after the two together, not after the call timeout alone. */
+static void test_receive_timeout_adds_wait(void **state)
+{
+	struct timespec t0, t1;
+	impc_message m;
+	uint64_t port;
+	impc *cl;
+	long ms;
+
+	(void)state;
+	cl = connect_fake(FAKE_PORT_THEN_SILENT);
+	assert_int_equal(impc_port_allocate(cl, true, &port), 0);
+	assert_int_equal(impc_set_timeout(cl, 100), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(impc_receive(cl, port, 300, 0, &m), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 390);
+	assert_true(ms < 5000);
+	assert_false(impc_connected(cl));
+	fake_saw_close();
+	impc_close(cl);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -754,6 +944,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_peer_gone_daemon_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_share_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_reply_is_eproto, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_receive_timeout_adds_wait, setup, teardown),
 	};
 
 	if (argc < 2) {
