@@ -140,7 +140,11 @@ static int load_rules(struct unix_tracer *t, const struct broker_config *cfg, ch
 	}
 	for (size_t i = 0; i < u->receivers.n_uids; i++)
 		map_set(bpf_map__fd(t->skel->maps.receiver_uids), &u->receivers.uids[i], true);
-	if (u->receivers.n_exes || u->receivers.n_cgroups || u->n_paths)
+	/* The peer's credentials are those of whoever made the socket (for
+	 * a socketpair, the process that created both ends, whoever reads
+	 * them now): the model decides about the reader it sees read.  The
+	 * kernel filters on the sender, and on the ends refused. */
+	if (u->receivers.n_uids || u->receivers.n_exes || u->receivers.n_cgroups || u->n_paths)
 		flags |= UNIX_CFG_ANY_PEER;
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.settings), &zero, &flags, BPF_ANY) < 0) {
 		snprintf(err, size, "cannot set the tracer's flags: %s", strerror(errno));

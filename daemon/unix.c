@@ -298,7 +298,8 @@ static void conn_end(struct unix_source *s, struct uconn *c)
 	}
 	s->k.unwatch(s->k.ctx, c->end);
 	tdelete(c, &s->conns, cmp_u64);
-	LIST_REMOVE(c, reader_link);
+	if (c->reader)
+		LIST_REMOVE(c, reader_link);
 	LIST_REMOVE(c, link);
 	s->n_conns--;
 	free(c);
@@ -343,7 +344,7 @@ static struct uconn *conn_new(struct unix_source *s, const struct unix_event *ev
 		return NULL;
 	}
 	s->n_conns++;
-	if (conn_port(s, c, reader) < 0) {
+	if (reader && conn_port(s, c, reader) < 0) {
 		tdelete(c, &s->conns, cmp_u64);
 		LIST_REMOVE(c, link);
 		s->n_conns--;
@@ -364,11 +365,20 @@ static imp_voucher *task_voucher(struct utask *t)
 	return NULL;
 }
 
-/* sender sends on c: a message queued on c's port, from now until read. */
+/* sender sends on c: a message queued on c's port, from now until read.
+ * A connection whose reader is not known yet (a socketpair, whose peer the
+ * kernel records as the process that made it) keeps the sender until the
+ * first read says who reads. */
 static void conn_send(struct unix_source *s, struct uconn *c, struct utask *sender, uint64_t now)
 {
 	imp_voucher *v = task_voucher(sender);
 
+	if (!c->reader) {
+		c->sender = sender;
+		c->peer = sender->who.pid;
+		conn_idle_deadline(s, c, now);
+		return;
+	}
 	if (c->msg || sender == c->reader || user_charge(s->b, sender->user, USAGE_INFLIGHT, 1) < 0)
 		return;
 	if (imp_msg_send(sender->task, c->port, v, 0, &c->msg) < 0) {
@@ -409,8 +419,10 @@ static void on_send(struct unix_source *s, const struct unix_event *ev)
 	 * process we let through (a live donor, a boosted reader) */
 	if (by_rule && process_in_our_namespaces(sender->pidfd, sender->who.pid) == 1)
 		task_donate(sender, true);
-	if (!sender->donor && !sender->live && !sender->held)
+	if (!sender->donor && !sender->live && !sender->held) {
+		s->k.sender(s->k.ctx, (uint32_t)sender->tgid, false); /* let through on a read: not boosted */
 		goto unwatch;
+	}
 	if (!c) {
 		char path[UNIX_PATH_MAX + 1];
 
@@ -418,24 +430,43 @@ static void on_send(struct unix_source *s, const struct unix_event *ev)
 		path[UNIX_PATH_MAX] = '\0';
 		if (!path[0] && path[1])
 			path[0] = '@';
-		if ((pid_t)ev->peer_tgid == getpid() || !(reader = task_get(s, ev->peer_tgid, ev->peer_start)) ||
-		    reader == sender ||
-		    !accepts(s, reader, path)) {
-			s->refused++;
-			s->k.refuse(s->k.ctx, ev->end);
-			goto unwatch;
-		}
+		if ((pid_t)ev->peer_tgid == getpid())
+			goto refuse;
+		reader = task_get(s, ev->peer_tgid, ev->peer_start);
+		if (reader == sender || (!path[0] && reader && !accepts(s, reader, path)))
+			reader = NULL; /* unnamed: the first read tells who reads */
+		else if (!reader || !accepts(s, reader, path))
+			goto refuse;
 		if (!(c = conn_new(s, ev, reader)))
 			goto unwatch;
 	}
 	conn_send(s, c, sender, now);
 	return;
+refuse:
+	s->refused++;
+	s->k.refuse(s->k.ctx, ev->end);
 unwatch:
 	if (!c)
 		s->k.unwatch(s->k.ctx, ev->end);
 }
 
+static void on_recv_end(struct unix_source *s, const struct unix_event *ev);
+
+/* The kernel lets a reader's sends through from its read on; unless it
+ * holds a boost now (or donates anyway), that is taken back. */
 static void on_recv(struct unix_source *s, const struct unix_event *ev)
+{
+	struct utask *t;
+
+	on_recv_end(s, ev);
+	if (ev->ret > 0 && (pid_t)ev->tgid != getpid()) {
+		t = task_find(s, ev->tgid);
+		if (!t || (!t->held && !t->live && !t->donor))
+			s->k.sender(s->k.ctx, ev->tgid, false);
+	}
+}
+
+static void on_recv_end(struct unix_source *s, const struct unix_event *ev)
 {
 	struct uconn *c = conn_find(s, ev->end);
 	struct utask *t;
@@ -454,16 +485,21 @@ static void on_recv(struct unix_source *s, const struct unix_event *ev)
 			held_drop(s, c); /* it waits again and nothing is queued */
 		return;
 	}
-	if (!c->msg)
+	if (!c->msg && (c->reader || !c->sender))
 		return;
 	if (!(t = task_get(s, ev->tgid, ev->start)))
 		return;
 	if (t != c->reader) {
-		/* another process reads this end (a pre-forked server): the
-		 * message goes to its port instead, when it accepts boosts */
+		/* another process reads this end (a pre-forked server, a
+		 * socketpair's other side): the message goes to its port
+		 * instead, when it accepts boosts */
 		struct utask *sender = c->sender;
 
-		if (t == sender || !accepts(s, t, c->path) || conn_port(s, c, t) < 0) {
+		if (!sender || t == sender || !accepts(s, t, c->path) || conn_port(s, c, t) < 0) {
+			if (!c->reader) {
+				s->refused++;
+				s->k.refuse(s->k.ctx, c->end);
+			}
 			conn_end(s, c);
 			return;
 		}

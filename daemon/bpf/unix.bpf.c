@@ -290,6 +290,16 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 	end = (__u64)sk;
 	if (!watched(sk, end))
 		return 0;
+	/* A reader of a donor's request may pass it on at once, before the
+	 * daemon has read this: its sends pass the filter from now on, and
+	 * the daemon, which decides, takes that back if it is no boosted
+	 * reader. */
+	if (ret > 0) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		__u8 one = 1;
+
+		bpf_map_update_elem(&senders, &tgid, &one, BPF_ANY);
+	}
 	if (!(e = reserve(UNIX_EV_RECV, bpf_get_current_task_btf())))
 		return 0;
 	e->ret = ret;
