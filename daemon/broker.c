@@ -13,6 +13,7 @@
 #include "diag.h"
 #include "peer.h"
 #include "process.h"
+#include "unix.h"
 
 /* how long accepting pauses when the daemon is out of file descriptors */
 #define ACCEPT_PAUSE_USEC (100 * 1000)
@@ -147,7 +148,7 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 	    (e = sd_event_add_time(ev, &b->timer_src, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_engine_timer, b)) < 0 ||
 	    (e = sd_event_add_time(ev, &b->accept_retry, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_accept_retry, b)) < 0 ||
 	    (e = sd_event_add_post(ev, &b->post_src, on_dispatched, b)) < 0 ||
-	    (e = dbus_start(b)) < 0)
+	    (e = dbus_start(b)) < 0 || (e = unix_start(b)) < 0)
 		goto fail;
 	sd_event_source_set_enabled(b->timer_src, SD_EVENT_OFF);
 	sd_event_source_set_enabled(b->accept_retry, SD_EVENT_OFF);
@@ -174,6 +175,7 @@ void broker_free(struct broker *b)
 	if (!b)
 		return;
 	dbus_stop(b);
+	unix_stop(b);
 	while (!TAILQ_EMPTY(&b->peer_list))
 		peer_free(b, TAILQ_FIRST(&b->peer_list));
 	sd_event_source_unref(b->listen_src);

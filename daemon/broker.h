@@ -19,6 +19,8 @@
  *   diag     status, listings, graph, monitors
  *   backend  the boost backends (nice, cgroup)
  *   dbus     D-Bus buses watched: their method calls as engine messages
+ *   unix     Unix sockets seen by the kernel (BPF): requests as engine
+ *            messages (unix.c the model, unix-bpf.c its libbpf half)
  */
 #ifndef IMPD_BROKER_H
 #define IMPD_BROKER_H
@@ -36,6 +38,7 @@
 
 struct dbus_bus;
 struct peer;
+struct unix_tracer;
 
 struct broker {
 	sd_event *ev;
@@ -51,6 +54,7 @@ struct broker {
 	void *processes; /* tsearch of struct process* by pidfd inode */
 	TAILQ_HEAD(, peer) peer_list;
 	struct dbus_bus *dbus_buses; /* a list (dbus.h) */
+	struct unix_tracer *unix_tracer; /* Unix sockets (unix-bpf.h); NULL: off */
 	struct usage usage; /* everyone together */
 	uint64_t next_peer; /* peer ids never leave the daemon */
 	uint64_t boosts, unboosts, requests, protocol_errors;

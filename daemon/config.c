@@ -184,6 +184,41 @@ static int set_dbus_receiver_name(struct broker_config *cfg, const char *v, char
 	return 0;
 }
 
+static int set_unix_receiver_uid(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	return add_uid_rule(&cfg->unix_sockets.receivers, "unix-receiver-uid", v, err, size);
+}
+
+static int set_unix_receiver_exe(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	return add_exe_rule(&cfg->unix_sockets.receivers, "unix-receiver-exe", v, err, size);
+}
+
+static int set_unix_receiver_cgroup(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	return add_cgroup_rule(&cfg->unix_sockets.receivers, "unix-receiver-cgroup", v, err, size);
+}
+
+/* A socket address pattern: a path (absolute), or an abstract name
+ * written '@name'; fnmatch(3) wildcards allowed. */
+static int set_unix_receiver_path(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	int i;
+
+	if (v[0] != '/' && v[0] != '@') {
+		snprintf(err, size, "unix-receiver-path: '%s' is neither an absolute path nor '@' and an abstract name", v);
+		return -EINVAL;
+	}
+	if (strlen(v) >= 108) {
+		snprintf(err, size, "unix-receiver-path: '%s' is longer than a socket address (107 bytes)", v);
+		return -EINVAL;
+	}
+	if ((i = rule_slot(&cfg->unix_sockets.n_paths, "unix-receiver-path", err, size)) < 0)
+		return i;
+	snprintf(cfg->unix_sockets.paths[i], IMPD_RULE_LEN, "%s", v);
+	return 0;
+}
+
 /* "system", "session", or a D-Bus address ("unix:path=/run/user/1000/bus"). */
 static int set_dbus(struct broker_config *cfg, const char *v, char *err, size_t size)
 {
@@ -347,6 +382,20 @@ static const struct key keys[] = {
 	{ "dbus-batch-usec", K_UINT, OFF(dbus.batch_usec), 0, 100000, 0, NULL, "USEC",
 	  "the bus's messages gather this long before they are handled; a call answered meanwhile boosts nothing "
 	  "(default 1000; 0: each as it comes)" },
+	{ "unix", K_BOOL, OFF(unix_sockets.enabled), 0, 1, 0, NULL, "yes|no",
+	  "watch Unix-socket traffic through the kernel (BPF): a donor's request boosts the reader until it answers "
+	  "(default no)" },
+	{ "unix-receiver-uid", K_SPECIAL, 0, 0, 0, 0, set_unix_receiver_uid, "USER",
+	  "readers of this user accept boosts from Unix sockets (repeatable; no unix-receiver-* rule: none does)" },
+	{ "unix-receiver-exe", K_SPECIAL, 0, 0, 0, 0, set_unix_receiver_exe, "PATH",
+	  "readers running this file accept boosts from Unix sockets (repeatable)" },
+	{ "unix-receiver-cgroup", K_SPECIAL, 0, 0, 0, 0, set_unix_receiver_cgroup, "PATH",
+	  "readers in this cgroup of the unified hierarchy, or below it, accept boosts from Unix sockets (repeatable)" },
+	{ "unix-receiver-path", K_SPECIAL, 0, 0, 0, 0, set_unix_receiver_path, "PATTERN",
+	  "readers of sockets bound to an address matching this pattern (fnmatch; '@' for abstract) accept boosts "
+	  "(repeatable)" },
+	{ "unix-answer-timeout", K_UINT, OFF(unix_sockets.answer_timeout_ms), 1, 3600000, 0, NULL, "MS",
+	  "a reader that has not answered this long stops being boosted (default 25000)" },
 	{ "verbose", K_BOOL, OFF(verbose), 0, 1, 0, NULL, "yes|no", "log connections and every boost" },
 };
 
@@ -369,6 +418,7 @@ void config_defaults(struct broker_config *cfg)
 	cfg->dbus.max_names = 16384;
 	cfg->dbus.call_timeout_ms = 25000;
 	cfg->dbus.batch_usec = 1000;
+	cfg->unix_sockets.answer_timeout_ms = 25000;
 }
 
 static const struct key *find_key(const char *name)
@@ -604,5 +654,7 @@ int config_check(struct broker_config *cfg, char *err, size_t size)
 		return r;
 	r = check_exes(&cfg->donors, "donor-exe", err, size);
 
-	return r < 0 ? r : check_exes(&cfg->dbus.receivers, "dbus-receiver-exe", err, size);
+	if (r < 0 || (r = check_exes(&cfg->dbus.receivers, "dbus-receiver-exe", err, size)) < 0)
+		return r;
+	return check_exes(&cfg->unix_sockets.receivers, "unix-receiver-exe", err, size);
 }

@@ -69,6 +69,20 @@ struct dbus_config {
 	unsigned batch_usec; /* how long the monitor's messages gather before they are handled */
 };
 
+/* Unix sockets watched through the kernel (unix.h): on or off, and which
+ * readers accept boosts: none of the rules given means none does; else a
+ * reader matching any of them (its process by uid, executable or cgroup,
+ * as for donors; or the socket's address, a pattern as fnmatch(3) takes
+ * it).  A reader that got a donor's message holds its boost at most
+ * answer_timeout_ms. */
+struct unix_config {
+	bool enabled;
+	struct donor_rules receivers;
+	char paths[IMPD_MAX_RULES][IMPD_RULE_LEN];
+	size_t n_paths;
+	unsigned answer_timeout_ms;
+};
+
 struct broker_config {
 	struct backend_config backend;
 	struct donor_rules donors;
@@ -77,6 +91,7 @@ struct broker_config {
 	bool names_unlisted_root; /* names no rule covers: root only */
 	struct limits limits;
 	struct dbus_config dbus;
+	struct unix_config unix_sockets;
 	char socket_path[108];
 	bool verbose;
 };

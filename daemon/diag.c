@@ -11,6 +11,7 @@
 #include "broker.h"
 #include "dbus.h"
 #include "diag.h"
+#include "unix.h"
 #include "peer.h"
 #include "process.h"
 #include "user.h"
@@ -210,6 +211,24 @@ static void add_bus_row(void *ctx, const struct actor *a, imp_task *task, bool r
 		 backend_name(a->process ? a->process->target.kind : BACKEND_NONE), bus, unique);
 }
 
+/* Unix-socket readers and senders: KIND sock-recv or sock-send, PORTS
+ * their connections' one port shown, and the socket's address and the
+ * peer (the process that sent on it) at the end. */
+static void add_unix_row(void *ctx, const struct actor *a, imp_task *task, bool receiver, const char *path,
+			 pid_t peer)
+{
+	struct bus_rows *rows = ctx;
+	imp_task_info ti;
+
+	if (!diag_may_see(rows->b, rows->viewer, a))
+		return;
+	imp_task_get_info(task, &ti);
+	text_add(rows->t, "%-8d %-6u %-9s %-5s %-7s %6u %6u %6u %5u %6s unix %s peer %d\n", (int)a->pid,
+		 (unsigned)a->uid, receiver ? "sock-recv" : "sock-send", ti.is_donor ? "yes" : "no",
+		 ti.boosted ? "yes" : "no", ti.assertcnt, ti.extern_boosts, ti.legacy_boosts, path[0] ? 1u : 0u,
+		 backend_name(a->process ? a->process->target.kind : BACKEND_NONE), path[0] ? path : "-", (int)peer);
+}
+
 int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 {
 	struct text t = { 0 };
@@ -236,6 +255,7 @@ int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 		struct bus_rows rows = { b, c, &t };
 
 		dbus_foreach_task(b, add_bus_row, &rows);
+		unix_foreach_task(b, add_unix_row, &rows);
 	}
 	return reply_text(c, type, serial, &t, "(cut at %u bytes)\n");
 }

@@ -39,6 +39,7 @@
 #include "port.h"
 #include "process.h"
 #include "receive.h"
+#include "unix.h"
 #include "user.h"
 
 struct request {
@@ -561,6 +562,8 @@ static int req_donor(struct broker *b, struct peer *c, struct request *rq)
 		e = imp_task_set_live_donor(x->task, q.on);
 	}
 	if (dbus_set_donor(b, q.pid, q.on) == 0 && e == -ESRCH)
+		e = 0;
+	if (unix_set_donor(b, q.pid, q.on) == 0 && e == -ESRCH)
 		e = 0;
 	if (e < 0)
 		return e;

@@ -42,6 +42,23 @@ made the unloaded p99 larger than a loaded one the p99 ratio is below 1.
 TXT
 }
 
+# The Unix-socket section (bench/bench-unix.c); also run alone with
+# `sh scripts/bench.sh BUILD unix`, which prints it.
+unix_section() {
+	echo "## Unix sockets seen by the kernel"
+	echo
+	echo "\`$build/bench-unix $build/importanced\` (root; docs/unix.md). An unmodified redis-server at nice 10 as another"
+	echo "uid behind its Unix socket, four nice-0 loops, a foreground client's PINGs one at a time: importance off, a"
+	echo "donor's requests and a non-donor's, as ratios to the unloaded machine in the same run (cgroup-v1 backend);"
+	echo "then what the tracer costs everyone else, boost latency under load and the event rate held."
+	echo
+	"$build/bench-unix" "$build/importanced"
+}
+
+if [ "${2:-}" = unix ]; then
+	unix_section
+	exit 0
+fi
 if [ "${2:-}" = inversion ]; then
 	inversion_section
 	exit 0
@@ -139,6 +156,7 @@ fi
 	echo
 	"$build/bench-broker" --pin 0 "$build/importanced" 20000 | sed 's/^### /#### /'
 	inversion_section
+	unix_section
 	echo "## importanced on D-Bus"
 	echo
 	echo "What watching a bus costs its method calls, and what it buys a donor whose call waits on a"

@@ -4,9 +4,12 @@
 set -eu
 # dbus-daemon, systemd (busctl) and libglib2.0-bin (gdbus): the D-Bus tests'
 # bus and their unchanged callers; dbus-broker is unpacked, not installed
-# (scripts/dbus-broker-root.sh)
+# (scripts/dbus-broker-root.sh); libbpf-dev and bpftool: the Unix-socket
+# source's BPF object and skeleton; redis-server, redis-tools, postgresql,
+# postgresql-contrib: the real servers and clients its tests and bench use
 pkgs="make cmake gcc clang libclang-rt-14-dev libcmocka-dev pkg-config graphviz libsystemd-dev libuv1-dev libglib2.0-dev procps valgrind
-	dbus-daemon systemd libglib2.0-bin $*"
+	dbus-daemon systemd libglib2.0-bin
+	libbpf-dev bpftool redis-server redis-tools postgresql postgresql-contrib util-linux $*"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

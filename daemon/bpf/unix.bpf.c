@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel half of the Unix-socket source (daemon/unix.h): tracepoints
+ * on every socket send and receive, in the sender's and the reader's
+ * context, that pass to the daemon only what may change a boost.
+ *
+ * A send on an AF_UNIX socket reaches the ring buffer when its sender is
+ * a donor (its effective uid, executable or unified cgroup in the donor
+ * maps, or its process in `senders`: live donors and boosted readers) and
+ * its peer may be a receiver (its owner's uid in `receiver_uids`, or any
+ * peer not yet refused when the daemon has rules it must decide itself).
+ * Such a send marks the peer's end as watched (`conns`); reads and sends
+ * on a watched end reach the daemon too, as the reader's consumption and
+ * its answer.  An end is known by its struct sock's address (a client's
+ * data can arrive before the server accepts, when the end has no socket
+ * and no inode yet); the map keeps with it the inode of the socket that
+ * sent, and an event is believed only when that is still the end's peer,
+ * so a freed struct sock reused by another connection is not taken for
+ * the one that was watched.  Everything else costs a few map look-ups.  A full ring
+ * buffer is counted (UNIX_STAT_LOST): the daemon then drops what it
+ * cannot trust.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "unix.h"
+
+#define AF_UNIX 1
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} senders SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} donor_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct unix_exe_key);
+	__type(value, __u8);
+} donor_exes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, __u8);
+} donor_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u8);
+} receiver_uids SEC(".maps");
+
+/* peer ends the daemon refused (not a receiver): no more events; by end,
+ * the inode of the sending socket */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} refused SEC(".maps");
+
+/* receiving ends with a donor's message the daemon follows: by end, the
+ * inode of the socket that sent to it */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} conns SEC(".maps");
+
+/* processes whose exit (and children) the daemon must hear of */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} tracked SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UNIX_STATS);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} settings SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *n = bpf_map_lookup_elem(&stats, &which);
+
+	if (n)
+		(*n)++;
+}
+
+static __always_inline __u32 flags(void)
+{
+	__u32 zero = 0, *f = bpf_map_lookup_elem(&settings, &zero);
+
+	return f ? *f : 0;
+}
+
+/* the inode number of the socket of sk (what /proc/PID/fd shows) */
+static __always_inline __u64 sock_ino(struct sock *sk)
+{
+	struct socket *so = BPF_CORE_READ(sk, sk_socket);
+	struct socket_alloc *sa = (struct socket_alloc *)so;
+
+	if (!so)
+		return 0;
+	return BPF_CORE_READ(sa, vfs_inode.i_ino);
+}
+
+/* Whether end sk is watched: in conns, for the peer it has now (a
+ * datagram end with no peer: for anyone). */
+static __always_inline bool watched(struct sock *sk, __u64 end)
+{
+	__u64 *sender = bpf_map_lookup_elem(&conns, &end);
+	struct sock *peer;
+
+	if (!sender)
+		return false;
+	peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+	return !peer || sock_ino(peer) == *sender;
+}
+
+static __always_inline struct unix_event *reserve(__u32 kind, struct task_struct *t)
+{
+	struct unix_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(UNIX_STAT_LOST);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->tgid = BPF_CORE_READ(t, tgid);
+	e->start = BPF_CORE_READ(t, start_boottime);
+	e->uid = BPF_CORE_READ(t, cred, euid.val);
+	e->time = bpf_ktime_get_ns();
+	return e;
+}
+
+static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid)
+{
+	struct unix_exe_key exe = {};
+	struct file *f;
+	__u32 uid = BPF_CORE_READ(t, cred, euid.val);
+	__u64 cg;
+
+	if (bpf_map_lookup_elem(&senders, &tgid))
+		return UNIX_BY_SENDER;
+	if (bpf_map_lookup_elem(&donor_uids, &uid))
+		return UNIX_BY_UID;
+	f = BPF_CORE_READ(t, mm, exe_file);
+	if (f) {
+		exe.ino = BPF_CORE_READ(f, f_inode, i_ino);
+		exe.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+		if (bpf_map_lookup_elem(&donor_exes, &exe))
+			return UNIX_BY_EXE;
+	}
+	cg = bpf_get_current_cgroup_id();
+	if (bpf_map_lookup_elem(&donor_cgroups, &cg))
+		return UNIX_BY_CGROUP;
+#pragma unroll
+	for (int level = 1; level < 12; level++) {
+		cg = bpf_get_current_ancestor_cgroup_id(level);
+		if (!cg)
+			break;
+		if (bpf_map_lookup_elem(&donor_cgroups, &cg))
+			return UNIX_BY_CGROUP;
+	}
+	return 0;
+}
+
+/* the process that owns the pid the kernel recorded for sk's peer */
+static __always_inline struct task_struct *pid_task_of(struct pid *p)
+{
+	struct hlist_node *first = BPF_CORE_READ(p, tasks[PIDTYPE_TGID].first);
+
+	if (!first)
+		return NULL;
+	return (struct task_struct *)((char *)first -
+				      bpf_core_field_offset(struct task_struct, pid_links) -
+				      PIDTYPE_TGID * sizeof(struct hlist_node));
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(on_send, struct sock *sk, int ret, int fl)
+{
+	struct task_struct *t;
+	struct unix_event *e;
+	struct unix_sock *u = (struct unix_sock *)sk;
+	struct sock *peer;
+	__u64 end, peer_end, ino, *no;
+	__u32 tgid, by, puid, f;
+
+	if (ret <= 0 || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return 0;
+	f = flags();
+	if (!(f & UNIX_CFG_ON))
+		return 0;
+	t = bpf_get_current_task_btf();
+	tgid = bpf_get_current_pid_tgid() >> 32;
+
+	/* an answer on a watched receiving end */
+	end = (__u64)sk;
+	if (watched(sk, end) && (e = reserve(UNIX_EV_ANSWER, t))) {
+		e->ret = ret;
+		e->end = end;
+		bpf_ringbuf_submit(e, 0);
+	}
+
+	if (!(by = donor_by(t, tgid)))
+		return 0;
+	peer = BPF_CORE_READ(u, peer);
+	if (!peer)
+		return 0;
+	peer_end = (__u64)peer;
+	ino = sock_ino(sk);
+	if ((no = bpf_map_lookup_elem(&refused, &peer_end)) && *no == ino)
+		return 0;
+	puid = BPF_CORE_READ(sk, sk_peer_cred, euid.val);
+	if (!(f & UNIX_CFG_ANY_PEER) && !bpf_map_lookup_elem(&receiver_uids, &puid))
+		return 0;
+	if (bpf_map_update_elem(&conns, &peer_end, &ino, BPF_ANY) < 0) {
+		count(UNIX_STAT_FULL);
+		return 0; /* not watched, so not boosted */
+	}
+	if (!(e = reserve(UNIX_EV_SEND, t)))
+		return 0;
+	e->ret = ret;
+	e->end = peer_end;
+	e->by = by;
+	e->peer_uid = puid;
+	e->type = BPF_CORE_READ(sk, sk_type);
+	{
+		struct pid *p = BPF_CORE_READ(sk, sk_peer_pid);
+		struct task_struct *pt = p ? pid_task_of(p) : NULL;
+		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)peer, addr);
+
+		if (pt) {
+			e->peer_tgid = BPF_CORE_READ(pt, tgid);
+			e->peer_start = BPF_CORE_READ(pt, start_boottime);
+		}
+		if (addr)
+			bpf_probe_read_kernel(e->path, sizeof(e->path), (char *)addr->name + 2);
+	}
+	count(UNIX_STAT_EVENTS);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
+{
+	struct unix_event *e;
+	__u64 end;
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX || !(flags() & UNIX_CFG_ON))
+		return 0;
+	if (fl & 2 /* MSG_PEEK */)
+		return 0;
+	end = (__u64)sk;
+	if (!watched(sk, end))
+		return 0;
+	/* A reader of a donor's request may pass it on at once, before the
+	 * daemon has read this: its sends pass the filter from now on, and
+	 * the daemon, which decides, takes that back if it is no boosted
+	 * reader. */
+	if (ret > 0) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		__u8 one = 1;
+
+		bpf_map_update_elem(&senders, &tgid, &one, BPF_ANY);
+	}
+	if (!(e = reserve(UNIX_EV_RECV, bpf_get_current_task_btf())))
+		return 0;
+	e->ret = ret;
+	e->end = end;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *t, bool group_dead)
+{
+	struct unix_event *e;
+	__u32 tgid = BPF_CORE_READ(t, tgid);
+
+	if (BPF_CORE_READ(t, pid) != tgid || !bpf_map_lookup_elem(&tracked, &tgid))
+		return 0;
+	bpf_map_delete_elem(&senders, &tgid);
+	if (!(e = reserve(UNIX_EV_EXIT, t)))
+		return 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct unix_event *e;
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid) || !bpf_map_lookup_elem(&tracked, &ptgid))
+		return 0;
+	if (!(e = reserve(UNIX_EV_FORK, parent)))
+		return 0;
+	e->peer_tgid = BPF_CORE_READ(child, tgid);
+	e->peer_start = BPF_CORE_READ(child, start_boottime);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

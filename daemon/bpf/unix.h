@@ -1,0 +1,51 @@
+/*
+ * What the kernel half of the Unix-socket source (unix.bpf.c) and the
+ * daemon share: the events of its ring buffer and the keys of its maps.
+ * Plain C types only: this header is read by clang -target bpf and by the
+ * daemon's compiler.
+ */
+#ifndef IMPD_BPF_UNIX_H
+#define IMPD_BPF_UNIX_H
+
+enum unix_event_kind {
+	UNIX_EV_SEND = 1, /* a donor or a boosted task sent to a receiver's socket */
+	UNIX_EV_RECV,     /* a read on a watched receiving end (ret: bytes, 0 end, <0 error) */
+	UNIX_EV_ANSWER,   /* a send from a watched receiving end: the reader answers */
+	UNIX_EV_EXIT,     /* a tracked process exited */
+	UNIX_EV_FORK,     /* a tracked process made a child */
+};
+
+/* why the kernel let a send through */
+enum { UNIX_BY_SENDER = 1, UNIX_BY_UID = 2, UNIX_BY_EXE = 4, UNIX_BY_CGROUP = 8 };
+
+#define UNIX_PATH_MAX 108
+
+struct unix_event {
+	unsigned int kind;
+	unsigned int tgid;          /* the task whose context it fired in */
+	unsigned long long start;   /* its start_boottime (ns since boot) */
+	unsigned int uid;           /* its effective uid */
+	int ret;                    /* the byte count or the error */
+	unsigned long long end;     /* SEND: the peer's (receiving) end; RECV, ANSWER: this end:
+	                               the address of its struct sock, an opaque id */
+	unsigned int by;            /* SEND: UNIX_BY_* */
+	unsigned int peer_tgid;     /* SEND: the peer socket's owner as the kernel recorded it */
+	unsigned long long peer_start;
+	unsigned int peer_uid;
+	unsigned int type;          /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	unsigned long long time;    /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
+	char path[UNIX_PATH_MAX];   /* SEND: the peer's address ('\0' first: abstract or none) */
+};
+
+struct unix_exe_key {
+	unsigned long long dev; /* the kernel's encoding: major << 20 | minor */
+	unsigned long long ino;
+};
+
+/* counters (a per-CPU array) */
+enum { UNIX_STAT_LOST, UNIX_STAT_EVENTS, UNIX_STAT_FULL, UNIX_STATS };
+
+/* flags (an array of one) */
+enum { UNIX_CFG_ON = 1, UNIX_CFG_ANY_PEER = 2 };
+
+#endif

@@ -1,0 +1,353 @@
+/* Unix sockets' kernel half through libbpf (unix-bpf.h), and the source
+ * as the broker starts it (unix.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "broker.h"
+#include "unix-bpf.h"
+#include "unix.bpf.skel.h"
+#include "unix.h"
+
+#define UNIFIED "/sys/fs/cgroup/unified"
+
+struct unix_tracer {
+	struct unix_bpf *skel;
+	struct ring_buffer *rb;
+	struct unix_source *model;
+	struct broker *b;
+	sd_event_source *io, *timer;
+	uint64_t lost_seen;
+	unix_fork_fn *fork_fn;
+	void *fork_ctx;
+};
+
+/* ------------------------------------------------------------------ */
+/* maps                                                                 */
+/* ------------------------------------------------------------------ */
+
+static void map_set(int fd, const void *key, bool on)
+{
+	uint8_t one = 1;
+
+	if (on)
+		bpf_map_update_elem(fd, key, &one, BPF_ANY);
+	else
+		bpf_map_delete_elem(fd, key);
+}
+
+static void k_sender(void *ctx, uint32_t tgid, bool on)
+{
+	struct unix_tracer *t = ctx;
+
+	map_set(bpf_map__fd(t->skel->maps.senders), &tgid, on);
+}
+
+static void k_track(void *ctx, uint32_t tgid, bool on)
+{
+	struct unix_tracer *t = ctx;
+
+	map_set(bpf_map__fd(t->skel->maps.tracked), &tgid, on);
+}
+
+static void k_unwatch(void *ctx, uint64_t end)
+{
+	struct unix_tracer *t = ctx;
+
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.conns), &end);
+}
+
+/* refused: the end, with the sender's socket the kernel recorded for it */
+static void k_refuse(void *ctx, uint64_t end)
+{
+	struct unix_tracer *t = ctx;
+	uint64_t sender;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.conns), &end, &sender) == 0)
+		bpf_map_update_elem(bpf_map__fd(t->skel->maps.refused), &end, &sender, BPF_ANY);
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.conns), &end);
+}
+
+static void k_unwatch_all(void *ctx)
+{
+	struct unix_tracer *t = ctx;
+	int fd = bpf_map__fd(t->skel->maps.conns);
+	uint64_t key, next;
+
+	while (bpf_map_get_next_key(fd, NULL, &next) == 0) {
+		key = next;
+		if (bpf_map_delete_elem(fd, &key) < 0)
+			break;
+	}
+}
+
+uint64_t unix_tracer_lost(struct unix_tracer *t)
+{
+	int n = libbpf_num_possible_cpus();
+	uint32_t key = UNIX_STAT_LOST;
+	uint64_t sum = 0, *v;
+
+	if (n <= 0 || !(v = calloc((size_t)n, sizeof(*v))))
+		return t->lost_seen;
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stats), &key, v) == 0)
+		for (int i = 0; i < n; i++)
+			sum += v[i];
+	free(v);
+	return sum;
+}
+
+/* The daemon's rules, in the kernel's terms: donor uids, executables (by
+ * the kernel's device number and inode), unified cgroups (by id: the
+ * directory's inode), receiver uids; receiver rules the kernel cannot
+ * decide let every peer through to the model. */
+static int load_rules(struct unix_tracer *t, const struct broker_config *cfg, char *err, size_t size)
+{
+	const struct donor_rules *d = &cfg->donors;
+	const struct unix_config *u = &cfg->unix_sockets;
+	uint32_t zero = 0, flags = UNIX_CFG_ON;
+
+	for (size_t i = 0; i < d->n_uids; i++)
+		map_set(bpf_map__fd(t->skel->maps.donor_uids), &d->uids[i], true);
+	for (size_t i = 0; i < d->n_exes; i++) {
+		struct stat st;
+		struct unix_exe_key k;
+
+		if (stat(d->exes[i], &st) < 0)
+			continue;
+		k.dev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
+		k.ino = st.st_ino;
+		map_set(bpf_map__fd(t->skel->maps.donor_exes), &k, true);
+	}
+	for (size_t i = 0; i < d->n_cgroups; i++) {
+		char path[sizeof(UNIFIED) + IMPD_RULE_LEN];
+		struct stat st;
+		uint64_t id;
+
+		snprintf(path, sizeof(path), UNIFIED "%s", d->cgroups[i]);
+		if (stat(path, &st) < 0)
+			continue;
+		id = st.st_ino;
+		map_set(bpf_map__fd(t->skel->maps.donor_cgroups), &id, true);
+	}
+	for (size_t i = 0; i < u->receivers.n_uids; i++)
+		map_set(bpf_map__fd(t->skel->maps.receiver_uids), &u->receivers.uids[i], true);
+	/* The peer's credentials are those of whoever made the socket (for
+	 * a socketpair, the process that created both ends, whoever reads
+	 * them now): the model decides about the reader it sees read.  The
+	 * kernel filters on the sender, and on the ends refused. */
+	if (u->receivers.n_uids || u->receivers.n_exes || u->receivers.n_cgroups || u->n_paths)
+		flags |= UNIX_CFG_ANY_PEER;
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.settings), &zero, &flags, BPF_ANY) < 0) {
+		snprintf(err, size, "cannot set the tracer's flags: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the tracer                                                           */
+/* ------------------------------------------------------------------ */
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct unix_tracer *t = ctx;
+	const struct unix_event *ev = data;
+
+	if (len < sizeof(*ev))
+		return 0;
+	if (ev->kind == UNIX_EV_FORK) {
+		if (t->fork_fn)
+			t->fork_fn(t->fork_ctx, (pid_t)ev->tgid, (pid_t)ev->peer_tgid);
+		return 0;
+	}
+	unix_handle(t->model, ev);
+	return 0;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+int unix_tracer_open(struct unix_tracer **out, char *err, size_t size)
+{
+	struct unix_tracer *t;
+	int e;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
+		snprintf(err, size, "the kernel has no BTF (/sys/kernel/btf/vmlinux: %s)", strerror(errno));
+		return -ENOTSUP;
+	}
+	if (!(t = calloc(1, sizeof(*t))))
+		return -ENOMEM;
+	libbpf_set_print(libbpf_quiet);
+	if (!(t->skel = unix_bpf__open())) {
+		e = -errno;
+		snprintf(err, size, "cannot open the BPF object: %s", strerror(-e));
+		goto fail;
+	}
+	if ((e = unix_bpf__load(t->skel)) < 0) {
+		snprintf(err, size, "cannot load the BPF programs: %s%s", strerror(-e),
+			 e == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)" : "");
+		goto fail;
+	}
+	if ((e = unix_bpf__attach(t->skel)) < 0) {
+		snprintf(err, size, "cannot attach to the socket tracepoints: %s", strerror(-e));
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	unix_bpf__destroy(t->skel);
+	free(t);
+	return e < 0 ? e : -EINVAL;
+}
+
+void unix_tracer_close(struct unix_tracer *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	unix_bpf__destroy(t->skel);
+	free(t);
+}
+
+/* ------------------------------------------------------------------ */
+/* the source in the broker's loop                                      */
+/* ------------------------------------------------------------------ */
+
+static void rearm(struct unix_tracer *t, uint64_t next)
+{
+	if (next == UINT64_MAX) {
+		sd_event_source_set_enabled(t->timer, SD_EVENT_OFF);
+		return;
+	}
+	sd_event_source_set_time(t->timer, next);
+	sd_event_source_set_enabled(t->timer, SD_EVENT_ONESHOT);
+}
+
+static void after_events(struct unix_tracer *t)
+{
+	uint64_t lost = unix_tracer_lost(t), now;
+
+	if (lost > t->lost_seen) {
+		unix_lost(t->model, lost - t->lost_seen);
+		t->lost_seen = lost;
+	}
+	sd_event_now(t->b->ev, CLOCK_MONOTONIC, &now);
+	rearm(t, unix_expire(t->model, now));
+}
+
+static int on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct unix_tracer *t = userdata;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	ring_buffer__consume(t->rb);
+	after_events(t);
+	return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct unix_tracer *t = userdata;
+
+	(void)s;
+	(void)usec;
+	ring_buffer__consume(t->rb); /* what came before the deadline first */
+	after_events(t);
+	return 0;
+}
+
+int unix_start(struct broker *b)
+{
+	struct unix_tracer *t = NULL;
+	struct unix_kernel k = { 0 };
+	char err[256] = "";
+	int e;
+
+	if (!b->cfg.unix_sockets.enabled)
+		return 0;
+	if ((e = unix_tracer_open(&t, err, sizeof(err))) < 0) {
+		fprintf(stderr, "importanced: unix: %s: Unix sockets boost nothing; the other sources run unchanged\n",
+			err);
+		return e == -ENOMEM ? e : 0;
+	}
+	t->b = b;
+	k.ctx = t;
+	k.sender = k_sender;
+	k.track = k_track;
+	k.unwatch = k_unwatch;
+	k.refuse = k_refuse;
+	k.unwatch_all = k_unwatch_all;
+	if ((e = unix_source_new(b, &k, &t->model)) < 0)
+		goto fail;
+	if (!(t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_event, t, NULL))) {
+		e = -errno;
+		goto fail;
+	}
+	if ((e = sd_event_add_io(b->ev, &t->io, ring_buffer__epoll_fd(t->rb), EPOLLIN, on_ring, t)) < 0 ||
+	    (e = sd_event_add_time(b->ev, &t->timer, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_timer, t)) < 0)
+		goto fail;
+	sd_event_source_set_enabled(t->timer, SD_EVENT_OFF);
+	if ((e = load_rules(t, &b->cfg, err, sizeof(err))) < 0) {
+		fprintf(stderr, "importanced: unix: %s\n", err);
+		goto fail;
+	}
+	b->unix_tracer = t;
+	if (b->cfg.verbose)
+		fprintf(stderr, "importanced: unix: watching Unix-socket sends (BPF)\n");
+	return 0;
+fail:
+	sd_event_source_unref(t->io);
+	sd_event_source_unref(t->timer);
+	unix_source_free(t->model);
+	unix_tracer_close(t);
+	return e;
+}
+
+void unix_stop(struct broker *b)
+{
+	struct unix_tracer *t = b->unix_tracer;
+
+	if (!t)
+		return;
+	b->unix_tracer = NULL;
+	sd_event_source_unref(t->io);
+	sd_event_source_unref(t->timer);
+	unix_source_free(t->model);
+	unix_tracer_close(t);
+}
+
+int unix_set_donor(struct broker *b, pid_t pid, bool on)
+{
+	return b->unix_tracer ? unix_source_set_donor(b->unix_tracer->model, pid, on) : -ESRCH;
+}
+
+void unix_foreach_task(struct broker *b, unix_task_fn *fn, void *ctx)
+{
+	if (b->unix_tracer)
+		unix_source_foreach(b->unix_tracer->model, fn, ctx);
+}
+
+void unix_watch_forks(struct broker *b, unix_fork_fn *fn, void *ctx)
+{
+	if (!b->unix_tracer)
+		return;
+	b->unix_tracer->fork_fn = fn;
+	b->unix_tracer->fork_ctx = ctx;
+}

@@ -1,0 +1,339 @@
+/*
+ * unix.c at its seam with the kernel half: events as the BPF object
+ * sends them, about real processes (children of the test, known by pid
+ * and start time as the kernel gives them), into a real broker and
+ * engine; the kernel's maps replaced by a recorder of what the model asks.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "broker.h"
+#include "config.h"
+#include "unix.h"
+
+struct recorder {
+	unsigned senders_on, senders_off, tracked, untracked, unwatched, refused, unwatched_all;
+};
+
+static void r_sender(void *ctx, uint32_t tgid, bool on)
+{
+	struct recorder *r = ctx;
+
+	(void)tgid;
+	if (on)
+		r->senders_on++;
+	else
+		r->senders_off++;
+}
+
+static void r_track(void *ctx, uint32_t tgid, bool on)
+{
+	struct recorder *r = ctx;
+
+	(void)tgid;
+	if (on)
+		r->tracked++;
+	else
+		r->untracked++;
+}
+
+static void r_unwatch(void *ctx, uint64_t end)
+{
+	(void)end;
+	((struct recorder *)ctx)->unwatched++;
+}
+
+static void r_refuse(void *ctx, uint64_t end)
+{
+	(void)end;
+	((struct recorder *)ctx)->refused++;
+}
+
+static void r_unwatch_all(void *ctx)
+{
+	((struct recorder *)ctx)->unwatched_all++;
+}
+
+struct fixture {
+	sd_event *ev;
+	struct broker *b;
+	struct unix_source *s;
+	struct recorder rec;
+	int listen_fd;
+	pid_t donor, reader, other;
+	uint64_t donor_start, reader_start, other_start;
+};
+
+/* The start time the kernel would report (start_boottime, ns), from
+ * /proc/PID/stat's ticks: what the model compares is in ticks. */
+static uint64_t start_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ticks = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	assert_non_null(f = fopen(path, "r"));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	for (int field = 2; field < 22 && p; field++)
+		p = strchr(p + 1, ' ');
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + 1, "%llu", &ticks), 1);
+	return ticks * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK)) + 1234;
+}
+
+static pid_t sleeper(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	return pid;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct broker_config cfg;
+	struct unix_kernel k = { 0 };
+
+	assert_non_null(f);
+	config_defaults(&cfg);
+	cfg.backend.kind = BACKEND_NONE;
+	cfg.unix_sockets.answer_timeout_ms = 500;
+	snprintf(cfg.unix_sockets.paths[0], IMPD_RULE_LEN, "/run/test/*.sock");
+	cfg.unix_sockets.n_paths = 1;
+	f->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(f->listen_fd >= 0);
+	assert_int_equal(sd_event_new(&f->ev), 0);
+	assert_int_equal(broker_new(f->ev, &cfg, f->listen_fd, &f->b), 0);
+	k.ctx = &f->rec;
+	k.sender = r_sender;
+	k.track = r_track;
+	k.unwatch = r_unwatch;
+	k.refuse = r_refuse;
+	k.unwatch_all = r_unwatch_all;
+	assert_int_equal(unix_source_new(f->b, &k, &f->s), 0);
+	f->donor = sleeper();
+	f->reader = sleeper();
+	f->other = sleeper();
+	f->donor_start = start_of(f->donor);
+	f->reader_start = start_of(f->reader);
+	f->other_start = start_of(f->other);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	imp_stats st;
+
+	unix_source_free(f->s);
+	/* nothing of the source is left in the engine */
+	assert_int_equal(broker_engine_stats(f->b, &st), 0);
+	broker_free(f->b);
+	sd_event_unref(f->ev);
+	close(f->listen_fd);
+	for (pid_t *p = &f->donor; p <= &f->other; p++) {
+		kill(*p, SIGKILL);
+		waitpid(*p, NULL, 0);
+	}
+	free(f);
+	return 0;
+}
+
+#define END 0xffff888100001000ull
+
+static void send_ev(struct fixture *f, pid_t from, uint64_t start, pid_t to, uint64_t to_start, const char *path,
+		    unsigned by)
+{
+	struct unix_event ev = { .kind = UNIX_EV_SEND, .tgid = (unsigned)from, .start = start, .ret = 5, .end = END,
+				 .by = by, .peer_tgid = (unsigned)to, .peer_start = to_start, .type = SOCK_STREAM };
+
+	snprintf(ev.path, sizeof(ev.path), "%s", path);
+	unix_handle(f->s, &ev);
+}
+
+static void end_ev(struct fixture *f, unsigned kind, pid_t who, uint64_t start, int ret)
+{
+	struct unix_event ev = { .kind = kind, .tgid = (unsigned)who, .start = start, .ret = ret, .end = END };
+
+	unix_handle(f->s, &ev);
+}
+
+static struct unix_counts counts(struct fixture *f)
+{
+	struct unix_counts c;
+
+	unix_source_counts(f->s, &c);
+	return c;
+}
+
+/* send: queued (boost); read: held; answer: over */
+static void test_request(void **state)
+{
+	struct fixture *f = *state;
+
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/run/test/a.sock", UNIX_BY_UID);
+	assert_int_equal(counts(f).queued, 1);
+	end_ev(f, UNIX_EV_RECV, f->reader, f->reader_start, 5);
+	assert_int_equal(counts(f).queued, 0);
+	assert_int_equal(counts(f).held, 1);
+	assert_int_equal(f->rec.senders_on, 1); /* a boosted reader donates onward */
+	end_ev(f, UNIX_EV_ANSWER, f->reader, f->reader_start, 2);
+	assert_int_equal(counts(f).held, 0);
+	assert_int_equal(f->rec.senders_off, 1);
+	/* the end closes: the connection is gone */
+	end_ev(f, UNIX_EV_RECV, f->reader, f->reader_start, 0);
+	assert_int_equal(counts(f).conns, 0);
+}
+
+/* a read that finds nothing, with nothing queued, ends the hold */
+static void test_waits_again(void **state)
+{
+	struct fixture *f = *state;
+
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/run/test/a.sock", UNIX_BY_UID);
+	end_ev(f, UNIX_EV_RECV, f->reader, f->reader_start, 5);
+	assert_int_equal(counts(f).held, 1);
+	end_ev(f, UNIX_EV_RECV, f->reader, f->reader_start, -EAGAIN);
+	assert_int_equal(counts(f).held, 0);
+}
+
+/* the answer bound */
+static void test_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec ts;
+	uint64_t now;
+
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/run/test/a.sock", UNIX_BY_UID);
+	end_ev(f, UNIX_EV_RECV, f->reader, f->reader_start, 5);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	assert_true(unix_expire(f->s, now) != UINT64_MAX);
+	assert_int_equal(counts(f).held, 1);
+	unix_expire(f->s, now + 600 * 1000);
+	assert_int_equal(counts(f).held, 0);
+	assert_int_equal(counts(f).conns, 0);
+}
+
+/* no rule covers the reader: refused in the kernel, nothing in the engine */
+static void test_not_receiver(void **state)
+{
+	struct fixture *f = *state;
+
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/elsewhere/a.sock", UNIX_BY_UID);
+	assert_int_equal(counts(f).conns, 0);
+	assert_int_equal(f->rec.refused, 1);
+}
+
+/* a sender the kernel let through only as a sender it no longer is */
+static void test_not_donor(void **state)
+{
+	struct fixture *f = *state;
+
+	send_ev(f, f->other, f->other_start, f->reader, f->reader_start, "/run/test/a.sock", UNIX_BY_SENDER);
+	assert_int_equal(counts(f).conns, 0);
+	assert_int_equal(counts(f).queued, 0);
+}
+
+/* a pid whose start time is not the event's is another process */
+static void test_reused_pid(void **state)
+{
+	struct fixture *f = *state;
+
+	send_ev(f, f->donor, f->donor_start + 10000000000ull, f->reader, f->reader_start, "/run/test/a.sock",
+		UNIX_BY_UID);
+	assert_int_equal(counts(f).conns, 0);
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start + 10000000000ull, "/run/test/a.sock",
+		UNIX_BY_UID);
+	assert_int_equal(counts(f).conns, 0);
+}
+
+/* another process reads (a pre-forked server): the message follows it */
+static void test_other_reader(void **state)
+{
+	struct fixture *f = *state;
+
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/run/test/a.sock", UNIX_BY_UID);
+	end_ev(f, UNIX_EV_RECV, f->other, f->other_start, 5);
+	assert_int_equal(counts(f).held, 1);
+	assert_int_equal(counts(f).conns, 1);
+}
+
+/* the donor exits mid-request: nothing is left */
+static void test_donor_exit(void **state)
+{
+	struct fixture *f = *state;
+
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/run/test/a.sock", UNIX_BY_UID);
+	end_ev(f, UNIX_EV_RECV, f->reader, f->reader_start, 5);
+	end_ev(f, UNIX_EV_EXIT, f->donor, f->donor_start, 0);
+	assert_int_equal(counts(f).conns, 0);
+	assert_int_equal(counts(f).held, 0);
+}
+
+/* lost events: every boost goes, the kernel's watch list is cleared */
+static void test_lost(void **state)
+{
+	struct fixture *f = *state;
+
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/run/test/a.sock", UNIX_BY_UID);
+	unix_lost(f->s, 3);
+	assert_int_equal(counts(f).conns, 0);
+	assert_int_equal(counts(f).lost, 3);
+	assert_int_equal(f->rec.unwatched_all, 1);
+}
+
+/* garbage is safe */
+static void test_garbage(void **state)
+{
+	struct fixture *f = *state;
+	struct unix_event ev;
+
+	for (unsigned i = 0; i < 2000; i++) {
+		for (size_t j = 0; j < sizeof(ev); j++)
+			((unsigned char *)&ev)[j] = (unsigned char)(rand() & 0xff);
+		ev.kind = i % 7;
+		unix_handle(f->s, &ev);
+	}
+	assert_int_equal(counts(f).conns, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waits_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_receiver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_donor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reused_pid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_donor_exit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

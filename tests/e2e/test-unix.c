@@ -1,0 +1,385 @@
+/*
+ * The Unix-socket source against the real kernel: importanced with
+ * `--unix yes` (its BPF object loaded and attached), real servers
+ * (redis-server as another uid at nice 10, small servers of the test's
+ * own on stream, seqpacket and datagram sockets and socketpairs), real
+ * clients (redis-cli).  Assertions are on what the kernel shows: nice
+ * values, cgroups and autogroups, before, during and after a request.
+ * Needs root; skips (77) without it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "e2e.h"
+
+#define E2E_UNIX_NAME "e2e"
+#include "e2e-unix.h"
+
+/* ------------------------------------------------------------------ */
+
+/* A donor's redis-cli request boosts redis-server while it runs; after
+ * the reply the server is scheduled exactly as before. */
+static void test_redis_boost(void **state)
+{
+	char sock[128], before[1024], after[1024];
+	pid_t srv, cli;
+
+	(void)state;
+	make_dir();
+	start_daemon("");
+	srv = start_redis("redis.sock", sock, sizeof(sock));
+	assert_int_equal(e2e_nice(srv), BACKGROUND);
+	sched_state(srv, before, sizeof(before));
+
+	cli = redis_cli(sock, 0, "DEBUG", "SLEEP", "1.5");
+	assert_true(e2e_wait_nice(srv, BOOSTED, 1000) >= 0);
+	assert_int_equal(reap(cli), 0);
+	assert_true(e2e_wait_nice(srv, BACKGROUND, 1000) >= 0);
+	sched_state(srv, after, sizeof(after));
+	assert_string_equal(before, after);
+
+	/* and again on the next request: the boost is per request */
+	cli = redis_cli(sock, 0, "DEBUG", "SLEEP", "1");
+	assert_true(e2e_wait_nice(srv, BOOSTED, 800) >= 0);
+	assert_int_equal(reap(cli), 0);
+	assert_true(e2e_wait_nice(srv, BACKGROUND, 1000) >= 0);
+	e2e_stop_daemon();
+}
+
+/* A non-donor's request boosts nothing. */
+static void test_nondonor(void **state)
+{
+	char sock[128];
+	pid_t srv, cli;
+
+	(void)state;
+	make_dir();
+	start_daemon("");
+	srv = start_redis("redis.sock", sock, sizeof(sock));
+	cli = redis_cli(sock, auid, "DEBUG", "SLEEP", "1");
+	assert_int_equal(e2e_wait_nice(srv, BOOSTED, 900), -1);
+	assert_int_equal(reap(cli), 0);
+	assert_int_equal(e2e_nice(srv), BACKGROUND);
+	e2e_stop_daemon();
+}
+
+/* app -> A -> redis: both servers boosted while the request runs, both
+ * back after. */
+static void test_chain(void **state)
+{
+	char sock[128], a_path[128];
+	struct server a = { .type = SOCK_STREAM, .listening = true, .answer = true, .ms = 300 };
+	pid_t srv, sa, rq;
+	int fd;
+
+	(void)state;
+	make_dir();
+	start_daemon("");
+	srv = start_redis("redis.sock", sock, sizeof(sock));
+	snprintf(a_path, sizeof(a_path), "%s/a.sock", dir);
+	a.fd = listen_on(a_path, SOCK_STREAM);
+	a.next = sock;
+	sa = start_server(&a);
+	close(a.fd);
+	assert_true((fd = unix_connect(a_path, SOCK_STREAM)) >= 0);
+	rq = request(fd, 5000);
+	assert_true(e2e_wait_nice(sa, BOOSTED, 800) >= 0);
+	assert_true(e2e_wait_nice(srv, BOOSTED, 800) >= 0);
+	assert_int_equal(reap(rq), 0);
+	assert_true(e2e_wait_nice(sa, BACKGROUND, 1000) >= 0);
+	assert_true(e2e_wait_nice(srv, BACKGROUND, 1000) >= 0);
+	close(fd);
+	e2e_stop_daemon();
+}
+
+/* A reader that never answers loses its boost after unix-answer-timeout. */
+static void test_no_answer(void **state)
+{
+	char path[128];
+	struct server sv = { .type = SOCK_STREAM, .listening = true, .answer = false, .ms = 0 };
+	pid_t pid, rq;
+	long boosted_for;
+	uint64_t t0;
+	int fd;
+
+	(void)state;
+	make_dir();
+	start_daemon("--unix-answer-timeout 700");
+	snprintf(path, sizeof(path), "%s/mute.sock", dir);
+	sv.fd = listen_on(path, SOCK_STREAM);
+	pid = start_server(&sv);
+	close(sv.fd);
+	assert_true((fd = unix_connect(path, SOCK_STREAM)) >= 0);
+	rq = request(fd, 4000);
+	assert_true(e2e_wait_nice(pid, BOOSTED, 500) >= 0);
+	t0 = e2e_now_ms();
+	assert_true(e2e_wait_nice(pid, BACKGROUND, 3000) >= 0);
+	boosted_for = (long)(e2e_now_ms() - t0);
+	assert_true(boosted_for < 2000);
+	assert_int_equal(reap(rq), 2); /* the request itself got no answer */
+	close(fd);
+	e2e_stop_daemon();
+}
+
+/* A donor killed mid-request, or the reader killed, leaves nothing. */
+static void test_killed(void **state)
+{
+	char sock[128], path[128], tasks[4096];
+	struct server sv = { .type = SOCK_STREAM, .listening = true, .answer = true, .ms = 3000 };
+	pid_t srv, cli, pid, rq;
+	FILE *f;
+	size_t n;
+	int fd;
+
+	(void)state;
+	make_dir();
+	start_daemon("");
+	srv = start_redis("redis.sock", sock, sizeof(sock));
+	cli = redis_cli(sock, 0, "DEBUG", "SLEEP", "3");
+	assert_true(e2e_wait_nice(srv, BOOSTED, 1000) >= 0);
+	kill(cli, SIGKILL);
+	reap(cli);
+	/* redis still sleeps: the donor's exit, not the end of the work, ends it */
+	assert_true(e2e_wait_nice(srv, BACKGROUND, 1000) >= 0);
+
+	snprintf(path, sizeof(path), "%s/victim.sock", dir);
+	sv.fd = listen_on(path, SOCK_STREAM);
+	pid = start_server(&sv);
+	close(sv.fd);
+	assert_true((fd = unix_connect(path, SOCK_STREAM)) >= 0);
+	rq = request(fd, 5000);
+	assert_true(e2e_wait_nice(pid, BOOSTED, 800) >= 0);
+	kill(pid, SIGKILL);
+	reap(pid);
+	assert_int_equal(reap(rq), 3); /* the end closed */
+	close(fd);
+	usleep(200000);
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "%s/impctl --socket %s tasks", getenv("IMPCTL_DIR") ? getenv("IMPCTL_DIR") : ".",
+			 e2e_sock);
+		assert_non_null(f = popen(cmd, "r"));
+		n = fread(tasks, 1, sizeof(tasks) - 1, f);
+		tasks[n] = '\0';
+		pclose(f);
+	}
+	/* neither the killed reader nor the killed donor has a row left */
+	{
+		char want[32];
+
+		snprintf(want, sizeof(want), "\n%-8d", (int)pid);
+		assert_null(strstr(tasks, want));
+		snprintf(want, sizeof(want), "\n%-8d", (int)cli);
+		assert_null(strstr(tasks, want));
+		assert_null(strstr(tasks, "yes     ")); /* nothing boosted */
+	}
+	e2e_stop_daemon();
+}
+
+/* Socketpairs and seqpacket and datagram sockets: the reader (the other
+ * side of a socketpair is known at its first read; then at every send). */
+static void pair_case(int type)
+{
+	struct server sv = { .type = type, .listening = false, .answer = true, .ms = 600 };
+	int sp[2];
+	pid_t pid, rq;
+
+	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sp), 0);
+	sv.fd = sp[1];
+	pid = start_server(&sv);
+	close(sp[1]);
+	/* the first request tells who reads: boosted from its read on */
+	rq = request(sp[0], 5000);
+	assert_true(e2e_wait_nice(pid, BOOSTED, 500) >= 0);
+	assert_int_equal(reap(rq), 0);
+	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
+	/* the next boosts from the send */
+	rq = request(sp[0], 5000);
+	assert_true(e2e_wait_nice(pid, BOOSTED, 300) >= 0);
+	assert_int_equal(reap(rq), 0);
+	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
+	close(sp[0]);
+}
+
+static void test_socket_types(void **state)
+{
+	char path[128];
+	struct server sv = { .type = SOCK_SEQPACKET, .listening = true, .answer = true, .ms = 600 };
+	pid_t pid, rq;
+	int fd;
+
+	(void)state;
+	make_dir();
+	start_daemon("--unix-receiver-uid impattack");
+	pair_case(SOCK_STREAM);
+	pair_case(SOCK_SEQPACKET);
+	pair_case(SOCK_DGRAM);
+
+	snprintf(path, sizeof(path), "%s/seq.sock", dir);
+	sv.fd = listen_on(path, SOCK_SEQPACKET);
+	pid = start_server(&sv);
+	close(sv.fd);
+	assert_true((fd = unix_connect(path, SOCK_SEQPACKET)) >= 0);
+	rq = request(fd, 5000);
+	assert_true(e2e_wait_nice(pid, BOOSTED, 500) >= 0);
+	assert_int_equal(reap(rq), 0);
+	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
+	close(fd);
+	e2e_stop_daemon();
+}
+
+/* With no receiver rule nothing is a receiver. */
+static void test_no_rule_no_receiver(void **state)
+{
+	char sock[128];
+	pid_t srv, cli;
+
+	(void)state;
+	make_dir();
+	e2e_start_daemon("--unix yes --donor-uid 0");
+	srv = start_redis("redis.sock", sock, sizeof(sock));
+	cli = redis_cli(sock, 0, "DEBUG", "SLEEP", "1");
+	assert_int_equal(e2e_wait_nice(srv, BOOSTED, 800), -1);
+	assert_int_equal(reap(cli), 0);
+	e2e_stop_daemon();
+}
+
+/* A flood that overflows the ring buffer (the daemon stopped meanwhile)
+ * leaves no boost behind, and the daemon says so. */
+static void test_overflow(void **state)
+{
+	char sock[128], line[512], log[128];
+	pid_t srv, cli, bench;
+	bool said = false;
+	FILE *f;
+
+	(void)state;
+	make_dir();
+	snprintf(log, sizeof(log), "%s/daemon.log", dir);
+	{
+		/* the daemon's stderr to a file, to read what it says */
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), saved = dup(2);
+
+		assert_true(fd >= 0 && saved >= 0);
+		dup2(fd, 2);
+		start_daemon("--unix-answer-timeout 60000");
+		dup2(saved, 2);
+		close(saved);
+		close(fd);
+	}
+	srv = start_redis("redis.sock", sock, sizeof(sock));
+	kill(e2e_daemon_pid, SIGSTOP);
+	bench = e2e_fork();
+	if (bench == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execlp("redis-benchmark", "redis-benchmark", "-s", sock, "-n", "20000", "-c", "4", "-q", "-t", "ping",
+		       (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(reap(bench), 0);
+	/* one request still running when the daemon reads again */
+	cli = redis_cli(sock, 0, "DEBUG", "SLEEP", "1.5");
+	usleep(300000);
+	kill(e2e_daemon_pid, SIGCONT);
+	assert_int_equal(reap(cli), 0);
+	assert_true(e2e_wait_nice(srv, BACKGROUND, 1500) >= 0);
+	usleep(300000);
+	assert_int_equal(e2e_nice(srv), BACKGROUND);
+	assert_non_null(f = fopen(log, "r"));
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "events lost") && strstr(line, "every Unix-socket boost dropped"))
+			said = true;
+	fclose(f);
+	assert_true(said);
+	e2e_stop_daemon();
+}
+
+/* Where BPF cannot load (the daemon without CAP_BPF, CAP_PERFMON and
+ * CAP_SYS_ADMIN in its bounding set, as a sandbox may start it), one
+ * clear line, and the daemon's own socket and boosts work as before. */
+static void test_no_bpf(void **state)
+{
+	char wrapper[128], log[128], line[512];
+	const char *real = e2e_daemon_bin;
+	bool said = false, other = false;
+	FILE *f;
+	int fd, saved;
+
+	(void)state;
+	make_dir();
+	snprintf(wrapper, sizeof(wrapper), "%s/importanced-nobpf", dir);
+	snprintf(log, sizeof(log), "%s/daemon.log", dir);
+	assert_non_null(f = fopen(wrapper, "w"));
+	fprintf(f, "#!/bin/sh\nexec setpriv --bounding-set=-bpf,-perfmon,-sys_admin --inh-caps=-all -- %s \"$@\"\n", real);
+	fclose(f);
+	chmod(wrapper, 0755);
+	assert_true((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0);
+	saved = dup(2);
+	dup2(fd, 2);
+	e2e_daemon_bin = wrapper;
+	e2e_start_daemon("--unix yes --donor-uid 0 --unix-receiver-uid impattack");
+	e2e_daemon_bin = real;
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	e2e_stop_daemon();
+	assert_non_null(f = fopen(log, "r"));
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "importanced: unix: cannot load the BPF programs") &&
+		    strstr(line, "Unix sockets boost nothing; the other sources run unchanged"))
+			said = true;
+		if (strstr(line, "importanced: listening on"))
+			other = true;
+	}
+	fclose(f);
+	assert_true(said);
+	assert_true(other);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_redis_boost, cleanup),
+		cmocka_unit_test_teardown(test_nondonor, cleanup),
+		cmocka_unit_test_teardown(test_no_rule_no_receiver, cleanup),
+		cmocka_unit_test_teardown(test_chain, cleanup),
+		cmocka_unit_test_teardown(test_no_answer, cleanup),
+		cmocka_unit_test_teardown(test_killed, cleanup),
+		cmocka_unit_test_teardown(test_socket_types, cleanup),
+		cmocka_unit_test_teardown(test_overflow, cleanup),
+		cmocka_unit_test_teardown(test_no_bpf, cleanup),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s IMPORTANCED\n", argv[0]);
+		return 2;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "test-unix: needs root (BPF, a second uid): skipped\n");
+		return 77;
+	}
+	e2e_daemon_bin = argv[1];
+	e2e_attacker(&auid, &agid);
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
