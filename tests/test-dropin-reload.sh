@@ -9,7 +9,7 @@ daemon=${1:?usage: test-dropin-reload.sh IMPORTANCED}
 tmp=$(mktemp -d /tmp/imp-dropin.XXXXXX)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; [ -f "$tmp/log" ] && sed 's/^/  log: /' "$tmp/log"; exit 1; }
+. "$(dirname "$0")/daemon-lib.sh"
 # waits up to 20 s for the log to say $1
 wait_log() {
 	i=0
@@ -36,12 +36,7 @@ grep -q "not a regular file" "$tmp/log" || fail "--config DIR: no clear error"
 printf 'max-ports 8\n' >"$conf.d/10-bad.conf"
 "$daemon" --config "$conf" >"$tmp/log" 2>&1 &
 pid=$!
-i=0
-while [ ! -S "$tmp/sock" ]; do
-	i=$((i + 1)); [ $i -gt 200 ] && fail "importanced did not start"
-	kill -0 "$pid" 2>/dev/null || fail "importanced exited"
-	sleep 0.1
-done
+wait_socket "$tmp/sock"
 printf 'max-ports 8\nmax-ports 0\n' >"$conf.d/10-bad.conf"
 kill -HUP "$pid"
 wait_log "reload refused.*10-bad.conf:2: max-ports" || fail "SIGHUP did not read the drop-in"
