@@ -17,7 +17,7 @@ skipped=$(awk '
 	/<testcase / { match($0, /name="[^"]*"/); name = substr($0, RSTART + 6, RLENGTH - 7)
 		match($0, /status="[^"]*"/); status = substr($0, RSTART + 8, RLENGTH - 9); inner = 0 }
 	/<skipped/ { if (name != "") print name ": not run (" status ", skipped)" }
-	/\[  SKIPPED \]/ { if (name != "") { line = $0; sub(/.*\[  SKIPPED \] */, "", line); print name ": case " line " skipped" } }
+	/\[  SKIPPED \] [^0-9]/ { if (name != "") { line = $0; sub(/.*\[  SKIPPED \] */, "", line); if (!seen[name, line]++) print name ": case " line " skipped" } }
 	/<\/testcase>/ { name = "" }
 ' "$build/$junit")
 if [ -n "$skipped" ]; then
