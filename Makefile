@@ -7,7 +7,10 @@ TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 15
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
-CONFORMANCE ?= ../shared/conformance
+# An extra folder of conformance cases (DIR/cases or DIR) tested beside
+# the project's own copy in tests/conformance: make test CONFORMANCE=DIR.
+CONFORMANCE ?= $(wildcard ../shared/conformance)
+CONFORMANCE_FLAG = -DCONFORMANCE_DIR=$(if $(CONFORMANCE),$(abspath $(CONFORMANCE)),)
 
 .PHONY: all deps build build-quiet test test-unit test-asan test-tsan test-fuzz fuzz fuzz-build conformance demo bench clean
 
@@ -16,7 +19,7 @@ all: build
 deps:
 	@sh scripts/install-deps.sh
 
-CONFIGURE = cmake -S . -B $(BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+CONFIGURE = cmake -S . -B $(BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CONFORMANCE_FLAG) >/dev/null
 
 build: deps
 	@$(CONFIGURE)
@@ -34,21 +37,22 @@ build-quiet: deps
 test: test-unit test-asan test-tsan test-fuzz
 	@echo "make test: all suites passed"
 
-# the D-Bus tests run a private dbus-broker from BUILD/dbus-broker-root
+# the D-Bus tests run a private dbus-broker from BUILD/dbus-broker-root;
+# scripts/ctest-strict.sh fails the run when any test or case was skipped
 test-unit: build
 	@sh scripts/dbus-broker-root.sh $(BUILD) >/dev/null
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	sh scripts/ctest-strict.sh $(BUILD) --output-on-failure -j $(JOBS)
 
 test-asan: deps
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CONFORMANCE_FLAG) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@sh scripts/dbus-broker-root.sh $(ASAN_BUILD) >/dev/null
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 sh scripts/ctest-strict.sh $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
 test-tsan: deps
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_TSAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target test-threads test-propagation test-client importanced
-	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'unit-(threads|propagation)|e2e-client'
+	TSAN_OPTIONS=halt_on_error=1 sh scripts/ctest-strict.sh $(TSAN_BUILD) --output-on-failure -R 'unit-(threads|propagation)|e2e-client'
 
 # Fuzzing.  `make test` runs each target a fixed number of executions
 # from a fixed seed (the same inputs every time, so CI is reproducible);
@@ -62,7 +66,7 @@ fuzz-build: deps
 		$(FUZZ_BUILD)/corpus/dbus
 
 FUZZ_SCENARIO_ARGS = $(FUZZ_BUILD)/corpus/scenario fuzz/corpus/scenario \
-	$$( [ -d $(CONFORMANCE)/cases ] && echo $(CONFORMANCE)/cases ) -dict=fuzz/scenario.dict -max_len=4096
+	tests/conformance/cases -dict=fuzz/scenario.dict -max_len=4096
 FUZZ_API_ARGS = $(FUZZ_BUILD)/corpus/api fuzz/corpus/api
 FUZZ_BROKER_ARGS = $(FUZZ_BUILD)/corpus/broker fuzz/corpus/broker -max_len=8192
 FUZZ_DBUS_ARGS = $(FUZZ_BUILD)/corpus/dbus fuzz/corpus/dbus -max_len=2048
@@ -88,7 +92,8 @@ bench: deps
 	sh scripts/bench.sh $(BENCH_BUILD)
 
 conformance: build
-	sh $(CONFORMANCE)/run-conformance $(BUILD)/imp
+	sh tests/run-scenarios.sh $(BUILD)/imp tests/conformance/cases
+	$(if $(CONFORMANCE),sh tests/run-scenarios.sh $(BUILD)/imp $(if $(wildcard $(CONFORMANCE)/cases),$(CONFORMANCE)/cases,$(CONFORMANCE)))
 
 # The main job: importanced boosting a niced background server while a
 # foreground client's requests wait for it (scripts/demo.sh), then the

@@ -7,6 +7,7 @@
  * the value and what was wrong (and, from a file, the file and the line);
  * nothing unknown is ignored.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -505,12 +506,19 @@ int config_load(struct broker_config *cfg, const char *path, char *err, size_t s
 	FILE *f = fopen(path, "re");
 	char line[1024], msg[512];
 	unsigned lineno = 0;
+	struct stat st;
 
 	if (!f) {
 		int e = -errno;
 
 		snprintf(err, size, "%s: %s", path, strerror(-e));
 		return e;
+	}
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, size, "%s: not a regular file (a configuration is a file of \"key value\" lines; "
+			 "drop-ins go in %s" IMPD_DROPIN_SUFFIX "/*.conf)", path, path);
+		fclose(f);
+		return -EINVAL;
 	}
 	while (fgets(line, sizeof(line), f)) {
 		char *key, *value, *end;
@@ -543,14 +551,57 @@ int config_load(struct broker_config *cfg, const char *path, char *err, size_t s
 			return -EINVAL;
 		}
 	}
+	if (ferror(f)) {
+		snprintf(err, size, "%s:%u: read error", path, lineno + 1);
+		fclose(f);
+		return -EIO;
+	}
 	fclose(f);
 	return 0;
+}
+
+static int dropin_name(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return d->d_name[0] != '.' && n > 5 && !strcmp(d->d_name + n - 5, ".conf");
+}
+
+int config_load_dropins(struct broker_config *cfg, const char *dir, char *err, size_t size)
+{
+	struct dirent **names;
+	char path[PATH_MAX];
+	int n, r = 0;
+
+	n = scandir(dir, &names, dropin_name, alphasort);
+	if (n < 0) {
+		int e = -errno;
+
+		if (e == -ENOENT)
+			return 0;
+		snprintf(err, size, "%s: %s", dir, strerror(-e));
+		return e;
+	}
+	for (int i = 0; i < n; i++) {
+		if (r == 0) {
+			if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) >= sizeof(path)) {
+				snprintf(err, size, "%s/%s: path too long", dir, names[i]->d_name);
+				r = -ENAMETOOLONG;
+			} else {
+				r = config_load(cfg, path, err, size);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	return r;
 }
 
 void config_usage(FILE *f)
 {
 	fprintf(f, "usage: importanced [--config FILE | --no-config] [--KEY VALUE ...]\n"
-		   "  --config FILE        \"key value\" lines (default " IMPD_DEFAULT_CONFIG " if it exists)\n"
+		   "  --config FILE        \"key value\" lines (default " IMPD_DEFAULT_CONFIG " if it exists),\n"
+		   "                       then FILE" IMPD_DROPIN_SUFFIX "/*.conf in name order\n"
 		   "  --no-config          read no configuration file\n"
 		   "  --verbose            the same as --verbose yes\n"
 		   "  --help, --version\n"
@@ -598,6 +649,18 @@ int config_from_args(struct broker_config *cfg, int argc, char **argv, char *err
 		file = IMPD_DEFAULT_CONFIG;
 	if (file && (r = config_load(cfg, file, err, size)) < 0)
 		return r;
+	/* then FILE.d/NAME.conf in name order (the default's even without it) */
+	if (!no_file) {
+		char dir[PATH_MAX];
+
+		if ((size_t)snprintf(dir, sizeof(dir), "%s" IMPD_DROPIN_SUFFIX, file ? file : IMPD_DEFAULT_CONFIG) >=
+		    sizeof(dir)) {
+			snprintf(err, size, "%s: path too long", file);
+			return -ENAMETOOLONG;
+		}
+		if ((r = config_load_dropins(cfg, dir, err, size)) < 0)
+			return r;
+	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 

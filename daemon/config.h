@@ -14,6 +14,7 @@
 #include "backend.h"
 
 #define IMPD_DEFAULT_CONFIG "/etc/importanced.conf"
+#define IMPD_DROPIN_SUFFIX ".d" /* FILE.d/NAME.conf: drop-ins, read after FILE */
 #define IMPD_MAX_RULES 32
 #define IMPD_RULE_LEN 256
 
@@ -106,9 +107,15 @@ int config_set(struct broker_config *cfg, const char *key, const char *value, ch
  * file, the line and the key in err. */
 int config_load(struct broker_config *cfg, const char *path, char *err, size_t size);
 
+/* Reads DIR/NAME.conf in name order (alphasort), each as config_load
+ * does, stopping at the first error; a missing DIR is none. */
+int config_load_dropins(struct broker_config *cfg, const char *dir, char *err, size_t size);
+
 /* Builds a configuration from defaults, the configuration file (--config
- * FILE, else IMPD_DEFAULT_CONFIG if it exists, none with --no-config) and
- * the command line, which wins.  0; 1 when --help or --version was
+ * FILE, else IMPD_DEFAULT_CONFIG if it exists, none with --no-config),
+ * its drop-ins (FILE.d/NAME.conf, config_load_dropins; the default's
+ * even when IMPD_DEFAULT_CONFIG does not exist) and the command line,
+ * which wins.  A --config that is not a regular file is refused.  0; 1 when --help or --version was
  * answered; -EINVAL with err set. */
 int config_from_args(struct broker_config *cfg, int argc, char **argv, char *err, size_t size);
 

@@ -10,22 +10,33 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <search.h>
-#include <signal.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "pidfd.h"
 #include "process.h"
 
+/* A pidfd polls readable once its process has exited.  Asking so needs
+ * no permission over the process (signal 0 through pidfd_send_signal is a
+ * kill permission check: another uid's process would need CAP_KILL, which
+ * the shipped unit's bounding set does not give). */
 int process_alive(int pidfd)
 {
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	int n;
+
 	if (pidfd < 0)
 		return -EBADF;
-	return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 ? 0 : -ESRCH;
+	do
+		n = poll(&p, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == 0 ? 0 : -ESRCH;
 }
 
 /* Older kernels have no PIDFD_GET_INFO: the pid from the pidfd's fdinfo

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -153,11 +154,84 @@ static void test_file(void **state)
 	assert_non_null(strstr(err, path));
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* FILE.d/NAME.conf after FILE, in name order, errors naming file:line;
+ * a directory given as the file is refused. */
+static void test_dropins(void **state)
+{
+	char dir[] = "/tmp/impd-dropin-XXXXXX", file[128], d[160], p[200];
+	struct broker_config cfg;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/importanced.conf", dir);
+	snprintf(d, sizeof(d), "%s.d", file);
+	write_text(file, "max-ports 7\nmax-vouchers 5\n");
+	{
+		char *argv[] = { "importanced", "--config", file, NULL };
+
+		/* no FILE.d: the file alone */
+		assert_int_equal(config_from_args(&cfg, 3, argv, err, sizeof(err)), 0);
+		assert_int_equal(cfg.limits.ports, 7);
+		assert_int_equal(mkdir(d, 0755), 0);
+		snprintf(p, sizeof(p), "%s/20-b.conf", d);
+		write_text(p, "max-ports 20\n");
+		snprintf(p, sizeof(p), "%s/10-a.conf", d);
+		write_text(p, "max-ports 10\nmax-vouchers 11\n");
+		snprintf(p, sizeof(p), "%s/30-c.conf.disabled", d); /* not NAME.conf: not read */
+		write_text(p, "max-ports 99\n");
+		snprintf(p, sizeof(p), "%s/.hidden.conf", d);
+		write_text(p, "max-ports 98\n");
+		assert_int_equal(config_from_args(&cfg, 3, argv, err, sizeof(err)), 0);
+		assert_int_equal(cfg.limits.ports, 20); /* 20-b after 10-a after the file */
+		assert_int_equal(cfg.limits.vouchers, 11);
+
+		/* an error names the drop-in and its line, and stops there */
+		snprintf(p, sizeof(p), "%s/15-bad.conf", d);
+		write_text(p, "# fine\nmax-ports many\n");
+		assert_int_equal(config_from_args(&cfg, 3, argv, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, "15-bad.conf:2: max-ports"))
+			fail_msg("error '%s' does not name 15-bad.conf:2", err);
+		unlink(p);
+
+		/* a directory where a drop-in should be is named too */
+		snprintf(p, sizeof(p), "%s/40-dir.conf", d);
+		assert_int_equal(mkdir(p, 0755), 0);
+		assert_int_equal(config_from_args(&cfg, 3, argv, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "40-dir.conf: not a regular file"));
+		rmdir(p);
+
+		/* --no-config reads neither the file nor its drop-ins */
+		char *none[] = { "importanced", "--no-config", NULL };
+
+		assert_int_equal(config_from_args(&cfg, 2, none, err, sizeof(err)), 0);
+		assert_int_equal(cfg.limits.ports, 256);
+	}
+	{
+		/* --config DIR: refused, saying why (it used to read as empty) */
+		char *argv[] = { "importanced", "--config", d, NULL };
+
+		assert_int_equal(config_from_args(&cfg, 3, argv, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, d) || !strstr(err, "not a regular file"))
+			fail_msg("--config DIR: error '%s'", err);
+	}
+	snprintf(p, sizeof(p), "rm -rf '%s'", dir);
+	assert_int_equal(system(p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_numbers), cmocka_unit_test(test_users), cmocka_unit_test(test_words),
-		cmocka_unit_test(test_rules), cmocka_unit_test(test_file),
+		cmocka_unit_test(test_rules), cmocka_unit_test(test_file), cmocka_unit_test(test_dropins),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
