@@ -10,6 +10,7 @@
 
 #include "broker.h"
 #include "dbus.h"
+#include "foreground.h"
 #include "diag.h"
 #include "peer.h"
 #include "process.h"
@@ -138,7 +139,7 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 	TAILQ_INIT(&b->peer_list);
 	dc.policy = on_policy;
 	dc.policy_ctx = b;
-	if ((e = imp_domain_new(&dc, &b->dom)) < 0)
+	if ((e = foreground_new(&b->fg)) < 0 || (e = imp_domain_new(&dc, &b->dom)) < 0)
 		goto fail;
 	/* Every timer the broker itself can need is made now, disabled:
 	 * out of descriptors or memory later, it can still be armed (a
@@ -181,6 +182,7 @@ void broker_free(struct broker *b)
 	sd_event_source_unref(b->accept_retry);
 	sd_event_source_unref(b->post_src);
 	imp_domain_free(b->dom);
+	foreground_free(b->fg);
 	sd_event_unref(b->ev);
 	free(b->inbuf);
 	free(b->outbuf);

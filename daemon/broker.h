@@ -18,6 +18,7 @@
  *   diag     status, listings, graph, monitors
  *   backend  the boost backends (nice, cgroup)
  *   dbus     D-Bus buses watched: their method calls as engine messages
+ *   foreground what is in front per uid: which donors are live donors
  */
 #ifndef IMPD_BROKER_H
 #define IMPD_BROKER_H
@@ -34,6 +35,7 @@
 #include "user.h"
 
 struct dbus_bus;
+struct foreground;
 struct peer;
 
 struct broker {
@@ -50,6 +52,7 @@ struct broker {
 	void *processes; /* tsearch of struct process* by pidfd inode */
 	TAILQ_HEAD(, peer) peer_list;
 	struct dbus_bus *dbus_buses; /* a list (dbus.h) */
+	struct foreground *fg; /* foreground.h */
 	struct usage usage; /* everyone together */
 	uint64_t next_peer; /* peer ids never leave the daemon */
 	uint64_t boosts, unboosts, requests, protocol_errors;

@@ -285,6 +285,8 @@ static const struct key keys[] = {
 	  "processes running this file are donors (repeatable; the file, not the string)" },
 	{ "donor-cgroup", K_SPECIAL, 0, 0, 0, 0, set_donor_cgroup, "PATH",
 	  "processes in this cgroup of the unified hierarchy, or below it, are donors (repeatable)" },
+	{ "donor-foreground", K_BOOL, OFF(donor_foreground), 0, 1, 0, NULL, "yes|no",
+	  "donors in a login session are live donors only while in the foreground (docs/foreground.md; default no)" },
 	{ "name-owner", K_SPECIAL, 0, 0, 0, 0, set_name_owner, "'PATTERN USER'",
 	  "names matching PATTERN (a name, or a prefix ending in *) may be owned only by USER (repeatable)" },
 	{ "names-unlisted", K_SPECIAL, 0, 0, 0, 0, set_names_unlisted, "any|root",

@@ -79,6 +79,7 @@ struct broker_config {
 	struct dbus_config dbus;
 	char socket_path[108];
 	bool verbose;
+	bool donor_foreground; /* foreground.h */
 };
 
 void config_defaults(struct broker_config *cfg);

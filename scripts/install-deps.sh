@@ -6,7 +6,8 @@ set -eu
 # bus and their unchanged callers; dbus-broker is unpacked, not installed
 # (scripts/dbus-broker-root.sh)
 pkgs="make cmake gcc clang libclang-rt-14-dev libcmocka-dev pkg-config graphviz libsystemd-dev libuv1-dev libglib2.0-dev procps valgrind
-	dbus-daemon systemd libglib2.0-bin $*"
+	dbus-daemon systemd libglib2.0-bin
+	libxcb1-dev xvfb openbox xdotool x11-utils $*"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
