@@ -36,6 +36,7 @@
 
 struct dbus_bus;
 struct foreground;
+struct foreground_bus;
 struct peer;
 
 struct broker {
@@ -53,6 +54,7 @@ struct broker {
 	TAILQ_HEAD(, peer) peer_list;
 	struct dbus_bus *dbus_buses; /* a list (dbus.h) */
 	struct foreground *fg; /* foreground.h */
+	struct foreground_bus *fg_bus; /* foreground-bus.h; NULL: none */
 	struct usage usage; /* everyone together */
 	uint64_t next_peer; /* peer ids never leave the daemon */
 	uint64_t boosts, unboosts, requests, protocol_errors;
