@@ -226,7 +226,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	e2e_daemon_bin = argv[1];
-	policy_file = argv[2];
+	policy_file = realpath(argv[2], NULL); /* the bus reads it from elsewhere */
+	if (!policy_file) {
+		perror(argv[2]);
+		return 1;
+	}
 	if (geteuid() != 0) {
 		printf("test-attack-fg: not root, skipped\n");
 		return 77;
