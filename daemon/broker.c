@@ -12,6 +12,7 @@
 #include "dbus.h"
 #include "foreground-bus.h"
 #include "foreground.h"
+#include "logind.h"
 #include "diag.h"
 #include "peer.h"
 #include "process.h"
@@ -149,7 +150,8 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 	    (e = sd_event_add_time(ev, &b->timer_src, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_engine_timer, b)) < 0 ||
 	    (e = sd_event_add_time(ev, &b->accept_retry, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_accept_retry, b)) < 0 ||
 	    (e = sd_event_add_post(ev, &b->post_src, on_dispatched, b)) < 0 ||
-	    (e = dbus_start(b)) < 0 || (e = foreground_bus_start(b)) < 0)
+	    (e = dbus_start(b)) < 0 || (e = foreground_bus_start(b)) < 0 ||
+	    (e = logind_start(b)) < 0)
 		goto fail;
 	sd_event_source_set_enabled(b->timer_src, SD_EVENT_OFF);
 	sd_event_source_set_enabled(b->accept_retry, SD_EVENT_OFF);
@@ -175,6 +177,7 @@ void broker_free(struct broker *b)
 {
 	if (!b)
 		return;
+	logind_stop(b);
 	foreground_bus_stop(b);
 	dbus_stop(b);
 	while (!TAILQ_EMPTY(&b->peer_list))

@@ -19,6 +19,7 @@
  *   backend  the boost backends (nice, cgroup)
  *   dbus     D-Bus buses watched: their method calls as engine messages
  *   foreground what is in front per uid: which donors are live donors
+ *            (sources: FOREGROUND, foreground-bus, logind)
  */
 #ifndef IMPD_BROKER_H
 #define IMPD_BROKER_H
@@ -37,6 +38,7 @@
 struct dbus_bus;
 struct foreground;
 struct foreground_bus;
+struct logind;
 struct peer;
 
 struct broker {
@@ -55,6 +57,7 @@ struct broker {
 	struct dbus_bus *dbus_buses; /* a list (dbus.h) */
 	struct foreground *fg; /* foreground.h */
 	struct foreground_bus *fg_bus; /* foreground-bus.h; NULL: none */
+	struct logind *logind; /* logind.h; NULL: not followed */
 	struct usage usage; /* everyone together */
 	uint64_t next_peer; /* peer ids never leave the daemon */
 	uint64_t boosts, unboosts, requests, protocol_errors;

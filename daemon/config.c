@@ -303,6 +303,8 @@ static const struct key keys[] = {
 	  "donors in a login session are live donors only while in the foreground (docs/foreground.md; default no)" },
 	{ "foreground-bus", K_SPECIAL, 0, 0, 0, 0, set_foreground_bus, "system|ADDRESS",
 	  "serve org.importance.Foreground1 on this bus (docs/foreground.md; default: none)" },
+	{ "logind", K_BOOL, OFF(logind), 0, 1, 0, NULL, "yes|no",
+	  "follow systemd-logind on the system bus: donors of inactive or locked sessions are not live (default no)" },
 	{ "name-owner", K_SPECIAL, 0, 0, 0, 0, set_name_owner, "'PATTERN USER'",
 	  "names matching PATTERN (a name, or a prefix ending in *) may be owned only by USER (repeatable)" },
 	{ "names-unlisted", K_SPECIAL, 0, 0, 0, 0, set_names_unlisted, "any|root",

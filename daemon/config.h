@@ -80,6 +80,7 @@ struct broker_config {
 	char socket_path[108];
 	bool verbose;
 	bool donor_foreground; /* foreground.h */
+	bool logind; /* logind.h */
 	char foreground_bus[IMPD_RULE_LEN]; /* foreground-bus.h: system, an address, or "" */
 };
 
