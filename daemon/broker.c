@@ -166,11 +166,20 @@ void broker_reload(struct broker *b, const struct broker_config *cfg)
 {
 	struct backend_config backend = b->cfg.backend;
 	char socket_path[sizeof(b->cfg.socket_path)];
+	char old_bus[sizeof(b->cfg.foreground_bus)];
 
 	memcpy(socket_path, b->cfg.socket_path, sizeof(socket_path));
+	memcpy(old_bus, b->cfg.foreground_bus, sizeof(old_bus));
 	b->cfg = *cfg;
 	b->cfg.backend = backend;
 	memcpy(b->cfg.socket_path, socket_path, sizeof(socket_path));
+	/* the buses followed stay as started; donor-foreground takes effect now */
+	b->cfg.logind = b->logind != NULL;
+	if (b->fg_bus)
+		memcpy(b->cfg.foreground_bus, old_bus, sizeof(old_bus));
+	else
+		b->cfg.foreground_bus[0] = 0;
+	foreground_apply(b);
 }
 
 void broker_free(struct broker *b)

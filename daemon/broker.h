@@ -80,8 +80,9 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 void broker_free(struct broker *b);
 
 /* A new configuration (SIGHUP): donor rules, name rules, limits and
- * verbosity take effect for what comes next; the backend and the socket
- * stay as they were (a restart changes them). */
+ * verbosity take effect for what comes next, donor-foreground at once;
+ * the backend, the socket, foreground-bus and logind stay as they were (a
+ * restart changes them). */
 void broker_reload(struct broker *b, const struct broker_config *cfg);
 
 /* Keeps the loop's timer on the engine's next delayed-drop deadline.  The
