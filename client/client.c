@@ -1926,6 +1926,13 @@ int impc_status_get(impc *c, impc_status *st)
 	return 0;
 }
 
+int impc_foreground(impc *c, int pid, unsigned flags)
+{
+	struct impp_req_foreground q = { pid, flags };
+
+	return transact(c, IMPP_REQ_FOREGROUND, &q, sizeof(q), NULL, 0, NULL);
+}
+
 int impc_donor(impc *c, int pid, bool on)
 {
 	struct impp_req_donor q = { pid, on };

@@ -72,4 +72,7 @@ if(TARGET importanced)
   imp_install_with_paths(daemon/systemd/importanced.socket ${IMP_SYSTEMD_UNITDIR})
   imp_install_with_paths(daemon/systemd/importanced.conf ${CMAKE_INSTALL_SYSCONFDIR}
     "/etc/importanced.conf=>${IMP_CONFIG_FILE}")
+  # lets importanced own org.importance.Foreground1 on the system bus and
+  # anyone call it (docs/foreground.md)
+  install(FILES daemon/dbus-1/org.importance.Foreground1.conf DESTINATION ${CMAKE_INSTALL_DATADIR}/dbus-1/system.d)
 endif()

@@ -10,6 +10,9 @@
 
 #include "broker.h"
 #include "dbus.h"
+#include "foreground-bus.h"
+#include "foreground.h"
+#include "logind.h"
 #include "diag.h"
 #include "peer.h"
 #include "process.h"
@@ -139,7 +142,7 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 	TAILQ_INIT(&b->peer_list);
 	dc.policy = on_policy;
 	dc.policy_ctx = b;
-	if ((e = imp_domain_new(&dc, &b->dom)) < 0)
+	if ((e = foreground_new(&b->fg)) < 0 || (e = imp_domain_new(&dc, &b->dom)) < 0)
 		goto fail;
 	/* Every timer the broker itself can need is made now, disabled:
 	 * out of descriptors or memory later, it can still be armed (a
@@ -148,7 +151,8 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 	    (e = sd_event_add_time(ev, &b->timer_src, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_engine_timer, b)) < 0 ||
 	    (e = sd_event_add_time(ev, &b->accept_retry, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_accept_retry, b)) < 0 ||
 	    (e = sd_event_add_post(ev, &b->post_src, on_dispatched, b)) < 0 ||
-	    (e = dbus_start(b)) < 0 || (e = unix_start(b)) < 0)
+	    (e = dbus_start(b)) < 0 || (e = unix_start(b)) < 0 || (e = foreground_bus_start(b)) < 0 ||
+	    (e = logind_start(b)) < 0)
 		goto fail;
 	sd_event_source_set_enabled(b->timer_src, SD_EVENT_OFF);
 	sd_event_source_set_enabled(b->accept_retry, SD_EVENT_OFF);
@@ -163,17 +167,28 @@ void broker_reload(struct broker *b, const struct broker_config *cfg)
 {
 	struct backend_config backend = b->cfg.backend;
 	char socket_path[sizeof(b->cfg.socket_path)];
+	char old_bus[sizeof(b->cfg.foreground_bus)];
 
 	memcpy(socket_path, b->cfg.socket_path, sizeof(socket_path));
+	memcpy(old_bus, b->cfg.foreground_bus, sizeof(old_bus));
 	b->cfg = *cfg;
 	b->cfg.backend = backend;
 	memcpy(b->cfg.socket_path, socket_path, sizeof(socket_path));
+	/* the buses followed stay as started; donor-foreground takes effect now */
+	b->cfg.logind = b->logind != NULL;
+	if (b->fg_bus)
+		memcpy(b->cfg.foreground_bus, old_bus, sizeof(old_bus));
+	else
+		b->cfg.foreground_bus[0] = 0;
+	foreground_apply(b);
 }
 
 void broker_free(struct broker *b)
 {
 	if (!b)
 		return;
+	logind_stop(b);
+	foreground_bus_stop(b);
 	dbus_stop(b);
 	unix_stop(b);
 	while (!TAILQ_EMPTY(&b->peer_list))
@@ -183,6 +198,7 @@ void broker_free(struct broker *b)
 	sd_event_source_unref(b->accept_retry);
 	sd_event_source_unref(b->post_src);
 	imp_domain_free(b->dom);
+	foreground_free(b->fg);
 	sd_event_unref(b->ev);
 	free(b->inbuf);
 	free(b->outbuf);

@@ -21,6 +21,8 @@
  *   dbus     D-Bus buses watched: their method calls as engine messages
  *   unix     Unix sockets seen by the kernel (BPF): requests as engine
  *            messages (unix.c the model, unix-bpf.c its libbpf half)
+ *   foreground what is in front per uid: which donors are live donors
+ *            (sources: FOREGROUND, foreground-bus, logind)
  */
 #ifndef IMPD_BROKER_H
 #define IMPD_BROKER_H
@@ -37,6 +39,9 @@
 #include "user.h"
 
 struct dbus_bus;
+struct foreground;
+struct foreground_bus;
+struct logind;
 struct peer;
 struct unix_tracer;
 
@@ -55,6 +60,9 @@ struct broker {
 	TAILQ_HEAD(, peer) peer_list;
 	struct dbus_bus *dbus_buses; /* a list (dbus.h) */
 	struct unix_tracer *unix_tracer; /* Unix sockets (unix-bpf.h); NULL: off */
+	struct foreground *fg; /* foreground.h */
+	struct foreground_bus *fg_bus; /* foreground-bus.h; NULL: none */
+	struct logind *logind; /* logind.h; NULL: not followed */
 	struct usage usage; /* everyone together */
 	uint64_t next_peer; /* peer ids never leave the daemon */
 	uint64_t boosts, unboosts, requests, protocol_errors;
@@ -77,8 +85,9 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 void broker_free(struct broker *b);
 
 /* A new configuration (SIGHUP): donor rules, name rules, limits and
- * verbosity take effect for what comes next; the backend and the socket
- * stay as they were (a restart changes them). */
+ * verbosity take effect for what comes next, donor-foreground at once;
+ * the backend, the socket, foreground-bus and logind stay as they were (a
+ * restart changes them). */
 void broker_reload(struct broker *b, const struct broker_config *cfg);
 
 /* Keeps the loop's timer on the engine's next delayed-drop deadline.  The

@@ -283,6 +283,20 @@ static int set_names_unlisted(struct broker_config *cfg, const char *v, char *er
 	return -EINVAL;
 }
 
+static int set_foreground_bus(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	if (strcmp(v, "system") && !strchr(v, ':')) {
+		snprintf(err, size, "foreground-bus: '%s' is neither system nor a bus address (unix:path=...)", v);
+		return -EINVAL;
+	}
+	if (strlen(v) >= sizeof(cfg->foreground_bus)) {
+		snprintf(err, size, "foreground-bus: '%s' is longer than %zu bytes", v, sizeof(cfg->foreground_bus) - 1);
+		return -EINVAL;
+	}
+	strcpy(cfg->foreground_bus, v);
+	return 0;
+}
+
 #define OFF(field) offsetof(struct broker_config, field)
 #define LIM(field) OFF(limits.field)
 #define U32 ((long long)UINT32_MAX)
@@ -321,6 +335,12 @@ static const struct key keys[] = {
 	  "processes running this file are donors (repeatable; the file, not the string)" },
 	{ "donor-cgroup", K_SPECIAL, 0, 0, 0, 0, set_donor_cgroup, "PATH",
 	  "processes in this cgroup of the unified hierarchy, or below it, are donors (repeatable)" },
+	{ "donor-foreground", K_BOOL, OFF(donor_foreground), 0, 1, 0, NULL, "yes|no",
+	  "donors in a login session are live donors only while in the foreground (docs/foreground.md; default no)" },
+	{ "foreground-bus", K_SPECIAL, 0, 0, 0, 0, set_foreground_bus, "system|ADDRESS",
+	  "serve org.importance.Foreground1 on this bus (docs/foreground.md; default: none)" },
+	{ "logind", K_BOOL, OFF(logind), 0, 1, 0, NULL, "yes|no",
+	  "follow systemd-logind on the system bus: donors of inactive or locked sessions are not live (default no)" },
 	{ "name-owner", K_SPECIAL, 0, 0, 0, 0, set_name_owner, "'PATTERN USER'",
 	  "names matching PATTERN (a name, or a prefix ending in *) may be owned only by USER (repeatable)" },
 	{ "names-unlisted", K_SPECIAL, 0, 0, 0, 0, set_names_unlisted, "any|root",

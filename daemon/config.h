@@ -95,6 +95,9 @@ struct broker_config {
 	struct unix_config unix_sockets;
 	char socket_path[108];
 	bool verbose;
+	bool donor_foreground; /* foreground.h */
+	bool logind; /* logind.h */
+	char foreground_bus[IMPD_RULE_LEN]; /* foreground-bus.h: system, an address, or "" */
 };
 
 void config_defaults(struct broker_config *cfg);

@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "dbus.h"
 #include "donor.h"
+#include "foreground.h"
 #include "process.h"
 #include "user.h"
 
@@ -41,6 +42,7 @@ struct bus_conn {
 	imp_task *task; /* donors and receivers; NULL: it can neither boost nor be boosted */
 	imp_port *port; /* receivers: where calls to it queue */
 	bool donor, receiver;
+	bool live; /* a donor that is a live donor now (foreground.h) */
 	LIST_HEAD(, bus_call) calls_out, calls_in;
 	LIST_ENTRY(bus_conn) link;
 };
@@ -327,7 +329,7 @@ static void conn_free(struct dbus_bus *bus, struct bus_conn *x)
 static int conn_task(struct broker *b, struct bus_conn *x, unsigned flags)
 {
 	int e = imp_task_create(b->dom, x->actor.pid,
-				IMP_TASK_LIVE_DONOR | (x->donor ? IMP_TASK_DONOR : 0) | flags, &x->task);
+				IMP_TASK_LIVE_DONOR | (x->live ? IMP_TASK_DONOR : 0) | flags, &x->task);
 
 	if (e < 0)
 		return e;
@@ -424,6 +426,7 @@ static struct bus_conn *conn_get(struct dbus_bus *bus, const char *unique)
 	 * child.  Only a process whose uid is still the one it connected with
 	 * can be a donor. */
 	x->donor = connect_uid == x->who.uid && donor_match(&b->cfg.donors, pidfd, &x->who);
+	x->live = x->donor && foreground_live(b, pidfd, &x->who);
 	if (no_receiver_rules(&b->cfg.dbus) || donor_match(&b->cfg.dbus.receivers, pidfd, &x->who))
 		conn_accept(bus, x); /* on failure it takes no boosts, and still may give them */
 	else if (x->donor)
@@ -1011,11 +1014,31 @@ int dbus_set_donor(struct broker *b, pid_t pid, bool on)
 			if (!x->task && (e = conn_task(b, x, 0)) < 0)
 				return e;
 			x->donor = on;
-			if ((e = imp_task_set_live_donor(x->task, on)) < 0)
+			x->live = on && foreground_live(b, x->pidfd, &x->who);
+			if ((e = imp_task_set_live_donor(x->task, x->live)) < 0)
 				return e;
 		}
 	}
 	return e;
+}
+
+void dbus_foreground_apply(struct broker *b)
+{
+	for (struct dbus_bus *bus = b->dbus_buses; bus; bus = bus->next) {
+		struct bus_conn *x;
+
+		LIST_FOREACH(x, &bus->conn_list, link) {
+			bool live;
+
+			if (!x->donor || !x->task || x->pidfd < 0)
+				continue;
+			live = foreground_live(b, x->pidfd, &x->who);
+			if (live != x->live) {
+				x->live = live;
+				imp_task_set_live_donor(x->task, live);
+			}
+		}
+	}
 }
 
 void dbus_foreach_task(struct broker *b, dbus_task_fn *fn, void *ctx)

@@ -114,6 +114,10 @@ void dbus_bus_counts(const struct dbus_bus *bus, struct dbus_counts *out);
  * none. */
 int dbus_set_donor(struct broker *b, pid_t pid, bool on);
 
+/* The foreground changed (foreground.h): every donor connection's live
+ * state is decided again. */
+void dbus_foreground_apply(struct broker *b);
+
 /* Calls fn for every bus connection that has a task. */
 typedef void dbus_task_fn(void *ctx, const struct actor *actor, imp_task *task, bool receiver, const char *bus,
 			  const char *unique);

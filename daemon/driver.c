@@ -8,7 +8,9 @@
  *     policy), sends to ports it holds a send right for, receives on its
  *     own ports, its own vouchers, LEGACY_COMPLETE of its own assertion,
  *     FILELOCK waits when it is a donor;
- *   - root or the daemon's uid: DONOR.
+ *   - root or the daemon's uid: DONOR;
+ *   - anyone: FOREGROUND about processes of its own effective uid (root and
+ *     the daemon's uid: about anyone's).
  * Donor status is never what a peer says: it is decided at HELLO from the
  * donor rules, about the process that sent the HELLO (which must be the
  * one that connected), and changed only by DONOR.  Sends never carry a
@@ -25,6 +27,7 @@
 #include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +37,7 @@
 #include "donor.h"
 #include "driver.h"
 #include "filelock.h"
+#include "foreground.h"
 #include "name.h"
 #include "peer.h"
 #include "port.h"
@@ -216,9 +220,10 @@ static int req_confirm(struct broker *b, struct peer *c, struct request *rq)
 	/* the program that read HELLO's reply is the one running now */
 	if (exe.st_dev == c->exe_dev && exe.st_ino == c->exe_ino && who.uid == c->hello_euid &&
 	    donor_match(&b->cfg.donors, c->pidfd, &who)) {
-		if ((e = imp_task_set_live_donor(c->task, true)) < 0)
-			return e;
 		c->donor = true;
+		c->live = foreground_live(b, c->pidfd, &who);
+		if ((e = imp_task_set_live_donor(c->task, c->live)) < 0)
+			return e;
 	}
 	r.version = IMPP_VERSION;
 	r.pid = c->actor.pid;
@@ -558,8 +563,11 @@ static int req_donor(struct broker *b, struct peer *c, struct request *rq)
 	TAILQ_FOREACH(x, &b->peer_list, link) {
 		if (x->actor.pid != q.pid || !x->task || x->dead || process_alive(x->pidfd) < 0)
 			continue;
+		struct ident who;
+
 		x->donor = q.on;
-		e = imp_task_set_live_donor(x->task, q.on);
+		x->live = q.on && process_ident(x->pidfd, &who) == 0 && foreground_live(b, x->pidfd, &who);
+		e = imp_task_set_live_donor(x->task, x->live);
 	}
 	if (dbus_set_donor(b, q.pid, q.on) == 0 && e == -ESRCH)
 		e = 0;
@@ -569,6 +577,51 @@ static int req_donor(struct broker *b, struct peer *c, struct request *rq)
 		return e;
 	peer_reply_status(c, rq->type, rq->serial, 0);
 	return 0;
+}
+
+/* A process (or its cgroup) of the caller's own uid is in front, or
+ * nothing of its uid is.  The target is held by a pidfd from here on, and
+ * its uid read through it: a pid reused before the pidfd was opened can
+ * only name another process of the caller's uid. */
+static int req_foreground(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_foreground q;
+	struct ident who;
+	bool privileged = c->actor.uid == 0 || c->actor.uid == geteuid();
+	int fd, e;
+
+	NEED(q);
+	if (q.flags & ~(IMPP_FOREGROUND_CGROUP | IMPP_FOREGROUND_FORGET) || q.pid < 0 ||
+	    ((q.flags & IMPP_FOREGROUND_FORGET) && (q.pid || (q.flags & IMPP_FOREGROUND_CGROUP))))
+		return -EINVAL;
+	if ((e = process_alive(c->pidfd)) < 0)
+		return e;
+	if (q.pid == 0) {
+		if (q.flags & IMPP_FOREGROUND_FORGET)
+			foreground_forget(b, c->actor.uid);
+		else if ((e = foreground_set_none(b, c->actor.uid)) < 0)
+			return e;
+		peer_reply_status(c, rq->type, rq->serial, 0);
+		return 0;
+	}
+	if ((fd = (int)syscall(SYS_pidfd_open, (pid_t)q.pid, 0)) < 0)
+		return errno == EINVAL ? -ESRCH : -errno;
+	if ((e = process_ident(fd, &who)) < 0)
+		goto out;
+	if ((e = process_in_our_namespaces(fd, who.pid)) <= 0) {
+		e = e < 0 ? e : -EPERM;
+		goto out;
+	}
+	if (!privileged && who.uid != c->actor.uid) {
+		e = -EPERM;
+		goto out;
+	}
+	if ((e = foreground_set_process(b, who.uid, fd, &who, q.flags & IMPP_FOREGROUND_CGROUP)) < 0)
+		goto out;
+	peer_reply_status(c, rq->type, rq->serial, 0);
+out:
+	close(fd);
+	return e;
 }
 
 typedef int (*handler_fn)(struct broker *, struct peer *, struct request *);
@@ -597,6 +650,7 @@ static const struct {
 	[IMPP_REQ_SEND_RECEIVE] = { req_send_receive, true },
 	[IMPP_REQ_BATCH] = { req_batch, true },
 	[IMPP_REQ_CONFIRM] = { req_confirm, true },
+	[IMPP_REQ_FOREGROUND] = { req_foreground, false },
 };
 
 void driver_protocol_error(struct broker *b, struct peer *c, uint32_t serial, int status)

@@ -61,6 +61,7 @@ struct peer {
 	int pidfd;
 	struct user *user;
 	bool hello, confirmed, monitor, receiver, denap, donor, dead;
+	bool live; /* a donor that is a live donor now (foreground.h) */
 	/* HELLO's challenge, and what the process ran when HELLO was read */
 	uint64_t challenge;
 	dev_t exe_dev;

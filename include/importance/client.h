@@ -260,6 +260,12 @@ IMPC_EXTERN int impc_graph(impc *c, char **text);
 /* Privileged (root or the daemon's user): make every task of pid a donor
  * or not; the change propagates. */
 IMPC_EXTERN int impc_donor(impc *c, int pid, bool on);
+/* FOREGROUND (protocol.h): pid (of the caller's own uid unless root) is in
+ * front; 0: nothing of the caller's uid is.  flags: IMPC_FOREGROUND_CGROUP
+ * (its whole cgroup), IMPC_FOREGROUND_FORGET (pid 0: stop speaking). */
+#define IMPC_FOREGROUND_CGROUP 1u
+#define IMPC_FOREGROUND_FORGET 2u
+IMPC_EXTERN int impc_foreground(impc *c, int pid, unsigned flags);
 /* Subscribe to policy events (then read them with impc_next_event). */
 IMPC_EXTERN int impc_monitor(impc *c);
 

@@ -75,6 +75,7 @@ enum impp_request {
 	IMPP_REQ_SEND_RECEIVE = 18,
 	IMPP_REQ_BATCH = 19,
 	IMPP_REQ_CONFIRM = 20,
+	IMPP_REQ_FOREGROUND = 22,
 	IMPP_REQ_MAX_
 };
 
@@ -308,6 +309,19 @@ struct impp_req_donor {
 	uint32_t on;
 } __attribute__((packed));
 
+/* FOREGROUND: what is in front for a uid (foreground.h).  pid 0: nothing
+ * of the caller's uid is; otherwise that process is (with
+ * IMPP_FOREGROUND_CGROUP: every process of its uid in its cgroup), which
+ * must be of the caller's own effective uid unless the caller is root or
+ * the daemon's user.  IMPP_FOREGROUND_FORGET: no source speaks for the
+ * caller's uid any more (pid must be 0). */
+#define IMPP_FOREGROUND_CGROUP 1u
+#define IMPP_FOREGROUND_FORGET 2u
+struct impp_req_foreground {
+	int32_t pid;
+	uint32_t flags;
+} __attribute__((packed));
+
 struct impp_evt_policy {
 	int32_t pid;
 	uint32_t boosted;
@@ -370,6 +384,7 @@ IMPP_STATIC_ASSERT(sizeof(struct impp_reply_filelock) == 16, "impp_reply_fileloc
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_text) == 8, "impp_reply_text");
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_stats) == 108, "impp_reply_stats");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_donor) == 8, "impp_req_donor");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_foreground) == 8, "impp_req_foreground");
 IMPP_STATIC_ASSERT(sizeof(struct impp_evt_policy) == 24, "impp_evt_policy");
 IMPP_STATIC_ASSERT(sizeof(struct impp_evt_msg_destroyed) == 16, "impp_evt_msg_destroyed");
 IMPP_STATIC_ASSERT(IMPP_SEND_NOIMPORTANCE == IMP_SEND_NOIMPORTANCE &&

@@ -2,6 +2,7 @@
  * impctl — look into importanced and steer donors.
  *
  *   impctl [--socket PATH] status | tasks | graph | monitor [--count N] | donor PID on|off
+ *          | foreground PID [--cgroup] | foreground none|forget
  *   impctl --help | --version
  *
  * The command line is checked in full before connecting, so a wrong
@@ -31,6 +32,8 @@ static void usage(FILE *f)
 		"  graph              the donation graph as Graphviz DOT\n"
 		"  monitor [--count N] print policy updates as they happen (N of them; default: until stopped)\n"
 		"  donor PID on|off   make a client a donor or not (root)\n"
+		"  foreground PID [--cgroup]  PID (with --cgroup: its whole cgroup) is in front for its uid\n"
+		"                     (yours only, unless root); none: nothing of yours; forget: stop saying\n"
 		"--socket PATH: the daemon's socket (default: $IMPORTANCED_SOCKET, else %s).\n",
 		IMPP_DEFAULT_SOCKET);
 }
@@ -68,7 +71,7 @@ static long parse_number(const char *what, const char *s, long min, long max)
 	return v;
 }
 
-enum command { CMD_STATUS, CMD_TASKS, CMD_GRAPH, CMD_MONITOR, CMD_DONOR };
+enum command { CMD_STATUS, CMD_TASKS, CMD_GRAPH, CMD_MONITOR, CMD_DONOR, CMD_FOREGROUND };
 
 struct invocation {
 	const char *socket; /* NULL: the client library's default */
@@ -76,6 +79,7 @@ struct invocation {
 	long count;         /* monitor: events to print, -1 until stopped */
 	int pid;            /* donor */
 	bool on;            /* donor */
+	unsigned fg_flags;  /* foreground */
 };
 
 static void parse(int argc, char **argv, struct invocation *inv)
@@ -100,7 +104,7 @@ static void parse(int argc, char **argv, struct invocation *inv)
 		}
 	}
 	if (i == argc)
-		usage_error("no command given: status, tasks, graph, monitor or donor");
+		usage_error("no command given: status, tasks, graph, monitor, donor or foreground");
 	cmd = argv[i++];
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "tasks") || !strcmp(cmd, "graph")) {
 		inv->cmd = !strcmp(cmd, "status") ? CMD_STATUS : !strcmp(cmd, "tasks") ? CMD_TASKS : CMD_GRAPH;
@@ -123,8 +127,25 @@ static void parse(int argc, char **argv, struct invocation *inv)
 		inv->on = !strcmp(argv[i + 1], "on");
 		if (!inv->on && strcmp(argv[i + 1], "off"))
 			usage_error("donor takes on or off after the pid, not '%s'", argv[i + 1]);
+	} else if (!strcmp(cmd, "foreground")) {
+		inv->cmd = CMD_FOREGROUND;
+		if (i == argc)
+			usage_error("foreground takes a pid, none or forget (foreground PID [--cgroup])");
+		if (!strcmp(argv[i], "none") || !strcmp(argv[i], "forget")) {
+			inv->fg_flags = !strcmp(argv[i], "forget") ? IMPC_FOREGROUND_FORGET : 0;
+			if (++i != argc)
+				usage_error("foreground %s takes nothing after it, '%s' given", argv[i - 1], argv[i]);
+		} else {
+			inv->pid = (int)parse_number("foreground's PID", argv[i++], 1, 0x7fffffffL);
+			if (i < argc && !strcmp(argv[i], "--cgroup")) {
+				inv->fg_flags = IMPC_FOREGROUND_CGROUP;
+				i++;
+			}
+			if (i != argc)
+				usage_error("foreground takes only --cgroup after the pid, not '%s'", argv[i]);
+		}
 	} else {
-		usage_error("unknown command '%s': the commands are status, tasks, graph, monitor and donor",
+		usage_error("unknown command '%s': the commands are status, tasks, graph, monitor, donor and foreground",
 			    cmd);
 	}
 }
@@ -231,6 +252,10 @@ int main(int argc, char **argv)
 	case CMD_DONOR:
 		if ((e = impc_donor(c, inv.pid, inv.on)) < 0)
 			status = fail("donor", e);
+		break;
+	case CMD_FOREGROUND:
+		if ((e = impc_foreground(c, inv.pid, inv.fg_flags)) < 0)
+			status = fail("foreground", e);
 		break;
 	}
 	impc_close(c);

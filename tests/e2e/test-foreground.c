@@ -1,0 +1,399 @@
+/*
+ * The foreground decides who donates (docs/foreground.md), end to end: a
+ * real Xvfb with a real window manager (openbox), real X client windows
+ * (x11-window) claiming the pids of real importance clients, xdotool
+ * switching focus, the X11 source's driver (imp-x11-foreground) telling a
+ * real importanced (--donor-foreground yes) what is in front, and a niced
+ * receiver whose nice value shows the boost.
+ *
+ *   test-foreground IMPORTANCED IMP-X11-FOREGROUND X11-WINDOW
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "e2e.h"
+#include "importance/client.h"
+#include "importance/importance.h"
+
+#define NICE_SERVER 10
+#define NICE_BOOST -10
+#define DAEMON_ARGS "--donor-foreground yes --donor-uid root"
+
+static const char *driver_bin, *window_bin;
+static pid_t xvfb_pid, wm_pid;
+static char display[32];
+
+/* ---- the X server and its window manager, for the whole run ---- */
+
+static pid_t spawn_x(const char *const *argv, int out_fd)
+{
+	pid_t p = fork();
+
+	if (p == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (out_fd >= 0 && out_fd != 3) {
+			dup2(out_fd, 3);
+			close(out_fd);
+		}
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return p;
+}
+
+static int start_x(void **state)
+{
+	const char *xvfb[] = { "Xvfb", "-displayfd", "3", "-nolisten", "tcp", "-screen", "0", "640x480x24", NULL };
+	const char *wm[] = { "openbox", "--sm-disable", NULL };
+	int fds[2];
+	char buf[16] = { 0 };
+	ssize_t n;
+
+	(void)state;
+	if (pipe(fds) < 0)
+		return -1;
+	xvfb_pid = spawn_x(xvfb, fds[1]);
+	close(fds[1]);
+	n = read(fds[0], buf, sizeof(buf) - 1); /* the display number, once it listens */
+	close(fds[0]);
+	if (n <= 0) {
+		fprintf(stderr, "test-foreground: Xvfb did not start\n");
+		return -1;
+	}
+	buf[strcspn(buf, "\n")] = 0;
+	snprintf(display, sizeof(display), ":%s", buf);
+	setenv("DISPLAY", display, 1);
+	wm_pid = spawn_x(wm, -1);
+	/* openbox is up when it has set _NET_SUPPORTING_WM_CHECK */
+	for (int i = 0; i < 200; i++) {
+		if (system("xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q 'window id'") == 0)
+			return 0;
+		usleep(50000);
+	}
+	fprintf(stderr, "test-foreground: openbox did not come up on %s\n", display);
+	return -1;
+}
+
+static int stop_x(void **state)
+{
+	(void)state;
+	if (wm_pid > 0 && kill(wm_pid, SIGTERM) == 0)
+		waitpid(wm_pid, NULL, 0);
+	if (xvfb_pid > 0 && kill(xvfb_pid, SIGTERM) == 0)
+		waitpid(xvfb_pid, NULL, 0);
+	return 0;
+}
+
+/* ---- children: a receiver and apps, driven by bytes ---- */
+
+struct child {
+	pid_t pid;
+	int cmd, reply;
+};
+
+enum kind { SERVER, DENAP_SERVER, APP, SERVICE };
+
+static void child_main(enum kind k, int cmd, int reply)
+{
+	unsigned flags = k == SERVER ? IMPC_RECEIVER : k == DENAP_SERVER ? IMPC_DENAP_RECEIVER : 0;
+	uint64_t port = 0, peer = 0, voucher = 0;
+	impc_message m;
+	bool donor;
+	impc *c;
+	char op;
+
+	if (k == APP) {
+		/* a login session of its own, as pam_loginuid gives a login:
+		 * the kernel hands out a fresh audit session id */
+		FILE *f = fopen("/proc/self/loginuid", "w");
+
+		if (!f || fprintf(f, "0") < 0 || fclose(f) != 0)
+			_exit(3);
+	}
+	if (flags)
+		setpriority(PRIO_PROCESS, 0, NICE_SERVER);
+	if (impc_connect(e2e_sock, flags, &c, &donor) < 0)
+		_exit(5);
+	if (flags && (impc_port_allocate(c, true, &port) < 0 || impc_register(c, "svc", port) < 0))
+		_exit(6);
+	e2e_say(reply, donor ? 'D' : 'R');
+	while ((op = e2e_hear(cmd, -1))) {
+		int e = 0;
+
+		switch (op) {
+		case 's':
+			if (!peer && (e = impc_lookup(c, "svc", &peer)) < 0)
+				break;
+			e = impc_send(c, peer, "work", 4, 0, 0, 0, NULL);
+			break;
+		case 'v':
+			if ((e = impc_receive(c, port, 5000, IMPC_RECV_VOUCHER, &m)) < 0)
+				break;
+			free(m.data);
+			voucher = m.voucher;
+			break;
+		case 'x':
+			e = impc_voucher_release(c, voucher);
+			break;
+		case 'd': /* drop the boost it holds (external assertion) */
+			e = impc_voucher_drop_external(c, voucher, 1, NULL) == IMP_KERN_SUCCESS ? 0 : -EINVAL;
+			break;
+		case 'q':
+			impc_close(c);
+			_exit(0);
+		default:
+			e = -EINVAL;
+		}
+		e2e_say(reply, e < 0 ? 'E' : 'K');
+	}
+	_exit(0);
+}
+
+/* want: 'D' a donor, 'R' not, 0 either */
+static struct child spawn(enum kind k, char want)
+{
+	int to[2], from[2];
+	struct child ch;
+	char hello;
+
+	assert_int_equal(pipe(to), 0);
+	assert_int_equal(pipe(from), 0);
+	ch.pid = e2e_fork();
+	assert_true(ch.pid >= 0);
+	if (ch.pid == 0) {
+		close(to[1]);
+		close(from[0]);
+		child_main(k, to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	ch.cmd = to[1];
+	ch.reply = from[0];
+	hello = e2e_hear(ch.reply, 10000);
+	if (want ? hello != want : hello != 'D' && hello != 'R')
+		fail_msg("child %d said '%c', not '%c'", (int)ch.pid, hello ? hello : '?', want);
+	return ch;
+}
+
+static void order(struct child *ch, char op)
+{
+	char c;
+
+	e2e_say(ch->cmd, op);
+	c = e2e_hear(ch->reply, 10000);
+	if (c != 'K')
+		fail_msg("child %d: '%c' answered '%c'", (int)ch->pid, op, c ? c : '?');
+}
+
+/* A window titled title claiming pid; waits until it is mapped. */
+static void window(const char *title, pid_t pid)
+{
+	char pidstr[16], buf[16] = { 0 };
+	int fds[2];
+	pid_t p;
+
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+	assert_int_equal(pipe(fds), 0);
+	p = e2e_fork();
+	assert_true(p >= 0);
+	if (p == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		execl(window_bin, window_bin, title, pidstr, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	assert_true(read(fds[0], buf, sizeof(buf) - 1) > 0);
+	close(fds[0]);
+	assert_string_equal(buf, "mapped\n");
+}
+
+static void activate(const char *title)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "timeout 20 xdotool search --name '^%s$' windowactivate --sync >/dev/null 2>&1",
+		 title);
+	if (system(cmd) != 0)
+		fail_msg("xdotool could not activate window %s", title);
+}
+
+static void start_driver(void)
+{
+	pid_t p = e2e_fork();
+
+	assert_true(p >= 0);
+	if (p == 0) {
+		int null = open("/dev/null", 1);
+
+		dup2(null, 1);
+		execl(driver_bin, driver_bin, "--socket", e2e_sock, "--display", display, (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* The receiver's nice stays `want` for ms (the point: nothing boosts it). */
+static void stays(pid_t pid, int want, int ms)
+{
+	for (int t = 0; t < ms; t += 20) {
+		assert_int_equal(e2e_nice(pid), want);
+		usleep(20000);
+	}
+}
+
+/* ---- tests ---- */
+
+/* The focused app's request boosts the receiver, the unfocused one's does
+ * not; focus switching while a request waits drops and restores it. */
+static void test_focus_decides(void **state)
+{
+	struct child s, a, b;
+
+	(void)state;
+	e2e_start_daemon(DAEMON_ARGS);
+	s = spawn(SERVER, 0);
+	a = spawn(APP, 'D'); /* donors by rule: live only in front */
+	b = spawn(APP, 'D');
+	window("fg-app-a", a.pid);
+	window("fg-app-b", b.pid);
+	start_driver();
+
+	activate("fg-app-a");
+	order(&a, 's');
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	order(&s, 'v');
+	order(&s, 'x');
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 5000) >= 0);
+
+	order(&b, 's'); /* b is not in front: its request waits unboosted */
+	stays(s.pid, NICE_SERVER, 600);
+	activate("fg-app-b"); /* b comes to the front: its waiting request boosts */
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	activate("fg-app-a"); /* and leaves it: the boost drops */
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 5000) >= 0);
+	stays(s.pid, NICE_SERVER, 300);
+	activate("fg-app-b"); /* back: it returns */
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	order(&s, 'v');
+	order(&s, 'x');
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 5000) >= 0);
+	e2e_stop_daemon();
+}
+
+/* A de-nap receiver: the live-donor change itself drops at once, as the
+ * reference's does (it propagates; it is not a voucher release), and
+ * comes back with the focus; the receiver dropping the boost it holds
+ * (its external assertion) is where the engine's 1.1 s hysteresis applies. */
+static void test_denap_hysteresis(void **state)
+{
+	struct child s, a, b;
+	uint64_t t0;
+	long ms;
+
+	(void)state;
+	e2e_start_daemon(DAEMON_ARGS);
+	s = spawn(DENAP_SERVER, 0);
+	a = spawn(APP, 'D');
+	b = spawn(APP, 'D');
+	window("fg-nap-a", a.pid);
+	window("fg-nap-b", b.pid);
+	start_driver();
+	activate("fg-nap-b");
+	order(&b, 's');
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	order(&s, 'v'); /* working on it, voucher in hand */
+	activate("fg-nap-a");
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 5000) >= 0);
+	activate("fg-nap-b");
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	t0 = e2e_now_ms();
+	order(&s, 'd');
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 8000) >= 0);
+	ms = (long)(e2e_now_ms() - t0);
+	if (ms < 1000)
+		fail_msg("a de-nap receiver unboosted %ld ms after dropping its assertion", ms);
+	e2e_stop_daemon();
+}
+
+/* A donor in no login session (a service) is not the desktop's to decide:
+ * it donates whatever is in front; FOREGROUND none turns the session's
+ * donors off; forget gives the static rules back. */
+static void test_services_and_none(void **state)
+{
+	struct child s, a, svc;
+	impc *root;
+
+	(void)state;
+	e2e_start_daemon(DAEMON_ARGS);
+	s = spawn(SERVER, 0);
+	a = spawn(APP, 'D');
+	svc = spawn(SERVICE, 'D');
+	assert_int_equal(impc_connect(e2e_sock, IMPC_MONITOR, &root, NULL), 0);
+	/* nothing said yet for uid 0: the static rules alone decide */
+	order(&a, 's');
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	assert_int_equal(impc_foreground(root, 0, 0), 0); /* nothing in front */
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 5000) >= 0);
+	order(&svc, 's'); /* the service still donates */
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	for (int i = 0; i < 2; i++) { /* both served */
+		order(&s, 'v');
+		order(&s, 'x');
+	}
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 5000) >= 0);
+	order(&a, 's'); /* not live: waits unboosted */
+	stays(s.pid, NICE_SERVER, 300);
+	assert_int_equal(impc_foreground(root, a.pid, 0), 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	assert_int_equal(impc_foreground(root, 0, 0), 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 5000) >= 0);
+	assert_int_equal(impc_foreground(root, 0, IMPC_FOREGROUND_FORGET), 0);
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	/* --cgroup: the app's whole cgroup (here the test's own) */
+	assert_int_equal(impc_foreground(root, a.pid, IMPC_FOREGROUND_CGROUP), 0);
+	stays(s.pid, NICE_BOOST, 200);
+	/* bad input: a clear error */
+	assert_int_equal(impc_foreground(root, 0, 8), -EINVAL);
+	assert_int_equal(impc_foreground(root, a.pid, IMPC_FOREGROUND_FORGET), -EINVAL);
+	assert_int_equal(impc_foreground(root, 0x7ffffff0, 0), -ESRCH);
+	impc_close(root);
+	e2e_stop_daemon();
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_focus_decides, e2e_teardown),
+		cmocka_unit_test_teardown(test_denap_hysteresis, e2e_teardown),
+		cmocka_unit_test_teardown(test_services_and_none, e2e_teardown),
+	};
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: test-foreground IMPORTANCED IMP-X11-FOREGROUND X11-WINDOW\n");
+		return 2;
+	}
+	e2e_daemon_bin = argv[1];
+	driver_bin = argv[2];
+	window_bin = argv[3];
+	if (geteuid() != 0) {
+		printf("test-foreground: not root, skipped\n");
+		return 77;
+	}
+	if (access("/proc/self/sessionid", R_OK) != 0) {
+		fprintf(stderr, "test-foreground: this kernel has no audit session ids (/proc/self/sessionid)\n");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, start_x, stop_x);
+}
