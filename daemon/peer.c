@@ -29,6 +29,7 @@
 #include "peer.h"
 #include "port.h"
 #include "process.h"
+#include "rt.h"
 #include "user.h"
 
 #ifndef SO_PEERPIDFD
@@ -37,6 +38,9 @@
 
 /* what one peer's requests may take of a wakeup before the others' turn */
 #define IO_BUDGET_USEC 2000
+/* a turn of a uid past its share (below): frames, time */
+#define BACKGROUND_FRAMES 8
+#define BACKGROUND_USEC 250
 /* what one uid's requests may take of a window of time: past it, its
  * connections are served only when nobody else's requests wait */
 #define USER_WINDOW_USEC 20000
@@ -356,9 +360,17 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	struct peer *c = userdata;
 	struct broker *b = c->b;
 	int budget = 64;
-	uint64_t start = now_usec();
+	uint64_t start = now_usec(), io_budget = IO_BUDGET_USEC;
+	bool background = c->user->demoted && start - c->user->window_start < USER_WINDOW_USEC;
 
 	(void)s;
+	/* A uid past its share is served below everyone else's work (rt.h),
+	 * in short turns: another uid's request waits for one turn at most. */
+	rt_background(background);
+	if (background) {
+		budget = BACKGROUND_FRAMES;
+		io_budget = BACKGROUND_USEC;
+	}
 	if (revents & EPOLLOUT)
 		flush_out(c);
 	if (c->park.on && (revents & EPOLLIN) && !c->park.input) {
@@ -428,12 +440,13 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		}
 		b->waiting = false;
 		driver_frame(b, c, b->inbuf, (size_t)n, fds, n_fds);
-		if (b->waiting || now_usec() - start > IO_BUDGET_USEC)
+		if (b->waiting || now_usec() - start > io_budget)
 			break; /* the others' turn; the socket is still readable */
 	}
 	if (!c->dead && (revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN))
 		c->dead = true;
 	user_spent(b, c->user, start, now_usec());
+	rt_background(false);
 	if (c->dead)
 		peer_free(b, c);
 	else

@@ -31,7 +31,9 @@ static struct {
 	timer_t spent;          /* on the loop thread's CPU clock: the budget is spent */
 	timer_t window;         /* on CLOCK_MONOTONIC: the window ends */
 	bool ticking;           /* the window timer runs (the loop is busy) */
-	bool down;              /* stepped down */
+	bool down;              /* stepped down: for either reason below */
+	bool exhausted;         /* the window's budget is spent */
+	bool background;        /* serving a uid past its share (rt_background) */
 	unsigned long long cpu_at_window; /* the loop's CPU time when the window began */
 	int nice_saved, autogroup_saved;
 	int autogroup_fd;       /* /proc/self/autogroup when the daemon leads a session; else -1 */
@@ -141,6 +143,7 @@ static void on_spent(int sig)
 		arm(rt.window, rt.window_ns, rt.window_ns);
 		arm(rt.spent, rt.budget_ns - rt.budget_ns / 4, 0);
 	} else {
+		rt.exhausted = true;
 		step_down();
 	}
 	errno = saved;
@@ -154,7 +157,9 @@ static void on_window(int sig)
 	unsigned long long now = thread_cpu_ns(), used = now - rt.cpu_at_window;
 
 	(void)sig;
-	lift();
+	rt.exhausted = false;
+	if (!rt.background)
+		lift();
 	rt.cpu_at_window = now;
 	if (used < rt.budget_ns / 16) {
 		rt.ticking = false;
@@ -222,4 +227,22 @@ fail:
 	signal(SIGXCPU, SIG_DFL);
 	signal(SIGALRM, SIG_DFL);
 	return -e;
+}
+
+void rt_background(bool on)
+{
+	sigset_t block, old;
+
+	if (rt.priority <= 0 || rt.background == on)
+		return;
+	sigemptyset(&block);
+	sigaddset(&block, SIGXCPU);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	rt.background = on;
+	if (on)
+		step_down();
+	else if (!rt.exhausted)
+		lift();
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }

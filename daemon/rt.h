@@ -19,6 +19,11 @@
  * window timer stops after a window in which the loop used next to no
  * CPU, and the CPU timer starts it again.
  *
+ * The budget is for everyone; a uid that used its share of the daemon's
+ * time (peer.c's fairness) is served stepped down whatever the budget,
+ * so that one uid's flood runs below the machine's other work while
+ * another uid's requests are still served at real time.
+ *
  * A nice value or autogroup nice that someone else set while the daemon
  * was stepped down is theirs: lifting restores only what is still ours.
  * Everything here runs in the loop thread or in its signal handlers,
@@ -27,10 +32,15 @@
 #ifndef IMPD_RT_H
 #define IMPD_RT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Starts real time for the calling thread (the loop); priority 0 does
  * nothing.  Returns 0 or -errno, with what failed in why. */
 int rt_start(int priority, unsigned long budget_us, unsigned long window_us, char *why, size_t size);
+
+/* The loop serves a uid past its share (on), or is done with it (off):
+ * stepped down meanwhile, whatever the budget.  Cheap when unchanged. */
+void rt_background(bool on);
 
 #endif
