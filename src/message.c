@@ -331,8 +331,9 @@ static void imp__receive_legacy(imp_domain *d, struct imp_msg *msg, struct imp_t
 }
 
 /* Whether a voucher receive of msg would revive its receiver's dormant
- * inherit (or find a live one) rather than make one, so that it needs no
- * spare: a message linked to a task element inherits from it at depth 1. */
+ * inherit rather than make one, so that it needs no spare: a message
+ * linked to a task element inherits from it at depth 1, and a dormant
+ * inherit with that key means no live one has it. */
 static bool imp__receive_revives(const struct imp_msg *msg)
 {
 	const struct imp__task_elem *t = msg->port->owner->imp;
