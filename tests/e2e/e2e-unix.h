@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,24 @@
 #define BOOSTED -10 /* importanced's default boost-nice */
 #define BACKGROUND 10
 
-static uid_t auid;
+static uid_t auid; /* the second uid: servers, non-donors */
 static gid_t agid;
+static uid_t duid; /* the donors' uid (impdonor): no other test's traffic is a donor's */
+static gid_t dgid;
+
+static inline void donor_user(void)
+{
+	struct passwd *pw = getpwnam("impdonor");
+
+	if (!pw) {
+		if (system("useradd -M -s /usr/sbin/nologin impdonor >/dev/null 2>&1") != 0)
+			fail_msg("useradd impdonor failed");
+		pw = getpwnam("impdonor");
+	}
+	assert_non_null(pw);
+	duid = pw->pw_uid;
+	dgid = pw->pw_gid;
+}
 static char dir[64]; /* the test's own, for sockets and logs */
 
 static inline void make_dir(void)
@@ -54,7 +71,7 @@ static inline void start_daemon(const char *extra)
 {
 	char args[512];
 
-	snprintf(args, sizeof(args), "--unix yes --donor-uid 0 --unix-receiver-path %s/*.sock %s", dir,
+	snprintf(args, sizeof(args), "--unix yes --donor-uid impdonor --unix-receiver-path %s/*.sock %s", dir,
 		 extra ? extra : "");
 	e2e_start_daemon(args);
 }
@@ -105,7 +122,7 @@ static inline pid_t start_redis(const char *name, char *sock, size_t size)
 	return -1;
 }
 
-/* redis-cli as uid (0: root, a donor) running the command words. */
+/* redis-cli as uid (0: the donor's) running the command words. */
 static inline pid_t redis_cli(const char *sock, uid_t uid, const char *a1, const char *a2, const char *a3)
 {
 	pid_t pid = e2e_fork();
@@ -117,6 +134,8 @@ static inline pid_t redis_cli(const char *sock, uid_t uid, const char *a1, const
 		dup2(null, 1);
 		if (uid)
 			e2e_become(auid, agid);
+		else
+			e2e_become(duid, dgid);
 		execlp("redis-cli", "redis-cli", "-s", sock, a1, a2, a3, (char *)NULL);
 		_exit(127);
 	}
@@ -231,7 +250,7 @@ static inline int listen_on(const char *path, int type)
 	return fd;
 }
 
-/* A request in a child of root's (a donor): sends on fd, waits for the
+/* A request in a child of the donor's uid: sends on fd, waits for the
  * answer up to wait_ms. */
 static inline pid_t request(int fd, int wait_ms)
 {
@@ -242,6 +261,7 @@ static inline pid_t request(int fd, int wait_ms)
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		char buf[16];
 
+		e2e_become(duid, dgid);
 		if (send(fd, "req", 3, MSG_NOSIGNAL) != 3)
 			_exit(1);
 		if (poll(&p, 1, wait_ms) != 1)
@@ -249,6 +269,37 @@ static inline pid_t request(int fd, int wait_ms)
 		_exit(recv(fd, buf, sizeof(buf), 0) > 0 ? 0 : 3);
 	}
 	return pid;
+}
+
+/* start(extra) with the daemon's stderr into dir/daemon.log, whose path
+ * goes to log. */
+static inline void start_logged(void (*start)(const char *), const char *extra, char *log, size_t size)
+{
+	int fd, saved;
+
+	snprintf(log, size, "%s/daemon.log", dir);
+	assert_true((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0);
+	assert_true((saved = dup(2)) >= 0);
+	dup2(fd, 2);
+	start(extra);
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+}
+
+/* Whether a line of the log has a (and b, unless NULL). */
+static inline bool log_has(const char *log, const char *a, const char *b)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(log, "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, a) && (!b || strstr(line, b)))
+			found = true;
+	fclose(f);
+	return found;
 }
 
 #endif

@@ -253,7 +253,7 @@ static void test_no_rule_no_receiver(void **state)
 
 	(void)state;
 	make_dir();
-	e2e_start_daemon("--unix yes --donor-uid 0");
+	e2e_start_daemon("--unix yes --donor-uid impdonor");
 	srv = start_redis("redis.sock", sock, sizeof(sock));
 	cli = redis_cli(sock, 0, "DEBUG", "SLEEP", "1");
 	assert_int_equal(e2e_wait_nice(srv, BOOSTED, 800), -1);
@@ -265,25 +265,12 @@ static void test_no_rule_no_receiver(void **state)
  * leaves no boost behind, and the daemon says so. */
 static void test_overflow(void **state)
 {
-	char sock[128], line[512], log[128];
+	char sock[128], log[128];
 	pid_t srv, cli, bench;
-	bool said = false;
-	FILE *f;
 
 	(void)state;
 	make_dir();
-	snprintf(log, sizeof(log), "%s/daemon.log", dir);
-	{
-		/* the daemon's stderr to a file, to read what it says */
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), saved = dup(2);
-
-		assert_true(fd >= 0 && saved >= 0);
-		dup2(fd, 2);
-		start_daemon("--unix-answer-timeout 60000");
-		dup2(saved, 2);
-		close(saved);
-		close(fd);
-	}
+	start_logged(start_daemon, "--unix-answer-timeout 60000", log, sizeof(log));
 	srv = start_redis("redis.sock", sock, sizeof(sock));
 	kill(e2e_daemon_pid, SIGSTOP);
 	bench = e2e_fork();
@@ -292,6 +279,7 @@ static void test_overflow(void **state)
 
 		dup2(null, 1);
 		dup2(null, 2);
+		e2e_become(duid, dgid);
 		execlp("redis-benchmark", "redis-benchmark", "-s", sock, "-n", "20000", "-c", "4", "-q", "-t", "ping",
 		       (char *)NULL);
 		_exit(127);
@@ -305,12 +293,7 @@ static void test_overflow(void **state)
 	assert_true(e2e_wait_nice(srv, BACKGROUND, 1500) >= 0);
 	usleep(300000);
 	assert_int_equal(e2e_nice(srv), BACKGROUND);
-	assert_non_null(f = fopen(log, "r"));
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "events lost") && strstr(line, "every Unix-socket boost dropped"))
-			said = true;
-	fclose(f);
-	assert_true(said);
+	assert_true(log_has(log, "events lost", "every Unix-socket boost dropped"));
 	e2e_stop_daemon();
 }
 
@@ -319,41 +302,24 @@ static void test_overflow(void **state)
  * clear line, and the daemon's own socket and boosts work as before. */
 static void test_no_bpf(void **state)
 {
-	char wrapper[128], log[128], line[512];
+	char wrapper[128], log[128];
 	const char *real = e2e_daemon_bin;
-	bool said = false, other = false;
 	FILE *f;
-	int fd, saved;
 
 	(void)state;
 	make_dir();
 	snprintf(wrapper, sizeof(wrapper), "%s/importanced-nobpf", dir);
-	snprintf(log, sizeof(log), "%s/daemon.log", dir);
 	assert_non_null(f = fopen(wrapper, "w"));
 	fprintf(f, "#!/bin/sh\nexec setpriv --bounding-set=-bpf,-perfmon,-sys_admin --inh-caps=-all -- %s \"$@\"\n", real);
 	fclose(f);
 	chmod(wrapper, 0755);
-	assert_true((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0);
-	saved = dup(2);
-	dup2(fd, 2);
 	e2e_daemon_bin = wrapper;
-	e2e_start_daemon("--unix yes --donor-uid 0 --unix-receiver-uid impattack");
+	start_logged(e2e_start_daemon, "--unix yes --donor-uid 0 --unix-receiver-uid impattack", log, sizeof(log));
 	e2e_daemon_bin = real;
-	dup2(saved, 2);
-	close(saved);
-	close(fd);
 	e2e_stop_daemon();
-	assert_non_null(f = fopen(log, "r"));
-	while (fgets(line, sizeof(line), f)) {
-		if (strstr(line, "importanced: unix: cannot load the BPF programs") &&
-		    strstr(line, "Unix sockets boost nothing; the other sources run unchanged"))
-			said = true;
-		if (strstr(line, "importanced: listening on"))
-			other = true;
-	}
-	fclose(f);
-	assert_true(said);
-	assert_true(other);
+	assert_true(log_has(log, "importanced: unix: cannot load the BPF programs",
+			    "Unix sockets boost nothing; the other sources run unchanged"));
+	assert_true(log_has(log, "importanced: listening on", NULL));
 }
 
 int main(int argc, char **argv)
@@ -380,6 +346,7 @@ int main(int argc, char **argv)
 	}
 	e2e_daemon_bin = argv[1];
 	e2e_attacker(&auid, &agid);
+	donor_user();
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
