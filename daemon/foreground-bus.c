@@ -190,7 +190,8 @@ static int take(sd_bus_message *m, struct broker *b, enum method method, sd_bus_
 	}
 	fb->pending++;
 	sd_bus_slot_set_destroy_callback(slot, pending_free);
-	sd_bus_slot_set_floating(slot, 1);
+	sd_bus_slot_set_floating(slot, 1); /* the bus's now */
+	sd_bus_slot_unref(slot);
 	return 1; /* answered later */
 }
 

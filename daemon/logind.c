@@ -122,7 +122,8 @@ static void session_read(struct logind *l, const char *path)
 				     on_getall, l, "s", "org.freedesktop.login1.Session") < 0)
 		return;
 	sd_bus_slot_set_description(slot, path);
-	sd_bus_slot_set_floating(slot, 1);
+	sd_bus_slot_set_floating(slot, 1); /* the bus's now */
+	sd_bus_slot_unref(slot);
 }
 
 static int on_list(sd_bus_message *m, void *ud, sd_bus_error *ret)
