@@ -2,18 +2,23 @@
 # importanced under the shipped unit's capability settings, read from
 # daemon/systemd/importanced.service: CapabilityBoundingSet (setpriv
 # --bounding-set, the inheritable and ambient sets cleared), NoNewPrivileges
-# (setpriv --no-new-privs) and User= (none: root).  A non-root client
-# (impattack, the attack tests' second uid) must be able to connect and
-# say HELLO: the daemon tells whether a client lives by its pidfd, which
-# needs no CAP_KILL.  Not reproduced here yet: ProtectSystem, ProtectHome,
-# PrivateTmp, ReadWritePaths (mount namespaces), Delegate.
+# (setpriv --no-new-privs), User= (none: root), and in a mount namespace
+# of its own (unshare -m): PrivateTmp=yes (a tmpfs on /tmp and /var/tmp),
+# ProtectHome=yes (/home, /root and /run/user: an empty read-only tmpfs),
+# ProtectSystem=strict (every mount but /dev, /proc and /sys read-only)
+# with ReadWritePaths (bind mounts kept writable; the scratch folder stands
+# for RuntimeDirectory= and the socket systemd would make).  A non-root
+# client (impattack, the attack tests' second uid) must be able to connect
+# and say HELLO: the daemon tells whether a client lives by its pidfd,
+# which needs no CAP_KILL.  Not reproduced: Delegate (no systemd here).
 # Usage: test-unit-sandbox.sh IMPORTANCED IMPCTL UNIT
 set -u
 daemon=${1:?usage: test-unit-sandbox.sh IMPORTANCED IMPCTL UNIT}
 impctl=${2:?}
 unit=${3:?}
 [ "$(id -u)" = 0 ] || { echo "FAIL: needs root (a second uid and setpriv)"; exit 1; }
-tmp=$(mktemp -d /tmp/imp-unit-sandbox.XXXXXX)
+# not in /tmp: PrivateTmp hides it from the daemon
+tmp=$(mktemp -d /run/imp-unit-sandbox.XXXXXX)
 chmod 0755 "$tmp"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -33,15 +38,54 @@ user=$(setting User)
 [ -z "$user" ] || fail "User=$user: this test runs the daemon as root only"
 echo "unit: CapabilityBoundingSet=$caps -> setpriv --bounding-set=$bounding --inh-caps=-all $nnp"
 
+# the mounts, as a script run in the daemon's mount namespace
+ns=""
+if [ "$(setting PrivateTmp)" = yes ]; then
+	ns="$ns mount -t tmpfs tmpfs /tmp && mount -t tmpfs tmpfs /var/tmp &&"
+fi
+if [ "$(setting ProtectHome)" = yes ]; then
+	for d in /home /root /run/user; do
+		[ -d "$d" ] && ns="$ns mount -t tmpfs -o ro,mode=0755 tmpfs $d &&"
+	done
+fi
+rw="$(setting ReadWritePaths) $tmp"
+for d in $rw; do
+	[ -d "$d" ] && ns="$ns mount --bind $d $d &&"
+done
+case $(setting ProtectSystem) in
+strict)
+	# every mount but the API file systems, read-only (the binds above too
+	# would be: they are made writable again after)
+	for m in $(awk '$6 !~ /^ro(,|$)/ {print $5}' /proc/self/mountinfo | sort -u); do
+		case $m in /dev|/dev/*|/proc|/proc/*|/sys|/sys/*) continue ;; esac
+		ns="$ns mount -o bind,remount,ro $m &&"
+	done
+	for d in $rw; do
+		case $d in /dev/*|/proc/*|/sys/*) continue ;; esac
+		[ -d "$d" ] && ns="$ns mount -o bind,remount,rw $d &&"
+	done
+	;;
+"") ;;
+*) fail "ProtectSystem=$(setting ProtectSystem): not reproduced by this test" ;;
+esac
+echo "unit: mounts in the daemon's namespace:$ns"
+
 id impattack >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin impattack >/dev/null 2>&1 || fail "useradd impattack"
 mkdir -m 0700 "$tmp/state"
 # shellcheck disable=SC2086
-setpriv --bounding-set="$bounding" --inh-caps=-all $nnp \
+unshare -m --propagation private sh -c "$ns exec \"\$0\" \"\$@\"" \
+	setpriv --bounding-set="$bounding" --inh-caps=-all $nnp \
 	"$daemon" --no-config --backend nice --socket "$tmp/sock" --state-dir "$tmp/state" >"$tmp/log" 2>&1 &
 pid=$!
 wait_socket "$tmp/sock"
 grep -q "^CapBnd:" /proc/$pid/status || fail "no CapBnd for the daemon"
 echo "daemon's $(grep '^CapBnd:' /proc/$pid/status)"
+# the daemon (setpriv's exec, the same pid) sees the sandbox
+dpid=$pid
+ls "/proc/$dpid/root/home" >/dev/null 2>&1 && [ -n "$(ls -A /proc/$dpid/root/home 2>/dev/null)" ] &&
+	fail "ProtectHome: the daemon sees /home's contents"
+touch "/proc/$dpid/root/usr/imp-sandbox-probe" 2>/dev/null && { rm -f /usr/imp-sandbox-probe; fail "ProtectSystem: /usr writable"; }
+echo "daemon's mount namespace: /usr read-only, /home empty"
 out=$(setpriv --reuid=impattack --regid=impattack --clear-groups "$impctl" --socket "$tmp/sock" status 2>&1) ||
 	fail "a non-root client's HELLO under the unit's bounding set: $out"
 echo "non-root client (impattack): impctl status answered"
