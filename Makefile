@@ -83,13 +83,14 @@ fuzz: fuzz-build
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BROKER_ARGS) -max_total_time=$(FUZZ_SECONDS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-dbus $(FUZZ_DBUS_ARGS) -max_total_time=$(FUZZ_SECONDS)
 
-# Benchmarks from an optimized (-O3 -flto) build; writes docs/bench.md.
+# Benchmarks from an optimized (-O3 -flto) build; writes docs/bench.md
+# (SECTIONS="broker dbus" runs only those: scripts/bench.sh).
 bench: deps
 	@sh scripts/install-deps.sh gnuplot-nox dbus-daemon valgrind time
 	@cmake -S . -B $(BENCH_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release \
 		-DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON >/dev/null
-	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-inversion bench-dbus bench-scenario importanced imp gen-scenario
-	sh scripts/bench.sh $(BENCH_BUILD)
+	@cmake --build $(BENCH_BUILD) -j $(JOBS) --target bench-engine bench-broker bench-inversion bench-dbus bench-unix bench-scenario importanced imp gen-scenario
+	sh scripts/bench.sh $(BENCH_BUILD) $(SECTIONS)
 
 conformance: build
 	sh tests/run-scenarios.sh $(BUILD)/imp tests/conformance/cases

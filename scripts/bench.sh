@@ -1,74 +1,38 @@
 #!/bin/sh
 # make bench: runs bench/ from an optimized build and writes docs/bench.md
 # with its tables and docs/bench-propagation.png.
+#
+# Usage: sh scripts/bench.sh BUILD [SECTION...]   (make bench SECTIONS="...")
+# docs/bench.md is made of sections, each written by its function
+# section_NAME below and listed in SECTIONS_ALL, in the document's order.
+# The sections named (all by default) are run; the others are kept as the
+# last run wrote them (docs/bench.md marks where each begins and ends), so
+# that one section can be measured again alone.  A new section is a
+# function and a word in SECTIONS_ALL.
 set -eu
 build=${1:-build-bench}
+[ $# -gt 0 ] && shift
 out=docs/bench.md
 data=$build/bench-data
 mkdir -p "$data"
+
+SECTIONS_ALL="engine scenario broker inversion unix dbus targets"
+sections=${*:-$SECTIONS_ALL}
+for s in $sections; do
+	case " $SECTIONS_ALL " in
+	*" $s "*) ;;
+	*) echo "bench.sh: no section '$s' (sections: $SECTIONS_ALL)" >&2; exit 2 ;;
+	esac
+done
 
 # dbus-broker to compare with: the installed one, else the Debian package
 # unpacked into the build folder; bench-broker runs it from there.
 DBUS_BROKER_ROOT=$(sh scripts/dbus-broker-root.sh "$build")
 [ -n "$DBUS_BROKER_ROOT" ] && export DBUS_BROKER_ROOT
 
-# The priority-inversion section (bench/bench-inversion.c); also run alone
-# with `sh scripts/bench.sh BUILD inversion`, which prints it.
-inversion_section() {
-	echo "## Priority inversion: a background server, a foreground donor"
-	echo
-	echo "\`$build/bench-inversion $build/importanced\` (root). What importance donation is for: a foreground"
-	echo "request served by a background daemon should finish about as fast as on an idle machine. Each backend"
-	echo "this machine has (docs/backends.md), the same run alternating importance off / on / a non-donor client."
-	echo
-	"$build/bench-inversion" "$build/importanced"
-	cat <<'TXT'
-
-Why the rows look as they do. With `sched_autogroup_enabled=1` each session is one scheduling group at the
-top level, whatever the nice values inside it. The nice backend can therefore only reorder the server's own
-session: with the load in that session, the default boost to nice -10 makes the server win there, where a
-boost to 0 (`--boost-nice 0`) only makes it equal to each of the four loops; with the load in other sessions
-or cgroups no nice value changes anything (the server's session already gets its share, and no more). The autogroup backend
-raises the server's session as a whole, so it works when the server is alone in its session, and falls back
-to nice when it is not (the first setup). The cgroup v1 backend puts the server in a leaf cgroup of its own at
-the top of the cpu hierarchy, beside the sessions and the other cgroups, and a boost gives it ten times a
-normal group's weight: it wins in every setup. Unboosted, that leaf weighs what the server's nice value weighs
-(a nice 10 server about a tenth of a normal group), which is why "importance off" is slower with the cgroup
-backend than with nice: a background receiver stays in the background band until a donor needs it. The
-client is an ordinary process; what is left of the tail is its own wakeup and the server's behind a running
-loop. The machine is shared (other engineers' builds and tests run on it), which adds to every figure; the
-unloaded requests alternate with the loaded ones so that they see the same machine, and where that noise
-made the unloaded p99 larger than a loaded one the p99 ratio is below 1.
-TXT
-}
-
-# The Unix-socket section (bench/bench-unix.c); also run alone with
-# `sh scripts/bench.sh BUILD unix`, which prints it.
-unix_section() {
-	echo "## Unix sockets seen by the kernel"
-	echo
-	echo "\`$build/bench-unix $build/importanced\` (root; docs/unix.md). An unmodified redis-server at nice 10 as another"
-	echo "uid behind its Unix socket, four nice-0 loops, a foreground client's PINGs one at a time: importance off, a"
-	echo "donor's requests and a non-donor's, as ratios to the unloaded machine in the same run (cgroup-v1 backend);"
-	echo "then what the tracer costs everyone else, boost latency under load and the event rate held."
-	echo
-	"$build/bench-unix" "$build/importanced"
-}
-
-if [ "${2:-}" = unix ]; then
-	unix_section
-	exit 0
-fi
-if [ "${2:-}" = inversion ]; then
-	inversion_section
-	exit 0
-fi
-{
-	echo "# Benchmarks"
-	echo
-	echo "Written by \`make bench\` on $(date -u +%Y-%m-%d) ($(nproc) cores, $(uname -r)); every figure is measured side by side in the same run."
-	echo "Reproduce: \`make bench\` (or the command under each section)."
-	echo
+# The engine alone: propagation time, and instructions under callgrind
+# (exact, so sizes up to 10^5 fit the exponent as well as 10^6 would).
+section_engine() {
 	echo "## Engine"
 	echo
 	echo "\`$build/bench-engine $data\`"
@@ -88,7 +52,7 @@ fi
 		for kind in messages inherits chain; do
 			case $kind in
 			chain) sizes="10 100 1000" ;;
-			*) sizes="100 1000 10000 100000 1000000" ;;
+			*) sizes="100 1000 10000 100000" ;;
 			esac
 			for n in $sizes; do
 				c=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
@@ -121,6 +85,23 @@ fi
 		awk -v n="$n" -v o="$off" 'BEGIN { printf "Voucher path: %.2fx importance off in instructions (target 1.30x: %s).\n", n / o, n / o <= 1.3 ? "met" : "missed" }'
 		echo
 	fi
+	gnuplot <<GP
+set terminal pngcairo size 800,500
+set output 'docs/bench-propagation.png'
+set logscale xy
+set xlabel 'messages / inherits / chain depth affected'
+set ylabel 'donor to background and back (s)'
+set key top left
+set grid
+plot '$data/propagation.dat' index 0 with linespoints title 'queued messages', \
+     '' index 1 with linespoints title 'inherits', \
+     '' index 2 with linespoints title 'chain depth', \
+     1e-8*x with lines dashtype 2 title 'linear (slope 1)'
+GP
+}
+
+# A large generated scenario, through the library and the CLI.
+section_scenario() {
 	echo "## A large generated scenario through imp"
 	echo
 	echo "\`$build/bench-scenario 1000000\`"
@@ -138,6 +119,11 @@ fi
 		printf "| the same, `%s run %s` (the CLI reading the file, output to /dev/null) | %.2f s | %.0f lines/s | %d MB peak RSS | exit %d |\n",
 			"imp", f, s, l / (s > 0 ? s : 0.01), kb / 1024, st }'
 	echo
+}
+
+# importanced's own IPC against a socketpair, a relay, dbus-daemon and
+# dbus-broker (bench/bench-broker.c), unpinned and pinned.
+section_broker() {
 	echo "## Broker"
 	echo
 	echo "\`$build/bench-broker $build/importanced 20000\`"
@@ -155,8 +141,52 @@ fi
 	echo "software costs: \`$build/bench-broker --pin 0 $build/importanced 20000\`"
 	echo
 	"$build/bench-broker" --pin 0 "$build/importanced" 20000 | sed 's/^### /#### /'
-	inversion_section
-	unix_section
+}
+
+# The priority-inversion section (bench/bench-inversion.c).
+section_inversion() {
+	echo "## Priority inversion: a background server, a foreground donor"
+	echo
+	echo "\`$build/bench-inversion $build/importanced\` (root). What importance donation is for: a foreground"
+	echo "request served by a background daemon should finish about as fast as on an idle machine. Each backend"
+	echo "this machine has (docs/backends.md), the same run alternating importance off / on / a non-donor client."
+	echo
+	"$build/bench-inversion" "$build/importanced"
+	cat <<'TXT'
+
+Why the rows look as they do. With `sched_autogroup_enabled=1` each session is one scheduling group at the
+top level, whatever the nice values inside it. The nice backend can therefore only reorder the server's own
+session: with the load in that session, the default boost to nice -10 makes the server win there, where a
+boost to 0 (`--boost-nice 0`) only makes it equal to each of the four loops; with the load in other sessions
+or cgroups no nice value changes anything (the server's session already gets its share, and no more). The autogroup backend
+raises the server's session as a whole, so it works when the server is alone in its session, and falls back
+to nice when it is not (the first setup). The cgroup v1 backend puts the server in a leaf cgroup of its own at
+the top of the cpu hierarchy, beside the sessions and the other cgroups, and a boost gives it ten times a
+normal group's weight: it wins in every setup. Unboosted, that leaf weighs what the server's nice value weighs
+(a nice 10 server about a tenth of a normal group), which is why "importance off" is slower with the cgroup
+backend than with nice: a background receiver stays in the background band until a donor needs it. The
+client is an ordinary process; what is left of the tail is its own wakeup and the server's behind a running
+loop. The machine is shared (other engineers' builds and tests run on it), which adds to every figure; the
+unloaded requests alternate with the loaded ones so that they see the same machine, and where that noise
+made the unloaded p99 larger than a loaded one the p99 ratio is below 1.
+TXT
+}
+
+
+# Unix sockets seen by the kernel (bench/bench-unix.c).
+section_unix() {
+	echo "## Unix sockets seen by the kernel"
+	echo
+	echo "\`$build/bench-unix $build/importanced\` (root; docs/unix.md). An unmodified redis-server at nice 10 as another"
+	echo "uid behind its Unix socket, four nice-0 loops, a foreground client's PINGs one at a time: importance off, a"
+	echo "donor's requests and a non-donor's, as ratios to the unloaded machine in the same run (cgroup-v1 backend);"
+	echo "then what the tracer costs everyone else, boost latency under load and the event rate held."
+	echo
+	"$build/bench-unix" "$build/importanced"
+}
+
+# importanced watching D-Bus (bench/bench-dbus.c).
+section_dbus() {
 	echo "## importanced on D-Bus"
 	echo
 	echo "What watching a bus costs its method calls, and what it buys a donor whose call waits on a"
@@ -191,8 +221,11 @@ reading them (a few system calls per message however they are batched), which im
 smaller short of not monitoring: a monitor that wakes for every message costs 1.44-1.60x on either bus.
 
 TXT
-	cat <<'TXT'
+}
 
+# The targets and what limits them: text, quoted from the runs.
+section_targets() {
+	cat <<'TXT'
 ## Targets, and what limits them
 
 Figures quoted from this machine's runs on the day above (several full runs; the tables show the latest).
@@ -205,19 +238,45 @@ Figures quoted from this machine's runs on the day above (several full runs; the
 | at least 3x dbus-daemon's throughput | under load (4 client/server pairs, 16 requests in flight each): 7.8-10.2x dbus-daemon and 4.3-5.9x dbus-broker in every run unpinned, 19x and 10x pinned. One pair with 16 in flight: medians 3.2-3.8x dbus-daemon unpinned (single runs over today's runs ranged 2.3-6.9x), 20x pinned. One request at a time: 1.3-1.4x unpinned, 2.7x pinned | met for throughput, where a broker's own cost decides. One request at a time is wakeup-bound for every contender (the relay floor is within 1.1-1.24x of the socketpair when both are spread over the CPUs), and pinned, 3x dbus-daemon's ping-pong would need a round trip below the relay's. Built and fixed this round: a BATCH request (`impc_exchange`: many sends, releases and receives in one round trip), and receivers parked on a port are woken once a batch's sends are done. Before -> after, one pair with 16 in flight: 20k round trips/s (0.28x dbus-daemon: each request was its own round trip to the daemon) -> 125k (1.74x; a parked server was woken by the first message of a batch) -> 238-273k (medians 3.2-3.8x). The 4-pair figures no longer count the clients' connecting (they connect before the clock starts), which had been charged to both sides. |
 | dbus-broker as a peer | measured | dbus-broker runs only under its launcher, which expects systemd: here it gets a private mount namespace with a stand-in journal socket, and its own listener as the bus it connects back to. `make bench` uses the installed dbus-broker, else the Debian package unpacked into the build folder (installing it would make it the machine's system bus at the next boot). Needs root for the namespace; reported as not run otherwise. |
 TXT
+}
+
+# The block of section $1 in the current docs/bench.md, markers included
+# (nothing if it has none).
+kept() {
+	[ -f "$out" ] && sed -n "/^<!-- section $1 -->\$/,/^<!-- end $1 -->\$/p" "$out"
+	return 0
+}
+
+{
+	echo "# Benchmarks"
+	echo
+	echo "Written by \`make bench\` ($(nproc) cores, $(uname -r)); every figure is measured side by side in the same run."
+	echo "Each section says when it was run; run one again alone with \`make bench SECTIONS=NAME\`"
+	echo "(sections: $SECTIONS_ALL), or the command under it."
+	echo
+	for s in $SECTIONS_ALL; do
+		case " $sections " in
+		*" $s "*)
+			echo "<!-- section $s -->"
+			start=$(date +%s)
+			"section_$s"
+			echo
+			echo "_Section \`$s\`: run on $(date -u +%Y-%m-%d) in $(($(date +%s) - start)) s (\`make bench SECTIONS=$s\`)._"
+			echo
+			echo "<!-- end $s -->"
+			echo "bench.sh: section $s done in $(($(date +%s) - start)) s" >&2
+			;;
+		*)
+			k=$(kept "$s")
+			if [ -n "$k" ]; then
+				printf '%s\n' "$k"
+			else
+				printf '<!-- section %s -->\n_Section `%s`: not run yet (`make bench SECTIONS=%s`)._\n\n<!-- end %s -->\n' \
+					"$s" "$s" "$s" "$s"
+			fi
+			;;
+		esac
+	done
 } > "$out.tmp"
 mv "$out.tmp" "$out"
-gnuplot <<GP
-set terminal pngcairo size 800,500
-set output 'docs/bench-propagation.png'
-set logscale xy
-set xlabel 'messages / inherits / chain depth affected'
-set ylabel 'donor to background and back (s)'
-set key top left
-set grid
-plot '$data/propagation.dat' index 0 with linespoints title 'queued messages', \
-     '' index 1 with linespoints title 'inherits', \
-     '' index 2 with linespoints title 'chain depth', \
-     1e-8*x with lines dashtype 2 title 'linear (slope 1)'
-GP
-echo "wrote $out and docs/bench-propagation.png"
+echo "wrote $out (sections run: $sections)"
