@@ -17,7 +17,8 @@
  *   filelock file-lock boosts
  *   diag     status, listings, graph, monitors
  *   backend  the boost backends (nice, cgroup)
- *   dbus     D-Bus buses watched: their method calls as engine messages
+ *   bus      a watched bus's model: its method calls as engine messages
+ *   dbus     its sd-bus attachment: the monitor and the look-ups
  */
 #ifndef IMPD_BROKER_H
 #define IMPD_BROKER_H
@@ -33,6 +34,7 @@
 #include "importance/protocol.h"
 #include "user.h"
 
+struct bus;
 struct dbus_bus;
 struct peer;
 
@@ -48,7 +50,8 @@ struct broker {
 	void *users;     /* tsearch of struct user* by uid */
 	void *processes; /* tsearch of struct process* by pidfd inode */
 	TAILQ_HEAD(, peer) peer_list;
-	struct dbus_bus *dbus_buses; /* a list (dbus.h) */
+	struct bus *dbus_buses;      /* the watched buses' models, a list (bus.h) */
+	struct dbus_bus *dbus_watchers; /* their sd-bus attachments, a list (dbus.h) */
 	struct usage usage; /* everyone together */
 	uint64_t next_peer; /* peer ids never leave the daemon */
 	uint64_t boosts, unboosts, requests, protocol_errors;

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "dbus.h"
+#include "bus.h"
 #include "diag.h"
 #include "peer.h"
 #include "process.h"
@@ -235,7 +235,7 @@ int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 	{
 		struct bus_rows rows = { b, c, &t };
 
-		dbus_foreach_task(b, add_bus_row, &rows);
+		bus_foreach_task(b, add_bus_row, &rows);
 	}
 	return reply_text(c, type, serial, &t, "(cut at %u bytes)\n");
 }

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "dbus.h"
+#include "bus.h"
 #include "diag.h"
 #include "donor.h"
 #include "driver.h"
@@ -863,7 +863,7 @@ static int req_donor(struct broker *b, struct peer *c, struct request *rq)
 		x->donor = q.on;
 		e = imp_task_set_live_donor(x->task, q.on);
 	}
-	if (dbus_set_donor(b, q.pid, q.on) == 0 && e == -ESRCH)
+	if (bus_set_donor(b, q.pid, q.on) == 0 && e == -ESRCH)
 		e = 0;
 	if (e < 0)
 		return e;
