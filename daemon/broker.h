@@ -18,7 +18,8 @@
  *   filelock file-lock boosts
  *   diag     status, listings, graph, monitors
  *   backend  the boost backends (nice, cgroup)
- *   dbus     D-Bus buses watched: their method calls as engine messages
+ *   bus      a watched bus's model: its method calls as engine messages
+ *   dbus     its sd-bus attachment: the monitor and the look-ups
  *   unix     Unix sockets seen by the kernel (BPF): requests as engine
  *            messages (unix.c the model, unix-bpf.c its libbpf half)
  *   foreground what is in front per uid: which donors are live donors
@@ -38,6 +39,7 @@
 #include "importance/protocol.h"
 #include "user.h"
 
+struct bus;
 struct dbus_bus;
 struct foreground;
 struct foreground_bus;
@@ -58,7 +60,8 @@ struct broker {
 	void *users;     /* tsearch of struct user* by uid */
 	void *processes; /* tsearch of struct process* by pidfd inode */
 	TAILQ_HEAD(, peer) peer_list;
-	struct dbus_bus *dbus_buses; /* a list (dbus.h) */
+	struct bus *dbus_buses;      /* the watched buses' models, a list (bus.h) */
+	struct dbus_bus *dbus_watchers; /* their sd-bus attachments, a list (dbus.h) */
 	struct unix_tracer *unix_tracer; /* Unix sockets (unix-bpf.h); NULL: off */
 	struct foreground *fg; /* foreground.h */
 	struct foreground_bus *fg_bus; /* foreground-bus.h; NULL: none */

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "dbus.h"
+#include "bus.h"
 #include "diag.h"
 #include "unix.h"
 #include "peer.h"
@@ -254,7 +254,7 @@ int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 	{
 		struct bus_rows rows = { b, c, &t };
 
-		dbus_foreach_task(b, add_bus_row, &rows);
+		bus_foreach_task(b, add_bus_row, &rows);
 		unix_foreach_task(b, add_unix_row, &rows);
 	}
 	return reply_text(c, type, serial, &t, "(cut at %u bytes)\n");

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "dbus.h"
+#include "bus.h"
 #include "diag.h"
 #include "donor.h"
 #include "driver.h"
@@ -569,7 +569,7 @@ static int req_donor(struct broker *b, struct peer *c, struct request *rq)
 		x->live = q.on && process_ident(x->pidfd, &who) == 0 && foreground_live(b, x->pidfd, &who);
 		e = imp_task_set_live_donor(x->task, x->live);
 	}
-	if (dbus_set_donor(b, q.pid, q.on) == 0 && e == -ESRCH)
+	if (bus_set_donor(b, q.pid, q.on) == 0 && e == -ESRCH)
 		e = 0;
 	if (unix_set_donor(b, q.pid, q.on) == 0 && e == -ESRCH)
 		e = 0;

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "broker.h"
-#include "dbus.h"
+#include "bus.h"
 #include "donor.h"
 #include "foreground.h"
 #include "peer.h"
@@ -270,7 +270,7 @@ void foreground_apply(struct broker *b)
 					live ? "live" : "background");
 		}
 	}
-	dbus_foreground_apply(b);
+	bus_foreground_apply(b);
 }
 
 const char *foreground_describe(struct broker *b, uid_t uid, char *buf, size_t size)

@@ -1,9 +1,9 @@
-/* libFuzzer target: importanced's D-Bus monitor handler (daemon/dbus.c).
+/* libFuzzer target: importanced's D-Bus monitor handler (daemon/dbus.c)
+ * and the bus model under it (daemon/bus.c).
  *
- * A broker with one bus watched through a look-up of the harness's own:
- * unique names ending in an even digit are this process (a donor, by the
- * executable rule), odd ones a child running sleep (not a donor), in 'x'
- * connections whose process cannot be told, others are gone; well-known names belong to a unique name picked from theirs.
+ * A broker with one bus model whose look-ups the harness answers (answer()
+ * says how), late and in an order the input picks, between the groups of
+ * messages; the bus is owned by root or, as the input says, by another uid.
  * The input is a sequence of routed messages, in groups handled together as
  * the monitor handles what it reads at once, each either built as a real
  * sd-bus message (then read back with dbus_event_from_message, which is how
@@ -14,6 +14,7 @@
  * once the bus is dropped no task, port, message or inherit may be left,
  * nor a message in flight charged to anyone. */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "bus.h"
 #include "dbus.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,37 +52,72 @@ static void setup(void)
 	usleep(50000); /* sleep has replaced the forked copy of us */
 }
 
-static int fuzz_creds(struct dbus_bus *bus, const char *unique, pid_t *pid, int *pidfd, uid_t *uid)
-{
-	size_t n = strlen(unique);
-	char last = n ? unique[n - 1] : 0;
+/* Look-ups asked and not answered yet: the input says when each is. */
+#define MAX_ASKED 16
+static struct {
+	char name[300];
+	bool owner; /* resolve_name; else resolve */
+} asked[MAX_ASKED];
+static size_t n_asked;
 
-	(void)bus;
-	if (last == 'x')
-		return -EACCES; /* there, but its process cannot be told */
-	if (last < '0' || last > '9')
-		return -ESRCH;
-	*pid = (last - '0') % 2 ? sleeper : getpid();
-	*uid = (last - '0') % 3 ? getuid() : getuid() + 1;
-	if ((*pidfd = (int)syscall(SYS_pidfd_open, *pid, 0)) < 0)
-		return -errno;
+static int ask(void *ctx, const char *name, bool owner)
+{
+	(void)ctx;
+	if (n_asked == MAX_ASKED)
+		return -EBUSY;
+	snprintf(asked[n_asked].name, sizeof(asked[n_asked].name), "%s", name);
+	asked[n_asked++].owner = owner;
 	return 0;
 }
 
-static int fuzz_owner(struct dbus_bus *bus, const char *name, char *unique, size_t size)
+static int fuzz_resolve(void *ctx, const char *unique)
 {
-	size_t h = 0;
-
-	(void)bus;
-	for (const char *p = name; *p; p++)
-		h = h * 31 + (unsigned char)*p;
-	if (h % 5 == 0)
-		return -ENXIO; /* no owner */
-	snprintf(unique, size, h % 7 == 0 ? "not-unique" : ":1.%zu", h % 10);
-	return 0;
+	return ask(ctx, unique, false);
 }
 
-static const struct dbus_lookup lookup = { fuzz_creds, fuzz_owner };
+static int fuzz_resolve_name(void *ctx, const char *name)
+{
+	return ask(ctx, name, true);
+}
+
+static const struct bus_ops ops = { fuzz_resolve, fuzz_resolve_name };
+
+/* Answers the look-up i: unique names ending in an even digit are this
+ * process (a donor, by the executable rule), odd ones a child running sleep
+ * (not a donor), in 'x' connections whose process cannot be told, others
+ * are gone; a ProcessFD or not, as the input says; well-known names belong
+ * to a unique name picked from theirs. */
+static void answer(struct bus *bus, size_t i, uint8_t how)
+{
+	char name[300];
+	bool owner = asked[i].owner;
+
+	snprintf(name, sizeof(name), "%s", asked[i].name);
+	asked[i] = asked[--n_asked];
+	if (owner) {
+		size_t h = 0;
+		char unique[32];
+
+		for (const char *p = name; *p; p++)
+			h = h * 31 + (unsigned char)*p;
+		snprintf(unique, sizeof(unique), h % 7 == 0 ? "not-unique" : ":1.%zu", h % 10);
+		bus_name_owner(bus, name, h % 5 == 0 ? NULL : unique);
+	} else {
+		size_t n = strlen(name);
+		char last = n ? name[n - 1] : 0;
+		struct bus_identity id = { .pidfd = -1 };
+
+		if (last == 'x' || last < '0' || last > '9') {
+			bus_conn_unknown(bus, name, last == 'x' ? -EACCES : -ESRCH);
+			return;
+		}
+		id.pid = (last - '0') % 2 ? sleeper : getpid();
+		id.uid = (last - '0') % 3 ? getuid() : getuid() + 1;
+		if (how & 1)
+			id.pidfd = (int)syscall(SYS_pidfd_open, id.pid, 0);
+		bus_conn_identity(bus, name, &id);
+	}
+}
 
 /* Names the input picks from; the last slot takes bytes of the input. */
 static const char *const names[] = {
@@ -203,7 +240,7 @@ static void fields(struct input *in, struct dbus_event *ev, char own[2][300])
 
 /* One to MAX_TOGETHER messages, handled as the monitor handles what it
  * reads at once. */
-static void step(struct dbus_bus *bus, struct input *in)
+static void step(struct bus *bus, struct input *in)
 {
 	uint8_t sel = byte(in);
 	size_t n = 1 + (size_t)(sel >> 1) % MAX_TOGETHER, k = 0;
@@ -211,6 +248,9 @@ static void step(struct dbus_bus *bus, struct input *in)
 	struct dbus_event evs[MAX_TOGETHER];
 	char own[MAX_TOGETHER][2][300];
 
+	/* some of the look-ups asked are answered first, in any order */
+	while (n_asked && (byte(in) & 1))
+		answer(bus, byte(in) % n_asked, byte(in));
 	for (size_t i = 0; i < n && in->left; i++) {
 		if (sel & 1) {
 			sd_bus_message *m = build(in);
@@ -224,7 +264,7 @@ static void step(struct dbus_bus *bus, struct input *in)
 			k++;
 		}
 	}
-	dbus_handle_batch(bus, evs, k);
+	dbus_handle_batch(bus, evs, k, (uint64_t)byte(in) << 40);
 	for (size_t i = 0; i < k; i++)
 		sd_bus_message_unref(msgs[i]);
 }
@@ -233,7 +273,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct input in = { data, size, { 0 } };
 	struct broker_config cfg;
-	struct dbus_bus *bus;
+	struct bus *bus;
 	struct broker *b;
 	sd_event *ev;
 	imp_stats st;
@@ -255,17 +295,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(cfg.dbus.receiver_names[0], IMPD_RULE_LEN, "org.r.*");
 		cfg.dbus.n_receiver_names = 1;
 	}
-	if (sd_event_new(&ev) < 0 || broker_new(ev, &cfg, listen_fd, &b) < 0 || dbus_bus_new_detached(b, &lookup, &bus) < 0)
+	if (sd_event_new(&ev) < 0 || broker_new(ev, &cfg, listen_fd, &b) < 0 || bus_new(b, "fuzz", mode & 0x80 ? getuid() + 1 : getuid(), &ops, NULL, &bus) < 0)
 		abort();
 	while (in.left) {
-		struct dbus_counts n;
+		struct bus_counts n;
 
 		step(bus, &in);
 		if (imp_domain_verify(b->dom) < 0) {
 			fprintf(stderr, "engine inconsistent: %s\n", imp_last_error());
 			abort();
 		}
-		dbus_bus_counts(bus, &n);
+		if (bus_check(bus) < 0) {
+			fprintf(stderr, "bus model inconsistent\n");
+			abort();
+		}
+		bus_counts(bus, &n);
 		if (n.connections > cfg.dbus.max_connections || n.names > cfg.dbus.max_names ||
 		    n.calls > cfg.dbus.max_calls) {
 			fprintf(stderr, "beyond the bounds: %zu connections, %zu names, %zu calls\n", n.connections,
@@ -273,7 +317,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 	}
-	dbus_bus_free(bus);
+	while (n_asked) /* answers that come after the bus went find nothing */
+		n_asked--;
+	bus_free(bus);
 	imp_domain_get_stats(b->dom, &st);
 	if (st.task_elems || st.ports || st.messages || st.inherits || b->usage.n[USAGE_INFLIGHT]) {
 		fprintf(stderr, "left after the bus went: %zu tasks, %zu ports, %zu messages, %zu inherits, %zu in flight\n",

@@ -11,6 +11,7 @@
  *   test-dbus flood ADDRESS NAME N     (a donor's calls and name churn)
  */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -652,6 +653,58 @@ static void test_receiver_rules_and_bounds(void **state)
 	assert_int_equal(start_importanced(w, NULL), 0);
 }
 
+/* A bus not run by root is believed only about its owner's processes
+ * (issue 15.1): on a dbus-daemon that nobody runs, root's call (root is a
+ * donor) to nobody's service boosts nothing, where on root's bus it does
+ * (test_busctl_boosts_while_pending). */
+static void test_user_bus_believes_only_its_user(void **state)
+{
+	struct world *root_world = world_of(state), u = { .kind = "nobody's bus" };
+	char cfg[128];
+	pid_t bus, s, c;
+
+	if (strcmp(root_world->kind, "dbus-daemon"))
+		skip(); /* dbus-broker's launcher needs root here; the rule is the bus's, not its kind's */
+	snprintf(u.dir, sizeof(u.dir), "/tmp/test-dbus-user.XXXXXX");
+	assert_non_null(mkdtemp(u.dir));
+	assert_int_equal(chown(u.dir, NOBODY, NOBODY), 0);
+	snprintf(u.sock, sizeof(u.sock), "%s/bus", u.dir);
+	snprintf(u.address, sizeof(u.address), "unix:path=%s", u.sock);
+	snprintf(cfg, sizeof(cfg), "%s/bus.conf", u.dir);
+	assert_non_null(buslaunch_config(cfg, u.address));
+	bus = fork();
+	assert_true(bus >= 0);
+	if (bus == 0) {
+		char arg[160];
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		snprintf(arg, sizeof(arg), "--config-file=%s", cfg);
+		if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+		    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+			_exit(126);
+		execlp("dbus-daemon", "dbus-daemon", arg, "--nofork", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && access(u.sock, F_OK) < 0; i++)
+		usleep(10000);
+	assert_int_equal(access(u.sock, F_OK), 0);
+	assert_int_equal(start_importanced(&u, NULL), 0);
+	assert_non_null(u.observer = buslaunch_connect(u.address));
+	s = start_service(&u, "org.importance.A");
+	c = busctl_work(&u, "org.importance.A", "1200", 0);
+	assert_true(keeps_nice(s, SERVICE_NICE, 900));
+	assert_int_equal(wait_exit(c, 5000), 0);
+	reap(s, SIGTERM);
+	assert_engine_idle(&u, true);
+	sd_bus_flush_close_unref(u.observer);
+	assert_int_equal(stop_importanced(&u), 0);
+	kill(bus, SIGTERM);
+	waitpid(bus, NULL, 0);
+	unlink(u.sock);
+	unlink(cfg);
+	rmdir(u.dir);
+}
+
 #define WORLD_TESTS(w)                                                                        \
 	cmocka_unit_test_prestate_setup_teardown(test_busctl_boosts_while_pending, NULL, kill_kids, w),  \
 	cmocka_unit_test_prestate_setup_teardown(test_gdbus_boosts_while_pending, NULL, kill_kids, w),   \
@@ -662,7 +715,8 @@ static void test_receiver_rules_and_bounds(void **state)
 	cmocka_unit_test_prestate_setup_teardown(test_chain_boosts_both, NULL, kill_kids, w),            \
 	cmocka_unit_test_prestate_setup_teardown(test_chain_from_non_donor_boosts_nothing, NULL, kill_kids, w), \
 	cmocka_unit_test_prestate_setup_teardown(test_flood_leaves_nothing, NULL, kill_kids, w),             \
-	cmocka_unit_test_prestate_setup_teardown(test_receiver_rules_and_bounds, NULL, kill_kids, w)
+	cmocka_unit_test_prestate_setup_teardown(test_receiver_rules_and_bounds, NULL, kill_kids, w),        \
+	cmocka_unit_test_prestate_setup_teardown(test_user_bus_believes_only_its_user, NULL, kill_kids, w)
 
 int main(int argc, char **argv)
 {

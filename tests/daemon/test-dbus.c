@@ -1,0 +1,312 @@
+/* bus.c: the D-Bus model fed events directly, as its feeders do (the
+ * sd-bus attachment, a session agent), checked against the engine. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "broker.h"
+#include "bus.h"
+
+/* the look-ups the model asked, in order */
+static char asked[64][64];
+static size_t n_asked;
+
+static int resolve(void *ctx, const char *unique)
+{
+	(void)ctx;
+	snprintf(asked[n_asked++ % 64], 64, "%s", unique);
+	return 0;
+}
+
+static int resolve_name(void *ctx, const char *name)
+{
+	(void)ctx;
+	snprintf(asked[n_asked++ % 64], 64, "%s", name);
+	return 0;
+}
+
+static const struct bus_ops ops = { resolve, resolve_name };
+
+struct fixture {
+	sd_event *ev;
+	struct broker *b;
+	struct bus *bus;
+	int listen_fd;
+};
+
+static uint64_t boottime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* this process is the donor (by uid); every connection accepts boosts */
+static struct fixture *setup_bus(uid_t owner, void (*adjust)(struct broker_config *))
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct broker_config cfg;
+
+	config_defaults(&cfg);
+	cfg.backend.kind = BACKEND_NONE;
+	cfg.donors.uids[0] = getuid();
+	cfg.donors.n_uids = 1;
+	if (adjust)
+		adjust(&cfg);
+	f->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_int_equal(sd_event_new(&f->ev), 0);
+	assert_int_equal(broker_new(f->ev, &cfg, f->listen_fd, &f->b), 0);
+	assert_int_equal(bus_new(f->b, "test", owner, &ops, f, &f->bus), 0);
+	bus_attached(f->bus, owner, boottime());
+	n_asked = 0;
+	return f;
+}
+
+static void teardown_bus(struct fixture *f)
+{
+	imp_stats st;
+
+	assert_int_equal(bus_check(f->bus), 0);
+	bus_free(f->bus);
+	imp_domain_get_stats(f->b->dom, &st);
+	/* nothing is left behind */
+	assert_int_equal(st.task_elems, 0);
+	assert_int_equal(st.messages, 0);
+	assert_int_equal(st.inherits, 0);
+	assert_int_equal(f->b->usage.n[USAGE_INFLIGHT], 0);
+	broker_free(f->b);
+	sd_event_unref(f->ev);
+	close(f->listen_fd);
+	free(f);
+}
+
+/* this process, as the bus would say it (pid and uid, no ProcessFD) */
+static struct bus_identity me(void)
+{
+	struct bus_identity id = { getpid(), getuid(), -1 };
+
+	return id;
+}
+
+static size_t boosted_tasks(struct fixture *f)
+{
+	imp_stats st;
+
+	imp_domain_get_stats(f->b->dom, &st);
+	return st.inherits;
+}
+
+/* A call seen before either end is known is decided when both are: it
+ * becomes a raised message then, and its reply ends it. */
+static void test_call_before_identity(void **state)
+{
+	struct fixture *f = setup_bus(0, NULL);
+	struct bus_identity a = me(), b = me();
+	struct bus_counts n;
+
+	(void)state;
+	bus_conn_appeared(f->bus, ":1.1", boottime());
+	bus_conn_appeared(f->bus, ":1.2", boottime());
+	bus_call(f->bus, ":1.1", ":1.2", 7, boottime());
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 1);
+	assert_int_equal(n.undecided, 1);
+	assert_int_equal(n.resolving, 2);
+	assert_int_equal(n_asked, 2);
+	bus_conn_identity(f->bus, ":1.2", &b); /* the service first */
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.undecided, 1);
+	bus_conn_identity(f->bus, ":1.1", &a);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.undecided, 0);
+	assert_int_equal(n.calls, 1);
+	assert_int_equal(f->b->usage.n[USAGE_INFLIGHT], 1);
+	assert_int_equal(imp_domain_verify(f->b->dom), 0);
+	assert_int_equal(bus_check(f->bus), 0);
+	bus_reply(f->bus, ":1.2", ":1.1", 7);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0);
+	assert_int_equal(f->b->usage.n[USAGE_INFLIGHT], 0);
+	teardown_bus(f);
+}
+
+/* A call answered, or whose caller went, before the identities came
+ * leaves nothing; the late answers find nothing to decide. */
+static void test_over_before_identity(void **state)
+{
+	struct fixture *f = setup_bus(0, NULL);
+	struct bus_identity a = me(), b = me();
+	struct bus_counts n;
+
+	(void)state;
+	bus_call(f->bus, ":1.1", ":1.2", 7, boottime());
+	bus_reply(f->bus, ":1.2", ":1.1", 7);
+	bus_call(f->bus, ":1.1", ":1.2", 8, boottime());
+	bus_conn_gone(f->bus, ":1.1");
+	bus_conn_identity(f->bus, ":1.1", &a); /* gone: ignored */
+	bus_conn_identity(f->bus, ":1.2", &b);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0);
+	assert_int_equal(n.connections, 1);
+	assert_int_equal(boosted_tasks(f), 0);
+	teardown_bus(f);
+}
+
+/* A call to a well-known name waits for its owner, then for the owner's
+ * identity. */
+static void test_name_resolved_late(void **state)
+{
+	struct fixture *f = setup_bus(0, NULL);
+	struct bus_identity a = me(), b = me();
+	struct bus_counts n;
+
+	(void)state;
+	bus_call(f->bus, ":1.1", "org.example.S", 3, boottime());
+	assert_string_equal(asked[0], "org.example.S");
+	bus_conn_identity(f->bus, ":1.1", &a);
+	bus_name_owner(f->bus, "org.example.S", ":1.2");
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.undecided, 1);
+	bus_conn_identity(f->bus, ":1.2", &b);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.undecided, 0);
+	assert_int_equal(n.calls, 1);
+	bus_conn_gone(f->bus, ":1.2"); /* the service went: its call ends */
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0);
+	teardown_bus(f);
+}
+
+/* A bus not run by root is believed only about its owner's processes:
+ * another uid's process (here: ours, on a bus owned by someone else) is
+ * neither donor nor receiver, whether by pid or by ProcessFD. */
+static void test_owner_uid(void **state)
+{
+	struct fixture *f = setup_bus(getuid() + 1000, NULL);
+	struct bus_identity a = me(), b = me();
+	struct bus_counts n;
+
+	(void)state;
+	b.pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	bus_call(f->bus, ":1.1", ":1.2", 1, boottime());
+	bus_conn_identity(f->bus, ":1.1", &a);
+	bus_conn_identity(f->bus, ":1.2", &b);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0);
+	assert_int_equal(n.pidfds, 0);
+	assert_int_equal(boosted_tasks(f), 0);
+	/* and they stay so: no look-up again */
+	n_asked = 0;
+	bus_call(f->bus, ":1.1", ":1.2", 2, boottime());
+	assert_int_equal(n_asked, 0);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0);
+	teardown_bus(f);
+}
+
+/* A pid taken by a process that started after the connection appeared is
+ * not that connection's (the stale-pid attack): without a ProcessFD, the
+ * match needs the uid and a start no later than the appearance. */
+static void test_stale_pid(void **state)
+{
+	struct fixture *f = setup_bus(0, NULL);
+	uint64_t appeared = boottime();
+	struct bus_identity a = me(), late;
+	struct bus_counts n;
+	pid_t child;
+
+	(void)state;
+	bus_conn_appeared(f->bus, ":1.1", appeared);
+	bus_conn_appeared(f->bus, ":1.2", appeared);
+	usleep(30000); /* more than a clock tick */
+	child = fork();
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pause();
+		_exit(0);
+	}
+	late = (struct bus_identity){ child, getuid(), -1 };
+	bus_call(f->bus, ":1.1", ":1.2", 1, boottime());
+	bus_conn_identity(f->bus, ":1.1", &a);
+	bus_conn_identity(f->bus, ":1.2", &late);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0);
+	assert_int_equal(n.pidfds, 1); /* only :1.1's */
+	/* the wrong uid for a pid is refused the same way */
+	bus_conn_appeared(f->bus, ":1.3", boottime());
+	a.uid = getuid() + 1;
+	bus_call(f->bus, ":1.3", ":1.1", 1, boottime());
+	bus_conn_identity(f->bus, ":1.3", &a);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0);
+	assert_int_equal(n.pidfds, 1);
+	/* impctl donor finds no connection for the child's pid */
+	assert_int_equal(bus_set_donor(f->b, child, true), -ESRCH);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	teardown_bus(f);
+}
+
+static void small_tables(struct broker_config *cfg)
+{
+	cfg->dbus.max_calls = 8;
+	cfg->dbus.max_names = 8;
+	snprintf(cfg->dbus.receiver_names[0], IMPD_RULE_LEN, "org.r.*");
+	cfg->dbus.n_receiver_names = 1;
+}
+
+/* One uid holds at most its share of the call table, and connections not
+ * known yet together at most theirs: a flood leaves room for the others. */
+static void test_shares(void **state)
+{
+	struct fixture *f = setup_bus(0, small_tables);
+	struct bus_identity a = me();
+	struct bus_counts n;
+	char name[32];
+
+	(void)state;
+	/* unknown callers: undecided calls within one share (8 / 4) */
+	for (int i = 0; i < 6; i++)
+		bus_call(f->bus, ":1.9", ":1.2", (uint64_t)i + 1, boottime());
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.undecided, 2);
+	/* names of owners not known: within one share */
+	for (int i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "org.r.N%d", i);
+		bus_name_owner(f->bus, name, ":1.7");
+	}
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.names, 2);
+	/* names nothing waits for and no rule accepts are not kept */
+	bus_name_owner(f->bus, "org.other.X", ":1.7");
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.names, 2);
+	assert_int_equal(bus_check(f->bus), 0);
+	(void)a;
+	teardown_bus(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_call_before_identity), cmocka_unit_test(test_over_before_identity),
+		cmocka_unit_test(test_name_resolved_late),   cmocka_unit_test(test_owner_uid),
+		cmocka_unit_test(test_stale_pid),            cmocka_unit_test(test_shares),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
