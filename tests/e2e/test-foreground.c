@@ -9,6 +9,7 @@
  *   test-foreground IMPORTANCED IMP-X11-FOREGROUND X11-WINDOW
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,9 @@ static void window(const char *title, pid_t pid)
 		_exit(127);
 	}
 	close(fds[1]);
+	if (poll(&(struct pollfd){ .fd = fds[0], .events = POLLIN }, 1, 20000) != 1)
+		fail_msg("window %s was not mapped within 20 s (openbox %s)", title,
+			 kill(wm_pid, 0) == 0 ? "running" : "gone");
 	assert_true(read(fds[0], buf, sizeof(buf) - 1) > 0);
 	close(fds[0]);
 	assert_string_equal(buf, "mapped\n");

@@ -5,6 +5,7 @@
  * and stays until killed or its X connection ends.  Prints "mapped" once
  * the server has the window.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ int main(int argc, char **argv)
 	xcb_window_t w;
 	xcb_generic_event_t *ev;
 	uint32_t pid;
+	int mapped = 0;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: x11-window TITLE PID\n");
@@ -51,12 +53,25 @@ int main(int argc, char **argv)
 	xcb_change_property(c, XCB_PROP_MODE_REPLACE, w, XCB_ATOM_WM_HINTS, XCB_ATOM_WM_HINTS, 32, 9, hints);
 	xcb_map_window(c, w);
 	xcb_flush(c);
-	while ((ev = xcb_wait_for_event(c))) {
-		if ((ev->response_type & 0x7f) == XCB_MAP_NOTIFY) {
-			printf("mapped\n");
-			fflush(stdout);
+	/* A window manager still starting may miss the first MapRequest: ask
+	 * again each second until the window is mapped. */
+	for (;;) {
+		struct pollfd p = { .fd = xcb_get_file_descriptor(c), .events = POLLIN };
+
+		while ((ev = xcb_poll_for_event(c))) {
+			if ((ev->response_type & 0x7f) == XCB_MAP_NOTIFY && !mapped) {
+				mapped = 1;
+				printf("mapped\n");
+				fflush(stdout);
+			}
+			free(ev);
 		}
-		free(ev);
+		if (xcb_connection_has_error(c))
+			break;
+		if (poll(&p, 1, mapped ? -1 : 1000) == 0) {
+			xcb_map_window(c, w);
+			xcb_flush(c);
+		}
 	}
 	xcb_disconnect(c);
 	return 0;
