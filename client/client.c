@@ -399,7 +399,7 @@ static int send_frame(impc *c, int fd, uint16_t type, uint32_t serial, const voi
 
 /* Receives one frame from fd into c->buf, with its files; its length,
  * -EAGAIN when none waits, or -ECONNRESET. */
-static ssize_t recv_frame(impc *c, int fd, int *fds, size_t *n_fds)
+static ssize_t recv_frame(impc *c, int fd, int *fds, size_t *n_fds, bool wait)
 {
 	union {
 		struct cmsghdr align;
@@ -412,7 +412,7 @@ static ssize_t recv_frame(impc *c, int fd, int *fds, size_t *n_fds)
 
 	*n_fds = 0;
 	do
-		n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+		n = recvmsg(fd, &mh, (wait ? 0 : MSG_DONTWAIT) | MSG_TRUNC | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -ECONNRESET;
@@ -591,7 +591,15 @@ static int read_one(impc *c, int timeout_ms)
 	if (!c->buf && !(c->buf = malloc(IMPP_MAX_FRAME)))
 		return -ENOMEM;
 	c->reading = true;
-	if (timeout_ms != 0) {
+	if (timeout_ms < 0) {
+		/* no limit: the read itself waits (one system call, not a poll
+		 * and a read); as the reader, c->buf is ours meanwhile, and a
+		 * thread that must end the connection shuts it down, which ends
+		 * the read */
+		pthread_mutex_unlock(&c->lock);
+		n = recv_frame(c, fd, fds, &n_fds, true);
+		pthread_mutex_lock(&c->lock);
+	} else if (timeout_ms != 0) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		int r;
 
@@ -606,7 +614,8 @@ static int read_one(impc *c, int timeout_ms)
 			return -ETIMEDOUT;
 		}
 	}
-	n = recv_frame(c, fd, fds, &n_fds);
+	if (timeout_ms >= 0)
+		n = recv_frame(c, fd, fds, &n_fds, false);
 	c->reading = false;
 	if (n > 0 && (e = dispatch(c, (size_t)n, fds, n_fds)) < 0)
 		n = e;
@@ -650,7 +659,7 @@ static int call_direct(impc *c, int fd, uint16_t type, const void *req, size_t l
 
 		if (poll(&pfd, 1, reset ? 0 : 5000) <= 0)
 			return reset ? -ECONNRESET : -ETIMEDOUT;
-		n = recv_frame(c, fd, fds, &n_fds);
+		n = recv_frame(c, fd, fds, &n_fds, false);
 		if (n == -EAGAIN && !reset)
 			continue;
 		if (n == -ECONNRESET && !reset) {
