@@ -72,6 +72,10 @@ echo "unit: mounts in the daemon's namespace:$ns"
 
 id impattack >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin impattack >/dev/null 2>&1 || fail "useradd impattack"
 mkdir -m 0700 "$tmp/state"
+# the binary as the unit finds it, outside what the sandbox hides (a build
+# tree may be under /tmp or /home; the installed one is in /usr/sbin)
+mkdir -m 0755 "$tmp/sbin" && cp "$daemon" "$tmp/sbin/importanced" || fail "copy $daemon"
+daemon=$tmp/sbin/importanced
 # shellcheck disable=SC2086
 unshare -m --propagation private sh -c "$ns exec \"\$0\" \"\$@\"" \
 	setpriv --bounding-set="$bounding" --inh-caps=-all $nnp \

@@ -663,8 +663,11 @@ static void test_user_bus_believes_only_its_user(void **state)
 	char cfg[128];
 	pid_t bus, s, c;
 
+	/* Once, in the dbus-daemon pass: its bus of nobody's is a dbus-daemon
+	 * whatever the pass (dbus-broker's launcher needs root here; the rule
+	 * is the bus's, not its kind's). */
 	if (strcmp(root_world->kind, "dbus-daemon"))
-		skip(); /* dbus-broker's launcher needs root here; the rule is the bus's, not its kind's */
+		return;
 	snprintf(u.dir, sizeof(u.dir), "/tmp/test-dbus-user.XXXXXX");
 	assert_non_null(mkdtemp(u.dir));
 	assert_int_equal(chown(u.dir, NOBODY, NOBODY), 0);
