@@ -472,20 +472,12 @@ static int process_start(int pidfd, pid_t pid, uint64_t *usec)
 	char buf[1024], *p;
 	unsigned long long ticks = 0;
 	long hz = sysconf(_SC_CLK_TCK);
-	int dfd = process_procdir(pidfd, pid), fd;
-	ssize_t n;
+	int n = process_read(pidfd, pid, "stat", buf, sizeof(buf));
 
-	if (dfd < 0)
-		return dfd;
-	fd = openat(dfd, "stat", O_RDONLY | O_CLOEXEC);
-	close(dfd);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0 || hz <= 0)
+	if (n < 0)
+		return n;
+	if (n == 0 || hz <= 0)
 		return -EIO;
-	buf[n] = '\0';
 	/* the name may hold anything: the fields after it follow its last ')' */
 	if (!(p = strrchr(buf, ')')) ||
 	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",

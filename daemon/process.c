@@ -158,23 +158,32 @@ int process_in_our_namespaces(int pidfd, pid_t pid)
 	return r;
 }
 
-int process_cgroup(int pidfd, pid_t pid, char *out, size_t size)
+int process_read(int pidfd, pid_t pid, const char *file, char *buf, size_t size)
 {
-	int dfd = process_procdir(pidfd, pid), fd, r = -ENOENT;
-	char buf[8192], *line, *save = NULL;
+	int dfd = process_procdir(pidfd, pid), fd;
 	ssize_t n;
 
 	if (dfd < 0)
 		return dfd;
-	fd = openat(dfd, "cgroup", O_RDONLY | O_CLOEXEC);
+	fd = openat(dfd, file, O_RDONLY | O_CLOEXEC);
 	close(dfd);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, size - 1);
 	close(fd);
 	if (n < 0)
 		return -errno;
 	buf[n] = '\0';
+	return (int)n;
+}
+
+int process_cgroup(int pidfd, pid_t pid, char *out, size_t size)
+{
+	char buf[8192], *line, *save = NULL;
+	int n = process_read(pidfd, pid, "cgroup", buf, sizeof(buf)), r = -ENOENT;
+
+	if (n < 0)
+		return n;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		if (!strncmp(line, "0::", 3)) {
 			if (strlen(line + 3) >= size)

@@ -51,6 +51,10 @@ int process_exe(int pidfd, pid_t pid, struct stat *st);
  * and it is never a donor), -errno. */
 int process_in_our_namespaces(int pidfd, pid_t pid);
 
+/* The whole of /proc/PID/FILE of the process behind pidfd, at most
+ * size - 1 bytes, NUL-terminated: its length or -errno. */
+int process_read(int pidfd, pid_t pid, const char *file, char *buf, size_t size);
+
 /* The process's cgroup on the unified hierarchy ("0::" line), e.g. "/app/x". */
 int process_cgroup(int pidfd, pid_t pid, char *out, size_t size);
 
