@@ -2,28 +2,34 @@
  * The broker: importanced's state, one importance domain and everything
  * around it, driven by an sd-event loop.
  *
- * Every peer that says hello (other than a monitor) is a task of the
- * domain.  The engine's policy callback is where a boost becomes real: it
- * reaches the task's process (process.h) and, on the process's edges, the
- * boost backend.  The modules:
- *   config   the keys, from the command line and the file
- *   peer     connections: identity, input with credentials, output
- *   driver   requests and replies
- *   receive  blocking receives: parked, waiting on a port, woken, timed out
- *   port     ports, messages and send rights
- *   name     the name registry and who may own what
+ * The daemon is a flow: sources turn what they see into the engine's
+ * terms (tasks, ports, messages, vouchers, live donors), the one engine
+ * decides who is boosted, and its policy callback hands each edge to the
+ * process (process.h) and its boost backend.  After every dispatch of any
+ * source the loop re-arms the engine's timer (broker_rearm_timer).
+ *
+ * Sources, each a module with its unit test:
+ *   peer, driver, receive   importanced's own socket: connections and their
+ *            identity, requests and the one dispatcher that replies,
+ *            blocking receives (parked, waiting on a port, woken, timed out)
+ *   port, name, filelock    its ports, messages and send rights; the name
+ *            registry; file-lock boosts
+ *   bus, dbus  a watched D-Bus bus: the model (calls as engine messages)
+ *            and its sd-bus attachment (the monitor, asynchronous look-ups)
+ *   unix, unix-bpf  Unix sockets seen by the kernel: the model and its
+ *            libbpf half (bpf/unix.bpf.c)
+ *   foreground, foreground-bus, logind  what is in front per uid, which
+ *            decides which donors are live (FOREGROUND, a bus interface,
+ *            systemd-logind; the X11 source is agent/x11.c)
+ * Around them:
+ *   config   the keys, from the command line, the file and its drop-ins
  *   donor    donor rules
  *   user     per-uid and global limits
- *   process  processes held by pidfd, under the backend
- *   filelock file-lock boosts
  *   diag     status, listings, graph, monitors
- *   backend  the boost backends (nice, cgroup)
- *   bus      a watched bus's model: its method calls as engine messages
- *   dbus     its sd-bus attachment: the monitor and the look-ups
- *   unix     Unix sockets seen by the kernel (BPF): requests as engine
- *            messages (unix.c the model, unix-bpf.c its libbpf half)
- *   foreground what is in front per uid: which donors are live donors
- *            (sources: FOREGROUND, foreground-bus, logind)
+ *   rt       importanced's own real-time priority, on a budget
+ * Sinks:
+ *   process  processes held by pidfd, under the backend
+ *   backend  the boost backends (nice, autogroup, cgroup v1/v2)
  */
 #ifndef IMPD_BROKER_H
 #define IMPD_BROKER_H
