@@ -50,7 +50,7 @@ if [ "$(setting ProtectHome)" = yes ]; then
 fi
 rw="$(setting ReadWritePaths) $tmp"
 for d in $rw; do
-	[ -d "$d" ] && ns="$ns mount --bind $d $d &&"
+	[ -d "$d" ] && ns="$ns mount --rbind $d $d &&"
 done
 case $(setting ProtectSystem) in
 strict)
@@ -76,12 +76,27 @@ mkdir -m 0700 "$tmp/state"
 # tree may be under /tmp or /home; the installed one is in /usr/sbin)
 mkdir -m 0755 "$tmp/sbin" && cp "$daemon" "$tmp/sbin/importanced" || fail "copy $daemon"
 daemon=$tmp/sbin/importanced
+# The backend and sources the daemon picks on this machine with no sandbox:
+# the sandboxed one must pick the same (and load its BPF programs).
+args="--no-config --socket $tmp/sock --state-dir $tmp/state --unix yes --unix-receiver-uid nobody"
+# shellcheck disable=SC2086
+"$daemon" $args >"$tmp/log" 2>&1 &
+pid=$!
+wait_socket "$tmp/sock"
+free=$(sed -n 's/^importanced: backend \([^ ]*\) (asked: auto).*/\1/p' "$tmp/log")
+kill "$pid"; wait "$pid"; pid=""
+[ -n "$free" ] || fail "no backend named by the unsandboxed daemon"
+echo "unsandboxed: backend $free"
 # shellcheck disable=SC2086
 unshare -m --propagation private sh -c "$ns exec \"\$0\" \"\$@\"" \
 	setpriv --bounding-set="$bounding" --inh-caps=-all $nnp \
-	"$daemon" --no-config --backend nice --socket "$tmp/sock" --state-dir "$tmp/state" >"$tmp/log" 2>&1 &
+	"$daemon" $args >"$tmp/log" 2>&1 &
 pid=$!
 wait_socket "$tmp/sock"
+boxed=$(sed -n 's/^importanced: backend \([^ ]*\) (asked: auto).*/\1/p' "$tmp/log")
+[ "$boxed" = "$free" ] || fail "under the unit's sandbox the backend is '$boxed', unsandboxed '$free'"
+grep -q "cannot load the BPF programs" "$tmp/log" && fail "under the unit's sandbox the Unix-socket source cannot load"
+echo "under the unit's sandbox: backend $boxed, the Unix-socket source loaded"
 grep -q "^CapBnd:" /proc/$pid/status || fail "no CapBnd for the daemon"
 echo "daemon's $(grep '^CapBnd:' /proc/$pid/status)"
 # the daemon (setpriv's exec, the same pid) sees the sandbox
