@@ -70,6 +70,7 @@ void backend_config_defaults(struct backend_config *cfg)
 	cfg->daemon_rt_window_us = 100000;
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/run/importanced");
 	cfg->state_lock_fd = -1;
+	cfg->state_dir_fd = -1;
 }
 
 int backend_config_check(const struct backend_config *cfg, char *err, size_t size)
@@ -105,60 +106,6 @@ int backend_config_check(const struct backend_config *cfg, char *err, size_t siz
 		snprintf(err, size, "state-dir %s is not an absolute path", cfg->state_dir);
 		return -EINVAL;
 	}
-	return 0;
-}
-
-static int parse_long(const char *value, long long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoll(value, &end, 10);
-	return errno || end == value || *end ? -EINVAL : 0;
-}
-
-int backend_config_set(struct backend_config *cfg, const char *key, const char *value)
-{
-	long long v = 0;
-	bool num = strcmp(key, "policy") && strcmp(key, "cgroup-root") && strcmp(key, "state-dir");
-
-	if (num && parse_long(value, &v) < 0)
-		return -EINVAL;
-	if (!strcmp(key, "policy"))
-		return backend_kind_parse(value, &cfg->kind);
-	if (!strcmp(key, "cgroup-root") || !strcmp(key, "state-dir")) {
-		char *dst = key[0] == 'c' ? cfg->cgroup_root : cfg->state_dir;
-		size_t size = key[0] == 'c' ? sizeof(cfg->cgroup_root) : sizeof(cfg->state_dir);
-
-		if (strlen(value) >= size)
-			return -ENAMETOOLONG;
-		memcpy(dst, value, strlen(value) + 1);
-		return 0;
-	}
-	if (v < INT_MIN || v > INT_MAX)
-		return -ERANGE;
-	if (!strcmp(key, "boost-nice"))
-		cfg->boost_nice = (int)v;
-	else if (!strcmp(key, "autogroup-nice"))
-		cfg->autogroup_nice = (int)v;
-	else if (!strcmp(key, "boost-weight") && v >= 0)
-		cfg->boost_weight = (unsigned)v;
-	else if (!strcmp(key, "boost-shares") && v >= 0)
-		cfg->boost_shares = (unsigned)v;
-	else if (!strcmp(key, "boost-io-level"))
-		cfg->boost_io_level = (int)v;
-	else if (!strcmp(key, "boost-timerslack-ns") && v >= 0)
-		cfg->boost_timerslack_ns = (unsigned long)v;
-	else if (!strcmp(key, "boost-max-threads") && v >= 0)
-		cfg->max_threads = (unsigned)v;
-	else if (!strcmp(key, "daemon-rt-priority"))
-		cfg->daemon_rt_priority = (int)v;
-	else if (!strcmp(key, "daemon-rt-budget-us") && v >= 0)
-		cfg->daemon_rt_budget_us = (unsigned long)v;
-	else if (!strcmp(key, "daemon-rt-window-us") && v >= 0)
-		cfg->daemon_rt_window_us = (unsigned long)v;
-	else
-		return v < 0 ? -ERANGE : -ENOENT;
 	return 0;
 }
 
@@ -245,32 +192,75 @@ static int probe(struct backend_config *cfg, enum backend_kind k)
 	}
 }
 
-static void lock_state_dir(struct backend_config *cfg)
+/*
+ * The state directory is opened once, without following a link, and
+ * everything in it is reached through that handle (openat, unlinkat,
+ * O_NOFOLLOW), so that nothing another uid places there is followed.  A
+ * directory that exists but is not importanced's uid's alone (another
+ * owner, group or others may write) is refused: whoever can write there
+ * could have a record replaced by a link to a file importanced then
+ * overwrites, or forge a record a restarted daemon acts on.  One that
+ * cannot be made or opened (a read-only /run, say) only turns records off.
+ */
+static void records_off(struct backend_config *cfg, const char *what)
 {
-	char path[300];
+	fprintf(stderr, "importanced: state directory %s: %s: boosts are not recorded\n", cfg->state_dir, what);
+	if (cfg->state_dir_fd >= 0)
+		close(cfg->state_dir_fd);
+	cfg->state_dir_fd = -1;
+	cfg->state_dir[0] = '\0';
+}
+
+static int open_state_dir(struct backend_config *cfg, char *why, size_t size)
+{
+	struct stat st;
 	int fd;
 
 	cfg->state_lock_fd = -1;
+	cfg->state_dir_fd = -1;
 	if (!cfg->state_dir[0])
-		return;
-	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST)
-		goto off;
-	snprintf(path, sizeof(path), "%s/lock", cfg->state_dir);
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		goto off;
+		return 0;
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		records_off(cfg, strerror(errno));
+		return 0;
+	}
+	cfg->state_dir_fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (cfg->state_dir_fd < 0) {
+		if (errno == ELOOP || errno == ENOTDIR) {
+			bool link = errno == ELOOP || (lstat(cfg->state_dir, &st) == 0 && S_ISLNK(st.st_mode));
+
+			snprintf(why, size, "state-dir %s is %s, not a directory: refused", cfg->state_dir,
+				 link ? "a symbolic link" : "a file");
+			return -EPERM;
+		}
+		records_off(cfg, strerror(errno));
+		return 0;
+	}
+	if (fstat(cfg->state_dir_fd, &st) < 0) {
+		records_off(cfg, strerror(errno));
+		return 0;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(why, size,
+			 "state-dir %s is %s (owner uid %u, mode %03o): refused, it must be owned by uid %u and "
+			 "writable by nobody else",
+			 cfg->state_dir, st.st_uid != geteuid() ? "owned by another uid" : "writable by others",
+			 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+		close(cfg->state_dir_fd);
+		cfg->state_dir_fd = -1;
+		return -EPERM;
+	}
+	if ((fd = openat(cfg->state_dir_fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+		records_off(cfg, strerror(errno));
+		return 0;
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		fprintf(stderr, "importanced: %s is in use by another importanced: boosts are not recorded\n",
-			cfg->state_dir);
 		close(fd);
-		cfg->state_dir[0] = '\0';
-		return;
+		records_off(cfg, "in use by another importanced");
+		return 0;
 	}
 	cfg->state_lock_fd = fd;
-	return;
-off:
-	fprintf(stderr, "importanced: state directory %s: %s: boosts are not recorded\n", cfg->state_dir,
-		strerror(errno));
-	cfg->state_dir[0] = '\0';
+	return 0;
 }
 
 int backend_init(struct backend_config *cfg, char *why, size_t why_size)
@@ -318,7 +308,8 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 			snprintf(cfg->why_not[k], sizeof(cfg->why_not[k]), "works here, but %s comes first",
 				 backend_name(chosen));
 	}
-	lock_state_dir(cfg);
+	if ((r = open_state_dir(cfg, why, why_size)) < 0)
+		return r;
 	backend_restore_recorded(cfg);
 	return 0;
 }
@@ -456,9 +447,15 @@ void backend_detach(const struct backend_config *cfg, struct backend_target *t)
 /* records                                                              */
 /* ------------------------------------------------------------------ */
 
-static void record_path(const struct backend_config *cfg, pid_t pid, uint64_t start, char *out, size_t size)
+static bool recording(const struct backend_config *cfg)
 {
-	snprintf(out, size, "%s/%d-%llu", cfg->state_dir, (int)pid, (unsigned long long)start);
+	return cfg->state_dir[0] && cfg->state_dir_fd >= 0;
+}
+
+/* A record's name in the state directory. */
+static void record_name(pid_t pid, uint64_t start, char *out, size_t size)
+{
+	snprintf(out, size, "%d-%llu", (int)pid, (unsigned long long)start);
 }
 
 /*
@@ -475,11 +472,12 @@ void bk_record(const struct backend_config *cfg, struct backend_target *t)
 	size_t len = 0;
 	FILE *f;
 
-	if (!cfg->state_dir[0])
+	if (!recording(cfg))
 		return;
 	if (t->record_fd < 0) {
-		record_path(cfg, t->pid, t->start, path, sizeof(path));
-		if ((t->record_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		record_name(t->pid, t->start, path, sizeof(path));
+		t->record_fd = openat(cfg->state_dir_fd, path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (t->record_fd < 0)
 			return;
 	}
 	if (!(f = open_memstream(&buf, &len)))
@@ -510,10 +508,10 @@ void bk_record_remove(const struct backend_config *cfg, struct backend_target *t
 	if (t->record_fd >= 0)
 		close(t->record_fd);
 	t->record_fd = -1;
-	if (!cfg->state_dir[0])
+	if (!recording(cfg))
 		return;
-	record_path(cfg, t->pid, t->start, path, sizeof(path));
-	unlink(path);
+	record_name(t->pid, t->start, path, sizeof(path));
+	unlinkat(cfg->state_dir_fd, path, 0);
 }
 
 /* A path from a record; one too long for the field is left empty. */
@@ -527,19 +525,26 @@ static void copy_path(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-static int record_load(const char *path, struct backend_target *t)
+/* Reads a record: a regular file of ours, never through a link. */
+static int record_load(int dfd, const char *name, struct backend_target *t)
 {
 	char line[1200], kind[32] = "";
-	FILE *f = fopen(path, "re");
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	unsigned long long a;
 	int n1, n2, n3, n4, n5;
 	unsigned long u1, u2;
+	struct stat st;
+	FILE *f;
 
-	if (!f)
-		return -errno;
 	memset(t, 0, sizeof(*t));
 	t->pidfd = -1;
 	t->record_fd = -1;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || !(f = fdopen(fd, "r"))) {
+		close(fd);
+		return -EPERM;
+	}
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (!strcmp(line, "end"))
@@ -601,20 +606,26 @@ int backend_restore_recorded(const struct backend_config *cfg)
 	struct dirent *de;
 	int n = 0;
 
-	if (!cfg->state_dir[0] || !(dir = opendir(cfg->state_dir)))
+	int dfd;
+
+	if (!recording(cfg) || (dfd = fcntl(cfg->state_dir_fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return 0;
+	if (!(dir = fdopendir(dfd))) {
+		close(dfd);
+		return 0;
+	}
+	rewinddir(dir);
 	while ((de = readdir(dir))) {
 		struct backend_target t;
 		struct backend_config rc = *cfg;
-		char path[600];
 		uint64_t start;
 		bool alive;
 
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, de->d_name);
-		if (record_load(path, &t) < 0) {
-			unlink(path);
+		if (record_load(cfg->state_dir_fd, de->d_name, &t) < 0) {
+			free(t.saved);
+			unlinkat(cfg->state_dir_fd, de->d_name, 0);
 			continue;
 		}
 		/* the same process: its pid now, with the start time recorded */
@@ -630,7 +641,7 @@ int backend_restore_recorded(const struct backend_config *cfg)
 		if (t.pidfd >= 0)
 			close(t.pidfd);
 		free(t.saved);
-		unlink(path);
+		unlinkat(cfg->state_dir_fd, de->d_name, 0);
 		fprintf(stderr, "importanced: %s pid %d recorded by a previous daemon (%s)\n",
 			alive ? "restored" : "cleaned up after", (int)t.pid, backend_name(t.kind));
 		n++;

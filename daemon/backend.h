@@ -46,6 +46,7 @@ struct backend_config {
 	char cgroup_mount[256];    /* the hierarchy cgroup_root is in */
 	char why_not[BACKEND_N_REAL][160]; /* why each kind is not the one in use */
 	int state_lock_fd;
+	int state_dir_fd;          /* the state directory, opened without following a link; -1: none */
 };
 
 /* What a boost changed on one thread, to put it back. */
@@ -84,13 +85,6 @@ struct backend_target {
 void backend_config_defaults(struct backend_config *cfg);
 /* Checks every value's range; -EINVAL with a message in err. */
 int backend_config_check(const struct backend_config *cfg, char *err, size_t size);
-/* Sets one value by its configuration key (policy, boost-nice,
- * autogroup-nice, boost-weight, boost-shares, boost-io-level,
- * boost-timerslack-ns, boost-max-threads, daemon-rt-priority,
- * daemon-rt-budget-us, cgroup-root,
- * state-dir): 0, -ENOENT for another key, -EINVAL/-ERANGE for a bad value.
- * Ranges are checked by backend_config_check. */
-int backend_config_set(struct backend_config *cfg, const char *key, const char *value);
 /* "auto", "cgroup", "cgroup-v1", "cgroup-v2", "autogroup", "nice", "none". */
 int backend_kind_parse(const char *name, enum backend_kind *out);
 const char *backend_name(enum backend_kind kind);
@@ -100,7 +94,9 @@ const char *backend_name(enum backend_kind kind);
  * with AUTO the first of cgroup-v2, cgroup-v1, autogroup, nice that can
  * work.  A backend asked for by name that cannot work is refused: -errno
  * and the reason in why.  Also puts back what a previous daemon recorded
- * in the state directory, and raises importanced's own priority.
+ * in the state directory, and raises importanced's own priority.  A state
+ * directory that is a link, or that another uid owns or may write, is
+ * refused (-EPERM, why says which).
  */
 int backend_init(struct backend_config *cfg, char *why, size_t why_size);
 /* The backend in use and why each other one was not chosen, one per line. */

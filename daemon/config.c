@@ -297,6 +297,25 @@ static int set_foreground_bus(struct broker_config *cfg, const char *v, char *er
 	return 0;
 }
 
+/* An absolute path, or "" (empty, or the two characters "" in a file): no records. */
+static int set_state_dir(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	if (!v[0] || !strcmp(v, "\"\"")) {
+		cfg->backend.state_dir[0] = '\0';
+		return 0;
+	}
+	if (v[0] != '/') {
+		snprintf(err, size, "state-dir: '%s' is not an absolute path or \"\"", v);
+		return -EINVAL;
+	}
+	if (strlen(v) >= sizeof(cfg->backend.state_dir)) {
+		snprintf(err, size, "state-dir: '%s' is longer than %zu bytes", v, sizeof(cfg->backend.state_dir) - 1);
+		return -EINVAL;
+	}
+	memcpy(cfg->backend.state_dir, v, strlen(v) + 1);
+	return 0;
+}
+
 #define OFF(field) offsetof(struct broker_config, field)
 #define LIM(field) OFF(limits.field)
 #define U32 ((long long)UINT32_MAX)
@@ -328,8 +347,9 @@ static const struct key keys[] = {
 	  "the window of daemon-rt-budget-us (default 100000)" },
 	{ "cgroup-root", K_PATH, OFF(backend.cgroup_root), 0, 0, sizeof(((struct backend_config *)0)->cgroup_root),
 	  NULL, "DIR", "the cgroup directory boosted receivers' cgroups go in (default: the cpu hierarchy's root)" },
-	{ "state-dir", K_PATH, OFF(backend.state_dir), 0, 0, sizeof(((struct backend_config *)0)->state_dir), NULL,
-	  "DIR", "where applied boosts are recorded, for a restarted daemon (default /run/importanced)" },
+	{ "state-dir", K_SPECIAL, 0, 0, 0, 0, set_state_dir, "DIR|\"\"",
+	  "where applied boosts are recorded, for a restarted daemon; \"\": nowhere (default /run/importanced; "
+	  "root's alone, never a link)" },
 	{ "donor-uid", K_SPECIAL, 0, 0, 0, 0, set_donor_uid, "USER", "processes of this user are donors (repeatable)" },
 	{ "donor-exe", K_SPECIAL, 0, 0, 0, 0, set_donor_exe, "PATH",
 	  "processes running this file are donors (repeatable; the file, not the string)" },

@@ -217,23 +217,19 @@ static struct backend_target target_of(pid_t pid)
 
 /* ------------------------------------------------------------------ */
 
+/* The keys are parsed by daemon/config.c; the backend checks the ranges. */
+static void expect_refused(struct backend_config *cfg, const char *says)
+{
+	char err[256] = "";
+
+	assert_int_equal(backend_config_check(cfg, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, says))
+		fail_msg("\"%s\" not in \"%s\"", says, err);
+	backend_config_defaults(cfg);
+}
+
 static void test_config_ranges(void **state)
 {
-	struct { const char *key, *value; int set; const char *says; } cases[] = {
-		{ "boost-nice", "-21", 0, "boost-nice -21 is out of range -20..19" },
-		{ "boost-nice", "20", 0, "boost-nice 20" },
-		{ "autogroup-nice", "-30", 0, "autogroup-nice" },
-		{ "boost-weight", "0", 0, "boost-weight 0" },
-		{ "boost-weight", "10001", 0, "boost-weight" },
-		{ "boost-shares", "1", 0, "boost-shares 1" },
-		{ "boost-io-level", "8", 0, "boost-io-level" },
-		{ "boost-max-threads", "0", 0, "boost-max-threads" },
-		{ "daemon-rt-priority", "100", 0, "daemon-rt-priority" },
-		{ "cgroup-root", "relative/dir", 0, "not an absolute path" },
-		{ "boost-nice", "x", -EINVAL, NULL },
-		{ "policy", "fast", -EINVAL, NULL },
-		{ "no-such-key", "1", -ENOENT, NULL },
-	};
 	struct backend_config cfg;
 	enum backend_kind k;
 	char err[256];
@@ -241,16 +237,27 @@ static void test_config_ranges(void **state)
 	(void)state;
 	backend_config_defaults(&cfg);
 	assert_int_equal(backend_config_check(&cfg, err, sizeof(err)), 0);
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		backend_config_defaults(&cfg);
-		assert_int_equal(backend_config_set(&cfg, cases[i].key, cases[i].value), cases[i].set);
-		if (!cases[i].says)
-			continue;
-		err[0] = '\0';
-		assert_int_equal(backend_config_check(&cfg, err, sizeof(err)), -EINVAL);
-		if (!strstr(err, cases[i].says))
-			fail_msg("%s %s: \"%s\" not in \"%s\"", cases[i].key, cases[i].value, cases[i].says, err);
-	}
+	cfg.boost_nice = -21;
+	expect_refused(&cfg, "boost-nice -21 is out of range -20..19");
+	cfg.boost_nice = 20;
+	expect_refused(&cfg, "boost-nice 20");
+	cfg.autogroup_nice = -30;
+	expect_refused(&cfg, "autogroup-nice");
+	cfg.boost_weight = 0;
+	expect_refused(&cfg, "boost-weight 0");
+	cfg.boost_weight = 10001;
+	expect_refused(&cfg, "boost-weight");
+	cfg.boost_shares = 1;
+	expect_refused(&cfg, "boost-shares 1");
+	cfg.boost_io_level = 8;
+	expect_refused(&cfg, "boost-io-level");
+	cfg.max_threads = 0;
+	expect_refused(&cfg, "boost-max-threads");
+	cfg.daemon_rt_priority = 100;
+	expect_refused(&cfg, "daemon-rt-priority");
+	snprintf(cfg.cgroup_root, sizeof(cfg.cgroup_root), "relative/dir");
+	expect_refused(&cfg, "not an absolute path");
+	assert_int_equal(backend_kind_parse("fast", &k), -EINVAL);
 	for (k = BACKEND_NONE; k <= BACKEND_AUTO; k++) {
 		enum backend_kind back;
 
@@ -588,6 +595,107 @@ static void test_restore_recorded(void **state)
 	}
 }
 
+static void read_victim(const char *path, const char *want)
+{
+	char buf[64] = "";
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_string_equal(buf, want);
+}
+
+static void expect_init_refused(const char *dir, const char *says)
+{
+	struct backend_config cfg;
+	char why[256] = "";
+
+	backend_config_defaults(&cfg);
+	cfg.kind = BACKEND_NICE;
+	cfg.daemon_rt_priority = 0;
+	snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", dir);
+	assert_int_equal(backend_init(&cfg, why, sizeof(why)), -EPERM);
+	if (!strstr(why, says))
+		fail_msg("\"%s\" not in \"%s\"", says, why);
+}
+
+/* A state directory someone else could write is refused; nothing in one
+ * is reached through a link (a record's name made a link to a file
+ * elsewhere neither is written nor read through it). */
+static void test_state_dir_guarded(void **state)
+{
+	char dir[] = "/tmp/test-backend-state.XXXXXX", link_path[64], victim[64], name[128], cmd[160];
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p;
+	unsigned v;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0777), 0);
+	expect_init_refused(dir, "writable by others");
+	assert_int_equal(chmod(dir, 0770), 0);
+	expect_init_refused(dir, "writable by others");
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(chown(dir, 65534, 65534), 0);
+	expect_init_refused(dir, "owned by another uid");
+	assert_int_equal(chown(dir, 0, 0), 0);
+	snprintf(link_path, sizeof(link_path), "%s.link", dir);
+	assert_int_equal(symlink(dir, link_path), 0);
+	expect_init_refused(link_path, "symbolic link");
+	unlink(link_path);
+
+	/* a planted link where a restart looks for records: removed, not read */
+	snprintf(victim, sizeof(victim), "%s.victim", dir);
+	assert_non_null(f = fopen(victim, "w"));
+	fputs("keep\n", f);
+	fclose(f);
+	snprintf(name, sizeof(name), "%s/12345-1", dir);
+	assert_int_equal(symlink(victim, name), 0);
+	p = puppet_start(10, 1);
+	cfg = config(BACKEND_NICE, dir);
+	assert_int_equal(access(name, F_OK), -1);
+	read_victim(victim, "keep\n");
+
+	/* a planted link at a receiver's record name: the record is not written through it */
+	t = target_of(p.pid);
+	{
+		char statp[64], buf[1024], *c;
+		unsigned long long start = 0;
+
+		snprintf(statp, sizeof(statp), "/proc/%d/stat", (int)p.pid);
+		assert_non_null(f = fopen(statp, "r"));
+		assert_non_null(fgets(buf, sizeof(buf), f));
+		fclose(f);
+		assert_non_null(c = strrchr(buf, ')'));
+		/* field 22 is the start time; after ')' come fields 3.. */
+		for (int field = 2; field < 22 && c; field++)
+			c = strchr(c + 1, ' ');
+		assert_non_null(c);
+		start = strtoull(c + 1, NULL, 10);
+		snprintf(name, sizeof(name), "%s/%d-%llu", dir, (int)p.pid, start);
+	}
+	assert_int_equal(symlink(victim, name), 0);
+	backend_attach(&cfg, &t);
+	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	read_victim(victim, "keep\n");
+	backend_detach(&cfg, &t);
+	read_victim(victim, "keep\n");
+	close(t.pidfd);
+	close(cfg.state_lock_fd);
+	close(cfg.state_dir_fd);
+	puppet_end(&p);
+
+	/* "" : no records, nothing made */
+	cfg = config(BACKEND_NICE, "");
+	assert_int_equal(cfg.state_dir_fd, -1);
+	unlink(victim);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_cgroup_v1_own_root),
 		cmocka_unit_test(test_cgroup_v1_limits_kept),
 		cmocka_unit_test(test_restore_recorded),
+		cmocka_unit_test(test_state_dir_guarded),
 	};
 
 	if (geteuid() != 0) {
