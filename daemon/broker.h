@@ -100,7 +100,8 @@ void broker_free(struct broker *b);
 void broker_reload(struct broker *b, const struct broker_config *cfg);
 
 /* Keeps the loop's timer on the engine's next delayed-drop deadline.  The
- * loop calls it after every dispatch; a source may call it sooner. */
+ * loop calls it after every dispatch of any source (a post source), so
+ * sources need not. */
 void broker_rearm_timer(struct broker *b);
 
 /* tsearch()'s compare for the daemon's trees keyed by a uint64_t their

@@ -255,7 +255,6 @@ static int on_creds(sd_bus_message *m, void *userdata, sd_bus_error *err)
 		bus_conn_unknown(l->w->model, l->name, r);
 	else
 		bus_conn_identity(l->w->model, l->name, &id);
-	broker_rearm_timer(l->w->b);
 	return 1;
 }
 
@@ -268,7 +267,6 @@ static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *err)
 	if (sd_bus_message_is_method_error(m, NULL) || sd_bus_message_read(m, "s", &owner) < 0)
 		owner = NULL;
 	bus_name_owner(l->w->model, l->name, owner);
-	broker_rearm_timer(l->w->b);
 	return 1;
 }
 
@@ -405,7 +403,6 @@ static void monitor_drain(struct dbus_bus *w)
 	while (budget-- && (r = sd_bus_process(w->monitor, NULL)) > 0)
 		;
 	batch_run(w);
-	broker_rearm_timer(w->b);
 	if (r < 0) {
 		watch_schedule_retry(w, 0);
 		return;
@@ -541,7 +538,6 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 	watch_close(w);
 	if (watch_connect(w) < 0)
 		watch_schedule_retry(w, RETRY_USEC);
-	broker_rearm_timer(w->b);
 	return 0;
 }
 

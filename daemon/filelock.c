@@ -87,12 +87,10 @@ static pid_t holder_pid(int fd, const struct flock *want)
 static int on_recheck(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct lockwait *w = userdata;
-	struct broker *b = w->waiter->b;
 
 	(void)s;
 	if (holder_pid(w->fd, &w->lock) != w->holder->actor.pid || process_alive(w->holder->pidfd) < 0) {
 		end_wait(w);
-		broker_rearm_timer(b);
 		return 0;
 	}
 	sd_event_source_set_time(w->recheck, usec + RECHECK_USEC);

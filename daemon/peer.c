@@ -350,7 +350,6 @@ void peer_free(struct broker *b, struct peer *c)
 	if (b->cfg.verbose)
 		fprintf(stderr, "importanced: peer pid %d gone\n", (int)c->actor.pid);
 	free(c);
-	broker_rearm_timer(b);
 }
 
 /* Reads up to 64 frames; each must come from the peer's own process and
@@ -449,8 +448,6 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	rt_background(false);
 	if (c->dead)
 		peer_free(b, c);
-	else
-		broker_rearm_timer(b);
 	return 0;
 }
 
