@@ -432,11 +432,15 @@ static void on_send(struct unix_source *s, const struct unix_event *ev)
 			path[0] = '@';
 		if ((pid_t)ev->peer_tgid == getpid())
 			goto refuse;
+		/* The kernel recorded who made the listening socket (or the
+		 * pair): most often the reader, but a socket handed down (a
+		 * pre-forking server, socket activation) is read by another
+		 * process.  A guess that does not accept boosts, or none, waits
+		 * for the first read to say who reads; that read refuses the end
+		 * if its reader does not accept them either. */
 		reader = task_get(s, ev->peer_tgid, ev->peer_start);
-		if (reader == sender || (!path[0] && reader && !accepts(s, reader, path)))
-			reader = NULL; /* unnamed: the first read tells who reads */
-		else if (!reader || !accepts(s, reader, path))
-			goto refuse;
+		if (!reader || reader == sender || !accepts(s, reader, path))
+			reader = NULL;
 		if (!(c = conn_new(s, ev, reader)))
 			goto unwatch;
 	}

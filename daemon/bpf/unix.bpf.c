@@ -1,23 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The kernel half of the Unix-socket source (daemon/unix.h): tracepoints
- * on every socket send and receive, in the sender's and the reader's
- * context, that pass to the daemon only what may change a boost.
+ * where data is queued on a socket (in the sender's context, before the
+ * reader wakes) and where it is read (in the reader's), that pass to the
+ * daemon only what may change a boost.
  *
- * A send on an AF_UNIX socket reaches the ring buffer when its sender is
- * a donor (its effective uid, executable or unified cgroup in the donor
+ * Data queued on an AF_UNIX socket reaches the ring buffer when its sender
+ * is a donor (its effective uid, executable or unified cgroup in the donor
  * maps, or its process in `senders`: live donors and boosted readers) and
- * its peer may be a receiver (its owner's uid in `receiver_uids`, or any
- * peer not yet refused when the daemon has rules it must decide itself).
- * Such a send marks the peer's end as watched (`conns`); reads and sends
- * on a watched end reach the daemon too, as the reader's consumption and
- * its answer.  An end is known by its struct sock's address (a client's
- * data can arrive before the server accepts, when the end has no socket
- * and no inode yet); the map keeps with it the inode of the socket that
- * sent, and an event is believed only when that is still the end's peer,
- * so a freed struct sock reused by another connection is not taken for
- * the one that was watched.  Everything else costs a few map look-ups.  A full ring
- * buffer is counted (UNIX_STAT_LOST): the daemon then drops what it
+ * the receiving end may be a receiver's (its owner's uid in
+ * `receiver_uids`, or any end not yet refused when the daemon has rules it
+ * must decide itself).  Such data marks the receiving end as watched
+ * (`conns`); reads on a watched end, and data it sends back, reach the
+ * daemon too, as the reader's consumption and its answer.  Because the
+ * send is reported before the reader can run, the ring buffer holds a
+ * request before its read, whichever CPU the reader is on.
+ *
+ * An end is known by its struct sock's address (a client's data can
+ * arrive before the server accepts, when the end has no socket and no
+ * inode yet); the map keeps with it the inode of the socket that sent,
+ * and an event is believed only when that is still the end's peer, so a
+ * freed struct sock reused by another connection is not taken for the one
+ * that was watched.  Everything else costs a few map look-ups.  A full
+ * ring buffer is counted (UNIX_STAT_LOST): the daemon then drops what it
  * cannot trust.
  */
 #include "vmlinux.h"
@@ -211,59 +216,95 @@ static __always_inline struct task_struct *pid_task_of(struct pid *p)
 				      PIDTYPE_TGID * sizeof(struct hlist_node));
 }
 
-SEC("tp_btf/sock_send_length")
-int BPF_PROG(on_send, struct sock *sk, int ret, int fl)
+/* The socket that sent what was just queued on sk: a connected end's peer;
+ * for a datagram end with no peer, the owner of the last buffer on its
+ * queue (read without the queue's lock: a reader that took it meanwhile
+ * leaves a pointer that fails the family check, or an answer not seen,
+ * which the answer timeout ends). */
+static __always_inline struct sock *sent_from(struct sock *sk, __u32 type)
+{
+	struct sock *from = BPF_CORE_READ((struct unix_sock *)sk, peer);
+	struct sk_buff *tail;
+
+	if (from || type != SOCK_DGRAM)
+		return from;
+	tail = BPF_CORE_READ(sk, sk_receive_queue.prev);
+	if (!tail || (void *)tail == (void *)&sk->sk_receive_queue)
+		return NULL;
+	from = BPF_CORE_READ(tail, sk);
+	if (!from || BPF_CORE_READ(from, __sk_common.skc_family) != AF_UNIX)
+		return NULL;
+	return from;
+}
+
+/*
+ * Data was queued on receiving end sk, in the sender's context, before the
+ * reader is woken: so the send is in the ring buffer before anything the
+ * reader does with it.  (sock_send_length fires only when sendmsg returns,
+ * which may be after the reader has read and answered.)  A stream end that
+ * already had data queued is one whose earlier send is not read yet: the
+ * daemon heard of that one, so this one says nothing new.
+ */
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(on_ready, struct sock *sk)
 {
 	struct task_struct *t;
 	struct unix_event *e;
-	struct unix_sock *u = (struct unix_sock *)sk;
-	struct sock *peer;
-	__u64 end, peer_end, ino, *no;
-	__u32 tgid, by, puid, f;
+	struct sock *from;
+	const struct cred *cred;
+	__u64 end, from_end, ino, *no;
+	__u32 tgid, by, puid, f, type, queued;
 
-	if (ret <= 0 || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
 		return 0;
 	f = flags();
 	if (!(f & UNIX_CFG_ON))
 		return 0;
+	type = BPF_CORE_READ(sk, sk_type);
+	if (!(from = sent_from(sk, type)))
+		return 0; /* a listening socket's new connection, or no sender known */
+	queued = BPF_CORE_READ(sk, sk_receive_queue.qlen);
+	if (type == SOCK_STREAM && queued > 1)
+		return 0;
 	t = bpf_get_current_task_btf();
 	tgid = bpf_get_current_pid_tgid() >> 32;
-
-	/* an answer on a watched receiving end */
 	end = (__u64)sk;
-	if (watched(sk, end) && (e = reserve(UNIX_EV_ANSWER, t))) {
-		e->ret = ret;
-		e->end = end;
+
+	/* an answer from a watched receiving end */
+	from_end = (__u64)from;
+	if (watched(from, from_end) && (e = reserve(UNIX_EV_ANSWER, t))) {
+		e->ret = 1;
+		e->end = from_end;
 		bpf_ringbuf_submit(e, 0);
 	}
 
 	if (!(by = donor_by(t, tgid)))
 		return 0;
-	peer = BPF_CORE_READ(u, peer);
-	if (!peer)
+	ino = sock_ino(from);
+	if ((no = bpf_map_lookup_elem(&refused, &end)) && *no == ino)
 		return 0;
-	peer_end = (__u64)peer;
-	ino = sock_ino(sk);
-	if ((no = bpf_map_lookup_elem(&refused, &peer_end)) && *no == ino)
-		return 0;
-	puid = BPF_CORE_READ(sk, sk_peer_cred, euid.val);
+	/* the receiving end's owner: who made the listening socket (or the
+	 * pair), as connect recorded it on the sender's end; else who made
+	 * this socket */
+	cred = BPF_CORE_READ(from, sk_peer_cred);
+	puid = cred ? BPF_CORE_READ(cred, euid.val) : BPF_CORE_READ(sk, sk_uid.val);
 	if (!(f & UNIX_CFG_ANY_PEER) && !bpf_map_lookup_elem(&receiver_uids, &puid))
 		return 0;
-	if (bpf_map_update_elem(&conns, &peer_end, &ino, BPF_ANY) < 0) {
+	if (bpf_map_update_elem(&conns, &end, &ino, BPF_ANY) < 0) {
 		count(UNIX_STAT_FULL);
 		return 0; /* not watched, so not boosted */
 	}
 	if (!(e = reserve(UNIX_EV_SEND, t)))
 		return 0;
-	e->ret = ret;
-	e->end = peer_end;
+	e->ret = 1;
+	e->end = end;
 	e->by = by;
 	e->peer_uid = puid;
-	e->type = BPF_CORE_READ(sk, sk_type);
+	e->type = type;
 	{
-		struct pid *p = BPF_CORE_READ(sk, sk_peer_pid);
+		struct pid *p = BPF_CORE_READ(from, sk_peer_pid);
 		struct task_struct *pt = p ? pid_task_of(p) : NULL;
-		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)peer, addr);
+		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
 
 		if (pt) {
 			e->peer_tgid = BPF_CORE_READ(pt, tgid);

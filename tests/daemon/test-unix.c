@@ -237,13 +237,20 @@ static void test_timeout(void **state)
 	assert_int_equal(counts(f).conns, 0);
 }
 
-/* no rule covers the reader: refused in the kernel, nothing in the engine */
+/* No rule covers the process the kernel names: nothing in the engine; the
+ * end waits for its first read, whose reader no rule covers either, and is
+ * refused in the kernel. */
 static void test_not_receiver(void **state)
 {
 	struct fixture *f = *state;
 
 	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/elsewhere/a.sock", UNIX_BY_UID);
+	assert_int_equal(counts(f).queued, 0);
+	assert_int_equal(counts(f).held, 0);
+	assert_int_equal(f->rec.refused, 0);
+	end_ev(f, UNIX_EV_RECV, f->reader, f->reader_start, 5);
 	assert_int_equal(counts(f).conns, 0);
+	assert_int_equal(counts(f).held, 0);
 	assert_int_equal(f->rec.refused, 1);
 }
 
@@ -265,9 +272,14 @@ static void test_reused_pid(void **state)
 	send_ev(f, f->donor, f->donor_start + 10000000000ull, f->reader, f->reader_start, "/run/test/a.sock",
 		UNIX_BY_UID);
 	assert_int_equal(counts(f).conns, 0);
+	/* the process the kernel names is not the one with that pid now:
+	 * nobody is boosted until a read says who reads */
 	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start + 10000000000ull, "/run/test/a.sock",
 		UNIX_BY_UID);
-	assert_int_equal(counts(f).conns, 0);
+	assert_int_equal(counts(f).queued, 0);
+	assert_int_equal(counts(f).held, 0);
+	end_ev(f, UNIX_EV_RECV, f->reader, f->reader_start, 5);
+	assert_int_equal(counts(f).held, 1);
 }
 
 /* another process reads (a pre-forked server): the message follows it */
