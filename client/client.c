@@ -1897,6 +1897,20 @@ int impc_graph(impc *c, char **text)
 	return get_text(c, IMPP_REQ_GRAPH, text);
 }
 
+int impc_why(impc *c, int pid, char **text)
+{
+	struct impp_req_why q = { pid, 0 };
+	struct reply rep;
+	int e;
+
+	if (!text || pid <= 0)
+		return -EINVAL;
+	*text = NULL;
+	if ((e = transact(c, IMPP_REQ_WHY, &q, sizeof(q), NULL, 0, &rep)) < 0)
+		return e;
+	return take_text(&rep, text);
+}
+
 int impc_status_get(impc *c, impc_status *st)
 {
 	struct impp_reply_stats r;

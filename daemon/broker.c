@@ -81,9 +81,7 @@ static void on_policy(const imp_policy_event *ev, void *ctx)
 		out.applied = applied;
 		out.value = (uint32_t)value;
 		if (b->cfg.verbose || applied < 0)
-			fprintf(stderr, "importanced: pid %d %s: %s (%s %d)\n", (int)a->pid,
-				ev->boosted ? "boost" : "unboost", applied < 0 ? strerror(-applied) : "applied",
-				backend_name(a->process->target.kind), value);
+			diag_boost_log(b, a, ev->task, ev->boosted, applied, backend_name(a->process->target.kind), value);
 	}
 	diag_boost_event(b, a, &out);
 }

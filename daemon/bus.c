@@ -614,6 +614,7 @@ void bus_conn_identity(struct bus *bus, const char *unique, const struct bus_ide
 		x->pidfd = fd;
 		bus->n_pidfds++;
 		x->actor.pid = x->who.pid;
+		x->actor.source = "dbus";
 		x->actor.uid = x->who.uid;
 		/* Bytes on a bus socket do not say which program wrote them: a
 		 * process may connect and then exec a setuid program, or hand the

@@ -1,5 +1,7 @@
 /* Diagnostics (diag.h). */
 #include <errno.h>
+#include <inttypes.h>
+#include <sys/stat.h>
 #include <search.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-journal.h>
 
 #include "broker.h"
 #include "bus.h"
@@ -310,4 +314,234 @@ int diag_graph(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
 		return e;
 	}
 	return reply_text(c, type, serial, &t, "  // cut at %u bytes\n}\n");
+}
+
+/*
+ * WHY.  From a snapshot of the graph: a task is boosted by the raised
+ * messages queued on its ports (their senders) and by the vouchers it
+ * holds, each an inherit whose chain of from-elements starts at a task
+ * (the donor, through the tasks between).  Time and text are linear in
+ * the graph; the chain walk is bounded by WHY_DEPTH.
+ */
+#define WHY_DEPTH 32
+
+static const imp_graph_task *graph_task_by_elem(const imp_graph *g, uint64_t id)
+{
+	for (size_t i = 0; id && i < g->n_tasks; i++)
+		if (g->tasks[i].elem_id == id)
+			return &g->tasks[i];
+	return NULL;
+}
+
+static const imp_graph_task *graph_task_of(const imp_graph *g, const imp_task *task)
+{
+	for (size_t i = 0; task && i < g->n_tasks; i++)
+		if (g->tasks[i].task == task)
+			return &g->tasks[i];
+	return NULL;
+}
+
+/* The task an inherit's chain starts at, and how many inherits it took. */
+static const imp_graph_task *inherit_root(const imp_graph *g, const imp_graph_inherit *in, unsigned *hops)
+{
+	uint64_t from = in->from_elem_id;
+
+	*hops = 1;
+	for (unsigned d = 0; d < WHY_DEPTH && from; d++) {
+		const imp_graph_task *t = graph_task_by_elem(g, from);
+		size_t i;
+
+		if (t)
+			return t;
+		for (i = 0; i < g->n_inherits && g->inherits[i].elem_id != from; i++)
+			;
+		if (i == g->n_inherits)
+			return NULL;
+		from = g->inherits[i].from_elem_id;
+		(*hops)++;
+	}
+	return NULL;
+}
+
+/* "pid P (uid U, source)" of a graph task, or what may be said of it. */
+static void who_text(const imp_graph_task *t, bool may_see, char *out, size_t size)
+{
+	const struct actor *a = t && t->task ? imp_task_get_userdata(t->task) : NULL;
+
+	if (!a)
+		snprintf(out, size, "a task that is gone");
+	else if (!may_see)
+		snprintf(out, size, "a task of another uid");
+	else
+		snprintf(out, size, "pid %d (uid %u, %s)", (int)a->pid, (unsigned)a->uid, a->source ? a->source : "ipc");
+}
+
+typedef void why_fn(void *ctx, const char *kind, const imp_graph_task *donor, unsigned hops);
+
+/* Calls fn for every reason task gt is boosted, in the snapshot g. */
+static void why_each(const imp_graph *g, const imp_graph_task *gt, why_fn *fn, void *ctx)
+{
+	for (size_t i = 0; i < g->n_msgs; i++) {
+		const imp_graph_msg *m = &g->msgs[i];
+		size_t k;
+
+		if (!m->raised)
+			continue;
+		for (k = 0; k < g->n_ports && g->ports[k].port != m->port; k++)
+			;
+		if (k == g->n_ports || g->ports[k].owner != gt->task)
+			continue;
+		fn(ctx, "a message queued on one of its ports, from", graph_task_of(g, m->sender), 0);
+	}
+	for (size_t i = 0; i < g->n_inherits; i++) {
+		const imp_graph_inherit *in = &g->inherits[i];
+		const imp_graph_task *root;
+		unsigned hops;
+
+		if (!gt->elem_id || in->to_elem_id != gt->elem_id || !in->donating || in->externcnt <= in->externdrop)
+			continue;
+		root = inherit_root(g, in, &hops);
+		fn(ctx, "a voucher it holds, from", root, hops);
+	}
+}
+
+struct why_view {
+	struct broker *b;
+	struct peer *viewer;
+	struct text *t;
+	unsigned n;
+};
+
+static void why_add(void *ctx, const char *kind, const imp_graph_task *donor, unsigned hops)
+{
+	struct why_view *v = ctx;
+	const struct actor *a = donor && donor->task ? imp_task_get_userdata(donor->task) : NULL;
+	char who[96];
+
+	who_text(donor, a && diag_may_see(v->b, v->viewer, a), who, sizeof(who));
+	if (hops > 1)
+		text_add(v->t, "  %s %s, through %u tasks\n", kind, who, hops - 1);
+	else
+		text_add(v->t, "  %s %s\n", kind, who);
+	v->n++;
+}
+
+int diag_why(struct broker *b, struct peer *c, uint16_t type, uint32_t serial, pid_t pid)
+{
+	struct why_view v = { b, c, NULL, 0 };
+	struct text t = { 0 };
+	unsigned shown = 0;
+	imp_graph *g;
+	int e;
+
+	if (pid <= 0)
+		return -EINVAL;
+	if ((e = listing_allowed(b, c)) < 0 || (e = imp_domain_graph(b->dom, &g)) < 0)
+		return e;
+	v.t = &t;
+	for (size_t i = 0; i < g->n_tasks; i++) {
+		const imp_graph_task *gt = &g->tasks[i];
+		const struct actor *a = gt->task ? imp_task_get_userdata(gt->task) : NULL;
+
+		if (!a || a->pid != pid || !diag_may_see(b, c, a))
+			continue;
+		shown++;
+		text_add(&t, "pid %d (uid %u, %s): %s, %u assertions (%u external, %u legacy)%s%s\n", (int)a->pid,
+			 (unsigned)a->uid, a->source ? a->source : "ipc", gt->boosted ? "boosted" : "not boosted",
+			 gt->assertcnt, gt->extern_boosts, gt->legacy_boosts, gt->receiver ? "" : ", not a receiver",
+			 gt->donor ? ", a donor" : "");
+		v.n = 0;
+		why_each(g, gt, why_add, &v);
+		if (gt->assertcnt && !v.n)
+			text_add(&t, "  assertions it took itself (impc_boost / legacy messages it has not completed)\n");
+	}
+	imp_graph_free(b->dom, g);
+	if (!shown) {
+		free(t.buf);
+		return -ESRCH;
+	}
+	return reply_text(c, type, serial, &t, "(cut at %u bytes)\n");
+}
+
+struct why_line {
+	char *out;
+	size_t size, len;
+	unsigned n;
+};
+
+#define WHY_LINE_DONORS 4
+
+static void why_line_add(void *ctx, const char *kind, const imp_graph_task *donor, unsigned hops)
+{
+	struct why_line *w = ctx;
+	const struct actor *a = donor && donor->task ? imp_task_get_userdata(donor->task) : NULL;
+	int n;
+
+	(void)kind;
+	if (w->n++ >= WHY_LINE_DONORS || w->len >= w->size)
+		return;
+	if (a)
+		n = snprintf(w->out + w->len, w->size - w->len, "%s%d/%s%s", w->n > 1 ? "," : "", (int)a->pid,
+			     a->source ? a->source : "ipc", hops > 1 ? "+" : "");
+	else
+		n = snprintf(w->out + w->len, w->size - w->len, "%sgone", w->n > 1 ? "," : "");
+	if (n > 0)
+		w->len += (size_t)n < w->size - w->len ? (size_t)n : w->size - w->len - 1;
+}
+
+void diag_why_line(struct broker *b, const imp_task *task, char *out, size_t size)
+{
+	struct why_line w = { out, size, 0, 0 };
+	const imp_graph_task *gt;
+	imp_graph *g;
+
+	if (!size)
+		return;
+	out[0] = '\0';
+	if (imp_domain_graph(b->dom, &g) < 0)
+		return;
+	if ((gt = graph_task_of(g, task)))
+		why_each(g, gt, why_line_add, &w);
+	if (w.n > WHY_LINE_DONORS && w.len < size)
+		snprintf(out + w.len, size - w.len, " and %u more", w.n - WHY_LINE_DONORS);
+	imp_graph_free(b->dom, g);
+}
+
+/* Whether stderr is a stream to the journal: JOURNAL_STREAM ("DEV:INODE",
+ * set by systemd for a unit's standard error) names it.  Asked once. */
+static bool stderr_is_journal(void)
+{
+	static int known = -1;
+
+	if (known < 0) {
+		const char *e = getenv("JOURNAL_STREAM");
+		uintmax_t dev, ino;
+		struct stat st;
+
+		known = e && sscanf(e, "%ju:%ju", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+			(uintmax_t)st.st_dev == dev && (uintmax_t)st.st_ino == ino;
+	}
+	return known;
+}
+
+void diag_boost_log(struct broker *b, const struct actor *subject, const imp_task *task, bool boosted, int applied,
+		    const char *backend, int value)
+{
+	const char *event = boosted ? "boost" : "unboost", *source = subject->source ? subject->source : "ipc";
+	const char *result = applied < 0 ? strerror(-applied) : "applied";
+	char donors[160] = "";
+
+	if (boosted)
+		diag_why_line(b, task, donors, sizeof(donors));
+	if (stderr_is_journal()) {
+		sd_journal_send("MESSAGE=importanced: pid %d %s: %s (%s %d)%s%s", (int)subject->pid, event, result,
+				backend, value, donors[0] ? "; from " : "", donors, "PRIORITY=%d", applied < 0 ? 4 : 6,
+				"IMPORTANCE_EVENT=%s", event, "IMPORTANCE_PID=%d", (int)subject->pid,
+				"IMPORTANCE_UID=%u", (unsigned)subject->uid, "IMPORTANCE_SOURCE=%s", source,
+				"IMPORTANCE_DONORS=%s", donors, "IMPORTANCE_BACKEND=%s", backend,
+				"IMPORTANCE_VALUE=%d", value, "IMPORTANCE_RESULT=%s", result, NULL);
+		return;
+	}
+	fprintf(stderr, "importanced: pid %d %s: %s (%s %d); uid %u, %s%s%s\n", (int)subject->pid, event, result,
+		backend, value, (unsigned)subject->uid, source, donors[0] ? ", from " : "", donors);
 }

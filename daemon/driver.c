@@ -2,7 +2,7 @@
  * The driver (driver.h): requests and replies.
  *
  * Who may do what:
- *   - anyone: HELLO (once), STATUS, TASKS, GRAPH, MONITOR (what they show
+ *   - anyone: HELLO (once), STATUS, TASKS, GRAPH, WHY, MONITOR (what they show
  *     is limited to one's own tasks unless root: diag.c);
  *   - a peer with a task (not a monitor): ports, names (within the name
  *     policy), sends to ports it holds a send right for, receives on its
@@ -538,6 +538,16 @@ static int req_graph(struct broker *b, struct peer *c, struct request *rq)
 	return diag_graph(b, c, rq->type, rq->serial);
 }
 
+static int req_why(struct broker *b, struct peer *c, struct request *rq)
+{
+	struct impp_req_why q;
+
+	NEED(q);
+	if (q.flags || q.pid <= 0)
+		return -EINVAL;
+	return diag_why(b, c, rq->type, rq->serial, q.pid);
+}
+
 static int req_monitor(struct broker *b, struct peer *c, struct request *rq)
 {
 	(void)b;
@@ -650,6 +660,7 @@ static const struct {
 	[IMPP_REQ_SEND_RECEIVE] = { req_send_receive, true },
 	[IMPP_REQ_BATCH] = { req_batch, true },
 	[IMPP_REQ_CONFIRM] = { req_confirm, true },
+	[IMPP_REQ_WHY] = { req_why, false },
 	[IMPP_REQ_FOREGROUND] = { req_foreground, false },
 };
 

@@ -518,6 +518,7 @@ int peer_accept(struct broker *b, int listen_fd)
 	c->fd = cfd;
 	c->pidfd = pidfd;
 	c->actor.pid = cred.pid;
+	c->actor.source = "ipc";
 	c->actor.uid = cred.uid;
 	TAILQ_INIT(&c->ports);
 	TAILQ_INIT(&c->out);

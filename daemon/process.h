@@ -74,6 +74,7 @@ struct process {
 struct actor {
 	pid_t pid;
 	uid_t uid;
+	const char *source; /* whose task it is: "ipc", "dbus" or "unix" */
 	struct process *process; /* receivers: under the backend */
 };
 

@@ -164,6 +164,7 @@ static struct utask *task_get_ticks(struct unix_source *s, uint32_t tgid, uint64
 	if (user_get(s->b, t->who.uid, &t->user) < 0)
 		goto fail;
 	t->actor.pid = t->who.pid;
+	t->actor.source = "unix";
 	t->actor.uid = t->who.uid;
 	if (imp_task_create(s->b->dom, t->who.pid, IMP_TASK_LIVE_DONOR, &t->task) < 0) {
 		user_put(s->b, t->user);

@@ -257,6 +257,10 @@ IMPC_EXTERN int impc_status_get(impc *c, impc_status *st);
 /* A table of connected tasks / the donation graph as DOT; free() *text. */
 IMPC_EXTERN int impc_tasks(impc *c, char **text);
 IMPC_EXTERN int impc_graph(impc *c, char **text);
+/* What boosts the tasks of pid now, as text (free() *text): the senders of
+ * the messages queued for it, whose vouchers it holds.  Only about tasks
+ * the caller's uid may see; -ESRCH when there is none. */
+IMPC_EXTERN int impc_why(impc *c, int pid, char **text);
 /* Privileged (root or the daemon's user): make every task of pid a donor
  * or not; the change propagates. */
 IMPC_EXTERN int impc_donor(impc *c, int pid, bool on);

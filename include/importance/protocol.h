@@ -75,6 +75,7 @@ enum impp_request {
 	IMPP_REQ_SEND_RECEIVE = 18,
 	IMPP_REQ_BATCH = 19,
 	IMPP_REQ_CONFIRM = 20,
+	IMPP_REQ_WHY = 21,
 	IMPP_REQ_FOREGROUND = 22,
 	IMPP_REQ_MAX_
 };
@@ -309,6 +310,14 @@ struct impp_req_donor {
 	uint32_t on;
 } __attribute__((packed));
 
+/* WHY: what boosts the tasks of pid now, as text (struct impp_reply_text):
+ * who sent the messages queued for it and whose vouchers it holds.  Any
+ * caller, about tasks its uid may see (root: all); -ESRCH when none. */
+struct impp_req_why {
+	int32_t pid;
+	uint32_t flags; /* 0 */
+} __attribute__((packed));
+
 /* FOREGROUND: what is in front for a uid (foreground.h).  pid 0: nothing
  * of the caller's uid is; otherwise that process is (with
  * IMPP_FOREGROUND_CGROUP: every process of its uid in its cgroup), which
@@ -385,6 +394,7 @@ IMPP_STATIC_ASSERT(sizeof(struct impp_reply_text) == 8, "impp_reply_text");
 IMPP_STATIC_ASSERT(sizeof(struct impp_reply_stats) == 108, "impp_reply_stats");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_donor) == 8, "impp_req_donor");
 IMPP_STATIC_ASSERT(sizeof(struct impp_req_foreground) == 8, "impp_req_foreground");
+IMPP_STATIC_ASSERT(sizeof(struct impp_req_why) == 8, "impp_req_why");
 IMPP_STATIC_ASSERT(sizeof(struct impp_evt_policy) == 24, "impp_evt_policy");
 IMPP_STATIC_ASSERT(sizeof(struct impp_evt_msg_destroyed) == 16, "impp_evt_msg_destroyed");
 IMPP_STATIC_ASSERT(IMPP_SEND_NOIMPORTANCE == IMP_SEND_NOIMPORTANCE &&

@@ -2,7 +2,7 @@
  * impctl — look into importanced and steer donors.
  *
  *   impctl [--socket PATH] status | tasks | graph | monitor [--count N] | donor PID on|off
- *          | foreground PID [--cgroup] | foreground none|forget
+ *          | foreground PID [--cgroup] | foreground none|forget | why PID
  *   impctl --help | --version
  *
  * The command line is checked in full before connecting, so a wrong
@@ -34,6 +34,7 @@ static void usage(FILE *f)
 		"  donor PID on|off   make a client a donor or not (root)\n"
 		"  foreground PID [--cgroup]  PID (with --cgroup: its whole cgroup) is in front for its uid\n"
 		"                     (yours only, unless root); none: nothing of yours; forget: stop saying\n"
+		"  why PID            what boosts PID's tasks now: who sent what it has not read, whose vouchers it holds\n"
 		"--socket PATH: the daemon's socket (default: $IMPORTANCED_SOCKET, else %s).\n",
 		IMPP_DEFAULT_SOCKET);
 }
@@ -71,13 +72,13 @@ static long parse_number(const char *what, const char *s, long min, long max)
 	return v;
 }
 
-enum command { CMD_STATUS, CMD_TASKS, CMD_GRAPH, CMD_MONITOR, CMD_DONOR, CMD_FOREGROUND };
+enum command { CMD_STATUS, CMD_TASKS, CMD_GRAPH, CMD_MONITOR, CMD_DONOR, CMD_FOREGROUND, CMD_WHY };
 
 struct invocation {
 	const char *socket; /* NULL: the client library's default */
 	enum command cmd;
 	long count;         /* monitor: events to print, -1 until stopped */
-	int pid;            /* donor */
+	int pid;            /* donor, foreground, why */
 	bool on;            /* donor */
 	unsigned fg_flags;  /* foreground */
 };
@@ -104,7 +105,7 @@ static void parse(int argc, char **argv, struct invocation *inv)
 		}
 	}
 	if (i == argc)
-		usage_error("no command given: status, tasks, graph, monitor, donor or foreground");
+		usage_error("no command given: status, tasks, graph, monitor, donor, foreground or why");
 	cmd = argv[i++];
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "tasks") || !strcmp(cmd, "graph")) {
 		inv->cmd = !strcmp(cmd, "status") ? CMD_STATUS : !strcmp(cmd, "tasks") ? CMD_TASKS : CMD_GRAPH;
@@ -144,8 +145,14 @@ static void parse(int argc, char **argv, struct invocation *inv)
 			if (i != argc)
 				usage_error("foreground takes only --cgroup after the pid, not '%s'", argv[i]);
 		}
+	} else if (!strcmp(cmd, "why")) {
+		inv->cmd = CMD_WHY;
+		if (argc - i != 1)
+			usage_error("why takes one pid (why PID)");
+		inv->pid = (int)parse_number("why's PID", argv[i], 1, 0x7fffffffL);
 	} else {
-		usage_error("unknown command '%s': the commands are status, tasks, graph, monitor, donor and foreground",
+		usage_error("unknown command '%s': the commands are status, tasks, graph, monitor, donor, foreground "
+			    "and why",
 			    cmd);
 	}
 }
@@ -256,6 +263,17 @@ int main(int argc, char **argv)
 	case CMD_FOREGROUND:
 		if ((e = impc_foreground(c, inv.pid, inv.fg_flags)) < 0)
 			status = fail("foreground", e);
+		break;
+	case CMD_WHY:
+		if ((e = impc_why(c, inv.pid, &text)) == -ESRCH) {
+			fprintf(stderr, "impctl: why: importanced has no task of pid %d that you may see\n", inv.pid);
+			status = EXIT_FAILED;
+		} else if (e < 0) {
+			status = fail("why", e);
+		} else {
+			fputs(text, stdout);
+			free(text);
+		}
 		break;
 	}
 	impc_close(c);
