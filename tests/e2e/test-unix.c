@@ -49,6 +49,22 @@ static void test_redis_boost(void **state)
 
 	cli = redis_cli(sock, 0, "DEBUG", "SLEEP", "1.5");
 	assert_true(e2e_wait_nice(srv, BOOSTED, 1000) >= 0);
+	{
+		/* impctl why names the request's donor */
+		char cmd[256], out[2048], want[96];
+		size_t n;
+		FILE *f;
+
+		snprintf(cmd, sizeof(cmd), "%s/impctl --socket %s why %d",
+			 getenv("IMPCTL_DIR") ? getenv("IMPCTL_DIR") : ".", e2e_sock, (int)srv);
+		assert_non_null(f = popen(cmd, "r"));
+		n = fread(out, 1, sizeof(out) - 1, f);
+		out[n] = '\0';
+		pclose(f);
+		/* a message queued until redis reads it, then the voucher */
+		snprintf(want, sizeof(want), ", from pid %d (uid %u, unix)", (int)cli, (unsigned)duid);
+		assert_non_null(strstr(out, want));
+	}
 	assert_int_equal(reap(cli), 0);
 	assert_true(e2e_wait_nice(srv, BACKGROUND, 1000) >= 0);
 	sched_state(srv, after, sizeof(after));
