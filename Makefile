@@ -110,5 +110,14 @@ demo: build-quiet
 	done
 	@echo "== graphs: docs/demo/chain-18.png (daemon boosted), chain-31.png (chain boosted), chain-38.png (all dropped)"
 
+# Debian packages (debian/): libimportance0, libimportance-client0,
+# libimportance-dev and importanced, built with dpkg-buildpackage from a
+# copy of the sources and written to $(DEB_BUILD); lintian must find no
+# error and no warning (scripts/build-deb.sh).
+DEB_BUILD ?= $(BUILD)/deb
+.PHONY: deb
+deb: deps
+	JOBS=$(JOBS) sh scripts/build-deb.sh $(DEB_BUILD)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(BENCH_BUILD) docs/demo
