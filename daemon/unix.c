@@ -492,8 +492,12 @@ static void on_recv_end(struct unix_source *s, const struct unix_event *ev)
 	}
 	if (!c->msg && (c->reader || !c->sender))
 		return;
-	if (!(t = task_get(s, ev->tgid, ev->start)))
+	if (!(t = task_get(s, ev->tgid, ev->start))) {
+		if (s->b->cfg.verbose)
+			fprintf(stderr, "importanced: unix: the reader pid %u of %s is not known (gone, or not the process "
+				"that started then): not boosted\n", ev->tgid, c->path[0] ? c->path : "(unnamed)");
 		return;
+	}
 	if (t != c->reader) {
 		/* another process reads this end (a pre-forked server, a
 		 * socketpair's other side): the message goes to its port

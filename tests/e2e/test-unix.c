@@ -124,6 +124,27 @@ static void test_chain(void **state)
 	e2e_stop_daemon();
 }
 
+/* Whether pid sleeps in a socket read (accept done) within ms. */
+static bool wait_blocked(pid_t pid, int ms)
+{
+	char path[64], wchan[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	for (uint64_t end = e2e_now_ms() + (uint64_t)ms; e2e_now_ms() < end; usleep(5000)) {
+		FILE *f = fopen(path, "r");
+		size_t n = 0;
+
+		if (f) {
+			n = fread(wchan, 1, sizeof(wchan) - 1, f);
+			fclose(f);
+		}
+		wchan[n] = '\0';
+		if (strstr(wchan, "unix_stream_data_wait") || strstr(wchan, "unix_stream_read"))
+			return true;
+	}
+	return false;
+}
+
 /* A reader that never answers loses its boost after unix-answer-timeout. */
 static void test_no_answer(void **state)
 {
@@ -142,8 +163,12 @@ static void test_no_answer(void **state)
 	pid = start_server(&sv);
 	close(sv.fd);
 	assert_true((fd = unix_connect(path, SOCK_STREAM)) >= 0);
+	/* the server has accepted and waits in its read before the request:
+	 * this test is about the answer timeout (a request sent before the
+	 * accept is test_killed's and test_chain's) */
+	assert_true(wait_blocked(pid, 2000));
 	rq = request(fd, 4000);
-	assert_true(e2e_wait_nice(pid, BOOSTED, 500) >= 0);
+	assert_true(e2e_wait_nice(pid, BOOSTED, 800) >= 0);
 	t0 = e2e_now_ms();
 	assert_true(e2e_wait_nice(pid, BACKGROUND, 3000) >= 0);
 	boosted_for = (long)(e2e_now_ms() - t0);
