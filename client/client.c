@@ -1874,7 +1874,8 @@ int impc_filelock_done(impc *c, uint64_t wait)
 	return transact(c, IMPP_REQ_FILELOCK, &q, sizeof(q), NULL, 0, NULL);
 }
 
-static int get_text(impc *c, uint16_t type, char **text)
+/* A request (body req of len bytes, or none) whose reply is a text. */
+static int get_text(impc *c, uint16_t type, const void *req, size_t len, char **text)
 {
 	struct reply rep;
 	int e;
@@ -1882,33 +1883,28 @@ static int get_text(impc *c, uint16_t type, char **text)
 	if (!text)
 		return -EINVAL;
 	*text = NULL;
-	if ((e = transact(c, type, NULL, 0, NULL, 0, &rep)) < 0)
+	if ((e = transact(c, type, req, len, NULL, 0, &rep)) < 0)
 		return e;
 	return take_text(&rep, text);
 }
 
 int impc_tasks(impc *c, char **text)
 {
-	return get_text(c, IMPP_REQ_TASKS, text);
+	return get_text(c, IMPP_REQ_TASKS, NULL, 0, text);
 }
 
 int impc_graph(impc *c, char **text)
 {
-	return get_text(c, IMPP_REQ_GRAPH, text);
+	return get_text(c, IMPP_REQ_GRAPH, NULL, 0, text);
 }
 
 int impc_why(impc *c, int pid, char **text)
 {
 	struct impp_req_why q = { pid, 0 };
-	struct reply rep;
-	int e;
 
-	if (!text || pid <= 0)
+	if (pid <= 0)
 		return -EINVAL;
-	*text = NULL;
-	if ((e = transact(c, IMPP_REQ_WHY, &q, sizeof(q), NULL, 0, &rep)) < 0)
-		return e;
-	return take_text(&rep, text);
+	return get_text(c, IMPP_REQ_WHY, &q, sizeof(q), text);
 }
 
 int impc_status_get(impc *c, impc_status *st)

@@ -320,8 +320,9 @@ int diag_graph(struct broker *b, struct peer *c, uint16_t type, uint32_t serial)
  * WHY.  From a snapshot of the graph: a task is boosted by the raised
  * messages queued on its ports (their senders) and by the vouchers it
  * holds, each an inherit whose chain of from-elements starts at a task
- * (the donor, through the tasks between).  Time and text are linear in
- * the graph; the chain walk is bounded by WHY_DEPTH.
+ * (the donor, through the tasks between).  One task's reasons cost a pass
+ * over the ports, the messages times the task's own ports, and per voucher
+ * it holds a chain walk bounded by WHY_DEPTH.
  */
 #define WHY_DEPTH 32
 
@@ -381,17 +382,15 @@ typedef void why_fn(void *ctx, const char *kind, const imp_graph_task *donor, un
 /* Calls fn for every reason task gt is boosted, in the snapshot g. */
 static void why_each(const imp_graph *g, const imp_graph_task *gt, why_fn *fn, void *ctx)
 {
-	for (size_t i = 0; i < g->n_msgs; i++) {
-		const imp_graph_msg *m = &g->msgs[i];
-		size_t k;
+	for (size_t k = 0; k < g->n_ports; k++) {
+		if (g->ports[k].owner != gt->task)
+			continue;
+		for (size_t i = 0; i < g->n_msgs; i++) {
+			const imp_graph_msg *m = &g->msgs[i];
 
-		if (!m->raised)
-			continue;
-		for (k = 0; k < g->n_ports && g->ports[k].port != m->port; k++)
-			;
-		if (k == g->n_ports || g->ports[k].owner != gt->task)
-			continue;
-		fn(ctx, "a message queued on one of its ports, from", graph_task_of(g, m->sender), 0);
+			if (m->raised && m->port == g->ports[k].port)
+				fn(ctx, "a message queued on one of its ports, from", graph_task_of(g, m->sender), 0);
+		}
 	}
 	for (size_t i = 0; i < g->n_inherits; i++) {
 		const imp_graph_inherit *in = &g->inherits[i];
@@ -434,8 +433,6 @@ int diag_why(struct broker *b, struct peer *c, uint16_t type, uint32_t serial, p
 	imp_graph *g;
 	int e;
 
-	if (pid <= 0)
-		return -EINVAL;
 	if ((e = listing_allowed(b, c)) < 0 || (e = imp_domain_graph(b->dom, &g)) < 0)
 		return e;
 	v.t = &t;

@@ -27,7 +27,8 @@ struct peer;
 int diag_status(struct broker *b, struct peer *c, uint16_t type, uint32_t serial);
 int diag_tasks(struct broker *b, struct peer *c, uint16_t type, uint32_t serial);
 int diag_graph(struct broker *b, struct peer *c, uint16_t type, uint32_t serial);
-/* WHY pid: its tasks the viewer may see, each with what boosts it. */
+/* WHY pid (> 0, checked by the caller): its tasks the viewer may see,
+ * each with what boosts it. */
 int diag_why(struct broker *b, struct peer *c, uint16_t type, uint32_t serial, pid_t pid);
 /* The same explanation of one task, one line, for the boost log: the
  * donors behind it (at most a few, then "and N more"). */
