@@ -275,16 +275,12 @@ static inline pid_t request(int fd, int wait_ms)
  * goes to log. */
 static inline void start_logged(void (*start)(const char *), const char *extra, char *log, size_t size)
 {
-	int fd, saved;
+	int saved;
 
 	snprintf(log, size, "%s/daemon.log", dir);
-	assert_true((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0);
-	assert_true((saved = dup(2)) >= 0);
-	dup2(fd, 2);
+	saved = e2e_stderr_to(log);
 	start(extra);
-	dup2(saved, 2);
-	close(saved);
-	close(fd);
+	e2e_stderr_back(saved);
 }
 
 /* Whether a line of the log has a (and b, unless NULL). */

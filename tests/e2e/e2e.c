@@ -273,3 +273,20 @@ char e2e_hear(int fd, int timeout_ms)
 		return 0;
 	return c;
 }
+
+int e2e_stderr_to(const char *path)
+{
+	int fd, saved;
+
+	assert_true((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0);
+	assert_true((saved = dup(2)) >= 0);
+	dup2(fd, 2);
+	close(fd);
+	return saved;
+}
+
+void e2e_stderr_back(int saved)
+{
+	dup2(saved, 2);
+	close(saved);
+}

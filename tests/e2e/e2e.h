@@ -29,6 +29,11 @@ long e2e_rss_kb(pid_t pid);
 /* Starts importanced on a fresh socket with these extra arguments (split
  * on spaces; "" none), and waits until it answers. */
 void e2e_start_daemon(const char *extra);
+/* Standard error into the file at path (made anew) until
+ * e2e_stderr_back(saved), saved being what this returns: a daemon started
+ * between the two logs there. */
+int e2e_stderr_to(const char *path);
+void e2e_stderr_back(int saved);
 /* Runs importanced with args and returns its exit status, its stderr in err. */
 int e2e_run_daemon(const char *const *args, char *err, size_t size);
 void e2e_stop_daemon(void);

@@ -98,16 +98,12 @@ static int why(uid_t uid, pid_t pid, char *out, size_t size)
 /* The daemon with its stderr into dir/daemon.log. */
 static void start_logged(const char *extra, char *log, size_t size)
 {
-	int fd, saved;
+	int saved;
 
 	snprintf(log, size, "%s/daemon.log", dir);
-	assert_true((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0);
-	assert_true((saved = dup(2)) >= 0);
-	dup2(fd, 2);
+	saved = e2e_stderr_to(log);
 	e2e_start_daemon(extra);
-	dup2(saved, 2);
-	close(saved);
-	close(fd);
+	e2e_stderr_back(saved);
 }
 
 static bool file_has(const char *path, const char *what)
@@ -191,7 +187,7 @@ static void test_journal(void **state)
 {
 	char log[128], env[64], cmd[256], out[8192], want[64];
 	struct stat st;
-	int cmdfd, reply, fd, saved;
+	int cmdfd, reply, saved;
 	uint64_t port;
 	pid_t jd, rx;
 	impc *c;
@@ -203,7 +199,6 @@ static void test_journal(void **state)
 	 * own /run/systemd/journal and /run/log: the machine's are not touched */
 	assert_int_equal(unshare(CLONE_NEWNS), 0);
 	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-	mkdir("/run/systemd", 0755);
 	assert_int_equal(mount("tmpfs", "/run", "tmpfs", 0, "mode=0755"), 0);
 	mkdir("/run/systemd", 0755);
 	mkdir("/run/systemd/journal", 0755);
@@ -222,16 +217,12 @@ static void test_journal(void **state)
 	assert_int_equal(access("/run/systemd/journal/socket", F_OK), 0);
 
 	snprintf(log, sizeof(log), "%s/daemon.log", dir);
-	assert_true((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0);
-	assert_int_equal(fstat(fd, &st), 0);
+	saved = e2e_stderr_to(log);
+	assert_int_equal(fstat(2, &st), 0);
 	snprintf(env, sizeof(env), "%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
 	setenv("JOURNAL_STREAM", env, 1);
-	assert_true((saved = dup(2)) >= 0);
-	dup2(fd, 2);
 	e2e_start_daemon("--verbose --donor-uid 0");
-	dup2(saved, 2);
-	close(saved);
-	close(fd);
+	e2e_stderr_back(saved);
 	unsetenv("JOURNAL_STREAM");
 
 	rx = receiver(&cmdfd, &reply);
