@@ -13,8 +13,8 @@
 #include "bus.h"
 #include "dbus.h"
 
-#define DRIVER "org.freedesktop.DBus"
-#define DRIVER_PATH "/org/freedesktop/DBus"
+#define DRIVER DBUS_DRIVER
+#define DRIVER_PATH DBUS_DRIVER_PATH
 /* the longest bus name the specification allows */
 #define MAX_NAME 255
 /* a bus that cannot be reached is tried again this often */
@@ -52,11 +52,6 @@ static bool valid_name(const char *s)
 	return s && s[0] && strnlen(s, MAX_NAME + 1) <= MAX_NAME;
 }
 
-static bool is_driver(const char *s)
-{
-	return s && !strcmp(s, DRIVER);
-}
-
 /* ------------------------------------------------------------------ */
 /* monitored messages as the model's events                             */
 /* ------------------------------------------------------------------ */
@@ -89,8 +84,7 @@ void dbus_handle(struct bus *bus, const struct dbus_event *ev, uint64_t now)
 		bus_reply(bus, ev->sender, ev->destination, ev->reply_serial);
 		break;
 	case SD_BUS_MESSAGE_SIGNAL:
-		if (is_driver(ev->sender) && ev->interface && !strcmp(ev->interface, DRIVER) && ev->member &&
-		    !strcmp(ev->member, "NameOwnerChanged"))
+		if (dbus_event_is_owner_change(ev))
 			on_name_owner_changed(bus, ev, now);
 		break;
 	default:
@@ -139,37 +133,6 @@ void dbus_handle_batch(struct bus *bus, const struct dbus_event *evs, size_t n, 
 	for (size_t i = 0; i < n; i++)
 		if (!skip[i])
 			dbus_handle(bus, &evs[i], now);
-}
-
-int dbus_event_from_message(sd_bus_message *m, struct dbus_event *ev)
-{
-	memset(ev, 0, sizeof(*ev));
-	if (sd_bus_message_get_type(m, &ev->type) < 0)
-		return -EBADMSG;
-	ev->sender = sd_bus_message_get_sender(m);
-	ev->destination = sd_bus_message_get_destination(m);
-	ev->interface = sd_bus_message_get_interface(m);
-	ev->member = sd_bus_message_get_member(m);
-	if (sd_bus_message_get_cookie(m, &ev->serial) < 0)
-		return -EBADMSG;
-	switch (ev->type) {
-	case SD_BUS_MESSAGE_METHOD_CALL:
-		ev->expect_reply = sd_bus_message_get_expect_reply(m) > 0;
-		break;
-	case SD_BUS_MESSAGE_METHOD_RETURN:
-	case SD_BUS_MESSAGE_METHOD_ERROR:
-		if (sd_bus_message_get_reply_cookie(m, &ev->reply_serial) < 0)
-			return -EBADMSG;
-		break;
-	case SD_BUS_MESSAGE_SIGNAL:
-		if (is_driver(ev->sender) && sd_bus_message_has_signature(m, "sss") &&
-		    sd_bus_message_read(m, "sss", &ev->args[0], &ev->args[1], &ev->args[2]) < 0)
-			return -EBADMSG;
-		break;
-	default:
-		return -EBADMSG;
-	}
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -30,6 +30,8 @@
 #include <sys/types.h>
 #include <systemd/sd-bus.h>
 
+#include "dbus-event.h"
+
 struct broker;
 struct bus;
 
@@ -42,19 +44,6 @@ int dbus_start(struct broker *b);
 
 /* Detaches from every bus: every call's boost is dropped. */
 void dbus_stop(struct broker *b);
-
-/* What the handler uses of a monitored message. */
-struct dbus_event {
-	uint8_t type;          /* SD_BUS_MESSAGE_* */
-	bool expect_reply;     /* method calls */
-	const char *sender, *destination, *interface, *member; /* may be NULL */
-	uint64_t serial, reply_serial;
-	const char *args[3];   /* NameOwnerChanged: name, old owner, new owner */
-};
-
-/* Fills ev from m (strings borrowed from m).  0, or -EBADMSG for what the
- * handler cannot use. */
-int dbus_event_from_message(sd_bus_message *m, struct dbus_event *ev);
 
 /* One routed message, in the bus's order, as the model's event; now: when
  * it was read (CLOCK_BOOTTIME usec).  Any input is safe. */
