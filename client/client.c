@@ -45,6 +45,8 @@
 #include "importance/protocol.h"
 
 #define IMPC_EVENTS 256
+/* the daemon's questions kept for an agent (twice what it asks at once) */
+#define IMPC_QUESTIONS (2 * IMPP_AGENT_QUESTIONS_MAX)
 #define GEN_SHIFT 48
 #define ID_MASK ((UINT64_C(1) << GEN_SHIFT) - 1)
 #define RETRY_FIRST_MS 20
@@ -102,6 +104,8 @@ struct impc {
 	struct op *done_head, *done_tail; /* completions */
 	impc_event events[IMPC_EVENTS];
 	unsigned ev_head, ev_count;
+	impc_agent_question *questions; /* IMPC_QUESTIONS, made at the first */
+	unsigned q_head, q_count;
 	struct remap *remaps;
 	size_t n_remaps, cap_remaps;
 };
@@ -229,7 +233,7 @@ static void remap_remove(impc *c, struct remap *r)
 /* Keeps the eventfd raised exactly while something is queued. */
 static void update_signal(impc *c)
 {
-	bool want = c->done_head || c->ev_count;
+	bool want = c->done_head || c->ev_count || c->q_count;
 	uint64_t v = 1;
 
 	if (want && !c->signalled)
@@ -465,6 +469,25 @@ static int take_event(impc *c, const struct impp_header *h, const uint8_t *body)
 		ev.msg_id = make_handle(c, d.msg_id);
 		ev.port = port_in(c, d.port);
 		queue_event(c, &ev);
+		return 1;
+	}
+	if (h->type == IMPP_EVT_AGENT_QUESTION && h->length >= sizeof(struct impp_evt_agent_question)) {
+		struct impp_evt_agent_question q;
+		impc_agent_question *slot;
+
+		memcpy(&q, body, sizeof(q));
+		if (q.len == 0 || q.len > h->length - sizeof(q))
+			return 1;
+		if (!c->questions && !(c->questions = calloc(IMPC_QUESTIONS, sizeof(*c->questions))))
+			return 1; /* unanswered: the daemon takes it as unknown */
+		if (c->q_count == IMPC_QUESTIONS)
+			return 1;
+		slot = &c->questions[(c->q_head + c->q_count++) % IMPC_QUESTIONS];
+		slot->bus = q.bus;
+		slot->what = q.what;
+		memcpy(slot->name, body + sizeof(q), q.len);
+		slot->name[q.len] = 0;
+		update_signal(c);
 		return 1;
 	}
 	return 0;
@@ -935,6 +958,7 @@ void impc_close(impc *c)
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
 	free(c->buf);
+	free(c->questions);
 	free(c);
 }
 
@@ -1969,4 +1993,157 @@ int impc_monitor(impc *c)
 		pthread_mutex_unlock(&c->lock);
 	}
 	return e;
+}
+
+/* ------------------------------------------------------------------ */
+/* the session agent                                                    */
+/* ------------------------------------------------------------------ */
+
+static size_t name_len(const char *s)
+{
+	return s ? strnlen(s, 256) : 0;
+}
+
+int impc_agent_attach(impc *c, const char *address, uint32_t *bus)
+{
+	struct impp_req_agent_attach q;
+	struct impp_reply_agent_attach r;
+	struct reply rep;
+	size_t n = name_len(address);
+	int e;
+
+	if (!bus || !n || n > IMPP_AGENT_ADDRESS_MAX)
+		return -EINVAL;
+	q.len = (uint16_t)n;
+	if ((e = transact(c, IMPP_REQ_AGENT_ATTACH, &q, sizeof(q), address, n, &rep)) < 0)
+		return e;
+	if ((e = take_fixed(&rep, &r, sizeof(r))) < 0)
+		return e;
+	*bus = r.bus;
+	return 0;
+}
+
+int impc_agent_detach(impc *c, uint32_t bus)
+{
+	struct impp_req_agent_bus q = { bus };
+
+	return transact(c, IMPP_REQ_AGENT_DETACH, &q, sizeof(q), NULL, 0, NULL);
+}
+
+/* One message as a record and its strings at out (room enough); its size,
+ * or 0 when a string is too long. */
+static size_t put_message(uint8_t *out, const impc_bus_message *m)
+{
+	const char *s[IMPP_AGENT_STRINGS] = { m->sender, m->destination, m->interface, m->member,
+					      m->args[0], m->args[1], m->args[2] };
+	struct impp_agent_event r = { .type = (uint8_t)m->type, .flags = m->expect_reply ? IMPP_AGENT_EXPECT_REPLY : 0,
+				      .serial = m->serial, .reply_serial = m->reply_serial };
+	size_t off = sizeof(r);
+
+	for (unsigned k = 0; k < IMPP_AGENT_STRINGS; k++) {
+		size_t n = name_len(s[k]);
+
+		if (n > 255)
+			return 0;
+		r.len[k] = (uint8_t)n;
+		if (n)
+			memcpy(out + off, s[k], n);
+		off += n;
+	}
+	memcpy(out, &r, sizeof(r));
+	return off;
+}
+
+/* a frame's room for records: a request's largest body less the header */
+#define EVENTS_ROOM (IMPP_MAX_REQUEST - sizeof(struct impp_header) - sizeof(struct impp_req_agent_events))
+#define RECORD_MAX (sizeof(struct impp_agent_event) + IMPP_AGENT_STRINGS * 255)
+
+int impc_agent_events(impc *c, uint32_t bus, const impc_bus_message *m, size_t n)
+{
+	uint8_t *buf;
+	int e = 0;
+
+	if (!c || (n && !m))
+		return -EINVAL;
+	if (!(buf = malloc(EVENTS_ROOM)))
+		return -ENOMEM;
+	for (size_t i = 0; i < n && e == 0;) {
+		struct impp_req_agent_events q = { bus, 0 };
+		size_t used = 0, k;
+
+		while (i < n && q.n < IMPP_AGENT_EVENTS_MAX && EVENTS_ROOM - used >= RECORD_MAX) {
+			if (!(k = put_message(buf + used, &m[i]))) {
+				e = -EINVAL;
+				break;
+			}
+			used += k;
+			q.n++;
+			i++;
+		}
+		if (e == 0 && q.n)
+			e = transact(c, IMPP_REQ_AGENT_EVENTS, &q, sizeof(q), buf, used, NULL);
+	}
+	free(buf);
+	return e;
+}
+
+int impc_agent_next_question(impc *c, impc_agent_question *q)
+{
+	int e = -EAGAIN;
+
+	if (!c || !q)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	if (c->q_count) {
+		*q = c->questions[c->q_head];
+		c->q_head = (c->q_head + 1) % IMPC_QUESTIONS;
+		c->q_count--;
+		update_signal(c);
+		e = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+int impc_agent_identity(impc *c, uint32_t bus, const char *unique, int pid, unsigned uid, int pidfd)
+{
+	struct impp_req_agent_identity q = { .bus = bus, .pid = pid, .uid = uid };
+	size_t n = name_len(unique);
+	int e;
+
+	if (!c || !n || n > 255)
+		return -EINVAL;
+	q.len = (uint8_t)n;
+	pthread_mutex_lock(&c->lock);
+	if ((e = ensure_connected(c)) == 0)
+		e = call_locked(c, IMPP_REQ_AGENT_IDENTITY, &q, sizeof(q), unique, n, &pidfd, pidfd >= 0, NULL);
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+int impc_agent_unknown(impc *c, uint32_t bus, const char *unique, int error)
+{
+	struct impp_req_agent_unknown q = { .bus = bus, .error = error };
+	size_t n = name_len(unique);
+
+	if (!n || n > 255)
+		return -EINVAL;
+	q.len = (uint8_t)n;
+	return transact(c, IMPP_REQ_AGENT_UNKNOWN, &q, sizeof(q), unique, n, NULL);
+}
+
+int impc_agent_owner(impc *c, uint32_t bus, const char *name, const char *owner)
+{
+	struct impp_req_agent_owner q = { .bus = bus };
+	size_t n = name_len(name), o = name_len(owner);
+	char names[512];
+
+	if (!n || n > 255 || o > 255)
+		return -EINVAL;
+	q.len = (uint8_t)n;
+	q.len_owner = (uint8_t)o;
+	memcpy(names, name, n);
+	if (o)
+		memcpy(names + n, owner, o);
+	return transact(c, IMPP_REQ_AGENT_OWNER, &q, sizeof(q), names, n + o, NULL);
 }

@@ -70,6 +70,15 @@ if(TARGET importanced)
     "/etc/importanced.conf=>${IMP_CONFIG_FILE}"
     "file:///usr/share/doc/importance/protocol.md=>man:importanced(8) file://${CMAKE_INSTALL_FULL_DOCDIR}/protocol.md")
   imp_install_with_paths(daemon/systemd/importanced.socket ${IMP_SYSTEMD_UNITDIR})
+  # the session agent: a systemd user unit, and an XDG autostart entry for
+  # sessions without a systemd user instance
+  set(IMP_SYSTEMD_USERUNITDIR lib/systemd/user CACHE STRING
+      "where the systemd user units go, relative to the prefix or absolute")
+  imp_install_with_paths(daemon/systemd/importanced-agent.service ${IMP_SYSTEMD_USERUNITDIR}
+    "/usr/local/bin/importanced-agent=>${CMAKE_INSTALL_FULL_BINDIR}/importanced-agent")
+  imp_install_with_paths(agent/importanced-agent.desktop ${CMAKE_INSTALL_SYSCONFDIR}/xdg/autostart
+    "/usr/local/bin/importanced-agent=>${CMAKE_INSTALL_FULL_BINDIR}/importanced-agent")
+  install(FILES docs/man/importanced-agent.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
   imp_install_with_paths(daemon/systemd/importanced.conf ${CMAKE_INSTALL_SYSCONFDIR}
     "/etc/importanced.conf=>${IMP_CONFIG_FILE}")
   # lets importanced own org.importance.Foreground1 on the system bus and

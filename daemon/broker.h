@@ -47,6 +47,7 @@
 
 struct bus;
 struct dbus_bus;
+struct agent_bus;
 struct foreground;
 struct foreground_bus;
 struct logind;
@@ -72,6 +73,8 @@ struct broker {
 	struct foreground *fg; /* foreground.h */
 	struct foreground_bus *fg_bus; /* foreground-bus.h; NULL: none */
 	struct logind *logind; /* logind.h; NULL: not followed */
+	struct agent_bus *agent_buses; /* buses session agents watch, a list (agent.h) */
+	uint32_t next_agent_bus;
 	struct usage usage; /* everyone together */
 	uint64_t next_peer; /* peer ids never leave the daemon */
 	uint64_t boosts, unboosts, requests, protocol_errors;

@@ -153,56 +153,6 @@ static void lookup_done(void *userdata)
 	free(l);
 }
 
-/* Reads GetConnectionCredentials' answer into id.  0 or -errno. */
-static int read_creds(sd_bus_message *reply, struct bus_identity *id)
-{
-	uint32_t p = 0, u = (uint32_t)-1;
-	int r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-
-	id->pidfd = -1;
-	while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-		const char *key;
-
-		if ((r = sd_bus_message_read(reply, "s", &key)) < 0)
-			break;
-		if (!strcmp(key, "ProcessID"))
-			r = sd_bus_message_read(reply, "v", "u", &p);
-		else if (!strcmp(key, "UnixUserID"))
-			r = sd_bus_message_read(reply, "v", "u", &u);
-		else if (!strcmp(key, "ProcessFD") && id->pidfd < 0) {
-			int given;
-
-			if ((r = sd_bus_message_read(reply, "v", "h", &given)) >= 0 &&
-			    (id->pidfd = fcntl(given, F_DUPFD_CLOEXEC, 3)) < 0)
-				r = -errno;
-		} else
-			r = sd_bus_message_skip(reply, "v");
-		if (r >= 0)
-			r = sd_bus_message_exit_container(reply);
-	}
-	if (r >= 0 && !p && id->pidfd < 0)
-		r = -ESRCH;
-	if (r < 0) {
-		if (id->pidfd >= 0)
-			close(id->pidfd);
-		id->pidfd = -1;
-		return r;
-	}
-	id->pid = (pid_t)p;
-	id->uid = (uid_t)u;
-	return 0;
-}
-
-/* The bus's error as an errno: no such connection or name is -ESRCH. */
-static int reply_error(sd_bus_message *m)
-{
-	const sd_bus_error *e = sd_bus_message_get_error(m);
-
-	if (sd_bus_error_has_name(e, "org.freedesktop.DBus.Error.NameHasNoOwner"))
-		return -ESRCH;
-	return -sd_bus_message_get_errno(m) ?: -EIO;
-}
-
 static int on_creds(sd_bus_message *m, void *userdata, sd_bus_error *err)
 {
 	struct lookup *l = userdata;
@@ -211,9 +161,9 @@ static int on_creds(sd_bus_message *m, void *userdata, sd_bus_error *err)
 
 	(void)err;
 	if (sd_bus_message_is_method_error(m, NULL))
-		r = reply_error(m);
+		r = dbus_reply_errno(m);
 	else
-		r = read_creds(m, &id);
+		r = dbus_read_creds(m, &id);
 	if (r < 0)
 		bus_conn_unknown(l->w->model, l->name, r);
 	else
@@ -277,40 +227,6 @@ static const struct bus_ops driver_ops = { resolve, resolve_name };
 /* ------------------------------------------------------------------ */
 /* attaching                                                            */
 /* ------------------------------------------------------------------ */
-
-static int bus_open(const char *where, bool monitor, sd_bus **out)
-{
-	char address[IMPD_RULE_LEN + 64];
-	sd_bus *bus = NULL;
-	int r;
-
-	if (!strcmp(where, "system")) {
-		const char *e = getenv("DBUS_SYSTEM_BUS_ADDRESS");
-
-		snprintf(address, sizeof(address), "%s", e ? e : "unix:path=/run/dbus/system_bus_socket");
-	} else if (!strcmp(where, "session")) {
-		const char *e = getenv("DBUS_SESSION_BUS_ADDRESS"), *rt = getenv("XDG_RUNTIME_DIR");
-
-		if (e)
-			snprintf(address, sizeof(address), "%s", e);
-		else if (rt)
-			snprintf(address, sizeof(address), "unix:path=%s/bus", rt);
-		else
-			return -ENOMEDIUM; /* no session bus known to us */
-	} else {
-		snprintf(address, sizeof(address), "%s", where);
-	}
-	if ((r = sd_bus_new(&bus)) < 0)
-		return r;
-	if ((r = sd_bus_set_address(bus, address)) < 0 || (r = sd_bus_set_bus_client(bus, 1)) < 0 ||
-	    (r = sd_bus_set_monitor(bus, monitor)) < 0 || (r = sd_bus_negotiate_fds(bus, !monitor)) < 0 ||
-	    (r = sd_bus_set_method_call_timeout(bus, LOOKUP_USEC)) < 0 || (r = sd_bus_start(bus)) < 0) {
-		sd_bus_unref(bus);
-		return r;
-	}
-	*out = bus;
-	return 0;
-}
 
 static void watch_schedule_retry(struct dbus_bus *w, uint64_t usec);
 
@@ -428,18 +344,6 @@ static void watch_close(struct dbus_bus *w)
 	w->lookups = sd_bus_flush_close_unref(w->lookups);
 }
 
-/* The uid at the other end of the bus's socket: its owner.  (uid_t)-1
- * where the kernel cannot say (a bus over TCP). */
-static uid_t bus_owner(sd_bus *bus)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	if (getsockopt(sd_bus_get_fd(bus), SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
-		return (uid_t)-1;
-	return cred.uid;
-}
-
 static int watch_connect(struct dbus_bus *w)
 {
 	/* what the handler needs: calls, replies, errors and the owner changes */
@@ -452,10 +356,10 @@ static int watch_connect(struct dbus_bus *w)
 	uid_t owner;
 	int r;
 
-	if ((r = bus_open(where, false, &w->lookups)) < 0 || (r = bus_open(where, true, &w->monitor)) < 0)
+	if ((r = dbus_open(where, false, LOOKUP_USEC, &w->lookups)) < 0 || (r = dbus_open(where, true, LOOKUP_USEC, &w->monitor)) < 0)
 		goto fail;
 	/* one bus behind both: the owner of the look-ups' must be the monitor's */
-	if ((owner = bus_owner(w->lookups)) != bus_owner(w->monitor))
+	if ((owner = dbus_owner(w->lookups)) != dbus_owner(w->monitor))
 		owner = (uid_t)-1;
 	r = sd_bus_call_method(w->monitor, DRIVER, DRIVER_PATH, "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
 			       &err, NULL, "asu", 4, rules[0], rules[1], rules[2], rules[3], 0);

@@ -37,6 +37,7 @@
 #include "donor.h"
 #include "driver.h"
 #include "filelock.h"
+#include "agent.h"
 #include "foreground.h"
 #include "name.h"
 #include "peer.h"
@@ -634,6 +635,24 @@ out:
 	return e;
 }
 
+/* The session agent's requests (agent.h). */
+static int req_agent(struct broker *b, struct peer *c, struct request *rq)
+{
+	uint32_t bus = 0;
+	int e = agent_request(b, c, rq->type, rq->body, rq->len, rq->fds, rq->n_fds, &bus);
+
+	if (e < 0)
+		return e;
+	if (rq->type == IMPP_REQ_AGENT_ATTACH) {
+		struct impp_reply_agent_attach r = { 0, bus };
+
+		peer_send(c, IMPP_REPLY(rq->type), rq->serial, &r, sizeof(r), NULL, 0);
+	} else {
+		peer_reply_status(c, rq->type, rq->serial, 0);
+	}
+	return 0;
+}
+
 typedef int (*handler_fn)(struct broker *, struct peer *, struct request *);
 
 static const struct {
@@ -662,6 +681,12 @@ static const struct {
 	[IMPP_REQ_CONFIRM] = { req_confirm, true },
 	[IMPP_REQ_WHY] = { req_why, false },
 	[IMPP_REQ_FOREGROUND] = { req_foreground, false },
+	[IMPP_REQ_AGENT_ATTACH] = { req_agent, false },
+	[IMPP_REQ_AGENT_EVENTS] = { req_agent, false },
+	[IMPP_REQ_AGENT_IDENTITY] = { req_agent, false },
+	[IMPP_REQ_AGENT_UNKNOWN] = { req_agent, false },
+	[IMPP_REQ_AGENT_OWNER] = { req_agent, false },
+	[IMPP_REQ_AGENT_DETACH] = { req_agent, false },
 };
 
 void driver_protocol_error(struct broker *b, struct peer *c, uint32_t serial, int status)
@@ -693,7 +718,7 @@ void driver_refuse(struct broker *b, struct peer *c, const uint8_t *buf, size_t 
 static bool takes_fds(uint16_t type)
 {
 	return type == IMPP_REQ_FILELOCK || type == IMPP_REQ_SEND || type == IMPP_REQ_SEND_RECEIVE ||
-	       type == IMPP_REQ_BATCH;
+	       type == IMPP_REQ_BATCH || type == IMPP_REQ_AGENT_IDENTITY;
 }
 
 void driver_frame(struct broker *b, struct peer *c, const uint8_t *buf, size_t n, int *fds, size_t n_fds)

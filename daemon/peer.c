@@ -27,6 +27,7 @@
 #include "driver.h"
 #include "filelock.h"
 #include "peer.h"
+#include "agent.h"
 #include "port.h"
 #include "process.h"
 #include "rt.h"
@@ -322,6 +323,7 @@ void peer_free(struct broker *b, struct peer *c)
 	while (!TAILQ_EMPTY(&c->ports))
 		port_destroy(b, TAILQ_FIRST(&c->ports), false);
 	filelock_peer_gone(b, c);
+	agent_peer_gone(b, c);
 	if (c->task) {
 		imp_task_exit(c->task);
 		imp_task_set_userdata(c->task, NULL);

@@ -298,6 +298,49 @@ typedef struct impc_event {
 IMPC_EXTERN int impc_next_event(impc *c, int timeout_ms, impc_event *ev);
 
 /*
+ * The session agent's calls (protocol.h, "The session agent";
+ * docs/agent.md): an agent watches a bus the daemon cannot, and relays to
+ * the daemon the messages the bus routes and the answers to the daemon's
+ * questions about it.  Connect with IMPC_MONITOR.  The daemon believes an
+ * agent only about processes of the agent's own uid.
+ */
+/* One message the bus routed (strings: NULL or "" for none; each at most
+ * 255 bytes). */
+typedef struct impc_bus_message {
+	int type; /* the D-Bus type: 1 method call, 2 return, 3 error, 4 signal */
+	bool expect_reply;
+	const char *sender, *destination, *interface, *member;
+	uint64_t serial, reply_serial;
+	const char *args[3]; /* the driver's NameOwnerChanged: name, old, new */
+} impc_bus_message;
+/* A question of the daemon's about a watched bus. */
+typedef struct impc_agent_question {
+	uint32_t bus;
+	unsigned what;  /* IMPC_AGENT_WHO: who is the connection name;
+	                   IMPC_AGENT_OWNER_OF: who owns the name */
+	char name[256];
+} impc_agent_question;
+#define IMPC_AGENT_WHO 1u
+#define IMPC_AGENT_OWNER_OF 2u
+/* Watch the bus called address (a label, at most 200 printable bytes):
+ * *bus names it in the calls below.  -EDQUOT: this uid watches as many as
+ * it may; -EUSERS: the daemon does. */
+IMPC_EXTERN int impc_agent_attach(impc *c, const char *address, uint32_t *bus);
+IMPC_EXTERN int impc_agent_detach(impc *c, uint32_t bus);
+/* n messages read together from the bus, in its order (sent in as few
+ * frames as they fit). */
+IMPC_EXTERN int impc_agent_events(impc *c, uint32_t bus, const impc_bus_message *m, size_t n);
+/* The next question asked (impc_fd() is readable while one waits): 0, or
+ * -EAGAIN when none is.  Not waiting. */
+IMPC_EXTERN int impc_agent_next_question(impc *c, impc_agent_question *q);
+/* The answers: who the connection unique is (pidfd: the bus's ProcessFD,
+ * or -1; only read), that it cannot be told (error: a -errno; -ESRCH: no
+ * such connection), who owns name (owner NULL: nobody). */
+IMPC_EXTERN int impc_agent_identity(impc *c, uint32_t bus, const char *unique, int pid, unsigned uid, int pidfd);
+IMPC_EXTERN int impc_agent_unknown(impc *c, uint32_t bus, const char *unique, int error);
+IMPC_EXTERN int impc_agent_owner(impc *c, uint32_t bus, const char *name, const char *owner);
+
+/*
  * Asynchronous calls.  Each returns 0 once the request is on its way (or
  * a negative errno, and then no completion comes) and ends in one
  * completion carrying the userdata given.  Receives are ASYNC on the

@@ -77,6 +77,12 @@ enum impp_request {
 	IMPP_REQ_CONFIRM = 20,
 	IMPP_REQ_WHY = 21,
 	IMPP_REQ_FOREGROUND = 22,
+	IMPP_REQ_AGENT_ATTACH = 23,   /* the session agent (below) */
+	IMPP_REQ_AGENT_EVENTS = 24,
+	IMPP_REQ_AGENT_IDENTITY = 25,
+	IMPP_REQ_AGENT_UNKNOWN = 26,
+	IMPP_REQ_AGENT_OWNER = 27,
+	IMPP_REQ_AGENT_DETACH = 28,
 	IMPP_REQ_MAX_
 };
 
@@ -88,6 +94,7 @@ enum impp_event {
 	IMPP_EVT_MSG_DESTROYED = 0x4002, /* struct impp_evt_msg_destroyed (senders) */
 	IMPP_EVT_ERROR = 0x4003,         /* struct impp_reply_status: a frame that
 	                                    could not be answered (bad header) */
+	IMPP_EVT_AGENT_QUESTION = 0x4004, /* struct impp_evt_agent_question (agents) */
 };
 
 /* HELLO: the first request of every connection. */
@@ -329,6 +336,102 @@ struct impp_req_why {
 struct impp_req_foreground {
 	int32_t pid;
 	uint32_t flags;
+} __attribute__((packed));
+
+/*
+ * The session agent (docs/agent.md): a process of a bus's user that
+ * watches that bus (a session bus refuses root) and relays what it sees.
+ * The daemon feeds it to a bus model (daemon/bus.h) owned by the uid the
+ * kernel gives for the agent's connection, so the agent is believed only
+ * about processes of that uid (root's agent: about everyone's).  An agent
+ * says HELLO as a monitor.  Every reply is a struct impp_reply_status
+ * (ATTACH's a struct impp_reply_agent_attach); -ENOENT: no such bus of
+ * this connection's.
+ *
+ * AGENT_ATTACH {len, address}: the agent watches the bus it calls address
+ * (1..IMPP_AGENT_ADDRESS_MAX printable bytes; a label for logs and `impctl
+ * why`); the reply names the bus for the other requests.  At most
+ * IMPP_AGENT_BUSES_PER_UID per uid (-EDQUOT) and IMPP_AGENT_BUSES_MAX in
+ * all (-EUSERS).  AGENT_DETACH {bus}: watched no more; every boost from it
+ * drops, as when the connection closes.
+ *
+ * AGENT_EVENTS {bus, n}: n (1..IMPP_AGENT_EVENTS_MAX) messages the bus
+ * routed, in its order and read together (a call answered among them
+ * boosts nothing), each a struct impp_agent_event followed by its strings
+ * (len[i] bytes each, not terminated, in the order of the fields):
+ * sender, destination, interface, member (len 0: none), and
+ * NameOwnerChanged's three arguments (len 0: "").  Only method calls, returns, errors and the driver's
+ * NameOwnerChanged matter; anything else is ignored.
+ *
+ * IMPP_EVT_AGENT_QUESTION {bus, what, len, name}: the daemon asks who a
+ * connection is (IMPP_AGENT_WHO: GetConnectionCredentials) or who owns a
+ * name (IMPP_AGENT_OWNER_OF: GetNameOwner).  At most
+ * IMPP_AGENT_QUESTIONS_MAX are asked at once per bus; one not answered
+ * within IMPP_AGENT_QUESTION_MS is taken as unknown.  The answers:
+ *   AGENT_IDENTITY {bus, pid, uid, len, unique}, with the bus's ProcessFD
+ *     passed (SCM_RIGHTS, one file) when the bus gave one;
+ *   AGENT_UNKNOWN {bus, error, len, unique}: error a -errno (-ESRCH: no
+ *     such connection);
+ *   AGENT_OWNER {bus, len, len_owner, name, owner}: len_owner 0, no owner.
+ * An answer to nothing asked is refused (-ENOENT) and changes nothing.
+ */
+#define IMPP_AGENT_ADDRESS_MAX 200u
+#define IMPP_AGENT_EVENTS_MAX 256u
+#define IMPP_AGENT_BUSES_PER_UID 2u
+#define IMPP_AGENT_BUSES_MAX 32u
+#define IMPP_AGENT_QUESTIONS_MAX 64u
+#define IMPP_AGENT_QUESTION_MS 1000u
+#define IMPP_AGENT_WHO 1u
+#define IMPP_AGENT_OWNER_OF 2u
+#define IMPP_AGENT_EXPECT_REPLY 1u /* impp_agent_event.flags */
+#define IMPP_AGENT_STRINGS 7u
+struct impp_req_agent_attach {
+	uint16_t len;
+	char address[];
+} __attribute__((packed));
+struct impp_reply_agent_attach {
+	int32_t status;
+	uint32_t bus;
+} __attribute__((packed));
+struct impp_req_agent_bus {
+	uint32_t bus;
+} __attribute__((packed));
+struct impp_req_agent_events {
+	uint32_t bus;
+	uint32_t n;
+} __attribute__((packed));
+struct impp_agent_event {
+	uint8_t type;  /* the D-Bus message type: 1 call, 2 return, 3 error, 4 signal */
+	uint8_t flags; /* IMPP_AGENT_EXPECT_REPLY */
+	uint8_t len[IMPP_AGENT_STRINGS];
+	uint8_t pad[7];
+	uint64_t serial;       /* the message's */
+	uint64_t reply_serial; /* returns and errors: the call's */
+} __attribute__((packed));
+struct impp_req_agent_identity {
+	uint32_t bus;
+	int32_t pid;
+	uint32_t uid;
+	uint8_t len;
+	char unique[];
+} __attribute__((packed));
+struct impp_req_agent_unknown {
+	uint32_t bus;
+	int32_t error;
+	uint8_t len;
+	char unique[];
+} __attribute__((packed));
+struct impp_req_agent_owner {
+	uint32_t bus;
+	uint8_t len;
+	uint8_t len_owner;
+	char names[]; /* the name, then its owner */
+} __attribute__((packed));
+struct impp_evt_agent_question {
+	uint32_t bus;
+	uint8_t what; /* IMPP_AGENT_WHO, IMPP_AGENT_OWNER_OF */
+	uint8_t len;
+	char name[];
 } __attribute__((packed));
 
 struct impp_evt_policy {

@@ -1,0 +1,468 @@
+/*
+ * importanced-agent: watches a user's session bus for importanced.
+ *
+ * A session bus lets only its own user connect, so importanced (root)
+ * cannot watch it.  This program runs as that user (a systemd user unit,
+ * or an XDG autostart entry where there is no systemd user instance),
+ * becomes a monitor of the bus, and relays to importanced, over its
+ * socket, the messages the bus routes (method calls that expect a reply,
+ * their returns and errors, the driver's NameOwnerChanged) and the
+ * answers to importanced's questions (who a connection is, who owns a
+ * name), which it asks of the bus driver.  importanced feeds them to the
+ * same bus model as a bus it watches itself, and believes them only about
+ * this user's processes (daemon/agent.h).
+ *
+ * Both sides may go and come back: the bus is connected again every
+ * RETRY_USEC, the daemon's connection by the client library
+ * (IMPC_RECONNECT); each time both are up the bus is attached again, and
+ * importanced starts from what it sees from then on.
+ *
+ * Nothing here blocks on the bus after the monitor is set up: the
+ * driver's answers come back through the loop.  Calls to importanced are
+ * blocking round trips bounded by CALL_TIMEOUT_MS.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "dbus-event.h"
+#include "importance/client.h"
+
+#define RETRY_USEC (2 * 1000 * 1000)
+#define LOOKUP_USEC (500 * 1000)
+#define CALL_TIMEOUT_MS 2000
+#define BATCH_MAX 256
+
+struct agent {
+	sd_event *ev;
+	const char *where; /* --bus: "session" (default), "system" or an address */
+	const char *socket;
+	bool verbose;
+	/* the bus */
+	sd_bus *monitor, *lookups;
+	sd_event_source *monitor_io, *drain, *retry;
+	sd_bus_message *batch[BATCH_MAX];
+	size_t n_batch;
+	bool bus_warned;
+	/* importanced */
+	impc *c;
+	sd_event_source *daemon_io;
+	bool attached;
+	uint32_t bus;
+	uint64_t refused_at; /* CLOCK_MONOTONIC usec: the last refused attach */
+	bool daemon_warned;
+};
+
+/* A question being asked of the driver. */
+struct lookup {
+	struct agent *a;
+	uint32_t bus; /* as attached when asked */
+	char name[256];
+};
+
+static void bus_close(struct agent *a);
+static void schedule_retry(struct agent *a, uint64_t usec);
+
+/* ------------------------------------------------------------------ */
+/* importanced                                                          */
+/* ------------------------------------------------------------------ */
+
+static void detach(struct agent *a)
+{
+	if (a->attached && a->c && impc_connected(a->c))
+		impc_agent_detach(a->c, a->bus);
+	a->attached = false;
+}
+
+/* Attaches the bus once both sides are up. */
+static void attach(struct agent *a)
+{
+	uint64_t now;
+	int e;
+
+	if (a->attached || !a->monitor || !a->c || !impc_connected(a->c))
+		return;
+	sd_event_now(a->ev, CLOCK_MONOTONIC, &now);
+	if (a->refused_at && now - a->refused_at < RETRY_USEC) {
+		schedule_retry(a, RETRY_USEC - (now - a->refused_at)); /* not again at once */
+		return;
+	}
+	if ((e = impc_agent_attach(a->c, a->where, &a->bus)) < 0) {
+		a->refused_at = now;
+		fprintf(stderr, "importanced-agent: importanced refused to take bus %s: %s (trying again every %d s)\n",
+			a->where, strerror(-e), RETRY_USEC / 1000000);
+		schedule_retry(a, RETRY_USEC);
+		return;
+	}
+	a->attached = true;
+	a->refused_at = 0;
+	fprintf(stderr, "importanced-agent: relaying bus %s to importanced\n", a->where);
+}
+
+/* Whether ev is our own look-ups' traffic (nothing importanced needs). */
+static bool ours(struct agent *a, const struct dbus_event *ev)
+{
+	const char *me = NULL;
+
+	if (!a->lookups || sd_bus_get_unique_name(a->lookups, &me) < 0 || !me)
+		return false;
+	return (ev->sender && !strcmp(ev->sender, me)) || (ev->destination && !strcmp(ev->destination, me));
+}
+
+/* Messages read together go to importanced in one call. */
+static void batch_flush(struct agent *a)
+{
+	impc_bus_message m[BATCH_MAX];
+	size_t n = 0;
+	int e;
+
+	for (size_t i = 0; i < a->n_batch; i++) {
+		struct dbus_event ev;
+
+		if (dbus_event_from_message(a->batch[i], &ev) < 0 ||
+		    (ev.type == SD_BUS_MESSAGE_SIGNAL && !dbus_event_is_owner_change(&ev)) ||
+		    (ev.type == SD_BUS_MESSAGE_METHOD_CALL && !ev.expect_reply) || ours(a, &ev))
+			continue;
+		m[n++] = (impc_bus_message){ ev.type,      ev.expect_reply, ev.sender, ev.destination, ev.interface,
+					     ev.member,    ev.serial,       ev.reply_serial,
+					     { ev.args[0], ev.args[1], ev.args[2] } };
+	}
+	if (n && a->attached && (e = impc_agent_events(a->c, a->bus, m, n)) < 0 && a->verbose)
+		fprintf(stderr, "importanced-agent: relaying %zu messages: %s\n", n, strerror(-e));
+	for (size_t i = 0; i < a->n_batch; i++)
+		sd_bus_message_unref(a->batch[i]);
+	a->n_batch = 0;
+}
+
+static int on_creds(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	struct lookup *l = userdata;
+	struct agent *a = l->a;
+	struct bus_identity id;
+	int r;
+
+	(void)err;
+	r = sd_bus_message_is_method_error(m, NULL) ? dbus_reply_errno(m) : dbus_read_creds(m, &id);
+	if (a->attached && a->bus == l->bus) {
+		if (r < 0)
+			impc_agent_unknown(a->c, l->bus, l->name, r);
+		else
+			impc_agent_identity(a->c, l->bus, l->name, id.pid, id.uid, id.pidfd);
+	}
+	if (r >= 0 && id.pidfd >= 0)
+		close(id.pidfd);
+	return 1;
+}
+
+static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	struct lookup *l = userdata;
+	const char *owner = NULL;
+
+	(void)err;
+	if (sd_bus_message_is_method_error(m, NULL) || sd_bus_message_read(m, "s", &owner) < 0)
+		owner = NULL;
+	if (l->a->attached && l->a->bus == l->bus)
+		impc_agent_owner(l->a->c, l->bus, l->name, owner);
+	return 1;
+}
+
+/* One of importanced's questions, asked of the bus driver. */
+static void ask(struct agent *a, const impc_agent_question *q)
+{
+	bool who = q->what == IMPC_AGENT_WHO;
+	struct lookup *l;
+	sd_bus_slot *slot = NULL;
+	int r = -ENOTCONN;
+
+	if (!a->lookups || !(l = calloc(1, sizeof(*l))))
+		goto fail;
+	l->a = a;
+	l->bus = q->bus;
+	snprintf(l->name, sizeof(l->name), "%s", q->name);
+	r = sd_bus_call_method_async(a->lookups, &slot, DBUS_DRIVER, DBUS_DRIVER_PATH, DBUS_DRIVER,
+				     who ? "GetConnectionCredentials" : "GetNameOwner", who ? on_creds : on_owner, l,
+				     "s", q->name);
+	if (r < 0) {
+		free(l);
+		goto fail;
+	}
+	/* l goes with the slot, answered or not */
+	sd_bus_slot_set_destroy_callback(slot, free);
+	sd_bus_slot_set_floating(slot, 1);
+	sd_bus_slot_unref(slot);
+	return;
+fail:
+	if (!a->attached || a->bus != q->bus)
+		return;
+	if (who)
+		impc_agent_unknown(a->c, q->bus, q->name, r);
+	else
+		impc_agent_owner(a->c, q->bus, q->name, NULL);
+}
+
+static int on_daemon(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct agent *a = userdata;
+	impc_agent_question q;
+	impc_event ev;
+
+	(void)s;
+	(void)fd;
+	(void)revents;
+	impc_process(a->c);
+	while (impc_next_event(a->c, 0, &ev) == 0) {
+		if (ev.kind == IMPC_EVENT_DISCONNECTED) {
+			a->attached = false;
+			fprintf(stderr, "importanced-agent: importanced went away; waiting for it\n");
+		} else if (ev.kind == IMPC_EVENT_RECONNECTED) {
+			a->attached = false;
+			attach(a);
+		}
+	}
+	while (impc_agent_next_question(a->c, &q) == 0)
+		if (a->attached && q.bus == a->bus)
+			ask(a, &q);
+	return 0;
+}
+
+static int daemon_connect(struct agent *a)
+{
+	int e;
+
+	if (a->c)
+		return 0;
+	if ((e = impc_connect(a->socket, IMPC_MONITOR | IMPC_RECONNECT, &a->c, NULL)) < 0) {
+		if (!a->daemon_warned)
+			fprintf(stderr, "importanced-agent: importanced at %s: %s (trying again every %d s)\n",
+				a->socket ? a->socket : "its socket", strerror(-e), RETRY_USEC / 1000000);
+		a->daemon_warned = true;
+		a->c = NULL;
+		return e;
+	}
+	impc_set_timeout(a->c, CALL_TIMEOUT_MS);
+	if ((e = sd_event_add_io(a->ev, &a->daemon_io, impc_fd(a->c), EPOLLIN, on_daemon, a)) < 0) {
+		impc_close(a->c);
+		a->c = NULL;
+		return e;
+	}
+	a->daemon_warned = false;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* the bus                                                              */
+/* ------------------------------------------------------------------ */
+
+static int on_monitored(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	struct agent *a = userdata;
+
+	(void)err;
+	if (sd_bus_message_is_signal(m, "org.freedesktop.DBus.Local", "Disconnected") > 0) {
+		fprintf(stderr, "importanced-agent: bus %s: disconnected\n", a->where);
+		schedule_retry(a, 0);
+		return 1;
+	}
+	if (a->n_batch == BATCH_MAX)
+		batch_flush(a);
+	a->batch[a->n_batch++] = sd_bus_message_ref(m);
+	return 1; /* handled: a monitor never answers what it sees */
+}
+
+/* Reads what the monitor has, in order, and relays it as one batch. */
+static void monitor_drain(struct agent *a)
+{
+	unsigned budget = 4 * BATCH_MAX;
+	int r = 0;
+
+	while (a->monitor && budget-- && (r = sd_bus_process(a->monitor, NULL)) > 0)
+		;
+	batch_flush(a);
+	if (r < 0)
+		schedule_retry(a, 0);
+	else if (r > 0) /* more is buffered: go on in the next iteration */
+		sd_event_source_set_enabled(a->drain, SD_EVENT_ONESHOT);
+}
+
+static int on_drain(sd_event_source *s, void *userdata)
+{
+	(void)s;
+	monitor_drain(userdata);
+	return 0;
+}
+
+static int on_monitor_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	(void)s;
+	(void)fd;
+	(void)revents;
+	monitor_drain(userdata);
+	return 0;
+}
+
+static int on_lookups(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	(void)err;
+	if (sd_bus_message_is_signal(m, "org.freedesktop.DBus.Local", "Disconnected") > 0)
+		schedule_retry(userdata, 0);
+	return 0;
+}
+
+static void bus_close(struct agent *a)
+{
+	detach(a);
+	for (size_t i = 0; i < a->n_batch; i++)
+		sd_bus_message_unref(a->batch[i]);
+	a->n_batch = 0;
+	a->monitor_io = sd_event_source_disable_unref(a->monitor_io);
+	a->monitor = sd_bus_close_unref(a->monitor);
+	a->lookups = sd_bus_flush_close_unref(a->lookups);
+}
+
+static int bus_connect(struct agent *a)
+{
+	static const char *const rules[] = {
+		"type='method_call'",
+		"type='method_return'",
+		"type='error'",
+		"type='signal',sender='" DBUS_DRIVER "',interface='" DBUS_DRIVER "',member='NameOwnerChanged'",
+	};
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	int r;
+
+	if ((r = dbus_open(a->where, false, LOOKUP_USEC, &a->lookups)) < 0 ||
+	    (r = dbus_open(a->where, true, LOOKUP_USEC, &a->monitor)) < 0)
+		goto fail;
+	/* the agent may wait on its own bus once per connect: it serves
+	 * nobody meanwhile */
+	r = sd_bus_call_method(a->monitor, DBUS_DRIVER, DBUS_DRIVER_PATH, "org.freedesktop.DBus.Monitoring",
+			       "BecomeMonitor", &err, NULL, "asu", 4, rules[0], rules[1], rules[2], rules[3], 0);
+	if (r < 0 || (r = sd_bus_add_filter(a->monitor, NULL, on_monitored, a)) < 0 ||
+	    (r = sd_bus_add_filter(a->lookups, NULL, on_lookups, a)) < 0 ||
+	    (r = sd_bus_attach_event(a->lookups, a->ev, SD_EVENT_PRIORITY_NORMAL)) < 0 ||
+	    (r = sd_event_add_io(a->ev, &a->monitor_io, sd_bus_get_fd(a->monitor), EPOLLIN, on_monitor_readable,
+				 a)) < 0)
+		goto fail;
+	fprintf(stderr, "importanced-agent: monitoring bus %s\n", a->where);
+	a->bus_warned = false;
+	attach(a);
+	monitor_drain(a); /* what came with BecomeMonitor's reply */
+	return 0;
+fail:
+	if (!a->bus_warned)
+		fprintf(stderr, "importanced-agent: bus %s: %s%s%s (trying again every %d s)\n", a->where, strerror(-r),
+			err.message ? ": " : "", err.message ? err.message : "", RETRY_USEC / 1000000);
+	a->bus_warned = true;
+	sd_bus_error_free(&err);
+	bus_close(a);
+	return r;
+}
+
+/* Whatever is down is connected again. */
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct agent *a = userdata;
+	bool again = false;
+
+	(void)s;
+	(void)usec;
+	if (daemon_connect(a) < 0)
+		again = true;
+	if (!a->monitor || !a->lookups || sd_bus_is_open(a->monitor) <= 0 || sd_bus_is_open(a->lookups) <= 0) {
+		bus_close(a);
+		if (bus_connect(a) < 0)
+			again = true;
+	} else {
+		attach(a);
+		again = !a->attached;
+	}
+	if (again)
+		schedule_retry(a, RETRY_USEC);
+	return 0;
+}
+
+static void schedule_retry(struct agent *a, uint64_t usec)
+{
+	uint64_t now;
+
+	sd_event_now(a->ev, CLOCK_MONOTONIC, &now);
+	sd_event_source_set_time(a->retry, now + usec);
+	sd_event_source_set_enabled(a->retry, SD_EVENT_ONESHOT);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: importanced-agent [--bus ADDRESS] [--socket PATH] [--verbose]\n"
+		   "  --bus ADDRESS   the bus to watch: session (default), system, or a D-Bus address\n"
+		   "  --socket PATH   importanced's socket (default: $IMPORTANCED_SOCKET or /run/importanced.sock)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bus", required_argument, NULL, 'b' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct agent a = { .where = "session" };
+	sigset_t mask;
+	int o, r;
+
+	while ((o = getopt_long(argc, argv, "b:s:vh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'b':
+			a.where = optarg;
+			break;
+		case 's':
+			a.socket = optarg;
+			break;
+		case 'v':
+			a.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || !a.where[0] || strlen(a.where) > 200) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((r = sd_event_default(&a.ev)) < 0 || (r = sd_event_add_signal(a.ev, NULL, SIGTERM, NULL, NULL)) < 0 ||
+	    (r = sd_event_add_signal(a.ev, NULL, SIGINT, NULL, NULL)) < 0 ||
+	    (r = sd_event_add_defer(a.ev, &a.drain, on_drain, &a)) < 0 ||
+	    (r = sd_event_source_set_enabled(a.drain, SD_EVENT_OFF)) < 0 ||
+	    (r = sd_event_add_time(a.ev, &a.retry, CLOCK_MONOTONIC, 0, 100000, on_retry, &a)) < 0) {
+		fprintf(stderr, "importanced-agent: %s\n", strerror(-r));
+		return 1;
+	}
+	/* the first attempt at once (the retry timer, enabled for time 0) */
+	r = sd_event_loop(a.ev);
+	bus_close(&a);
+	sd_event_source_disable_unref(a.daemon_io);
+	if (a.c)
+		impc_close(a.c);
+	sd_event_source_disable_unref(a.retry);
+	sd_event_source_disable_unref(a.drain);
+	sd_event_unref(a.ev);
+	return r < 0 ? 1 : 0;
+}
