@@ -1,5 +1,6 @@
 /* Private buses (buslaunch.h). */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -95,8 +96,8 @@ static int broker_namespace(const char *root)
 		return -1;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", JOURNAL_DIR "/socket");
 	jfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (jfd < 0 || bind(jfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -1;
+	if (jfd < 0 || bind(jfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0666) < 0)
+		return -1; /* (a launcher run as a user logs there too) */
 	if (child_dies_with_parent() == 0) {
 		char buf[4096];
 
@@ -109,6 +110,12 @@ static int broker_namespace(const char *root)
 }
 
 pid_t buslaunch_dbus_broker(const char *config, const char *sock_path, const char *address, char *why, size_t why_len)
+{
+	return buslaunch_dbus_broker_as(config, sock_path, address, (uid_t)-1, (gid_t)-1, why, why_len);
+}
+
+pid_t buslaunch_dbus_broker_as(const char *config, const char *sock_path, const char *address, uid_t uid, gid_t gid,
+			       char *why, size_t why_len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *root = getenv("DBUS_BROKER_ROOT");
@@ -136,6 +143,8 @@ pid_t buslaunch_dbus_broker(const char *config, const char *sock_path, const cha
 
 		if (broker_namespace(root) < 0)
 			_exit(3); /* needs root (a mount namespace) */
+		if (uid != (uid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0))
+			_exit(4);
 		dup2(devnull, 1);
 		dup2(devnull, 2);
 		dup2(lfd, 3);

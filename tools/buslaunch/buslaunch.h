@@ -24,6 +24,11 @@ pid_t buslaunch_dbus_daemon(const char *config, const char *sock_path);
 pid_t buslaunch_dbus_broker(const char *config, const char *sock_path, const char *address, char *why,
 			    size_t why_len);
 
+/* The same, the bus run by uid/gid (a session bus of that user's; the
+ * namespace is made as root first). */
+pid_t buslaunch_dbus_broker_as(const char *config, const char *sock_path, const char *address, uid_t uid, gid_t gid,
+			       char *why, size_t why_len);
+
 /* An ordinary sd-bus connection to the bus at address (Hello done), or NULL. */
 sd_bus *buslaunch_connect(const char *address);
 
