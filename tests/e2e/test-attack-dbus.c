@@ -173,6 +173,8 @@ struct fake {
 	} calls[8];
 	int n_calls;
 	bool silent;     /* GetConnectionCredentials is never answered */
+	bool mute;       /* BecomeMonitor is never answered */
+	unsigned becomes; /* BecomeMonitor asked */
 	struct claim fallback; /* what any other connection is (pid 0: none) */
 	unsigned flood;  /* connections claimed, each calling :1.9, every FLOOD_MS */
 	unsigned flood_max; /* in all (0: no end) */
@@ -210,16 +212,19 @@ static void fake_call(sd_bus *b, const char *from, const char *to)
 	sd_bus_message_unref(m);
 }
 
+static void fake_report(struct fake *f)
+{
+	FILE *out = f->report[0] ? fopen(f->report, "w") : NULL;
+
+	if (out) {
+		fprintf(out, "%u %u %u\n", f->asked, f->next, f->becomes);
+		fclose(out);
+	}
+}
+
 static void fake_flood(struct fake *f)
 {
-	if (f->report[0]) {
-		FILE *out = fopen(f->report, "w");
-
-		if (out) {
-			fprintf(out, "%u %u\n", f->asked, f->next);
-			fclose(out);
-		}
-	}
+	fake_report(f);
 	for (unsigned i = 0; i < f->flood && (!f->flood_max || f->next < f->flood_max); i++) {
 		char u[32];
 
@@ -257,6 +262,11 @@ static int on_fake_message(sd_bus_message *m, void *userdata, sd_bus_error *err)
 		snprintf(u, sizeof(u), ":1.%u", 900 + f->hellos++);
 		sd_bus_reply_method_return(m, "s", u);
 	} else if (!strcmp(member, "BecomeMonitor")) {
+		f->becomes++;
+		if (f->mute) {
+			fake_report(f);
+			return 1;
+		}
 		sd_bus_reply_method_return(m, NULL);
 		f->monitor = sd_bus_ref(b);
 		for (int i = 0; i < f->n_claims; i++)
@@ -341,32 +351,30 @@ static pid_t fake_bus(struct fake *f, const char *path)
 	return p;
 }
 
-/* What the fake bus wrote it was asked, -1 before it wrote. */
-static long asked(const char *report)
+
+/* The fake bus's report: look-ups asked, connections claimed, BecomeMonitor
+ * asked (field 0, 1, 2); -1 before it wrote. */
+static long reported(const char *report, int field)
 {
 	FILE *in = fopen(report, "r");
-	long n = -1;
+	long v[3] = { -1, -1, -1 };
 
 	if (in) {
-		if (fscanf(in, "%ld", &n) != 1)
-			n = -1;
+		if (fscanf(in, "%ld %ld %ld", &v[0], &v[1], &v[2]) != 3)
+			v[0] = v[1] = v[2] = -1;
 		fclose(in);
 	}
-	return n;
+	return v[field];
 }
 
-/* How many connections the fake bus wrote it had claimed, -1 before. */
+static long asked(const char *report)
+{
+	return reported(report, 0);
+}
+
 static long claimed(const char *report)
 {
-	FILE *in = fopen(report, "r");
-	long n = -1, m = -1;
-
-	if (in) {
-		if (fscanf(in, "%ld %ld", &n, &m) != 2)
-			m = -1;
-		fclose(in);
-	}
-	return m;
+	return reported(report, 1);
 }
 
 /* A directory of the attacker's with the fake bus's socket path in it. */
@@ -885,6 +893,42 @@ static void test_fake_bus_claims_cost_its_owner(void **state)
 	unlink(bus_sock);
 }
 
+/* Issue 15 (BecomeMonitor): the attacker's fake bus accepts importanced's
+ * connections and never answers BecomeMonitor.  Meanwhile another client's
+ * HELLO on importanced's socket is answered at once (before, the call
+ * waited up to 500 ms on the loop at every reconnection). */
+static void test_fake_bus_mute_monitor_holds_nothing(void **state)
+{
+	char dir[128], sock[160], args[512];
+	struct fake f = { .mute = true };
+	uint64_t worst = 0;
+
+	(void)state;
+	attacker_dir(dir, sizeof(dir), sock, sizeof(sock), "mute");
+	snprintf(f.report, sizeof(f.report), "%s/asked", dir);
+	fake_bus(&f, sock);
+	snprintf(args, sizeof(args), "--dbus unix:path=%s --state-dir %s", sock, state_dir());
+	e2e_start_daemon(args);
+	for (int i = 0; i < 300 && reported(f.report, 2) < 1; i++)
+		usleep(10000);
+	assert_true(reported(f.report, 2) >= 1); /* asked, and left unanswered */
+	for (int i = 0; i < 40; i++) {
+		uint64_t t0 = e2e_now_ms(), took;
+		impc *c;
+
+		assert_int_equal(impc_connect(e2e_sock, 0, &c, NULL), 0);
+		took = e2e_now_ms() - t0;
+		impc_close(c);
+		worst = took > worst ? took : worst;
+		usleep(100000);
+	}
+	fprintf(stderr, "test-attack-dbus: mute fake bus: BecomeMonitor asked %ld times; worst HELLO %llu ms\n",
+		reported(f.report, 2), (unsigned long long)worst);
+	assert_true(reported(f.report, 2) >= 2); /* asked again after the timeout: each ask was bounded */
+	assert_true(worst < HELLO_MAX_MS);
+	e2e_stop_daemon();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -893,6 +937,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_stale_pid_is_not_the_connection, teardown),
 		cmocka_unit_test_teardown(test_shares_survive_a_non_donor, teardown),
 		cmocka_unit_test_teardown(test_fake_bus_claims_cost_its_owner, teardown),
+		cmocka_unit_test_teardown(test_fake_bus_mute_monitor_holds_nothing, teardown),
 	};
 	int failed;
 
