@@ -42,6 +42,9 @@ struct bus_conn {
 	struct ident who;
 	int pidfd;
 	struct user *user;
+	/* whose budget of bus connections it is counted in (USAGE_BUS_CONNECTIONS;
+	 * NULL: only the global one) */
+	struct user *payer;
 	imp_task *task; /* donors and receivers; NULL: it can neither boost nor be boosted */
 	imp_port *port; /* receivers: where calls to it queue */
 	bool donor, receiver;
@@ -368,6 +371,8 @@ static void conn_free(struct bus *bus, struct bus_conn *x)
 	}
 	process_put(bus->b, x->actor.process);
 	user_put(bus->b, x->user);
+	user_uncharge(bus->b, x->payer, USAGE_BUS_CONNECTIONS, 1);
+	user_put(bus->b, x->payer);
 	tdelete(x, &bus->conns, cmp_string_key);
 	LIST_REMOVE(x, link);
 	bus->n_conns--;
@@ -417,19 +422,65 @@ static int conn_accept(struct bus *bus, struct bus_conn *x)
 	return 0;
 }
 
-/* A record of unique (not asked about yet), within the bound; NULL when
- * there is no room.  first_seen: when the bus announced it, or for one it
- * did not announce while we watched, our attach (it was there before). */
+/* Who pays for a connection the bus announces, before it is known: on a
+ * user's bus that user (everything on it is theirs to answer for); on
+ * root's, nobody yet (the global budget), until the bus says whose it is.
+ * 0 or -errno; *out NULL or a reference. */
+static int conn_payer(struct bus *bus, struct user **out)
+{
+	*out = NULL;
+	if (bus->owner == 0 || bus->owner == NOBODY)
+		return 0;
+	return user_get(bus->b, bus->owner, out);
+}
+
+/* x is counted in to's budget from now on (to: a new reference, taken
+ * over; NULL: the global one only).  0, or -EDQUOT when to's budget is
+ * full: then x stays where it was and to's reference is dropped. */
+static int conn_pay(struct bus *bus, struct bus_conn *x, struct user *to)
+{
+	struct broker *b = bus->b;
+	int e;
+
+	if (to == x->payer) {
+		user_put(b, to);
+		return 0;
+	}
+	user_uncharge(b, x->payer, USAGE_BUS_CONNECTIONS, 1);
+	if ((e = user_charge(b, to, USAGE_BUS_CONNECTIONS, 1)) < 0) {
+		user_charge(b, x->payer, USAGE_BUS_CONNECTIONS, 1); /* the room it just gave back */
+		user_put(b, to);
+		return e;
+	}
+	user_put(b, x->payer);
+	x->payer = to;
+	return 0;
+}
+
+/* A record of unique (not asked about yet), within the bus's bound and the
+ * budget of its payer (conn_payer); NULL when there is no room.
+ * first_seen: when the bus announced it, or for one it did not announce
+ * while we watched, our attach (it was there before). */
 static struct bus_conn *conn_new(struct bus *bus, const char *unique, uint64_t first_seen)
 {
 	struct bus_conn *x;
+	struct user *payer;
 
 	if (!valid_unique(unique) || bus->n_conns >= bus->b->cfg.dbus.max_connections)
 		return NULL;
-	if (!(x = calloc(1, sizeof(*x))) || !(x->unique = strdup(unique))) {
-		free(x);
+	if (conn_payer(bus, &payer) < 0)
+		return NULL;
+	if (user_charge(bus->b, payer, USAGE_BUS_CONNECTIONS, 1) < 0) {
+		user_put(bus->b, payer);
 		return NULL;
 	}
+	if (!(x = calloc(1, sizeof(*x))) || !(x->unique = strdup(unique))) {
+		free(x);
+		user_uncharge(bus->b, payer, USAGE_BUS_CONNECTIONS, 1);
+		user_put(bus->b, payer);
+		return NULL;
+	}
+	x->payer = payer;
 	x->bus = bus;
 	x->pidfd = -1;
 	x->state = CONN_SEEN;
@@ -437,6 +488,8 @@ static struct bus_conn *conn_new(struct bus *bus, const char *unique, uint64_t f
 	LIST_INIT(&x->calls_out);
 	LIST_INIT(&x->calls_in);
 	if (!tsearch(x, &bus->conns, cmp_string_key)) {
+		user_uncharge(bus->b, payer, USAGE_BUS_CONNECTIONS, 1);
+		user_put(bus->b, payer);
 		free(x->unique);
 		free(x);
 		return NULL;
@@ -594,6 +647,7 @@ void bus_conn_identity(struct bus *bus, const char *unique, const struct bus_ide
 	struct broker *b = bus->b;
 	struct bus_conn *x = conn_find(bus, unique);
 	struct bus_call *c, *next;
+	struct user *payer = NULL;
 	int fd = -1, e;
 
 	if (!x || x->state != CONN_RESOLVING) {
@@ -603,12 +657,16 @@ void bus_conn_identity(struct bus *bus, const char *unique, const struct bus_ide
 	}
 	bus->n_resolving--;
 	x->state = CONN_OPAQUE;
-	if ((e = identity_check(bus, x, id, &fd, &x->who)) < 0 || (e = user_get(b, x->who.uid, &x->user)) < 0) {
+	/* known, it is counted in its own uid's budget, pidfd and all (on a
+	 * user's bus that is the owner's already) */
+	if ((e = identity_check(bus, x, id, &fd, &x->who)) < 0 || (e = user_get(b, x->who.uid, &payer)) < 0 ||
+	    (e = conn_pay(bus, x, payer)) < 0 || (e = user_get(b, x->who.uid, &x->user)) < 0) {
 		if (fd >= 0)
 			close(fd);
 		if (b->cfg.verbose)
 			fprintf(stderr, "importanced: dbus %s: %s (pid %d uid %u): %s: not boosted, boosts nothing\n",
-				bus->where, unique, (int)id->pid, (unsigned)id->uid, strerror(-e));
+				bus->where, unique, (int)id->pid, (unsigned)id->uid,
+				e == -EDQUOT ? "its uid's bus connections are at max-user-bus-connections" : strerror(-e));
 	} else {
 		x->state = CONN_KNOWN;
 		x->pidfd = fd;
@@ -942,6 +1000,16 @@ static void recount_share(const void *node, VISIT v, int depth)
 		recounting->bad++;
 }
 
+/* Whether x is counted in the budget conn_payer, then conn_pay, gave it. */
+static bool payer_right(const struct bus *bus, const struct bus_conn *x)
+{
+	if (bus->owner != 0 && bus->owner != NOBODY)
+		return x->payer && x->payer->uid == bus->owner;
+	if (x->state == CONN_KNOWN)
+		return x->payer && x->payer->uid == x->who.uid;
+	return !x->payer || x->state == CONN_OPAQUE; /* known, but then no record of its uid */
+}
+
 int bus_check(const struct bus *bus)
 {
 	const struct dbus_config *d = &bus->b->cfg.dbus;
@@ -958,6 +1026,8 @@ int bus_check(const struct bus *bus)
 		pidfds += x->pidfd >= 0;
 		if ((x->pidfd >= 0) != (x->state == CONN_KNOWN) || (x->receiver && !x->port) ||
 		    ((x->donor || x->receiver) && !x->task) || (x->task && x->state != CONN_KNOWN))
+			return -EUCLEAN;
+		if (!payer_right(bus, x))
 			return -EUCLEAN;
 		LIST_FOREACH(c, &x->calls_out, out_link) {
 			calls++;

@@ -44,6 +44,14 @@
  * BUS_UNDECIDED_MAX calls.  What does not fit is not tracked: it boosts
  * nothing.
  *
+ * Budgets across buses (user.h, USAGE_BUS_CONNECTIONS): each connection
+ * tracked, with the pidfd it holds once known, is charged to one uid and to
+ * the global budget.  On a user's bus that uid is its owner, for everything
+ * the bus announces (its word about whose a connection is buys nothing);
+ * on root's bus it is the connection's uid once believed, and until then
+ * the global budget alone.  A connection over its uid's budget is kept
+ * without a pidfd, as one not believed.
+ *
  * Ownership: a bus is created by its feeder and freed by it; the strings
  * passed to the events are borrowed for the call; a pidfd in an identity
  * becomes the model's.

@@ -418,6 +418,10 @@ static const struct key keys[] = {
 	  "bus connections tracked at once on one bus (default 4096)" },
 	{ "dbus-max-names", K_UINT, OFF(dbus.max_names), 1, U32, 0, NULL, "N",
 	  "well-known names tracked at once on one bus (default 16384)" },
+	{ "max-user-bus-connections", K_UINT, LIM(user_bus_connections), 1, U32, 0, NULL, "N",
+	  "D-Bus connections tracked for one uid on all buses, each holding a descriptor once known (default 1024)" },
+	{ "max-total-bus-connections", K_UINT, LIM(all_bus_connections), 1, 65536, 0, NULL, "N",
+	  "D-Bus connections tracked on all buses together (default 8192)" },
 	{ "dbus-call-timeout", K_UINT, OFF(dbus.call_timeout_ms), 1, 3600000, 0, NULL, "MS",
 	  "a call unanswered this long stops boosting (default 25000, the buses' own reply timeout)" },
 	{ "dbus-batch-usec", K_UINT, OFF(dbus.batch_usec), 0, 100000, 0, NULL, "USEC",
@@ -453,6 +457,7 @@ void config_defaults(struct broker_config *cfg)
 		.connections = 1024, .all_ports = 65536, .all_names = 16384, .all_inflight = 262144, .all_inflight_fds = 4096,
 		.all_inflight_bytes = (size_t)512 << 20,
 		.user_out_bytes = 24u << 20, .all_out_bytes = (size_t)128 << 20,
+		.user_bus_connections = 1024, .all_bus_connections = 8192,
 	};
 	cfg->dbus.max_calls = 16384;
 	cfg->dbus.max_connections = 4096;

@@ -51,6 +51,9 @@ struct limits {
 	/* all together */
 	unsigned connections, all_ports, all_names, all_inflight, all_inflight_fds;
 	size_t all_inflight_bytes, all_out_bytes;
+	/* D-Bus connections tracked (each with the pidfd of its process once
+	 * known; bus.h says whose uid pays), of one uid and on all buses */
+	unsigned user_bus_connections, all_bus_connections;
 };
 
 /* The D-Bus buses watched (dbus.h) and which of their services accept

@@ -30,6 +30,8 @@ struct dbus_bus {
 	struct dbus_bus *next;
 	struct bus *model;
 	sd_bus *monitor, *lookups;
+	sd_bus_slot *becoming; /* BecomeMonitor asked, not answered */
+	uid_t owner;           /* the bus's owner, given to the model once monitoring */
 	sd_event_source *retry_src;
 	sd_event_source *monitor_io, *batch_timer; /* reading the monitor (see monitor_drain) */
 	sd_bus_message *batch[BATCH_MAX];          /* read, not handled yet */
@@ -338,12 +340,61 @@ static void watch_close(struct dbus_bus *w)
 		sd_bus_message_unref(w->batch[i]);
 	w->n_batch = 0;
 	bus_attached(w->model, (uid_t)-1, boottime_usec()); /* everything known goes */
+	w->becoming = sd_bus_slot_unref(w->becoming);
 	w->monitor_io = sd_event_source_disable_unref(w->monitor_io);
 	w->batch_timer = sd_event_source_disable_unref(w->batch_timer);
 	w->monitor = sd_bus_close_unref(w->monitor);
 	w->lookups = sd_bus_flush_close_unref(w->lookups);
 }
 
+static void watch_failed(struct dbus_bus *w, int r, const char *message)
+{
+	if (!w->warned)
+		fprintf(stderr, "importanced: dbus %s: %s%s%s (trying again every %d s)\n", bus_where(w->model),
+			strerror(-r), message ? ": " : "", message ? message : "", RETRY_USEC / 1000000);
+	w->warned = true;
+}
+
+/* BecomeMonitor's answer: from now the monitor is read by monitor_drain
+ * (it only ever reads), no longer driven by sd-bus on the loop. */
+static int on_became_monitor(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+	struct dbus_bus *w = userdata;
+	const char *where = bus_where(w->model);
+	int r;
+
+	(void)ret_error;
+	if (sd_bus_message_is_method_error(m, NULL)) {
+		watch_failed(w, -sd_bus_message_get_errno(m) ?: -EIO, sd_bus_message_get_error(m)->message);
+		watch_schedule_retry(w, RETRY_USEC);
+		return 1;
+	}
+	if ((r = sd_bus_detach_event(w->monitor)) < 0 || (r = sd_bus_add_filter(w->monitor, NULL, on_monitored, w)) < 0 ||
+	    (r = sd_event_add_io(w->b->ev, &w->monitor_io, sd_bus_get_fd(w->monitor), EPOLLIN, on_monitor_readable,
+				 w)) < 0 ||
+	    /* accuracy 1 us: sd-event would otherwise let it slip by up to 250 ms */
+	    (r = sd_event_add_time(w->b->ev, &w->batch_timer, CLOCK_MONOTONIC, 0, 1, on_batch_timer, w)) < 0) {
+		watch_failed(w, r, NULL);
+		watch_schedule_retry(w, RETRY_USEC);
+		return 1;
+	}
+	/* what came with BecomeMonitor's reply is already buffered: the batch
+	 * timer, made enabled for time 0, reads it in the next iteration */
+	bus_attached(w->model, w->owner, boottime_usec());
+	if (w->owner == (uid_t)-1)
+		fprintf(stderr, "importanced: dbus %s: monitoring; its owner cannot be told: nobody on it is believed\n",
+			where);
+	else
+		fprintf(stderr, "importanced: dbus %s: monitoring (owner uid %u%s)\n", where, (unsigned)w->owner,
+			w->owner ? ": only its processes are believed" : "");
+	w->warned = false;
+	return 1;
+}
+
+/* Opens both connections and asks BecomeMonitor, without waiting: the
+ * answer comes to on_became_monitor through the loop (within the calls'
+ * timeout), so a bus that never answers costs the loop nothing.  0, or
+ * -errno when the bus cannot be reached now. */
 static int watch_connect(struct dbus_bus *w)
 {
 	/* what the handler needs: calls, replies, errors and the owner changes */
@@ -352,46 +403,25 @@ static int watch_connect(struct dbus_bus *w)
 		"type='signal',sender='" DRIVER "',interface='" DRIVER "',member='NameOwnerChanged'",
 	};
 	const char *where = bus_where(w->model);
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	uid_t owner;
 	int r;
 
 	if ((r = dbus_open(where, false, LOOKUP_USEC, &w->lookups)) < 0 || (r = dbus_open(where, true, LOOKUP_USEC, &w->monitor)) < 0)
 		goto fail;
 	/* one bus behind both: the owner of the look-ups' must be the monitor's */
-	if ((owner = dbus_owner(w->lookups)) != dbus_owner(w->monitor))
-		owner = (uid_t)-1;
-	r = sd_bus_call_method(w->monitor, DRIVER, DRIVER_PATH, "org.freedesktop.DBus.Monitoring", "BecomeMonitor",
-			       &err, NULL, "asu", 4, rules[0], rules[1], rules[2], rules[3], 0);
-	if (r < 0)
-		goto fail;
-	/* the look-ups' connection is sd-bus's to drive; the monitor is read
-	 * by monitor_drain (it only ever reads) */
-	if ((r = sd_bus_add_filter(w->monitor, NULL, on_monitored, w)) < 0 ||
-	    (r = sd_bus_add_filter(w->lookups, NULL, on_lookups, w)) < 0 ||
+	if ((w->owner = dbus_owner(w->lookups)) != dbus_owner(w->monitor))
+		w->owner = (uid_t)-1;
+	/* the look-ups' connection is sd-bus's to drive; so is the monitor
+	 * until BecomeMonitor is answered */
+	if ((r = sd_bus_add_filter(w->lookups, NULL, on_lookups, w)) < 0 ||
 	    (r = sd_bus_attach_event(w->lookups, w->b->ev, SD_EVENT_PRIORITY_NORMAL)) < 0 ||
-	    (r = sd_event_add_io(w->b->ev, &w->monitor_io, sd_bus_get_fd(w->monitor), EPOLLIN, on_monitor_readable,
-				 w)) < 0 ||
-	    /* accuracy 1 us: sd-event would otherwise let it slip by up to 250 ms */
-	    (r = sd_event_add_time(w->b->ev, &w->batch_timer, CLOCK_MONOTONIC, 0, 1, on_batch_timer, w)) < 0)
+	    (r = sd_bus_attach_event(w->monitor, w->b->ev, SD_EVENT_PRIORITY_NORMAL)) < 0 ||
+	    (r = sd_bus_call_method_async(w->monitor, &w->becoming, DRIVER, DRIVER_PATH,
+					  "org.freedesktop.DBus.Monitoring", "BecomeMonitor", on_became_monitor, w,
+					  "asu", 4, rules[0], rules[1], rules[2], rules[3], 0)) < 0)
 		goto fail;
-	/* what came with BecomeMonitor's reply is already buffered: the batch
-	 * timer, made enabled for time 0, reads it in the next iteration */
-	bus_attached(w->model, owner, boottime_usec());
-	if (owner == (uid_t)-1)
-		fprintf(stderr, "importanced: dbus %s: monitoring; its owner cannot be told: nobody on it is believed\n",
-			where);
-	else
-		fprintf(stderr, "importanced: dbus %s: monitoring (owner uid %u%s)\n", where, (unsigned)owner,
-			owner ? ": only its processes are believed" : "");
-	w->warned = false;
 	return 0;
 fail:
-	if (!w->warned)
-		fprintf(stderr, "importanced: dbus %s: %s%s%s (trying again every %d s)\n", where, strerror(-r),
-			err.message ? ": " : "", err.message ? err.message : "", RETRY_USEC / 1000000);
-	w->warned = true;
-	sd_bus_error_free(&err);
+	watch_failed(w, r, NULL);
 	watch_close(w);
 	return r;
 }

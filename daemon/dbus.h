@@ -10,7 +10,8 @@
  * model's events (dbus_handle); the model's questions become asynchronous
  * calls to the bus driver (GetConnectionCredentials, GetNameOwner), whose
  * replies come back through the loop as events: nothing here waits on the
- * bus.  At most DBUS_LOOKUPS_MAX look-ups are asked at once per bus, each
+ * bus, BecomeMonitor included (asked asynchronously at every connection;
+ * the monitor is read as below once it is answered).  At most DBUS_LOOKUPS_MAX look-ups are asked at once per bus, each
  * bounded by a timeout; what does not fit is taken as unknown.
  *
  * The bus's owner is the uid at the other end of the look-up connection's

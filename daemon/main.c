@@ -103,11 +103,11 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 }
 
 /* Room for the connections the configuration allows, the files their
- * messages in flight may carry, and some. */
-static void raise_fd_limit(unsigned connections, unsigned files_in_flight)
+ * messages in flight may carry, the pidfds of bus connections, and some. */
+static void raise_fd_limit(unsigned connections, unsigned files_in_flight, unsigned bus_connections)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)connections * 2 + files_in_flight + 64;
+	rlim_t want = (rlim_t)connections * 2 + files_in_flight + bus_connections + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
 		return;
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "importanced: %s\n", why);
 	backend_describe(&cfg.backend, backends, sizeof(backends));
 	fprintf(stderr, "importanced: %s", backends);
-	raise_fd_limit(cfg.limits.connections, cfg.limits.all_inflight_fds);
+	raise_fd_limit(cfg.limits.connections, cfg.limits.all_inflight_fds, cfg.limits.all_bus_connections);
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&ss);

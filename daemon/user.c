@@ -71,6 +71,10 @@ static void limits_of(const struct limits *l, enum usage_kind kind, size_t *per_
 		*per_user = l->user_out_bytes;
 		*all = l->all_out_bytes;
 		break;
+	case USAGE_BUS_CONNECTIONS:
+		*per_user = l->user_bus_connections;
+		*all = l->all_bus_connections;
+		break;
 	default:
 		*per_user = l->user_inflight_bytes;
 		*all = l->all_inflight_bytes;
@@ -83,15 +87,17 @@ int user_charge(struct broker *b, struct user *u, enum usage_kind kind, size_t a
 	size_t per_user, all;
 
 	limits_of(&b->cfg.limits, kind, &per_user, &all);
-	if (u->usage.n[kind] + amount > per_user || b->usage.n[kind] + amount > all)
+	if ((u && u->usage.n[kind] + amount > per_user) || b->usage.n[kind] + amount > all)
 		return kind == USAGE_CONNECTIONS ? -EUSERS : -EDQUOT;
-	u->usage.n[kind] += amount;
+	if (u)
+		u->usage.n[kind] += amount;
 	b->usage.n[kind] += amount;
 	return 0;
 }
 
 void user_uncharge(struct broker *b, struct user *u, enum usage_kind kind, size_t amount)
 {
-	u->usage.n[kind] -= amount;
+	if (u)
+		u->usage.n[kind] -= amount;
 	b->usage.n[kind] -= amount;
 }

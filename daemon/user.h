@@ -18,7 +18,7 @@
 struct broker;
 
 enum usage_kind { USAGE_CONNECTIONS, USAGE_PORTS, USAGE_NAMES, USAGE_INFLIGHT, USAGE_BYTES, USAGE_FDS,
-		  USAGE_OUT_BYTES, USAGE_KINDS_ };
+		  USAGE_OUT_BYTES, USAGE_BUS_CONNECTIONS, USAGE_KINDS_ };
 
 struct usage {
 	size_t n[USAGE_KINDS_];
@@ -39,7 +39,9 @@ int user_get(struct broker *b, uid_t uid, struct user **out);
 void user_put(struct broker *b, struct user *u);
 
 /* Takes amount of kind for u: 0, or -EUSERS for connections and -EDQUOT
- * for the rest when u's limit or the global one would be passed. */
+ * for the rest when u's limit or the global one would be passed.  u NULL:
+ * for no uid yet, within the global limit only (a bus connection before
+ * its root-owned bus says whose it is; bus.h). */
 int user_charge(struct broker *b, struct user *u, enum usage_kind kind, size_t amount);
 void user_uncharge(struct broker *b, struct user *u, enum usage_kind kind, size_t amount);
 

@@ -321,9 +321,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n_asked--;
 	bus_free(bus);
 	imp_domain_get_stats(b->dom, &st);
-	if (st.task_elems || st.ports || st.messages || st.inherits || b->usage.n[USAGE_INFLIGHT]) {
-		fprintf(stderr, "left after the bus went: %zu tasks, %zu ports, %zu messages, %zu inherits, %zu in flight\n",
-			st.task_elems, st.ports, st.messages, st.inherits, b->usage.n[USAGE_INFLIGHT]);
+	if (st.task_elems || st.ports || st.messages || st.inherits || b->usage.n[USAGE_INFLIGHT] ||
+	    b->usage.n[USAGE_BUS_CONNECTIONS]) {
+		fprintf(stderr,
+			"left after the bus went: %zu tasks, %zu ports, %zu messages, %zu inherits, %zu in flight, "
+			"%zu bus connections\n",
+			st.task_elems, st.ports, st.messages, st.inherits, b->usage.n[USAGE_INFLIGHT],
+			b->usage.n[USAGE_BUS_CONNECTIONS]);
 		abort();
 	}
 	broker_free(b);

@@ -88,6 +88,7 @@ static void teardown_bus(struct fixture *f)
 	assert_int_equal(st.messages, 0);
 	assert_int_equal(st.inherits, 0);
 	assert_int_equal(f->b->usage.n[USAGE_INFLIGHT], 0);
+	assert_int_equal(f->b->usage.n[USAGE_BUS_CONNECTIONS], 0);
 	broker_free(f->b);
 	sd_event_unref(f->ev);
 	close(f->listen_fd);
@@ -300,12 +301,137 @@ static void test_shares(void **state)
 	teardown_bus(f);
 }
 
+/* What uid's bus connections are counted at now. */
+static size_t bus_usage(struct fixture *f, uid_t uid)
+{
+	struct user *u;
+	size_t n;
+
+	assert_int_equal(user_get(f->b, uid, &u), 0);
+	n = u->usage.n[USAGE_BUS_CONNECTIONS];
+	user_put(f->b, u);
+	return n;
+}
+
+#define USER_BUDGET 4
+#define ALL_BUDGET 6
+#define OTHER_UID 4242
+
+static void small_budgets(struct broker_config *cfg)
+{
+	cfg->limits.user_bus_connections = USER_BUDGET;
+	cfg->limits.all_bus_connections = ALL_BUDGET;
+}
+
+/* A user's bus pays for everything it announces from its owner's budget,
+ * whatever it says the connections are: a flood of them stops there, and
+ * costs root and the others nothing. */
+static void test_user_bus_pays_from_its_owner(void **state)
+{
+	struct fixture *f = setup_bus(OTHER_UID, small_budgets);
+	struct bus_identity id = me();
+	struct bus_counts n;
+	char u[32];
+
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		snprintf(u, sizeof(u), ":1.%d", 100 + i);
+		bus_conn_appeared(f->bus, u, boottime());
+		bus_call(f->bus, u, ":1.1", 1, boottime());
+	}
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.connections, USER_BUDGET);
+	assert_int_equal(bus_usage(f, OTHER_UID), USER_BUDGET);
+	assert_int_equal(bus_usage(f, getuid()), 0);
+	/* claimed as root's process: not believed, still the owner's to pay */
+	bus_conn_identity(f->bus, ":1.100", &id);
+	assert_int_equal(bus_usage(f, OTHER_UID), USER_BUDGET);
+	assert_int_equal(bus_usage(f, getuid()), 0);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.pidfds, 0);
+	/* one goes: there is room for one more */
+	bus_conn_gone(f->bus, ":1.101");
+	bus_conn_appeared(f->bus, ":1.999", boottime());
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.connections, USER_BUDGET);
+	assert_int_equal(bus_check(f->bus), 0);
+	teardown_bus(f);
+}
+
+/* On root's bus a connection is counted globally until the bus says whose
+ * it is, then in that uid's budget with its pidfd; one over its uid's
+ * budget is kept without a pidfd (it neither gives nor takes boosts). */
+static void test_root_bus_charges_the_matched_uid(void **state)
+{
+	struct fixture *f = setup_bus(0, small_budgets);
+	struct bus_identity id;
+	struct bus_counts n;
+	char u[32];
+
+	(void)state;
+	for (int i = 0; i < USER_BUDGET + 1; i++) {
+		snprintf(u, sizeof(u), ":1.%d", 10 + i);
+		bus_conn_appeared(f->bus, u, boottime());
+		bus_call(f->bus, u, ":1.99", 1, boottime()); /* asks who it is */
+	}
+	assert_int_equal(bus_usage(f, getuid()), 0);
+	assert_int_equal(f->b->usage.n[USAGE_BUS_CONNECTIONS], USER_BUDGET + 1 + 1); /* and :1.99 */
+	for (int i = 0; i < USER_BUDGET + 1; i++) {
+		snprintf(u, sizeof(u), ":1.%d", 10 + i);
+		id = me();
+		bus_conn_identity(f->bus, u, &id);
+	}
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.connections, USER_BUDGET + 2);
+	assert_int_equal(n.pidfds, USER_BUDGET);
+	assert_int_equal(bus_usage(f, getuid()), USER_BUDGET);
+	assert_int_equal(f->b->usage.n[USAGE_BUS_CONNECTIONS], USER_BUDGET + 2);
+	assert_int_equal(bus_check(f->bus), 0);
+	/* a known one goes: its uid's budget has room again */
+	bus_conn_gone(f->bus, ":1.10");
+	assert_int_equal(bus_usage(f, getuid()), USER_BUDGET - 1);
+	teardown_bus(f);
+}
+
+/* Buses of different users together stay within the global budget. */
+static void test_buses_share_the_global_budget(void **state)
+{
+	struct fixture *f = setup_bus(OTHER_UID, small_budgets);
+	struct bus *other;
+	struct bus_counts n, m;
+	char u[32];
+
+	(void)state;
+	assert_int_equal(bus_new(f->b, "other", OTHER_UID + 1, &ops, f, &other), 0);
+	bus_attached(other, OTHER_UID + 1, boottime());
+	for (int i = 0; i < 10; i++) {
+		snprintf(u, sizeof(u), ":1.%d", 10 + i);
+		bus_conn_appeared(f->bus, u, boottime());
+	}
+	for (int i = 0; i < 10; i++) {
+		snprintf(u, sizeof(u), ":1.%d", 10 + i);
+		bus_conn_appeared(other, u, boottime());
+	}
+	bus_counts(f->bus, &n);
+	bus_counts(other, &m);
+	assert_int_equal(n.connections, USER_BUDGET);
+	assert_int_equal(m.connections, ALL_BUDGET - USER_BUDGET);
+	assert_int_equal(f->b->usage.n[USAGE_BUS_CONNECTIONS], ALL_BUDGET);
+	assert_int_equal(bus_check(other), 0);
+	bus_free(other);
+	assert_int_equal(f->b->usage.n[USAGE_BUS_CONNECTIONS], USER_BUDGET);
+	teardown_bus(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_call_before_identity), cmocka_unit_test(test_over_before_identity),
 		cmocka_unit_test(test_name_resolved_late),   cmocka_unit_test(test_owner_uid),
 		cmocka_unit_test(test_stale_pid),            cmocka_unit_test(test_shares),
+		cmocka_unit_test(test_user_bus_pays_from_its_owner),
+		cmocka_unit_test(test_root_bus_charges_the_matched_uid),
+		cmocka_unit_test(test_buses_share_the_global_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,6 +173,8 @@ struct fake {
 	} calls[8];
 	int n_calls;
 	bool silent;     /* GetConnectionCredentials is never answered */
+	bool mute;       /* BecomeMonitor is never answered */
+	unsigned becomes; /* BecomeMonitor asked */
 	struct claim fallback; /* what any other connection is (pid 0: none) */
 	unsigned flood;  /* connections claimed, each calling :1.9, every FLOOD_MS */
 	unsigned flood_max; /* in all (0: no end) */
@@ -210,16 +212,19 @@ static void fake_call(sd_bus *b, const char *from, const char *to)
 	sd_bus_message_unref(m);
 }
 
+static void fake_report(struct fake *f)
+{
+	FILE *out = f->report[0] ? fopen(f->report, "w") : NULL;
+
+	if (out) {
+		fprintf(out, "%u %u %u\n", f->asked, f->next, f->becomes);
+		fclose(out);
+	}
+}
+
 static void fake_flood(struct fake *f)
 {
-	if (f->report[0]) {
-		FILE *out = fopen(f->report, "w");
-
-		if (out) {
-			fprintf(out, "%u\n", f->asked);
-			fclose(out);
-		}
-	}
+	fake_report(f);
 	for (unsigned i = 0; i < f->flood && (!f->flood_max || f->next < f->flood_max); i++) {
 		char u[32];
 
@@ -236,6 +241,7 @@ static int on_flood_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 	fake_flood(f);
 	sd_event_source_set_time(s, usec + FLOOD_MS * 1000);
+	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT); /* a time source fires once unless set again */
 	return 0;
 }
 
@@ -256,6 +262,11 @@ static int on_fake_message(sd_bus_message *m, void *userdata, sd_bus_error *err)
 		snprintf(u, sizeof(u), ":1.%u", 900 + f->hellos++);
 		sd_bus_reply_method_return(m, "s", u);
 	} else if (!strcmp(member, "BecomeMonitor")) {
+		f->becomes++;
+		if (f->mute) {
+			fake_report(f);
+			return 1;
+		}
 		sd_bus_reply_method_return(m, NULL);
 		f->monitor = sd_bus_ref(b);
 		for (int i = 0; i < f->n_claims; i++)
@@ -340,18 +351,30 @@ static pid_t fake_bus(struct fake *f, const char *path)
 	return p;
 }
 
-/* What the fake bus wrote it was asked, -1 before it wrote. */
-static long asked(const char *report)
+
+/* The fake bus's report: look-ups asked, connections claimed, BecomeMonitor
+ * asked (field 0, 1, 2); -1 before it wrote. */
+static long reported(const char *report, int field)
 {
 	FILE *in = fopen(report, "r");
-	long n = -1;
+	long v[3] = { -1, -1, -1 };
 
 	if (in) {
-		if (fscanf(in, "%ld", &n) != 1)
-			n = -1;
+		if (fscanf(in, "%ld %ld %ld", &v[0], &v[1], &v[2]) != 3)
+			v[0] = v[1] = v[2] = -1;
 		fclose(in);
 	}
-	return n;
+	return v[field];
+}
+
+static long asked(const char *report)
+{
+	return reported(report, 0);
+}
+
+static long claimed(const char *report)
+{
+	return reported(report, 1);
 }
 
 /* A directory of the attacker's with the fake bus's socket path in it. */
@@ -419,7 +442,7 @@ static void test_fake_bus_believed_only_about_its_owner(void **state)
 static void test_fake_bus_silent_lookups_hold_nothing(void **state)
 {
 	char dir[128], sock[160], args[512];
-	struct fake f = { .silent = true, .flood = FLOOD_BATCH };
+	struct fake f = { .silent = true, .flood = FLOOD_BATCH, .flood_max = 2 * FLOOD_BATCH };
 	uint64_t worst = 0;
 	int fds0, fds_worst = 0;
 
@@ -546,6 +569,24 @@ static pid_t bus_caller(const char *name, int *cmd)
 	}
 	close(pipefd[0]);
 	*cmd = pipefd[1];
+	return p;
+}
+
+/* Root's call to name on root's bus (busctl, waiting for the reply). */
+static pid_t root_calls(const char *name)
+{
+	char *argv[] = { "busctl", "--address", bus_address, "call", (char *)name, "/w", IFACE, "Work", "u", "0", NULL };
+	pid_t p = e2e_fork();
+
+	assert_true(p >= 0);
+	if (p == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
 	return p;
 }
 
@@ -728,7 +769,7 @@ static void test_stale_pid_is_not_the_connection(void **state)
 static void test_shares_survive_a_non_donor(void **state)
 {
 	char args[512];
-	pid_t svc, victim, flooder, namer, root_call;
+	pid_t svc, victim, flooder, namer;
 	impc_status st;
 	int cmd;
 
@@ -775,20 +816,7 @@ static void test_shares_survive_a_non_donor(void **state)
 	}
 	e2e_say(cmd, 'c');
 	usleep(1000000); /* the flood is seen */
-	{
-		char *argv[] = { "busctl", "--address", bus_address, "call", "org.importance.Victim", "/w", IFACE, "Work",
-				 "u", "0", NULL };
-
-		root_call = e2e_fork();
-		if (root_call == 0) {
-			int null = open("/dev/null", O_WRONLY);
-
-			dup2(null, 1);
-			dup2(null, 2);
-			execvp(argv[0], argv);
-			_exit(127);
-		}
-	}
+	root_calls("org.importance.Victim");
 	assert_true(e2e_wait_nice(victim, BOOST_NICE, POSITIVE_MS) >= 0);
 	st = engine();
 	fprintf(stderr, "test-attack-dbus: shares: %llu messages tracked (share %d)\n", (unsigned long long)st.messages,
@@ -803,6 +831,104 @@ static void test_shares_survive_a_non_donor(void **state)
 	unlink(bus_sock);
 }
 
+/* Issue 15 (bus descriptors): the attacker's fake bus claims thousands of
+ * connections, each said to be the attacker's own process (so each is
+ * believed and would hold a pidfd), with a call each.  They are counted in
+ * the attacker's budget of bus connections (max-user-bus-connections):
+ * the daemon's descriptors grow by at most that, and root's call on root's
+ * bus, watched by the same daemon, to nobody's service still boosts it. */
+#define CLAIMS 3000
+#define USER_BUS_BUDGET 200
+
+static void test_fake_bus_claims_cost_its_owner(void **state)
+{
+	char dir[128], sock[160], args[768];
+	struct fake f = { .flood = 500, .flood_max = CLAIMS };
+	pid_t own, victim;
+	int fds0, fds_worst = 0;
+
+	(void)state;
+	root_bus();
+	snprintf(args, sizeof(args), "--dbus %s --state-dir %s", bus_address, state_dir());
+	e2e_start_daemon(args);
+	usleep(300000);
+	fds0 = fd_count(e2e_daemon_pid);
+	e2e_stop_daemon();
+	own = sleeper(auid, agid, 0);
+	f.fallback = (struct claim){ NULL, own, auid };
+	attacker_dir(dir, sizeof(dir), sock, sizeof(sock), "claims");
+	snprintf(f.report, sizeof(f.report), "%s/asked", dir);
+	fake_bus(&f, sock);
+	snprintf(args, sizeof(args), "--dbus unix:path=%s --dbus %s --donor-uid 0 --max-user-bus-connections %d --state-dir %s",
+		 sock, bus_address, USER_BUS_BUDGET, state_dir());
+	e2e_start_daemon(args);
+	for (int i = 0; i < 300 && claimed(f.report) < CLAIMS; i++) {
+		int n = fd_count(e2e_daemon_pid);
+
+		fds_worst = n > fds_worst ? n : fds_worst;
+		usleep(50000);
+	}
+	assert_int_equal(claimed(f.report), CLAIMS);
+	usleep(500000); /* the last ones are handled */
+	victim = bus_service(NOBODY, NOBODY, "org.importance.Victim");
+	root_calls("org.importance.Victim");
+	assert_true(e2e_wait_nice(victim, BOOST_NICE, POSITIVE_MS) >= 0);
+	for (int i = 0; i < 10; i++) {
+		int n = fd_count(e2e_daemon_pid);
+
+		fds_worst = n > fds_worst ? n : fds_worst;
+		usleep(50000);
+	}
+	fprintf(stderr,
+		"test-attack-dbus: %d connections claimed, %ld look-ups asked; fds %d with root's bus alone, %d at "
+		"worst (budget %d)\n",
+		CLAIMS, asked(f.report), fds0, fds_worst, USER_BUS_BUDGET);
+	/* the control: the claims were believed up to the budget (pidfds held) */
+	assert_true(fds_worst >= fds0 + USER_BUS_BUDGET / 2);
+	assert_true(fds_worst <= fds0 + USER_BUS_BUDGET + 32);
+	assert_true(asked(f.report) <= USER_BUS_BUDGET + 16);
+	e2e_stop_daemon();
+	kill(bus_pid, SIGTERM);
+	waitpid(bus_pid, NULL, 0);
+	unlink(bus_sock);
+}
+
+/* Issue 15 (BecomeMonitor): the attacker's fake bus accepts importanced's
+ * connections and never answers BecomeMonitor.  Meanwhile another client's
+ * HELLO on importanced's socket is answered at once (before, the call
+ * waited up to 500 ms on the loop at every reconnection). */
+static void test_fake_bus_mute_monitor_holds_nothing(void **state)
+{
+	char dir[128], sock[160], args[512];
+	struct fake f = { .mute = true };
+	uint64_t worst = 0;
+
+	(void)state;
+	attacker_dir(dir, sizeof(dir), sock, sizeof(sock), "mute");
+	snprintf(f.report, sizeof(f.report), "%s/asked", dir);
+	fake_bus(&f, sock);
+	snprintf(args, sizeof(args), "--dbus unix:path=%s --state-dir %s", sock, state_dir());
+	e2e_start_daemon(args);
+	for (int i = 0; i < 300 && reported(f.report, 2) < 1; i++)
+		usleep(10000);
+	assert_true(reported(f.report, 2) >= 1); /* asked, and left unanswered */
+	for (int i = 0; i < 40; i++) {
+		uint64_t t0 = e2e_now_ms(), took;
+		impc *c;
+
+		assert_int_equal(impc_connect(e2e_sock, 0, &c, NULL), 0);
+		took = e2e_now_ms() - t0;
+		impc_close(c);
+		worst = took > worst ? took : worst;
+		usleep(100000);
+	}
+	fprintf(stderr, "test-attack-dbus: mute fake bus: BecomeMonitor asked %ld times; worst HELLO %llu ms\n",
+		reported(f.report, 2), (unsigned long long)worst);
+	assert_true(reported(f.report, 2) >= 2); /* asked again after the timeout: each ask was bounded */
+	assert_true(worst < HELLO_MAX_MS);
+	e2e_stop_daemon();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -810,6 +936,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_fake_bus_silent_lookups_hold_nothing, teardown),
 		cmocka_unit_test_teardown(test_stale_pid_is_not_the_connection, teardown),
 		cmocka_unit_test_teardown(test_shares_survive_a_non_donor, teardown),
+		cmocka_unit_test_teardown(test_fake_bus_claims_cost_its_owner, teardown),
+		cmocka_unit_test_teardown(test_fake_bus_mute_monitor_holds_nothing, teardown),
 	};
 	int failed;
 
