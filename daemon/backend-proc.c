@@ -198,6 +198,12 @@ struct walk {
 	int pfd;       /* its pidfd */
 	bool nice;     /* the nice backend is in force */
 	unsigned budget; /* threads left to handle in this walk */
+	/* unboost: the best nice the process may give itself, and what was
+	 * found changed by someone else since the boost */
+	int own_floor;
+	unsigned n_kept, n_undone;
+	pid_t kept_tid, undone_tid;
+	int kept_nice, undone_nice, undone_to;
 };
 
 static int boost_thread(pid_t tid, void *ctx)
@@ -271,8 +277,46 @@ static const struct backend_saved_thread *saved_thread(const struct backend_targ
 	return NULL;
 }
 
-/* Puts one thread back: what the boost recorded, or for a thread started
- * during the boost, the floor.  fd is its verified thread pidfd. */
+static int proc_read(const struct backend_target *t, const char *name, char *buf, size_t size);
+
+/*
+ * The best nice value the process may set on its own threads: any, with
+ * CAP_SYS_NICE in its effective set; else down to what its RLIMIT_NICE
+ * allows (20 - limit), and never below where it already was.
+ */
+static int own_nice_floor(const struct backend_target *t, int before)
+{
+	unsigned long long cap = 0;
+	char buf[4096], *p;
+	struct rlimit rl;
+	int floor = before;
+
+	if (proc_read(t, "status", buf, sizeof(buf)) == 0 && (p = strstr(buf, "\nCapEff:")) &&
+	    sscanf(p + 8, "%llx", &cap) == 1 && (cap >> 23 & 1)) /* CAP_SYS_NICE */
+		return -20;
+	if (prlimit(t->pid, RLIMIT_NICE, NULL, &rl) == 0) {
+		if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 40)
+			return -20;
+		if (20 - (int)rl.rlim_cur < floor)
+			floor = 20 - (int)rl.rlim_cur;
+	}
+	return floor;
+}
+
+/*
+ * Puts one thread back: what the boost recorded, or for a thread started
+ * during the boost, the floor.  fd is its verified thread pidfd.
+ *
+ * A recorded thread whose nice is no longer the one the boost set was
+ * changed by someone else (an administrator's renice, the process itself)
+ * and keeps that value, unless it is better than both what the thread had
+ * before and what the process may give itself (own_floor) while not
+ * better than the boost: from the boosted value any process may raise its
+ * own nice, so such a value may be the process keeping part of a boost it
+ * was lent, and it is put back.  A value better than the boost itself
+ * only a privileged caller can have set: it is kept.  The walk counts
+ * both for one log line.
+ */
 static int restore_one(struct walk *w, pid_t tid, const struct backend_saved_thread *s)
 {
 	struct backend_target *t = w->t;
@@ -284,10 +328,21 @@ static int restore_one(struct walk *w, pid_t tid, const struct backend_saved_thr
 		return 0;
 	io = ioprio_get_tid(tid);
 	if (s) {
-		/* never left better than before; a value it set itself since,
-		 * worse than before, is its own */
-		if (s->nice_changed && cur < s->nice && setpriority(PRIO_PROCESS, (id_t)tid, s->nice) < 0)
-			r = -errno;
+		if (s->nice_changed && cur == t->nice_boosted) {
+			if (setpriority(PRIO_PROCESS, (id_t)tid, s->nice) < 0)
+				r = -errno;
+		} else if (s->nice_changed && cur < s->nice && cur < w->own_floor && cur > t->nice_boosted) {
+			if (setpriority(PRIO_PROCESS, (id_t)tid, s->nice) < 0)
+				r = -errno;
+			if (!w->n_undone++) {
+				w->undone_tid = tid;
+				w->undone_nice = cur;
+				w->undone_to = s->nice;
+			}
+		} else if (s->nice_changed && cur != s->nice && !w->n_kept++) {
+			w->kept_tid = tid;
+			w->kept_nice = cur;
+		}
 		if (s->ioprio_changed && io == t->ioprio_boosted && ioprio_set_tid(tid, s->ioprio) < 0)
 			r = -errno;
 		return r;
@@ -389,9 +444,18 @@ int bk_threads_restore(const struct backend_config *cfg, struct backend_target *
 
 	if (!nice && t->ioprio_boosted < 0)
 		return 0;
+	w.own_floor = nice ? own_nice_floor(t, t->floor_nice == INT_MAX ? 19 : t->floor_nice) : -20;
 	err = each_tid(t->pid, cfg->max_threads, restore_thread, &w);
 	restore_children(&w, 1);
 	t->n_saved = 0;
+	if (w.n_kept)
+		fprintf(stderr, "importanced: pid %d: nice of %u thread%s changed by someone else during the boost "
+			"(thread %d: %d): kept at the unboost\n", (int)t->pid, w.n_kept, w.n_kept == 1 ? "" : "s",
+			(int)w.kept_tid, w.kept_nice);
+	if (w.n_undone)
+		fprintf(stderr, "importanced: pid %d: nice of %u thread%s set during the boost better than before and "
+			"than the process may set itself (thread %d: %d): put back (%d)\n", (int)t->pid, w.n_undone,
+			w.n_undone == 1 ? "" : "s", (int)w.undone_tid, w.undone_nice, w.undone_to);
 	return err == -ENOENT ? 0 : err;
 }
 
@@ -577,14 +641,22 @@ int bk_autogroup_set(const struct backend_config *cfg, struct backend_target *t,
 		return r;
 	if (boost) {
 		t->autogroup_orig = cur;
-		t->autogroup_boosted = cfg->autogroup_nice;
+		t->autogroup_boosted = cur <= cfg->autogroup_nice ? cur : cfg->autogroup_nice;
 		if (cur <= cfg->autogroup_nice)
 			return 0;
 		snprintf(num, sizeof(num), "%d", cfg->autogroup_nice);
 		return proc_write(t, "autogroup", num);
 	}
-	if (cur != t->autogroup_boosted || cur == t->autogroup_orig)
+	if (cur == t->autogroup_orig)
 		return 0;
+	if (cur != t->autogroup_boosted) {
+		/* someone else's since the boost (whoever set it could: a
+		 * group's nice below 0 needs the privilege or RLIMIT_NICE) */
+		if (t->autogroup_boosted != t->autogroup_orig)
+			fprintf(stderr, "importanced: pid %d: its autogroup's nice was set to %d by someone else during "
+				"the boost: kept at the unboost\n", (int)t->pid, cur);
+		return 0;
+	}
 	snprintf(num, sizeof(num), "%d", t->autogroup_orig);
 	return proc_write(t, "autogroup", num);
 }

@@ -359,6 +359,8 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 	t->attached = false;
 	t->boosted = false;
 	t->cgroup_leaf[0] = '\0';
+	t->in_leaf = false;
+	t->via = t->kind;
 	if (t->kind == BACKEND_NONE)
 		return;
 	if ((r = bk_verify_target(t)) < 0) {
@@ -374,7 +376,7 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 		r = bk_autogroup_attach(cfg, t, why, sizeof(why));
 	if (r < 0) {
 		fprintf(stderr, "importanced: %s; boosting it through nice\n", why);
-		t->kind = BACKEND_NICE;
+		t->kind = t->via = BACKEND_NICE;
 	}
 	t->attached = true;
 	bk_record(cfg, t);
@@ -382,7 +384,8 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 
 int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value)
 {
-	bool nice = t->kind == BACKEND_NICE;
+	enum backend_kind via = t->kind;
+	bool nice;
 	int r = 0, e;
 
 	*value = 0;
@@ -390,11 +393,14 @@ int backend_apply(const struct backend_config *cfg, struct backend_target *t, bo
 		return 0;
 	if (!bk_target_alive(t))
 		return -ESRCH;
-	/* the CPU first: that is what the waiting donor needs soonest */
-	if (is_cgroup(t->kind))
+	/* the CPU first: that is what the waiting donor needs soonest; a
+	 * cgroup kind decides at each boost how it goes (t->via) */
+	if (is_cgroup(t->kind)) {
 		r = bk_cgroup_set(cfg, t, boost, value);
-	else if (t->kind == BACKEND_AUTOGROUP)
+		via = t->via;
+	} else if (t->kind == BACKEND_AUTOGROUP)
 		r = bk_autogroup_set(cfg, t, boost);
+	nice = via == BACKEND_NICE;
 	if (boost) {
 		e = bk_threads_boost(cfg, t, nice);
 		if (e < 0 && !r)
@@ -409,12 +415,11 @@ int backend_apply(const struct backend_config *cfg, struct backend_target *t, bo
 	if (e < 0 && e != -ENOENT && !r)
 		r = e;
 	t->boosted = boost;
-	if (nice || t->kind == BACKEND_AUTOGROUP) {
+	if (nice) {
 		errno = 0;
 		*value = (unsigned)getpriority(PRIO_PROCESS, (id_t)t->pid);
-		if (t->kind == BACKEND_AUTOGROUP)
-			*value = (unsigned)(boost ? t->autogroup_boosted : t->autogroup_orig);
-	}
+	} else if (t->kind == BACKEND_AUTOGROUP)
+		*value = (unsigned)(boost ? t->autogroup_boosted : t->autogroup_orig);
 	bk_record(cfg, t);
 	return r;
 }
@@ -487,8 +492,9 @@ void bk_record(const struct backend_config *cfg, struct backend_target *t)
 		(unsigned long long)t->boost_start);
 	fprintf(f, "floor_nice %d\nfloor_ioprio %d\nnice_boosted %d\nioprio_boosted %d\n", t->floor_nice,
 		t->floor_ioprio, t->nice_boosted, t->ioprio_boosted);
-	fprintf(f, "slack %lu %lu\nautogroup %d %d\nweight_idle %u\n", t->slack_orig, t->slack_boosted,
-		t->autogroup_orig, t->autogroup_boosted, t->weight_idle);
+	fprintf(f, "slack %lu %lu\nautogroup %d %d\nweight_idle %u\nvia %s\nin_leaf %d\n", t->slack_orig,
+		t->slack_boosted, t->autogroup_orig, t->autogroup_boosted, t->weight_idle, backend_name(t->via),
+		t->in_leaf);
 	if (t->cgroup_leaf[0])
 		fprintf(f, "leaf %s\norig %s\nmount %s\n", t->cgroup_leaf, t->cgroup_orig, t->cgroup_mount);
 	for (size_t i = 0; i < t->n_saved; i++)
@@ -555,6 +561,10 @@ static int record_load(int dfd, const char *name, struct backend_target *t)
 			t->start = a;
 		else if (sscanf(line, "kind %31s", kind) == 1)
 			backend_kind_parse(kind, &t->kind);
+		else if (sscanf(line, "via %31s", kind) == 1)
+			backend_kind_parse(kind, &t->via);
+		else if (sscanf(line, "in_leaf %d", &n1) == 1)
+			t->in_leaf = n1;
 		else if (sscanf(line, "boosted %d", &n1) == 1)
 			t->boosted = n1;
 		else if (sscanf(line, "boost_start %llu", &a) == 1)

@@ -76,9 +76,16 @@ struct backend_target {
 	/* the values the boost set, to tell ours from a change made since */
 	int nice_boosted, ioprio_boosted, autogroup_boosted;
 	unsigned long slack_boosted;
-	unsigned weight_idle;    /* the leaf's weight/shares while not boosted */
+	/* cgroup kinds: how the current (or last) boost went: through the
+	 * leaf (the kind itself), the receiver's own autogroup, or nice (a
+	 * limit on its cgroup) */
+	enum backend_kind via;
+	bool autogroup_alone;    /* alone in its autogroup, in the cpu root, at attach */
+	bool in_leaf;            /* the receiver is in cgroup_leaf */
+	unsigned weight_idle;    /* the leaf's weight while it stays there unboosted
+				  * (someone else's value); 0: it goes back at the unboost */
 	char cgroup_leaf[600];   /* our cgroup for it (cgroup backends) */
-	char cgroup_orig[600];   /* where it came from, relative to the hierarchy's mount */
+	char cgroup_orig[600];   /* where it was at the boost, relative to the hierarchy's mount */
 	char cgroup_mount[256];  /* that hierarchy's mount */
 };
 

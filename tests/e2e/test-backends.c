@@ -402,8 +402,9 @@ static bool is_boosted(const char *kind, const struct seen *v, const struct serv
 {
 	if (v->ioprio != IOPRIO_BE4 || v->slack != 50000)
 		return false;
-	if (!strcmp(kind, "cgroup-v1"))
-		return !strncmp(v->cpu_cgroup, "/importanced-", 13) && v->shares == 10240;
+	if (!strcmp(kind, "cgroup-v1")) /* its leaf, or its own autogroup in the root */
+		return (!strncmp(v->cpu_cgroup, "/importanced-", 13) && v->shares == 10240) ||
+		       (!strcmp(v->cpu_cgroup, "/") && v->autogroup_nice == -10);
 	if (!strcmp(kind, "autogroup"))
 		return v->autogroup_nice == -10;
 	for (int i = 0; i < s->n_tids; i++)
@@ -453,10 +454,10 @@ static bool have_autogroup(void)
 /* the tests                                                            */
 /* ------------------------------------------------------------------ */
 
-/* One backend through every way a boost ends. */
-static void exercise(const char *kind)
+/* One backend through every way a boost ends, the server in a session of
+ * its own or sharing the test's. */
+static void exercise(const char *kind, bool own_session)
 {
-	bool own_session = !strcmp(kind, "autogroup");
 	struct server s;
 	struct seen attached, v;
 	impc *d;
@@ -472,7 +473,7 @@ static void exercise(const char *kind)
 		assert_string_equal(attached.cpu_cgroup, s.unattached.cpu_cgroup);
 
 	/* boost, unboost */
-	print_message("%s: boost, unboost\n", kind);
+	print_message("%s: boost, unboost%s\n", kind, own_session ? " (a session of its own)" : "");
 	d = donor_send();
 	wait_boosted(kind, &s, true);
 	v = look(&s);
@@ -480,13 +481,8 @@ static void exercise(const char *kind)
 		assert_int_equal(v.nice[0], SERVER_NICE); /* the group does it, not nice */
 	server_do(&s, 'r');
 	server_do(&s, 'v');
-	if (!strcmp(kind, "cgroup-v1")) {
-		/* it stays in its leaf, at the weight of its nice value */
-		sleep_ms(100);
-		attached = look(&s);
-		assert_true(!strncmp(attached.cpu_cgroup, "/importanced-", 13));
-		assert_int_equal(attached.shares, 110);
-	}
+	/* unboosted, exactly where it was (cgroup-v1: back from its leaf, or
+	 * its own autogroup's nice put back) */
 	wait_same(&s, &attached);
 	impc_close(d);
 
@@ -554,7 +550,8 @@ static void test_cgroup_v1(void **state)
 	(void)state;
 	if (!have_cgroup_v1_cpu())
 		skip();
-	exercise("cgroup-v1");
+	exercise("cgroup-v1", false); /* through a leaf */
+	exercise("cgroup-v1", true);  /* through its own autogroup */
 }
 
 static void test_autogroup(void **state)
@@ -562,13 +559,13 @@ static void test_autogroup(void **state)
 	(void)state;
 	if (!have_autogroup())
 		skip();
-	exercise("autogroup");
+	exercise("autogroup", true);
 }
 
 static void test_nice(void **state)
 {
 	(void)state;
-	exercise("nice");
+	exercise("nice", false);
 }
 
 /* Asked for by name, a backend that cannot work stops the daemon with the
