@@ -1,28 +1,28 @@
 /*
  * The cgroup backends: cgroup v2 (cpu.weight) and cgroup v1 (cpu.shares).
  *
- * A receiver is moved, at its first boost, into a leaf cgroup of its own,
- * named after its pid and start time, under the root directory: the
- * hierarchy's own root by default, so that the leaf competes with the other
- * top-level groups, where the sessions' autogroups and systemd's slices
- * compete too (a group's weight only counts against its siblings).
- * Boosted the leaf weighs boost_weight (v2) or boost_shares (v1); not
- * boosted, what the process's nice value weighs, and never more than the
- * top-level group it came from, so that a receiver gains nothing from the
- * move that a donor did not give it.  Until a donor's boost nothing moves:
- * saying one is a receiver changes nothing.  When the root is a directory
- * given to us (systemd delegation), that directory competes for all the
- * leaves: its weight is kept at the sum of theirs.
+ * Unboosted, a receiver is where it would be without importanced: its
+ * own cgroup, its own autogroup.  A boost (bk_cgroup_set) goes through
+ * the receiver's own autogroup when it is alone in it in the cpu root
+ * (that group competes exactly where a leaf would, and nothing moves);
+ * through nice, in place, when its cgroup or one above it has limits the
+ * administrator set (v1: a CPU quota; v2: CPU, memory, pids or I/O
+ * limits, which would all be left behind with a move), checked at every
+ * boost; else by moving it into a leaf cgroup of its own, named after its
+ * pid and start time, under the root directory: the hierarchy's own root
+ * by default, so that the leaf competes with the other top-level groups,
+ * where the sessions' autogroups and systemd's slices compete too (a
+ * group's weight only counts against its siblings), weighing
+ * boost_weight (v2) or boost_shares (v1).  The unboost moves everything
+ * in the leaf back to where the receiver was at the boost.  Saying one is
+ * a receiver moves nothing.  When the root is a directory given to us
+ * (systemd delegation), that directory competes for all the leaves: its
+ * weight is kept at the sum of the occupied ones'.
  *
- * A process under limits the administrator set on its cgroup or one above
- * it (v1: a CPU quota; v2: CPU, memory, pids or I/O limits, which would all
- * be left behind with the move) is never moved: it is boosted through nice.
- *
- * On detach every process in the leaf (the receiver and any children it
- * started) goes back to the cgroup the receiver came from, or the nearest
- * one above it that still exists, until the leaf is empty; then the leaf
- * is removed.  The cgroups the processes came from are never written
- * except to move them back.
+ * On detach every process still in the leaf goes back to the cgroup the
+ * receiver came from, or the nearest one above it that still exists,
+ * until the leaf is empty; then the leaf is removed.  The cgroups the
+ * processes came from are never written except to move them back.
  */
 #include <errno.h>
 #include <stdio.h>
