@@ -25,6 +25,9 @@ int bk_autogroup_probe(char *why, size_t size);
 int bk_autogroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size);
 int bk_autogroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost);
 int bk_nice_weight(int nice);
+/* the background band: entered at attach, left at detach */
+int bk_band_enter(const struct backend_config *cfg, struct backend_target *t);
+void bk_band_leave(const struct backend_config *cfg, struct backend_target *t);
 
 /* cgroups (backend-cgroup.c) */
 /* From the text of /proc/PID/cgroup, the process's path in the hierarchy

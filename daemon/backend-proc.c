@@ -660,3 +660,144 @@ int bk_autogroup_set(const struct backend_config *cfg, struct backend_target *t,
 	snprintf(num, sizeof(num), "%d", t->autogroup_orig);
 	return proc_write(t, "autogroup", num);
 }
+
+/*
+ * The background band (docs/backends.md, "The background band"): with
+ * receiver-background, a receiver that is not boosted sits at
+ * background_nice, as the reference's darwinbg tasks do, and only a boost
+ * lifts it.  Where a nice value competes decides where the band goes: a
+ * receiver alone in its autogroup (in the cpu root) competes through that
+ * group, so the group's nice is set; otherwise every thread's (at most
+ * max_threads).  Only a value better than the band is changed, and each
+ * change is recorded; leaving the band (detach) puts back each recorded
+ * value that is still the band's, keeps one someone else set since, and
+ * puts a thread started during the band at the best value the process
+ * had before it.  A boost saves and restores the band's values like any
+ * others, so the unboost goes back into the band.
+ */
+struct band_walk {
+	struct backend_target *t;
+	unsigned n_kept;
+};
+
+static int band_thread(pid_t tid, void *ctx)
+{
+	struct band_walk *w = ctx;
+	struct backend_target *t = w->t;
+	struct backend_saved_thread s = { .tid = tid }, *n;
+	int fd, r = 0;
+
+	if ((fd = thread_open(t->pidfd, t->pid, tid)) < 0)
+		return 0;
+	errno = 0;
+	s.nice = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (bk_start_time(t->pid, tid, &s.start) < 0 || (s.nice == -1 && errno))
+		goto out;
+	if (s.nice < t->band_floor)
+		t->band_floor = s.nice;
+	if (s.nice >= t->band_nice)
+		goto out; /* already in the band, or below it: its own */
+	if (t->n_band == t->cap_band) {
+		size_t cap = t->cap_band ? t->cap_band * 2 : 8;
+
+		if (!(n = realloc(t->band, cap * sizeof(*n)))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		t->band = n;
+		t->cap_band = cap;
+	}
+	if (setpriority(PRIO_PROCESS, (id_t)tid, t->band_nice) < 0) {
+		r = -errno;
+		goto out;
+	}
+	s.nice_changed = true;
+	t->band[t->n_band++] = s;
+out:
+	close(fd);
+	return r;
+}
+
+int bk_band_enter(const struct backend_config *cfg, struct backend_target *t)
+{
+	struct band_walk w = { t, 0 };
+	unsigned long id;
+	char num[16];
+	int cur, r;
+
+	t->band_on = false;
+	t->n_band = 0;
+	t->band_floor = INT_MAX;
+	t->band_start = bk_now_ticks();
+	t->band_nice = cfg->background_nice;
+	if (!cfg->background || t->kind == BACKEND_NONE)
+		return 0;
+	t->band_autogroup = t->kind == BACKEND_AUTOGROUP ||
+			    ((t->kind == BACKEND_CGROUP_V1 || t->kind == BACKEND_CGROUP_V2) && t->autogroup_alone);
+	if (t->band_autogroup) {
+		if ((r = autogroup_of(t, &id, &cur)) < 0)
+			return r;
+		t->band_autogroup_from = cur;
+		t->band_on = true;
+		if (cur >= t->band_nice)
+			return 0;
+		snprintf(num, sizeof(num), "%d", t->band_nice);
+		return proc_write(t, "autogroup", num);
+	}
+	t->band_on = true;
+	r = each_tid(t->pid, cfg->max_threads, band_thread, &w);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int unband_thread(pid_t tid, void *ctx)
+{
+	struct band_walk *w = ctx;
+	struct backend_target *t = w->t;
+	const struct backend_saved_thread *s = NULL;
+	uint64_t start;
+	int fd, cur;
+
+	if ((fd = thread_open(t->pidfd, t->pid, tid)) < 0)
+		return 0;
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (bk_start_time(t->pid, tid, &start) < 0 || (cur == -1 && errno))
+		goto out;
+	for (size_t i = 0; i < t->n_band && !s; i++)
+		if (t->band[i].tid == tid && t->band[i].start == start)
+			s = &t->band[i];
+	if (s && cur == t->band_nice)
+		setpriority(PRIO_PROCESS, (id_t)tid, s->nice);
+	else if (s)
+		w->n_kept++;
+	else if (start >= t->band_start && cur == t->band_nice && t->band_floor < t->band_nice)
+		setpriority(PRIO_PROCESS, (id_t)tid, t->band_floor);
+out:
+	close(fd);
+	return 0;
+}
+
+void bk_band_leave(const struct backend_config *cfg, struct backend_target *t)
+{
+	struct band_walk w = { t, 0 };
+	unsigned long id;
+	char num[16];
+	int cur;
+
+	if (t->band_on && bk_target_alive(t)) {
+		if (!t->band_autogroup)
+			each_tid(t->pid, cfg->max_threads, unband_thread, &w);
+		else if (autogroup_of(t, &id, &cur) == 0 && cur == t->band_nice && t->band_autogroup_from < cur) {
+			snprintf(num, sizeof(num), "%d", t->band_autogroup_from);
+			proc_write(t, "autogroup", num);
+		} else if (cur != t->band_nice && t->band_autogroup_from < t->band_nice)
+			w.n_kept++;
+		if (w.n_kept)
+			fprintf(stderr, "importanced: pid %d: a nice value someone else set while it was in the background "
+				"band is kept (%u %s)\n", (int)t->pid, w.n_kept, t->band_autogroup ? "autogroup" : "threads");
+	}
+	free(t->band);
+	t->band = NULL;
+	t->n_band = t->cap_band = 0;
+	t->band_on = false;
+}

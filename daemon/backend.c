@@ -65,6 +65,7 @@ void backend_config_defaults(struct backend_config *cfg)
 	cfg->boost_io_level = 4;
 	cfg->boost_timerslack_ns = 50000;
 	cfg->max_threads = 256;
+	cfg->background_nice = 10;
 	cfg->daemon_rt_priority = 1;
 	cfg->daemon_rt_budget_us = 3000;
 	cfg->daemon_rt_window_us = 100000;
@@ -89,6 +90,7 @@ int backend_config_check(const struct backend_config *cfg, char *err, size_t siz
 	RANGE(cfg->boost_io_level, -1, 7, "boost-io-level");
 	RANGE(cfg->boost_timerslack_ns, 0, 1000000000, "boost-timerslack-ns");
 	RANGE(cfg->max_threads, 1, 65536, "boost-max-threads");
+	RANGE(cfg->background_nice, 1, 19, "receiver-background-nice");
 	RANGE(cfg->daemon_rt_priority, 0, 99, "daemon-rt-priority");
 	RANGE(cfg->daemon_rt_budget_us, 1000, 10000000, "daemon-rt-budget-us");
 	RANGE(cfg->daemon_rt_window_us, 10000, 10000000, "daemon-rt-window-us");
@@ -361,6 +363,9 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 	t->cgroup_leaf[0] = '\0';
 	t->in_leaf = false;
 	t->via = t->kind;
+	t->band_on = false;
+	t->band = NULL;
+	t->n_band = t->cap_band = 0;
 	if (t->kind == BACKEND_NONE)
 		return;
 	if ((r = bk_verify_target(t)) < 0) {
@@ -378,6 +383,8 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 		fprintf(stderr, "importanced: %s; boosting it through nice\n", why);
 		t->kind = t->via = BACKEND_NICE;
 	}
+	if ((r = bk_band_enter(cfg, t)) < 0)
+		fprintf(stderr, "importanced: pid %d: cannot enter the background band: %s\n", (int)t->pid, strerror(-r));
 	t->attached = true;
 	bk_record(cfg, t);
 }
@@ -430,6 +437,7 @@ static void restore_target(const struct backend_config *cfg, struct backend_targ
 
 	if (t->boosted && alive)
 		backend_apply(cfg, t, false, &value);
+	bk_band_leave(cfg, t); /* frees it whether or not alive */
 	if (is_cgroup(t->kind))
 		bk_cgroup_detach(cfg, t);
 }
@@ -497,6 +505,12 @@ void bk_record(const struct backend_config *cfg, struct backend_target *t)
 		t->in_leaf);
 	if (t->cgroup_leaf[0])
 		fprintf(f, "leaf %s\norig %s\nmount %s\n", t->cgroup_leaf, t->cgroup_orig, t->cgroup_mount);
+	if (t->band_on)
+		fprintf(f, "band %d %d %d %d %llu\n", t->band_autogroup, t->band_nice, t->band_autogroup_from,
+			t->band_floor, (unsigned long long)t->band_start);
+	for (size_t i = 0; i < t->n_band; i++)
+		fprintf(f, "band_thread %d %llu %d\n", (int)t->band[i].tid, (unsigned long long)t->band[i].start,
+			t->band[i].nice);
 	for (size_t i = 0; i < t->n_saved; i++)
 		fprintf(f, "thread %d %llu %d %d %d %d\n", (int)t->saved[i].tid,
 			(unsigned long long)t->saved[i].start, t->saved[i].nice, t->saved[i].ioprio,
@@ -591,7 +605,27 @@ static int record_load(int dfd, const char *name, struct backend_target *t)
 			copy_path(t->cgroup_orig, sizeof(t->cgroup_orig), line + 5);
 		else if (!strncmp(line, "mount ", 6))
 			copy_path(t->cgroup_mount, sizeof(t->cgroup_mount), line + 6);
-		else if (sscanf(line, "thread %d %llu %d %d %d %d", &n1, &a, &n2, &n3, &n4, &n5) == 6) {
+		else if (sscanf(line, "band %d %d %d %d %llu", &n1, &n2, &n3, &n4, &a) == 5) {
+			t->band_on = true;
+			t->band_autogroup = n1;
+			t->band_nice = n2;
+			t->band_autogroup_from = n3;
+			t->band_floor = n4;
+			t->band_start = a;
+		} else if (sscanf(line, "band_thread %d %llu %d", &n1, &a, &n2) == 3) {
+			struct backend_saved_thread *s;
+
+			if (t->n_band == t->cap_band) {
+				size_t cap = t->cap_band ? t->cap_band * 2 : 8;
+
+				if (!(s = realloc(t->band, cap * sizeof(*s))))
+					break;
+				t->band = s;
+				t->cap_band = cap;
+			}
+			t->band[t->n_band++] = (struct backend_saved_thread){ .tid = n1, .start = a, .nice = n2,
+									 .nice_changed = true };
+		} else if (sscanf(line, "thread %d %llu %d %d %d %d", &n1, &a, &n2, &n3, &n4, &n5) == 6) {
 			struct backend_saved_thread *s;
 
 			if (t->n_saved == t->cap_saved) {
@@ -635,6 +669,7 @@ int backend_restore_recorded(const struct backend_config *cfg)
 			continue;
 		if (record_load(cfg->state_dir_fd, de->d_name, &t) < 0) {
 			free(t.saved);
+			free(t.band);
 			unlinkat(cfg->state_dir_fd, de->d_name, 0);
 			continue;
 		}

@@ -37,6 +37,8 @@ struct backend_config {
 	int boost_io_level;        /* best-effort level given to held-back threads, 0..7; -1: off */
 	unsigned long boost_timerslack_ns; /* slack given to a held-back receiver; 0: off */
 	unsigned max_threads;      /* threads touched per process per boost, 1..65536 */
+	bool background;           /* unboosted receivers sit in the background band */
+	int background_nice;       /* that band's nice (threads, or a lone autogroup), 1..19 */
 	int daemon_rt_priority;    /* SCHED_FIFO priority of importanced itself, 0 (off)..99 */
 	unsigned long daemon_rt_budget_us; /* real-time CPU per window (rt.h), 1000..10000000 */
 	unsigned long daemon_rt_window_us; /* that window, 10000..10000000 */
@@ -87,6 +89,16 @@ struct backend_target {
 	char cgroup_leaf[600];   /* our cgroup for it (cgroup backends) */
 	char cgroup_orig[600];   /* where it was at the boost, relative to the hierarchy's mount */
 	char cgroup_mount[256];  /* that hierarchy's mount */
+	/* the background band (cfg->background), entered at attach, left at
+	 * detach: what it changed, to put back */
+	bool band_on;
+	bool band_autogroup;     /* through the autogroup's nice, else the threads' */
+	int band_nice;           /* the band's nice when it was entered */
+	int band_autogroup_from; /* the group's nice before */
+	int band_floor;          /* the best nice a thread had before */
+	uint64_t band_start;     /* the clock (ticks) when the band began */
+	struct backend_saved_thread *band;
+	size_t n_band, cap_band;
 };
 
 void backend_config_defaults(struct backend_config *cfg);
@@ -110,7 +122,10 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size);
 int backend_describe(const struct backend_config *cfg, char *buf, size_t size);
 
 /* A receiver process comes under the backend.  Never fatal: a process the
- * cgroup or autogroup backend cannot take is boosted through nice. */
+ * cgroup or autogroup backend cannot take is boosted through nice.  With
+ * cfg->background it enters the background band: nice background_nice on
+ * its autogroup when it is alone in one (autogroup, or a cgroup kind in
+ * the cpu root), else on its threads; values already worse are kept. */
 void backend_attach(const struct backend_config *cfg, struct backend_target *t);
 
 /* Applies a boost or an unboost; returns 0 or -errno, *value the nice,
@@ -118,7 +133,8 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t);
 int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost,
 		  unsigned *value);
 
-/* The process left: restore what we changed (if it is still alive), free. */
+/* The process left: restore what we changed (if it is still alive), the
+ * background band included, free. */
 void backend_detach(const struct backend_config *cfg, struct backend_target *t);
 
 /* Called by backend_init; exposed for tests: restores every process

@@ -765,6 +765,114 @@ static void test_nice_renice_kept(void **state)
 	puppet_end(&p);
 }
 
+static int autogroup_nice_of(pid_t pid)
+{
+	char path[64], buf[128];
+	int nice = 99;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_int_equal(sscanf(buf, "/autogroup-%*u nice %d", &nice), 1);
+	return nice;
+}
+
+/* receiver-background: unboosted, a receiver sits in the background band
+ * (nice 10 on its threads, or on its autogroup when it is alone in one),
+ * a boost lifts it, the unboost puts it back in the band, and leaving
+ * puts back its own values; a value already worse than the band is its
+ * own; a daemon that died with receivers in the band is undone by the
+ * next one. */
+static void test_background_band(void **state)
+{
+	char dir[] = "/tmp/test-backend-band.XXXXXX", cmd[128];
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p, q;
+	pid_t tid;
+	unsigned v;
+
+	(void)state;
+	cfg = config(BACKEND_NICE, NULL);
+	cfg.background = true;
+	p = puppet_start(0, 2);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_true(all_threads_at(p.pid, 10));
+	tid = puppet_do(&p, 't', 0); /* started in the band: inherits it */
+	assert_int_equal(nice_of(tid), 10);
+	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_true(all_threads_at(p.pid, cfg.boost_nice));
+	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_true(all_threads_at(p.pid, 10));
+	backend_detach(&cfg, &t);
+	assert_true(all_threads_at(p.pid, 0));
+	close(t.pidfd);
+	puppet_end(&p);
+
+	/* already worse than the band: its own */
+	q = puppet_start(15, 0);
+	t = target_of(q.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(nice_of(q.pid), 15);
+	backend_detach(&cfg, &t);
+	assert_int_equal(nice_of(q.pid), 15);
+	close(t.pidfd);
+	puppet_end(&q);
+
+	/* off by default */
+	cfg.background = false;
+	q = puppet_start(0, 0);
+	t = target_of(q.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(nice_of(q.pid), 0);
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&q);
+
+	/* a cgroup backend, alone in its autogroup: the group is in the band */
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0 && access("/proc/self/autogroup", R_OK) == 0) {
+		cfg = config(BACKEND_CGROUP_V1, NULL);
+		cfg.background = true;
+		q = puppet_start(0, 0);
+		puppet_do(&q, 's', 0);
+		t = target_of(q.pid);
+		backend_attach(&cfg, &t);
+		assert_true(t.autogroup_alone);
+		assert_int_equal(autogroup_nice_of(q.pid), 10);
+		assert_int_equal(nice_of(q.pid), 0);
+		assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+		assert_int_equal(autogroup_nice_of(q.pid), cfg.autogroup_nice);
+		assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+		assert_int_equal(autogroup_nice_of(q.pid), 10);
+		backend_detach(&cfg, &t);
+		assert_int_equal(autogroup_nice_of(q.pid), 0);
+		close(t.pidfd);
+		puppet_end(&q);
+	}
+
+	/* the daemon dies with a receiver boosted out of the band */
+	assert_non_null(mkdtemp(dir));
+	p = puppet_start(0, 2);
+	cfg = config(BACKEND_NICE, dir);
+	cfg.background = true;
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	close(t.pidfd);
+	free(t.saved);
+	free(t.band);
+	close(cfg.state_lock_fd);
+	cfg = config(BACKEND_NICE, dir);
+	assert_true(all_threads_at(p.pid, 0));
+	close(cfg.state_lock_fd);
+	puppet_end(&p);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* A daemon that dies leaves its records; the next one restores from them. */
 static void test_restore_recorded(void **state)
 {
@@ -921,6 +1029,7 @@ int main(void)
 		cmocka_unit_test(test_cgroup_v1_own_autogroup),
 		cmocka_unit_test(test_cgroup_v1_changes_kept),
 		cmocka_unit_test(test_nice_renice_kept),
+		cmocka_unit_test(test_background_band),
 		cmocka_unit_test(test_restore_recorded),
 		cmocka_unit_test(test_state_dir_guarded),
 	};
