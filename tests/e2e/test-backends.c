@@ -613,6 +613,118 @@ static void test_refused(void **state)
 	}
 }
 
+/* Whether the daemons' log so far says `what`. */
+static bool log_says(const char *what)
+{
+	char buf[65536];
+	size_t n;
+	FILE *f = fopen(log_path, "re");
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return strstr(buf, what) != NULL;
+}
+
+static void wait_nice(pid_t tid, int want)
+{
+	for (int i = 0; i < 300 && getpriority(PRIO_PROCESS, (id_t)tid) != want; i++)
+		sleep_ms(10);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)tid), want);
+}
+
+/* A renice an administrator makes during a boost is theirs at the
+ * unboost (the nice backend through a real daemon), and the log says so. */
+static void test_renice_kept(void **state)
+{
+	struct server s;
+	impc *d;
+
+	(void)state;
+	unlink(log_path);
+	daemon_start("nice", NULL);
+	s = server_start(3, false, 0);
+	d = donor_send();
+	wait_boosted("nice", &s, true);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)s.tids[0], 15), 0);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)s.tids[1], -15), 0);
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_nice(s.tids[2], SERVER_NICE); /* ours: put back */
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.tids[0]), 15);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.tids[1]), -15);
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	assert_true(log_says("changed by someone else during the boost"));
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.tids[0]), 15);
+	server_end(&s);
+}
+
+static void cpu_write(const char *dir, const char *file, const char *fmt, long v)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu/%s/%s", dir, file);
+	assert_non_null(f = fopen(path, "we"));
+	fprintf(f, fmt, v);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Issue 15.6 through a real daemon: a receiver whose cgroup gets a CPU
+ * quota after it said HELLO and after a first boost is boosted through
+ * nice from then on and never leaves the quota's cgroup; without the
+ * quota, unboosted, it is back in that cgroup. */
+static void test_quota_followed(void **state)
+{
+	const char *jail = "importanced-e2e-jail";
+	char dir[200];
+	struct server s;
+	struct seen v;
+	impc *d;
+
+	(void)state;
+	if (!have_cgroup_v1_cpu())
+		skip();
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s", jail);
+	rmdir(dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	unlink(log_path);
+	daemon_start("cgroup-v1", NULL);
+	s = server_start(3, false, 0);
+	cpu_write(jail, "cgroup.procs", "%ld", (long)s.pid);
+	v = look(&s);
+	assert_string_equal(v.cpu_cgroup, "/importanced-e2e-jail");
+
+	d = donor_send();
+	wait_boosted("cgroup-v1", &s, true); /* into its leaf */
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_boosted("cgroup-v1", &s, false);
+	v = look(&s);
+	assert_string_equal(v.cpu_cgroup, "/importanced-e2e-jail");
+	impc_close(d);
+
+	cpu_write(jail, "cpu.cfs_quota_us", "%ld", 10000);
+	d = donor_send();
+	wait_nice(s.tids[0], BOOST_NICE);
+	v = look(&s);
+	assert_string_equal(v.cpu_cgroup, "/importanced-e2e-jail");
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_nice(s.tids[0], SERVER_NICE);
+	v = look(&s);
+	assert_string_equal(v.cpu_cgroup, "/importanced-e2e-jail");
+	assert_true(log_says("cpu.cfs_quota_us is 10000 in /importanced-e2e-jail: boosted through nice"));
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	server_end(&s);
+	sleep_ms(20);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* A process of ours made to take pid `want` (through ns_last_pid), parked
  * at nice 0; 0 when another process took the pid first. */
 static pid_t occupy(pid_t want)
@@ -767,6 +879,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_autogroup, cleanup),
 		cmocka_unit_test_teardown(test_tid_reuse, cleanup),
 		cmocka_unit_test_teardown(test_flood_steps_down, cleanup),
+		cmocka_unit_test_teardown(test_renice_kept, cleanup),
+		cmocka_unit_test_teardown(test_quota_followed, cleanup),
 	};
 	int r;
 
