@@ -25,6 +25,9 @@
  * processes came from are never written except to move them back.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +332,8 @@ static const char *leaf_rel(const struct backend_target *t)
 	return t->cgroup_leaf + strlen(t->cgroup_mount);
 }
 
+static int job_ask(struct backend_target *t, bool in);
+
 /* Moves the receiver into its leaf (made on first use), at weight. */
 static int move_into_leaf(const struct backend_config *cfg, struct backend_target *t, unsigned weight)
 {
@@ -349,7 +354,7 @@ static int move_into_leaf(const struct backend_config *cfg, struct backend_targe
 		r = -ESRCH;
 		goto fail_rmdir;
 	}
-	if ((r = move_to(t->cgroup_leaf, t->pid)) < 0)
+	if (job_ask(t, true) < 0 && (r = move_to(t->cgroup_leaf, t->pid)) < 0)
 		goto fail_rmdir;
 	t->in_leaf = true;
 	update_root_weight(cfg, t->kind, (long)weight);
@@ -403,6 +408,157 @@ static int leaf_move_back(const char *leaf, const char *mount, const char *orig)
 }
 
 /*
+ * Moves are made by a thread of their own, the mover.  A move between
+ * cgroups takes the kernel's cgroup thread-group lock for writing, which
+ * waits for an RCU grace period when no other move came just before
+ * (8 ms on a quiet machine here, up to about 100 ms loaded; see
+ * docs/backends.md): the daemon's loop must not wait for that.  Jobs are
+ * done in the order asked, so a receiver's move in and its move back
+ * never cross.  Everything about a target stays with the caller's thread:
+ * a job carries copies of the paths and a duplicate of the pidfd (a move
+ * in is made only while the process is still the one).  By its sequence
+ * number the caller knows whether a target's last move is done (then
+ * /proc says where the receiver is) or still queued (then it will be
+ * where in_leaf says).  Detach waits for the queue (bk_cgroup_settle); if
+ * the thread or a job cannot be made, the move is made in place.
+ */
+struct job {
+	struct job *next;
+	bool in;               /* into the leaf; else everything in it back */
+	pid_t pid;
+	int pidfd;
+	enum backend_kind kind;
+	char leaf[600], mount[256], orig[600];
+};
+
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_more = PTHREAD_COND_INITIALIZER, jobs_idle = PTHREAD_COND_INITIALIZER;
+static struct job *jobs_head, **jobs_tail = &jobs_head;
+static uint64_t jobs_asked, jobs_done;
+static bool mover_up;
+
+static bool job_alive(const struct job *j)
+{
+	struct backend_target probe;
+
+	probe.pidfd = j->pidfd;
+	return bk_target_alive(&probe);
+}
+
+static void job_run(const struct job *j)
+{
+	char now[600];
+	int r;
+
+	if (j->in) {
+		if (job_alive(j) && (r = move_to(j->leaf, j->pid)) < 0)
+			fprintf(stderr, "importanced: pid %d: cannot move it into %s: %s\n", (int)j->pid, j->leaf,
+				strerror(-r));
+		return;
+	}
+	if (job_alive(j) && cgroup_of(j->pid, j->kind, now, sizeof(now)) == 0 && strcmp(now, j->leaf + strlen(j->mount)))
+		fprintf(stderr, "importanced: pid %d was moved out of %s to %s during the boost: kept there at the "
+			"unboost\n", (int)j->pid, j->leaf, now);
+	leaf_move_back(j->leaf, j->mount, j->orig);
+}
+
+static void *mover(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&jobs_lock);
+		while (!jobs_head)
+			pthread_cond_wait(&jobs_more, &jobs_lock);
+		j = jobs_head;
+		if (!(jobs_head = j->next))
+			jobs_tail = &jobs_head;
+		pthread_mutex_unlock(&jobs_lock);
+		job_run(j);
+		close(j->pidfd);
+		free(j);
+		pthread_mutex_lock(&jobs_lock);
+		jobs_done++;
+		pthread_cond_broadcast(&jobs_idle);
+		pthread_mutex_unlock(&jobs_lock);
+	}
+	return NULL;
+}
+
+/* Starts the mover with every signal blocked: the daemon's signals are
+ * its loop's (signalfd), never the mover's. */
+static int mover_start(void)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t th;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&th, &attr, mover, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
+}
+
+/* Asks the mover for a move; -errno when it cannot (then the caller moves). */
+static int job_ask(struct backend_target *t, bool in)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->in = in;
+	j->pid = t->pid;
+	j->kind = t->kind;
+	snprintf(j->leaf, sizeof(j->leaf), "%s", t->cgroup_leaf);
+	snprintf(j->mount, sizeof(j->mount), "%s", t->cgroup_mount);
+	snprintf(j->orig, sizeof(j->orig), "%s", t->cgroup_orig);
+	if ((j->pidfd = fcntl(t->pidfd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		free(j);
+		return -errno;
+	}
+	pthread_mutex_lock(&jobs_lock);
+	if (!mover_up && mover_start() < 0) {
+		pthread_mutex_unlock(&jobs_lock);
+		close(j->pidfd);
+		free(j);
+		return -EAGAIN;
+	}
+	mover_up = true;
+	*jobs_tail = j;
+	jobs_tail = &j->next;
+	t->move_seq = ++jobs_asked;
+	pthread_cond_signal(&jobs_more);
+	pthread_mutex_unlock(&jobs_lock);
+	return 0;
+}
+
+static bool move_pending(const struct backend_target *t)
+{
+	bool pending;
+
+	if (!t->move_seq)
+		return false;
+	pthread_mutex_lock(&jobs_lock);
+	pending = jobs_done < t->move_seq;
+	pthread_mutex_unlock(&jobs_lock);
+	return pending;
+}
+
+void bk_cgroup_settle(void)
+{
+	pthread_mutex_lock(&jobs_lock);
+	while (jobs_done < jobs_asked)
+		pthread_cond_wait(&jobs_idle, &jobs_lock);
+	pthread_mutex_unlock(&jobs_lock);
+}
+
+/*
  * A boost.  Where the receiver is now is where it goes back to: the
  * administrator may have moved it since it connected.  Then, first that
  * applies:
@@ -431,7 +587,9 @@ static int cgroup_boost(const struct backend_config *cfg, struct backend_target 
 	unsigned long w;
 	int r;
 
-	if ((r = cgroup_of(t->pid, t->kind, now, sizeof(now))) < 0)
+	if (move_pending(t)) /* where its last move will have put it */
+		snprintf(now, sizeof(now), "%s", t->in_leaf ? leaf_rel(t) : t->cgroup_orig);
+	else if ((r = cgroup_of(t->pid, t->kind, now, sizeof(now))) < 0)
 		return r;
 	if (t->in_leaf && t->cgroup_leaf[0] && !strcmp(now, leaf_rel(t))) {
 		snprintf(path, sizeof(path), "%s/%s", t->cgroup_leaf, weight_file(t->kind));
@@ -497,10 +655,12 @@ static int cgroup_unboost(const struct backend_config *cfg, struct backend_targe
 		update_root_weight(cfg, t->kind, (long)t->weight_idle - (long)boosted);
 		return bk_write_ulong(path, t->weight_idle);
 	}
-	if (cgroup_of(t->pid, t->kind, now, sizeof(now)) == 0 && strcmp(now, leaf_rel(t)))
-		fprintf(stderr, "importanced: pid %d was moved out of %s to %s during the boost: kept there at the "
-			"unboost\n", (int)t->pid, t->cgroup_leaf, now);
-	leaf_move_back(t->cgroup_leaf, t->cgroup_mount, t->cgroup_orig);
+	if (job_ask(t, false) < 0) {
+		if (cgroup_of(t->pid, t->kind, now, sizeof(now)) == 0 && strcmp(now, leaf_rel(t)))
+			fprintf(stderr, "importanced: pid %d was moved out of %s to %s during the boost: kept there at "
+				"the unboost\n", (int)t->pid, t->cgroup_leaf, now);
+		leaf_move_back(t->cgroup_leaf, t->cgroup_mount, t->cgroup_orig);
+	}
 	update_root_weight(cfg, t->kind, -(long)boosted);
 	t->in_leaf = false;
 	snprintf(path, sizeof(path), "%s%s/%s", t->cgroup_mount, strcmp(t->cgroup_orig, "/") ? t->cgroup_orig : "",
@@ -524,6 +684,7 @@ void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t
 
 	if (!t->cgroup_leaf[0])
 		return;
+	bk_cgroup_settle();
 	if (t->in_leaf)
 		update_root_weight(cfg, t->kind, -(long)(t->boosted ?
 			(t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares) : t->weight_idle));

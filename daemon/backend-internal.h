@@ -38,6 +38,7 @@ int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *wh
 int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size);
 int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value);
 void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t);
+void bk_cgroup_settle(void);
 /* after restoring a previous daemon's records: none of theirs count */
 void bk_cgroup_forget_weights(void);
 

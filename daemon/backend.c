@@ -431,6 +431,11 @@ int backend_apply(const struct backend_config *cfg, struct backend_target *t, bo
 	return r;
 }
 
+void backend_settle(void)
+{
+	bk_cgroup_settle();
+}
+
 static void restore_target(const struct backend_config *cfg, struct backend_target *t, bool alive)
 {
 	unsigned value;

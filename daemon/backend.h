@@ -83,7 +83,8 @@ struct backend_target {
 	 * limit on its cgroup) */
 	enum backend_kind via;
 	bool autogroup_alone;    /* alone in its autogroup, in the cpu root, at attach */
-	bool in_leaf;            /* the receiver is in cgroup_leaf */
+	bool in_leaf;            /* the receiver is in cgroup_leaf, or will be once its move is done */
+	uint64_t move_seq;       /* its last move asked of the mover thread (0: none) */
 	unsigned weight_idle;    /* the leaf's weight while it stays there unboosted
 				  * (someone else's value); 0: it goes back at the unboost */
 	char cgroup_leaf[600];   /* our cgroup for it (cgroup backends) */
@@ -132,6 +133,10 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t);
  * weight or shares now in force. */
 int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost,
 		  unsigned *value);
+
+/* Waits until every cgroup move asked for so far is done: moves are made
+ * by a thread of their own, off the caller's loop (docs/backends.md). */
+void backend_settle(void);
 
 /* The process left: restore what we changed (if it is still alive), the
  * background band included, free. */

@@ -229,6 +229,16 @@ static struct backend_target target_of(pid_t pid)
 	return t;
 }
 
+/* backend_apply, then every cgroup move it asked for done: the moves
+ * are the mover thread's (the daemon's loop does not wait for them). */
+static int settled_apply(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *v)
+{
+	int r = backend_apply(cfg, t, boost, v);
+
+	backend_settle();
+	return r;
+}
+
 /* ------------------------------------------------------------------ */
 
 /* The keys are parsed by daemon/config.c; the backend checks the ranges. */
@@ -317,7 +327,7 @@ static void test_nice_inherited_levels(void **state)
 	puppet_do(&p, 'c', 0);
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_NICE);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_true(all_threads_at(p.pid, -5));
 	tid = puppet_do(&p, 't', 0);
 	child = puppet_do(&p, 'f', 0);
@@ -325,7 +335,7 @@ static void test_nice_inherited_levels(void **state)
 	assert_int_equal(nice_of(child), -5);
 	/* it renices itself while boosted: worse than the boost, better than before */
 	puppet_do(&p, 'r', 3);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_true(all_threads_at(p.pid, 10));
 	assert_int_equal(nice_of(tid), 10);
 	assert_int_equal(nice_of(child), 10);
@@ -359,7 +369,7 @@ static void test_nice_thread_bound(void **state)
 			boosted++;
 	closedir(d);
 	assert_int_equal(boosted, 64);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_true(all_threads_at(p.pid, 10));
 	backend_detach(&cfg, &t);
 	close(t.pidfd);
@@ -394,7 +404,7 @@ static void test_many_threads_bounded(void **state)
 				boosted++;
 		closedir(d);
 		assert_int_equal(boosted, cfg.max_threads);
-		assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+		assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 		assert_true(all_threads_at(p.pid, 10));
 	}
 	backend_detach(&cfg, &t);
@@ -457,7 +467,7 @@ static void test_cgroup_v1_leaf(void **state)
 	/* being a receiver moves nothing: only a donor's boost does */
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_string_equal(cg, before);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(v, 10240);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_true(!strncmp(cg, "/importanced-", 13));
@@ -467,15 +477,15 @@ static void test_cgroup_v1_leaf(void **state)
 	child = puppet_do(&p, 'f', 0); /* a child joins the leaf */
 	/* unboosted, both are back where the receiver was: scheduled as
 	 * without importanced */
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_string_equal(cg, before);
 	assert_int_equal(cpu_cgroup_of(child, cg, sizeof(cg)), 0);
 	assert_string_equal(cg, before);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0); /* and in again */
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0); /* and in again */
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_true(!strncmp(cg, "/importanced-", 13));
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	backend_detach(&cfg, &t);
 	/* both back where the receiver came from, the leaf gone */
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
@@ -513,9 +523,9 @@ static void test_cgroup_v1_own_root(void **state)
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
 	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* nothing moved yet */
-	backend_apply(&cfg, &t, true, &v);
+	settled_apply(&cfg, &t, true, &v);
 	assert_int_equal(shares_of("/importanced-test-root"), 10240);
-	backend_apply(&cfg, &t, false, &v);
+	settled_apply(&cfg, &t, false, &v);
 	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* its leaf is empty again */
 	backend_detach(&cfg, &t);
 	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* no leaves: a normal group */
@@ -574,10 +584,10 @@ static void test_cgroup_v1_limits_kept(void **state)
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
 	expect_in(p.pid, "/importanced-test-jail");
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_true(!strncmp(cg, "/importanced-", 13));
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	expect_in(p.pid, "/importanced-test-jail"); /* its 128 again */
 	assert_int_equal(v, 128);
 
@@ -585,16 +595,16 @@ static void test_cgroup_v1_limits_kept(void **state)
 	 * place and goes through nice */
 	snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", jail);
 	write_file(path, "10000\n");
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	expect_in(p.pid, "/importanced-test-jail");
 	assert_int_equal(t.via, BACKEND_NICE);
 	assert_int_equal(nice_of(p.pid), cfg.boost_nice);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_int_equal(nice_of(p.pid), 0);
 	expect_in(p.pid, "/importanced-test-jail");
 	/* taken away: it moves again */
 	write_file(path, "-1\n");
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(t.via, BACKEND_CGROUP_V1);
 	assert_int_equal(nice_of(p.pid), 0);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
@@ -608,7 +618,7 @@ static void test_cgroup_v1_limits_kept(void **state)
 	write_file(path, "10000\n");
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(t.via, BACKEND_NICE);
 	expect_in(p.pid, "/importanced-test-jail");
 	backend_detach(&cfg, &t);
@@ -643,7 +653,7 @@ static void test_cgroup_v1_own_autogroup(void **state)
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
 	assert_true(t.autogroup_alone);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(t.via, BACKEND_AUTOGROUP);
 	expect_in(p.pid, "/");
 	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)p.pid);
@@ -653,7 +663,7 @@ static void test_cgroup_v1_own_autogroup(void **state)
 	assert_int_equal(sscanf(buf, "/autogroup-%*u nice %d", &nice), 1);
 	assert_int_equal(nice, cfg.autogroup_nice);
 	assert_int_equal(nice_of(p.pid), 10);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_non_null(f = fopen(path, "r"));
 	assert_non_null(fgets(buf, sizeof(buf), f));
 	fclose(f);
@@ -685,17 +695,17 @@ static void test_cgroup_v1_changes_kept(void **state)
 	p = puppet_start(10, 0);
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(cpu_cgroup_of(p.pid, leaf, sizeof(leaf)), 0);
 	assert_true(!strncmp(leaf, "/importanced-", 13));
 	snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu%s/cpu.shares", leaf);
 	write_file(path, "2048\n");
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	expect_in(p.pid, leaf);
 	assert_int_equal(shares_of(leaf), 2048);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(shares_of(leaf), 10240);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_int_equal(shares_of(leaf), 2048);
 	backend_detach(&cfg, &t);
 	close(t.pidfd);
@@ -705,12 +715,12 @@ static void test_cgroup_v1_changes_kept(void **state)
 	assert_int_equal(mkdir(elsewhere, 0755), 0);
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_true(!strncmp(cg, "/importanced-", 13));
 	snprintf(path, sizeof(path), "%s/cgroup.procs", elsewhere);
 	write_file(path, "%d\n", (int)p.pid);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	expect_in(p.pid, "/importanced-test-elsewhere");
 	backend_detach(&cfg, &t);
 	expect_in(p.pid, "/importanced-test-elsewhere");
@@ -738,26 +748,26 @@ static void test_nice_renice_kept(void **state)
 	(void)state;
 	tid = puppet_do(&p, 't', 0);
 	backend_attach(&cfg, &t);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 0), 0);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_int_equal(nice_of(p.pid), 0); /* it may: CAP_SYS_NICE */
 	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 10), 0);
 
 	puppet_do(&p, 'c', 0);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(nice_of(p.pid), -10);
 	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 15), 0);
 	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)tid, -15), 0);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_int_equal(nice_of(p.pid), 15);
 	assert_int_equal(nice_of(tid), -15);
 
 	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 10), 0);
 	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)tid, 10), 0);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 0), 0);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_int_equal(nice_of(p.pid), 10);
 	assert_int_equal(nice_of(tid), 10);
 	backend_detach(&cfg, &t);
@@ -803,9 +813,9 @@ static void test_background_band(void **state)
 	assert_true(all_threads_at(p.pid, 10));
 	tid = puppet_do(&p, 't', 0); /* started in the band: inherits it */
 	assert_int_equal(nice_of(tid), 10);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_true(all_threads_at(p.pid, cfg.boost_nice));
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_true(all_threads_at(p.pid, 10));
 	backend_detach(&cfg, &t);
 	assert_true(all_threads_at(p.pid, 0));
@@ -843,9 +853,9 @@ static void test_background_band(void **state)
 		assert_true(t.autogroup_alone);
 		assert_int_equal(autogroup_nice_of(q.pid), 10);
 		assert_int_equal(nice_of(q.pid), 0);
-		assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+		assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 		assert_int_equal(autogroup_nice_of(q.pid), cfg.autogroup_nice);
-		assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+		assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 		assert_int_equal(autogroup_nice_of(q.pid), 10);
 		backend_detach(&cfg, &t);
 		assert_int_equal(autogroup_nice_of(q.pid), 0);
@@ -860,7 +870,7 @@ static void test_background_band(void **state)
 	cfg.background = true;
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	close(t.pidfd);
 	free(t.saved);
 	free(t.band);
@@ -891,7 +901,7 @@ static void test_restore_recorded(void **state)
 	cfg = config(BACKEND_NICE, dir);
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_true(all_threads_at(p.pid, cfg.boost_nice));
 	/* the daemon "dies": nothing is detached; its lock goes with it */
 	close(t.pidfd);
@@ -998,7 +1008,7 @@ static void test_state_dir_guarded(void **state)
 	}
 	assert_int_equal(symlink(victim, name), 0);
 	backend_attach(&cfg, &t);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	read_victim(victim, "keep\n");
 	backend_detach(&cfg, &t);
 	read_victim(victim, "keep\n");
