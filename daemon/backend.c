@@ -348,6 +348,9 @@ int backend_describe(const struct backend_config *cfg, char *buf, size_t size)
 	if (cfg->kind != BACKEND_NONE)
 		append(buf, size, &len, "  also lifted: %s%s%s\n", io ? "io priority" : "", io && slack ? ", " : "",
 		       slack ? "timer slack" : io ? "" : "nothing");
+	if (cfg->kind != BACKEND_NONE && cfg->background)
+		append(buf, size, &len, "  unboosted receivers in the background band: nice %d (receiver-background)\n",
+		       cfg->background_nice);
 	return (int)len;
 }
 
