@@ -203,7 +203,8 @@ static char hear(int fd, int timeout_ms)
 
 /*
  * Commands: 'r' receive the queued message with its voucher, 'v' release
- * the voucher, 'c' close the connection, 'e' let the extra threads exit.
+ * the voucher, 'c' close the connection, 'e' let the extra threads exit,
+ * 'n' set its main thread's nice to 0 itself.
  * The server sets itself up as a held-back background task: nice 10, idle
  * I/O class, a long timer slack, n_threads threads besides the main one.
  */
@@ -254,6 +255,9 @@ static void server_main(int cmd, int reply, int n_threads, bool own_session, uid
 		case 'c':
 			impc_close(c);
 			c = NULL;
+			break;
+		case 'n':
+			setpriority(PRIO_PROCESS, 0, 0);
 			break;
 		case 'e':
 			close(park[1]);
@@ -662,6 +666,36 @@ static void test_renice_kept(void **state)
 	server_end(&s);
 }
 
+/* The attack on the "kept" rule: a receiver of another uid (no
+ * CAP_SYS_NICE, RLIMIT_NICE 0: it cannot go below its nice 10 on its own)
+ * raises its nice from the boost's -10 to 0 while boosted, to keep 0 after
+ * the unboost.  That value is put back, and the log says so. */
+static void test_own_renice_put_back(void **state)
+{
+	struct passwd *pw;
+	struct server s;
+	impc *d;
+
+	(void)state;
+	if (!getpwnam(OTHER_USER) && system("useradd -M " OTHER_USER " 2>/dev/null") != 0)
+		skip();
+	assert_non_null(pw = getpwnam(OTHER_USER));
+	unlink(log_path);
+	daemon_start("nice", NULL);
+	s = server_start(3, false, pw->pw_uid);
+	d = donor_send();
+	wait_boosted("nice", &s, true);
+	server_do(&s, 'n');
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.pid), 0);
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_nice(s.pid, SERVER_NICE);
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	assert_true(log_says("than the process may set itself"));
+	server_end(&s);
+}
+
 static void cpu_write(const char *dir, const char *file, const char *fmt, long v)
 {
 	char path[300];
@@ -891,6 +925,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_tid_reuse, cleanup),
 		cmocka_unit_test_teardown(test_flood_steps_down, cleanup),
 		cmocka_unit_test_teardown(test_renice_kept, cleanup),
+		cmocka_unit_test_teardown(test_own_renice_put_back, cleanup),
 		cmocka_unit_test_teardown(test_quota_followed, cleanup),
 	};
 	int r;
