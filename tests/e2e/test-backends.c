@@ -696,6 +696,33 @@ static void test_own_renice_put_back(void **state)
 	server_end(&s);
 }
 
+/* receiver-background through a real daemon: a receiver's threads go
+ * into the band at HELLO, a boost lifts them, the unboost puts them back
+ * in the band, and disconnecting puts back its own nice. */
+static void test_background_band(void **state)
+{
+	struct server s;
+	impc *d;
+
+	(void)state;
+	daemon_start("nice", "--receiver-background yes --receiver-background-nice 15");
+	s = server_start(3, false, 0);
+	for (int i = 0; i < s.n_tids; i++)
+		wait_nice(s.tids[i], 15);
+	d = donor_send();
+	wait_boosted("nice", &s, true);
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	for (int i = 0; i < s.n_tids; i++)
+		wait_nice(s.tids[i], 15);
+	impc_close(d);
+	server_do(&s, 'c');
+	for (int i = 0; i < s.n_tids; i++)
+		wait_nice(s.tids[i], SERVER_NICE);
+	daemon_stop(SIGTERM);
+	server_end(&s);
+}
+
 static void cpu_write(const char *dir, const char *file, const char *fmt, long v)
 {
 	char path[300];
@@ -926,6 +953,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_flood_steps_down, cleanup),
 		cmocka_unit_test_teardown(test_renice_kept, cleanup),
 		cmocka_unit_test_teardown(test_own_renice_put_back, cleanup),
+		cmocka_unit_test_teardown(test_background_band, cleanup),
 		cmocka_unit_test_teardown(test_quota_followed, cleanup),
 	};
 	int r;
