@@ -650,6 +650,13 @@ static int cgroup_unboost(const struct backend_config *cfg, struct backend_targe
 		*value = (unsigned)w;
 		return 0;
 	}
+	if (!t->weight_idle && t->band_on && !t->band_autogroup) {
+		/* in the background band (opt-in) it stays in its leaf, at the
+		 * band's weight: later boosts are a write, never a move */
+		int bw = bk_nice_weight(t->band_nice) * (t->kind == BACKEND_CGROUP_V2 ? 100 : 1024) / 1024;
+
+		t->weight_idle = (unsigned)(bw < 2 ? 2 : bw);
+	}
 	if (t->weight_idle) {
 		*value = t->weight_idle;
 		update_root_weight(cfg, t->kind, (long)t->weight_idle - (long)boosted);

@@ -863,6 +863,37 @@ static void test_background_band(void **state)
 		puppet_end(&q);
 	}
 
+	/* a cgroup backend through a leaf (it shares the test's session): in
+	 * the band it stays in its leaf at nice 10's weight, so that later
+	 * boosts move nothing; leaving puts it back where it was */
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0) {
+		char before[256], leaf[256];
+
+		cfg = config(BACKEND_CGROUP_V1, NULL);
+		cfg.background = true;
+		q = puppet_start(0, 0);
+		assert_int_equal(cpu_cgroup_of(q.pid, before, sizeof(before)), 0);
+		t = target_of(q.pid);
+		backend_attach(&cfg, &t);
+		assert_false(t.autogroup_alone);
+		assert_int_equal(nice_of(q.pid), 10);
+		assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+		assert_int_equal(cpu_cgroup_of(q.pid, leaf, sizeof(leaf)), 0);
+		assert_true(!strncmp(leaf, "/importanced-", 13));
+		assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+		expect_in(q.pid, leaf);
+		assert_int_equal(shares_of(leaf), 110);
+		assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+		assert_int_equal(shares_of(leaf), 10240);
+		assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+		assert_int_equal(shares_of(leaf), 110);
+		backend_detach(&cfg, &t);
+		expect_in(q.pid, before);
+		assert_int_equal(nice_of(q.pid), 0);
+		close(t.pidfd);
+		puppet_end(&q);
+	}
+
 	/* the daemon dies with a receiver boosted out of the band */
 	assert_non_null(mkdtemp(dir));
 	p = puppet_start(0, 2);
