@@ -128,6 +128,8 @@ static void puppet_main(int cmd, int answer, int nice, int threads)
 	_exit(0);
 }
 
+static pid_t puppet_do(struct puppet *p, char op, int arg);
+
 static struct puppet puppet_start(int nice, int threads)
 {
 	struct puppet p;
@@ -162,6 +164,7 @@ static struct puppet puppet_start(int nice, int threads)
 			break;
 		usleep(2000);
 	}
+	puppet_do(&p, 'x', 0); /* an unknown command, answered once it is set up */
 	return p;
 }
 
