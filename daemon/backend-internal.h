@@ -25,6 +25,8 @@ int bk_autogroup_probe(char *why, size_t size);
 int bk_autogroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size);
 int bk_autogroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost);
 int bk_nice_weight(int nice);
+/* appends s to the growing array *v (*n used, *cap allocated); -ENOMEM */
+int bk_saved_push(struct backend_saved_thread **v, size_t *n, size_t *cap, const struct backend_saved_thread *s);
 /* the background band: entered at attach, left at detach */
 int bk_band_enter(const struct backend_config *cfg, struct backend_target *t);
 void bk_band_leave(const struct backend_config *cfg, struct backend_target *t);

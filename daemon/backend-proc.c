@@ -176,19 +176,24 @@ static int each_tid(pid_t pid, unsigned max, int (*fn)(pid_t tid, void *ctx), vo
 	return err;
 }
 
+int bk_saved_push(struct backend_saved_thread **v, size_t *n, size_t *cap, const struct backend_saved_thread *s)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 8;
+		struct backend_saved_thread *grown = realloc(*v, c * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		*v = grown;
+		*cap = c;
+	}
+	(*v)[(*n)++] = *s;
+	return 0;
+}
+
 static int save_thread(struct backend_target *t, const struct backend_saved_thread *s)
 {
-	if (t->n_saved == t->cap_saved) {
-		size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
-		struct backend_saved_thread *n = realloc(t->saved, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		t->saved = n;
-		t->cap_saved = cap;
-	}
-	t->saved[t->n_saved++] = *s;
-	return 0;
+	return bk_saved_push(&t->saved, &t->n_saved, &t->cap_saved, s);
 }
 
 struct walk {
@@ -684,7 +689,7 @@ static int band_thread(pid_t tid, void *ctx)
 {
 	struct band_walk *w = ctx;
 	struct backend_target *t = w->t;
-	struct backend_saved_thread s = { .tid = tid }, *n;
+	struct backend_saved_thread s = { .tid = tid };
 	int fd, r = 0;
 
 	if ((fd = thread_open(t->pidfd, t->pid, tid)) < 0)
@@ -697,22 +702,13 @@ static int band_thread(pid_t tid, void *ctx)
 		t->band_floor = s.nice;
 	if (s.nice >= t->band_nice)
 		goto out; /* already in the band, or below it: its own */
-	if (t->n_band == t->cap_band) {
-		size_t cap = t->cap_band ? t->cap_band * 2 : 8;
-
-		if (!(n = realloc(t->band, cap * sizeof(*n)))) {
-			r = -ENOMEM;
-			goto out;
-		}
-		t->band = n;
-		t->cap_band = cap;
-	}
 	if (setpriority(PRIO_PROCESS, (id_t)tid, t->band_nice) < 0) {
 		r = -errno;
 		goto out;
 	}
 	s.nice_changed = true;
-	t->band[t->n_band++] = s;
+	if ((r = bk_saved_push(&t->band, &t->n_band, &t->cap_band, &s)) < 0)
+		setpriority(PRIO_PROCESS, (id_t)tid, s.nice);
 out:
 	close(fd);
 	return r;

@@ -621,30 +621,15 @@ static int record_load(int dfd, const char *name, struct backend_target *t)
 			t->band_floor = n4;
 			t->band_start = a;
 		} else if (sscanf(line, "band_thread %d %llu %d", &n1, &a, &n2) == 3) {
-			struct backend_saved_thread *s;
+			struct backend_saved_thread s = { .tid = n1, .start = a, .nice = n2, .nice_changed = true };
 
-			if (t->n_band == t->cap_band) {
-				size_t cap = t->cap_band ? t->cap_band * 2 : 8;
-
-				if (!(s = realloc(t->band, cap * sizeof(*s))))
-					break;
-				t->band = s;
-				t->cap_band = cap;
-			}
-			t->band[t->n_band++] = (struct backend_saved_thread){ .tid = n1, .start = a, .nice = n2,
-									 .nice_changed = true };
+			if (bk_saved_push(&t->band, &t->n_band, &t->cap_band, &s) < 0)
+				break;
 		} else if (sscanf(line, "thread %d %llu %d %d %d %d", &n1, &a, &n2, &n3, &n4, &n5) == 6) {
-			struct backend_saved_thread *s;
+			struct backend_saved_thread s = { n1, a, n2, n3, n4, n5 };
 
-			if (t->n_saved == t->cap_saved) {
-				size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
-
-				if (!(s = realloc(t->saved, cap * sizeof(*s))))
-					break;
-				t->saved = s;
-				t->cap_saved = cap;
-			}
-			t->saved[t->n_saved++] = (struct backend_saved_thread){ n1, a, n2, n3, n4, n5 };
+			if (bk_saved_push(&t->saved, &t->n_saved, &t->cap_saved, &s) < 0)
+				break;
 		}
 	}
 	fclose(f);

@@ -678,6 +678,51 @@ static void test_cgroup_v1_own_autogroup(void **state)
 	puppet_end(&p);
 }
 
+static void autogroup_set(pid_t pid, int nice)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "%d", nice);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int autogroup_nice_of(pid_t pid);
+
+/* The autogroup backend: a group nice someone else set during the boost
+ * is kept at the unboost. */
+static void test_autogroup_change_kept(void **state)
+{
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p;
+	unsigned v;
+
+	(void)state;
+	if (access("/proc/self/autogroup", R_OK) != 0 || access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	cfg = config(BACKEND_AUTOGROUP, NULL);
+	p = puppet_start(0, 0);
+	write_file("/sys/fs/cgroup/cpu/cgroup.procs", "%d\n", (int)p.pid);
+	puppet_do(&p, 's', 0);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, BACKEND_AUTOGROUP);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(autogroup_nice_of(p.pid), cfg.autogroup_nice);
+	autogroup_set(p.pid, 5);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(autogroup_nice_of(p.pid), 5);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(autogroup_nice_of(p.pid), 5); /* and its own from then on */
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&p);
+}
+
 /* What someone else changed during a boost is theirs at the unboost: a
  * weight written on the receiver's leaf (it stays there at that weight,
  * and goes back to it after the next boost), a move out of the leaf (it
@@ -1072,6 +1117,7 @@ int main(void)
 		cmocka_unit_test(test_cgroup_v1_limits_kept),
 		cmocka_unit_test(test_cgroup_v1_own_autogroup),
 		cmocka_unit_test(test_cgroup_v1_changes_kept),
+		cmocka_unit_test(test_autogroup_change_kept),
 		cmocka_unit_test(test_nice_renice_kept),
 		cmocka_unit_test(test_background_band),
 		cmocka_unit_test(test_restore_recorded),
