@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,7 +334,6 @@ static const char *leaf_rel(const struct backend_target *t)
 }
 
 static int job_ask(struct backend_target *t, bool in);
-static int mover_rt; /* the daemon's real-time priority, for the mover too (0: none) */
 
 /* Moves the receiver into its leaf (made on first use), at weight. */
 static int move_into_leaf(const struct backend_config *cfg, struct backend_target *t, unsigned weight)
@@ -357,7 +355,6 @@ static int move_into_leaf(const struct backend_config *cfg, struct backend_targe
 		r = -ESRCH;
 		goto fail_rmdir;
 	}
-	mover_rt = cfg->daemon_rt_priority;
 	if (job_ask(t, true) < 0 && (r = move_to(t->cgroup_leaf, t->pid)) < 0)
 		goto fail_rmdir;
 	t->in_leaf = true;
@@ -468,15 +465,13 @@ static void job_run(const struct job *j)
 
 static void *mover(void *arg)
 {
-	struct sched_param sp = { .sched_priority = mover_rt };
-
 	(void)arg;
-	/* not what the loop thread had when it made us (reset on fork, or
-	 * stepped down to nice 19 by rt.c): the daemon's own priority, so
-	 * that a boost's move is not left behind the load it is against */
+	/* an ordinary thread at nice 0, whatever the loop thread had when it
+	 * made it (real time is reset on fork; rt.c may have had the loop at
+	 * nice 19): never real time, which is the loop's alone and under its
+	 * budget (rt.c), since emptying a leaf a receiver keeps forking into
+	 * can take many moves */
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 0);
-	if (mover_rt > 0)
-		sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
 	for (;;) {
 		struct job *j;
 
