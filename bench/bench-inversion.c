@@ -3,7 +3,7 @@
  * boost backend, on this machine.
  *
  *   bench-inversion IMPORTANCED [--blocks N] [--block-on N] [--block-off N] [--work-us N] [--nice N]
- *                   [--latency-only 1]
+ *                   [--latency-only 1] [--latency-rounds N]
  *
  * A background server (nice 10 by default) does a fixed unit of CPU work
  * per request.  Four busy loops load the machine, placed by the setup: in
@@ -48,6 +48,7 @@ static char sock[108], state_dir[128];
 static int blocks = 6, block_on = 50, block_off = 10, work_us = 5000, server_nice = 10;
 static unsigned long work_iters;
 static bool latency_only;
+static int latency_rounds = 300;
 
 /* what the targets table is made of, per backend (index in backends[]) */
 struct outcome {
@@ -56,13 +57,16 @@ struct outcome {
 	const char *on_p50_where, *on_p99_where;
 	double lat_p99_us;
 };
-#define N_BACKENDS 5
+#define N_BACKENDS 6
+#define NONE_INDEX (N_BACKENDS - 1) /* "none": importanced relays, changes no scheduling */
 static struct outcome outcomes[N_BACKENDS];
 static double worst_off_p50;
 static const char *worst_off_where;
 static uint64_t nondonor_boosts;
 
 enum setup { SAME_SESSION, OWN_SESSIONS, OWN_CGROUPS, N_SETUPS };
+/* the non-donor's p50 per setup and backend, in ms (0: not measured) */
+static double nondonor_p50[N_SETUPS][N_BACKENDS];
 static const char *const setup_names[] = {
 	"load in the server's session", "load in other sessions", "load in other cgroups",
 };
@@ -464,8 +468,9 @@ static void row(const char *setup, const char *backend, const char *cond, struct
 }
 
 /* One setup through one backend: the rows of the latency table. */
-static void run_inversion(enum setup s, const char *backend, struct outcome *out)
+static void run_inversion(enum setup s, const char *backend, int index)
 {
+	struct outcome *out = &outcomes[index];
 	int n = blocks * block_on, n_off = blocks * block_off;
 	uint64_t *unloaded = calloc((size_t)n, sizeof(uint64_t)), *on = calloc((size_t)n, sizeof(uint64_t));
 	uint64_t *off = calloc((size_t)n_off, sizeof(uint64_t)), *other = calloc((size_t)n_off, sizeof(uint64_t));
@@ -519,7 +524,12 @@ static void run_inversion(enum setup s, const char *backend, struct outcome *out
 		nondonor_boosts += boosts_nd;
 	}
 	snprintf(note, sizeof(note), "boosts during its blocks: %llu", (unsigned long long)boosts_nd);
-	row(setup_names[s], backend, "non-donor", pcts_of(other, n_off), base, note);
+	{
+		struct pcts p_nd = pcts_of(other, n_off);
+
+		nondonor_p50[s][index] = p_nd.p50;
+		row(setup_names[s], backend, "non-donor", p_nd, base, note);
+	}
 	fflush(stdout);
 
 	reap(nd.pid, SIGKILL);
@@ -561,7 +571,10 @@ static long sched_view(const char *backend, pid_t server)
 	while (fgets(buf, sizeof(buf), f)) {
 		char *p = strstr(buf, ":cpu:");
 
-		if (p) {
+		if (p && !strcmp(p + 5, "/\n")) {
+			/* in the root: its autogroup is what competes */
+			v = 100000 + sched_view("autogroup", server);
+		} else if (p) {
 			char file[700];
 			FILE *g;
 
@@ -610,7 +623,8 @@ static void *observe(void *arg)
 	return NULL;
 }
 
-static void run_latency(const char *backend, int rounds, const char *label, double *p99_us)
+static void run_latency(const char *backend, int rounds, enum setup s, int gap_ms, const char *label,
+			double *p99_us)
 {
 	uint64_t *lat = calloc((size_t)rounds, sizeof(uint64_t));
 	struct observer o = { .backend = backend };
@@ -619,13 +633,13 @@ static void run_latency(const char *backend, int rounds, const char *label, doub
 	pthread_t th;
 	int got = 0;
 
-	rig_start(&r, backend, OWN_SESSIONS, true);
-	load_start(OWN_SESSIONS, r.loops);
+	rig_start(&r, backend, s, true);
+	load_switch(s, r.go[1], r.loops, true);
 	pause_ms(300);
 	o.server = r.server;
 	{
-		/* one boost first: a cgroup backend moves the server into its
-		 * leaf then, and the leaf's unboosted weight is the idle view */
+		/* one boost first, so that whatever a first boost sets up is
+		 * done before the idle view is taken */
 		impc_message m;
 
 		if (impc_send(r.cl.c, r.cl.peer, "w", 1, 0, r.cl.reply, 0, NULL) == 0 && write(r.hold[1], "r", 1) == 1 &&
@@ -639,6 +653,8 @@ static void run_latency(const char *backend, int rounds, const char *label, doub
 		uint64_t t0;
 		impc_message m;
 
+		if (gap_ms)
+			pause_ms(gap_ms);
 		o.seen_at = 0;
 		o.armed = 1;
 		pause_ms(1); /* the observer is reading */
@@ -666,7 +682,7 @@ static void run_latency(const char *backend, int rounds, const char *label, doub
 		if (p99_us)
 			*p99_us = p.p99 * 1000;
 	}
-	load_stop(OWN_SESSIONS, r.loops);
+	load_switch(s, r.go[1], r.loops, false);
 	rig_stop(&r);
 	free(lat);
 }
@@ -712,9 +728,20 @@ static void print_targets(const char *const *backends)
 	printf("\nTargets, from the figures above:\n\n| target | backend | worst case | |\n| --- | --- | ---: | --- |\n");
 	for (int b = 0; b < N_BACKENDS; b++) {
 		const struct outcome *o = &outcomes[b];
+		double worst = 0;
+		const char *where = "-";
 
-		if (!o->measured)
+		if (!o->measured || b == NONE_INDEX)
 			continue;
+		for (int s = 0; s < N_SETUPS; s++)
+			if (nondonor_p50[s][b] > 0 && nondonor_p50[s][NONE_INDEX] > 0 &&
+			    nondonor_p50[s][b] / nondonor_p50[s][NONE_INDEX] > worst) {
+				worst = nondonor_p50[s][b] / nondonor_p50[s][NONE_INDEX];
+				where = setup_names[s];
+			}
+		if (worst > 0)
+			printf("| no harm: non-donor p50 <= 1.1x of importanced not boosting (--backend none) | %s | "
+			       "%.2fx (%s) | %s |\n", backends[b], worst, where, verdict(worst, 1.1, v, sizeof(v)));
 		printf("| with importance, p50 <= 1.3x unloaded | %s | %.2fx (%s) | %s |\n", backends[b], o->on_p50,
 		       o->on_p50_where, verdict(o->on_p50, 1.3, v, sizeof(v)));
 		printf("| with importance, p99 <= 2x unloaded | %s | %.2fx (%s) | %s |\n", backends[b], o->on_p99,
@@ -733,12 +760,12 @@ int main(int argc, char **argv)
 	/* each backend this importanced may use, and nice with a boost to 0
 	 * (equal to the load, not ahead of it) for comparison */
 	static const char *const backends[] = { "cgroup-v2", "cgroup-v1", "autogroup", "nice",
-						"nice --boost-nice 0" };
+						"nice --boost-nice 0", "none" };
 	bool usable[N_BACKENDS];
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench-inversion IMPORTANCED [--blocks N] [--block-on N] [--block-off N] "
-				"[--work-us N] [--nice N] [--latency-only 1]\n");
+				"[--work-us N] [--nice N] [--latency-only 1] [--latency-rounds N]\n");
 		return 2;
 	}
 	daemon_path = argv[1];
@@ -757,6 +784,8 @@ int main(int argc, char **argv)
 			server_nice = v;
 		else if (!strcmp(argv[i], "--latency-only"))
 			latency_only = v;
+		else if (!strcmp(argv[i], "--latency-rounds"))
+			latency_rounds = v;
 	}
 	if (geteuid() != 0) {
 		printf("Not run: needs root (cgroups, a second uid, SCHED_FIFO).\n");
@@ -780,18 +809,30 @@ int main(int argc, char **argv)
 	for (int s = 0; s < N_SETUPS && !latency_only; s++)
 		for (int b = 0; b < N_BACKENDS; b++)
 			if (usable[b])
-				run_inversion((enum setup)s, backends[b], &outcomes[b]);
-	printf("\nBoost latency under load (the four loops, each in its own session): from the donor's send "
+				run_inversion((enum setup)s, backends[b], b);
+	printf("\nBoost latency under load (the four loops, each in its own session unless the row says otherwise): from the donor's send "
 	       "to the value the scheduler reads changed, in us.\n\n");
 	printf("| backend | boosts | p50 | p90 | p99 | max |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
-	for (int b = 0; b < N_BACKENDS; b++)
+	for (int b = 0; b < NONE_INDEX; b++)
 		if (usable[b])
-			run_latency(backends[b], 300, "", &outcomes[b].lat_p99_us);
+			run_latency(backends[b], latency_rounds, OWN_SESSIONS, 0, "", &outcomes[b].lat_p99_us);
+	/* a cgroup backend through a leaf: the server shares its session
+	 * with the load, so each boost moves it into its leaf and each
+	 * unboost back; a move right after another is cheap, one after a
+	 * pause waits for the kernel's cgroup lock (an RCU grace period) */
+	for (int b = 0; b < 2; b++)
+		if (usable[b]) {
+			run_latency(backends[b], latency_rounds, SAME_SESSION, 0,
+				    ", through its leaf (server in the load's session), boosts back to back", NULL);
+			run_latency(backends[b], latency_rounds / 3, SAME_SESSION, 200,
+				    ", through its leaf (server in the load's session), boosts 200 ms apart", NULL);
+		}
 	/* the same with importanced as an ordinary process, for comparison */
 	daemon_rt = "0";
-	for (int b = 0; b < N_BACKENDS; b++)
+	for (int b = 0; b < NONE_INDEX; b++)
 		if (usable[b]) {
-			run_latency(backends[b], 300, ", importanced not real-time (--daemon-rt-priority 0)", NULL);
+			run_latency(backends[b], latency_rounds, OWN_SESSIONS, 0,
+				    ", importanced not real-time (--daemon-rt-priority 0)", NULL);
 			break;
 		}
 	if (!latency_only)

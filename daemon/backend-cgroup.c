@@ -1,35 +1,39 @@
 /*
  * The cgroup backends: cgroup v2 (cpu.weight) and cgroup v1 (cpu.shares).
  *
- * A receiver is moved, at its first boost, into a leaf cgroup of its own,
- * named after its pid and start time, under the root directory: the
- * hierarchy's own root by default, so that the leaf competes with the other
- * top-level groups, where the sessions' autogroups and systemd's slices
- * compete too (a group's weight only counts against its siblings).
- * Boosted the leaf weighs boost_weight (v2) or boost_shares (v1); not
- * boosted, what the process's nice value weighs, and never more than the
- * top-level group it came from, so that a receiver gains nothing from the
- * move that a donor did not give it.  Until a donor's boost nothing moves:
- * saying one is a receiver changes nothing.  When the root is a directory
- * given to us (systemd delegation), that directory competes for all the
- * leaves: its weight is kept at the sum of theirs.
+ * Unboosted, a receiver is where it would be without importanced: its
+ * own cgroup, its own autogroup.  A boost (bk_cgroup_set) goes through
+ * the receiver's own autogroup when it is alone in it in the cpu root
+ * (that group competes exactly where a leaf would, and nothing moves);
+ * through nice, in place, when its cgroup or one above it has limits the
+ * administrator set (v1: a CPU quota; v2: CPU, memory, pids or I/O
+ * limits, which would all be left behind with a move), checked at every
+ * boost; else by moving it into a leaf cgroup of its own, named after its
+ * pid and start time, under the root directory: the hierarchy's own root
+ * by default, so that the leaf competes with the other top-level groups,
+ * where the sessions' autogroups and systemd's slices compete too (a
+ * group's weight only counts against its siblings), weighing
+ * boost_weight (v2) or boost_shares (v1).  The unboost moves everything
+ * in the leaf back to where the receiver was at the boost.  Saying one is
+ * a receiver moves nothing.  When the root is a directory given to us
+ * (systemd delegation), that directory competes for all the leaves: its
+ * weight is kept at the sum of the occupied ones'.
  *
- * A process under limits the administrator set on its cgroup or one above
- * it (v1: a CPU quota; v2: CPU, memory, pids or I/O limits, which would all
- * be left behind with the move) is never moved: it is boosted through nice.
- *
- * On detach every process in the leaf (the receiver and any children it
- * started) goes back to the cgroup the receiver came from, or the nearest
- * one above it that still exists, until the leaf is empty; then the leaf
- * is removed.  The cgroups the processes came from are never written
- * except to move them back.
+ * On detach every process still in the leaf goes back to the cgroup the
+ * receiver came from, or the nearest one above it that still exists,
+ * until the leaf is empty; then the leaf is removed.  The cgroups the
+ * processes came from are never written except to move them back.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "backend-internal.h"
@@ -92,16 +96,6 @@ bool bk_cgroup_v2_has_cpu(void)
 static const char *weight_file(enum backend_kind kind)
 {
 	return kind == BACKEND_CGROUP_V2 ? "cpu.weight" : "cpu.shares";
-}
-
-/* A leaf's weight while not boosted: the nice value's, in the kind's unit. */
-static unsigned idle_weight(enum backend_kind kind, int nice)
-{
-	int w = bk_nice_weight(nice);
-
-	if (kind == BACKEND_CGROUP_V2)
-		w = w * 100 / 1024;
-	return w < 1 ? 1 : (unsigned)w;
 }
 
 static const char *root_of(const struct backend_config *cfg)
@@ -282,7 +276,7 @@ static int cgroup_limited(const struct backend_target *t, char *why, size_t size
 	static const char *const v2[] = { "cpu.max", "memory.max", "memory.high", "pids.max", "io.max" };
 	const char *const *files = t->kind == BACKEND_CGROUP_V2 ? v2 : v1;
 	size_t n_files = t->kind == BACKEND_CGROUP_V2 ? sizeof(v2) / sizeof(v2[0]) : 1;
-	char dir[1024], path[1200], buf[256];
+	char dir[1024], path[1200], buf[128];
 	size_t len = strlen(t->cgroup_orig);
 
 	/* the cgroup itself, then each one above it, the root excluded */
@@ -307,33 +301,17 @@ static int cgroup_limited(const struct backend_target *t, char *why, size_t size
 	}
 }
 
-/* The weight of the top-level cgroup the receiver's cgroup is in (the
- * leaf's sibling), or 0 for a process in the root. */
-static unsigned top_weight(const struct backend_target *t)
-{
-	char path[1024], buf[64];
-	size_t n = strcspn(t->cgroup_orig + 1, "/");
-
-	if (t->cgroup_orig[0] != '/' || n == 0)
-		return 0;
-	snprintf(path, sizeof(path), "%s/%.*s/%s", t->cgroup_mount, (int)n, t->cgroup_orig + 1, weight_file(t->kind));
-	if (bk_read_text(path, buf, sizeof(buf)) < 0)
-		return 0;
-	return (unsigned)strtoul(buf, NULL, 10);
-}
-
 /*
- * A receiver comes under a cgroup backend: where it is now is noted, and
- * nothing moves until a donor's boost (bk_cgroup_set): a process that only
- * says it is a receiver stays where the administrator put it.  Its leaf,
- * once made, weighs while not boosted no more than the nice value's weight
- * nor the top-level cgroup it came from, so the move gains it nothing a
- * donor did not give it.
+ * A receiver comes under a cgroup backend: nothing moves (saying one is a
+ * receiver changes nothing) and nothing is decided for good, since the
+ * administrator may move it or set limits at any time; what is noted is
+ * whether it is alone in its session's autogroup in the cpu root, where
+ * its autogroup is exactly what competes for it (see bk_cgroup_set).
  */
 int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size)
 {
-	unsigned top;
-	int nice, r;
+	char ignored[160];
+	int r;
 
 	if ((r = cgroup_of(t->pid, t->kind, t->cgroup_orig, sizeof(t->cgroup_orig))) < 0) {
 		snprintf(why, size, "cannot read pid %d's cgroup: %s", (int)t->pid, strerror(-r));
@@ -341,26 +319,31 @@ int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t,
 	}
 	snprintf(t->cgroup_mount, sizeof(t->cgroup_mount), "%s", cfg->cgroup_mount);
 	t->cgroup_leaf[0] = '\0';
-	if ((r = cgroup_limited(t, why, size)) < 0)
-		return r;
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, (id_t)t->pid);
-	if (nice == -1 && errno)
-		nice = 0;
-	t->weight_idle = idle_weight(t->kind, nice);
-	if ((top = top_weight(t)) && top < t->weight_idle)
-		t->weight_idle = top;
+	t->in_leaf = false;
+	t->weight_idle = 0;
+	t->via = t->kind;
+	t->autogroup_alone = bk_autogroup_probe(ignored, sizeof(ignored)) == 0 &&
+			     bk_autogroup_attach(cfg, t, ignored, sizeof(ignored)) == 0;
 	return 0;
 }
 
-/* The first boost moves the receiver into a leaf of its own. */
+/* The leaf, relative to the hierarchy's mount, as /proc/PID/cgroup says it. */
+static const char *leaf_rel(const struct backend_target *t)
+{
+	return t->cgroup_leaf + strlen(t->cgroup_mount);
+}
+
+static int job_ask(struct backend_target *t, bool in);
+
+/* Moves the receiver into its leaf (made on first use), at weight. */
 static int move_into_leaf(const struct backend_config *cfg, struct backend_target *t, unsigned weight)
 {
 	char path[1024];
 	int r;
 
-	snprintf(t->cgroup_leaf, sizeof(t->cgroup_leaf), "%s/importanced-%d-%llu", root_of(cfg), (int)t->pid,
-		 (unsigned long long)t->start);
+	if (!t->cgroup_leaf[0])
+		snprintf(t->cgroup_leaf, sizeof(t->cgroup_leaf), "%s/importanced-%d-%llu", root_of(cfg), (int)t->pid,
+			 (unsigned long long)t->start);
 	if (mkdir(t->cgroup_leaf, 0755) < 0 && errno != EEXIST) {
 		r = -errno;
 		goto fail;
@@ -372,8 +355,9 @@ static int move_into_leaf(const struct backend_config *cfg, struct backend_targe
 		r = -ESRCH;
 		goto fail_rmdir;
 	}
-	if ((r = move_to(t->cgroup_leaf, t->pid)) < 0)
+	if (job_ask(t, true) < 0 && (r = move_to(t->cgroup_leaf, t->pid)) < 0)
 		goto fail_rmdir;
+	t->in_leaf = true;
 	update_root_weight(cfg, t->kind, (long)weight);
 	return 0;
 fail_rmdir:
@@ -381,30 +365,6 @@ fail_rmdir:
 fail:
 	t->cgroup_leaf[0] = '\0';
 	return r;
-}
-
-int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value)
-{
-	unsigned boosted = t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares;
-	unsigned w = boost ? boosted : t->weight_idle;
-	char path[1024];
-	int r;
-
-	if (!t->cgroup_leaf[0]) {
-		if (!boost)
-			return 0; /* never moved: nothing to put back */
-		if ((r = move_into_leaf(cfg, t, w)) < 0)
-			return r;
-		*value = w;
-		return 0;
-	}
-	snprintf(path, sizeof(path), "%s/%s", t->cgroup_leaf, weight_file(t->kind));
-	if ((r = bk_write_ulong(path, w)) < 0)
-		return r;
-	update_root_weight(cfg, t->kind, boost ? (long)boosted - (long)t->weight_idle :
-					      (long)t->weight_idle - (long)boosted);
-	*value = w;
-	return 0;
 }
 
 /* The nearest existing cgroup at or above path (relative to mount). */
@@ -426,9 +386,8 @@ static void existing_ancestor(const char *mount, const char *path, char *out, si
 /* Moves everything in the leaf back to where the receiver came from (or
  * the nearest cgroup above it that still exists, never further), until it
  * is empty: a process forking meanwhile puts new children in the leaf,
- * and they are moved too.  Then the leaf is removed.  Also used on a
- * record left by a daemon that died. */
-static void empty_leaf(const char *leaf, const char *mount, const char *orig)
+ * and they are moved too.  Returns the rounds it took. */
+static int leaf_move_back(const char *leaf, const char *mount, const char *orig)
 {
 	char path[1024], back[1024], buf[16384], *p, *end;
 	int round;
@@ -446,17 +405,307 @@ static void empty_leaf(const char *leaf, const char *mount, const char *orig)
 			move_to(back, (pid_t)pid);
 		}
 	}
-	if (rmdir(leaf) < 0 && errno != ENOENT)
-		fprintf(stderr, "importanced: %s: %s (after %d rounds of moving its processes back)\n", leaf,
-			strerror(errno), round);
+	return round;
 }
 
+/*
+ * Moves are made by a thread of their own, the mover.  A move between
+ * cgroups takes the kernel's cgroup thread-group lock for writing, which
+ * waits for an RCU grace period when no other move came just before
+ * (8 ms on a quiet machine here, up to about 100 ms loaded; see
+ * docs/backends.md): the daemon's loop must not wait for that.  Jobs are
+ * done in the order asked, so a receiver's move in and its move back
+ * never cross.  Everything about a target stays with the caller's thread:
+ * a job carries copies of the paths and a duplicate of the pidfd (a move
+ * in is made only while the process is still the one).  By its sequence
+ * number the caller knows whether a target's last move is done (then
+ * /proc says where the receiver is) or still queued (then it will be
+ * where in_leaf says).  Detach waits for the queue (bk_cgroup_settle); if
+ * the thread or a job cannot be made, the move is made in place.
+ */
+struct job {
+	struct job *next;
+	bool in;               /* into the leaf; else everything in it back */
+	pid_t pid;
+	int pidfd;
+	enum backend_kind kind;
+	char leaf[600], mount[256], orig[600];
+};
+
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_more = PTHREAD_COND_INITIALIZER, jobs_idle = PTHREAD_COND_INITIALIZER;
+static struct job *jobs_head, **jobs_tail = &jobs_head;
+static uint64_t jobs_asked, jobs_done;
+static bool mover_up;
+
+static bool job_alive(const struct job *j)
+{
+	struct backend_target probe;
+
+	probe.pidfd = j->pidfd;
+	return bk_target_alive(&probe);
+}
+
+static void job_run(const struct job *j)
+{
+	char now[600];
+	int r;
+
+	if (j->in) {
+		if (job_alive(j) && (r = move_to(j->leaf, j->pid)) < 0)
+			fprintf(stderr, "importanced: pid %d: cannot move it into %s: %s\n", (int)j->pid, j->leaf,
+				strerror(-r));
+		return;
+	}
+	if (job_alive(j) && cgroup_of(j->pid, j->kind, now, sizeof(now)) == 0 && strcmp(now, j->leaf + strlen(j->mount)))
+		fprintf(stderr, "importanced: pid %d was moved out of %s to %s during the boost: kept there at the "
+			"unboost\n", (int)j->pid, j->leaf, now);
+	leaf_move_back(j->leaf, j->mount, j->orig);
+}
+
+static void *mover(void *arg)
+{
+	(void)arg;
+	/* an ordinary thread at nice 0, whatever the loop thread had when it
+	 * made it (real time is reset on fork; rt.c may have had the loop at
+	 * nice 19): never real time, which is the loop's alone and under its
+	 * budget (rt.c), since emptying a leaf a receiver keeps forking into
+	 * can take many moves */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 0);
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&jobs_lock);
+		while (!jobs_head)
+			pthread_cond_wait(&jobs_more, &jobs_lock);
+		j = jobs_head;
+		if (!(jobs_head = j->next))
+			jobs_tail = &jobs_head;
+		pthread_mutex_unlock(&jobs_lock);
+		job_run(j);
+		close(j->pidfd);
+		free(j);
+		pthread_mutex_lock(&jobs_lock);
+		jobs_done++;
+		pthread_cond_broadcast(&jobs_idle);
+		pthread_mutex_unlock(&jobs_lock);
+	}
+	return NULL;
+}
+
+/* Starts the mover with every signal blocked: the daemon's signals are
+ * its loop's (signalfd), never the mover's. */
+static int mover_start(void)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t th;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&th, &attr, mover, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -r;
+}
+
+/* Asks the mover for a move; -errno when it cannot (then the caller moves). */
+static int job_ask(struct backend_target *t, bool in)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->in = in;
+	j->pid = t->pid;
+	j->kind = t->kind;
+	snprintf(j->leaf, sizeof(j->leaf), "%s", t->cgroup_leaf);
+	snprintf(j->mount, sizeof(j->mount), "%s", t->cgroup_mount);
+	snprintf(j->orig, sizeof(j->orig), "%s", t->cgroup_orig);
+	if ((j->pidfd = fcntl(t->pidfd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		free(j);
+		return -errno;
+	}
+	pthread_mutex_lock(&jobs_lock);
+	if (!mover_up && mover_start() < 0) {
+		pthread_mutex_unlock(&jobs_lock);
+		close(j->pidfd);
+		free(j);
+		return -EAGAIN;
+	}
+	mover_up = true;
+	*jobs_tail = j;
+	jobs_tail = &j->next;
+	t->move_seq = ++jobs_asked;
+	pthread_cond_signal(&jobs_more);
+	pthread_mutex_unlock(&jobs_lock);
+	return 0;
+}
+
+static bool move_pending(const struct backend_target *t)
+{
+	bool pending;
+
+	if (!t->move_seq)
+		return false;
+	pthread_mutex_lock(&jobs_lock);
+	pending = jobs_done < t->move_seq;
+	pthread_mutex_unlock(&jobs_lock);
+	return pending;
+}
+
+void bk_cgroup_settle(void)
+{
+	pthread_mutex_lock(&jobs_lock);
+	while (jobs_done < jobs_asked)
+		pthread_cond_wait(&jobs_idle, &jobs_lock);
+	pthread_mutex_unlock(&jobs_lock);
+}
+
+/*
+ * A boost.  Where the receiver is now is where it goes back to: the
+ * administrator may have moved it since it connected.  Then, first that
+ * applies:
+ * - still in its leaf (it stayed there with a weight someone else set):
+ *   the leaf is raised;
+ * - in the cpu root and alone in its autogroup: that autogroup is what
+ *   competes with the other sessions and top-level groups, so its nice is
+ *   raised (exactly what a leaf would do, and nothing moves);
+ * - under a limit on its cgroup or one above it (cgroup_limited), checked
+ *   at every move, so a limit set after it connected is followed: boosted
+ *   through nice, in place;
+ * - else moved into its leaf, weighing the boosted weight.
+ *
+ * An unboost undoes what the boost did: the autogroup's nice or the
+ * threads' nice put back, or everything in the leaf moved back to where
+ * the receiver was, so that unboosted it is scheduled as it would be with
+ * no importanced.  What someone else changed during the boost is theirs:
+ * a leaf weight someone else wrote is kept and the receiver stays in the
+ * leaf at that weight; a receiver someone moved out of its leaf stays
+ * where they put it.  Each says so on stderr.
+ */
+static int cgroup_boost(const struct backend_config *cfg, struct backend_target *t, unsigned boosted,
+			unsigned *value)
+{
+	char now[600], path[1024], why[1024];
+	unsigned long w;
+	int r;
+
+	if (move_pending(t)) /* where its last move will have put it */
+		snprintf(now, sizeof(now), "%s", t->in_leaf ? leaf_rel(t) : t->cgroup_orig);
+	else if ((r = cgroup_of(t->pid, t->kind, now, sizeof(now))) < 0)
+		return r;
+	if (t->in_leaf && t->cgroup_leaf[0] && !strcmp(now, leaf_rel(t))) {
+		snprintf(path, sizeof(path), "%s/%s", t->cgroup_leaf, weight_file(t->kind));
+		if (bk_read_ulong(path, &w) == 0 && w != t->weight_idle) {
+			update_root_weight(cfg, t->kind, (long)w - (long)t->weight_idle);
+			t->weight_idle = (unsigned)w; /* changed since: theirs */
+		}
+		if ((r = bk_write_ulong(path, boosted)) < 0)
+			return r;
+		update_root_weight(cfg, t->kind, (long)boosted - (long)t->weight_idle);
+		t->via = t->kind;
+		*value = boosted;
+		return 0;
+	}
+	t->in_leaf = false;
+	t->weight_idle = 0;
+	snprintf(t->cgroup_orig, sizeof(t->cgroup_orig), "%s", now);
+	if (t->autogroup_alone && !strcmp(now, "/")) {
+		t->via = BACKEND_AUTOGROUP;
+		r = bk_autogroup_set(cfg, t, true);
+		*value = (unsigned)t->autogroup_boosted;
+		return r;
+	}
+	if (cgroup_limited(t, why, sizeof(why)) < 0) {
+		if (t->via != BACKEND_NICE)
+			fprintf(stderr, "importanced: pid %d: %s: boosted through nice, not moved out of it\n",
+				(int)t->pid, why);
+		t->via = BACKEND_NICE;
+		return 0;
+	}
+	if ((r = move_into_leaf(cfg, t, boosted)) < 0)
+		return r;
+	t->via = t->kind;
+	*value = boosted;
+	return 0;
+}
+
+static int cgroup_unboost(const struct backend_config *cfg, struct backend_target *t, unsigned boosted,
+			  unsigned *value)
+{
+	char now[600], path[1200];
+	unsigned long w;
+
+	if (t->via == BACKEND_AUTOGROUP) {
+		int r = bk_autogroup_set(cfg, t, false);
+
+		*value = (unsigned)t->autogroup_orig;
+		return r;
+	}
+	if (t->via == BACKEND_NICE || !t->in_leaf || !t->cgroup_leaf[0])
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", t->cgroup_leaf, weight_file(t->kind));
+	if (bk_read_ulong(path, &w) == 0 && w != boosted) {
+		fprintf(stderr, "importanced: pid %d: %s of %s set to %lu by someone else during the boost: kept at the "
+			"unboost, the receiver stays there\n", (int)t->pid, weight_file(t->kind), t->cgroup_leaf, w);
+		update_root_weight(cfg, t->kind, (long)w - (long)boosted);
+		t->weight_idle = (unsigned)w;
+		*value = (unsigned)w;
+		return 0;
+	}
+	if (!t->weight_idle && t->band_on && !t->band_autogroup) {
+		/* in the background band (opt-in) it stays in its leaf, at the
+		 * band's weight: later boosts are a write, never a move */
+		int bw = bk_nice_weight(t->band_nice) * (t->kind == BACKEND_CGROUP_V2 ? 100 : 1024) / 1024;
+
+		t->weight_idle = (unsigned)(bw < 2 ? 2 : bw);
+	}
+	if (t->weight_idle) {
+		*value = t->weight_idle;
+		update_root_weight(cfg, t->kind, (long)t->weight_idle - (long)boosted);
+		return bk_write_ulong(path, t->weight_idle);
+	}
+	if (job_ask(t, false) < 0) {
+		if (cgroup_of(t->pid, t->kind, now, sizeof(now)) == 0 && strcmp(now, leaf_rel(t)))
+			fprintf(stderr, "importanced: pid %d was moved out of %s to %s during the boost: kept there at "
+				"the unboost\n", (int)t->pid, t->cgroup_leaf, now);
+		leaf_move_back(t->cgroup_leaf, t->cgroup_mount, t->cgroup_orig);
+	}
+	update_root_weight(cfg, t->kind, -(long)boosted);
+	t->in_leaf = false;
+	snprintf(path, sizeof(path), "%s%s/%s", t->cgroup_mount, strcmp(t->cgroup_orig, "/") ? t->cgroup_orig : "",
+		 weight_file(t->kind));
+	*value = bk_read_ulong(path, &w) == 0 ? (unsigned)w : 0;
+	return 0;
+}
+
+int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value)
+{
+	unsigned boosted = t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares;
+
+	return boost ? cgroup_boost(cfg, t, boosted, value) : cgroup_unboost(cfg, t, boosted, value);
+}
+
+/* The receiver left (or a record is cleaned up): everything in the leaf
+ * goes back, and the leaf is removed. */
 void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t)
 {
+	int rounds;
+
 	if (!t->cgroup_leaf[0])
 		return;
-	empty_leaf(t->cgroup_leaf, t->cgroup_mount, t->cgroup_orig);
-	update_root_weight(cfg, t->kind, -(long)(t->boosted ?
-		(t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares) : t->weight_idle));
+	bk_cgroup_settle();
+	if (t->in_leaf)
+		update_root_weight(cfg, t->kind, -(long)(t->boosted ?
+			(t->kind == BACKEND_CGROUP_V2 ? cfg->boost_weight : cfg->boost_shares) : t->weight_idle));
+	rounds = leaf_move_back(t->cgroup_leaf, t->cgroup_mount, t->cgroup_orig);
+	if (rmdir(t->cgroup_leaf) < 0 && errno != ENOENT)
+		fprintf(stderr, "importanced: %s: %s (after %d rounds of moving its processes back)\n", t->cgroup_leaf,
+			strerror(errno), rounds);
 	t->cgroup_leaf[0] = '\0';
+	t->in_leaf = false;
 }

@@ -25,6 +25,11 @@ int bk_autogroup_probe(char *why, size_t size);
 int bk_autogroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size);
 int bk_autogroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost);
 int bk_nice_weight(int nice);
+/* appends s to the growing array *v (*n used, *cap allocated); -ENOMEM */
+int bk_saved_push(struct backend_saved_thread **v, size_t *n, size_t *cap, const struct backend_saved_thread *s);
+/* the background band: entered at attach, left at detach */
+int bk_band_enter(const struct backend_config *cfg, struct backend_target *t);
+void bk_band_leave(const struct backend_config *cfg, struct backend_target *t);
 
 /* cgroups (backend-cgroup.c) */
 /* From the text of /proc/PID/cgroup, the process's path in the hierarchy
@@ -35,6 +40,7 @@ int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *wh
 int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size);
 int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value);
 void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t);
+void bk_cgroup_settle(void);
 /* after restoring a previous daemon's records: none of theirs count */
 void bk_cgroup_forget_weights(void);
 

@@ -176,19 +176,24 @@ static int each_tid(pid_t pid, unsigned max, int (*fn)(pid_t tid, void *ctx), vo
 	return err;
 }
 
+int bk_saved_push(struct backend_saved_thread **v, size_t *n, size_t *cap, const struct backend_saved_thread *s)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 8;
+		struct backend_saved_thread *grown = realloc(*v, c * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		*v = grown;
+		*cap = c;
+	}
+	(*v)[(*n)++] = *s;
+	return 0;
+}
+
 static int save_thread(struct backend_target *t, const struct backend_saved_thread *s)
 {
-	if (t->n_saved == t->cap_saved) {
-		size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
-		struct backend_saved_thread *n = realloc(t->saved, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		t->saved = n;
-		t->cap_saved = cap;
-	}
-	t->saved[t->n_saved++] = *s;
-	return 0;
+	return bk_saved_push(&t->saved, &t->n_saved, &t->cap_saved, s);
 }
 
 struct walk {
@@ -198,6 +203,12 @@ struct walk {
 	int pfd;       /* its pidfd */
 	bool nice;     /* the nice backend is in force */
 	unsigned budget; /* threads left to handle in this walk */
+	/* unboost: the best nice the process may give itself, and what was
+	 * found changed by someone else since the boost */
+	int own_floor;
+	unsigned n_kept, n_undone;
+	pid_t kept_tid, undone_tid;
+	int kept_nice, undone_nice, undone_to;
 };
 
 static int boost_thread(pid_t tid, void *ctx)
@@ -271,8 +282,46 @@ static const struct backend_saved_thread *saved_thread(const struct backend_targ
 	return NULL;
 }
 
-/* Puts one thread back: what the boost recorded, or for a thread started
- * during the boost, the floor.  fd is its verified thread pidfd. */
+static int proc_read(const struct backend_target *t, const char *name, char *buf, size_t size);
+
+/*
+ * The best nice value the process may set on its own threads: any, with
+ * CAP_SYS_NICE in its effective set; else down to what its RLIMIT_NICE
+ * allows (20 - limit), and never below where it already was.
+ */
+static int own_nice_floor(const struct backend_target *t, int before)
+{
+	unsigned long long cap = 0;
+	char buf[4096], *p;
+	struct rlimit rl;
+	int floor = before;
+
+	if (proc_read(t, "status", buf, sizeof(buf)) == 0 && (p = strstr(buf, "\nCapEff:")) &&
+	    sscanf(p + 8, "%llx", &cap) == 1 && (cap >> 23 & 1)) /* CAP_SYS_NICE */
+		return -20;
+	if (prlimit(t->pid, RLIMIT_NICE, NULL, &rl) == 0) {
+		if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 40)
+			return -20;
+		if (20 - (int)rl.rlim_cur < floor)
+			floor = 20 - (int)rl.rlim_cur;
+	}
+	return floor;
+}
+
+/*
+ * Puts one thread back: what the boost recorded, or for a thread started
+ * during the boost, the floor.  fd is its verified thread pidfd.
+ *
+ * A recorded thread whose nice is no longer the one the boost set was
+ * changed by someone else (an administrator's renice, the process itself)
+ * and keeps that value, unless it is better than both what the thread had
+ * before and what the process may give itself (own_floor) while not
+ * better than the boost: from the boosted value any process may raise its
+ * own nice, so such a value may be the process keeping part of a boost it
+ * was lent, and it is put back.  A value better than the boost itself
+ * only a privileged caller can have set: it is kept.  The walk counts
+ * both for one log line.
+ */
 static int restore_one(struct walk *w, pid_t tid, const struct backend_saved_thread *s)
 {
 	struct backend_target *t = w->t;
@@ -284,10 +333,21 @@ static int restore_one(struct walk *w, pid_t tid, const struct backend_saved_thr
 		return 0;
 	io = ioprio_get_tid(tid);
 	if (s) {
-		/* never left better than before; a value it set itself since,
-		 * worse than before, is its own */
-		if (s->nice_changed && cur < s->nice && setpriority(PRIO_PROCESS, (id_t)tid, s->nice) < 0)
-			r = -errno;
+		if (s->nice_changed && cur == t->nice_boosted) {
+			if (setpriority(PRIO_PROCESS, (id_t)tid, s->nice) < 0)
+				r = -errno;
+		} else if (s->nice_changed && cur < s->nice && cur < w->own_floor && cur > t->nice_boosted) {
+			if (setpriority(PRIO_PROCESS, (id_t)tid, s->nice) < 0)
+				r = -errno;
+			if (!w->n_undone++) {
+				w->undone_tid = tid;
+				w->undone_nice = cur;
+				w->undone_to = s->nice;
+			}
+		} else if (s->nice_changed && cur != s->nice && !w->n_kept++) {
+			w->kept_tid = tid;
+			w->kept_nice = cur;
+		}
 		if (s->ioprio_changed && io == t->ioprio_boosted && ioprio_set_tid(tid, s->ioprio) < 0)
 			r = -errno;
 		return r;
@@ -389,9 +449,18 @@ int bk_threads_restore(const struct backend_config *cfg, struct backend_target *
 
 	if (!nice && t->ioprio_boosted < 0)
 		return 0;
+	w.own_floor = nice ? own_nice_floor(t, t->floor_nice == INT_MAX ? 19 : t->floor_nice) : -20;
 	err = each_tid(t->pid, cfg->max_threads, restore_thread, &w);
 	restore_children(&w, 1);
 	t->n_saved = 0;
+	if (w.n_kept)
+		fprintf(stderr, "importanced: pid %d: nice of %u thread%s changed by someone else during the boost "
+			"(thread %d: %d): kept at the unboost\n", (int)t->pid, w.n_kept, w.n_kept == 1 ? "" : "s",
+			(int)w.kept_tid, w.kept_nice);
+	if (w.n_undone)
+		fprintf(stderr, "importanced: pid %d: nice of %u thread%s set during the boost better than before and "
+			"than the process may set itself (thread %d: %d): put back (%d)\n", (int)t->pid, w.n_undone,
+			w.n_undone == 1 ? "" : "s", (int)w.undone_tid, w.undone_nice, w.undone_to);
 	return err == -ENOENT ? 0 : err;
 }
 
@@ -577,14 +646,154 @@ int bk_autogroup_set(const struct backend_config *cfg, struct backend_target *t,
 		return r;
 	if (boost) {
 		t->autogroup_orig = cur;
-		t->autogroup_boosted = cfg->autogroup_nice;
+		t->autogroup_boosted = cur <= cfg->autogroup_nice ? cur : cfg->autogroup_nice;
 		if (cur <= cfg->autogroup_nice)
 			return 0;
 		snprintf(num, sizeof(num), "%d", cfg->autogroup_nice);
 		return proc_write(t, "autogroup", num);
 	}
-	if (cur != t->autogroup_boosted || cur == t->autogroup_orig)
+	if (cur == t->autogroup_orig)
 		return 0;
+	if (cur != t->autogroup_boosted) {
+		/* someone else's since the boost (whoever set it could: a
+		 * group's nice below 0 needs the privilege or RLIMIT_NICE) */
+		if (t->autogroup_boosted != t->autogroup_orig)
+			fprintf(stderr, "importanced: pid %d: its autogroup's nice was set to %d by someone else during "
+				"the boost: kept at the unboost\n", (int)t->pid, cur);
+		return 0;
+	}
 	snprintf(num, sizeof(num), "%d", t->autogroup_orig);
 	return proc_write(t, "autogroup", num);
+}
+
+/*
+ * The background band (docs/backends.md, "The background band"): with
+ * receiver-background, a receiver that is not boosted sits at
+ * background_nice, as the reference's darwinbg tasks do, and only a boost
+ * lifts it.  Where a nice value competes decides where the band goes: a
+ * receiver alone in its autogroup (in the cpu root) competes through that
+ * group, so the group's nice is set; otherwise every thread's (at most
+ * max_threads).  Only a value better than the band is changed, and each
+ * change is recorded; leaving the band (detach) puts back each recorded
+ * value that is still the band's, keeps one someone else set since, and
+ * puts a thread started during the band at the best value the process
+ * had before it.  A boost saves and restores the band's values like any
+ * others, so the unboost goes back into the band.
+ */
+struct band_walk {
+	struct backend_target *t;
+	unsigned n_kept;
+};
+
+static int band_thread(pid_t tid, void *ctx)
+{
+	struct band_walk *w = ctx;
+	struct backend_target *t = w->t;
+	struct backend_saved_thread s = { .tid = tid };
+	int fd, r = 0;
+
+	if ((fd = thread_open(t->pidfd, t->pid, tid)) < 0)
+		return 0;
+	errno = 0;
+	s.nice = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (bk_start_time(t->pid, tid, &s.start) < 0 || (s.nice == -1 && errno))
+		goto out;
+	if (s.nice < t->band_floor)
+		t->band_floor = s.nice;
+	if (s.nice >= t->band_nice)
+		goto out; /* already in the band, or below it: its own */
+	if (setpriority(PRIO_PROCESS, (id_t)tid, t->band_nice) < 0) {
+		r = -errno;
+		goto out;
+	}
+	s.nice_changed = true;
+	if ((r = bk_saved_push(&t->band, &t->n_band, &t->cap_band, &s)) < 0)
+		setpriority(PRIO_PROCESS, (id_t)tid, s.nice);
+out:
+	close(fd);
+	return r;
+}
+
+int bk_band_enter(const struct backend_config *cfg, struct backend_target *t)
+{
+	struct band_walk w = { t, 0 };
+	unsigned long id;
+	char num[16];
+	int cur, r;
+
+	t->band_on = false;
+	t->n_band = 0;
+	t->band_floor = INT_MAX;
+	t->band_start = bk_now_ticks();
+	t->band_nice = cfg->background_nice;
+	if (!cfg->background || t->kind == BACKEND_NONE)
+		return 0;
+	t->band_autogroup = t->kind == BACKEND_AUTOGROUP ||
+			    ((t->kind == BACKEND_CGROUP_V1 || t->kind == BACKEND_CGROUP_V2) && t->autogroup_alone);
+	if (t->band_autogroup) {
+		if ((r = autogroup_of(t, &id, &cur)) < 0)
+			return r;
+		t->band_autogroup_from = cur;
+		t->band_on = true;
+		if (cur >= t->band_nice)
+			return 0;
+		snprintf(num, sizeof(num), "%d", t->band_nice);
+		return proc_write(t, "autogroup", num);
+	}
+	t->band_on = true;
+	r = each_tid(t->pid, cfg->max_threads, band_thread, &w);
+	return r == -ENOENT ? 0 : r;
+}
+
+static int unband_thread(pid_t tid, void *ctx)
+{
+	struct band_walk *w = ctx;
+	struct backend_target *t = w->t;
+	const struct backend_saved_thread *s = NULL;
+	uint64_t start;
+	int fd, cur;
+
+	if ((fd = thread_open(t->pidfd, t->pid, tid)) < 0)
+		return 0;
+	errno = 0;
+	cur = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (bk_start_time(t->pid, tid, &start) < 0 || (cur == -1 && errno))
+		goto out;
+	for (size_t i = 0; i < t->n_band && !s; i++)
+		if (t->band[i].tid == tid && t->band[i].start == start)
+			s = &t->band[i];
+	if (s && cur == t->band_nice)
+		setpriority(PRIO_PROCESS, (id_t)tid, s->nice);
+	else if (s)
+		w->n_kept++;
+	else if (start >= t->band_start && cur == t->band_nice && t->band_floor < t->band_nice)
+		setpriority(PRIO_PROCESS, (id_t)tid, t->band_floor);
+out:
+	close(fd);
+	return 0;
+}
+
+void bk_band_leave(const struct backend_config *cfg, struct backend_target *t)
+{
+	struct band_walk w = { t, 0 };
+	unsigned long id;
+	char num[16];
+	int cur;
+
+	if (t->band_on && bk_target_alive(t)) {
+		if (!t->band_autogroup)
+			each_tid(t->pid, cfg->max_threads, unband_thread, &w);
+		else if (autogroup_of(t, &id, &cur) == 0 && cur == t->band_nice && t->band_autogroup_from < cur) {
+			snprintf(num, sizeof(num), "%d", t->band_autogroup_from);
+			proc_write(t, "autogroup", num);
+		} else if (cur != t->band_nice && t->band_autogroup_from < t->band_nice)
+			w.n_kept++;
+		if (w.n_kept)
+			fprintf(stderr, "importanced: pid %d: a nice value someone else set while it was in the background "
+				"band is kept (%u %s)\n", (int)t->pid, w.n_kept, t->band_autogroup ? "autogroup" : "threads");
+	}
+	free(t->band);
+	t->band = NULL;
+	t->n_band = t->cap_band = 0;
+	t->band_on = false;
 }

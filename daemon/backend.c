@@ -65,6 +65,7 @@ void backend_config_defaults(struct backend_config *cfg)
 	cfg->boost_io_level = 4;
 	cfg->boost_timerslack_ns = 50000;
 	cfg->max_threads = 256;
+	cfg->background_nice = 10;
 	cfg->daemon_rt_priority = 1;
 	cfg->daemon_rt_budget_us = 3000;
 	cfg->daemon_rt_window_us = 100000;
@@ -89,6 +90,7 @@ int backend_config_check(const struct backend_config *cfg, char *err, size_t siz
 	RANGE(cfg->boost_io_level, -1, 7, "boost-io-level");
 	RANGE(cfg->boost_timerslack_ns, 0, 1000000000, "boost-timerslack-ns");
 	RANGE(cfg->max_threads, 1, 65536, "boost-max-threads");
+	RANGE(cfg->background_nice, 1, 19, "receiver-background-nice");
 	RANGE(cfg->daemon_rt_priority, 0, 99, "daemon-rt-priority");
 	RANGE(cfg->daemon_rt_budget_us, 1000, 10000000, "daemon-rt-budget-us");
 	RANGE(cfg->daemon_rt_window_us, 10000, 10000000, "daemon-rt-window-us");
@@ -346,6 +348,9 @@ int backend_describe(const struct backend_config *cfg, char *buf, size_t size)
 	if (cfg->kind != BACKEND_NONE)
 		append(buf, size, &len, "  also lifted: %s%s%s\n", io ? "io priority" : "", io && slack ? ", " : "",
 		       slack ? "timer slack" : io ? "" : "nothing");
+	if (cfg->kind != BACKEND_NONE && cfg->background)
+		append(buf, size, &len, "  unboosted receivers in the background band: nice %d (receiver-background)\n",
+		       cfg->background_nice);
 	return (int)len;
 }
 
@@ -359,6 +364,11 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 	t->attached = false;
 	t->boosted = false;
 	t->cgroup_leaf[0] = '\0';
+	t->in_leaf = false;
+	t->via = t->kind;
+	t->band_on = false;
+	t->band = NULL;
+	t->n_band = t->cap_band = 0;
 	if (t->kind == BACKEND_NONE)
 		return;
 	if ((r = bk_verify_target(t)) < 0) {
@@ -374,15 +384,18 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 		r = bk_autogroup_attach(cfg, t, why, sizeof(why));
 	if (r < 0) {
 		fprintf(stderr, "importanced: %s; boosting it through nice\n", why);
-		t->kind = BACKEND_NICE;
+		t->kind = t->via = BACKEND_NICE;
 	}
+	if ((r = bk_band_enter(cfg, t)) < 0)
+		fprintf(stderr, "importanced: pid %d: cannot enter the background band: %s\n", (int)t->pid, strerror(-r));
 	t->attached = true;
 	bk_record(cfg, t);
 }
 
 int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value)
 {
-	bool nice = t->kind == BACKEND_NICE;
+	enum backend_kind via = t->kind;
+	bool nice;
 	int r = 0, e;
 
 	*value = 0;
@@ -390,11 +403,14 @@ int backend_apply(const struct backend_config *cfg, struct backend_target *t, bo
 		return 0;
 	if (!bk_target_alive(t))
 		return -ESRCH;
-	/* the CPU first: that is what the waiting donor needs soonest */
-	if (is_cgroup(t->kind))
+	/* the CPU first: that is what the waiting donor needs soonest; a
+	 * cgroup kind decides at each boost how it goes (t->via) */
+	if (is_cgroup(t->kind)) {
 		r = bk_cgroup_set(cfg, t, boost, value);
-	else if (t->kind == BACKEND_AUTOGROUP)
+		via = t->via;
+	} else if (t->kind == BACKEND_AUTOGROUP)
 		r = bk_autogroup_set(cfg, t, boost);
+	nice = via == BACKEND_NICE;
 	if (boost) {
 		e = bk_threads_boost(cfg, t, nice);
 		if (e < 0 && !r)
@@ -409,14 +425,18 @@ int backend_apply(const struct backend_config *cfg, struct backend_target *t, bo
 	if (e < 0 && e != -ENOENT && !r)
 		r = e;
 	t->boosted = boost;
-	if (nice || t->kind == BACKEND_AUTOGROUP) {
+	if (nice) {
 		errno = 0;
 		*value = (unsigned)getpriority(PRIO_PROCESS, (id_t)t->pid);
-		if (t->kind == BACKEND_AUTOGROUP)
-			*value = (unsigned)(boost ? t->autogroup_boosted : t->autogroup_orig);
-	}
+	} else if (t->kind == BACKEND_AUTOGROUP)
+		*value = (unsigned)(boost ? t->autogroup_boosted : t->autogroup_orig);
 	bk_record(cfg, t);
 	return r;
+}
+
+void backend_settle(void)
+{
+	bk_cgroup_settle();
 }
 
 static void restore_target(const struct backend_config *cfg, struct backend_target *t, bool alive)
@@ -425,6 +445,7 @@ static void restore_target(const struct backend_config *cfg, struct backend_targ
 
 	if (t->boosted && alive)
 		backend_apply(cfg, t, false, &value);
+	bk_band_leave(cfg, t); /* frees it whether or not alive */
 	if (is_cgroup(t->kind))
 		bk_cgroup_detach(cfg, t);
 }
@@ -487,10 +508,17 @@ void bk_record(const struct backend_config *cfg, struct backend_target *t)
 		(unsigned long long)t->boost_start);
 	fprintf(f, "floor_nice %d\nfloor_ioprio %d\nnice_boosted %d\nioprio_boosted %d\n", t->floor_nice,
 		t->floor_ioprio, t->nice_boosted, t->ioprio_boosted);
-	fprintf(f, "slack %lu %lu\nautogroup %d %d\nweight_idle %u\n", t->slack_orig, t->slack_boosted,
-		t->autogroup_orig, t->autogroup_boosted, t->weight_idle);
+	fprintf(f, "slack %lu %lu\nautogroup %d %d\nweight_idle %u\nvia %s\nin_leaf %d\n", t->slack_orig,
+		t->slack_boosted, t->autogroup_orig, t->autogroup_boosted, t->weight_idle, backend_name(t->via),
+		t->in_leaf);
 	if (t->cgroup_leaf[0])
 		fprintf(f, "leaf %s\norig %s\nmount %s\n", t->cgroup_leaf, t->cgroup_orig, t->cgroup_mount);
+	if (t->band_on)
+		fprintf(f, "band %d %d %d %d %llu\n", t->band_autogroup, t->band_nice, t->band_autogroup_from,
+			t->band_floor, (unsigned long long)t->band_start);
+	for (size_t i = 0; i < t->n_band; i++)
+		fprintf(f, "band_thread %d %llu %d\n", (int)t->band[i].tid, (unsigned long long)t->band[i].start,
+			t->band[i].nice);
 	for (size_t i = 0; i < t->n_saved; i++)
 		fprintf(f, "thread %d %llu %d %d %d %d\n", (int)t->saved[i].tid,
 			(unsigned long long)t->saved[i].start, t->saved[i].nice, t->saved[i].ioprio,
@@ -555,6 +583,10 @@ static int record_load(int dfd, const char *name, struct backend_target *t)
 			t->start = a;
 		else if (sscanf(line, "kind %31s", kind) == 1)
 			backend_kind_parse(kind, &t->kind);
+		else if (sscanf(line, "via %31s", kind) == 1)
+			backend_kind_parse(kind, &t->via);
+		else if (sscanf(line, "in_leaf %d", &n1) == 1)
+			t->in_leaf = n1;
 		else if (sscanf(line, "boosted %d", &n1) == 1)
 			t->boosted = n1;
 		else if (sscanf(line, "boost_start %llu", &a) == 1)
@@ -581,18 +613,23 @@ static int record_load(int dfd, const char *name, struct backend_target *t)
 			copy_path(t->cgroup_orig, sizeof(t->cgroup_orig), line + 5);
 		else if (!strncmp(line, "mount ", 6))
 			copy_path(t->cgroup_mount, sizeof(t->cgroup_mount), line + 6);
-		else if (sscanf(line, "thread %d %llu %d %d %d %d", &n1, &a, &n2, &n3, &n4, &n5) == 6) {
-			struct backend_saved_thread *s;
+		else if (sscanf(line, "band %d %d %d %d %llu", &n1, &n2, &n3, &n4, &a) == 5) {
+			t->band_on = true;
+			t->band_autogroup = n1;
+			t->band_nice = n2;
+			t->band_autogroup_from = n3;
+			t->band_floor = n4;
+			t->band_start = a;
+		} else if (sscanf(line, "band_thread %d %llu %d", &n1, &a, &n2) == 3) {
+			struct backend_saved_thread s = { .tid = n1, .start = a, .nice = n2, .nice_changed = true };
 
-			if (t->n_saved == t->cap_saved) {
-				size_t cap = t->cap_saved ? t->cap_saved * 2 : 8;
+			if (bk_saved_push(&t->band, &t->n_band, &t->cap_band, &s) < 0)
+				break;
+		} else if (sscanf(line, "thread %d %llu %d %d %d %d", &n1, &a, &n2, &n3, &n4, &n5) == 6) {
+			struct backend_saved_thread s = { n1, a, n2, n3, n4, n5 };
 
-				if (!(s = realloc(t->saved, cap * sizeof(*s))))
-					break;
-				t->saved = s;
-				t->cap_saved = cap;
-			}
-			t->saved[t->n_saved++] = (struct backend_saved_thread){ n1, a, n2, n3, n4, n5 };
+			if (bk_saved_push(&t->saved, &t->n_saved, &t->cap_saved, &s) < 0)
+				break;
 		}
 	}
 	fclose(f);
@@ -625,6 +662,7 @@ int backend_restore_recorded(const struct backend_config *cfg)
 			continue;
 		if (record_load(cfg->state_dir_fd, de->d_name, &t) < 0) {
 			free(t.saved);
+			free(t.band);
 			unlinkat(cfg->state_dir_fd, de->d_name, 0);
 			continue;
 		}

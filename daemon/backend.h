@@ -37,6 +37,8 @@ struct backend_config {
 	int boost_io_level;        /* best-effort level given to held-back threads, 0..7; -1: off */
 	unsigned long boost_timerslack_ns; /* slack given to a held-back receiver; 0: off */
 	unsigned max_threads;      /* threads touched per process per boost, 1..65536 */
+	bool background;           /* unboosted receivers sit in the background band */
+	int background_nice;       /* that band's nice (threads, or a lone autogroup), 1..19 */
 	int daemon_rt_priority;    /* SCHED_FIFO priority of importanced itself, 0 (off)..99 */
 	unsigned long daemon_rt_budget_us; /* real-time CPU per window (rt.h), 1000..10000000 */
 	unsigned long daemon_rt_window_us; /* that window, 10000..10000000 */
@@ -76,10 +78,28 @@ struct backend_target {
 	/* the values the boost set, to tell ours from a change made since */
 	int nice_boosted, ioprio_boosted, autogroup_boosted;
 	unsigned long slack_boosted;
-	unsigned weight_idle;    /* the leaf's weight/shares while not boosted */
+	/* cgroup kinds: how the current (or last) boost went: through the
+	 * leaf (the kind itself), the receiver's own autogroup, or nice (a
+	 * limit on its cgroup) */
+	enum backend_kind via;
+	bool autogroup_alone;    /* alone in its autogroup, in the cpu root, at attach */
+	bool in_leaf;            /* the receiver is in cgroup_leaf, or will be once its move is done */
+	uint64_t move_seq;       /* its last move asked of the mover thread (0: none) */
+	unsigned weight_idle;    /* the leaf's weight while it stays there unboosted
+				  * (someone else's value); 0: it goes back at the unboost */
 	char cgroup_leaf[600];   /* our cgroup for it (cgroup backends) */
-	char cgroup_orig[600];   /* where it came from, relative to the hierarchy's mount */
+	char cgroup_orig[600];   /* where it was at the boost, relative to the hierarchy's mount */
 	char cgroup_mount[256];  /* that hierarchy's mount */
+	/* the background band (cfg->background), entered at attach, left at
+	 * detach: what it changed, to put back */
+	bool band_on;
+	bool band_autogroup;     /* through the autogroup's nice, else the threads' */
+	int band_nice;           /* the band's nice when it was entered */
+	int band_autogroup_from; /* the group's nice before */
+	int band_floor;          /* the best nice a thread had before */
+	uint64_t band_start;     /* the clock (ticks) when the band began */
+	struct backend_saved_thread *band;
+	size_t n_band, cap_band;
 };
 
 void backend_config_defaults(struct backend_config *cfg);
@@ -103,7 +123,10 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size);
 int backend_describe(const struct backend_config *cfg, char *buf, size_t size);
 
 /* A receiver process comes under the backend.  Never fatal: a process the
- * cgroup or autogroup backend cannot take is boosted through nice. */
+ * cgroup or autogroup backend cannot take is boosted through nice.  With
+ * cfg->background it enters the background band: nice background_nice on
+ * its autogroup when it is alone in one (autogroup, or a cgroup kind in
+ * the cpu root), else on its threads; values already worse are kept. */
 void backend_attach(const struct backend_config *cfg, struct backend_target *t);
 
 /* Applies a boost or an unboost; returns 0 or -errno, *value the nice,
@@ -111,7 +134,12 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t);
 int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost,
 		  unsigned *value);
 
-/* The process left: restore what we changed (if it is still alive), free. */
+/* Waits until every cgroup move asked for so far is done: moves are made
+ * by a thread of their own, off the caller's loop (docs/backends.md). */
+void backend_settle(void);
+
+/* The process left: restore what we changed (if it is still alive), the
+ * background band included, free. */
 void backend_detach(const struct backend_config *cfg, struct backend_target *t);
 
 /* Called by backend_init; exposed for tests: restores every process

@@ -176,11 +176,15 @@ session: with the load in that session, the default boost to nice -10 makes the 
 boost to 0 (`--boost-nice 0`) only makes it equal to each of the four loops; with the load in other sessions
 or cgroups no nice value changes anything (the server's session already gets its share, and no more). The autogroup backend
 raises the server's session as a whole, so it works when the server is alone in its session, and falls back
-to nice when it is not (the first setup). The cgroup v1 backend puts the server in a leaf cgroup of its own at
-the top of the cpu hierarchy, beside the sessions and the other cgroups, and a boost gives it ten times a
-normal group's weight: it wins in every setup. Unboosted, that leaf weighs what the server's nice value weighs
-(a nice 10 server about a tenth of a normal group), which is why "importance off" is slower with the cgroup
-backend than with nice: a background receiver stays in the background band until a donor needs it. The
+to nice when it is not (the first setup). The cgroup v1 backend boosts a server alone in its session through
+that session's autogroup (the second and third setups), and otherwise puts it, for the boost only, in a leaf
+cgroup of its own at the top of the cpu hierarchy, beside the sessions and the other cgroups, weighing ten times
+a normal group: it wins in every setup. Unboosted, the server is back where it was (its own cgroup and
+autogroup, its own nice): the "none" rows are importanced relaying without touching any scheduling, and the
+"no harm" targets compare each backend's non-donor with them (a non-donor a little faster than under "none"
+keeps some of the scheduler's credit from the boost just before). The "through its leaf" latency rows are the
+cost of moving a process between cgroups: cheap right after another move, an RCU grace period after a pause
+(docs/backends.md); the daemon's loop does not wait for it. The
 client is an ordinary process; what is left of the tail is its own wakeup and the server's behind a running
 loop. The machine is shared (other engineers' builds and tests run on it), which adds to every figure; the
 unloaded requests alternate with the loaded ones so that they see the same machine, and where that noise

@@ -11,6 +11,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -67,7 +68,8 @@ static void *parked_report(void *arg)
 /*
  * Commands: 't' start a thread (answer: its tid), 'f' fork a child that
  * parks (answer: its pid), 'r' set the main thread's nice to the next
- * byte minus 20 (answer: 0).
+ * byte minus 20 (answer: 0), 's' start a session of its own (answer: 0),
+ * 'c' drop CAP_SYS_NICE, as an unprivileged receiver has not (answer: 0).
  */
 static void puppet_main(int cmd, int answer, int nice, int threads)
 {
@@ -103,6 +105,18 @@ static void puppet_main(int cmd, int answer, int nice, int threads)
 				pause();
 				_exit(0);
 			}
+		} else if (op == 's') {
+			setsid();
+		} else if (op == 'c') {
+			struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+			struct __user_cap_data_struct d[2];
+
+			if (syscall(SYS_capget, &h, d) < 0)
+				_exit(1);
+			d[0].effective &= ~(1u << CAP_SYS_NICE);
+			d[0].permitted &= ~(1u << CAP_SYS_NICE);
+			if (syscall(SYS_capset, &h, d) < 0)
+				_exit(1);
 		} else if (op == 'r') {
 			if (read(cmd, &v, 1) != 1)
 				_exit(1);
@@ -113,6 +127,8 @@ static void puppet_main(int cmd, int answer, int nice, int threads)
 	}
 	_exit(0);
 }
+
+static pid_t puppet_do(struct puppet *p, char op, int arg);
 
 static struct puppet puppet_start(int nice, int threads)
 {
@@ -148,6 +164,7 @@ static struct puppet puppet_start(int nice, int threads)
 			break;
 		usleep(2000);
 	}
+	puppet_do(&p, 'x', 0); /* an unknown command, answered once it is set up */
 	return p;
 }
 
@@ -213,6 +230,16 @@ static struct backend_target target_of(pid_t pid)
 	t.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	assert_true(t.pidfd >= 0);
 	return t;
+}
+
+/* backend_apply, then every cgroup move it asked for done: the moves
+ * are the mover thread's (the daemon's loop does not wait for them). */
+static int settled_apply(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *v)
+{
+	int r = backend_apply(cfg, t, boost, v);
+
+	backend_settle();
+	return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -300,9 +327,10 @@ static void test_nice_inherited_levels(void **state)
 
 	(void)state;
 	cfg.boost_nice = -5;
+	puppet_do(&p, 'c', 0);
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_NICE);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_true(all_threads_at(p.pid, -5));
 	tid = puppet_do(&p, 't', 0);
 	child = puppet_do(&p, 'f', 0);
@@ -310,7 +338,7 @@ static void test_nice_inherited_levels(void **state)
 	assert_int_equal(nice_of(child), -5);
 	/* it renices itself while boosted: worse than the boost, better than before */
 	puppet_do(&p, 'r', 3);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_true(all_threads_at(p.pid, 10));
 	assert_int_equal(nice_of(tid), 10);
 	assert_int_equal(nice_of(child), 10);
@@ -344,7 +372,7 @@ static void test_nice_thread_bound(void **state)
 			boosted++;
 	closedir(d);
 	assert_int_equal(boosted, 64);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	assert_true(all_threads_at(p.pid, 10));
 	backend_detach(&cfg, &t);
 	close(t.pidfd);
@@ -379,7 +407,7 @@ static void test_many_threads_bounded(void **state)
 				boosted++;
 		closedir(d);
 		assert_int_equal(boosted, cfg.max_threads);
-		assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+		assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 		assert_true(all_threads_at(p.pid, 10));
 	}
 	backend_detach(&cfg, &t);
@@ -442,7 +470,7 @@ static void test_cgroup_v1_leaf(void **state)
 	/* being a receiver moves nothing: only a donor's boost does */
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_string_equal(cg, before);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(v, 10240);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_true(!strncmp(cg, "/importanced-", 13));
@@ -450,8 +478,17 @@ static void test_cgroup_v1_leaf(void **state)
 	assert_int_equal(shares_of(cg), 10240);
 	assert_int_equal(nice_of(p.pid), 10); /* the group does it, not nice */
 	child = puppet_do(&p, 'f', 0); /* a child joins the leaf */
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
-	assert_int_equal(shares_of(cg), 110); /* nice 10's weight */
+	/* unboosted, both are back where the receiver was: scheduled as
+	 * without importanced */
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_string_equal(cg, before);
+	assert_int_equal(cpu_cgroup_of(child, cg, sizeof(cg)), 0);
+	assert_string_equal(cg, before);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0); /* and in again */
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_true(!strncmp(cg, "/importanced-", 13));
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
 	backend_detach(&cfg, &t);
 	/* both back where the receiver came from, the leaf gone */
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
@@ -489,10 +526,10 @@ static void test_cgroup_v1_own_root(void **state)
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
 	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* nothing moved yet */
-	backend_apply(&cfg, &t, true, &v);
+	settled_apply(&cfg, &t, true, &v);
 	assert_int_equal(shares_of("/importanced-test-root"), 10240);
-	backend_apply(&cfg, &t, false, &v);
-	assert_int_equal(shares_of("/importanced-test-root"), 110);
+	settled_apply(&cfg, &t, false, &v);
+	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* its leaf is empty again */
 	backend_detach(&cfg, &t);
 	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* no leaves: a normal group */
 	close(t.pidfd);
@@ -500,10 +537,31 @@ static void test_cgroup_v1_own_root(void **state)
 	assert_int_equal(rmdir(root), 0);
 }
 
-/* A receiver the administrator put under a CPU quota, or in a low-weight
- * group, gains nothing by being one: under a quota it is never moved out
- * (nice instead); in a low-weight group its leaf, unboosted, weighs no
- * more than that group. */
+static void write_file(const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	FILE *f;
+
+	assert_non_null(f = fopen(path, "w"));
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void expect_in(pid_t pid, const char *want)
+{
+	char cg[256];
+
+	assert_int_equal(cpu_cgroup_of(pid, cg, sizeof(cg)), 0);
+	assert_string_equal(cg, want);
+}
+
+/* A receiver in a group the administrator gave a low weight is back in
+ * that group whenever it is not boosted; a receiver under a CPU quota is
+ * never moved out (boosted through nice), and the quota is checked at
+ * every move: one set after the receiver connected, or after its first
+ * boost, is followed; one taken away lets it move again (issue 15.6). */
 static void test_cgroup_v1_limits_kept(void **state)
 {
 	const char *jail = "/sys/fs/cgroup/cpu/importanced-test-jail";
@@ -512,54 +570,396 @@ static void test_cgroup_v1_limits_kept(void **state)
 	struct backend_target t;
 	struct puppet p;
 	unsigned v;
-	FILE *f;
 
 	(void)state;
 	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
 		skip();
 	cfg = config(BACKEND_CGROUP_V1, NULL);
+	rmdir(jail);
 	assert_int_equal(mkdir(jail, 0755), 0);
 	snprintf(path, sizeof(path), "%s/cpu.shares", jail);
-	assert_non_null(f = fopen(path, "w"));
-	fprintf(f, "128\n");
-	assert_int_equal(fclose(f), 0);
+	write_file(path, "128\n");
 
-	/* a low-weight group: the leaf weighs at most the group's 128 */
 	p = puppet_start(0, 0);
 	snprintf(path, sizeof(path), "%s/cgroup.procs", jail);
-	assert_non_null(f = fopen(path, "w"));
-	fprintf(f, "%d\n", (int)p.pid);
-	assert_int_equal(fclose(f), 0);
+	write_file(path, "%d\n", (int)p.pid);
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
+	expect_in(p.pid, "/importanced-test-jail");
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
-	assert_string_equal(cg, "/importanced-test-jail");
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
-	assert_int_equal(backend_apply(&cfg, &t, false, &v), 0);
+	assert_true(!strncmp(cg, "/importanced-", 13));
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, "/importanced-test-jail"); /* its 128 again */
+	assert_int_equal(v, 128);
+
+	/* a quota appears after the first boost: the next boost leaves it in
+	 * place and goes through nice */
+	snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", jail);
+	write_file(path, "10000\n");
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	expect_in(p.pid, "/importanced-test-jail");
+	assert_int_equal(t.via, BACKEND_NICE);
+	assert_int_equal(nice_of(p.pid), cfg.boost_nice);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(nice_of(p.pid), 0);
+	expect_in(p.pid, "/importanced-test-jail");
+	/* taken away: it moves again */
+	write_file(path, "-1\n");
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(t.via, BACKEND_CGROUP_V1);
+	assert_int_equal(nice_of(p.pid), 0);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
-	assert_int_equal(shares_of(cg), 128); /* not nice 0's 1024 */
+	assert_true(!strncmp(cg, "/importanced-", 13));
 	backend_detach(&cfg, &t);
-	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
-	assert_string_equal(cg, "/importanced-test-jail");
+	expect_in(p.pid, "/importanced-test-jail");
 	close(t.pidfd);
 
-	/* under a CPU quota: never moved out, boosted through nice */
+	/* under a quota from the start: attached, but never moved */
 	snprintf(path, sizeof(path), "%s/cpu.cfs_quota_us", jail);
-	assert_non_null(f = fopen(path, "w"));
-	fprintf(f, "10000\n");
-	assert_int_equal(fclose(f), 0);
+	write_file(path, "10000\n");
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
-	assert_int_equal(t.kind, BACKEND_NICE);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
-	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
-	assert_string_equal(cg, "/importanced-test-jail");
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(t.via, BACKEND_NICE);
+	expect_in(p.pid, "/importanced-test-jail");
 	backend_detach(&cfg, &t);
+	assert_int_equal(nice_of(p.pid), 0);
 	close(t.pidfd);
 	puppet_end(&p);
 	usleep(20000);
 	assert_int_equal(rmdir(jail), 0);
+}
+
+/* A receiver alone in its session's autogroup, in the cpu root, is
+ * boosted through that autogroup under a cgroup backend: nothing moves,
+ * and unboosted it is exactly where it was. */
+static void test_cgroup_v1_own_autogroup(void **state)
+{
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p;
+	char path[64], buf[128];
+	int nice = 99;
+	unsigned v;
+	FILE *f;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0 || access("/proc/self/autogroup", R_OK) != 0)
+		skip();
+	cfg = config(BACKEND_CGROUP_V1, NULL);
+	p = puppet_start(10, 0);
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu/cgroup.procs");
+	write_file(path, "%d\n", (int)p.pid);
+	puppet_do(&p, 's', 0);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_true(t.autogroup_alone);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(t.via, BACKEND_AUTOGROUP);
+	expect_in(p.pid, "/");
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)p.pid);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_int_equal(sscanf(buf, "/autogroup-%*u nice %d", &nice), 1);
+	assert_int_equal(nice, cfg.autogroup_nice);
+	assert_int_equal(nice_of(p.pid), 10);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_int_equal(sscanf(buf, "/autogroup-%*u nice %d", &nice), 1);
+	assert_int_equal(nice, 0);
+	expect_in(p.pid, "/");
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&p);
+}
+
+static void autogroup_set(pid_t pid, int nice)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "%d", nice);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int autogroup_nice_of(pid_t pid);
+
+/* The autogroup backend: a group nice someone else set during the boost
+ * is kept at the unboost. */
+static void test_autogroup_change_kept(void **state)
+{
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p;
+	unsigned v;
+
+	(void)state;
+	if (access("/proc/self/autogroup", R_OK) != 0 || access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	cfg = config(BACKEND_AUTOGROUP, NULL);
+	p = puppet_start(0, 0);
+	write_file("/sys/fs/cgroup/cpu/cgroup.procs", "%d\n", (int)p.pid);
+	puppet_do(&p, 's', 0);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, BACKEND_AUTOGROUP);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(autogroup_nice_of(p.pid), cfg.autogroup_nice);
+	autogroup_set(p.pid, 5);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(autogroup_nice_of(p.pid), 5);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(autogroup_nice_of(p.pid), 5); /* and its own from then on */
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&p);
+}
+
+/* What someone else changed during a boost is theirs at the unboost: a
+ * weight written on the receiver's leaf (it stays there at that weight,
+ * and goes back to it after the next boost), a move out of the leaf (it
+ * stays where it was put). */
+static void test_cgroup_v1_changes_kept(void **state)
+{
+	const char *elsewhere = "/sys/fs/cgroup/cpu/importanced-test-elsewhere";
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p;
+	char cg[256], leaf[256], path[400];
+	unsigned v;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	cfg = config(BACKEND_CGROUP_V1, NULL);
+	p = puppet_start(10, 0);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(cpu_cgroup_of(p.pid, leaf, sizeof(leaf)), 0);
+	assert_true(!strncmp(leaf, "/importanced-", 13));
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu%s/cpu.shares", leaf);
+	write_file(path, "2048\n");
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, leaf);
+	assert_int_equal(shares_of(leaf), 2048);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(shares_of(leaf), 10240);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(shares_of(leaf), 2048);
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+
+	/* moved out of the leaf during the boost */
+	rmdir(elsewhere);
+	assert_int_equal(mkdir(elsewhere, 0755), 0);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
+	assert_true(!strncmp(cg, "/importanced-", 13));
+	snprintf(path, sizeof(path), "%s/cgroup.procs", elsewhere);
+	write_file(path, "%d\n", (int)p.pid);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, "/importanced-test-elsewhere");
+	backend_detach(&cfg, &t);
+	expect_in(p.pid, "/importanced-test-elsewhere");
+	close(t.pidfd);
+	puppet_end(&p);
+	usleep(20000);
+	assert_int_equal(rmdir(elsewhere), 0);
+}
+
+/* Under the nice backend, a renice someone else made during the boost is
+ * kept at the unboost: a worse value, or one better than the boost (only
+ * a privileged caller can set it).  One better than before that the
+ * process may not set itself (RLIMIT_NICE 0, no CAP_SYS_NICE), but could
+ * have kept from the boost by raising its nice, is put back (also
+ * test_nice_inherited_levels); with CAP_SYS_NICE the process could set
+ * it anyway, and it is kept. */
+static void test_nice_renice_kept(void **state)
+{
+	struct backend_config cfg = config(BACKEND_NICE, NULL);
+	struct puppet p = puppet_start(10, 2);
+	struct backend_target t = target_of(p.pid);
+	pid_t tid;
+	unsigned v;
+
+	(void)state;
+	tid = puppet_do(&p, 't', 0);
+	backend_attach(&cfg, &t);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 0), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(nice_of(p.pid), 0); /* it may: CAP_SYS_NICE */
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 10), 0);
+
+	puppet_do(&p, 'c', 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(nice_of(p.pid), -10);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 15), 0);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)tid, -15), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(nice_of(p.pid), 15);
+	assert_int_equal(nice_of(tid), -15);
+
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 10), 0);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)tid, 10), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)p.pid, 0), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(nice_of(p.pid), 10);
+	assert_int_equal(nice_of(tid), 10);
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&p);
+}
+
+static int autogroup_nice_of(pid_t pid)
+{
+	char path[64], buf[128];
+	int nice = 99;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", (int)pid);
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_int_equal(sscanf(buf, "/autogroup-%*u nice %d", &nice), 1);
+	return nice;
+}
+
+/* receiver-background: unboosted, a receiver sits in the background band
+ * (nice 10 on its threads, or on its autogroup when it is alone in one),
+ * a boost lifts it, the unboost puts it back in the band, and leaving
+ * puts back its own values; a value already worse than the band is its
+ * own; a daemon that died with receivers in the band is undone by the
+ * next one. */
+static void test_background_band(void **state)
+{
+	char dir[] = "/tmp/test-backend-band.XXXXXX", cmd[128];
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p, q;
+	pid_t tid;
+	unsigned v;
+
+	(void)state;
+	cfg = config(BACKEND_NICE, NULL);
+	cfg.background = true;
+	p = puppet_start(0, 2);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_true(all_threads_at(p.pid, 10));
+	tid = puppet_do(&p, 't', 0); /* started in the band: inherits it */
+	assert_int_equal(nice_of(tid), 10);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_true(all_threads_at(p.pid, cfg.boost_nice));
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_true(all_threads_at(p.pid, 10));
+	backend_detach(&cfg, &t);
+	assert_true(all_threads_at(p.pid, 0));
+	close(t.pidfd);
+	puppet_end(&p);
+
+	/* already worse than the band: its own */
+	q = puppet_start(15, 0);
+	t = target_of(q.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(nice_of(q.pid), 15);
+	backend_detach(&cfg, &t);
+	assert_int_equal(nice_of(q.pid), 15);
+	close(t.pidfd);
+	puppet_end(&q);
+
+	/* off by default */
+	cfg.background = false;
+	q = puppet_start(0, 0);
+	t = target_of(q.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(nice_of(q.pid), 0);
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	puppet_end(&q);
+
+	/* a cgroup backend, alone in its autogroup: the group is in the band */
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0 && access("/proc/self/autogroup", R_OK) == 0) {
+		cfg = config(BACKEND_CGROUP_V1, NULL);
+		cfg.background = true;
+		q = puppet_start(0, 0);
+		puppet_do(&q, 's', 0);
+		t = target_of(q.pid);
+		backend_attach(&cfg, &t);
+		assert_true(t.autogroup_alone);
+		assert_int_equal(autogroup_nice_of(q.pid), 10);
+		assert_int_equal(nice_of(q.pid), 0);
+		assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+		assert_int_equal(autogroup_nice_of(q.pid), cfg.autogroup_nice);
+		assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+		assert_int_equal(autogroup_nice_of(q.pid), 10);
+		backend_detach(&cfg, &t);
+		assert_int_equal(autogroup_nice_of(q.pid), 0);
+		close(t.pidfd);
+		puppet_end(&q);
+	}
+
+	/* a cgroup backend through a leaf (it shares the test's session): in
+	 * the band it stays in its leaf at nice 10's weight, so that later
+	 * boosts move nothing; leaving puts it back where it was */
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0) {
+		char before[256], leaf[256];
+
+		cfg = config(BACKEND_CGROUP_V1, NULL);
+		cfg.background = true;
+		q = puppet_start(0, 0);
+		assert_int_equal(cpu_cgroup_of(q.pid, before, sizeof(before)), 0);
+		t = target_of(q.pid);
+		backend_attach(&cfg, &t);
+		assert_false(t.autogroup_alone);
+		assert_int_equal(nice_of(q.pid), 10);
+		assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+		assert_int_equal(cpu_cgroup_of(q.pid, leaf, sizeof(leaf)), 0);
+		assert_true(!strncmp(leaf, "/importanced-", 13));
+		assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+		expect_in(q.pid, leaf);
+		assert_int_equal(shares_of(leaf), 110);
+		assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+		assert_int_equal(shares_of(leaf), 10240);
+		assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+		assert_int_equal(shares_of(leaf), 110);
+		backend_detach(&cfg, &t);
+		expect_in(q.pid, before);
+		assert_int_equal(nice_of(q.pid), 0);
+		close(t.pidfd);
+		puppet_end(&q);
+	}
+
+	/* the daemon dies with a receiver boosted out of the band */
+	assert_non_null(mkdtemp(dir));
+	p = puppet_start(0, 2);
+	cfg = config(BACKEND_NICE, dir);
+	cfg.background = true;
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	close(t.pidfd);
+	free(t.saved);
+	free(t.band);
+	close(cfg.state_lock_fd);
+	cfg = config(BACKEND_NICE, dir);
+	assert_true(all_threads_at(p.pid, 0));
+	close(cfg.state_lock_fd);
+	puppet_end(&p);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* A daemon that dies leaves its records; the next one restores from them. */
@@ -580,7 +980,7 @@ static void test_restore_recorded(void **state)
 	cfg = config(BACKEND_NICE, dir);
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	assert_true(all_threads_at(p.pid, cfg.boost_nice));
 	/* the daemon "dies": nothing is detached; its lock goes with it */
 	close(t.pidfd);
@@ -687,7 +1087,7 @@ static void test_state_dir_guarded(void **state)
 	}
 	assert_int_equal(symlink(victim, name), 0);
 	backend_attach(&cfg, &t);
-	assert_int_equal(backend_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	read_victim(victim, "keep\n");
 	backend_detach(&cfg, &t);
 	read_victim(victim, "keep\n");
@@ -715,6 +1115,11 @@ int main(void)
 		cmocka_unit_test(test_cgroup_v1_leaf),
 		cmocka_unit_test(test_cgroup_v1_own_root),
 		cmocka_unit_test(test_cgroup_v1_limits_kept),
+		cmocka_unit_test(test_cgroup_v1_own_autogroup),
+		cmocka_unit_test(test_cgroup_v1_changes_kept),
+		cmocka_unit_test(test_autogroup_change_kept),
+		cmocka_unit_test(test_nice_renice_kept),
+		cmocka_unit_test(test_background_band),
 		cmocka_unit_test(test_restore_recorded),
 		cmocka_unit_test(test_state_dir_guarded),
 	};

@@ -203,7 +203,8 @@ static char hear(int fd, int timeout_ms)
 
 /*
  * Commands: 'r' receive the queued message with its voucher, 'v' release
- * the voucher, 'c' close the connection, 'e' let the extra threads exit.
+ * the voucher, 'c' close the connection, 'e' let the extra threads exit,
+ * 'n' set its main thread's nice to 0 itself.
  * The server sets itself up as a held-back background task: nice 10, idle
  * I/O class, a long timer slack, n_threads threads besides the main one.
  */
@@ -254,6 +255,9 @@ static void server_main(int cmd, int reply, int n_threads, bool own_session, uid
 		case 'c':
 			impc_close(c);
 			c = NULL;
+			break;
+		case 'n':
+			setpriority(PRIO_PROCESS, 0, 0);
 			break;
 		case 'e':
 			close(park[1]);
@@ -402,8 +406,9 @@ static bool is_boosted(const char *kind, const struct seen *v, const struct serv
 {
 	if (v->ioprio != IOPRIO_BE4 || v->slack != 50000)
 		return false;
-	if (!strcmp(kind, "cgroup-v1"))
-		return !strncmp(v->cpu_cgroup, "/importanced-", 13) && v->shares == 10240;
+	if (!strcmp(kind, "cgroup-v1")) /* its leaf, or its own autogroup in the root */
+		return (!strncmp(v->cpu_cgroup, "/importanced-", 13) && v->shares == 10240) ||
+		       (!strcmp(v->cpu_cgroup, "/") && v->autogroup_nice == -10);
 	if (!strcmp(kind, "autogroup"))
 		return v->autogroup_nice == -10;
 	for (int i = 0; i < s->n_tids; i++)
@@ -453,10 +458,10 @@ static bool have_autogroup(void)
 /* the tests                                                            */
 /* ------------------------------------------------------------------ */
 
-/* One backend through every way a boost ends. */
-static void exercise(const char *kind)
+/* One backend through every way a boost ends, the server in a session of
+ * its own or sharing the test's. */
+static void exercise(const char *kind, bool own_session)
 {
-	bool own_session = !strcmp(kind, "autogroup");
 	struct server s;
 	struct seen attached, v;
 	impc *d;
@@ -472,7 +477,7 @@ static void exercise(const char *kind)
 		assert_string_equal(attached.cpu_cgroup, s.unattached.cpu_cgroup);
 
 	/* boost, unboost */
-	print_message("%s: boost, unboost\n", kind);
+	print_message("%s: boost, unboost%s\n", kind, own_session ? " (a session of its own)" : "");
 	d = donor_send();
 	wait_boosted(kind, &s, true);
 	v = look(&s);
@@ -480,13 +485,8 @@ static void exercise(const char *kind)
 		assert_int_equal(v.nice[0], SERVER_NICE); /* the group does it, not nice */
 	server_do(&s, 'r');
 	server_do(&s, 'v');
-	if (!strcmp(kind, "cgroup-v1")) {
-		/* it stays in its leaf, at the weight of its nice value */
-		sleep_ms(100);
-		attached = look(&s);
-		assert_true(!strncmp(attached.cpu_cgroup, "/importanced-", 13));
-		assert_int_equal(attached.shares, 110);
-	}
+	/* unboosted, exactly where it was (cgroup-v1: back from its leaf, or
+	 * its own autogroup's nice put back) */
 	wait_same(&s, &attached);
 	impc_close(d);
 
@@ -554,7 +554,8 @@ static void test_cgroup_v1(void **state)
 	(void)state;
 	if (!have_cgroup_v1_cpu())
 		skip();
-	exercise("cgroup-v1");
+	exercise("cgroup-v1", false); /* through a leaf */
+	exercise("cgroup-v1", true);  /* through its own autogroup */
 }
 
 static void test_autogroup(void **state)
@@ -562,13 +563,13 @@ static void test_autogroup(void **state)
 	(void)state;
 	if (!have_autogroup())
 		skip();
-	exercise("autogroup");
+	exercise("autogroup", true);
 }
 
 static void test_nice(void **state)
 {
 	(void)state;
-	exercise("nice");
+	exercise("nice", false);
 }
 
 /* Asked for by name, a backend that cannot work stops the daemon with the
@@ -614,6 +615,186 @@ static void test_refused(void **state)
 			fail_msg("policy %s %s: \"%s\" not in: %s", cases[i].policy,
 				 cases[i].extra ? cases[i].extra : "", cases[i].says, buf);
 	}
+}
+
+/* Whether the daemons' log so far says `what`. */
+static bool log_says(const char *what)
+{
+	char buf[65536];
+	size_t n;
+	FILE *f = fopen(log_path, "re");
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return strstr(buf, what) != NULL;
+}
+
+static void wait_nice(pid_t tid, int want)
+{
+	for (int i = 0; i < 300 && getpriority(PRIO_PROCESS, (id_t)tid) != want; i++)
+		sleep_ms(10);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)tid), want);
+}
+
+/* A renice an administrator makes during a boost is theirs at the
+ * unboost (the nice backend through a real daemon), and the log says so. */
+static void test_renice_kept(void **state)
+{
+	struct server s;
+	impc *d;
+
+	(void)state;
+	unlink(log_path);
+	daemon_start("nice", NULL);
+	s = server_start(3, false, 0);
+	d = donor_send();
+	wait_boosted("nice", &s, true);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)s.tids[0], 15), 0);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)s.tids[1], -15), 0);
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_nice(s.tids[2], SERVER_NICE); /* ours: put back */
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.tids[0]), 15);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.tids[1]), -15);
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	assert_true(log_says("changed by someone else during the boost"));
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.tids[0]), 15);
+	server_end(&s);
+}
+
+/* The attack on the "kept" rule: a receiver of another uid (no
+ * CAP_SYS_NICE, RLIMIT_NICE 0: it cannot go below its nice 10 on its own)
+ * raises its nice from the boost's -10 to 0 while boosted, to keep 0 after
+ * the unboost.  That value is put back, and the log says so. */
+static void test_own_renice_put_back(void **state)
+{
+	struct passwd *pw;
+	struct server s;
+	impc *d;
+
+	(void)state;
+	if (!getpwnam(OTHER_USER) && system("useradd -M " OTHER_USER " 2>/dev/null") != 0)
+		skip();
+	assert_non_null(pw = getpwnam(OTHER_USER));
+	unlink(log_path);
+	daemon_start("nice", NULL);
+	s = server_start(3, false, pw->pw_uid);
+	d = donor_send();
+	wait_boosted("nice", &s, true);
+	server_do(&s, 'n');
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.pid), 0);
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_nice(s.pid, SERVER_NICE);
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	assert_true(log_says("than the process may set itself"));
+	server_end(&s);
+}
+
+/* receiver-background through a real daemon: a receiver's threads go
+ * into the band at HELLO, a boost lifts them, the unboost puts them back
+ * in the band, and disconnecting puts back its own nice. */
+static void test_background_band(void **state)
+{
+	struct server s;
+	impc *d;
+
+	(void)state;
+	daemon_start("nice", "--receiver-background yes --receiver-background-nice 15");
+	s = server_start(3, false, 0);
+	for (int i = 0; i < s.n_tids; i++)
+		wait_nice(s.tids[i], 15);
+	d = donor_send();
+	wait_boosted("nice", &s, true);
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	for (int i = 0; i < s.n_tids; i++)
+		wait_nice(s.tids[i], 15);
+	impc_close(d);
+	server_do(&s, 'c');
+	for (int i = 0; i < s.n_tids; i++)
+		wait_nice(s.tids[i], SERVER_NICE);
+	daemon_stop(SIGTERM);
+	server_end(&s);
+}
+
+static void cpu_write(const char *dir, const char *file, const char *fmt, long v)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu/%s/%s", dir, file);
+	assert_non_null(f = fopen(path, "we"));
+	fprintf(f, fmt, v);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The daemon's moves are its mover thread's: the receiver is there soon. */
+static void wait_cgroup(const struct server *s, const char *want)
+{
+	struct seen v = look(s);
+
+	for (int i = 0; i < 300 && strcmp(v.cpu_cgroup, want); i++) {
+		sleep_ms(10);
+		v = look(s);
+	}
+	assert_string_equal(v.cpu_cgroup, want);
+}
+
+/* Issue 15.6 through a real daemon: a receiver whose cgroup gets a CPU
+ * quota after it said HELLO and after a first boost is boosted through
+ * nice from then on and never leaves the quota's cgroup; without the
+ * quota, unboosted, it is back in that cgroup. */
+static void test_quota_followed(void **state)
+{
+	const char *jail = "importanced-e2e-jail";
+	char dir[200];
+	struct server s;
+	struct seen v;
+	impc *d;
+
+	(void)state;
+	if (!have_cgroup_v1_cpu())
+		skip();
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s", jail);
+	rmdir(dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	unlink(log_path);
+	daemon_start("cgroup-v1", NULL);
+	s = server_start(3, false, 0);
+	cpu_write(jail, "cgroup.procs", "%ld", (long)s.pid);
+	v = look(&s);
+	assert_string_equal(v.cpu_cgroup, "/importanced-e2e-jail");
+
+	d = donor_send();
+	wait_boosted("cgroup-v1", &s, true); /* into its leaf */
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_boosted("cgroup-v1", &s, false);
+	wait_cgroup(&s, "/importanced-e2e-jail");
+	impc_close(d);
+
+	cpu_write(jail, "cpu.cfs_quota_us", "%ld", 10000);
+	d = donor_send();
+	wait_nice(s.tids[0], BOOST_NICE);
+	v = look(&s);
+	assert_string_equal(v.cpu_cgroup, "/importanced-e2e-jail");
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_nice(s.tids[0], SERVER_NICE);
+	v = look(&s);
+	assert_string_equal(v.cpu_cgroup, "/importanced-e2e-jail");
+	assert_true(log_says("cpu.cfs_quota_us is 10000 in /importanced-e2e-jail: boosted through nice"));
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	server_end(&s);
+	sleep_ms(20);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 /* A process of ours made to take pid `want` (through ns_last_pid), parked
@@ -770,6 +951,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_autogroup, cleanup),
 		cmocka_unit_test_teardown(test_tid_reuse, cleanup),
 		cmocka_unit_test_teardown(test_flood_steps_down, cleanup),
+		cmocka_unit_test_teardown(test_renice_kept, cleanup),
+		cmocka_unit_test_teardown(test_own_renice_put_back, cleanup),
+		cmocka_unit_test_teardown(test_background_band, cleanup),
+		cmocka_unit_test_teardown(test_quota_followed, cleanup),
 	};
 	int r;
 
