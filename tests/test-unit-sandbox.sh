@@ -22,12 +22,14 @@
 #     is queued and while its voucher is held, and the receiver is
 #     scheduled as before once the work is done;
 #   - the Unix-socket source: redis-cli's request boosts redis-server;
-#   - the donor's exit drops its boosts within EXIT_MS, over IPC and over
-#     the socket source.  The daemon has no CAP_KILL here: a liveness check
-#     by signal 0 (kill, pidfd_send_signal) gets EPERM for another uid's
-#     process, so the donor would never be believed (no 'D' at HELLO, no
-#     boost); the daemon polls the donor's pidfd instead, which needs no
-#     permission over it;
+#   - the donor's exit drops its boosts within EXIT_MS, over IPC (also
+#     with its connection still open in a child: only its pidfd tells)
+#     and over the socket source.  The daemon has no CAP_KILL here: a
+#     liveness check by signal 0 (kill, pidfd_send_signal) gets EPERM for
+#     another uid's process; taken as "gone", every non-root HELLO is
+#     refused (-ESRCH) and this test fails at the receiver's connect (tried
+#     with such a build).  The daemon polls the pidfd, which needs no
+#     permission over the process;
 #   - D-Bus: importanced watches a private dbus-daemon running Debian's
 #     stock system.conf (only its address changed, plus the service's
 #     own policy file as a package would install it); busctl's call to a
@@ -316,10 +318,8 @@ echo "IPC: the donor's exit (its message still queued) dropped the boost in $(($
 exec 6>&-
 wait "$tx_pid" 2>/dev/null
 # The same with the donor's connection kept open by its child: no end of
-# file, only the donor's pidfd says it is gone.  The donor is not reaped
-# (a zombie: signal 0 would still find it, and without CAP_KILL it could
-# only get EPERM), so a liveness check by signal rather than by the pidfd
-# keeps this boost.
+# file; only the donor's pidfd (the daemon's exit watch) says it is gone,
+# once this shell has reaped it.
 peer_start tx 6 impboxdonor 0 send impboxsvc.work
 [ "$(peer_answer tx 1)" = D ] || fail "the second donor is not believed a donor: $(cat "$tmp/tx.out")"
 order tx 6 f
@@ -331,7 +331,7 @@ t0=$(now_ms)
 printf k >&6
 within $EXIT_MS is_unboosted "$rx_pid" "$auto" >/dev/null ||
 	fail "IPC: the donor exited (its socket open in pid $holder) and the receiver is still boosted after $EXIT_MS ms: $(sched_of "$rx_pid")"
-echo "IPC: the donor's exit, its connection still open in its child, dropped the boost in $(($(now_ms) - t0)) ms (donor unreaped)"
+echo "IPC: the donor's exit, its connection still open in its child, dropped the boost in $(($(now_ms) - t0)) ms"
 kill "$holder"
 exec 6>&-
 wait "$tx_pid" 2>/dev/null
