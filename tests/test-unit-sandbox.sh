@@ -23,8 +23,8 @@
 #     scheduled as before once the work is done;
 #   - the Unix-socket source: redis-cli's request boosts redis-server;
 #   - the donor's exit drops its boosts within EXIT_MS, over IPC (also
-#     with its connection still open in a child: only its pidfd tells)
-#     and over the socket source.  The daemon has no CAP_KILL here: a
+#     as an unreaped zombie with its connection still open in a child:
+#     only its pidfd tells) and over the socket source.  The daemon has no CAP_KILL here: a
 #     liveness check by signal 0 (kill, pidfd_send_signal) gets EPERM for
 #     another uid's process; taken as "gone", every non-root HELLO is
 #     refused (-ESRCH) and this test fails at the receiver's connect (tried
@@ -260,13 +260,21 @@ stays() {
 # ---- unit-peer processes, driven through fifos ----
 # peer_start NAME FD UID NICE ARGS...: its commands on fd FD, its answers
 # in $tmp/NAME.out (the first: D or R); its pid in $NAME_pid
+unreaped=no
 peer_start() {
 	n=$1 fd=$2 u=$3 ni=$4
 	shift 4
 	rm -f "$tmp/$n.in" "$tmp/$n.out"
 	mkfifo "$tmp/$n.in"
 	: >"$tmp/$n.out"
-	as "$u" nice -n "$ni" "$peer" "$tmp/sock" "$@" <"$tmp/$n.in" >"$tmp/$n.out" 2>&1 &
+	if [ "$unreaped" = yes ]; then
+		# its parent a sleep that never reaps it: once it exits it stays a
+		# zombie until the sleep, $NAME_pid, is killed
+		as "$u" sh -c 'exec 3<&0; "$0" "$@" <&3 3<&- & exec sleep 60 3<&-' nice -n "$ni" "$peer" "$tmp/sock" "$@" \
+			<"$tmp/$n.in" >"$tmp/$n.out" 2>&1 &
+	else
+		as "$u" nice -n "$ni" "$peer" "$tmp/sock" "$@" <"$tmp/$n.in" >"$tmp/$n.out" 2>&1 &
+	fi
 	eval "${n}_pid=$!"
 	kids="$kids $!"
 	eval "exec $fd>\"$tmp/$n.in\""
@@ -317,10 +325,15 @@ within $EXIT_MS is_unboosted "$rx_pid" "$auto" >/dev/null ||
 echo "IPC: the donor's exit (its message still queued) dropped the boost in $(($(now_ms) - t0)) ms"
 exec 6>&-
 wait "$tx_pid" 2>/dev/null
-# The same with the donor's connection kept open by its child: no end of
-# file; only the donor's pidfd (the daemon's exit watch) says it is gone,
-# once this shell has reaped it.
+# The same with the donor's connection kept open by its child, and the
+# donor left unreaped: no end of file, and the exited donor is a zombie,
+# which signal 0 still finds (without CAP_KILL: EPERM, "it exists").  Only
+# its pidfd, readable once it has exited, says it is gone.  A build whose
+# liveness is asked by signal (pidfd_send_signal, EPERM taken as alive) and
+# not watched on the pidfd keeps this boost: tried, it fails here.
+unreaped=yes
 peer_start tx 6 impboxdonor 0 send impboxsvc.work
+unreaped=no
 [ "$(peer_answer tx 1)" = D ] || fail "the second donor is not believed a donor: $(cat "$tmp/tx.out")"
 order tx 6 f
 holder=$said
@@ -331,8 +344,8 @@ t0=$(now_ms)
 printf k >&6
 within $EXIT_MS is_unboosted "$rx_pid" "$auto" >/dev/null ||
 	fail "IPC: the donor exited (its socket open in pid $holder) and the receiver is still boosted after $EXIT_MS ms: $(sched_of "$rx_pid")"
-echo "IPC: the donor's exit, its connection still open in its child, dropped the boost in $(($(now_ms) - t0)) ms"
-kill "$holder"
+echo "IPC: the donor's exit (a zombie), its connection still open in its child, dropped the boost in $(($(now_ms) - t0)) ms"
+kill "$holder" "$tx_pid"
 exec 6>&-
 wait "$tx_pid" 2>/dev/null
 printf q >&5
