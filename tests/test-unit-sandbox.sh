@@ -260,7 +260,7 @@ stays() {
 # ---- unit-peer processes, driven through fifos ----
 # peer_start NAME FD UID NICE ARGS...: its commands on fd FD, its answers
 # in $tmp/NAME.out (the first: D or R); its pid in $NAME_pid
-unreaped=no
+unreaped=no rx_pid="" tx_pid=""
 peer_start() {
 	n=$1 fd=$2 u=$3 ni=$4
 	shift 4
