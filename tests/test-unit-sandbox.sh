@@ -429,6 +429,7 @@ ms=$(within 2000 is_unboosted "$svc" "$auto") || fail "D-Bus: the service still 
 echo "D-Bus: after the reply, unboosted in $ms ms: $(sched_of "$svc")"
 
 kill "$pid"
-wait "$pid"
+wait "$pid" || fail "importanced exited with status $? when stopped"
 pid=""
+grep -q "Sanitizer" "$tmp/log" && fail "a sanitizer's report in the daemon's log"
 echo "PASS"
