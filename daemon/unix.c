@@ -45,6 +45,8 @@ struct uconn {
 	imp_voucher *held;    /* read, not answered: the reader's boost */
 	uint64_t deadline;    /* CLOCK_MONOTONIC usec; idle: when it is forgotten */
 	pid_t peer;           /* the sender's pid, as the listing shows it */
+	bool named;           /* held went to the reader a send event named, whose own
+	                         read the kernel may still report */
 	char path[UNIX_PATH_MAX + 1];
 	LIST_ENTRY(uconn) reader_link;
 	LIST_ENTRY(uconn) link;
@@ -395,6 +397,24 @@ static void conn_send(struct unix_source *s, struct uconn *c, struct utask *send
 	conn_idle_deadline(s, c, now);
 }
 
+/* c's reader read its message: the boost becomes the reader's voucher. */
+static void conn_receive(struct unix_source *s, struct uconn *c)
+{
+	imp_voucher *v = NULL;
+
+	if (!c->msg || imp_msg_receive(c->msg, IMP_RECV_VOUCHER, &v) < 0)
+		return;
+	imp_msg_unref(c->msg);
+	c->msg = NULL;
+	imp_voucher_release(c->sent_with);
+	c->sent_with = NULL;
+	user_uncharge(s->b, c->sender->user, USAGE_INFLIGHT, 1);
+	held_drop(s, c);
+	c->held = v; /* NULL when nothing was raised: then nothing is held */
+	if (v)
+		task_held(s, c->reader, 1);
+}
+
 static uint64_t now_usec(void)
 {
 	struct timespec ts;
@@ -445,7 +465,28 @@ static void on_send(struct unix_source *s, const struct unix_event *ev)
 		if (!(c = conn_new(s, ev, reader)))
 			goto unwatch;
 	}
+	/* The end's last reader (the kernel records every read) is a better
+	 * guess than who listened; when the data was read before this event
+	 * (the reader took it on another CPU before the send was seen), the
+	 * kernel did not report that read, and the reader it names read it. */
+	reader = ev->reader_tgid && (pid_t)ev->reader_tgid != getpid() ? task_get(s, ev->reader_tgid, ev->reader_start)
+									 : NULL;
+	if (reader && reader != c->reader && reader != sender && accepts(s, reader, c->path))
+		conn_port(s, c, reader);
+	if (ev->read && reader && reader != c->reader) {
+		/* read by a process that does not accept boosts */
+		if (!c->reader) {
+			s->refused++;
+			s->k.refuse(s->k.ctx, c->end);
+		}
+		conn_end(s, c);
+		return;
+	}
 	conn_send(s, c, sender, now);
+	if (ev->read && reader && c->msg) {
+		conn_receive(s, c);
+		c->named = true;
+	}
 	return;
 refuse:
 	s->refused++;
@@ -475,7 +516,6 @@ static void on_recv_end(struct unix_source *s, const struct unix_event *ev)
 {
 	struct uconn *c = conn_find(s, ev->end);
 	struct utask *t;
-	imp_voucher *v = NULL;
 
 	if (!c) {
 		s->k.unwatch(s->k.ctx, ev->end);
@@ -490,6 +530,18 @@ static void on_recv_end(struct unix_source *s, const struct unix_event *ev)
 			held_drop(s, c); /* it waits again and nothing is queued */
 		return;
 	}
+	if (c->named && !c->msg) {
+		/* the read of the message a send event said was read, by whom
+		 * it named or by another process: that one holds it */
+		c->named = false;
+		if (!c->held || !c->sender || !(t = task_get(s, ev->tgid, ev->start)) || t == c->reader ||
+		    t == c->sender || !accepts(s, t, c->path) || conn_port(s, c, t) < 0)
+			return;
+		conn_send(s, c, c->sender, now_usec());
+		conn_receive(s, c);
+		return;
+	}
+	c->named = false;
 	if (!c->msg && (c->reader || !c->sender))
 		return;
 	if (!(t = task_get(s, ev->tgid, ev->start))) {
@@ -516,17 +568,7 @@ static void on_recv_end(struct unix_source *s, const struct unix_event *ev)
 		if (!c->msg)
 			return;
 	}
-	if (imp_msg_receive(c->msg, IMP_RECV_VOUCHER, &v) < 0)
-		return;
-	imp_msg_unref(c->msg);
-	c->msg = NULL;
-	imp_voucher_release(c->sent_with);
-	c->sent_with = NULL;
-	user_uncharge(s->b, c->sender->user, USAGE_INFLIGHT, 1);
-	held_drop(s, c);
-	c->held = v; /* NULL when nothing was raised: then nothing is held */
-	if (v)
-		task_held(s, c->reader, 1);
+	conn_receive(s, c);
 }
 
 static void on_answer(struct unix_source *s, const struct unix_event *ev)

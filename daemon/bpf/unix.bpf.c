@@ -12,9 +12,21 @@
  * `receiver_uids`, or any end not yet refused when the daemon has rules it
  * must decide itself).  Such data marks the receiving end as watched
  * (`conns`); reads on a watched end, and data it sends back, reach the
- * daemon too, as the reader's consumption and its answer.  Because the
- * send is reported before the reader can run, the ring buffer holds a
- * request before its read, whichever CPU the reader is on.
+ * daemon too, as the reader's consumption and its answer.
+ *
+ * The data is on the queue before sk_data_ready fires, so a reader that
+ * is not asleep (one just entering its read, one that polls) can take it
+ * on another CPU before the send is seen; its read, on an end not watched
+ * yet, would pass unreported, and the boost would stay with the guessed
+ * reader.  So both sides leave a mark and then look at the other's, with
+ * a full barrier between (a locked instruction): a reader records itself
+ * on the end (socket storage) after every read, then looks whether the
+ * end is watched; a send reserves its event, marks the end watched, then
+ * looks whether its data is still queued and who read the end last.
+ * Either the read sees the mark (its event follows the send's in the ring
+ * buffer) or the send sees the read (its event says so and names the
+ * reader).  Every read of a Unix socket costs that record while the
+ * source is on.
  *
  * An end is known by its struct sock's address (a client's data can
  * arrive before the server accepts, when the end has no socket and no
@@ -94,6 +106,14 @@ struct {
 	__type(value, __u64);
 } conns SEC(".maps");
 
+/* by receiving end: its last reader (unix_reader) */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct unix_reader);
+} readers SEC(".maps");
+
 /* processes whose exit (and children) the daemon must hear of */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -115,6 +135,10 @@ struct {
 	__type(key, __u32);
 	__type(value, __u32);
 } settings SEC(".maps");
+
+/* a full barrier for a send to an end never read (its own cache line is
+ * not worth it: donors' sends are few) */
+__u64 fence;
 
 static __always_inline void count(__u32 which)
 {
@@ -166,7 +190,7 @@ static __always_inline struct unix_event *reserve(__u32 kind, struct task_struct
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = kind;
 	e->tgid = BPF_CORE_READ(t, tgid);
-	e->start = BPF_CORE_READ(t, start_boottime);
+	e->start = BPF_CORE_READ(t, group_leader, start_boottime);
 	e->uid = BPF_CORE_READ(t, cred, euid.val);
 	e->time = bpf_ktime_get_ns();
 	return e;
@@ -252,6 +276,7 @@ int BPF_PROG(on_ready, struct sock *sk)
 	struct unix_event *e;
 	struct sock *from;
 	const struct cred *cred;
+	struct unix_reader *rd;
 	__u64 end, from_end, ino, *no;
 	__u32 tgid, by, puid, f, type, queued;
 
@@ -290,12 +315,26 @@ int BPF_PROG(on_ready, struct sock *sk)
 	puid = cred ? BPF_CORE_READ(cred, euid.val) : BPF_CORE_READ(sk, sk_uid.val);
 	if (!(f & UNIX_CFG_ANY_PEER) && !bpf_map_lookup_elem(&receiver_uids, &puid))
 		return 0;
-	if (bpf_map_update_elem(&conns, &end, &ino, BPF_ANY) < 0) {
-		count(UNIX_STAT_FULL);
-		return 0; /* not watched, so not boosted */
-	}
+	/* reserved before the end is watched: a read that sees it watched
+	 * is reported after this */
 	if (!(e = reserve(UNIX_EV_SEND, t)))
 		return 0;
+	if (bpf_map_update_elem(&conns, &end, &ino, BPF_ANY) < 0) {
+		count(UNIX_STAT_FULL);
+		bpf_ringbuf_discard(e, 0);
+		return 0; /* not watched, so not boosted */
+	}
+	/* the barrier, then the reader's side: is the data still queued? */
+	rd = bpf_sk_storage_get(&readers, sk, 0, 0);
+	if (rd) {
+		__sync_fetch_and_add(&rd->reads, 0);
+		e->reader_tgid = rd->tgid;
+		e->reader_start = rd->start;
+	} else {
+		__sync_fetch_and_add(&fence, 1);
+	}
+	if (!BPF_CORE_READ(sk, sk_receive_queue.qlen))
+		e->read = 1;
 	e->ret = 1;
 	e->end = end;
 	e->by = by;
@@ -329,6 +368,17 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 	if (fl & 2 /* MSG_PEEK */)
 		return 0;
 	end = (__u64)sk;
+	if (ret > 0) {
+		/* who read, then the barrier, then whether a send marked it */
+		struct unix_reader *rd = bpf_sk_storage_get(&readers, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		struct task_struct *me = bpf_get_current_task_btf();
+
+		if (rd) {
+			rd->tgid = bpf_get_current_pid_tgid() >> 32;
+			rd->start = BPF_CORE_READ(me, group_leader, start_boottime);
+			__sync_fetch_and_add(&rd->reads, 1);
+		}
+	}
 	if (!watched(sk, end))
 		return 0;
 	/* A reader of a donor's request may pass it on at once, before the

@@ -35,6 +35,18 @@ struct unix_event {
 	unsigned int type;          /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
 	unsigned long long time;    /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
 	char path[UNIX_PATH_MAX];   /* SEND: the peer's address ('\0' first: abstract or none) */
+	unsigned int reader_tgid;   /* SEND: the last process that read this end (0: none seen) */
+	unsigned long long reader_start;
+	unsigned int read;          /* SEND: 1 when the data was read before it was reported, by
+	                               reader_tgid when the kernel saw that read */
+};
+
+/* What the kernel keeps on a receiving end (socket storage): its last reader. */
+struct unix_reader {
+	unsigned int tgid;
+	unsigned int pad;
+	unsigned long long start;
+	unsigned long long reads;
 };
 
 struct unix_exe_key {

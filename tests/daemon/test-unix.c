@@ -20,6 +20,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "process.h"
 #include "unix.h"
 
 struct recorder {
@@ -293,6 +294,77 @@ static void test_other_reader(void **state)
 	assert_int_equal(counts(f).conns, 1);
 }
 
+struct boosted_of {
+	pid_t pid;
+	int boosted; /* -1: not seen */
+};
+
+static void boosted_fn(void *ctx, const struct actor *actor, imp_task *task, bool receiver, const char *path,
+		       pid_t peer)
+{
+	struct boosted_of *b = ctx;
+	imp_task_info info;
+
+	(void)receiver;
+	(void)path;
+	(void)peer;
+	if (actor->pid == b->pid && imp_task_get_info(task, &info) == 0)
+		b->boosted = info.boosted;
+}
+
+/* whether the engine boosts pid's task (-1: the source has no such task) */
+static int boosted(struct fixture *f, pid_t pid)
+{
+	struct boosted_of b = { pid, -1 };
+
+	unix_source_foreach(f->s, boosted_fn, &b);
+	return b.boosted;
+}
+
+static void send_read_ev(struct fixture *f, pid_t reader, uint64_t reader_start)
+{
+	struct unix_event ev = { .kind = UNIX_EV_SEND, .tgid = (unsigned)f->donor, .start = f->donor_start,
+				 .ret = 1, .end = END, .by = UNIX_BY_UID, .peer_tgid = (unsigned)f->reader,
+				 .peer_start = f->reader_start, .type = SOCK_STREAM, .reader_tgid = (unsigned)reader,
+				 .reader_start = reader_start, .read = 1 };
+
+	snprintf(ev.path, sizeof(ev.path), "%s", "/run/test/a.sock");
+	unix_handle(f->s, &ev);
+}
+
+/* The reader took the data before the send was reported (its read was
+ * not): the send names it, and it holds the boost, not the process the
+ * kernel recorded as the peer (who listened). */
+static void test_read_first(void **state)
+{
+	struct fixture *f = *state;
+
+	send_read_ev(f, f->other, f->other_start);
+	assert_int_equal(counts(f).queued, 0);
+	assert_int_equal(counts(f).held, 1);
+	assert_int_equal(boosted(f, f->other), 1);
+	assert_int_not_equal(boosted(f, f->reader), 1);
+	/* the answer ends it */
+	end_ev(f, UNIX_EV_ANSWER, f->other, f->other_start, 2);
+	assert_int_equal(counts(f).held, 0);
+	assert_int_not_equal(boosted(f, f->other), 1);
+}
+
+/* The send was seen read, but the read of it is reported after (the
+ * reader named was the end's last one, not this one): the one that reads
+ * holds it. */
+static void test_read_named_other(void **state)
+{
+	struct fixture *f = *state;
+
+	send_read_ev(f, f->reader, f->reader_start);
+	assert_int_equal(boosted(f, f->reader), 1);
+	end_ev(f, UNIX_EV_RECV, f->other, f->other_start, 3);
+	assert_int_equal(counts(f).held, 1);
+	assert_int_equal(boosted(f, f->other), 1);
+	assert_int_not_equal(boosted(f, f->reader), 1);
+}
+
 /* the donor exits mid-request: nothing is left */
 static void test_donor_exit(void **state)
 {
@@ -343,6 +415,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reused_pid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_donor_exit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_named_other, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 	};

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -175,6 +176,89 @@ static void test_no_answer(void **state)
 	assert_true(boosted_for < 2000);
 	assert_int_equal(reap(rq), 2); /* the request itself got no answer */
 	close(fd);
+	e2e_stop_daemon();
+}
+
+/*
+ * A reader that takes the request before the kernel reports the send:
+ * the data is queued before sk_data_ready fires, and a reader polling on
+ * the other CPU reads it in between.  The listener is the test's (root,
+ * accepting boosts by path: the kernel's guess), the reader is a child
+ * that polls, pre-fork style.  The reader must hold the boost, and the
+ * guess must not keep it; each round is one request on a new connection.
+ */
+static void test_read_first(void **state)
+{
+	char path[128];
+	int ready[2], go[2], lfd, fd, rounds = 40;
+	pid_t pid, rq;
+	cpu_set_t cpus;
+
+	(void)state;
+	make_dir();
+	start_daemon("--unix-answer-timeout 5000");
+	snprintf(path, sizeof(path), "%s/poll.sock", dir);
+	lfd = listen_on(path, SOCK_STREAM);
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = e2e_fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char buf[16], c;
+
+		CPU_ZERO(&cpus);
+		CPU_SET(1, &cpus);
+		sched_setaffinity(0, sizeof(cpus), &cpus);
+		setpriority(PRIO_PROCESS, 0, BACKGROUND);
+		e2e_become(auid, agid);
+		for (;;) {
+			int conn = accept(lfd, NULL, NULL);
+
+			if (conn < 0 || write(ready[1], "r", 1) != 1)
+				_exit(1);
+			while (recv(conn, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+				; /* polls: no sleep between, no wakeup needed */
+			if (read(go[0], &c, 1) != 1)
+				_exit(0);
+			if (send(conn, "ok", 2, MSG_NOSIGNAL) != 2)
+				_exit(1);
+			close(conn);
+		}
+	}
+	close(lfd);
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	for (int i = 0; i < rounds; i++) {
+		char c;
+
+		assert_true((fd = unix_connect(path, SOCK_STREAM)) >= 0);
+		assert_int_equal(read(ready[0], &c, 1), 1);
+		rq = e2e_fork();
+		assert_true(rq >= 0);
+		if (rq == 0) {
+			sched_setaffinity(0, sizeof(cpus), &cpus);
+			e2e_become(duid, dgid);
+			if (send(fd, "req", 3, MSG_NOSIGNAL) != 3 || recv(fd, &c, 1, 0) != 1)
+				_exit(1);
+			_exit(0);
+		}
+		if (e2e_wait_nice(pid, BOOSTED, 1500) < 0)
+			fail_msg("round %d: the reader was not boosted (this process: nice %d)", i, e2e_nice(getpid()));
+		/* the guess (this process) holds nothing */
+		if (e2e_wait_nice(getpid(), 0, 1000) < 0)
+			fail_msg("round %d: the listener kept the boost", i);
+		assert_int_equal(e2e_nice(pid), BOOSTED);
+		assert_int_equal(write(go[1], "g", 1), 1);
+		assert_int_equal(reap(rq), 0);
+		assert_true(e2e_wait_nice(pid, BACKGROUND, 1500) >= 0);
+		close(fd);
+	}
+	close(go[1]);
+	kill(pid, SIGKILL);
+	reap(pid);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
 	e2e_stop_daemon();
 }
 
@@ -371,6 +455,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_no_rule_no_receiver, cleanup),
 		cmocka_unit_test_teardown(test_chain, cleanup),
 		cmocka_unit_test_teardown(test_no_answer, cleanup),
+		cmocka_unit_test_teardown(test_read_first, cleanup),
 		cmocka_unit_test_teardown(test_killed, cleanup),
 		cmocka_unit_test_teardown(test_socket_types, cleanup),
 		cmocka_unit_test_teardown(test_overflow, cleanup),
