@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,10 +99,17 @@ static int broker_namespace(const char *root)
 	jfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (jfd < 0 || bind(jfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, 0666) < 0)
 		return -1; /* (a launcher run as a user logs there too) */
+	pid_t launcher = getpid();
+
 	if (child_dies_with_parent() == 0) {
+		struct timeval tv = { 0, 200 * 1000 };
 		char buf[4096];
 
-		while (recv(jfd, buf, sizeof(buf), 0) >= 0 || errno == EINTR)
+		/* and ends with the launcher, whatever becomes of the death
+		 * signal once the launcher runs as another user */
+		setsockopt(jfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		while (getppid() == launcher &&
+		       (recv(jfd, buf, sizeof(buf), 0) >= 0 || errno == EINTR || errno == EAGAIN))
 			;
 		_exit(0);
 	}
