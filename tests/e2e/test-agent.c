@@ -314,6 +314,7 @@ static void test_agent_restart(void **state)
 	stop(&w->agent_pid);
 	assert_true(e2e_wait_nice(svc, 10, 1000) >= 0); /* before the reply */
 	waitpid(caller, NULL, 0);
+	assert_int_equal(truncate(w->log, 0), 0); /* the next "attached" is the new agent's */
 	w->agent_pid = start_agent(w);
 	assert_true(log_has(w, "attached by pid", 5000));
 	boosted_while_called(w, svc, "busctl");
