@@ -330,13 +330,8 @@ static void bus_close(struct agent *a)
 
 static int bus_connect(struct agent *a)
 {
-	static const char *const rules[] = {
-		"type='method_call'",
-		"type='method_return'",
-		"type='error'",
-		"type='signal',sender='" DBUS_DRIVER "',interface='" DBUS_DRIVER "',member='NameOwnerChanged'",
-	};
 	sd_bus_error err = SD_BUS_ERROR_NULL;
+	sd_bus_message *call = NULL;
 	int r;
 
 	if ((r = dbus_open(a->where, false, LOOKUP_USEC, &a->lookups)) < 0 ||
@@ -344,8 +339,9 @@ static int bus_connect(struct agent *a)
 		goto fail;
 	/* the agent may wait on its own bus once per connect: it serves
 	 * nobody meanwhile */
-	r = sd_bus_call_method(a->monitor, DBUS_DRIVER, DBUS_DRIVER_PATH, "org.freedesktop.DBus.Monitoring",
-			       "BecomeMonitor", &err, NULL, "asu", 4, rules[0], rules[1], rules[2], rules[3], 0);
+	if ((r = dbus_become_monitor_call(a->monitor, &call)) >= 0)
+		r = sd_bus_call(a->monitor, call, 0, &err, NULL);
+	sd_bus_message_unref(call);
 	if (r < 0 || (r = sd_bus_add_filter(a->monitor, NULL, on_monitored, a)) < 0 ||
 	    (r = sd_bus_add_filter(a->lookups, NULL, on_lookups, a)) < 0 ||
 	    (r = sd_bus_attach_event(a->lookups, a->ev, SD_EVENT_PRIORITY_NORMAL)) < 0 ||

@@ -142,3 +142,23 @@ uid_t dbus_owner(sd_bus *bus)
 		return (uid_t)-1;
 	return cred.uid;
 }
+
+int dbus_become_monitor_call(sd_bus *monitor, sd_bus_message **out)
+{
+	sd_bus_message *m = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_call(monitor, &m, DBUS_DRIVER, DBUS_DRIVER_PATH, "org.freedesktop.DBus.Monitoring",
+					   "BecomeMonitor");
+	if (r >= 0)
+		r = sd_bus_message_append(m, "asu", 4, "type='method_call'", "type='method_return'", "type='error'",
+					  "type='signal',sender='" DBUS_DRIVER "',interface='" DBUS_DRIVER
+					  "',member='NameOwnerChanged'",
+					  0);
+	if (r < 0) {
+		sd_bus_message_unref(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}

@@ -43,6 +43,11 @@ bool dbus_event_is_owner_change(const struct dbus_event *ev);
  * (-ENOMEDIUM: no session bus is known). */
 int dbus_open(const char *where, bool monitor, uint64_t call_usec, sd_bus **out);
 
+/* The BecomeMonitor call a watcher sends on its monitor connection: for
+ * what the handler needs (calls, returns, errors and the driver's
+ * NameOwnerChanged).  0 or -errno. */
+int dbus_become_monitor_call(sd_bus *monitor, sd_bus_message **out);
+
 /* The uid at the other end of the bus's socket: its owner.  (uid_t)-1
  * where the kernel cannot say (a bus over TCP). */
 uid_t dbus_owner(sd_bus *bus);

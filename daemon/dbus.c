@@ -397,15 +397,12 @@ static int on_became_monitor(sd_bus_message *m, void *userdata, sd_bus_error *re
  * -errno when the bus cannot be reached now. */
 static int watch_connect(struct dbus_bus *w)
 {
-	/* what the handler needs: calls, replies, errors and the owner changes */
-	static const char *const rules[] = {
-		"type='method_call'", "type='method_return'", "type='error'",
-		"type='signal',sender='" DRIVER "',interface='" DRIVER "',member='NameOwnerChanged'",
-	};
 	const char *where = bus_where(w->model);
+	sd_bus_message *call = NULL;
 	int r;
 
-	if ((r = dbus_open(where, false, LOOKUP_USEC, &w->lookups)) < 0 || (r = dbus_open(where, true, LOOKUP_USEC, &w->monitor)) < 0)
+	if ((r = dbus_open(where, false, LOOKUP_USEC, &w->lookups)) < 0 ||
+	    (r = dbus_open(where, true, LOOKUP_USEC, &w->monitor)) < 0)
 		goto fail;
 	/* one bus behind both: the owner of the look-ups' must be the monitor's */
 	if ((w->owner = dbus_owner(w->lookups)) != dbus_owner(w->monitor))
@@ -415,12 +412,13 @@ static int watch_connect(struct dbus_bus *w)
 	if ((r = sd_bus_add_filter(w->lookups, NULL, on_lookups, w)) < 0 ||
 	    (r = sd_bus_attach_event(w->lookups, w->b->ev, SD_EVENT_PRIORITY_NORMAL)) < 0 ||
 	    (r = sd_bus_attach_event(w->monitor, w->b->ev, SD_EVENT_PRIORITY_NORMAL)) < 0 ||
-	    (r = sd_bus_call_method_async(w->monitor, &w->becoming, DRIVER, DRIVER_PATH,
-					  "org.freedesktop.DBus.Monitoring", "BecomeMonitor", on_became_monitor, w,
-					  "asu", 4, rules[0], rules[1], rules[2], rules[3], 0)) < 0)
+	    (r = dbus_become_monitor_call(w->monitor, &call)) < 0 ||
+	    (r = sd_bus_call_async(w->monitor, &w->becoming, call, on_became_monitor, w, 0)) < 0)
 		goto fail;
+	sd_bus_message_unref(call);
 	return 0;
 fail:
+	sd_bus_message_unref(call);
 	watch_failed(w, r, NULL);
 	watch_close(w);
 	return r;
