@@ -403,12 +403,3 @@ void agent_peer_gone(struct broker *b, struct peer *c)
 			p = &(*p)->next;
 	}
 }
-
-unsigned agent_buses(const struct broker *b)
-{
-	unsigned n = 0;
-
-	for (const struct agent_bus *ab = b->agent_buses; ab; ab = ab->next)
-		n++;
-	return n;
-}

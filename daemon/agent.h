@@ -40,7 +40,4 @@ int agent_request(struct broker *b, struct peer *c, uint16_t type, const uint8_t
 /* The peer is going: its buses go, with every boost from them. */
 void agent_peer_gone(struct broker *b, struct peer *c);
 
-/* Buses attached now (diagnostics, tests). */
-unsigned agent_buses(const struct broker *b);
-
 #endif

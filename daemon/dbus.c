@@ -13,8 +13,6 @@
 #include "bus.h"
 #include "dbus.h"
 
-#define DRIVER DBUS_DRIVER
-#define DRIVER_PATH DBUS_DRIVER_PATH
 /* the longest bus name the specification allows */
 #define MAX_NAME 255
 /* a bus that cannot be reached is tried again this often */
@@ -200,7 +198,8 @@ static int ask(struct dbus_bus *w, const char *method, const char *name, sd_bus_
 		return -ENOMEM;
 	l->w = w;
 	snprintf(l->name, sizeof(l->name), "%s", name);
-	r = sd_bus_call_method_async(w->lookups, &slot, DRIVER, DRIVER_PATH, DRIVER, method, fn, l, "s", name);
+	r = sd_bus_call_method_async(w->lookups, &slot, DBUS_DRIVER, DBUS_DRIVER_PATH, DBUS_DRIVER, method, fn, l, "s",
+				     name);
 	if (r < 0) {
 		free(l);
 		return r;
