@@ -443,6 +443,86 @@ static ssize_t recv_frame(impc *c, int fd, int *fds, size_t *n_fds, bool wait)
 	return n;
 }
 
+/* The length of the message record at body (a struct impp_reply_receive
+ * and its data), or 0 when the len bytes there cannot hold it. */
+static size_t message_length(const uint8_t *body, size_t len)
+{
+	struct impp_reply_receive r;
+
+	if (len < sizeof(r))
+		return 0;
+	memcpy(&r, body, sizeof(r));
+	return r.len <= len - sizeof(r) ? sizeof(r) + r.len : 0;
+}
+
+/* A BATCH reply's shape: its header, the statuses and the records the
+ * header counts, and nothing after them. */
+static bool batch_fits(const uint8_t *body, size_t len)
+{
+	struct impp_reply_batch h;
+	size_t off, n;
+
+	if (len < sizeof(h))
+		return false;
+	memcpy(&h, body, sizeof(h));
+	if (h.n_release > IMPP_MAX_BATCH_ITEMS || h.n_send > IMPP_MAX_BATCH_ITEMS || h.n_recv > IMPP_MAX_BATCH_ITEMS)
+		return false;
+	off = sizeof(h) + (size_t)h.n_release * sizeof(int32_t) + (size_t)h.n_send * sizeof(struct impp_reply_send);
+	for (uint32_t i = 0; i < h.n_recv && off <= len; i++, off += n)
+		if (!(n = message_length(body + off, len - off)))
+			return false;
+	return off == len;
+}
+
+/* Whether the body of a reply with status 0 to a request of this type
+ * has the shape protocol.h gives it: its fixed part, and what its lengths
+ * say follows.  Every reply is checked here before anything reads it
+ * (dispatch, call_direct), so the parsers below take what fits; one that
+ * does not is a frame that is not this protocol, and ends the connection. */
+static bool reply_fits(uint16_t type, const uint8_t *body, size_t len)
+{
+	struct impp_reply_text t;
+	struct impp_reply_stats st;
+
+	switch (type) {
+	case IMPP_REQ_HELLO:
+	case IMPP_REQ_CONFIRM:
+		return len >= sizeof(struct impp_reply_hello);
+	case IMPP_REQ_PORT_ALLOCATE:
+	case IMPP_REQ_NAME_LOOKUP:
+		return len >= sizeof(struct impp_reply_port);
+	case IMPP_REQ_SEND:
+		return len >= sizeof(struct impp_reply_send);
+	case IMPP_REQ_RECEIVE:
+	case IMPP_REQ_SEND_RECEIVE:
+		return message_length(body, len) == len;
+	case IMPP_REQ_BATCH:
+		return batch_fits(body, len);
+	case IMPP_REQ_VOUCHER_DROP_EXTERNAL:
+	case IMPP_REQ_LEGACY_COMPLETE:
+		return len >= sizeof(struct impp_reply_code);
+	case IMPP_REQ_FILELOCK:
+		return len >= sizeof(struct impp_reply_filelock);
+	case IMPP_REQ_AGENT_ATTACH:
+		return len >= sizeof(struct impp_reply_agent_attach);
+	case IMPP_REQ_VOUCHER_DESCRIBE:
+	case IMPP_REQ_TASKS:
+	case IMPP_REQ_GRAPH:
+	case IMPP_REQ_WHY:
+		if (len < sizeof(t))
+			return false;
+		memcpy(&t, body, sizeof(t));
+		return t.len == len - sizeof(t);
+	case IMPP_REQ_STATUS:
+		if (len < sizeof(st))
+			return false;
+		memcpy(&st, body, sizeof(st));
+		return st.backends_len <= len - sizeof(st);
+	default:
+		return true; /* a status alone */
+	}
+}
+
 /* Takes an event frame; returns 1 if it was one. */
 static int take_event(impc *c, const struct impp_header *h, const uint8_t *body)
 {
@@ -493,19 +573,15 @@ static int take_event(impc *c, const struct impp_header *h, const uint8_t *body)
 	return 0;
 }
 
-/* Parses one received message (a struct impp_reply_receive and its data)
- * into msg, taking its files from fds[*fd_at...]. */
-static int take_message(impc *c, const uint8_t *body, size_t len, int *fds, size_t n_fds, size_t *fd_at,
-			impc_message *msg)
+/* Parses one received message (a struct impp_reply_receive and its data,
+ * its shape checked by reply_fits) into msg, taking its files from
+ * fds[*fd_at...]. */
+static int take_message(impc *c, const uint8_t *body, int *fds, size_t n_fds, size_t *fd_at, impc_message *msg)
 {
 	struct impp_reply_receive r;
 
 	memset(msg, 0, sizeof(*msg));
-	if (len < sizeof(r))
-		return -EBADMSG;
 	memcpy(&r, body, sizeof(r));
-	if (len != sizeof(r) + r.len)
-		return -EBADMSG;
 	msg->data = malloc(r.len ? r.len : 1);
 	if (!msg->data)
 		return -ENOMEM;
@@ -522,8 +598,9 @@ static int take_message(impc *c, const uint8_t *body, size_t len, int *fds, size
 	return 0;
 }
 
-/* An asynchronous op's reply (status 0) into its completion. */
-static void complete_async(impc *c, struct op *op, const uint8_t *body, size_t len, int *fds, size_t n_fds)
+/* An asynchronous op's reply (status 0, its shape checked) into its
+ * completion. */
+static void complete_async(impc *c, struct op *op, const uint8_t *body, int *fds, size_t n_fds)
 {
 	size_t at = 0;
 	int e = 0;
@@ -531,14 +608,10 @@ static void complete_async(impc *c, struct op *op, const uint8_t *body, size_t l
 	if (op->kind == IMPC_OP_SEND) {
 		struct impp_reply_send r;
 
-		if (len < sizeof(r))
-			e = -EBADMSG;
-		else {
-			memcpy(&r, body, sizeof(r));
-			op->result.msg_id = make_handle(c, r.msg_id);
-		}
+		memcpy(&r, body, sizeof(r));
+		op->result.msg_id = make_handle(c, r.msg_id);
 	} else {
-		e = take_message(c, body, len, fds, n_fds, &at, &op->result.msg);
+		e = take_message(c, body, fds, n_fds, &at, &op->result.msg);
 	}
 	finish(c, op, e);
 }
@@ -546,8 +619,9 @@ static void complete_async(impc *c, struct op *op, const uint8_t *body, size_t l
 /* A frame read from the daemon (lock held): an event, or the reply to a
  * pending op.  The files passed with it are taken or closed.  0, or
  * -EPROTO when the frame is malformed (a bad header, a reply of another
- * type than its request's, one too short for its status, an error event
- * that is no error): the caller gives the connection up. */
+ * type than its request's, one too short for its status or not of its
+ * request's shape, an error event that is no error): the op ends with
+ * -EPROTO and the caller gives the connection up. */
 static int dispatch(impc *c, size_t n, int *fds, size_t n_fds)
 {
 	struct impp_header h;
@@ -572,7 +646,7 @@ static int dispatch(impc *c, size_t n, int *fds, size_t n_fds)
 		goto out;
 	}
 	memcpy(&status, body, sizeof(status));
-	if (h.type == IMPP_EVT_ERROR && status >= 0) {
+	if ((h.type == IMPP_EVT_ERROR && status >= 0) || (status >= 0 && !reply_fits(op->type, body, h.length))) {
 		e = -EPROTO;
 		goto out;
 	}
@@ -580,7 +654,7 @@ static int dispatch(impc *c, size_t n, int *fds, size_t n_fds)
 	if (status < 0) {
 		finish(c, op, status);
 	} else if (op->kind) {
-		complete_async(c, op, body, h.length, fds, n_fds);
+		complete_async(c, op, body, fds, n_fds);
 	} else {
 		if (!(op->body = malloc(h.length ? h.length : 1))) {
 			finish(c, op, -ENOMEM);
@@ -704,6 +778,8 @@ static int call_direct(impc *c, int fd, uint16_t type, const void *req, size_t l
 		memcpy(&status, c->buf + sizeof(h), sizeof(status));
 		if (h.type == IMPP_EVT_ERROR)
 			return status < 0 ? status : -EPROTO;
+		if (status >= 0 && !reply_fits(type, c->buf + sizeof(h), h.length))
+			return -EPROTO;
 		if (body) {
 			*body = c->buf + sizeof(h);
 			*body_len = h.length;
@@ -731,8 +807,7 @@ static int open_connection(impc *c, bool *donor)
 		close(fd);
 		return e;
 	}
-	if ((e = call_direct(c, fd, IMPP_REQ_HELLO, &q, sizeof(q), NULL, 0, &body, &len)) < 0 ||
-	    (len < sizeof(r) && (e = -EBADMSG))) {
+	if ((e = call_direct(c, fd, IMPP_REQ_HELLO, &q, sizeof(q), NULL, 0, &body, &len)) < 0) {
 		close(fd);
 		return e;
 	}
@@ -741,8 +816,7 @@ static int open_connection(impc *c, bool *donor)
 		/* the handshake's second half: only now is donor status decided */
 		struct impp_req_confirm cq = { r.challenge };
 
-		if ((e = call_direct(c, fd, IMPP_REQ_CONFIRM, &cq, sizeof(cq), NULL, 0, &body, &len)) < 0 ||
-		    (len < sizeof(r) && (e = -EBADMSG))) {
+		if ((e = call_direct(c, fd, IMPP_REQ_CONFIRM, &cq, sizeof(cq), NULL, 0, &body, &len)) < 0) {
 			close(fd);
 			return e;
 		}
@@ -768,8 +842,6 @@ static int restore(impc *c, int fd, struct remap *r)
 
 		if ((e = call_direct(c, fd, IMPP_REQ_PORT_ALLOCATE, &q, sizeof(q), NULL, 0, &body, &len)) < 0)
 			return e;
-		if (len < sizeof(rp))
-			return -EBADMSG;
 		memcpy(&rp, body, sizeof(rp));
 		r->current = make_handle(c, rp.port);
 		for (size_t i = 0; i < r->n_names; i++) {
@@ -788,8 +860,6 @@ static int restore(impc *c, int fd, struct remap *r)
 
 		if ((e = call_direct(c, fd, IMPP_REQ_NAME_LOOKUP, &qn, sizeof(qn), r->names[0], qn.len, &body, &len)) < 0)
 			return e;
-		if (len < sizeof(rp))
-			return -EBADMSG;
 		memcpy(&rp, body, sizeof(rp));
 		r->current = make_handle(c, rp.port);
 	}
@@ -1073,16 +1143,12 @@ static int call_locked(impc *c, uint16_t type, const void *req, size_t len, cons
 	return e;
 }
 
-/* Takes the fixed part of a reply (its first size bytes) into out and
- * frees the reply: 0, or -EPROTO when it is shorter. */
-static int take_fixed(struct reply *rep, void *out, size_t size)
+/* Takes the fixed part of a reply (its first size bytes, which
+ * reply_fits made sure it has) into out and frees the reply. */
+static void take_fixed(struct reply *rep, void *out, size_t size)
 {
-	int e = rep->len < size ? -EPROTO : 0;
-
-	if (e == 0)
-		memcpy(out, rep->body, size);
+	memcpy(out, rep->body, size);
 	reply_free(rep);
-	return e;
 }
 
 /* call_locked() from outside the lock, for requests naming no handle. */
@@ -1266,15 +1332,12 @@ int impc_next_event(impc *c, int timeout_ms, impc_event *ev)
 /* ports and names                                                      */
 /* ------------------------------------------------------------------ */
 
-static int reply_port_id(const struct reply *rep, uint64_t *id)
+static uint64_t reply_port_id(const struct reply *rep)
 {
 	struct impp_reply_port r;
 
-	if (rep->len < sizeof(r))
-		return -EBADMSG;
 	memcpy(&r, rep->body, sizeof(r));
-	*id = r.port;
-	return 0;
+	return r.port;
 }
 
 int impc_port_allocate(impc *c, bool donate, uint64_t *port)
@@ -1282,7 +1345,6 @@ int impc_port_allocate(impc *c, bool donate, uint64_t *port)
 	struct impp_req_port_allocate q = { donate ? 0 : IMPP_PORT_NO_DONATION };
 	struct reply rep;
 	struct remap *r;
-	uint64_t id;
 	int e;
 
 	if (!c || !port)
@@ -1290,11 +1352,9 @@ int impc_port_allocate(impc *c, bool donate, uint64_t *port)
 	pthread_mutex_lock(&c->lock);
 	if ((e = ensure_connected(c)) == 0 &&
 	    (e = call_locked(c, IMPP_REQ_PORT_ALLOCATE, &q, sizeof(q), NULL, 0, NULL, 0, &rep)) == 0) {
-		if ((e = reply_port_id(&rep, &id)) == 0) {
-			*port = make_handle(c, id);
-			if (c->reconnect && remap_add(c, *port, true, donate, &r) < 0)
-				e = -ENOMEM; /* the port exists, but could not be restored */
-		}
+		*port = make_handle(c, reply_port_id(&rep));
+		if (c->reconnect && remap_add(c, *port, true, donate, &r) < 0)
+			e = -ENOMEM; /* the port exists, but could not be restored */
 		reply_free(&rep);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1370,16 +1430,15 @@ int impc_lookup(impc *c, const char *name, uint64_t *port)
 	pthread_mutex_lock(&c->lock);
 	if ((e = ensure_connected(c)) == 0 &&
 	    (e = call_locked(c, IMPP_REQ_NAME_LOOKUP, &q, sizeof(q), name, q.len, NULL, 0, &rep)) == 0) {
-		if ((e = reply_port_id(&rep, &id)) == 0) {
-			*port = port_in(c, id);
-			if (c->reconnect) {
-				/* the name's handle stays what it was first */
-				if ((r = remap_by_lookup(c, name))) {
-					r->current = make_handle(c, id);
-					*port = r->handle;
-				} else if (remap_add(c, *port, false, false, &r) == 0 && remap_add_name(r, name) < 0) {
-					remap_remove(c, r);
-				}
+		id = reply_port_id(&rep);
+		*port = port_in(c, id);
+		if (c->reconnect) {
+			/* the name's handle stays what it was first */
+			if ((r = remap_by_lookup(c, name))) {
+				r->current = make_handle(c, id);
+				*port = r->handle;
+			} else if (remap_add(c, *port, false, false, &r) == 0 && remap_add_name(r, name) < 0) {
+				remap_remove(c, r);
 			}
 		}
 		reply_free(&rep);
@@ -1427,9 +1486,11 @@ int impc_send_message(impc *c, const impc_send_args *a, uint64_t *msg_id)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	if ((e = ensure_connected(c)) == 0 && (e = send_request(c, a, &q)) == 0 &&
-	    (e = call_locked(c, IMPP_REQ_SEND, &q, sizeof(q), a->data, a->len, a->fds, a->n_fds, &rep)) == 0 &&
-	    (e = take_fixed(&rep, &r, sizeof(r))) == 0 && msg_id)
-		*msg_id = make_handle(c, r.msg_id);
+	    (e = call_locked(c, IMPP_REQ_SEND, &q, sizeof(q), a->data, a->len, a->fds, a->n_fds, &rep)) == 0) {
+		take_fixed(&rep, &r, sizeof(r));
+		if (msg_id)
+			*msg_id = make_handle(c, r.msg_id);
+	}
 	pthread_mutex_unlock(&c->lock);
 	return e;
 }
@@ -1478,7 +1539,7 @@ static int send_receive_request(impc *c, const impc_send_args *send, uint64_t re
 static int take_reply_message(impc *c, struct reply *rep, impc_message *msg)
 {
 	size_t at = 0;
-	int e = take_message(c, rep->body, rep->len, rep->fds, rep->n_fds, &at, msg);
+	int e = take_message(c, rep->body, rep->fds, rep->n_fds, &at, msg);
 
 	reply_free(rep);
 	return e;
@@ -1670,19 +1731,22 @@ static uint8_t *batch_request(impc *c, const impc_batch *bt, size_t *len, int *f
 	return buf;
 }
 
-/* Takes a BATCH reply's statuses and messages into bt (lock held). */
+/* Takes a BATCH reply's statuses and messages into bt (lock held; its
+ * shape checked by reply_fits).  A reply that answers another batch than
+ * bt (its counts differ) is not this protocol: the connection is given up
+ * and -EPROTO returned. */
 static int batch_take(impc *c, impc_batch *bt, struct reply *rep)
 {
 	const uint8_t *body = rep->body;
-	size_t len = rep->len, off, fd_at = 0;
+	size_t off, fd_at = 0;
 	struct impp_reply_batch h;
 
-	if (len < sizeof(h))
-		return -EBADMSG;
 	memcpy(&h, body, sizeof(h));
+	if (h.n_release != bt->n_release || h.n_send != bt->n_send || h.n_recv > bt->max_msgs) {
+		drop_connection(c, -EPROTO);
+		return -EPROTO;
+	}
 	off = sizeof(h) + (size_t)h.n_release * sizeof(int32_t) + (size_t)h.n_send * sizeof(struct impp_reply_send);
-	if (h.n_release != bt->n_release || h.n_send != bt->n_send || h.n_recv > bt->max_msgs || off > len)
-		return -EBADMSG;
 	for (size_t i = 0; i < bt->n_release; i++) {
 		int32_t st;
 
@@ -1700,28 +1764,18 @@ static int batch_take(impc *c, impc_batch *bt, struct reply *rep)
 			bt->msg_ids[i] = make_handle(c, rs.msg_id);
 	}
 	for (uint32_t i = 0; i < h.n_recv; i++) {
-		struct impp_reply_receive r;
-		int e;
+		int e = take_message(c, body + off, rep->fds, rep->n_fds, &fd_at, &bt->msgs[i]);
 
-		if (off + sizeof(r) > len)
-			e = -EBADMSG;
-		else {
-			memcpy(&r, body + off, sizeof(r));
-			e = off + sizeof(r) + r.len > len
-				    ? -EBADMSG
-				    : take_message(c, body + off, sizeof(r) + r.len, rep->fds, rep->n_fds, &fd_at,
-						   &bt->msgs[i]);
-		}
 		if (e < 0) {
 			/* the messages were received: hand over those we could */
 			bt->recv_status = e;
 			return 0;
 		}
-		off += sizeof(r) + r.len;
+		off += message_length(body + off, rep->len - off);
 		bt->n_msgs++;
 	}
 	bt->recv_status = h.n_recv ? 0 : h.recv_status;
-	return off == len ? 0 : -EBADMSG;
+	return 0;
 }
 
 int impc_exchange(impc *c, impc_batch *bt)
@@ -1799,10 +1853,8 @@ int impc_voucher_release(impc *c, uint64_t voucher)
 static int take_code(struct reply *rep, uint32_t *remaining)
 {
 	struct impp_reply_code r;
-	int e;
 
-	if ((e = take_fixed(rep, &r, sizeof(r))) < 0)
-		return e;
+	take_fixed(rep, &r, sizeof(r));
 	if (remaining)
 		*remaining = r.remaining;
 	return r.code;
@@ -1833,18 +1885,12 @@ static int take_text(struct reply *rep, char **text)
 	struct impp_reply_text r;
 	int e = 0;
 
-	if (rep->len < sizeof(r))
-		e = -EBADMSG;
-	else {
-		memcpy(&r, rep->body, sizeof(r));
-		if (rep->len != sizeof(r) + r.len)
-			e = -EBADMSG;
-		else if (!(*text = malloc(r.len + 1)))
-			e = -ENOMEM;
-		else {
-			memcpy(*text, rep->body + sizeof(r), r.len);
-			(*text)[r.len] = '\0';
-		}
+	memcpy(&r, rep->body, sizeof(r));
+	if (!(*text = malloc(r.len + 1))) {
+		e = -ENOMEM;
+	} else {
+		memcpy(*text, rep->body + sizeof(r), r.len);
+		(*text)[r.len] = '\0';
 	}
 	reply_free(rep);
 	return e;
@@ -1883,8 +1929,9 @@ int impc_filelock_wait(impc *c, int fd, const struct flock *lock, uint64_t *wait
 	if ((e = ensure_connected(c)) == 0)
 		e = call_locked(c, IMPP_REQ_FILELOCK, &q, sizeof(q), NULL, 0, &fd, 1, &rep);
 	pthread_mutex_unlock(&c->lock);
-	if (e < 0 || (e = take_fixed(&rep, &r, sizeof(r))) < 0)
+	if (e < 0)
 		return e;
+	take_fixed(&rep, &r, sizeof(r));
 	*wait = r.id;
 	if (holder)
 		*holder = r.holder_pid;
@@ -1935,24 +1982,18 @@ int impc_status_get(impc *c, impc_status *st)
 {
 	struct impp_reply_stats r;
 	struct reply rep;
+	size_t n;
 	int e;
 
 	if (!st)
 		return -EINVAL;
 	if ((e = transact(c, IMPP_REQ_STATUS, NULL, 0, NULL, 0, &rep)) < 0)
 		return e;
-	st->backends[0] = '\0';
-	if (rep.len >= sizeof(r)) {
-		memcpy(&r, rep.body, sizeof(r));
-		if (r.backends_len <= rep.len - sizeof(r)) {
-			size_t n = r.backends_len < sizeof(st->backends) - 1 ? r.backends_len : sizeof(st->backends) - 1;
-
-			memcpy(st->backends, rep.body + sizeof(r), n);
-			st->backends[n] = '\0';
-		}
-	}
-	if ((e = take_fixed(&rep, &r, sizeof(r))) < 0)
-		return e;
+	memcpy(&r, rep.body, sizeof(r));
+	n = r.backends_len < sizeof(st->backends) - 1 ? r.backends_len : sizeof(st->backends) - 1;
+	memcpy(st->backends, rep.body + sizeof(r), n);
+	st->backends[n] = '\0';
+	take_fixed(&rep, &r, sizeof(r));
 	st->clients = r.clients;
 	st->task_elems = r.task_elems;
 	st->inherits = r.inherits;
@@ -2017,8 +2058,7 @@ int impc_agent_attach(impc *c, const char *address, uint32_t *bus)
 	q.len = (uint16_t)n;
 	if ((e = transact(c, IMPP_REQ_AGENT_ATTACH, &q, sizeof(q), address, n, &rep)) < 0)
 		return e;
-	if ((e = take_fixed(&rep, &r, sizeof(r))) < 0)
-		return e;
+	take_fixed(&rep, &r, sizeof(r));
 	*bus = r.bus;
 	return 0;
 }

@@ -32,7 +32,7 @@
  * the same way (calls in flight end with the same error):
  *   -EPROTO      a frame that is not this protocol (a bad header, a
  *                reply of another type than its request's, one too short
- *                for what it must hold);
+ *                for what it must hold or whose own lengths run past it);
  *   -ETIMEDOUT   with a call timeout (impc_set_timeout), a blocking
  *                call's reply did not come in time.
  *

@@ -748,7 +748,16 @@ static void test_reconnect(void **state)
 /* ------------------------------------------------------------------ */
 
 /* What the fake daemon does with the first request after the handshake. */
-enum fake_mode { FAKE_BAD_MAGIC, FAKE_BAD_LENGTH, FAKE_WRONG_TYPE, FAKE_SHORT, FAKE_SILENT, FAKE_PORT_THEN_SILENT };
+enum fake_mode {
+	FAKE_BAD_MAGIC,
+	FAKE_BAD_LENGTH,
+	FAKE_WRONG_TYPE,
+	FAKE_SHORT,
+	FAKE_BODY_SHORT,   /* status 0, but the body stops inside its fixed part */
+	FAKE_TAIL_PAST,    /* status 0, a length in the body past the frame's end */
+	FAKE_SILENT,
+	FAKE_PORT_THEN_SILENT
+};
 
 static void fake_send(int fd, uint16_t type, uint32_t serial, const void *body, size_t len, uint32_t magic,
 		      uint32_t length)
@@ -814,6 +823,21 @@ static void fake_daemon(enum fake_mode mode, int ready)
 		case FAKE_SHORT:
 			fake_send(fd, IMPP_REPLY(h.type), h.serial, &st, 2, IMPP_MAGIC, 2);
 			break;
+		case FAKE_BODY_SHORT:
+			fake_send(fd, IMPP_REPLY(h.type), h.serial, &st, 6, IMPP_MAGIC, 6);
+			break;
+		case FAKE_TAIL_PAST:
+			if (h.type == IMPP_REQ_STATUS) {
+				st.backends_len = 100; /* none follow */
+				fake_send(fd, IMPP_REPLY(h.type), h.serial, &st, sizeof(st), IMPP_MAGIC, sizeof(st));
+			} else {
+				struct impp_reply_text t = { 0, 100 }; /* 10 follow */
+				uint8_t b[sizeof(t) + 10] = { 0 };
+
+				memcpy(b, &t, sizeof(t));
+				fake_send(fd, IMPP_REPLY(h.type), h.serial, b, sizeof(b), IMPP_MAGIC, sizeof(b));
+			}
+			break;
 		case FAKE_SILENT:
 			break;
 		case FAKE_PORT_THEN_SILENT: {
@@ -863,18 +887,37 @@ static void fake_saw_close(void)
 
 /* A malformed reply ends the call with -EPROTO (not a wait for ever) and
  * closes the connection: bad magic, a length that is not the frame's, a
- * reply of another type than the request's, one too short for a status. */
+ * reply of another type than the request's, one too short for a status;
+ * and, with status 0, a body too short for its request's reply or whose
+ * own length runs past the frame (a STATUS reply's backends, a TASKS
+ * reply's text).  The DISCONNECTED event says -EPROTO. */
 static void test_malformed_reply_is_eproto(void **state)
 {
-	static const enum fake_mode modes[] = { FAKE_BAD_MAGIC, FAKE_BAD_LENGTH, FAKE_WRONG_TYPE, FAKE_SHORT };
+	static const struct {
+		enum fake_mode mode;
+		bool text;
+	} cases[] = {
+		{ FAKE_BAD_MAGIC, false }, { FAKE_BAD_LENGTH, false }, { FAKE_WRONG_TYPE, false }, { FAKE_SHORT, false },
+		{ FAKE_BODY_SHORT, false }, { FAKE_TAIL_PAST, false }, { FAKE_BODY_SHORT, true }, { FAKE_TAIL_PAST, true },
+	};
 
-	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
-		impc *cl = connect_fake(modes[i]);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		impc *cl = connect_fake(cases[i].mode);
 		impc_status st;
+		impc_event ev;
+		char *text = NULL;
 
-		assert_int_equal(impc_status_get(cl, &st), -EPROTO);
+		if (cases[i].text) {
+			assert_int_equal(impc_tasks(cl, &text), -EPROTO);
+			assert_null(text);
+		} else {
+			assert_int_equal(impc_status_get(cl, &st), -EPROTO);
+		}
 		assert_false(impc_connected(cl));
 		fake_saw_close();
+		assert_int_equal(impc_next_event(cl, 0, &ev), 0);
+		assert_int_equal(ev.kind, IMPC_EVENT_DISCONNECTED);
+		assert_int_equal(ev.status, -EPROTO);
 		/* later calls: not connected */
 		assert_int_equal(impc_status_get(cl, &st), -ENOTCONN);
 		impc_close(cl);
