@@ -483,6 +483,7 @@ static bool reply_fits(uint16_t type, const uint8_t *body, size_t len)
 {
 	struct impp_reply_text t;
 	struct impp_reply_stats st;
+	struct impp_reply_code code;
 
 	switch (type) {
 	case IMPP_REQ_HELLO:
@@ -500,7 +501,10 @@ static bool reply_fits(uint16_t type, const uint8_t *body, size_t len)
 		return batch_fits(body, len);
 	case IMPP_REQ_VOUCHER_DROP_EXTERNAL:
 	case IMPP_REQ_LEGACY_COMPLETE:
-		return len >= sizeof(struct impp_reply_code);
+		if (len < sizeof(code))
+			return false;
+		memcpy(&code, body, sizeof(code));
+		return code.code >= 0; /* an IMP_KERN_* code, never an errno */
 	case IMPP_REQ_FILELOCK:
 		return len >= sizeof(struct impp_reply_filelock);
 	case IMPP_REQ_AGENT_ATTACH:
