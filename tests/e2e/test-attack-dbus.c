@@ -500,6 +500,15 @@ static void root_bus(void)
 	assert_true(bus_pid > 0);
 }
 
+/* The end of a test on root's bus: the daemon, then the bus. */
+static void stop_all(void)
+{
+	e2e_stop_daemon();
+	kill(bus_pid, SIGTERM);
+	waitpid(bus_pid, NULL, 0);
+	unlink(bus_sock);
+}
+
 /* The attacker's service on root's bus: owns name, at nice 10, and never
  * answers (its calls stay pending). */
 static pid_t bus_service(uid_t uid, gid_t gid, const char *name)
@@ -752,10 +761,7 @@ static void test_stale_pid_is_not_the_connection(void **state)
 		kill(reused, SIGKILL);
 	}
 	(void)svc;
-	e2e_stop_daemon();
-	kill(bus_pid, SIGTERM);
-	waitpid(bus_pid, NULL, 0);
-	unlink(bus_sock);
+	stop_all();
 }
 
 /* Issue 15.5 on root's dbus-daemon: the attacker, no donor, leaves many
@@ -825,10 +831,7 @@ static void test_shares_survive_a_non_donor(void **state)
 	assert_int_equal(e2e_nice(svc), SERVICE_NICE);
 	(void)flooder;
 	(void)namer;
-	e2e_stop_daemon();
-	kill(bus_pid, SIGTERM);
-	waitpid(bus_pid, NULL, 0);
-	unlink(bus_sock);
+	stop_all();
 }
 
 /* Issue 15 (bus descriptors): the attacker's fake bus claims thousands of
@@ -887,10 +890,7 @@ static void test_fake_bus_claims_cost_its_owner(void **state)
 	assert_true(fds_worst >= fds0 + USER_BUS_BUDGET / 2);
 	assert_true(fds_worst <= fds0 + USER_BUS_BUDGET + 32);
 	assert_true(asked(f.report) <= USER_BUS_BUDGET + 16);
-	e2e_stop_daemon();
-	kill(bus_pid, SIGTERM);
-	waitpid(bus_pid, NULL, 0);
-	unlink(bus_sock);
+	stop_all();
 }
 
 /* Issue 15 (BecomeMonitor): the attacker's fake bus accepts importanced's
