@@ -368,6 +368,44 @@ static void test_dormant_inherit(void **state)
 	tctx_fini(&c);
 }
 
+/* A static boost received with a voucher inherits from its receiver
+ * itself, so the receiver's dormant inherit may be from itself; the
+ * receiver's own linked message must not revive it (a task never inherits
+ * from itself). */
+static void test_dormant_self_inherit(void **state)
+{
+	struct tctx c;
+	imp_task *r;
+	imp_port *p;
+	imp_msg *m1, *m2;
+	imp_voucher *v1, *v2;
+
+	(void)state;
+	tctx_init(&c);
+	r = tu_task(&c, 2, IMP_TASK_RECEIVER);
+	p = tu_port(r, true);
+	m1 = tu_send(r, p, NULL, IMP_SEND_IMPORTANCE);
+	v1 = tu_recv_voucher(m1);
+	assert_string_equal(tu_describe(v1), "Importance for pid 2 (1 of 1 boosts) donated from pid 2");
+	imp_voucher_release(v1);
+	imp_msg_unref(m1);
+	assert_int_equal(tu_stats(&c).inherits, 0);
+
+	assert_int_equal(imp_task_hold_assertion(r, 1), 0);
+	m2 = tu_send(r, p, NULL, 0);
+	assert_true(tu_msg_info(m2).linked);
+	v2 = tu_recv_voucher(m2);
+	assert_null(v2);
+	assert_int_equal(tu_stats(&c).inherits, 0);
+	assert_int_equal(tu_stats(&c).vouchers, 0);
+	assert_int_equal(tu_info(r).assertcnt, 1);
+	assert_int_equal(tu_info(r).extern_boosts, 0);
+	imp_msg_unref(m2);
+	assert_int_equal(imp_task_drop_assertion(r, 1), 0);
+	imp_port_unref(p);
+	tctx_fini(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_inherit_found_through_inherit),
 		cmocka_unit_test(test_dormant_inherit),
+		cmocka_unit_test(test_dormant_self_inherit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
