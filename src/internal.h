@@ -308,7 +308,7 @@ struct imp__elem *imp__msg_unlink(struct imp_msg *msg);
 void imp__inherit_link(struct imp__inherit *inherit, struct imp__elem *elem);
 struct imp__inherit *imp__inherit_find(struct imp__elem *from, struct imp__task_elem *to, uint32_t depth);
 void imp__inherit_revive(imp_domain *d, struct imp__inherit *inherit);
-void imp__inherit_reap(imp_domain *d, struct imp__inherit *inherit);
+void imp__inherit_reap(imp_domain *d, struct imp__inherit *inherit) __attribute__((cold));
 /*
  * The last reference of a live inherit from a task element goes: the
  * inherit is left dormant on its lists (see element.c), and what it held
