@@ -208,7 +208,7 @@ void imp__elem_release_last(imp_domain *d, struct imp__elem *elem)
 	while (elem) {
 		struct imp__inherit *inherit;
 		struct imp__elem *from;
-		struct imp__task_elem *to;
+		struct imp__task_elem *to, *on;
 
 		if (elem->refs == 0) {
 			d->broken = true; /* underflow: the verifier reports it */
@@ -238,12 +238,9 @@ void imp__elem_release_last(imp_domain *d, struct imp__elem *elem)
 			imp__inherit_sleep(d, inherit);
 			return;
 		}
-		{
-			struct imp__task_elem *on = imp__elem_link_task(from);
-
-			TAILQ_REMOVE(&on->inherits, inherit, link);
-			on->n_inherits--;
-		}
+		on = imp__elem_link_task(from);
+		TAILQ_REMOVE(&on->inherits, inherit, link);
+		on->n_inherits--;
 		TAILQ_REMOVE(&to->inbound, inherit, to_link);
 		to->n_inbound--;
 		imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
