@@ -57,6 +57,7 @@ struct imp__task_elem *imp__task_elem_new(imp_domain *d, imp_task *task)
 	TAILQ_INIT(&t->inbound);
 	t->task = task;
 	t->owner = task;
+	imp__voucher_slot_init(d, &t->elem);
 	TAILQ_INSERT_TAIL(&d->all_task_elems, t, all_link);
 	d->n_task_elems++;
 	return t;

@@ -399,14 +399,21 @@ void imp__task_unref_locked(imp_domain *d, struct imp_task *task);
 void imp__task_elem_counts(imp_task *task, uint32_t *refs, uint32_t *made);
 
 /* ---- voucher.c ---- */
-/* A value's first voucher object, in its slot: one made reference. */
+/* A value's first voucher object, in its slot: one made reference.  The
+ * slot's domain and value never change; they are set when its element is
+ * made (imp__voucher_slot_init). */
+static inline void imp__voucher_slot_init(imp_domain *d, struct imp__elem *value)
+{
+	struct imp_voucher *slot = imp__voucher_slot(value);
+
+	slot->domain = d;
+	slot->value = value;
+}
 static inline struct imp_voucher *imp__voucher_make(imp_domain *d, struct imp__elem *value,
 						   struct imp_voucher *slot)
 {
-	slot->domain = d;
 	slot->refs = 1;
 	slot->made = 1;
-	slot->value = value;
 	value->voucher = slot;
 	d->n_vouchers++;
 	return slot;

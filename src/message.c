@@ -278,6 +278,7 @@ static struct imp__inherit *imp__inherit_from(imp_domain *d, struct imp_msg *msg
 			/* every field: spares come from the free list uncleared */
 			inherit->elem.type = IMP__ELEM_INHERIT;
 			inherit->elem.voucher = NULL;
+			imp__voucher_slot_init(d, &inherit->elem);
 			inherit->depth = depth;
 			inherit->to_task = t;
 			inherit->dormant = false;
