@@ -89,10 +89,10 @@ section_engine() {
 
 Measured on 2026-12-07 with callgrind, on this build with `-g` added (the counts are the same). The pair with
 importance off is 538 instructions: the send 199, the receive 129, and the unref with the loop 210. Each call
-has its lock and unlock, and the message is allocated and freed. The voucher pair is 804, 266 more:
+has its lock and unlock, and the message is allocated and freed. The voucher pair is 802, 264 more:
 - The send: +44. It links the message to the donor's element, raises the message and its port, and gives the
   receiver one internal assertion.
-- The receive: +64. It revives the receiver's dormant inherit from that donor, moves the boost from the port
+- The receive: +62. It revives the receiver's dormant inherit from that donor, moves the boost from the port
   to the inherit, and makes the voucher in the inherit's slot.
 - The release, a fourth call: 158. About 80 of it is the call itself: the domain lock and unlock (55 in
   glibc), the policy-callback test and the trace flush. The other 78 are its work: the voucher layer's made
@@ -108,9 +108,9 @@ A release that takes no lock when it crosses no edge would not be enough alone:
   edge, and handing the voucher over).
 - Every call would pay for the hand-off, the importance-off path too: a sequence count, a held flag and a
   drain test, about 5 instructions each.
-- That comes to about 765 against about 553, or 1.38x.
+- That comes to about 760 against about 553, or 1.38x.
 
-What is left after that is the work itself: send 44, receive 64 and release 78, 186 in all, against about
+What is left after that is the work itself: send 44, receive 62 and release 78, 184 in all, against about
 140 that 1.3x of 553 would leave. For one message, the reference's model does:
 - a link and an unlink on the donor's element;
 - two changes to the port's count;
@@ -118,16 +118,15 @@ What is left after that is the work itself: send 44, receive 64 and release 78, 
 - a voucher object made and freed, with its made sync;
 - four changes to the receiver's counts.
 
-So 1.3x needs both: a release without the lock, a new concurrency design for every reader of those counts,
-and a quarter less work per message. The straight paths took out what repeated tests there were. The rest is
-one store or one count per concept, and the few left to fold are worth about 20 (the made sync, the voucher
-slot's fixed fields, counting dormant inherits on their lists). A quarter less means a model that does less
-per message. One such model: the receive leaves the message's boost where it is (linked to the donor,
-counted on the port), and the voucher holds the message until it is released. An inherit is then made only
-when something asks for one: a second receive with the same key, a walk, stats, a graph, or a drop-external
-command. But a donor's flip walks its messages before its inherits, and the conformance traces record that
-order, so such a model would also have to keep each would-be inherit's place in it. Neither was attempted
-this round.
+So 1.3x needs both: a release without the lock, a new concurrency design for every reader of those counts, and
+a quarter less work per message. The straight paths took out what repeated tests there were. The rest is one
+store or one count per concept, and the few left to fold are worth about 10 (the made sync, counting dormant
+inherits on their lists). A quarter less means a model that does less per message. One such model: the receive
+leaves the message's boost where it is (linked to the donor, counted on the port), and the voucher holds the
+message until it is released. An inherit is then made only when something asks for one: a second receive with
+the same key, a walk, stats, a graph, or a drop-external command. But a donor's flip walks its messages before
+its inherits, and the conformance traces record that order, so such a model would also have to keep each
+would-be inherit's place in it. Neither was attempted this round.
 
 This round, on the voucher pair (importance off stayed at 538):
 - 898 -> 829: the receive that revives a dormant inherit and the release that puts one back to sleep each got
@@ -136,6 +135,7 @@ This round, on the voucher pair (importance off stayed at 538):
   This also took a donor's flip from 97 to 86 instructions per queued message, and from 424 to 413 per
   inherit.
 - 809 -> 804: the reaping of a second dormant inherit is cold, so it is no longer inlined into every release.
+- 804 -> 802: a voucher slot's domain and value never change, so they are set once, when its element is made.
 
 Legacy went from 702 to 693.
 TXT
