@@ -57,6 +57,7 @@ struct imp__task_elem *imp__task_elem_new(imp_domain *d, imp_task *task)
 	TAILQ_INIT(&t->inbound);
 	t->task = task;
 	t->owner = task;
+	imp__voucher_slot_init(d, &t->elem);
 	TAILQ_INSERT_TAIL(&d->all_task_elems, t, all_link);
 	d->n_task_elems++;
 	return t;
@@ -132,7 +133,7 @@ struct imp__inherit *imp__inherit_find(struct imp__elem *from, struct imp__task_
  * most one per to-task: so both ends know theirs and free them (reap)
  * when they are freed themselves.
  */
-static void imp__inherit_reap(imp_domain *d, struct imp__inherit *inherit)
+void imp__inherit_reap(imp_domain *d, struct imp__inherit *inherit)
 {
 	struct imp__task_elem *from = (struct imp__task_elem *)inherit->from_elem;
 	struct imp__task_elem *to = inherit->to_task;
@@ -208,7 +209,7 @@ void imp__elem_release_last(imp_domain *d, struct imp__elem *elem)
 	while (elem) {
 		struct imp__inherit *inherit;
 		struct imp__elem *from;
-		struct imp__task_elem *to;
+		struct imp__task_elem *to, *on;
 
 		if (elem->refs == 0) {
 			d->broken = true; /* underflow: the verifier reports it */
@@ -232,33 +233,21 @@ void imp__elem_release_last(imp_domain *d, struct imp__elem *elem)
 			to->externdrop -= inherit->externdrop;
 			inherit->donating = false;
 		}
-		if (from && from->type == IMP__ELEM_TASK) {
-			/* left linked, dormant (see imp__inherit_reap) */
-			((struct imp__task_elem *)from)->n_inherits--;
-			to->n_inbound--;
-			imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
-			d->n_inherits--;
-			inherit->externcnt = 0;
-			inherit->externdrop = 0;
-			inherit->dormant = true;
-			d->n_dormant++;
-			if (to->dormant)
-				imp__inherit_reap(d, to->dormant);
-			to->dormant = inherit;
-		} else {
-			if (from) {
-				struct imp__task_elem *on = imp__elem_link_task(from);
-
-				TAILQ_REMOVE(&on->inherits, inherit, link);
-				on->n_inherits--;
-			}
-			TAILQ_REMOVE(&to->inbound, inherit, to_link);
-			to->n_inbound--;
-			imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
-			TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
-			d->n_inherits--;
-			imp__cache_put(d, &d->inherit_cache, inherit);
+		if (from->type == IMP__ELEM_TASK) {
+			/* left linked, dormant; releases its to-task and source,
+			 * two task elements: no recursion */
+			imp__inherit_sleep(d, inherit);
+			return;
 		}
+		on = imp__elem_link_task(from);
+		TAILQ_REMOVE(&on->inherits, inherit, link);
+		on->n_inherits--;
+		TAILQ_REMOVE(&to->inbound, inherit, to_link);
+		to->n_inbound--;
+		imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
+		TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
+		d->n_inherits--;
+		imp__cache_put(d, &d->inherit_cache, inherit);
 		/* a task element: no recursion; freeing it reaps the dormant */
 		imp__elem_release(d, &to->elem);
 		elem = from;

@@ -273,14 +273,14 @@ void imp__lock_any(imp_domain *d); /* getters: allowed from callbacks */
 void imp__unlock(imp_domain *d);  /* also verifies (test builds) and flushes the trace */
 void imp__trace_record(imp_domain *d, imp_trace_kind kind, int pid, int other_pid,
 		       uint32_t value, uint32_t value2) __attribute__((cold));
-/* Inline so that, with no trace callback, the arguments are not even
- * computed: four trace points sit on a send+receive pair. */
-static inline void imp__trace(imp_domain *d, imp_trace_kind kind, int pid, int other_pid,
-			      uint32_t value, uint32_t value2)
-{
-	if (d->trace)
-		imp__trace_record(d, kind, pid, other_pid, value, value2);
-}
+/* A macro, so that with no trace callback the arguments are not even
+ * computed (an inline function's were, before the test): four trace points
+ * sit on a voucher pair. */
+#define imp__trace(d, kind, pid, other_pid, value, value2)                               \
+	do {                                                                             \
+		if ((d)->trace)                                                          \
+			imp__trace_record(d, kind, pid, other_pid, value, value2);       \
+	} while (0)
 bool imp__in_policy_callback(void);
 void imp__set_in_policy_callback(bool on);
 
@@ -308,6 +308,35 @@ struct imp__elem *imp__msg_unlink(struct imp_msg *msg);
 void imp__inherit_link(struct imp__inherit *inherit, struct imp__elem *elem);
 struct imp__inherit *imp__inherit_find(struct imp__elem *from, struct imp__task_elem *to, uint32_t depth);
 void imp__inherit_revive(imp_domain *d, struct imp__inherit *inherit);
+void imp__inherit_reap(imp_domain *d, struct imp__inherit *inherit) __attribute__((cold));
+/*
+ * The last reference of a live inherit from a task element goes: the
+ * inherit is left dormant on its lists (see element.c), and what it held
+ * on its to-task and its source is released, in that order.  Inline: it is
+ * the end of every voucher pair (imp__release_value), and also
+ * imp__elem_release_last's case for such an inherit.  The inherit no
+ * longer donates (its counts are the to-task's no more).
+ */
+static inline void imp__inherit_sleep(imp_domain *d, struct imp__inherit *inherit)
+{
+	struct imp__task_elem *from = (struct imp__task_elem *)inherit->from_elem;
+	struct imp__task_elem *to = inherit->to_task;
+
+	inherit->elem.refs = 0;
+	from->n_inherits--;
+	to->n_inbound--;
+	imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
+	d->n_inherits--;
+	inherit->externcnt = 0;
+	inherit->externdrop = 0;
+	inherit->dormant = true;
+	d->n_dormant++;
+	if (to->dormant)
+		imp__inherit_reap(d, to->dormant);
+	to->dormant = inherit;
+	imp__elem_release(d, &to->elem);
+	imp__elem_release(d, &from->elem);
+}
 int imp__elem_pid(struct imp__elem *elem); /* pid of the element's task, -1 if gone */
 void imp__task_elem_fill_info(const struct imp__task_elem *t, imp_task_info *info);
 
@@ -370,6 +399,25 @@ void imp__task_unref_locked(imp_domain *d, struct imp_task *task);
 void imp__task_elem_counts(imp_task *task, uint32_t *refs, uint32_t *made);
 
 /* ---- voucher.c ---- */
+/* A value's first voucher object, in its slot: one made reference.  The
+ * slot's domain and value never change; they are set when its element is
+ * made (imp__voucher_slot_init). */
+static inline void imp__voucher_slot_init(imp_domain *d, struct imp__elem *value)
+{
+	struct imp_voucher *slot = imp__voucher_slot(value);
+
+	slot->domain = d;
+	slot->value = value;
+}
+static inline struct imp_voucher *imp__voucher_make(imp_domain *d, struct imp__elem *value,
+						   struct imp_voucher *slot)
+{
+	slot->refs = 1;
+	slot->made = 1;
+	value->voucher = slot;
+	d->n_vouchers++;
+	return slot;
+}
 struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *value);
 void imp__voucher_unref_locked(imp_domain *d, struct imp_voucher *v);
 

@@ -154,6 +154,23 @@ int imp_msg_send(imp_task *sender, imp_port *port, imp_voucher *voucher,
 	return 0;
 }
 
+/* The counts of an inherit made (or revived) for one message, received by
+ * its to-task t: one made reference, one external boost, donated to t if
+ * the message donated. */
+static inline void imp__inherit_start(imp_domain *d, struct imp__inherit *inherit,
+				      struct imp__task_elem *t, bool donating)
+{
+	inherit->elem.refs = 1;
+	inherit->elem.made = 1;
+	inherit->elem.id = d->next_elem_id++;
+	inherit->externcnt = 1;
+	inherit->externdrop = 0;
+	inherit->donating = donating;
+	if (donating)
+		t->externcnt++;
+	d->n_inherits++;
+}
+
 /*
  * ipc_importance_inherit_from: turns the message's link (or static boost)
  * into a made reference on an inherit from the sender's side to `self`.
@@ -261,22 +278,15 @@ static struct imp__inherit *imp__inherit_from(imp_domain *d, struct imp_msg *msg
 			/* every field: spares come from the free list uncleared */
 			inherit->elem.type = IMP__ELEM_INHERIT;
 			inherit->elem.voucher = NULL;
+			imp__voucher_slot_init(d, &inherit->elem);
 			inherit->depth = depth;
 			inherit->to_task = t;
 			inherit->dormant = false;
 			imp__inherit_link(inherit, from); /* takes our reference on from */
 			TAILQ_INSERT_TAIL(&d->all_inherits, inherit, all_link);
 		}
-		inherit->elem.refs = 1;
-		inherit->elem.made = 1;
-		inherit->elem.id = d->next_elem_id++;
-		inherit->externcnt = 1;
-		inherit->externdrop = 0;
-		inherit->donating = msg_donating;
+		imp__inherit_start(d, inherit, t, msg_donating);
 		inherit_donating = msg_donating;
-		if (msg_donating)
-			t->externcnt++;
-		d->n_inherits++;
 		imp__trace(d, IMP_TRACE_INHERIT_CREATE, self->pid, imp__elem_pid(from), depth, 0);
 	}
 
@@ -342,6 +352,49 @@ static bool imp__receive_revives(const struct imp_msg *msg)
 	       t->dormant->from_elem == msg->importance && t->dormant->depth == 1;
 }
 
+/*
+ * The common voucher receive, whole: a queued message that revives
+ * (imp__receive_revives) on a receiver that is active, still takes boosts
+ * and did not send it (a static boost's inherit is from its receiver, and
+ * may be the dormant one; a task never inherits from itself).  These are
+ * imp__inherit_from's steps for that case, each condition tested once.  The
+ * message's reference on its source and one on the receiver's element go
+ * to the revived inherit, the message's boost (if raised) moves from the
+ * port to it, and the received voucher, made in the inherit's slot,
+ * replaces the one sent.  The caller holds the lock and the queue's
+ * reference, which this drops.
+ */
+static struct imp_voucher *imp__receive_revive(imp_domain *d, struct imp_msg *msg)
+{
+	struct imp_port *port = msg->port;
+	struct imp_task *self = port->owner;
+	struct imp__task_elem *t = self->imp;
+	struct imp__task_elem *from = (struct imp__task_elem *)msg->importance;
+	struct imp__inherit *inherit = t->dormant;
+	struct imp_voucher *received, *sent;
+	bool donating = msg->raised;
+
+	imp__msg_dequeue(msg, IMP_MSG_RECEIVED);
+	imp__elem_ref(&t->elem);
+	imp__inherit_revive(d, inherit);
+	imp__inherit_start(d, inherit, t, donating);
+	imp__trace(d, IMP_TRACE_INHERIT_CREATE, self->pid, from->task ? from->task->pid : -1, 1, 0);
+	TAILQ_REMOVE(&from->kmsgs, msg, imp_link);
+	msg->importance = NULL;
+	if (donating)
+		imp__port_impcount_delta(port, -1); /* moved to the inherit */
+	msg->raised = true;
+
+	received = imp__voucher_make(d, &inherit->elem, &inherit->voucher_slot);
+	sent = msg->voucher;
+	msg->voucher = received;
+	if (sent)
+		imp__voucher_unref_locked(d, sent);
+	msg->voucher = NULL;
+	imp__msg_unref_locked(d, msg); /* the queue's reference */
+	return received;
+}
+
 int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 {
 	imp_domain *d;
@@ -361,6 +414,14 @@ int imp_msg_receive(imp_msg *msg, unsigned flags, imp_voucher **voucher_out)
 	d = msg->domain;
 	if ((r = imp__lock(d)) < 0)
 		return r;
+	if (want_voucher && !(flags & IMP_RECV_COPYOUT_FAILED) && msg->state == IMP_MSG_QUEUED &&
+	    imp__receive_revives(msg) && msg->port->owner->active &&
+	    imp__is_any_receiver(msg->port->owner->imp) &&
+	    msg->importance != &msg->port->owner->imp->elem) {
+		*voucher_out = imp__receive_revive(d, msg);
+		imp__unlock(d);
+		return 0;
+	}
 	if (want_voucher && (msg->importance || msg->raised) && !imp__receive_revives(msg)) {
 		/* Everything the receive may need, before anything changes.  A
 		 * message without importance cannot gain any once sent (only

@@ -67,6 +67,27 @@
  * first call: the hysteresis is "at least 1100 ms after the first drop of
  * the batch", as in the reference.
  *
+ * The voucher pair
+ * ----------------
+ * The pattern every voucher server repeats (a donor's message received with
+ * a voucher, the voucher released once the work is done) crosses no edge
+ * while the receiver stays boosted.  The send is direct as it is: it links
+ * the message to the donor's element, raises it and its port, and gives the
+ * receiver one internal assertion (imp__check_transition's inline case).
+ * The receive and the release have straight paths of their own, each
+ * condition tested once.  The receive revives the receiver's dormant
+ * inherit from that donor (imp__receive_revive in message.c), moves the
+ * message's boost from the port to it (the receiver's extern count grows,
+ * its assertion count does not change) and makes the voucher in the
+ * inherit's slot.  The release takes the boost back from the receiver (one
+ * assertion dropped, again the inline case) and puts the inherit back to
+ * sleep (imp__inherit_sleep).  An edge on the way is taken as always
+ * (imp__check_edge, then imp__propagate).  A receive the straight path does
+ * not cover (a live inherit with the key, a message linked to an inherit, a
+ * static boost, a failed copy-out) goes through imp__inherit_from; the
+ * release of an inherit that others still reference, or that came from an
+ * inherit, through imp__elem_release_last.
+ *
  * Differences from the reference, on purpose
  * ------------------------------------------
  *  - Tasks queued for propagation hold a reference that is released after

@@ -23,14 +23,7 @@ struct imp_voucher *imp__voucher_for_value(imp_domain *d, struct imp__elem *valu
 		v->refs++;
 		return v;
 	}
-	v = imp__voucher_slot(value);
-	v->domain = d;
-	v->refs = 1;
-	v->made = 1;
-	v->value = value;
-	value->voucher = v;
-	d->n_vouchers++;
-	return v;
+	return imp__voucher_make(d, value, imp__voucher_slot(value));
 }
 
 /* ipc_importance_release_value */
@@ -60,6 +53,12 @@ static int imp__release_value(imp_domain *d, struct imp__elem *elem, uint32_t sy
 		} else {
 			inherit->externcnt = 0;
 			inherit->externdrop = 0;
+		}
+		if (elem->refs == 1 && inherit->from_elem->type == IMP__ELEM_TASK) {
+			/* the made reference was the last: the end of the
+			 * common voucher pair */
+			imp__inherit_sleep(d, inherit);
+			return IMP_KERN_SUCCESS;
 		}
 	}
 	imp__elem_release(d, elem); /* the made reference */

@@ -368,6 +368,115 @@ static void test_dormant_inherit(void **state)
 	tctx_fini(&c);
 }
 
+/* A static boost received with a voucher inherits from its receiver
+ * itself, so the receiver's dormant inherit may be from itself; the
+ * receiver's own linked message must not revive it (a task never inherits
+ * from itself). */
+static void test_dormant_self_inherit(void **state)
+{
+	struct tctx c;
+	imp_task *r;
+	imp_port *p;
+	imp_msg *m1, *m2;
+	imp_voucher *v1, *v2;
+
+	(void)state;
+	tctx_init(&c);
+	r = tu_task(&c, 2, IMP_TASK_RECEIVER);
+	p = tu_port(r, true);
+	m1 = tu_send(r, p, NULL, IMP_SEND_IMPORTANCE);
+	v1 = tu_recv_voucher(m1);
+	assert_string_equal(tu_describe(v1), "Importance for pid 2 (1 of 1 boosts) donated from pid 2");
+	imp_voucher_release(v1);
+	imp_msg_unref(m1);
+	assert_int_equal(tu_stats(&c).inherits, 0);
+
+	assert_int_equal(imp_task_hold_assertion(r, 1), 0);
+	m2 = tu_send(r, p, NULL, 0);
+	assert_true(tu_msg_info(m2).linked);
+	v2 = tu_recv_voucher(m2);
+	assert_null(v2);
+	assert_int_equal(tu_stats(&c).inherits, 0);
+	assert_int_equal(tu_stats(&c).vouchers, 0);
+	assert_int_equal(tu_info(r).assertcnt, 1);
+	assert_int_equal(tu_info(r).extern_boosts, 0);
+	imp_msg_unref(m2);
+	assert_int_equal(imp_task_drop_assertion(r, 1), 0);
+	imp_port_unref(p);
+	tctx_fini(&c);
+}
+
+/* The receive that revives a dormant inherit (message.c's straight path)
+ * with what the general path also handles there: a voucher sent with the
+ * message, which the received one replaces, and a message linked but not
+ * raised, whose inherit then donates only once its sender is boosted. */
+static void test_revive_sent_voucher_and_linked(void **state)
+{
+	struct tctx c;
+	imp_task *a, *r, *b;
+	imp_port *pb;
+	imp_msg *m;
+	imp_voucher *v, *sa;
+	imp_voucher_info vi;
+
+	(void)state;
+	tctx_init(&c);
+	a = tu_task(&c, 1, IMP_TASK_DONOR);
+	r = tu_task(&c, 4, IMP_TASK_RECEIVER);
+	b = tu_task(&c, 2, IMP_TASK_RECEIVER);
+	pb = tu_port(b, true);
+
+	/* a's dormant inherit to b, then a message carrying a's own voucher */
+	m = tu_send(a, pb, NULL, 0);
+	v = tu_recv_voucher(m);
+	imp_voucher_release(v);
+	imp_msg_unref(m);
+	assert_int_equal(imp_voucher_self(a, &sa), 0);
+	m = tu_send(a, pb, sa, 0);
+	v = tu_recv_voucher(m);
+	assert_string_equal(tu_describe(v), "Importance for pid 2 (1 of 1 boosts) donated from pid 1");
+	assert_int_equal(imp_voucher_get_info(sa, &vi), 0);
+	assert_int_equal(vi.refs, 1); /* the message's went with it */
+	assert_int_equal(tu_stats(&c).vouchers, 2);
+	assert_int_equal(tu_info(b).assertcnt, 1);
+	assert_int_equal(tu_info(b).extern_boosts, 1);
+	imp_voucher_release(v);
+	imp_voucher_release(sa);
+	imp_msg_unref(m);
+	assert_int_equal(tu_stats(&c).vouchers, 0);
+	assert_int_equal(tu_info(b).assertcnt, 0);
+	assert_string_equal(tctx_events(&c), "2+ 2- 2+ 2-");
+
+	/* r's dormant inherit to b, made while r was boosted */
+	assert_int_equal(imp_task_hold_assertion(r, 1), 0);
+	m = tu_send(r, pb, NULL, 0);
+	v = tu_recv_voucher(m);
+	imp_voucher_release(v);
+	imp_msg_unref(m);
+	assert_int_equal(imp_task_drop_assertion(r, 1), 0);
+	assert_string_equal(tctx_events(&c), "4+ 2+ 2- 4-");
+	/* r unboosted: its message is linked, not raised, and so is the
+	 * revived inherit, until r is boosted again */
+	m = tu_send(r, pb, NULL, 0);
+	assert_true(tu_msg_info(m).linked);
+	assert_false(tu_msg_info(m).raised);
+	v = tu_recv_voucher(m);
+	assert_string_equal(tu_describe(v), "Importance for pid 2 (1 of 1 boosts) linked from pid 4");
+	assert_int_equal(tu_info(b).assertcnt, 0);
+	assert_int_equal(tu_info(b).extern_boosts, 0);
+	assert_int_equal(tu_port_info(pb).impcount, 0);
+	assert_string_equal(tctx_events(&c), "");
+	assert_int_equal(imp_task_hold_assertion(r, 1), 0);
+	assert_string_equal(tctx_events(&c), "4+ 2+");
+	assert_int_equal(tu_info(b).extern_boosts, 1);
+	imp_voucher_release(v);
+	assert_string_equal(tctx_events(&c), "2-");
+	imp_msg_unref(m);
+	assert_int_equal(imp_task_drop_assertion(r, 1), 0);
+	imp_port_unref(pb);
+	tctx_fini(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +489,8 @@ int main(void)
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_inherit_found_through_inherit),
 		cmocka_unit_test(test_dormant_inherit),
+		cmocka_unit_test(test_dormant_self_inherit),
+		cmocka_unit_test(test_revive_sent_voucher_and_linked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
