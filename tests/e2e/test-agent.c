@@ -19,7 +19,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,11 +135,18 @@ static pid_t run_as(struct world *w, int n, const char *out, char *const argv[])
 	return p;
 }
 
+static pid_t start_agent_on(struct world *w, const char *display)
+{
+	char *argv[] = { (char *)agent_bin, "--socket", w->imp_sock, "--verbose", "--display", (char *)display, NULL };
+
+	if (!display)
+		argv[4] = NULL;
+	return run_as(w, 0, NULL, argv);
+}
+
 static pid_t start_agent(struct world *w)
 {
-	char *argv[] = { (char *)agent_bin, "--socket", w->imp_sock, "--verbose", NULL };
-
-	return run_as(w, 0, NULL, argv);
+	return start_agent_on(w, NULL);
 }
 
 /* Whether the log has line (waiting up to ms). */
@@ -415,6 +424,50 @@ static void test_forged_agent_believed_only_about_its_uid(void **state)
 	waitpid(victim, NULL, 0);
 }
 
+/* An X server that takes the connection and never answers (a hung one)
+ * holds only the agent's X thread: the bus is still relayed, a call still
+ * boosts, and the agent still ends at once on SIGTERM. */
+static void test_hung_x_server(void **state)
+{
+	struct world *w = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int n = 700 + (int)(getpid() % 200), x, peer = -1;
+	char display[16], hello = 0;
+	uint64_t t0;
+	pid_t svc;
+
+	/* on the abstract socket xcb tries (nobody else's file in /tmp) */
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "/tmp/.X11-unix/X%d", n);
+	snprintf(display, sizeof(display), ":%d", n);
+	assert_true((x = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(bind(x, (struct sockaddr *)&sa,
+			      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sa.sun_path + 1))),
+			 0);
+	assert_int_equal(listen(x, 4), 0);
+	stop(&w->agent_pid);
+	assert_int_equal(truncate(w->log, 0), 0);
+	w->agent_pid = start_agent_on(w, display);
+	assert_true(log_has(w, "attached by pid", 5000));
+	/* the agent's connection, its setup request sent, waiting for ours */
+	for (int i = 0; i < 250 && peer < 0; i++)
+		if ((peer = accept4(x, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			usleep(20000);
+	assert_true(peer >= 0);
+	assert_int_equal(read(peer, &hello, 1), 1);
+	assert_true(hello == 'l' || hello == 'B'); /* the byte order: an X client's first byte */
+	svc = start_service(w, "dbus");
+	assert_true(svc > 0);
+	boosted_while_called(w, svc, "busctl");
+	t0 = e2e_now_ms();
+	stop(&w->agent_pid);
+	assert_true(e2e_now_ms() - t0 < 2000);
+	assert_false(log_has(w, "watching the foreground", 0));
+	kill(svc, SIGTERM);
+	waitpid(svc, NULL, 0);
+	close(peer);
+	close(x);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +476,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_agent_restart),
 		cmocka_unit_test(test_daemon_restart),
 		cmocka_unit_test(test_forged_agent_believed_only_about_its_uid),
+		cmocka_unit_test(test_hung_x_server),
 	};
 	int failed = 0;
 
