@@ -57,6 +57,15 @@
 #define LOOKUP_USEC (500 * 1000)
 #define CALL_TIMEOUT_MS 2000
 #define BATCH_MAX 256
+/* driver calls remembered until their reply (the oldest forgotten first) */
+#define DRIVER_CALLS 256
+#define DRIVER_CALLER_MAX 47 /* longer unique names are relayed */
+
+/* A call to the bus driver not relayed, whose reply is not relayed either. */
+struct driver_call {
+	uint64_t serial; /* 0: a free slot */
+	char caller[DRIVER_CALLER_MAX + 1];
+};
 
 struct agent {
 	sd_event *ev;
@@ -69,6 +78,9 @@ struct agent {
 	sd_bus_message *batch[BATCH_MAX];
 	size_t n_batch;
 	bool bus_warned;
+	struct driver_call driver_calls[DRIVER_CALLS];
+	unsigned driver_next;       /* the slot the next one takes */
+	uint64_t relayed, skipped, driver_skipped; /* messages, for --verbose */
 	/* importanced */
 	impc *c;
 	sd_event_source *daemon_io;
@@ -144,6 +156,47 @@ static bool ours(struct agent *a, const struct dbus_event *ev)
 	return (ev->sender && !strcmp(ev->sender, me)) || (ev->destination && !strcmp(ev->destination, me));
 }
 
+/*
+ * What can never matter, left out: a method call to the bus driver, and the
+ * driver's reply to it.  importanced's model takes no call to the driver
+ * (bus_call: the driver is no process to boost), so such a call is never a
+ * record there, and a reply finds a call by its caller and serial, which a
+ * caller never gives twice.  The driver's other replies (its errors in a
+ * service's place, for calls that were relayed) are relayed: a reply is left
+ * out only when it is the driver's to a call left out, matched exactly by the
+ * caller's unique name and the serial.  A call forgotten (the table is full,
+ * or its caller's name is long) only costs its reply being relayed.
+ */
+static bool driver_call_skipped(struct agent *a, const struct dbus_event *ev)
+{
+	struct driver_call *d;
+
+	if (ev->type != SD_BUS_MESSAGE_METHOD_CALL || !ev->destination || strcmp(ev->destination, DBUS_DRIVER))
+		return false;
+	if (ev->expect_reply && ev->sender && ev->serial && strlen(ev->sender) <= DRIVER_CALLER_MAX) {
+		d = &a->driver_calls[a->driver_next++ % DRIVER_CALLS];
+		d->serial = ev->serial;
+		strcpy(d->caller, ev->sender);
+	}
+	return true;
+}
+
+static bool driver_reply_skipped(struct agent *a, const struct dbus_event *ev)
+{
+	if ((ev->type != SD_BUS_MESSAGE_METHOD_RETURN && ev->type != SD_BUS_MESSAGE_METHOD_ERROR) || !ev->sender ||
+	    strcmp(ev->sender, DBUS_DRIVER) || !ev->destination || !ev->reply_serial)
+		return false;
+	for (unsigned i = 0; i < DRIVER_CALLS; i++) {
+		struct driver_call *d = &a->driver_calls[i];
+
+		if (d->serial == ev->reply_serial && !strcmp(d->caller, ev->destination)) {
+			d->serial = 0;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Messages read together go to importanced in one call. */
 static void batch_flush(struct agent *a)
 {
@@ -156,14 +209,23 @@ static void batch_flush(struct agent *a)
 
 		if (dbus_event_from_message(a->batch[i], &ev) < 0 ||
 		    (ev.type == SD_BUS_MESSAGE_SIGNAL && !dbus_event_is_owner_change(&ev)) ||
-		    (ev.type == SD_BUS_MESSAGE_METHOD_CALL && !ev.expect_reply) || ours(a, &ev))
+		    (ev.type == SD_BUS_MESSAGE_METHOD_CALL && !ev.expect_reply) || ours(a, &ev)) {
+			a->skipped++;
 			continue;
+		}
+		if (driver_call_skipped(a, &ev) || driver_reply_skipped(a, &ev)) {
+			a->skipped++;
+			a->driver_skipped++;
+			continue;
+		}
 		m[n++] = (impc_bus_message){ ev.type,      ev.expect_reply, ev.sender, ev.destination, ev.interface,
 					     ev.member,    ev.serial,       ev.reply_serial,
 					     { ev.args[0], ev.args[1], ev.args[2] } };
 	}
 	if (n && a->attached && (e = impc_agent_events(a->c, a->bus, m, n)) < 0 && a->verbose)
 		fprintf(stderr, "importanced-agent: relaying %zu messages: %s\n", n, strerror(-e));
+	if (a->attached)
+		a->relayed += n;
 	for (size_t i = 0; i < a->n_batch; i++)
 		sd_bus_message_unref(a->batch[i]);
 	a->n_batch = 0;
@@ -463,6 +525,12 @@ static int on_lookups(sd_bus_message *m, void *userdata, sd_bus_error *err)
 
 static void bus_close(struct agent *a)
 {
+	if (a->verbose && (a->relayed || a->skipped))
+		fprintf(stderr, "importanced-agent: bus %s: relayed %llu messages, left out %llu (%llu calls to the driver and its replies to them)\n",
+			a->where, (unsigned long long)a->relayed, (unsigned long long)a->skipped,
+			(unsigned long long)a->driver_skipped);
+	a->relayed = a->skipped = a->driver_skipped = 0;
+	memset(a->driver_calls, 0, sizeof(a->driver_calls));
 	detach(a);
 	for (size_t i = 0; i < a->n_batch; i++)
 		sd_bus_message_unref(a->batch[i]);
