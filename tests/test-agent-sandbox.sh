@@ -34,12 +34,17 @@
 #
 # A setting of the unit this test does not know fails it: a new one must be
 # reproduced here, or said why not.
-# Usage: test-agent-sandbox.sh IMPORTANCED IMPORTANCED-AGENT UNIT MANPAGE
+# In both, the agent's X11 foreground source too: an Xvfb and openbox of the
+# user's (Xvfb on its default sockets: the abstract one is what PrivateTmp=
+# leaves), a window claiming the service's pid made active with xdotool,
+# and importanced told.
+# Usage: test-agent-sandbox.sh IMPORTANCED IMPORTANCED-AGENT UNIT MANPAGE X11-WINDOW
 set -u
-daemon=${1:?usage: test-agent-sandbox.sh IMPORTANCED IMPORTANCED-AGENT UNIT MANPAGE}
+daemon=${1:?usage: test-agent-sandbox.sh IMPORTANCED IMPORTANCED-AGENT UNIT MANPAGE X11-WINDOW}
 agent=${2:?}
 unit=${3:?}
 manpage=${4:?}
+window=${5:?}
 [ "$(id -u)" = 0 ] || { echo "FAIL: needs root (a second uid, its cgroups, setpriv)"; exit 1; }
 # not in /tmp: PrivateTmp hides it from the agent
 tmp=$(mktemp -d /run/imp-agent-sandbox.XXXXXX)
@@ -216,8 +221,47 @@ until grep -q ready "$tmp/service.out"; do
 	kill -0 "$svc" 2>/dev/null || fail "the service exited: $(cat "$tmp/service.out")"
 	sleep 0.02
 done
-# what a session gives the manager (import-environment): importanced's socket
-sctl set-environment IMPORTANCED_SOCKET="$tmp/imp.sock" || fail "systemctl --user set-environment"
+# the user's X display: an Xvfb of the user's, and a window claiming the
+# service's pid
+as "$user" Xvfb -displayfd 1 -nolisten tcp -screen 0 320x240x24 >"$tmp/xvfb.num" 2>"$tmp/xvfb.log" &
+kids="$kids $!"
+i=0
+until grep -q '^[0-9]' "$tmp/xvfb.num" 2>/dev/null; do
+	i=$((i + 1)); [ $i -gt 300 ] && fail "Xvfb did not start: $(cat "$tmp/xvfb.log")"
+	sleep 0.05
+done
+display=:$(head -n 1 "$tmp/xvfb.num")
+HOME=$home as "$user" env DISPLAY="$display" openbox --sm-disable >"$tmp/openbox.log" 2>&1 &
+kids="$kids $!"
+i=0
+until DISPLAY=$display xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q 'window id'; do
+	i=$((i + 1)); [ $i -gt 300 ] && fail "openbox did not come up: $(cat "$tmp/openbox.log")"
+	sleep 0.05
+done
+DISPLAY=$display "$window" sbx-app "$svc" >"$tmp/window.out" 2>&1 &
+kids="$kids $!"
+i=0
+until grep -q mapped "$tmp/window.out"; do
+	i=$((i + 1)); [ $i -gt 300 ] && fail "the window was not mapped: $(cat "$tmp/window.out")"
+	sleep 0.05
+done
+win=$(DISPLAY=$display xdotool search --name '^sbx-app$' | head -n 1)
+[ -n "$win" ] || fail "xdotool does not find the window"
+activate() {
+	DISPLAY=$display timeout 20 xdotool windowactivate --sync "$1" >/dev/null 2>&1 || fail "xdotool could not activate the window"
+}
+told() {
+	i=0
+	until [ "$(grep -c "foreground of uid $uid: pid $svc\$" "$tmp/log")" -ge "$1" ]; do
+		i=$((i + 1)); [ $i -gt 500 ] && fail "$2: the agent did not tell importanced the active window's pid $svc"
+		sleep 0.02
+	done
+	echo "$2: the active window (pid $svc) told to importanced"
+}
+# what a session gives the manager (import-environment): importanced's
+# socket and the display
+sctl set-environment IMPORTANCED_SOCKET="$tmp/imp.sock" DISPLAY="$display" ||
+	fail "systemctl --user set-environment"
 sctl start importanced-agent.service || fail "the unit did not start: $(sctl status importanced-agent.service)"
 attached 1 "the unit's agent: $(sctl status importanced-agent.service 2>&1)"
 apid=$(sctl show -p MainPID --value importanced-agent.service)
@@ -273,6 +317,8 @@ if [ "$(readlink /proc/$apid/ns/mnt)" = "$(readlink /proc/$mgr/ns/mnt)" ]; then
 	echo "part A: the manager made the agent no mount namespace (ProtectSystem=, ProtectHome=, PrivateTmp=, ProtectKernelTunables=, ProtectControlGroups= are not available to user units without PrivateUsers=, systemd.exec(5)): part B reproduces them"
 fi
 boosted_call "part A (the unit under systemd --user)"
+activate "$win"
+told 1 "part A (the unit under systemd --user)"
 sctl stop importanced-agent.service || fail "systemctl --user stop"
 
 # ---- part B: the unit's mount settings, reproduced ----
@@ -306,7 +352,8 @@ nnp=""
 # shellcheck disable=SC2086
 unshare -m --propagation private sh -c "$ns exec \"\$0\" \"\$@\"" \
 	setpriv --reuid="$user" --regid="$user" --clear-groups $nnp \
-	env -i $user_env IMPORTANCED_SOCKET="$tmp/imp.sock" "$tmp/bin/importanced-agent" >"$tmp/agent-b.log" 2>&1 &
+	env -i $user_env IMPORTANCED_SOCKET="$tmp/imp.sock" DISPLAY="$display" "$tmp/bin/importanced-agent" \
+	>"$tmp/agent-b.log" 2>&1 &
 bpid=$!
 kids="$kids $bpid"
 attached 2 "the agent in the reproduced mounts: $(cat "$tmp/agent-b.log")"
@@ -314,6 +361,7 @@ attached 2 "the agent in the reproduced mounts: $(cat "$tmp/agent-b.log")"
 grep -q '^NoNewPrivs:[[:space:]]*1$' "/proc/$bpid/status" || fail "part B: no NoNewPrivs"
 echo "part B: the agent (pid $bpid) as $user, NoNewPrivs, in a mount namespace with the unit's mount settings:$ns"
 boosted_call "part B (the unit's mount settings)"
+told 2 "part B (the unit's mount settings, /tmp/.X11-unix hidden)"
 kill "$bpid"
 wait "$bpid"
 kill "$pid"
