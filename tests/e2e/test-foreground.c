@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <setjmp.h>
@@ -135,6 +136,9 @@ struct child {
 
 enum kind { SERVER, DENAP_SERVER, APP, SERVICE };
 
+/* the cgroup (its cgroup.procs) the next spawned child joins first; "" none */
+static char join_cgroup[256];
+
 static void child_main(enum kind k, int cmd, int reply, uid_t uid, gid_t gid)
 {
 	unsigned flags = k == SERVER ? IMPC_RECEIVER : k == DENAP_SERVER ? IMPC_DENAP_RECEIVER : 0;
@@ -151,6 +155,12 @@ static void child_main(enum kind k, int cmd, int reply, uid_t uid, gid_t gid)
 
 		if (!f || fprintf(f, "%u", (unsigned)uid) < 0 || fclose(f) != 0)
 			_exit(3);
+	}
+	if (join_cgroup[0]) {
+		FILE *f = fopen(join_cgroup, "w");
+
+		if (!f || fprintf(f, "%d", (int)getpid()) < 0 || fclose(f) != 0)
+			_exit(4);
 	}
 	if (uid)
 		e2e_become(uid, gid);
@@ -276,7 +286,7 @@ static char agent_log[64];
 
 /* The session agent on disp as uid (0: root), its log in agent_log; it
  * has no bus here (the display works without one). */
-static pid_t start_agent_as(const char *disp, uid_t uid, gid_t gid)
+static pid_t start_agent_flags(const char *disp, uid_t uid, gid_t gid, const char *flag)
 {
 	pid_t p;
 
@@ -292,10 +302,15 @@ static pid_t start_agent_as(const char *disp, uid_t uid, gid_t gid)
 		if (uid)
 			e2e_become(uid, gid);
 		execl(agent_bin, agent_bin, "--socket", e2e_sock, "--display", disp, "--bus", "unix:path=/nonexistent",
-		      "--verbose", (char *)NULL);
+		      "--verbose", flag, (char *)NULL);
 		_exit(127);
 	}
 	return p;
+}
+
+static pid_t start_agent_as(const char *disp, uid_t uid, gid_t gid)
+{
+	return start_agent_flags(disp, uid, gid, NULL);
 }
 
 static void start_agent(void)
@@ -546,6 +561,66 @@ static void test_x_restart(void **state)
 	e2e_stop_daemon();
 }
 
+/* --foreground-cgroup: the active window names its app's whole cgroup, so
+ * that a helper process of the app (another process, the same app cgroup)
+ * donates while the app is in front, and another app's cgroup does not. */
+static char cg_base[128];
+
+/* the children killed, then their cgroups removed (passed or not) */
+static int cgroup_teardown(void **state)
+{
+	char path[192];
+
+	e2e_teardown(state);
+	join_cgroup[0] = 0;
+	if (!cg_base[0])
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/app-%c", cg_base, "ab"[i]);
+		for (int t = 0; t < 100 && rmdir(path) != 0 && errno == EBUSY; t++)
+			usleep(20000);
+	}
+	rmdir(cg_base);
+	cg_base[0] = 0;
+	return 0;
+}
+
+static void test_foreground_cgroup(void **state)
+{
+	char *base = cg_base, path[192];
+	struct child s, a, helper, b;
+	const char *unified = access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) == 0 ? "/sys/fs/cgroup/unified"
+											  : "/sys/fs/cgroup";
+
+	(void)state;
+	snprintf(cg_base, sizeof(cg_base), "%s/imp-fg-test.%d", unified, (int)getpid());
+	assert_int_equal(mkdir(base, 0755), 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/app-%c", base, "ab"[i]);
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	e2e_start_daemon(DAEMON_ARGS);
+	s = spawn(SERVER, 0);
+	snprintf(join_cgroup, sizeof(join_cgroup), "%s/app-a/cgroup.procs", base);
+	a = spawn(APP, 'D');
+	helper = spawn(APP, 'D'); /* the app's other process: no window of its own */
+	snprintf(join_cgroup, sizeof(join_cgroup), "%s/app-b/cgroup.procs", base);
+	b = spawn(APP, 'D');
+	join_cgroup[0] = 0;
+	window("fg-cg-a", a.pid);
+	window("fg-cg-b", b.pid);
+	activate("fg-cg-b");
+	start_agent_flags(display, 0, 0, "--foreground-cgroup");
+	agent_said("foreground pid", 10000);
+	order(&helper, 's'); /* app A is not in front: its helper's request waits unboosted */
+	stays(s.pid, NICE_SERVER, 400);
+	activate("fg-cg-a"); /* A in front, by its main process's window: the helper donates */
+	assert_true(e2e_wait_nice(s.pid, NICE_BOOST, 5000) >= 0);
+	activate("fg-cg-b"); /* and stops when B comes to the front */
+	assert_true(e2e_wait_nice(s.pid, NICE_SERVER, 5000) >= 0);
+	e2e_stop_daemon();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -554,6 +629,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_services_and_none, e2e_teardown),
 		cmocka_unit_test_teardown(test_agent_as_user, e2e_teardown),
 		cmocka_unit_test_teardown(test_x_restart, e2e_teardown),
+		cmocka_unit_test_teardown(test_foreground_cgroup, cgroup_teardown),
 	};
 
 	if (argc < 4) {
