@@ -631,6 +631,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_x_restart, e2e_teardown),
 		cmocka_unit_test_teardown(test_foreground_cgroup, cgroup_teardown),
 	};
+	int status;
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: test-foreground IMPORTANCED IMPORTANCED-AGENT X11-WINDOW\n");
@@ -648,5 +649,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, start_x, stop_x);
+	status = cmocka_run_group_tests(tests, start_x, stop_x);
+	if (agent_log[0])
+		unlink(agent_log);
+	return status;
 }
