@@ -92,6 +92,8 @@ struct agent {
 	bool foreground;     /* false: --no-foreground */
 	unsigned fg_flags;   /* IMPC_FOREGROUND_CGROUP with --foreground-cgroup */
 	const char *display; /* --display, or NULL: $DISPLAY */
+	char manager_display[64]; /* else: DISPLAY in the user manager's environment */
+	bool asking_manager;
 	struct x11_source *x11;
 	sd_event_source *x11_retry;
 	bool x11_up, x11_warned;
@@ -416,33 +418,99 @@ static void foreground_forget(struct agent *a)
 	}
 }
 
+static void schedule_x11(struct agent *a, uint64_t usec);
+static const char *display_of(struct agent *a);
+
 static void on_active(pid_t pid, void *userdata)
 {
 	struct agent *a = userdata;
-	uint64_t now;
 
 	if (pid < 0) {
 		if (!a->x11_warned)
 			fprintf(stderr, "importanced-agent: X display %s: %s (trying again every %d s)\n",
-				a->display ? a->display : getenv("DISPLAY"), a->x11_up ? "lost" : "cannot connect",
+				display_of(a) ? display_of(a) : "(none)", a->x11_up ? "lost" : "cannot connect",
 				RETRY_USEC / 1000000);
 		a->x11_warned = true;
 		a->x11_up = false;
 		a->front = -1;
 		foreground_forget(a);
 		/* the source is freed by the timer, not in its own callback */
-		sd_event_now(a->ev, CLOCK_MONOTONIC, &now);
-		sd_event_source_set_time(a->x11_retry, now + RETRY_USEC);
-		sd_event_source_set_enabled(a->x11_retry, SD_EVENT_ONESHOT);
+		schedule_x11(a, RETRY_USEC);
 		return;
 	}
 	if (!a->x11_up)
-		fprintf(stderr, "importanced-agent: watching the foreground on X display %s\n",
-			a->display ? a->display : getenv("DISPLAY"));
+		fprintf(stderr, "importanced-agent: watching the foreground on X display %s\n", display_of(a));
 	a->x11_up = true;
 	a->x11_warned = false;
 	a->front = pid;
 	foreground_tell(a);
+}
+
+/*
+ * The display.  --display, else $DISPLAY.  A user unit starts with the user
+ * manager, often before the desktop has imported DISPLAY into the manager's
+ * environment (systemctl --user import-environment): then, with no display
+ * of its own, the agent asks the manager for its environment on the session
+ * bus (asynchronously, each RETRY_USEC while it has none, and while X is
+ * down, so that a new session's display is found too).
+ */
+static const char *display_of(struct agent *a)
+{
+	const char *env = getenv("DISPLAY");
+
+	if (a->display)
+		return a->display;
+	if (env && env[0])
+		return env;
+	return a->manager_display[0] ? a->manager_display : NULL;
+}
+
+static void schedule_x11(struct agent *a, uint64_t usec)
+{
+	uint64_t now;
+
+	sd_event_now(a->ev, CLOCK_MONOTONIC, &now);
+	sd_event_source_set_time(a->x11_retry, now + usec);
+	sd_event_source_set_enabled(a->x11_retry, SD_EVENT_ONESHOT);
+}
+
+static int on_manager_environment(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	struct agent *a = userdata;
+	const char *kv;
+	char was[sizeof(a->manager_display)];
+
+	(void)err;
+	a->asking_manager = false;
+	if (sd_bus_message_is_method_error(m, NULL) || sd_bus_message_enter_container(m, 'v', "as") < 0 ||
+	    sd_bus_message_enter_container(m, 'a', "s") < 0)
+		return 1;
+	memcpy(was, a->manager_display, sizeof(was));
+	a->manager_display[0] = 0;
+	while (sd_bus_message_read(m, "s", &kv) > 0)
+		if (!strncmp(kv, "DISPLAY=", 8) && kv[8] && strlen(kv + 8) < sizeof(a->manager_display))
+			strcpy(a->manager_display, kv + 8);
+	if (a->manager_display[0] && strcmp(was, a->manager_display)) {
+		if (a->verbose)
+			fprintf(stderr, "importanced-agent: the user manager's DISPLAY is %s\n", a->manager_display);
+		if (!a->x11_up)
+			schedule_x11(a, 0);
+	}
+	return 1;
+}
+
+/* Under a user manager, with no display of our own: ask it for its own. */
+static void ask_manager(struct agent *a)
+{
+	const char *env = getenv("DISPLAY");
+
+	if (a->display || (env && env[0]) || !getenv("MANAGERPID") || strcmp(a->where, "session") || !a->lookups ||
+	    a->asking_manager)
+		return;
+	if (sd_bus_call_method_async(a->lookups, NULL, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+				     "org.freedesktop.DBus.Properties", "Get", on_manager_environment, a, "ss",
+				     "org.freedesktop.systemd1.Manager", "Environment") >= 0)
+		a->asking_manager = true;
 }
 
 /* (Re)connects to the X display; at once, or for the first time. */
@@ -455,9 +523,14 @@ static int on_x11_retry(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)usec;
 	x11_source_free(a->x11);
 	a->x11 = NULL;
-	if ((e = x11_source_new(a->ev, a->display, on_active, a, &a->x11)) == -ENXIO) {
-		if (a->verbose)
-			fprintf(stderr, "importanced-agent: no X display: not watching the foreground\n");
+	ask_manager(a);
+	if ((e = x11_source_new(a->ev, display_of(a), on_active, a, &a->x11)) == -ENXIO) {
+		if (a->verbose && !a->x11_warned)
+			fprintf(stderr, "importanced-agent: no X display%s\n",
+				getenv("MANAGERPID") ? " yet: asking the user manager every 2 s" : ": not watching the foreground");
+		a->x11_warned = true;
+		if (getenv("MANAGERPID"))
+			schedule_x11(a, RETRY_USEC);
 	} else if (e < 0) {
 		on_active(-1, a);
 	}
@@ -530,6 +603,7 @@ static void bus_close(struct agent *a)
 			a->where, (unsigned long long)a->relayed, (unsigned long long)a->skipped,
 			(unsigned long long)a->driver_skipped);
 	a->relayed = a->skipped = a->driver_skipped = 0;
+	a->asking_manager = false; /* its answer goes with the connection */
 	memset(a->driver_calls, 0, sizeof(a->driver_calls));
 	detach(a);
 	for (size_t i = 0; i < a->n_batch; i++)

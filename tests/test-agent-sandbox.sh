@@ -34,7 +34,9 @@
 #
 # A setting of the unit this test does not know fails it: a new one must be
 # reproduced here, or said why not.
-# In both, the agent's X11 foreground source too: an Xvfb and openbox of the
+# In both, the agent's X11 foreground source too (in part A the display is
+# imported into the manager only after the agent started, as a desktop
+# does: the agent asks the manager): an Xvfb and openbox of the
 # user's (Xvfb on its default sockets: the abstract one is what PrivateTmp=
 # leaves), a window claiming the service's pid made active with xdotool,
 # and importanced told.
@@ -259,9 +261,8 @@ told() {
 	echo "$2: the active window (pid $svc) told to importanced"
 }
 # what a session gives the manager (import-environment): importanced's
-# socket and the display
-sctl set-environment IMPORTANCED_SOCKET="$tmp/imp.sock" DISPLAY="$display" ||
-	fail "systemctl --user set-environment"
+# socket now, the display later (a desktop imports it once it is up)
+sctl set-environment IMPORTANCED_SOCKET="$tmp/imp.sock" || fail "systemctl --user set-environment"
 sctl start importanced-agent.service || fail "the unit did not start: $(sctl status importanced-agent.service)"
 attached 1 "the unit's agent: $(sctl status importanced-agent.service 2>&1)"
 apid=$(sctl show -p MainPID --value importanced-agent.service)
@@ -317,6 +318,7 @@ if [ "$(readlink /proc/$apid/ns/mnt)" = "$(readlink /proc/$mgr/ns/mnt)" ]; then
 	echo "part A: the manager made the agent no mount namespace (ProtectSystem=, ProtectHome=, PrivateTmp=, ProtectKernelTunables=, ProtectControlGroups= are not available to user units without PrivateUsers=, systemd.exec(5)): part B reproduces them"
 fi
 boosted_call "part A (the unit under systemd --user)"
+sctl set-environment DISPLAY="$display" || fail "systemctl --user set-environment DISPLAY"
 activate "$win"
 told 1 "part A (the unit under systemd --user)"
 sctl stop importanced-agent.service || fail "systemctl --user stop"
