@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -451,6 +452,68 @@ static void test_forged_agent_believed_only_about_its_uid(void **state)
 	waitpid(victim, NULL, 0);
 }
 
+/* Two threads relaying on one handle at once, with batches of several
+ * frames each: impc_agent_events' one frame buffer per handle is never
+ * shared by two batches (a frame mixed of two would be refused). */
+struct relayer {
+	impc *c;
+	uint32_t bus;
+	int id, failed;
+};
+
+static void *relay_thread(void *arg)
+{
+	static const char long_member[] =
+		"AVeryLongMemberNameSoThatABatchSpansSeveralFramesAVeryLongMemberNameSoThatABatchSpansSeveralFrames"
+		"AVeryLongMemberNameSoThatABatchSpansSeveralFramesAVeryLongMemberNameSoThatABatchSpansSeveralFrames";
+	struct relayer *r = arg;
+	impc_bus_message m[512];
+	char names[512][24];
+
+	for (int round = 0; round < 40 && !r->failed; round++) {
+		for (int i = 0; i < 512; i++) {
+			/* a connection appearing and going: the model keeps nothing */
+			snprintf(names[i], sizeof(names[i]), ":%d.%d", 100 + r->id, round * 512 + i);
+			m[i] = (impc_bus_message){ 4, false, "org.freedesktop.DBus", NULL, "org.freedesktop.DBus",
+						   i % 2 ? "NameOwnerChanged" : long_member, (uint64_t)i + 1, 0,
+						   { names[i], "", names[i] } };
+		}
+		if (impc_agent_events(r->c, r->bus, m, 512) != 0)
+			r->failed = round + 1;
+	}
+	return NULL;
+}
+
+static void test_events_from_two_threads(void **state)
+{
+	struct world *w = *state;
+	int status;
+	pid_t p = e2e_fork();
+
+	if (p == 0) {
+		struct relayer r[2];
+		pthread_t t[2];
+		uint32_t bus;
+		impc *c;
+
+		e2e_become(w->uid, w->gid);
+		if (impc_connect(w->imp_sock, IMPC_MONITOR, &c, NULL) < 0 || impc_agent_attach(c, "threads", &bus) < 0)
+			_exit(1);
+		for (int i = 0; i < 2; i++) {
+			r[i] = (struct relayer){ c, bus, i, 0 };
+			if (pthread_create(&t[i], NULL, relay_thread, &r[i]) != 0)
+				_exit(2);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		_exit(r[0].failed || r[1].failed ? 3 : 0);
+	}
+	assert_int_equal(waitpid(p, &status, 0), p);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_false(log_has(w, "Bad message", 0));
+}
+
 /* An X server that takes the connection and never answers (a hung one)
  * holds only the agent's X thread: the bus is still relayed, a call still
  * boosts, and the agent still ends at once on SIGTERM. */
@@ -504,6 +567,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_daemon_restart),
 		cmocka_unit_test(test_forged_agent_believed_only_about_its_uid),
 		cmocka_unit_test(test_hung_x_server),
+		cmocka_unit_test(test_events_from_two_threads),
 	};
 	int failed = 0;
 
