@@ -564,6 +564,39 @@ static void test_x_restart(void **state)
 /* --foreground-cgroup: the active window names its app's whole cgroup, so
  * that a helper process of the app (another process, the same app cgroup)
  * donates while the app is in front, and another app's cgroup does not. */
+/* --no-foreground: the agent does not watch the display it has: the
+ * focused app's waiting request stays unboosted. */
+static void test_no_foreground(void **state)
+{
+	struct child s, a;
+	char buf[16384];
+	size_t n;
+	impc *root;
+	FILE *f;
+
+	(void)state;
+	e2e_start_daemon(DAEMON_ARGS);
+	s = spawn(SERVER, 0);
+	a = spawn(APP, 'D');
+	assert_int_equal(impc_connect(e2e_sock, IMPC_MONITOR, &root, NULL), 0);
+	assert_int_equal(impc_foreground(root, 0, 0), 0); /* nothing of root's in front */
+	order(&a, 's');
+	window("fg-off-a", a.pid);
+	activate("fg-off-a");
+	start_agent_flags(display, 0, 0, "--no-foreground");
+	agent_said("trying again every 2 s", 10000); /* up: its bus is not there */
+	activate("fg-off-a");
+	stays(s.pid, NICE_SERVER, 800);
+	assert_non_null(f = fopen(agent_log, "r"));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	if (strstr(buf, "foreground"))
+		fail_msg("the agent watched the foreground with --no-foreground:\n%s", buf);
+	impc_close(root);
+	e2e_stop_daemon();
+}
+
 static char cg_base[128];
 
 /* the children killed, then their cgroups removed (passed or not) */
@@ -630,6 +663,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_agent_as_user, e2e_teardown),
 		cmocka_unit_test_teardown(test_x_restart, e2e_teardown),
 		cmocka_unit_test_teardown(test_foreground_cgroup, cgroup_teardown),
+		cmocka_unit_test_teardown(test_no_foreground, e2e_teardown),
 	};
 	int status;
 
