@@ -9,13 +9,17 @@
  * reports it; the daemon believes a FOREGROUND only about the caller's own
  * uid's processes (docs/foreground.md).
  *
- * Driven by PropertyNotify on the root window, never by polling; every
- * request after the connection is made is answered asynchronously in the
- * sd-event loop (the connection itself and the two atoms are read once,
- * at x11_source_new, from a local X server).
+ * Nothing here waits on the X server in the caller's loop: the connection
+ * (xcb_connect, the server's setup, the two atoms) is made by a thread of
+ * its own, which hands it to the loop when it is up; from then on the
+ * source is driven by PropertyNotify on the root window, never by polling,
+ * and every request is answered asynchronously in the sd-event loop.  A
+ * server that accepts and never answers holds only that thread.
  *
  * Ownership: x11_source_new returns a source that holds its own reference
- * to the event loop; x11_source_free releases it (NULL allowed).
+ * to the event loop; x11_source_free releases it (NULL allowed), also
+ * while it is still connecting (the thread then ends on its own).  The
+ * source must not be freed from within its callback.
  */
 #ifndef IMP_AGENT_X11_H
 #define IMP_AGENT_X11_H
@@ -26,15 +30,17 @@
 struct x11_source;
 
 /* The active window changed: pid is what it claims, 0 when no window is
- * active or it claims none, -1 once the X connection is lost (then the
- * source reports nothing more). */
+ * active or it claims none; -1 when the connection could not be made or
+ * is lost (then the source reports nothing more: free it and make a new
+ * one to try again). */
 typedef void x11_active_fn(pid_t pid, void *ud);
 
 /* Connects to display (NULL: $DISPLAY), watches the root window, and
- * reports the active window's pid now and at every change (the same pid
- * twice in a row is reported once).  A window manager that starts later,
- * or none, is fine: nothing is reported until _NET_ACTIVE_WINDOW is set.
- * 0, or -errno (-ECONNREFUSED: no X server there). */
+ * reports the active window's pid once connected and at every change (the
+ * same pid twice in a row is reported once).  A window manager that
+ * starts later, or none, is fine: nothing is reported until
+ * _NET_ACTIVE_WINDOW is set.  Returns at once: 0, or -errno (-ENXIO: no
+ * display named and no $DISPLAY). */
 int x11_source_new(sd_event *e, const char *display, x11_active_fn *on_active, void *ud, struct x11_source **out);
 void x11_source_free(struct x11_source *s);
 

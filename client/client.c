@@ -105,6 +105,7 @@ struct impc {
 	impc_event events[IMPC_EVENTS];
 	unsigned ev_head, ev_count;
 	impc_agent_question *questions; /* IMPC_QUESTIONS, made at the first */
+	uint8_t *agent_frame; /* impc_agent_events' records (EVENTS_ROOM), made at the first; NULL while in use */
 	unsigned q_head, q_count;
 	struct remap *remaps;
 	size_t n_remaps, cap_remaps;
@@ -1033,6 +1034,7 @@ void impc_close(impc *c)
 	pthread_mutex_destroy(&c->lock);
 	free(c->buf);
 	free(c->questions);
+	free(c->agent_frame);
 	free(c);
 }
 
@@ -2102,6 +2104,9 @@ static size_t put_message(uint8_t *out, const impc_bus_message *m)
 #define EVENTS_ROOM (IMPP_MAX_REQUEST - sizeof(struct impp_header) - sizeof(struct impp_req_agent_events))
 #define RECORD_MAX (sizeof(struct impp_agent_event) + IMPP_AGENT_STRINGS * 255)
 
+/* The records go in the handle's frame buffer, taken out of the handle
+ * while a batch is built and sent (the lock is let go while a frame waits
+ * to be sent): a batch of another thread meanwhile makes its own. */
 int impc_agent_events(impc *c, uint32_t bus, const impc_bus_message *m, size_t n)
 {
 	uint8_t *buf;
@@ -2109,7 +2114,11 @@ int impc_agent_events(impc *c, uint32_t bus, const impc_bus_message *m, size_t n
 
 	if (!c || (n && !m))
 		return -EINVAL;
-	if (!(buf = malloc(EVENTS_ROOM)))
+	pthread_mutex_lock(&c->lock);
+	buf = c->agent_frame;
+	c->agent_frame = NULL;
+	pthread_mutex_unlock(&c->lock);
+	if (!buf && !(buf = malloc(EVENTS_ROOM)))
 		return -ENOMEM;
 	for (size_t i = 0; i < n && e == 0;) {
 		struct impp_req_agent_events q = { bus, 0 };
@@ -2127,6 +2136,12 @@ int impc_agent_events(impc *c, uint32_t bus, const impc_bus_message *m, size_t n
 		if (e == 0 && q.n)
 			e = transact(c, IMPP_REQ_AGENT_EVENTS, &q, sizeof(q), buf, used, NULL);
 	}
+	pthread_mutex_lock(&c->lock);
+	if (!c->agent_frame) { /* kept for the next batch */
+		c->agent_frame = buf;
+		buf = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
 	free(buf);
 	return e;
 }

@@ -8,11 +8,12 @@ set -eu
 # BPF; redis-server, postgresql: real servers for its tests and bench;
 # xvfb, xdotool, openbox, x11-utils, libxcb1-dev: the X11 foreground source and its tests;
 # python3-dbus, python3-gi: unmodified D-Bus services; lintian, debhelper,
-# dpkg-dev: make deb; util-linux: setpriv and unshare (the unit's sandbox).
+# dpkg-dev: make deb; util-linux: setpriv and unshare (the unit's sandbox);
+# dbus-user-session: the user manager's session bus (the agent's unit's test).
 pkgs="make cmake gcc clang libclang-rt-14-dev libcmocka-dev pkg-config graphviz libsystemd-dev libuv1-dev libglib2.0-dev procps valgrind
 	dbus-daemon systemd libglib2.0-bin
 	libbpf-dev bpftool redis-server redis-tools postgresql postgresql-contrib xvfb xdotool openbox x11-utils
-	libxcb1-dev python3-dbus python3-gi lintian debhelper dpkg-dev util-linux $*"
+	libxcb1-dev python3-dbus python3-gi lintian debhelper dpkg-dev util-linux dbus-user-session $*"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,7 +20,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,11 +136,18 @@ static pid_t run_as(struct world *w, int n, const char *out, char *const argv[])
 	return p;
 }
 
+static pid_t start_agent_on(struct world *w, const char *display)
+{
+	char *argv[] = { (char *)agent_bin, "--socket", w->imp_sock, "--verbose", "--display", (char *)display, NULL };
+
+	if (!display)
+		argv[4] = NULL;
+	return run_as(w, 0, NULL, argv);
+}
+
 static pid_t start_agent(struct world *w)
 {
-	char *argv[] = { (char *)agent_bin, "--socket", w->imp_sock, "--verbose", NULL };
-
-	return run_as(w, 0, NULL, argv);
+	return start_agent_on(w, NULL);
 }
 
 /* Whether the log has line (waiting up to ms). */
@@ -278,14 +288,41 @@ static void boosted_while_called(struct world *w, pid_t svc, const char *tool)
 	assert_true(e2e_wait_nice(svc, 10, 2000) >= 0);
 }
 
+/* The agent's count at its end (--verbose): what it relayed and left out,
+ * and how much of that was the driver's calls and replies. */
+static void agent_counts(struct world *w, unsigned long long *relayed, unsigned long long *driver)
+{
+	char buf[65536], *at;
+	unsigned long long left = 0;
+	int fd = open(w->log, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	if (!(at = strstr(buf, "relayed ")) ||
+	    sscanf(at, "relayed %llu messages, left out %llu (%llu", relayed, &left, driver) != 3)
+		fail_msg("the agent did not count what it relayed: %s", buf);
+	printf("agent (%s): relayed %llu messages, left out %llu, %llu of them driver calls and replies\n", w->kind,
+	       *relayed, left, *driver);
+}
+
+/* ... and what it leaves out (calls to the bus driver and the driver's
+ * replies to them, which the model never takes) changes nothing: the call
+ * still boosts, and the count says they were left out. */
 static void test_busctl_to_python_dbus(void **state)
 {
 	struct world *w = *state;
 	pid_t svc = start_service(w, "dbus");
+	unsigned long long relayed, driver;
 
 	assert_true(svc > 0);
 	assert_int_equal(e2e_nice(svc), 10);
 	boosted_while_called(w, svc, "busctl");
+	stop(&w->agent_pid);
+	agent_counts(w, &relayed, &driver);
+	assert_true(driver > 0);
+	assert_true(relayed > 0);
 	kill(svc, SIGTERM);
 	waitpid(svc, NULL, 0);
 }
@@ -415,6 +452,112 @@ static void test_forged_agent_believed_only_about_its_uid(void **state)
 	waitpid(victim, NULL, 0);
 }
 
+/* Two threads relaying on one handle at once, with batches of several
+ * frames each: impc_agent_events' one frame buffer per handle is never
+ * shared by two batches (a frame mixed of two would be refused). */
+struct relayer {
+	impc *c;
+	uint32_t bus;
+	int id, failed;
+};
+
+static void *relay_thread(void *arg)
+{
+	static const char long_member[] =
+		"AVeryLongMemberNameSoThatABatchSpansSeveralFramesAVeryLongMemberNameSoThatABatchSpansSeveralFrames"
+		"AVeryLongMemberNameSoThatABatchSpansSeveralFramesAVeryLongMemberNameSoThatABatchSpansSeveralFrames";
+	struct relayer *r = arg;
+	impc_bus_message m[512];
+	char names[512][24];
+
+	for (int round = 0; round < 40 && !r->failed; round++) {
+		for (int i = 0; i < 512; i++) {
+			/* a connection appearing and going: the model keeps nothing */
+			snprintf(names[i], sizeof(names[i]), ":%d.%d", 100 + r->id, round * 512 + i);
+			m[i] = (impc_bus_message){ 4, false, "org.freedesktop.DBus", NULL, "org.freedesktop.DBus",
+						   i % 2 ? "NameOwnerChanged" : long_member, (uint64_t)i + 1, 0,
+						   { names[i], "", names[i] } };
+		}
+		if (impc_agent_events(r->c, r->bus, m, 512) != 0)
+			r->failed = round + 1;
+	}
+	return NULL;
+}
+
+static void test_events_from_two_threads(void **state)
+{
+	struct world *w = *state;
+	int status;
+	pid_t p = e2e_fork();
+
+	if (p == 0) {
+		struct relayer r[2];
+		pthread_t t[2];
+		uint32_t bus;
+		impc *c;
+
+		e2e_become(w->uid, w->gid);
+		if (impc_connect(w->imp_sock, IMPC_MONITOR, &c, NULL) < 0 || impc_agent_attach(c, "threads", &bus) < 0)
+			_exit(1);
+		for (int i = 0; i < 2; i++) {
+			r[i] = (struct relayer){ c, bus, i, 0 };
+			if (pthread_create(&t[i], NULL, relay_thread, &r[i]) != 0)
+				_exit(2);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		_exit(r[0].failed || r[1].failed ? 3 : 0);
+	}
+	assert_int_equal(waitpid(p, &status, 0), p);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_false(log_has(w, "Bad message", 0));
+}
+
+/* An X server that takes the connection and never answers (a hung one)
+ * holds only the agent's X thread: the bus is still relayed, a call still
+ * boosts, and the agent still ends at once on SIGTERM. */
+static void test_hung_x_server(void **state)
+{
+	struct world *w = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int n = 700 + (int)(getpid() % 200), x, peer = -1;
+	char display[16], hello = 0;
+	uint64_t t0;
+	pid_t svc;
+
+	/* on the abstract socket xcb tries (nobody else's file in /tmp) */
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "/tmp/.X11-unix/X%d", n);
+	snprintf(display, sizeof(display), ":%d", n);
+	assert_true((x = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(bind(x, (struct sockaddr *)&sa,
+			      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sa.sun_path + 1))),
+			 0);
+	assert_int_equal(listen(x, 4), 0);
+	stop(&w->agent_pid);
+	assert_int_equal(truncate(w->log, 0), 0);
+	w->agent_pid = start_agent_on(w, display);
+	assert_true(log_has(w, "attached by pid", 5000));
+	/* the agent's connection, its setup request sent, waiting for ours */
+	for (int i = 0; i < 250 && peer < 0; i++)
+		if ((peer = accept4(x, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			usleep(20000);
+	assert_true(peer >= 0);
+	assert_int_equal(read(peer, &hello, 1), 1);
+	assert_true(hello == 'l' || hello == 'B'); /* the byte order: an X client's first byte */
+	svc = start_service(w, "dbus");
+	assert_true(svc > 0);
+	boosted_while_called(w, svc, "busctl");
+	t0 = e2e_now_ms();
+	stop(&w->agent_pid);
+	assert_true(e2e_now_ms() - t0 < 2000);
+	assert_false(log_has(w, "watching the foreground", 0));
+	kill(svc, SIGTERM);
+	waitpid(svc, NULL, 0);
+	close(peer);
+	close(x);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +566,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_agent_restart),
 		cmocka_unit_test(test_daemon_restart),
 		cmocka_unit_test(test_forged_agent_believed_only_about_its_uid),
+		cmocka_unit_test(test_hung_x_server),
+		cmocka_unit_test(test_events_from_two_threads),
 	};
 	int failed = 0;
 
