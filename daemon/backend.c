@@ -312,6 +312,17 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 	}
 	if ((r = open_state_dir(cfg, why, why_size)) < 0)
 		return r;
+	if (chosen != BACKEND_NONE) {
+		static bool said;
+		char fork_why[160];
+
+		if (bk_fork_open(fork_why, sizeof(fork_why)) < 0 && !said) {
+			said = true;
+			fprintf(stderr, "importanced: forks during a boost are not followed (%s): a process forked while "
+				"its parent was boosted is put back at the unboost only while it is still that parent's child\n",
+				fork_why);
+		}
+	}
 	backend_restore_recorded(cfg);
 	return 0;
 }
@@ -348,6 +359,15 @@ int backend_describe(const struct backend_config *cfg, char *buf, size_t size)
 	if (cfg->kind != BACKEND_NONE)
 		append(buf, size, &len, "  also lifted: %s%s%s\n", io ? "io priority" : "", io && slack ? ", " : "",
 		       slack ? "timer slack" : io ? "" : "nothing");
+	if (cfg->kind != BACKEND_NONE) {
+		char fork_why[160];
+
+		if (bk_fork_open(fork_why, sizeof(fork_why)) == 0)
+			append(buf, size, &len, "  processes forked during a boost: followed (BPF), put back at the unboost\n");
+		else
+			append(buf, size, &len, "  processes forked during a boost: followed only while children (%s)\n",
+			       fork_why);
+	}
 	if (cfg->kind != BACKEND_NONE && cfg->background)
 		append(buf, size, &len, "  unboosted receivers in the background band: nice %d (receiver-background)\n",
 		       cfg->background_nice);
@@ -455,6 +475,9 @@ void backend_detach(const struct backend_config *cfg, struct backend_target *t)
 	if (t->attached) {
 		bool alive = bk_target_alive(t);
 
+		/* gone while boosted: what it forked during the boost may live on */
+		if (t->boosted && !alive)
+			bk_threads_orphans(cfg, t, t->via == BACKEND_NICE);
 		restore_target(cfg, t, alive);
 		bk_record_remove(cfg, t);
 	}

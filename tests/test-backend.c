@@ -69,7 +69,10 @@ static void *parked_report(void *arg)
  * Commands: 't' start a thread (answer: its tid), 'f' fork a child that
  * parks (answer: its pid), 'r' set the main thread's nice to the next
  * byte minus 20 (answer: 0), 's' start a session of its own (answer: 0),
- * 'c' drop CAP_SYS_NICE, as an unprivileged receiver has not (answer: 0).
+ * 'c' drop CAP_SYS_NICE, as an unprivileged receiver has not (answer: 0),
+ * 'd' double-fork: a child that forks a grandchild and exits, so the
+ * grandchild goes to init (answer: the grandchild's pid; it parks for a
+ * minute at most).
  */
 static void puppet_main(int cmd, int answer, int nice, int threads)
 {
@@ -105,6 +108,29 @@ static void puppet_main(int cmd, int answer, int nice, int threads)
 				pause();
 				_exit(0);
 			}
+		} else if (op == 'd') {
+			int link[2];
+			pid_t child;
+
+			if (pipe(link) < 0)
+				_exit(1);
+			if ((child = fork()) == 0) {
+				pid_t g = fork();
+
+				if (g == 0) {
+					alarm(60);
+					pause();
+					_exit(0);
+				}
+				if (write(link[1], &g, sizeof(g)) != sizeof(g))
+					_exit(1);
+				_exit(0);
+			}
+			if (read(link[0], &out, sizeof(out)) != sizeof(out))
+				_exit(1);
+			waitpid(child, NULL, 0);
+			close(link[0]);
+			close(link[1]);
 		} else if (op == 's') {
 			setsid();
 		} else if (op == 'c') {
@@ -346,6 +372,118 @@ static void test_nice_inherited_levels(void **state)
 	close(t.pidfd);
 	kill(child, SIGKILL);
 	puppet_end(&p);
+}
+
+static int ioprio_of(pid_t tid)
+{
+	return (int)syscall(SYS_ioprio_get, 1, tid);
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "re"))) {
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+			sscanf(p + 2, "%*c %d", &ppid);
+		fclose(f);
+	}
+	return (pid_t)ppid;
+}
+
+/* Processes forked during a boost are born boosted (nice and I/O
+ * priority): at the unboost a child and a double-forked grandchild, now
+ * init's, go back to the receiver's value before the boost, threads
+ * included; a grandchild an administrator reniced during the boost keeps
+ * that value (theirs). */
+static void test_nice_double_fork(void **state)
+{
+	struct backend_config cfg = config(BACKEND_NICE, NULL);
+	struct puppet p = puppet_start(10, 1);
+	struct backend_target t = target_of(p.pid);
+	char describe[2048];
+	pid_t child, grandchild, theirs;
+	int io_before = ioprio_of(p.pid);
+	unsigned v;
+
+	(void)state;
+	backend_describe(&cfg, describe, sizeof(describe));
+	if (!strstr(describe, "followed (BPF)"))
+		fail_msg("the fork tracker is not loaded here:\n%s", describe);
+	puppet_do(&p, 'c', 0);
+	backend_attach(&cfg, &t);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	child = puppet_do(&p, 'f', 0);
+	grandchild = puppet_do(&p, 'd', 0);
+	theirs = puppet_do(&p, 'd', 0);
+	assert_true(parent_of(grandchild) != p.pid);
+	assert_int_equal(nice_of(child), -10);
+	assert_int_equal(nice_of(grandchild), -10);
+	assert_int_equal(ioprio_of(grandchild), (2 << 13) | 4);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)theirs, -15), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_true(all_threads_at(p.pid, 10));
+	assert_int_equal(nice_of(child), 10);
+	assert_int_equal(nice_of(grandchild), 10);
+	assert_int_equal(ioprio_of(grandchild), io_before);
+	assert_int_equal(nice_of(theirs), -15);
+	/* forked after the unboost: what the receiver has now, untouched */
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)theirs, 10), 0);
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	kill(child, SIGKILL);
+	kill(grandchild, SIGKILL);
+	kill(theirs, SIGKILL);
+	puppet_end(&p);
+}
+
+/* The same under the cgroup and autogroup backends, which change no nice
+ * value but lift the I/O priority: the double-forked grandchild's goes
+ * back at the unboost, and it is back in its cgroup; a receiver that
+ * exits while boosted has its grandchild put back when it is detached. */
+static void double_fork_io(enum backend_kind kind)
+{
+	struct backend_config cfg = config(kind, NULL);
+	struct puppet p = puppet_start(10, 1);
+	struct backend_target t = target_of(p.pid);
+	pid_t grandchild;
+	int io_before = ioprio_of(p.pid);
+	unsigned v;
+
+	if (kind == BACKEND_AUTOGROUP)
+		puppet_do(&p, 's', 0); /* alone in an autogroup of its own */
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, kind);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	grandchild = puppet_do(&p, 'd', 0);
+	assert_int_equal(ioprio_of(grandchild), (2 << 13) | 4);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(ioprio_of(grandchild), io_before);
+	assert_int_equal(nice_of(grandchild), 10);
+	kill(grandchild, SIGKILL);
+
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	grandchild = puppet_do(&p, 'd', 0);
+	assert_int_equal(ioprio_of(grandchild), (2 << 13) | 4);
+	kill(p.pid, SIGKILL);
+	waitpid(p.pid, NULL, 0);
+	backend_detach(&cfg, &t);
+	assert_int_equal(ioprio_of(grandchild), io_before);
+	close(t.pidfd);
+	kill(grandchild, SIGKILL);
+	close(p.cmd);
+	close(p.answer);
+}
+
+static void test_double_fork_io(void **state)
+{
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0)
+		double_fork_io(BACKEND_CGROUP_V1);
+	double_fork_io(BACKEND_AUTOGROUP);
 }
 
 /* A process with more threads than boost-max-threads: only that many are
@@ -1110,6 +1248,8 @@ int main(void)
 		cmocka_unit_test(test_config_ranges),
 		cmocka_unit_test(test_choice_and_describe),
 		cmocka_unit_test(test_nice_inherited_levels),
+		cmocka_unit_test(test_nice_double_fork),
+		cmocka_unit_test(test_double_fork_io),
 		cmocka_unit_test(test_nice_thread_bound),
 		cmocka_unit_test(test_many_threads_bounded),
 		cmocka_unit_test(test_cgroup_v1_leaf),

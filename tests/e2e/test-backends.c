@@ -204,7 +204,10 @@ static char hear(int fd, int timeout_ms)
 /*
  * Commands: 'r' receive the queued message with its voucher, 'v' release
  * the voucher, 'c' close the connection, 'e' let the extra threads exit,
- * 'n' set its main thread's nice to 0 itself.
+ * 'n' set its main thread's nice to 0 itself, 'f' fork a child that
+ * parks, 'd' double-fork: a child that forks a grandchild and exits, so
+ * that the grandchild goes to init ('f' and 'd' answer with the pid of
+ * the process that parks after the byte; it parks a minute at most).
  * The server sets itself up as a held-back background task: nice 10, idle
  * I/O class, a long timer slack, n_threads threads besides the main one.
  */
@@ -259,6 +262,36 @@ static void server_main(int cmd, int reply, int n_threads, bool own_session, uid
 		case 'n':
 			setpriority(PRIO_PROCESS, 0, 0);
 			break;
+		case 'f':
+		case 'd': {
+			int link[2];
+			pid_t child, parked = 0;
+
+			if (pipe(link) < 0)
+				_exit(3);
+			if ((child = fork()) == 0) {
+				if (op == 'd' && (parked = fork()) != 0) {
+					if (write(link[1], &parked, sizeof(parked)) != sizeof(parked))
+						_exit(3);
+					_exit(0);
+				}
+				alarm(60);
+				pause();
+				_exit(0);
+			}
+			if (op == 'd') {
+				if (read(link[0], &parked, sizeof(parked)) != sizeof(parked))
+					_exit(3);
+				waitpid(child, NULL, 0);
+			} else
+				parked = child;
+			close(link[0]);
+			close(link[1]);
+			say(reply, op);
+			if (write(reply, &parked, sizeof(parked)) != sizeof(parked))
+				_exit(3);
+			continue;
+		}
 		case 'e':
 			close(park[1]);
 			for (int i = 0; i < n_threads; i++)
@@ -310,6 +343,17 @@ static void server_do(struct server *s, char op)
 {
 	say(s->cmd, op);
 	assert_int_equal(hear(s->reply, 5000), op);
+}
+
+/* 'f' or 'd': the pid of the process it left parked */
+static pid_t server_fork(struct server *s, char op)
+{
+	pid_t pid = 0;
+
+	server_do(s, op);
+	assert_int_equal(read(s->reply, &pid, sizeof(pid)), sizeof(pid));
+	assert_true(pid > 0);
+	return pid;
 }
 
 static void server_end(struct server *s)
@@ -666,25 +710,35 @@ static void test_renice_kept(void **state)
 	server_end(&s);
 }
 
-/* The attack on the "kept" rule: a receiver of another uid (no
- * CAP_SYS_NICE, RLIMIT_NICE 0: it cannot go below its nice 10 on its own)
- * raises its nice from the boost's -10 to 0 while boosted, to keep 0 after
- * the unboost.  That value is put back, and the log says so. */
-static void test_own_renice_put_back(void **state)
+/* A fresh daemon (nice backend) and a server of OTHER_USER, boosted by
+ * a donor's message (*d). */
+static struct server other_boosted(impc **d)
 {
 	struct passwd *pw;
 	struct server s;
-	impc *d;
 
-	(void)state;
 	if (!getpwnam(OTHER_USER) && system("useradd -M " OTHER_USER " 2>/dev/null") != 0)
 		skip();
 	assert_non_null(pw = getpwnam(OTHER_USER));
 	unlink(log_path);
 	daemon_start("nice", NULL);
 	s = server_start(3, false, pw->pw_uid);
-	d = donor_send();
+	*d = donor_send();
 	wait_boosted("nice", &s, true);
+	return s;
+}
+
+/* The attack on the "kept" rule: a receiver of another uid (no
+ * CAP_SYS_NICE, RLIMIT_NICE 0: it cannot go below its nice 10 on its own)
+ * raises its nice from the boost's -10 to 0 while boosted, to keep 0 after
+ * the unboost.  That value is put back, and the log says so. */
+static void test_own_renice_put_back(void **state)
+{
+	struct server s;
+	impc *d;
+
+	(void)state;
+	s = other_boosted(&d);
 	server_do(&s, 'n');
 	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.pid), 0);
 	server_do(&s, 'r');
@@ -693,6 +747,38 @@ static void test_own_renice_put_back(void **state)
 	impc_close(d);
 	daemon_stop(SIGTERM);
 	assert_true(log_says("than the process may set itself"));
+	server_end(&s);
+}
+
+/* Issue 15 (8), the double fork: a receiver of another uid at nice 10
+ * forks a child and double-forks a grandchild (reparented to init) while
+ * it is boosted; both are born at the boost's nice and I/O priority, and
+ * both are back at nice 10 and the idle I/O class after the unboost. */
+static void test_double_fork_put_back(void **state)
+{
+	struct server s;
+	pid_t child, grandchild;
+	impc *d;
+
+	(void)state;
+	s = other_boosted(&d);
+	server_do(&s, 'r');
+	child = server_fork(&s, 'f');
+	grandchild = server_fork(&s, 'd');
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)child), BOOST_NICE);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)grandchild), BOOST_NICE);
+	assert_int_equal((int)syscall(SYS_ioprio_get, 1, grandchild), IOPRIO_BE4);
+	server_do(&s, 'v');
+	wait_nice(s.pid, SERVER_NICE);
+	wait_nice(child, SERVER_NICE);
+	wait_nice(grandchild, SERVER_NICE);
+	assert_int_equal((int)syscall(SYS_ioprio_get, 1, child), IOPRIO_IDLE);
+	assert_int_equal((int)syscall(SYS_ioprio_get, 1, grandchild), IOPRIO_IDLE);
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	assert_false(log_says("forks during a boost are not followed"));
+	kill(child, SIGKILL);
+	kill(grandchild, SIGKILL);
 	server_end(&s);
 }
 
@@ -953,6 +1039,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_flood_steps_down, cleanup),
 		cmocka_unit_test_teardown(test_renice_kept, cleanup),
 		cmocka_unit_test_teardown(test_own_renice_put_back, cleanup),
+		cmocka_unit_test_teardown(test_double_fork_put_back, cleanup),
 		cmocka_unit_test_teardown(test_background_band, cleanup),
 		cmocka_unit_test_teardown(test_quota_followed, cleanup),
 	};
