@@ -813,7 +813,7 @@ int bk_band_enter(const struct backend_config *cfg, struct backend_target *t)
 	t->band_floor = INT_MAX;
 	t->band_start = bk_now_ticks();
 	t->band_nice = cfg->background_nice;
-	if (!cfg->background || t->kind == BACKEND_NONE)
+	if (!(cfg->background || t->background) || t->kind == BACKEND_NONE)
 		return 0;
 	t->band_autogroup = t->kind == BACKEND_AUTOGROUP ||
 			    ((t->kind == BACKEND_CGROUP_V1 || t->kind == BACKEND_CGROUP_V2) && t->autogroup_alone);

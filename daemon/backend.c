@@ -371,6 +371,9 @@ int backend_describe(const struct backend_config *cfg, char *buf, size_t size)
 	if (cfg->kind != BACKEND_NONE && cfg->background)
 		append(buf, size, &len, "  unboosted receivers in the background band: nice %d (receiver-background)\n",
 		       cfg->background_nice);
+	else if (cfg->kind != BACKEND_NONE && cfg->background_ruled)
+		append(buf, size, &len, "  unboosted receivers matching a receiver-background-* rule in the background band: "
+		       "nice %d\n", cfg->background_nice);
 	return (int)len;
 }
 

@@ -38,6 +38,7 @@ struct backend_config {
 	unsigned long boost_timerslack_ns; /* slack given to a held-back receiver; 0: off */
 	unsigned max_threads;      /* threads touched per process per boost, 1..65536 */
 	bool background;           /* unboosted receivers sit in the background band */
+	bool background_ruled;     /* some receiver-background-* rule picks receivers for it */
 	int background_nice;       /* that band's nice (threads, or a lone autogroup), 1..19 */
 	int daemon_rt_priority;    /* SCHED_FIFO priority of importanced itself, 0 (off)..99 */
 	unsigned long daemon_rt_budget_us; /* real-time CPU per window (rt.h), 1000..10000000 */
@@ -92,6 +93,8 @@ struct backend_target {
 	char cgroup_mount[256];  /* that hierarchy's mount */
 	/* the background band (cfg->background), entered at attach, left at
 	 * detach: what it changed, to put back */
+	bool background;         /* set before attach: a receiver-background-* rule
+				  * puts it in the band (cfg->background: all are) */
 	bool band_on;
 	bool band_autogroup;     /* through the autogroup's nice, else the threads' */
 	int band_nice;           /* the band's nice when it was entered */
@@ -124,7 +127,8 @@ int backend_describe(const struct backend_config *cfg, char *buf, size_t size);
 
 /* A receiver process comes under the backend.  Never fatal: a process the
  * cgroup or autogroup backend cannot take is boosted through nice.  With
- * cfg->background it enters the background band: nice background_nice on
+ * cfg->background, or t->background (set by the caller: a rule matched
+ * it), it enters the background band: nice background_nice on
  * its autogroup when it is alone in one (autogroup, or a cgroup kind in
  * the cpu root), else on its threads; values already worse are kept. */
 void backend_attach(const struct backend_config *cfg, struct backend_target *t);

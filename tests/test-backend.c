@@ -1028,6 +1028,35 @@ static void test_background_band(void **state)
 	close(t.pidfd);
 	puppet_end(&q);
 
+	/* per receiver rule (the caller matched it: t.background), the
+	 * others as without importanced */
+	q = puppet_start(0, 0);
+	p = puppet_start(0, 0);
+	t = target_of(q.pid);
+	t.background = true;
+	backend_attach(&cfg, &t);
+	{
+		struct backend_target other = target_of(p.pid);
+
+		backend_attach(&cfg, &other);
+		assert_int_equal(nice_of(q.pid), 10);
+		assert_int_equal(nice_of(p.pid), 0);
+		assert_int_equal(settled_apply(&cfg, &other, true, &v), 0);
+		assert_int_equal(settled_apply(&cfg, &other, false, &v), 0);
+		assert_int_equal(nice_of(p.pid), 0);
+		backend_detach(&cfg, &other);
+		close(other.pidfd);
+	}
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(nice_of(q.pid), cfg.boost_nice);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(nice_of(q.pid), 10);
+	backend_detach(&cfg, &t);
+	assert_int_equal(nice_of(q.pid), 0);
+	close(t.pidfd);
+	puppet_end(&p);
+	puppet_end(&q);
+
 	/* a cgroup backend, alone in its autogroup: the group is in the band */
 	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0 && access("/proc/self/autogroup", R_OK) == 0) {
 		cfg = config(BACKEND_CGROUP_V1, NULL);

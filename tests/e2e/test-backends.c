@@ -710,19 +710,27 @@ static void test_renice_kept(void **state)
 	server_end(&s);
 }
 
-/* A fresh daemon (nice backend) and a server of OTHER_USER, boosted by
- * a donor's message (*d). */
-static struct server other_boosted(impc **d)
+/* OTHER_USER's uid, the user made if missing (the test is skipped if it cannot be) */
+static uid_t other_uid(void)
 {
 	struct passwd *pw;
-	struct server s;
 
 	if (!getpwnam(OTHER_USER) && system("useradd -M " OTHER_USER " 2>/dev/null") != 0)
 		skip();
 	assert_non_null(pw = getpwnam(OTHER_USER));
+	return pw->pw_uid;
+}
+
+/* A fresh daemon (nice backend) and a server of OTHER_USER, boosted by
+ * a donor's message (*d). */
+static struct server other_boosted(impc **d)
+{
+	uid_t uid = other_uid();
+	struct server s;
+
 	unlink(log_path);
 	daemon_start("nice", NULL);
-	s = server_start(3, false, pw->pw_uid);
+	s = server_start(3, false, uid);
 	*d = donor_send();
 	wait_boosted("nice", &s, true);
 	return s;
@@ -782,17 +790,14 @@ static void test_double_fork_put_back(void **state)
 	server_end(&s);
 }
 
-/* receiver-background through a real daemon: a receiver's threads go
- * into the band at HELLO, a boost lifts them, the unboost puts them back
- * in the band, and disconnecting puts back its own nice. */
-static void test_background_band(void **state)
+/* A server of uid in a background band at nice 15 (the daemon's keys):
+ * in it at HELLO, lifted by a boost, back in it after the unboost, back at
+ * its own nice when it disconnects. */
+static void band_cycle(uid_t uid)
 {
-	struct server s;
+	struct server s = server_start(3, false, uid);
 	impc *d;
 
-	(void)state;
-	daemon_start("nice", "--receiver-background yes --receiver-background-nice 15");
-	s = server_start(3, false, 0);
 	for (int i = 0; i < s.n_tids; i++)
 		wait_nice(s.tids[i], 15);
 	d = donor_send();
@@ -805,6 +810,42 @@ static void test_background_band(void **state)
 	server_do(&s, 'c');
 	for (int i = 0; i < s.n_tids; i++)
 		wait_nice(s.tids[i], SERVER_NICE);
+	server_end(&s);
+}
+
+/* receiver-background through a real daemon: a receiver's threads go
+ * into the band at HELLO, a boost lifts them, the unboost puts them back
+ * in the band, and disconnecting puts back its own nice. */
+static void test_background_band(void **state)
+{
+	(void)state;
+	daemon_start("nice", "--receiver-background yes --receiver-background-nice 15");
+	band_cycle(0);
+	daemon_stop(SIGTERM);
+}
+
+/* The band per receiver rule: with receiver-background-uid OTHER_USER,
+ * a receiver of that uid goes into the band at HELLO and back into it
+ * after a boost, and one of root is scheduled as without importanced. */
+static void test_background_band_per_rule(void **state)
+{
+	uid_t uid = other_uid();
+	struct server s;
+	char extra[128];
+	impc *d;
+
+	(void)state;
+	snprintf(extra, sizeof(extra), "--receiver-background-uid %s --receiver-background-nice 15", OTHER_USER);
+	daemon_start("nice", extra);
+	band_cycle(uid);
+
+	s = server_start(3, false, 0);
+	d = donor_send();
+	wait_boosted("nice", &s, true);
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_same(&s, &s.unattached);
+	impc_close(d);
 	daemon_stop(SIGTERM);
 	server_end(&s);
 }
@@ -1041,6 +1082,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_own_renice_put_back, cleanup),
 		cmocka_unit_test_teardown(test_double_fork_put_back, cleanup),
 		cmocka_unit_test_teardown(test_background_band, cleanup),
+		cmocka_unit_test_teardown(test_background_band_per_rule, cleanup),
 		cmocka_unit_test_teardown(test_quota_followed, cleanup),
 	};
 	int r;
