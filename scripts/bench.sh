@@ -165,7 +165,8 @@ section_inversion() {
 	echo
 	echo "\`$build/bench-inversion $build/importanced\` (root). What importance donation is for: a foreground"
 	echo "request served by a background daemon should finish about as fast as on an idle machine. Each backend"
-	echo "this machine has (docs/backends.md), the same run alternating importance off / on / a non-donor client."
+	echo "this machine has (docs/backends.md), the same run alternating importance off / on; then a client that is"
+	echo "not a donor, each backend side by side with importanced changing nothing (none), in rotated rounds."
 	echo
 	"$build/bench-inversion" "$build/importanced"
 	cat <<'TXT'
@@ -180,9 +181,11 @@ to nice when it is not (the first setup). The cgroup v1 backend boosts a server 
 that session's autogroup (the second and third setups), and otherwise puts it, for the boost only, in a leaf
 cgroup of its own at the top of the cpu hierarchy, beside the sessions and the other cgroups, weighing ten times
 a normal group: it wins in every setup. Unboosted, the server is back where it was (its own cgroup and
-autogroup, its own nice): the "none" rows are importanced relaying without touching any scheduling, and the
-"no harm" targets compare each backend's non-donor with them (a non-donor a little faster than under "none"
-keeps some of the scheduler's credit from the boost just before). The "through its leaf" latency rows are the
+autogroup, its own nice): "none" is importanced relaying without touching any scheduling, and the "no harm"
+table runs it in the same rounds as each backend, in a rotated order, under the same load, so that the ratio
+of the non-donor's p50 to none's is taken between neighbours in time; the target takes the median of those
+ratios (a non-donor a little faster than under "none" keeps some of the scheduler's credit from the boost
+just before). The "through its leaf" latency rows are the
 cost of moving a process between cgroups: cheap right after another move, an RCU grace period after a pause
 (docs/backends.md); the daemon's loop does not wait for it. The
 client is an ordinary process; what is left of the tail is its own wakeup and the server's behind a running
