@@ -149,6 +149,10 @@ static pid_t fork_child(void)
 }
 
 static const char *daemon_rt = "1"; /* --daemon-rt-priority */
+/* the server alone in a top-level cpu cgroup of its own (the lingering
+ * leaf's case, docs/backends.md) */
+static bool server_own_cgroup;
+static char server_cgroup[128];
 
 static bool daemon_answers(void)
 {
@@ -348,6 +352,15 @@ static void rig_start(struct rig *r, const char *backend, enum setup s, bool hol
 		exit(1);
 	r->daemon = daemon_start(backend);
 	r->server = server_start(s == SAME_SESSION, r->go[0], r->hold[0], &r->spawner);
+	if (server_own_cgroup) {
+		char path[200], num[32];
+
+		snprintf(server_cgroup, sizeof(server_cgroup), "/sys/fs/cgroup/cpu/bench-server-%d", (int)getpid());
+		mkdir(server_cgroup, 0755);
+		snprintf(path, sizeof(path), "%s/cgroup.procs", server_cgroup);
+		snprintf(num, sizeof(num), "%d", (int)r->server);
+		write_str(path, num);
+	}
 	pause_ms(100);
 	if (client_open(&r->cl) != 1) {
 		fprintf(stderr, "bench-inversion: the client is not a donor\n");
@@ -361,6 +374,10 @@ static void rig_stop(struct rig *r)
 	reap(r->server, SIGKILL);
 	reap(r->spawner, SIGKILL);
 	reap(r->daemon, SIGTERM);
+	if (server_own_cgroup) {
+		pause_ms(20);
+		rmdir(server_cgroup);
+	}
 	for (int i = 0; i < 2; i++) {
 		close(r->go[i]);
 		if (r->hold[i] >= 0)
@@ -928,6 +945,23 @@ int main(int argc, char **argv)
 			run_latency(backends[b], latency_rounds / 3, SAME_SESSION, 200,
 				    ", through its leaf (server in the load's session), boosts 200 ms apart", NULL);
 		}
+	/* a server alone in a top-level cgroup of its own: moved into its
+	 * leaf at a boost; unboosted, it lingers there at its cgroup's weight
+	 * (cgroup-leaf-linger-ms, default 1000) or goes back at once (0) */
+	server_own_cgroup = true;
+	for (int b = 0; b < 2; b++)
+		if (usable[b]) {
+			char spec[64];
+
+			run_latency(backends[b], latency_rounds / 3, OWN_SESSIONS, 200,
+				    ", server alone in its own cgroup, lingering leaf (default), boosts 200 ms apart", NULL);
+			snprintf(spec, sizeof(spec), "%s --cgroup-leaf-linger-ms 0", backends[b]);
+			run_latency(spec, latency_rounds / 3, OWN_SESSIONS, 200,
+				    ", server alone in its own cgroup, boosts 200 ms apart", NULL);
+			run_latency(backends[b], latency_rounds / 15, OWN_SESSIONS, 1500,
+				    ", server alone in its own cgroup, lingering leaf (default), boosts 1.5 s apart", NULL);
+		}
+	server_own_cgroup = false;
 	/* the same with importanced as an ordinary process, for comparison */
 	daemon_rt = "0";
 	for (int b = 0; b < NONE_INDEX; b++)

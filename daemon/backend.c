@@ -65,6 +65,7 @@ void backend_config_defaults(struct backend_config *cfg)
 	cfg->boost_io_level = 4;
 	cfg->boost_timerslack_ns = 50000;
 	cfg->max_threads = 256;
+	cfg->leaf_linger_ms = 1000;
 	cfg->background_nice = 10;
 	cfg->daemon_rt_priority = 1;
 	cfg->daemon_rt_budget_us = 3000;
@@ -90,6 +91,7 @@ int backend_config_check(const struct backend_config *cfg, char *err, size_t siz
 	RANGE(cfg->boost_io_level, -1, 7, "boost-io-level");
 	RANGE(cfg->boost_timerslack_ns, 0, 1000000000, "boost-timerslack-ns");
 	RANGE(cfg->max_threads, 1, 65536, "boost-max-threads");
+	RANGE(cfg->leaf_linger_ms, 0, 10000, "cgroup-leaf-linger-ms");
 	RANGE(cfg->background_nice, 1, 19, "receiver-background-nice");
 	RANGE(cfg->daemon_rt_priority, 0, 99, "daemon-rt-priority");
 	RANGE(cfg->daemon_rt_budget_us, 1000, 10000000, "daemon-rt-budget-us");

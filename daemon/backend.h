@@ -37,6 +37,8 @@ struct backend_config {
 	int boost_io_level;        /* best-effort level given to held-back threads, 0..7; -1: off */
 	unsigned long boost_timerslack_ns; /* slack given to a held-back receiver; 0: off */
 	unsigned max_threads;      /* threads touched per process per boost, 1..65536 */
+	unsigned leaf_linger_ms;   /* cgroup kinds: unboosted, stay that long in the leaf where that
+				    * is the same as being back (0: never), 0..10000 */
 	bool background;           /* unboosted receivers sit in the background band */
 	bool background_ruled;     /* some receiver-background-* rule picks receivers for it */
 	int background_nice;       /* that band's nice (threads, or a lone autogroup), 1..19 */
@@ -87,7 +89,10 @@ struct backend_target {
 	bool in_leaf;            /* the receiver is in cgroup_leaf, or will be once its move is done */
 	uint64_t move_seq;       /* its last move asked of the mover thread (0: none) */
 	unsigned weight_idle;    /* the leaf's weight while it stays there unboosted
-				  * (someone else's value); 0: it goes back at the unboost */
+				  * (someone else's value, the band's, or its own
+				  * cgroup's); 0: it goes back at the unboost */
+	bool idle_same;          /* weight_idle is its own cgroup's: lingering (leaf_linger_ms) */
+	uint64_t linger_id;      /* its move back waiting for the linger's end (0: none) */
 	char cgroup_leaf[600];   /* our cgroup for it (cgroup backends) */
 	char cgroup_orig[600];   /* where it was at the boost, relative to the hierarchy's mount */
 	char cgroup_mount[256];  /* that hierarchy's mount */

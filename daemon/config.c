@@ -357,6 +357,9 @@ static const struct key keys[] = {
 	  "timer slack for a held-back receiver, 0: off (default 50000)" },
 	{ "boost-max-threads", K_UINT, OFF(backend.max_threads), 1, 65536, 0, NULL, "N",
 	  "threads handled per process per boost (default 256)" },
+	{ "cgroup-leaf-linger-ms", K_UINT, OFF(backend.leaf_linger_ms), 0, 10000, 0, NULL, "MS",
+	  "cgroup backends: unboosted, a receiver alone in a cgroup beside the leaves stays this long in its leaf at "
+	  "that cgroup's weight, so that a boost within it is a write, not a move (default 1000; 0: off)" },
 	{ "receiver-background", K_BOOL, OFF(backend.background), 0, 1, 0, NULL, "yes|no",
 	  "unboosted receivers sit in the background band, lifted only by boosts (default no)" },
 	{ "receiver-background-nice", K_INT, OFF(backend.background_nice), 1, 19, 0, NULL, "N",

@@ -695,6 +695,22 @@ static void expect_in(pid_t pid, const char *want)
 	assert_string_equal(cg, want);
 }
 
+/* A puppet at nice 0 in cpu cgroup dir, made anew with that weight. */
+static struct puppet puppet_in(const char *dir, int shares, int threads)
+{
+	char path[300];
+	struct puppet p;
+
+	rmdir(dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/cpu.shares", dir);
+	write_file(path, "%d\n", shares);
+	p = puppet_start(0, threads);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	write_file(path, "%d\n", (int)p.pid);
+	return p;
+}
+
 /* A receiver in a group the administrator gave a low weight is back in
  * that group whenever it is not boosted; a receiver under a CPU quota is
  * never moved out (boosted through nice), and the quota is checked at
@@ -713,14 +729,8 @@ static void test_cgroup_v1_limits_kept(void **state)
 	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
 		skip();
 	cfg = config(BACKEND_CGROUP_V1, NULL);
-	rmdir(jail);
-	assert_int_equal(mkdir(jail, 0755), 0);
-	snprintf(path, sizeof(path), "%s/cpu.shares", jail);
-	write_file(path, "128\n");
-
-	p = puppet_start(0, 0);
-	snprintf(path, sizeof(path), "%s/cgroup.procs", jail);
-	write_file(path, "%d\n", (int)p.pid);
+	cfg.leaf_linger_ms = 0; /* back in the jail at once (test_cgroup_v1_leaf_lingers: the other way) */
+	p = puppet_in(jail, 128, 0);
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
@@ -768,6 +778,95 @@ static void test_cgroup_v1_limits_kept(void **state)
 	puppet_end(&p);
 	usleep(20000);
 	assert_int_equal(rmdir(jail), 0);
+}
+
+/* cgroup-leaf-linger-ms: a receiver alone in a top-level cgroup of its
+ * own (a sibling of the leaves) stays in its leaf for a while after the
+ * unboost, at that cgroup's weight, which is where it would be without
+ * importanced under another name, so that a boost within that while is a
+ * weight write and not a move; then it goes back.  As soon as it would not
+ * be the same (a process put in its cgroup) the unboost moves it back; a
+ * limit put on its cgroup meanwhile sends it back at the next boost, which
+ * goes through nice there; with the key at 0 it always goes back. */
+static void test_cgroup_v1_leaf_lingers(void **state)
+{
+	const char *own = "/sys/fs/cgroup/cpu/importanced-test-own";
+	char path[300], quota[300], leaf[256];
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p, q;
+	unsigned v;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	cfg = config(BACKEND_CGROUP_V1, NULL);
+	assert_int_equal(cfg.leaf_linger_ms, 1000);
+	cfg.leaf_linger_ms = 400;
+	p = puppet_in(own, 512, 1);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", own);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(cpu_cgroup_of(p.pid, leaf, sizeof(leaf)), 0);
+	assert_true(!strncmp(leaf, "/importanced-", 13));
+	assert_int_equal(shares_of(leaf), 10240);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, leaf); /* lingers, at its own group's weight */
+	assert_int_equal(v, 512);
+	assert_int_equal(shares_of(leaf), 512);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0); /* a write */
+	expect_in(p.pid, leaf);
+	assert_int_equal(shares_of(leaf), 10240);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, leaf);
+	usleep(800000); /* the linger is over: back */
+	expect_in(p.pid, "/importanced-test-own");
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0); /* a move in again */
+	expect_in(p.pid, leaf);
+	assert_int_equal(shares_of(leaf), 10240);
+
+	/* someone else in its cgroup: it would compete with them there */
+	q = puppet_start(0, 0);
+	write_file(path, "%d\n", (int)q.pid);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, "/importanced-test-own");
+	puppet_end(&q);
+	usleep(20000);
+
+	/* a quota on its cgroup while it lingers: the next boost is in place */
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, leaf);
+	snprintf(quota, sizeof(quota), "%s/cpu.cfs_quota_us", own);
+	write_file(quota, "10000\n");
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	expect_in(p.pid, "/importanced-test-own");
+	assert_int_equal(t.via, BACKEND_NICE);
+	assert_int_equal(nice_of(p.pid), cfg.boost_nice);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(nice_of(p.pid), 0);
+	write_file(quota, "-1\n");
+
+	/* the key at 0: back every time */
+	cfg.leaf_linger_ms = 0;
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	expect_in(p.pid, leaf);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, "/importanced-test-own");
+	/* lingering when it leaves: back, and the leaf gone */
+	cfg.leaf_linger_ms = 5000;
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, leaf);
+	backend_detach(&cfg, &t);
+	expect_in(p.pid, "/importanced-test-own");
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu%s", leaf);
+	assert_int_equal(access(path, F_OK), -1);
+	close(t.pidfd);
+	puppet_end(&p);
+	usleep(20000);
+	assert_int_equal(rmdir(own), 0);
 }
 
 /* A receiver alone in its session's autogroup, in the cpu root, is
@@ -1282,6 +1381,7 @@ int main(void)
 		cmocka_unit_test(test_nice_thread_bound),
 		cmocka_unit_test(test_many_threads_bounded),
 		cmocka_unit_test(test_cgroup_v1_leaf),
+		cmocka_unit_test(test_cgroup_v1_leaf_lingers),
 		cmocka_unit_test(test_cgroup_v1_own_root),
 		cmocka_unit_test(test_cgroup_v1_limits_kept),
 		cmocka_unit_test(test_cgroup_v1_own_autogroup),

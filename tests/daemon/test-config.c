@@ -130,6 +130,12 @@ static void test_background_rules(void **state)
 	expect_error("--receiver-background-exe /no/such/file", "receiver-background-exe: /no/such/file: No such file");
 	expect_error("--receiver-background-exe bin/sh", "receiver-background-exe: 'bin/sh' is not an absolute path");
 	expect_error("--receiver-background-cgroup /a//b", "receiver-background-cgroup: '/a//b' is not a plain cgroup path");
+	/* the cgroup leaf's linger (docs/backends.md) */
+	assert_int_equal(args(&cfg, ""), 0);
+	assert_int_equal(cfg.backend.leaf_linger_ms, 1000);
+	assert_int_equal(args(&cfg, "--cgroup-leaf-linger-ms 0"), 0);
+	assert_int_equal(cfg.backend.leaf_linger_ms, 0);
+	expect_error("--cgroup-leaf-linger-ms 10001", "cgroup-leaf-linger-ms: 10001 is out of range (0..10000)");
 }
 
 static void test_file(void **state)
