@@ -786,6 +786,26 @@ static bool leaf_same(const struct backend_config *cfg, const struct backend_tar
 	return alone && cgroup_limited(t, why, sizeof(why)) == 0 && bk_read_ulong(path, weight) == 0;
 }
 
+/* The leaf's weight while the receiver is moved back out of it. */
+static unsigned long transit_weight(const struct backend_target *t)
+{
+	unsigned long w, own;
+	char path[1200];
+	int nice;
+
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, (id_t)t->pid);
+	if (nice == -1 && errno)
+		nice = 0;
+	w = (unsigned long)bk_nice_weight(nice);
+	if (t->kind == BACKEND_CGROUP_V2)
+		w = w * 100 / 1024 ? w * 100 / 1024 : 1;
+	snprintf(path, sizeof(path), "%s%s/%s", t->cgroup_mount, t->cgroup_orig, weight_file(t->kind));
+	if (strcmp(t->cgroup_orig, "/") && bk_read_ulong(path, &own) == 0 && own < w)
+		w = own;
+	return w;
+}
+
 static int cgroup_unboost(const struct backend_config *cfg, struct backend_target *t, unsigned boosted,
 			  unsigned *value)
 {
@@ -835,6 +855,10 @@ static int cgroup_unboost(const struct backend_config *cfg, struct backend_targe
 		update_root_weight(cfg, t->kind, (long)t->weight_idle - (long)boosted);
 		return bk_write_ulong(path, t->weight_idle);
 	}
+	/* on its way back the leaf lifts it no more: until the move is done
+	 * (an RCU grace period, up to about 100 ms loaded) it weighs what its
+	 * nice weighs, at most what its own cgroup weighs */
+	bk_write_ulong(path, transit_weight(t));
 	if (job_ask(t, false) < 0) {
 		if (cgroup_of(t->pid, t->kind, now, sizeof(now)) == 0 && strcmp(now, leaf_rel(t)))
 			fprintf(stderr, "importanced: pid %d was moved out of %s to %s during the boost: kept there at "

@@ -617,8 +617,10 @@ static void test_cgroup_v1_leaf(void **state)
 	assert_int_equal(nice_of(p.pid), 10); /* the group does it, not nice */
 	child = puppet_do(&p, 'f', 0); /* a child joins the leaf */
 	/* unboosted, both are back where the receiver was: scheduled as
-	 * without importanced */
+	 * without importanced; on their way back the leaf weighed what nice
+	 * 10 weighs, not the boost */
 	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(shares_of(leaf + strlen("/sys/fs/cgroup/cpu")), 110);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_string_equal(cg, before);
 	assert_int_equal(cpu_cgroup_of(child, cg, sizeof(cg)), 0);
