@@ -20,7 +20,8 @@
  * boosts the server and then a client that is not a donor ("non-donor";
  * it must get no boost) times its requests; the ratio of its p50 to
  * none's is taken within each round, and the table shows the median and
- * spread over the rounds.  Then the boost latency under load: from the
+ * spread over the rounds.  "none" runs twice in each round, the second
+ * time as a control: its ratio to the first is the noise.  Then the boost latency under load: from the
  * donor's send to the boost being visible where the scheduler reads it
  * (the leaf's cpu.shares, the autogroup's nice, the thread's nice).
  *
@@ -57,7 +58,7 @@ static unsigned long work_iters;
 static bool latency_only, noharm_only;
 static int latency_rounds = 300;
 /* no harm: rounds, and the non-donor's requests per contender per round */
-static int noharm_rounds = 7, noharm_requests = 10;
+static int noharm_rounds = 9, noharm_requests = 10;
 
 /* what the targets table is made of, per backend (index in backends[]) */
 struct outcome {
@@ -75,8 +76,10 @@ static uint64_t nondonor_boosts;
 
 enum setup { SAME_SESSION, OWN_SESSIONS, OWN_CGROUPS, N_SETUPS };
 /* no harm: the non-donor's p50 over none's, median over the rounds, per
- * setup and backend (0: not measured) */
-static double noharm_ratio[N_SETUPS][N_BACKENDS];
+ * setup and backend (0: not measured); CONTROL_INDEX is none run a second
+ * time in the same rounds, against itself: the noise */
+#define CONTROL_INDEX N_BACKENDS
+static double noharm_ratio[N_SETUPS][N_BACKENDS + 1];
 static const char *const setup_names[] = {
 	"load in the server's session", "load in other sessions", "load in other cgroups",
 };
@@ -598,14 +601,15 @@ static double median_of(double *v, int n)
 static void run_noharm(enum setup s, const char *const *backends, const bool *usable)
 {
 	enum { ROUNDS_MAX = 32 };
-	double p50[N_BACKENDS][ROUNDS_MAX], ratio[N_BACKENDS][ROUNDS_MAX];
-	int order[N_BACKENDS], n = 0, rounds = noharm_rounds < ROUNDS_MAX ? noharm_rounds : ROUNDS_MAX;
-	uint64_t boosts[N_BACKENDS] = { 0 };
+	double p50[N_BACKENDS + 1][ROUNDS_MAX], ratio[N_BACKENDS + 1][ROUNDS_MAX];
+	int order[N_BACKENDS + 1], n = 0, rounds = noharm_rounds < ROUNDS_MAX ? noharm_rounds : ROUNDS_MAX;
+	uint64_t boosts[N_BACKENDS + 1] = { 0 };
 	pid_t loops[LOOPS];
 
 	for (int b = 0; b < N_BACKENDS; b++)
 		if (usable[b])
 			order[n++] = b;
+	order[n++] = CONTROL_INDEX;
 	if (!usable[NONE_INDEX] || rounds < 1)
 		return;
 	if (s != SAME_SESSION) {
@@ -616,7 +620,7 @@ static void run_noharm(enum setup s, const char *const *backends, const bool *us
 		for (int k = 0; k < n; k++) {
 			int b = order[(k + r) % n];
 
-			p50[b][r] = noharm_once(s, backends[b], &boosts[b]);
+			p50[b][r] = noharm_once(s, backends[b == CONTROL_INDEX ? NONE_INDEX : b], &boosts[b]);
 		}
 		for (int k = 0; k < n; k++)
 			ratio[order[k]][r] = p50[order[k]][r] / p50[NONE_INDEX][r];
@@ -627,7 +631,8 @@ static void run_noharm(enum setup s, const char *const *backends, const bool *us
 		int b = order[k];
 		double med = median_of(p50[b], rounds), rmed = median_of(ratio[b], rounds);
 
-		printf("| %s | %s | %.2f | %.2f - %.2f | %.2fx | %.2fx - %.2fx | %llu |\n", setup_names[s], backends[b],
+		printf("| %s | %s | %.2f | %.2f - %.2f | %.2fx | %.2fx - %.2fx | %llu |\n", setup_names[s],
+		       b == CONTROL_INDEX ? "none, again (the noise: none against itself)" : backends[b],
 		       med, p50[b][0], p50[b][rounds - 1], rmed, ratio[b][0], ratio[b][rounds - 1],
 		       (unsigned long long)boosts[b]);
 		noharm_ratio[s][b] = rmed;
@@ -824,6 +829,7 @@ static void print_targets(const char *const *backends)
 		const struct outcome *o = &outcomes[b];
 		double worst = 0;
 		const char *where = "-";
+		int where_s = 0;
 
 		if ((!o->measured && !noharm_only) || b == NONE_INDEX)
 			continue;
@@ -831,10 +837,12 @@ static void print_targets(const char *const *backends)
 			if (noharm_ratio[s][b] > worst) {
 				worst = noharm_ratio[s][b];
 				where = setup_names[s];
+				where_s = s;
 			}
 		if (worst > 0)
 			printf("| no harm: non-donor p50 <= 1.1x of importanced not boosting (--backend none), side by "
-			       "side (median of the rounds) | %s | %.2fx (%s) | %s |\n", backends[b], worst, where,
+			       "side (median of the rounds) | %s | %.2fx (%s; none against itself there: %.2fx) | %s |\n",
+			       backends[b], worst, where, noharm_ratio[where_s][CONTROL_INDEX],
 			       verdict(worst, 1.1, v, sizeof(v)));
 		if (!o->measured)
 			continue;
@@ -916,7 +924,8 @@ int main(int argc, char **argv)
 					run_inversion((enum setup)s, backends[b], b);
 	}
 	if (!latency_only) {
-		printf("\nNo harm, side by side: per setup, %d rounds, each running every backend and none once in an "
+		printf("\nNo harm, side by side: per setup, %d rounds, each running every backend, none, and none again "
+		       "(a control: how far none is from itself) once in an "
 		       "order rotated from round to round, under the same load; each a fresh importanced and server, %d "
 		       "requests from the donor (boosting the server), then %d from the non-donor, timed. Its p50 in ms "
 		       "and its ratio to none's in the same round: median over the rounds, and the spread (lowest - "

@@ -80,21 +80,16 @@ fail:
 	return e < 0 ? e : -EINVAL;
 }
 
-bool bk_fork_on(void)
-{
-	return skel != NULL;
-}
-
-void bk_fork_boost(const struct backend_target *t)
+bool bk_fork_boost(const struct backend_target *t)
 {
 	struct fork_boosted b = { .start = t->start };
 	__u32 key = (__u32)t->pid;
 	long hz = sysconf(_SC_CLK_TCK);
 
 	if (!skel)
-		return;
+		return false;
 	b.tick_ns = 1000000000ull / (unsigned long long)(hz > 0 ? hz : 100);
-	bpf_map_update_elem(bpf_map__fd(skel->maps.boosted), &key, &b, BPF_ANY);
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.boosted), &key, &b, BPF_ANY) == 0;
 }
 
 void bk_fork_unboost(const struct backend_target *t, unsigned *lost)

@@ -43,9 +43,9 @@ struct bk_born {
 /* Loads the kernel half once; -errno and why if it cannot (then the
  * backend walks /proc children instead). */
 int bk_fork_open(char *why, size_t size);
-bool bk_fork_on(void);
-/* t's boost begins: its forks are recorded from now on */
-void bk_fork_boost(const struct backend_target *t);
+/* t's boost begins: its forks are recorded from now on; false if they
+ * cannot be (no tracker, or FORK_MAX_BOOSTED receivers boosted) */
+bool bk_fork_boost(const struct backend_target *t);
 /* ...and ends: no more are; *lost, how many could not be recorded */
 void bk_fork_unboost(const struct backend_target *t, unsigned *lost);
 /* Takes out the records of processes born from t's boost, at most max of

@@ -279,7 +279,8 @@ int bk_threads_boost(const struct backend_config *cfg, struct backend_target *t,
 	t->floor_ioprio = io < 0 ? 0 : io;
 	if (!nice && t->ioprio_boosted < 0)
 		return 0;
-	bk_fork_boost(t); /* before any change: a child forked from now on is recorded */
+	/* before any change: a child forked from now on is recorded */
+	t->forks_followed = bk_fork_boost(t);
 	return each_tid(t->pid, cfg->max_threads, boost_thread, &w);
 }
 
@@ -531,10 +532,11 @@ int bk_threads_restore(const struct backend_config *cfg, struct backend_target *
 	err = each_tid(t->pid, cfg->max_threads, restore_thread, &w);
 	/* the receiver's own threads first: a child forked from now on
 	 * inherits what they have been put back to */
-	if (bk_fork_on())
+	if (t->forks_followed)
 		restore_born(&w);
 	else
 		restore_children(&w, 1);
+	t->forks_followed = false;
 	t->n_saved = 0;
 	restore_logged(&w);
 	return err == -ENOENT ? 0 : err;
@@ -544,8 +546,9 @@ int bk_threads_orphans(const struct backend_config *cfg, struct backend_target *
 {
 	struct walk w = { cfg, t, t->pid, -1, nice, cfg->max_threads };
 
-	if (!bk_fork_on() || (!nice && t->ioprio_boosted < 0))
+	if (!t->forks_followed || (!nice && t->ioprio_boosted < 0))
 		return 0;
+	t->forks_followed = false;
 	restore_born(&w);
 	restore_logged(&w);
 	return 0;

@@ -388,6 +388,7 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 	t->record_fd = -1;
 	t->attached = false;
 	t->boosted = false;
+	t->forks_followed = false;
 	t->cgroup_leaf[0] = '\0';
 	t->in_leaf = false;
 	t->via = t->kind;

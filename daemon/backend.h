@@ -74,6 +74,7 @@ struct backend_target {
 	struct backend_saved_thread *saved;
 	size_t n_saved, cap_saved;
 	uint64_t boost_start;    /* the clock (ticks) when the boost began */
+	bool forks_followed;     /* the fork tracker records this boost's forks (backend-fork.c) */
 	int floor_nice;          /* the best nice any thread had before the boost */
 	int floor_ioprio;        /* likewise for the I/O priority (encoded) */
 	unsigned long slack_orig; /* main thread's timer slack before the boost; 0: untouched */

@@ -185,7 +185,8 @@ autogroup, its own nice): "none" is importanced relaying without touching any sc
 table runs it in the same rounds as each backend, in a rotated order, under the same load, so that the ratio
 of the non-donor's p50 to none's is taken between neighbours in time; the target takes the median of those
 ratios (a non-donor a little faster than under "none" keeps some of the scheduler's credit from the boost
-just before). The "through its leaf" latency rows are the
+just before). "none, again" runs none a second time in the same rounds: its ratio to the first is how far
+two runs of the same thing land apart on this machine, the noise a "no harm" ratio is to be read against. The "through its leaf" latency rows are the
 cost of moving a process between cgroups: cheap right after another move, an RCU grace period after a pause
 (docs/backends.md); the daemon's loop does not wait for it. The
 client is an ordinary process; what is left of the tail is its own wakeup and the server's behind a running
