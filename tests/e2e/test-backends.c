@@ -873,6 +873,50 @@ static void wait_cgroup(const struct server *s, const char *want)
 	assert_string_equal(v.cpu_cgroup, want);
 }
 
+/* The lingering leaf through a real daemon (cgroup-leaf-linger-ms 600):
+ * a receiver alone in a top-level cgroup of its own, unboosted, stays in
+ * its leaf at that cgroup's weight, a boost then is a write on the leaf,
+ * and after the linger it is back in its cgroup. */
+static void test_leaf_lingers(void **state)
+{
+	const char *own = "importanced-e2e-own";
+	char dir[200], leaf[256];
+	struct server s;
+	struct seen v;
+	impc *d;
+
+	(void)state;
+	if (!have_cgroup_v1_cpu())
+		skip();
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s", own);
+	rmdir(dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	cpu_write(own, "cpu.shares", "%ld", 700);
+	daemon_start("cgroup-v1", "--cgroup-leaf-linger-ms 600");
+	s = server_start(3, false, 0);
+	cpu_write(own, "cgroup.procs", "%ld", (long)s.pid);
+	d = donor_send();
+	wait_boosted("cgroup-v1", &s, true); /* into its leaf */
+	v = look(&s);
+	snprintf(leaf, sizeof(leaf), "%s", v.cpu_cgroup);
+	assert_true(!strncmp(leaf, "/importanced-", 13));
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	for (int i = 0; i < 100 && (v = look(&s)).shares != 700; i++)
+		sleep_ms(2);
+	assert_string_equal(v.cpu_cgroup, leaf); /* lingering, at its own weight */
+	assert_int_equal(v.shares, 700);
+	assert_int_equal(v.nice[0], SERVER_NICE);
+	impc_close(d);
+	wait_cgroup(&s, "/importanced-e2e-own");
+	v = look(&s);
+	assert_int_equal(v.shares, 700);
+	daemon_stop(SIGTERM);
+	server_end(&s);
+	sleep_ms(20);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* Issue 15.6 through a real daemon: a receiver whose cgroup gets a CPU
  * quota after it said HELLO and after a first boost is boosted through
  * nice from then on and never leaves the quota's cgroup; without the
@@ -1084,6 +1128,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_background_band, cleanup),
 		cmocka_unit_test_teardown(test_background_band_per_rule, cleanup),
 		cmocka_unit_test_teardown(test_quota_followed, cleanup),
+		cmocka_unit_test_teardown(test_leaf_lingers, cleanup),
 	};
 	int r;
 
