@@ -188,7 +188,12 @@ ratios (a non-donor a little faster than under "none" keeps some of the schedule
 just before). "none, again" runs none a second time in the same rounds: its ratio to the first is how far
 two runs of the same thing land apart on this machine, the noise a "no harm" ratio is to be read against. The "through its leaf" latency rows are the
 cost of moving a process between cgroups: cheap right after another move, an RCU grace period after a pause
-(docs/backends.md); the daemon's loop does not wait for it. The
+(docs/backends.md); the daemon's loop does not wait for it. A server alone in a top-level cgroup of its
+own lingers in its leaf after an unboost at that cgroup's weight (the same scheduling, `cgroup-leaf-linger-ms`,
+default 1000): a boost within that time is a weight write, one after it (the 1.5 s rows) or with the key at 0 a
+move. A non-donor served right after a boost through a group (the autogroup's nice, a leaf) is often faster
+than under "none", while the group's own values are back: the kernel's load tracking (PELT, a 32 ms
+half-life) still sees the boosted group's CPU as busy and keeps other work off it for a while. The
 client is an ordinary process; what is left of the tail is its own wakeup and the server's behind a running
 loop. The machine is shared (other engineers' builds and tests run on it), which adds to every figure; the
 unloaded requests alternate with the loaded ones so that they see the same machine, and where that noise
