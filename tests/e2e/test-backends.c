@@ -813,6 +813,49 @@ static void band_cycle(uid_t uid)
 	server_end(&s);
 }
 
+static pid_t occupy(pid_t want);
+
+/* The attack on the fork tracker's records: a receiver of another uid,
+ * boosted, double-forks a grandchild, which is killed; its pid goes to a
+ * root-owned process at the boost's nice, started during the boost.  The
+ * unboost puts back what the receiver's boost lent, never that process:
+ * its record went with the grandchild, and its start time and uids are
+ * not the recorded ones. */
+static void test_born_pid_reuse(void **state)
+{
+	struct server s;
+	pid_t grandchild, victim;
+	char path[64];
+	impc *d;
+
+	(void)state;
+	s = other_boosted(&d);
+	server_do(&s, 'r');
+	grandchild = server_fork(&s, 'd');
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)grandchild), BOOST_NICE);
+	kill(grandchild, SIGKILL);
+	snprintf(path, sizeof(path), "/proc/%d", (int)grandchild);
+	for (int i = 0; i < 300 && access(path, F_OK) == 0; i++)
+		sleep_ms(10); /* init reaps it */
+	if (!(victim = occupy(grandchild))) {
+		server_end(&s);
+		skip();
+	}
+	sleep_ms(100); /* occupy's child has set its own nice (0) by now */
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)victim, BOOST_NICE), 0);
+	sleep_ms(50);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)victim), BOOST_NICE);
+	server_do(&s, 'v');
+	wait_nice(s.pid, SERVER_NICE);
+	sleep_ms(100);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)victim), BOOST_NICE);
+	kill(victim, SIGKILL);
+	waitpid(victim, NULL, 0);
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	server_end(&s);
+}
+
 /* receiver-background through a real daemon: a receiver's threads go
  * into the band at HELLO, a boost lifts them, the unboost puts them back
  * in the band, and disconnecting puts back its own nice. */
@@ -1125,6 +1168,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_renice_kept, cleanup),
 		cmocka_unit_test_teardown(test_own_renice_put_back, cleanup),
 		cmocka_unit_test_teardown(test_double_fork_put_back, cleanup),
+		cmocka_unit_test_teardown(test_born_pid_reuse, cleanup),
 		cmocka_unit_test_teardown(test_background_band, cleanup),
 		cmocka_unit_test_teardown(test_background_band_per_rule, cleanup),
 		cmocka_unit_test_teardown(test_quota_followed, cleanup),
