@@ -3,7 +3,8 @@
  * boost backend, on this machine.
  *
  *   bench-inversion IMPORTANCED [--blocks N] [--block-on N] [--block-off N] [--work-us N] [--nice N]
- *                   [--latency-only 1] [--latency-rounds N]
+ *                   [--latency-only 1] [--latency-rounds N] [--noharm-rounds N] [--noharm-requests N]
+ *                   [--noharm-only 1]
  *
  * A background server (nice 10 by default) does a fixed unit of CPU work
  * per request.  Four busy loops load the machine, placed by the setup: in
@@ -11,11 +12,18 @@
  * cgroup of its own.  A client sends one request at a time and times the
  * reply.  Per setup and per backend, in one run: the unloaded time first,
  * then with the load, blocks alternate between a donor's requests carrying
- * importance ("on"), the same client's requests without it ("off"), and a
- * client that is not a donor ("non-donor"; it must get no boost).  Then
- * the boost latency under load: from the donor's send to the boost being
- * visible where the scheduler reads it (the leaf's cpu.shares, the
- * autogroup's nice, the thread's nice).
+ * importance ("on") and the same client's requests without it ("off").
+ * Then no harm, side by side: per setup, in rounds, every backend and
+ * "none" (importanced relaying, changing no scheduling: the stand-in for
+ * importanced not running) once each in an order rotated from round to
+ * round, each a fresh daemon and server under the same load, where a donor
+ * boosts the server and then a client that is not a donor ("non-donor";
+ * it must get no boost) times its requests; the ratio of its p50 to
+ * none's is taken within each round, and the table shows the median and
+ * spread over the rounds.  "none" runs twice in each round, the second
+ * time as a control: its ratio to the first is the noise.  Then the boost latency under load: from the
+ * donor's send to the boost being visible where the scheduler reads it
+ * (the leaf's cpu.shares, the autogroup's nice, the thread's nice).
  *
  * Prints markdown tables.  Needs root (cgroups, a second uid, SCHED_FIFO).
  */
@@ -47,8 +55,10 @@ static char sock[108], state_dir[128];
  * from the non-donor (the slow ones: fewer) */
 static int blocks = 6, block_on = 50, block_off = 10, work_us = 5000, server_nice = 10;
 static unsigned long work_iters;
-static bool latency_only;
+static bool latency_only, noharm_only;
 static int latency_rounds = 300;
+/* no harm: rounds, and the non-donor's requests per contender per round */
+static int noharm_rounds = 9, noharm_requests = 10;
 
 /* what the targets table is made of, per backend (index in backends[]) */
 struct outcome {
@@ -65,8 +75,11 @@ static const char *worst_off_where;
 static uint64_t nondonor_boosts;
 
 enum setup { SAME_SESSION, OWN_SESSIONS, OWN_CGROUPS, N_SETUPS };
-/* the non-donor's p50 per setup and backend, in ms (0: not measured) */
-static double nondonor_p50[N_SETUPS][N_BACKENDS];
+/* no harm: the non-donor's p50 over none's, median over the rounds, per
+ * setup and backend (0: not measured); CONTROL_INDEX is none run a second
+ * time in the same rounds, against itself: the noise */
+#define CONTROL_INDEX N_BACKENDS
+static double noharm_ratio[N_SETUPS][N_BACKENDS + 1];
 static const char *const setup_names[] = {
 	"load in the server's session", "load in other sessions", "load in other cgroups",
 };
@@ -139,6 +152,10 @@ static pid_t fork_child(void)
 }
 
 static const char *daemon_rt = "1"; /* --daemon-rt-priority */
+/* the server alone in a top-level cpu cgroup of its own (the lingering
+ * leaf's case, docs/backends.md) */
+static bool server_own_cgroup;
+static char server_cgroup[128];
 
 static bool daemon_answers(void)
 {
@@ -338,6 +355,15 @@ static void rig_start(struct rig *r, const char *backend, enum setup s, bool hol
 		exit(1);
 	r->daemon = daemon_start(backend);
 	r->server = server_start(s == SAME_SESSION, r->go[0], r->hold[0], &r->spawner);
+	if (server_own_cgroup) {
+		char path[200], num[32];
+
+		snprintf(server_cgroup, sizeof(server_cgroup), "/sys/fs/cgroup/cpu/bench-server-%d", (int)getpid());
+		mkdir(server_cgroup, 0755);
+		snprintf(path, sizeof(path), "%s/cgroup.procs", server_cgroup);
+		snprintf(num, sizeof(num), "%d", (int)r->server);
+		write_str(path, num);
+	}
 	pause_ms(100);
 	if (client_open(&r->cl) != 1) {
 		fprintf(stderr, "bench-inversion: the client is not a donor\n");
@@ -351,6 +377,10 @@ static void rig_stop(struct rig *r)
 	reap(r->server, SIGKILL);
 	reap(r->spawner, SIGKILL);
 	reap(r->daemon, SIGTERM);
+	if (server_own_cgroup) {
+		pause_ms(20);
+		rmdir(server_cgroup);
+	}
 	for (int i = 0; i < 2; i++) {
 		close(r->go[i]);
 		if (r->hold[i] >= 0)
@@ -460,11 +490,10 @@ static uint64_t boosts_so_far(void)
 	return st.boosts_applied;
 }
 
-static void row(const char *setup, const char *backend, const char *cond, struct pcts p, struct pcts base,
-		const char *note)
+static void row(const char *setup, const char *backend, const char *cond, struct pcts p, struct pcts base)
 {
-	printf("| %s | %s | %s | %.2f | %.2f | %.2f | %.2fx | %.2fx | %s |\n", setup, backend, cond, p.p50, p.p90,
-	       p.p99, p.p50 / base.p50, p.p99 / base.p99, note);
+	printf("| %s | %s | %s | %.2f | %.2f | %.2f | %.2fx | %.2fx |\n", setup, backend, cond, p.p50, p.p90,
+	       p.p99, p.p50 / base.p50, p.p99 / base.p99);
 }
 
 /* One setup through one backend: the rows of the latency table. */
@@ -473,20 +502,14 @@ static void run_inversion(enum setup s, const char *backend, int index)
 	struct outcome *out = &outcomes[index];
 	int n = blocks * block_on, n_off = blocks * block_off;
 	uint64_t *unloaded = calloc((size_t)n, sizeof(uint64_t)), *on = calloc((size_t)n, sizeof(uint64_t));
-	uint64_t *off = calloc((size_t)n_off, sizeof(uint64_t)), *other = calloc((size_t)n_off, sizeof(uint64_t));
-	uint64_t boosts_nd = 0;
-	struct nondonor nd;
+	uint64_t *off = calloc((size_t)n_off, sizeof(uint64_t));
 	struct pcts base;
 	struct rig r;
-	char note[128];
 
 	rig_start(&r, backend, s, false);
-	nd = nondonor_start();
 	/* the machine is not ours alone: the unloaded run alternates too, so
 	 * that whatever else runs here weighs on it as on the others */
 	for (int b = 0; b < blocks; b++) {
-		uint64_t before;
-
 		for (int i = 0; i < block_on; i++)
 			unloaded[b * block_on + i] = request(&r.cl, false);
 		load_switch(s, r.go[1], r.loops, true);
@@ -495,9 +518,6 @@ static void run_inversion(enum setup s, const char *backend, int index)
 			off[b * block_off + i] = request(&r.cl, false);
 		for (int i = 0; i < block_on; i++)
 			on[b * block_on + i] = request(&r.cl, true);
-		before = boosts_so_far();
-		nondonor_run(&nd, block_off, other + b * block_off);
-		boosts_nd += boosts_so_far() - before;
 		load_switch(s, r.go[1], r.loops, false);
 		pause_ms(50);
 	}
@@ -505,9 +525,9 @@ static void run_inversion(enum setup s, const char *backend, int index)
 	{
 		struct pcts p_off = pcts_of(off, n_off), p_on = pcts_of(on, n);
 
-		row(setup_names[s], backend, "unloaded", base, base, "");
-		row(setup_names[s], backend, "importance off", p_off, base, "");
-		row(setup_names[s], backend, "**importance on**", p_on, base, "");
+		row(setup_names[s], backend, "unloaded", base, base);
+		row(setup_names[s], backend, "importance off", p_off, base);
+		row(setup_names[s], backend, "**importance on**", p_on, base);
 		out->measured = true;
 		if (p_on.p50 / base.p50 > out->on_p50) {
 			out->on_p50 = p_on.p50 / base.p50;
@@ -521,25 +541,104 @@ static void run_inversion(enum setup s, const char *backend, int index)
 			worst_off_p50 = p_off.p50 / base.p50;
 			worst_off_where = setup_names[s];
 		}
-		nondonor_boosts += boosts_nd;
-	}
-	snprintf(note, sizeof(note), "boosts during its blocks: %llu", (unsigned long long)boosts_nd);
-	{
-		struct pcts p_nd = pcts_of(other, n_off);
-
-		nondonor_p50[s][index] = p_nd.p50;
-		row(setup_names[s], backend, "non-donor", p_nd, base, note);
 	}
 	fflush(stdout);
-
-	reap(nd.pid, SIGKILL);
-	close(nd.cmd);
-	close(nd.out);
 	rig_stop(&r);
 	free(unloaded);
 	free(on);
 	free(off);
-	free(other);
+}
+
+/* ------------------------------------------------------------------ */
+/* no harm, side by side                                                */
+/* ------------------------------------------------------------------ */
+
+/* One contender of one round: a fresh daemon with this backend and a
+ * server under the load (the setup's; SAME_SESSION's is the server's own,
+ * the others' are running already), a donor's requests boosting it, then
+ * the non-donor's; their p50 in ms, the boosts during them in *boosts. */
+static double noharm_once(enum setup s, const char *backend, uint64_t *boosts)
+{
+	uint64_t *times = calloc((size_t)noharm_requests, sizeof(uint64_t)), before;
+	struct nondonor nd;
+	struct rig r;
+	double p50;
+
+	rig_start(&r, backend, s, false);
+	nd = nondonor_start();
+	if (s == SAME_SESSION) {
+		load_switch(s, r.go[1], r.loops, true);
+		pause_ms(200);
+	}
+	for (int i = 0; i < block_off; i++)
+		request(&r.cl, true);
+	before = boosts_so_far();
+	nondonor_run(&nd, noharm_requests, times);
+	*boosts += boosts_so_far() - before;
+	p50 = pcts_of(times, noharm_requests).p50;
+	if (s == SAME_SESSION)
+		load_switch(s, r.go[1], r.loops, false);
+	reap(nd.pid, SIGKILL);
+	close(nd.cmd);
+	close(nd.out);
+	rig_stop(&r);
+	free(times);
+	return p50;
+}
+
+static double median_of(double *v, int n)
+{
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			double x = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = x;
+		}
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void run_noharm(enum setup s, const char *const *backends, const bool *usable)
+{
+	enum { ROUNDS_MAX = 32 };
+	double p50[N_BACKENDS + 1][ROUNDS_MAX], ratio[N_BACKENDS + 1][ROUNDS_MAX];
+	int order[N_BACKENDS + 1], n = 0, rounds = noharm_rounds < ROUNDS_MAX ? noharm_rounds : ROUNDS_MAX;
+	uint64_t boosts[N_BACKENDS + 1] = { 0 };
+	pid_t loops[LOOPS];
+
+	for (int b = 0; b < N_BACKENDS; b++)
+		if (usable[b])
+			order[n++] = b;
+	order[n++] = CONTROL_INDEX;
+	if (!usable[NONE_INDEX] || rounds < 1)
+		return;
+	if (s != SAME_SESSION) {
+		load_start(s, loops);
+		pause_ms(200);
+	}
+	for (int r = 0; r < rounds; r++) {
+		for (int k = 0; k < n; k++) {
+			int b = order[(k + r) % n];
+
+			p50[b][r] = noharm_once(s, backends[b == CONTROL_INDEX ? NONE_INDEX : b], &boosts[b]);
+		}
+		for (int k = 0; k < n; k++)
+			ratio[order[k]][r] = p50[order[k]][r] / p50[NONE_INDEX][r];
+	}
+	if (s != SAME_SESSION)
+		load_stop(s, loops);
+	for (int k = 0; k < n; k++) {
+		int b = order[k];
+		double med = median_of(p50[b], rounds), rmed = median_of(ratio[b], rounds);
+
+		printf("| %s | %s | %.2f | %.2f - %.2f | %.2fx | %.2fx - %.2fx | %llu |\n", setup_names[s],
+		       b == CONTROL_INDEX ? "none, again (the noise: none against itself)" : backends[b],
+		       med, p50[b][0], p50[b][rounds - 1], rmed, ratio[b][0], ratio[b][rounds - 1],
+		       (unsigned long long)boosts[b]);
+		noharm_ratio[s][b] = rmed;
+		nondonor_boosts += boosts[b];
+	}
+	fflush(stdout);
 }
 
 /* ------------------------------------------------------------------ */
@@ -730,18 +829,23 @@ static void print_targets(const char *const *backends)
 		const struct outcome *o = &outcomes[b];
 		double worst = 0;
 		const char *where = "-";
+		int where_s = 0;
 
-		if (!o->measured || b == NONE_INDEX)
+		if ((!o->measured && !noharm_only) || b == NONE_INDEX)
 			continue;
 		for (int s = 0; s < N_SETUPS; s++)
-			if (nondonor_p50[s][b] > 0 && nondonor_p50[s][NONE_INDEX] > 0 &&
-			    nondonor_p50[s][b] / nondonor_p50[s][NONE_INDEX] > worst) {
-				worst = nondonor_p50[s][b] / nondonor_p50[s][NONE_INDEX];
+			if (noharm_ratio[s][b] > worst) {
+				worst = noharm_ratio[s][b];
 				where = setup_names[s];
+				where_s = s;
 			}
 		if (worst > 0)
-			printf("| no harm: non-donor p50 <= 1.1x of importanced not boosting (--backend none) | %s | "
-			       "%.2fx (%s) | %s |\n", backends[b], worst, where, verdict(worst, 1.1, v, sizeof(v)));
+			printf("| no harm: non-donor p50 <= 1.1x of importanced not boosting (--backend none), side by "
+			       "side (median of the rounds) | %s | %.2fx (%s; none against itself there: %.2fx) | %s |\n",
+			       backends[b], worst, where, noharm_ratio[where_s][CONTROL_INDEX],
+			       verdict(worst, 1.1, v, sizeof(v)));
+		if (!o->measured)
+			continue;
 		printf("| with importance, p50 <= 1.3x unloaded | %s | %.2fx (%s) | %s |\n", backends[b], o->on_p50,
 		       o->on_p50_where, verdict(o->on_p50, 1.3, v, sizeof(v)));
 		printf("| with importance, p99 <= 2x unloaded | %s | %.2fx (%s) | %s |\n", backends[b], o->on_p99,
@@ -749,8 +853,9 @@ static void print_targets(const char *const *backends)
 		printf("| boost latency p99 <= 1 ms under load | %s | %.0f us | %s |\n", backends[b], o->lat_p99_us,
 		       verdict(o->lat_p99_us, 1000, v, sizeof(v)));
 	}
-	printf("| without importance, the inversion shows (>= 3x in one setup) | all | %.1fx (%s) | %s |\n",
-	       worst_off_p50, worst_off_where ? worst_off_where : "-", worst_off_p50 >= 3 ? "met" : "**missed**");
+	if (!noharm_only)
+		printf("| without importance, the inversion shows (>= 3x in one setup) | all | %.1fx (%s) | %s |\n",
+		       worst_off_p50, worst_off_where ? worst_off_where : "-", worst_off_p50 >= 3 ? "met" : "**missed**");
 	printf("| a non-donor gets no boost | all | %llu boosts during its requests | %s |\n",
 	       (unsigned long long)nondonor_boosts, nondonor_boosts ? "**missed**" : "met");
 }
@@ -765,7 +870,8 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench-inversion IMPORTANCED [--blocks N] [--block-on N] [--block-off N] "
-				"[--work-us N] [--nice N] [--latency-only 1] [--latency-rounds N]\n");
+				"[--work-us N] [--nice N] [--latency-only 1] [--latency-rounds N] [--noharm-rounds N] "
+				"[--noharm-requests N] [--noharm-only 1]\n");
 		return 2;
 	}
 	daemon_path = argv[1];
@@ -786,6 +892,12 @@ int main(int argc, char **argv)
 			latency_only = v;
 		else if (!strcmp(argv[i], "--latency-rounds"))
 			latency_rounds = v;
+		else if (!strcmp(argv[i], "--noharm-rounds"))
+			noharm_rounds = v;
+		else if (!strcmp(argv[i], "--noharm-requests"))
+			noharm_requests = v > 0 ? v : 1;
+		else if (!strcmp(argv[i], "--noharm-only"))
+			noharm_only = v;
 	}
 	if (geteuid() != 0) {
 		printf("Not run: needs root (cgroups, a second uid, SCHED_FIFO).\n");
@@ -796,20 +908,35 @@ int main(int argc, char **argv)
 	work_iters = calibrate();
 	printf("Server at nice %d, %d us of CPU per request; %d busy loops at nice 0. Per setup and backend, %d "
 	       "blocks, each: %d requests on the unloaded machine, then with the load: %d without importance, %d "
-	       "with, %d from the non-donor. Times in ms; ratios are to the unloaded requests of the same setup "
-	       "and backend.\n\n",
-	       server_nice, work_us, LOOPS, blocks, block_on, block_off, block_on, block_off);
+	       "with. Times in ms; ratios are to the unloaded requests of the same setup and backend.\n\n",
+	       server_nice, work_us, LOOPS, blocks, block_on, block_off, block_on);
 	for (int b = 0; b < N_BACKENDS; b++) {
 		usable[b] = backend_works(backends[b]);
 		if (!usable[b])
 			printf("- backend %s: refused by importanced here (see docs/backends.md)\n", backends[b]);
 	}
-	printf("\n| setup | backend | requests | p50 | p90 | p99 | p50 ratio | p99 ratio | |\n");
-	printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
-	for (int s = 0; s < N_SETUPS && !latency_only; s++)
-		for (int b = 0; b < N_BACKENDS; b++)
-			if (usable[b])
-				run_inversion((enum setup)s, backends[b], b);
+	if (!latency_only && !noharm_only) {
+		printf("\n| setup | backend | requests | p50 | p90 | p99 | p50 ratio | p99 ratio |\n");
+		printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+		for (int s = 0; s < N_SETUPS; s++)
+			for (int b = 0; b < N_BACKENDS; b++)
+				if (usable[b])
+					run_inversion((enum setup)s, backends[b], b);
+	}
+	if (!latency_only) {
+		printf("\nNo harm, side by side: per setup, %d rounds, each running every backend, none, and none again "
+		       "(a control: how far none is from itself) once in an "
+		       "order rotated from round to round, under the same load; each a fresh importanced and server, %d "
+		       "requests from the donor (boosting the server), then %d from the non-donor, timed. Its p50 in ms "
+		       "and its ratio to none's in the same round: median over the rounds, and the spread (lowest - "
+		       "highest).\n\n", noharm_rounds, block_off, noharm_requests);
+		printf("| setup | backend | non-donor p50 | spread | ratio to none | spread | boosts during its requests |\n");
+		printf("| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+		for (int s = 0; s < N_SETUPS; s++)
+			run_noharm((enum setup)s, backends, usable);
+	}
+	if (noharm_only)
+		goto done;
 	printf("\nBoost latency under load (the four loops, each in its own session unless the row says otherwise): from the donor's send "
 	       "to the value the scheduler reads changed, in us.\n\n");
 	printf("| backend | boosts | p50 | p90 | p99 | max |\n| --- | ---: | ---: | ---: | ---: | ---: |\n");
@@ -827,6 +954,23 @@ int main(int argc, char **argv)
 			run_latency(backends[b], latency_rounds / 3, SAME_SESSION, 200,
 				    ", through its leaf (server in the load's session), boosts 200 ms apart", NULL);
 		}
+	/* a server alone in a top-level cgroup of its own: moved into its
+	 * leaf at a boost; unboosted, it lingers there at its cgroup's weight
+	 * (cgroup-leaf-linger-ms, default 1000) or goes back at once (0) */
+	server_own_cgroup = true;
+	for (int b = 0; b < 2; b++)
+		if (usable[b]) {
+			char spec[64];
+
+			run_latency(backends[b], latency_rounds / 3, OWN_SESSIONS, 200,
+				    ", server alone in its own cgroup, lingering leaf (default), boosts 200 ms apart", NULL);
+			snprintf(spec, sizeof(spec), "%s --cgroup-leaf-linger-ms 0", backends[b]);
+			run_latency(spec, latency_rounds / 3, OWN_SESSIONS, 200,
+				    ", server alone in its own cgroup, boosts 200 ms apart", NULL);
+			run_latency(backends[b], latency_rounds / 15, OWN_SESSIONS, 1500,
+				    ", server alone in its own cgroup, lingering leaf (default), boosts 1.5 s apart", NULL);
+		}
+	server_own_cgroup = false;
 	/* the same with importanced as an ordinary process, for comparison */
 	daemon_rt = "0";
 	for (int b = 0; b < NONE_INDEX; b++)
@@ -835,6 +979,7 @@ int main(int argc, char **argv)
 				    ", importanced not real-time (--daemon-rt-priority 0)", NULL);
 			break;
 		}
+done:
 	if (!latency_only)
 		print_targets(backends);
 	{

@@ -24,6 +24,7 @@
  * until the leaf is empty; then the leaf is removed.  The cgroups the
  * processes came from are never written except to move them back.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend-internal.h"
@@ -321,6 +323,7 @@ int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t,
 	t->cgroup_leaf[0] = '\0';
 	t->in_leaf = false;
 	t->weight_idle = 0;
+	t->idle_same = false;
 	t->via = t->kind;
 	t->autogroup_alone = bk_autogroup_probe(ignored, sizeof(ignored)) == 0 &&
 			     bk_autogroup_attach(cfg, t, ignored, sizeof(ignored)) == 0;
@@ -422,10 +425,19 @@ static int leaf_move_back(const char *leaf, const char *mount, const char *orig)
  * /proc says where the receiver is) or still queued (then it will be
  * where in_leaf says).  Detach waits for the queue (bk_cgroup_settle); if
  * the thread or a job cannot be made, the move is made in place.
+ *
+ * A move back may linger (leaf_linger_ms, see leaf_same): it waits on a
+ * list of its own until its time, without holding up the queue, and a
+ * boost in the meantime cancels it (linger_cancel), so that the boost is a
+ * weight write.  A linger the mover has started cannot be cancelled: the
+ * receiver is then where the move back puts it, and a move in asked after
+ * it is made after it.
  */
 struct job {
 	struct job *next;
 	bool in;               /* into the leaf; else everything in it back */
+	uint64_t linger_id;    /* a lingering move back: its id (0: an ordered job) */
+	uint64_t not_before;   /* and when it is due (CLOCK_MONOTONIC, ns) */
 	pid_t pid;
 	int pidfd;
 	enum backend_kind kind;
@@ -435,8 +447,19 @@ struct job {
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_more = PTHREAD_COND_INITIALIZER, jobs_idle = PTHREAD_COND_INITIALIZER;
 static struct job *jobs_head, **jobs_tail = &jobs_head;
-static uint64_t jobs_asked, jobs_done;
+/* lingering moves back, in the order asked: one delay for all, so also in
+ * the order they are due */
+static struct job *lingers_head, **lingers_tail = &lingers_head;
+static uint64_t jobs_asked, jobs_done, lingers_asked, linger_running;
 static bool mover_up;
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static bool job_alive(const struct job *j)
 {
@@ -476,19 +499,37 @@ static void *mover(void *arg)
 		struct job *j;
 
 		pthread_mutex_lock(&jobs_lock);
-		while (!jobs_head)
-			pthread_cond_wait(&jobs_more, &jobs_lock);
-		j = jobs_head;
-		if (!(jobs_head = j->next))
-			jobs_tail = &jobs_head;
+		for (;;) {
+			if ((j = jobs_head)) {
+				if (!(jobs_head = j->next))
+					jobs_tail = &jobs_head;
+				break;
+			}
+			if ((j = lingers_head) && monotonic_ns() >= j->not_before) {
+				if (!(lingers_head = j->next))
+					lingers_tail = &lingers_head;
+				linger_running = j->linger_id;
+				break;
+			}
+			if (j) {
+				struct timespec until = { (time_t)(j->not_before / 1000000000u),
+							  (long)(j->not_before % 1000000000u) };
+
+				pthread_cond_timedwait(&jobs_more, &jobs_lock, &until);
+			} else
+				pthread_cond_wait(&jobs_more, &jobs_lock);
+		}
 		pthread_mutex_unlock(&jobs_lock);
 		job_run(j);
 		close(j->pidfd);
-		free(j);
 		pthread_mutex_lock(&jobs_lock);
-		jobs_done++;
+		if (j->linger_id)
+			linger_running = 0;
+		else
+			jobs_done++;
 		pthread_cond_broadcast(&jobs_idle);
 		pthread_mutex_unlock(&jobs_lock);
+		free(j);
 	}
 	return NULL;
 }
@@ -498,12 +539,18 @@ static void *mover(void *arg)
 static int mover_start(void)
 {
 	sigset_t all, old;
+	pthread_condattr_t clock;
 	pthread_attr_t attr;
 	pthread_t th;
 	int r;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_condattr_init(&clock);
+	pthread_condattr_setclock(&clock, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&jobs_more);
+	pthread_cond_init(&jobs_more, &clock);
+	pthread_condattr_destroy(&clock);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	r = pthread_create(&th, &attr, mover, NULL);
@@ -512,14 +559,17 @@ static int mover_start(void)
 	return -r;
 }
 
-/* Asks the mover for a move; -errno when it cannot (then the caller moves). */
-static int job_ask(struct backend_target *t, bool in)
+/* Asks the mover for a move; -errno when it cannot (then the caller moves).
+ * With linger_ms, a move back that waits that long (t->linger_id). */
+static int job_ask_linger(struct backend_target *t, bool in, unsigned linger_ms)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (!j)
 		return -ENOMEM;
 	j->in = in;
+	if (linger_ms)
+		j->not_before = monotonic_ns() + (uint64_t)linger_ms * 1000000u;
 	j->pid = t->pid;
 	j->kind = t->kind;
 	snprintf(j->leaf, sizeof(j->leaf), "%s", t->cgroup_leaf);
@@ -537,12 +587,53 @@ static int job_ask(struct backend_target *t, bool in)
 		return -EAGAIN;
 	}
 	mover_up = true;
-	*jobs_tail = j;
-	jobs_tail = &j->next;
-	t->move_seq = ++jobs_asked;
+	if (linger_ms) {
+		t->linger_id = j->linger_id = ++lingers_asked;
+		*lingers_tail = j;
+		lingers_tail = &j->next;
+	} else {
+		*jobs_tail = j;
+		jobs_tail = &j->next;
+		t->move_seq = ++jobs_asked;
+	}
 	pthread_cond_signal(&jobs_more);
 	pthread_mutex_unlock(&jobs_lock);
 	return 0;
+}
+
+static int job_ask(struct backend_target *t, bool in)
+{
+	return job_ask_linger(t, in, 0);
+}
+
+/* Takes t's lingering move back off the list: 1 if it had not begun (the
+ * receiver is still in its leaf), 0 if it is done, -1 if the mover is
+ * making it; with wait, that is waited for (then 0). */
+static int linger_cancel(struct backend_target *t, bool wait)
+{
+	struct job **p, *j = NULL;
+	bool running;
+
+	if (!t->linger_id)
+		return 0;
+	pthread_mutex_lock(&jobs_lock);
+	for (p = &lingers_head; *p; p = &(*p)->next)
+		if ((*p)->linger_id == t->linger_id) {
+			j = *p;
+			if (!(*p = j->next))
+				lingers_tail = p;
+			break;
+		}
+	while (!j && wait && linger_running == t->linger_id)
+		pthread_cond_wait(&jobs_idle, &jobs_lock);
+	running = !j && linger_running == t->linger_id;
+	pthread_mutex_unlock(&jobs_lock);
+	t->linger_id = 0;
+	if (j) {
+		close(j->pidfd);
+		free(j);
+	}
+	return j ? 1 : running ? -1 : 0;
 }
 
 static bool move_pending(const struct backend_target *t)
@@ -591,10 +682,31 @@ static int cgroup_boost(const struct backend_config *cfg, struct backend_target 
 			unsigned *value)
 {
 	char now[600], path[1024], why[1024];
+	bool back = false;
 	unsigned long w;
 	int r;
 
-	if (move_pending(t)) /* where its last move will have put it */
+	/* lingering in its leaf: a boost in time keeps it there, unless a
+	 * limit was put on its own cgroup meanwhile (then it goes back and is
+	 * boosted there, through nice) */
+	if (t->linger_id) {
+		int kept = linger_cancel(t, false);
+
+		if (kept == 1 && cgroup_limited(t, why, sizeof(why)) < 0) {
+			if (job_ask(t, false) < 0)
+				leaf_move_back(t->cgroup_leaf, t->cgroup_mount, t->cgroup_orig);
+			kept = -1;
+		}
+		if (kept != 1) {
+			/* back, or on its way (then where the move puts it) */
+			update_root_weight(cfg, t->kind, -(long)t->weight_idle);
+			back = kept < 0;
+			t->in_leaf = false;
+			t->weight_idle = 0;
+			t->idle_same = false;
+		}
+	}
+	if (back || move_pending(t)) /* where its last move will have put it */
 		snprintf(now, sizeof(now), "%s", t->in_leaf ? leaf_rel(t) : t->cgroup_orig);
 	else if ((r = cgroup_of(t->pid, t->kind, now, sizeof(now))) < 0)
 		return r;
@@ -603,6 +715,7 @@ static int cgroup_boost(const struct backend_config *cfg, struct backend_target 
 		if (bk_read_ulong(path, &w) == 0 && w != t->weight_idle) {
 			update_root_weight(cfg, t->kind, (long)w - (long)t->weight_idle);
 			t->weight_idle = (unsigned)w; /* changed since: theirs */
+			t->idle_same = false;
 		}
 		if ((r = bk_write_ulong(path, boosted)) < 0)
 			return r;
@@ -613,6 +726,7 @@ static int cgroup_boost(const struct backend_config *cfg, struct backend_target 
 	}
 	t->in_leaf = false;
 	t->weight_idle = 0;
+	t->idle_same = false;
 	snprintf(t->cgroup_orig, sizeof(t->cgroup_orig), "%s", now);
 	if (t->autogroup_alone && !strcmp(now, "/")) {
 		t->via = BACKEND_AUTOGROUP;
@@ -632,6 +746,64 @@ static int cgroup_boost(const struct backend_config *cfg, struct backend_target 
 	t->via = t->kind;
 	*value = boosted;
 	return 0;
+}
+
+/*
+ * Whether the receiver, unboosted, may stay in its leaf because there it is
+ * scheduled exactly as in its own cgroup: that cgroup is a sibling of the
+ * leaf (a child of the root the leaves are in), nothing else is in it (no
+ * process, no cgroup below it), and no limit is on it.  The leaf then
+ * weighs what that cgroup weighs (*weight): the same group, in the same
+ * place, with the same members, under another name.  Checked at every
+ * unboost, so a process put in its cgroup or a weight written on it since
+ * the last one sends it back.
+ */
+static bool leaf_same(const struct backend_config *cfg, const struct backend_target *t, unsigned long *weight)
+{
+	char dir[1024], path[1200], buf[64], why[256];
+	const char *slash = strrchr(t->cgroup_orig, '/');
+	struct dirent *de;
+	bool alone = true;
+	DIR *d;
+
+	/* a root given to us weighs the sum of its leaves: not the same there */
+	if (!cfg->leaf_linger_ms || !slash || !strcmp(t->cgroup_orig, "/") ||
+	    (cfg->cgroup_root[0] && strcmp(cfg->cgroup_root, cfg->cgroup_mount)))
+		return false;
+	snprintf(dir, sizeof(dir), "%s%.*s", t->cgroup_mount, (int)(slash - t->cgroup_orig), t->cgroup_orig);
+	if (strcmp(slash == t->cgroup_orig ? t->cgroup_mount : dir, root_of(cfg)))
+		return false; /* not the leaves' sibling */
+	snprintf(dir, sizeof(dir), "%s%s", t->cgroup_mount, t->cgroup_orig);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	if (bk_read_text(path, buf, sizeof(buf)) < 0 || buf[0])
+		return false;
+	if (!(d = opendir(dir)))
+		return false;
+	while (alone && (de = readdir(d)))
+		alone = de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/%s", dir, weight_file(t->kind));
+	return alone && cgroup_limited(t, why, sizeof(why)) == 0 && bk_read_ulong(path, weight) == 0;
+}
+
+/* The leaf's weight while the receiver is moved back out of it. */
+static unsigned long transit_weight(const struct backend_target *t)
+{
+	unsigned long w, own;
+	char path[1200];
+	int nice;
+
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, (id_t)t->pid);
+	if (nice == -1 && errno)
+		nice = 0;
+	w = (unsigned long)bk_nice_weight(nice);
+	if (t->kind == BACKEND_CGROUP_V2)
+		w = w * 100 / 1024 ? w * 100 / 1024 : 1;
+	snprintf(path, sizeof(path), "%s%s/%s", t->cgroup_mount, t->cgroup_orig, weight_file(t->kind));
+	if (strcmp(t->cgroup_orig, "/") && bk_read_ulong(path, &own) == 0 && own < w)
+		w = own;
+	return w;
 }
 
 static int cgroup_unboost(const struct backend_config *cfg, struct backend_target *t, unsigned boosted,
@@ -657,6 +829,10 @@ static int cgroup_unboost(const struct backend_config *cfg, struct backend_targe
 		*value = (unsigned)w;
 		return 0;
 	}
+	if (t->idle_same) { /* decided again at each unboost */
+		t->weight_idle = 0;
+		t->idle_same = false;
+	}
 	if (!t->weight_idle && t->band_on && !t->band_autogroup) {
 		/* in the background band (opt-in) it stays in its leaf, at the
 		 * band's weight: later boosts are a write, never a move */
@@ -664,11 +840,25 @@ static int cgroup_unboost(const struct backend_config *cfg, struct backend_targe
 
 		t->weight_idle = (unsigned)(bw < 2 ? 2 : bw);
 	}
+	if (!t->weight_idle && leaf_same(cfg, t, &w)) {
+		/* the same as back, for a while: a boost within it is a write */
+		if (bk_write_ulong(path, w) == 0 && job_ask_linger(t, false, cfg->leaf_linger_ms) == 0) {
+			update_root_weight(cfg, t->kind, (long)w - (long)boosted);
+			t->weight_idle = (unsigned)w;
+			t->idle_same = true;
+			*value = (unsigned)w;
+			return 0;
+		}
+	}
 	if (t->weight_idle) {
 		*value = t->weight_idle;
 		update_root_weight(cfg, t->kind, (long)t->weight_idle - (long)boosted);
 		return bk_write_ulong(path, t->weight_idle);
 	}
+	/* on its way back the leaf lifts it no more: until the move is done
+	 * (an RCU grace period, up to about 100 ms loaded) it weighs what its
+	 * nice weighs, at most what its own cgroup weighs */
+	bk_write_ulong(path, transit_weight(t));
 	if (job_ask(t, false) < 0) {
 		if (cgroup_of(t->pid, t->kind, now, sizeof(now)) == 0 && strcmp(now, leaf_rel(t)))
 			fprintf(stderr, "importanced: pid %d was moved out of %s to %s during the boost: kept there at "
@@ -698,6 +888,7 @@ void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t
 
 	if (!t->cgroup_leaf[0])
 		return;
+	linger_cancel(t, true);
 	bk_cgroup_settle();
 	if (t->in_leaf)
 		update_root_weight(cfg, t->kind, -(long)(t->boosted ?

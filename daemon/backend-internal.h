@@ -19,6 +19,9 @@ bool bk_target_alive(const struct backend_target *t);
 int bk_verify_target(struct backend_target *t);
 int bk_threads_boost(const struct backend_config *cfg, struct backend_target *t, bool nice);
 int bk_threads_restore(const struct backend_config *cfg, struct backend_target *t, bool nice);
+/* t exited while boosted: puts back the processes it forked during the
+ * boost (as bk_threads_restore does when it is alive) */
+int bk_threads_orphans(const struct backend_config *cfg, struct backend_target *t, bool nice);
 int bk_slack_boost(const struct backend_config *cfg, struct backend_target *t);
 int bk_slack_restore(const struct backend_config *cfg, struct backend_target *t);
 int bk_autogroup_probe(char *why, size_t size);
@@ -30,6 +33,24 @@ int bk_saved_push(struct backend_saved_thread **v, size_t *n, size_t *cap, const
 /* the background band: entered at attach, left at detach */
 int bk_band_enter(const struct backend_config *cfg, struct backend_target *t);
 void bk_band_leave(const struct backend_config *cfg, struct backend_target *t);
+
+/* processes forked during a boost (backend-fork.c, daemon/bpf/fork.bpf.c) */
+struct bk_born {
+	pid_t pid;
+	uint64_t start;  /* its start time in clock ticks, as /proc/PID/stat has it */
+	uid_t uid, euid; /* its credentials at the fork */
+};
+/* Loads the kernel half once; -errno and why if it cannot (then the
+ * backend walks /proc children instead). */
+int bk_fork_open(char *why, size_t size);
+/* t's boost begins: its forks are recorded from now on; false if they
+ * cannot be (no tracker, or FORK_MAX_BOOSTED receivers boosted) */
+bool bk_fork_boost(const struct backend_target *t);
+/* ...and ends: no more are; *lost, how many could not be recorded */
+void bk_fork_unboost(const struct backend_target *t, unsigned *lost);
+/* Takes out the records of processes born from t's boost, at most max of
+ * them, into out; returns how many. */
+size_t bk_fork_take(const struct backend_target *t, struct bk_born *out, size_t max);
 
 /* cgroups (backend-cgroup.c) */
 /* From the text of /proc/PID/cgroup, the process's path in the hierarchy

@@ -19,8 +19,13 @@
  * Threads and child processes started while the process was boosted
  * inherited the boosted values; they are put at the best value the
  * process's threads had before the boost (the floor), so none keeps a
- * level its process could not have given it.  The number of threads
- * handled per boost and per unboost is bounded by max_threads.
+ * level its process could not have given it, unless their value is better
+ * than the boost itself (only a privileged caller can have set that: it
+ * is theirs).  The processes are the ones the fork tracker recorded
+ * (backend-fork.c), wherever they are now, double-forked ones included;
+ * without it, the process's children found at the unboost.  The number
+ * of threads handled per boost and per unboost is bounded by max_threads,
+ * and as many again in the processes forked during the boost.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +41,9 @@
 
 #include "backend-internal.h"
 #include "pidfd.h"
+
+/* records of processes forked during one boost taken at its unboost */
+#define FORK_TAKE_MAX 1024
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
@@ -271,6 +279,8 @@ int bk_threads_boost(const struct backend_config *cfg, struct backend_target *t,
 	t->floor_ioprio = io < 0 ? 0 : io;
 	if (!nice && t->ioprio_boosted < 0)
 		return 0;
+	/* before any change: a child forked from now on is recorded */
+	t->forks_followed = bk_fork_boost(t);
 	return each_tid(t->pid, cfg->max_threads, boost_thread, &w);
 }
 
@@ -352,9 +362,18 @@ static int restore_one(struct walk *w, pid_t tid, const struct backend_saved_thr
 			r = -errno;
 		return r;
 	}
-	if (w->nice && t->floor_nice != INT_MAX && cur < t->floor_nice &&
-	    setpriority(PRIO_PROCESS, (id_t)tid, t->floor_nice) < 0)
-		r = -errno;
+	/* started during the boost: it inherited the boosted value, or a
+	 * value from it that anyone may reach; only a privileged caller can
+	 * have put it better than the boost, and that is theirs */
+	if (w->nice && t->floor_nice != INT_MAX && cur < t->floor_nice) {
+		if (cur >= t->nice_boosted) {
+			if (setpriority(PRIO_PROCESS, (id_t)tid, t->floor_nice) < 0)
+				r = -errno;
+		} else if (!w->n_kept++) {
+			w->kept_tid = tid;
+			w->kept_nice = cur;
+		}
+	}
 	if (t->ioprio_boosted >= 0 && io == t->ioprio_boosted && io != t->floor_ioprio &&
 	    ioprio_set_tid(tid, t->floor_ioprio) < 0)
 		r = -errno;
@@ -442,6 +461,66 @@ static int restore_children(struct walk *w, int depth)
 	return 0;
 }
 
+/*
+ * The processes the kernel half recorded as forked from the boost
+ * (backend-fork.c), wherever they are now: each one still the process
+ * recorded (pid, start time during the boost, the credentials it was born
+ * with) has its threads put back as a thread started during the boost
+ * is, at most max_threads of them over all such processes.
+ */
+static void restore_born(struct walk *w)
+{
+	struct backend_target *t = w->t;
+	struct bk_born *born = malloc(FORK_TAKE_MAX * sizeof(*born));
+	size_t n;
+	unsigned lost;
+
+	bk_fork_unboost(t, &lost);
+	if (!born)
+		return;
+	n = bk_fork_take(t, born, FORK_TAKE_MAX);
+	w->budget = w->cfg->max_threads;
+	for (size_t i = 0; i < n && w->budget; i++) {
+		struct pidfd_info_v0 info;
+		uint64_t start;
+		int cfd = (int)syscall(SYS_pidfd_open, born[i].pid, 0);
+
+		if (cfd < 0)
+			continue;
+		if (pidfd_get_info(cfd, &info) == 0 && info.ruid == born[i].uid && info.euid == born[i].euid &&
+		    bk_start_time(born[i].pid, born[i].pid, &start) == 0 && start == born[i].start &&
+		    start >= t->boost_start && pidfd_alive(cfd)) {
+			w->pid = born[i].pid;
+			w->pfd = cfd;
+			each_tid(w->pid, w->budget, restore_thread, w);
+			w->pid = t->pid;
+			w->pfd = t->pidfd;
+		}
+		close(cfd);
+	}
+	free(born);
+	if (lost)
+		fprintf(stderr, "importanced: pid %d: %u process%s forked during the boost could not be recorded: "
+			"they keep what they inherited unless they are still its children\n", (int)t->pid, lost,
+			lost == 1 ? "" : "es");
+	if (lost)
+		restore_children(w, 1);
+}
+
+static void restore_logged(const struct walk *w)
+{
+	const struct backend_target *t = w->t;
+
+	if (w->n_kept)
+		fprintf(stderr, "importanced: pid %d: nice of %u thread%s changed by someone else during the boost "
+			"(thread %d: %d): kept at the unboost\n", (int)t->pid, w->n_kept, w->n_kept == 1 ? "" : "s",
+			(int)w->kept_tid, w->kept_nice);
+	if (w->n_undone)
+		fprintf(stderr, "importanced: pid %d: nice of %u thread%s set during the boost better than before and "
+			"than the process may set itself (thread %d: %d): put back (%d)\n", (int)t->pid, w->n_undone,
+			w->n_undone == 1 ? "" : "s", (int)w->undone_tid, w->undone_nice, w->undone_to);
+}
+
 int bk_threads_restore(const struct backend_config *cfg, struct backend_target *t, bool nice)
 {
 	struct walk w = { cfg, t, t->pid, t->pidfd, nice, cfg->max_threads };
@@ -451,17 +530,28 @@ int bk_threads_restore(const struct backend_config *cfg, struct backend_target *
 		return 0;
 	w.own_floor = nice ? own_nice_floor(t, t->floor_nice == INT_MAX ? 19 : t->floor_nice) : -20;
 	err = each_tid(t->pid, cfg->max_threads, restore_thread, &w);
-	restore_children(&w, 1);
+	/* the receiver's own threads first: a child forked from now on
+	 * inherits what they have been put back to */
+	if (t->forks_followed)
+		restore_born(&w);
+	else
+		restore_children(&w, 1);
+	t->forks_followed = false;
 	t->n_saved = 0;
-	if (w.n_kept)
-		fprintf(stderr, "importanced: pid %d: nice of %u thread%s changed by someone else during the boost "
-			"(thread %d: %d): kept at the unboost\n", (int)t->pid, w.n_kept, w.n_kept == 1 ? "" : "s",
-			(int)w.kept_tid, w.kept_nice);
-	if (w.n_undone)
-		fprintf(stderr, "importanced: pid %d: nice of %u thread%s set during the boost better than before and "
-			"than the process may set itself (thread %d: %d): put back (%d)\n", (int)t->pid, w.n_undone,
-			w.n_undone == 1 ? "" : "s", (int)w.undone_tid, w.undone_nice, w.undone_to);
+	restore_logged(&w);
 	return err == -ENOENT ? 0 : err;
+}
+
+int bk_threads_orphans(const struct backend_config *cfg, struct backend_target *t, bool nice)
+{
+	struct walk w = { cfg, t, t->pid, -1, nice, cfg->max_threads };
+
+	if (!t->forks_followed || (!nice && t->ioprio_boosted < 0))
+		return 0;
+	t->forks_followed = false;
+	restore_born(&w);
+	restore_logged(&w);
+	return 0;
 }
 
 /* A handle on /proc/PID that cannot follow a reused pid. */
@@ -726,7 +816,7 @@ int bk_band_enter(const struct backend_config *cfg, struct backend_target *t)
 	t->band_floor = INT_MAX;
 	t->band_start = bk_now_ticks();
 	t->band_nice = cfg->background_nice;
-	if (!cfg->background || t->kind == BACKEND_NONE)
+	if (!(cfg->background || t->background) || t->kind == BACKEND_NONE)
 		return 0;
 	t->band_autogroup = t->kind == BACKEND_AUTOGROUP ||
 			    ((t->kind == BACKEND_CGROUP_V1 || t->kind == BACKEND_CGROUP_V2) && t->autogroup_alone);

@@ -65,6 +65,7 @@ void backend_config_defaults(struct backend_config *cfg)
 	cfg->boost_io_level = 4;
 	cfg->boost_timerslack_ns = 50000;
 	cfg->max_threads = 256;
+	cfg->leaf_linger_ms = 1000;
 	cfg->background_nice = 10;
 	cfg->daemon_rt_priority = 1;
 	cfg->daemon_rt_budget_us = 3000;
@@ -90,6 +91,7 @@ int backend_config_check(const struct backend_config *cfg, char *err, size_t siz
 	RANGE(cfg->boost_io_level, -1, 7, "boost-io-level");
 	RANGE(cfg->boost_timerslack_ns, 0, 1000000000, "boost-timerslack-ns");
 	RANGE(cfg->max_threads, 1, 65536, "boost-max-threads");
+	RANGE(cfg->leaf_linger_ms, 0, 10000, "cgroup-leaf-linger-ms");
 	RANGE(cfg->background_nice, 1, 19, "receiver-background-nice");
 	RANGE(cfg->daemon_rt_priority, 0, 99, "daemon-rt-priority");
 	RANGE(cfg->daemon_rt_budget_us, 1000, 10000000, "daemon-rt-budget-us");
@@ -312,6 +314,17 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 	}
 	if ((r = open_state_dir(cfg, why, why_size)) < 0)
 		return r;
+	if (chosen != BACKEND_NONE) {
+		static bool said;
+		char fork_why[160];
+
+		if (bk_fork_open(fork_why, sizeof(fork_why)) < 0 && !said) {
+			said = true;
+			fprintf(stderr, "importanced: forks during a boost are not followed (%s): a process forked while "
+				"its parent was boosted is put back at the unboost only while it is still that parent's child\n",
+				fork_why);
+		}
+	}
 	backend_restore_recorded(cfg);
 	return 0;
 }
@@ -348,9 +361,21 @@ int backend_describe(const struct backend_config *cfg, char *buf, size_t size)
 	if (cfg->kind != BACKEND_NONE)
 		append(buf, size, &len, "  also lifted: %s%s%s\n", io ? "io priority" : "", io && slack ? ", " : "",
 		       slack ? "timer slack" : io ? "" : "nothing");
+	if (cfg->kind != BACKEND_NONE) {
+		char fork_why[160];
+
+		if (bk_fork_open(fork_why, sizeof(fork_why)) == 0)
+			append(buf, size, &len, "  processes forked during a boost: followed (BPF), put back at the unboost\n");
+		else
+			append(buf, size, &len, "  processes forked during a boost: followed only while children (%s)\n",
+			       fork_why);
+	}
 	if (cfg->kind != BACKEND_NONE && cfg->background)
 		append(buf, size, &len, "  unboosted receivers in the background band: nice %d (receiver-background)\n",
 		       cfg->background_nice);
+	else if (cfg->kind != BACKEND_NONE && cfg->background_ruled)
+		append(buf, size, &len, "  unboosted receivers matching a receiver-background-* rule in the background band: "
+		       "nice %d\n", cfg->background_nice);
 	return (int)len;
 }
 
@@ -363,6 +388,7 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 	t->record_fd = -1;
 	t->attached = false;
 	t->boosted = false;
+	t->forks_followed = false;
 	t->cgroup_leaf[0] = '\0';
 	t->in_leaf = false;
 	t->via = t->kind;
@@ -455,6 +481,9 @@ void backend_detach(const struct backend_config *cfg, struct backend_target *t)
 	if (t->attached) {
 		bool alive = bk_target_alive(t);
 
+		/* gone while boosted: what it forked during the boost may live on */
+		if (t->boosted && !alive)
+			bk_threads_orphans(cfg, t, t->via == BACKEND_NICE);
 		restore_target(cfg, t, alive);
 		bk_record_remove(cfg, t);
 	}

@@ -37,7 +37,10 @@ struct backend_config {
 	int boost_io_level;        /* best-effort level given to held-back threads, 0..7; -1: off */
 	unsigned long boost_timerslack_ns; /* slack given to a held-back receiver; 0: off */
 	unsigned max_threads;      /* threads touched per process per boost, 1..65536 */
+	unsigned leaf_linger_ms;   /* cgroup kinds: unboosted, stay that long in the leaf where that
+				    * is the same as being back (0: never), 0..10000 */
 	bool background;           /* unboosted receivers sit in the background band */
+	bool background_ruled;     /* some receiver-background-* rule picks receivers for it */
 	int background_nice;       /* that band's nice (threads, or a lone autogroup), 1..19 */
 	int daemon_rt_priority;    /* SCHED_FIFO priority of importanced itself, 0 (off)..99 */
 	unsigned long daemon_rt_budget_us; /* real-time CPU per window (rt.h), 1000..10000000 */
@@ -71,6 +74,7 @@ struct backend_target {
 	struct backend_saved_thread *saved;
 	size_t n_saved, cap_saved;
 	uint64_t boost_start;    /* the clock (ticks) when the boost began */
+	bool forks_followed;     /* the fork tracker records this boost's forks (backend-fork.c) */
 	int floor_nice;          /* the best nice any thread had before the boost */
 	int floor_ioprio;        /* likewise for the I/O priority (encoded) */
 	unsigned long slack_orig; /* main thread's timer slack before the boost; 0: untouched */
@@ -86,12 +90,17 @@ struct backend_target {
 	bool in_leaf;            /* the receiver is in cgroup_leaf, or will be once its move is done */
 	uint64_t move_seq;       /* its last move asked of the mover thread (0: none) */
 	unsigned weight_idle;    /* the leaf's weight while it stays there unboosted
-				  * (someone else's value); 0: it goes back at the unboost */
+				  * (someone else's value, the band's, or its own
+				  * cgroup's); 0: it goes back at the unboost */
+	bool idle_same;          /* weight_idle is its own cgroup's: lingering (leaf_linger_ms) */
+	uint64_t linger_id;      /* its move back waiting for the linger's end (0: none) */
 	char cgroup_leaf[600];   /* our cgroup for it (cgroup backends) */
 	char cgroup_orig[600];   /* where it was at the boost, relative to the hierarchy's mount */
 	char cgroup_mount[256];  /* that hierarchy's mount */
 	/* the background band (cfg->background), entered at attach, left at
 	 * detach: what it changed, to put back */
+	bool background;         /* set before attach: a receiver-background-* rule
+				  * puts it in the band (cfg->background: all are) */
 	bool band_on;
 	bool band_autogroup;     /* through the autogroup's nice, else the threads' */
 	int band_nice;           /* the band's nice when it was entered */
@@ -124,7 +133,8 @@ int backend_describe(const struct backend_config *cfg, char *buf, size_t size);
 
 /* A receiver process comes under the backend.  Never fatal: a process the
  * cgroup or autogroup backend cannot take is boosted through nice.  With
- * cfg->background it enters the background band: nice background_nice on
+ * cfg->background, or t->background (set by the caller: a rule matched
+ * it), it enters the background band: nice background_nice on
  * its autogroup when it is alone in one (autogroup, or a cgroup kind in
  * the cpu root), else on its threads; values already worse are kept. */
 void backend_attach(const struct backend_config *cfg, struct backend_target *t);

@@ -200,6 +200,24 @@ static int set_unix_receiver_cgroup(struct broker_config *cfg, const char *v, ch
 	return add_cgroup_rule(&cfg->unix_sockets.receivers, "unix-receiver-cgroup", v, err, size);
 }
 
+static int set_background_uid(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	cfg->backend.background_ruled = true;
+	return add_uid_rule(&cfg->background, "receiver-background-uid", v, err, size);
+}
+
+static int set_background_exe(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	cfg->backend.background_ruled = true;
+	return add_exe_rule(&cfg->background, "receiver-background-exe", v, err, size);
+}
+
+static int set_background_cgroup(struct broker_config *cfg, const char *v, char *err, size_t size)
+{
+	cfg->backend.background_ruled = true;
+	return add_cgroup_rule(&cfg->background, "receiver-background-cgroup", v, err, size);
+}
+
 /* A socket address pattern: a path (absolute), or an abstract name
  * written '@name'; fnmatch(3) wildcards allowed. */
 static int set_unix_receiver_path(struct broker_config *cfg, const char *v, char *err, size_t size)
@@ -339,10 +357,20 @@ static const struct key keys[] = {
 	  "timer slack for a held-back receiver, 0: off (default 50000)" },
 	{ "boost-max-threads", K_UINT, OFF(backend.max_threads), 1, 65536, 0, NULL, "N",
 	  "threads handled per process per boost (default 256)" },
+	{ "cgroup-leaf-linger-ms", K_UINT, OFF(backend.leaf_linger_ms), 0, 10000, 0, NULL, "MS",
+	  "cgroup backends: unboosted, a receiver alone in a cgroup beside the leaves stays this long in its leaf at "
+	  "that cgroup's weight, so that a boost within it is a write, not a move (default 1000; 0: off)" },
 	{ "receiver-background", K_BOOL, OFF(backend.background), 0, 1, 0, NULL, "yes|no",
 	  "unboosted receivers sit in the background band, lifted only by boosts (default no)" },
 	{ "receiver-background-nice", K_INT, OFF(backend.background_nice), 1, 19, 0, NULL, "N",
 	  "the background band's nice, on a receiver's threads or its lone autogroup (default 10)" },
+	{ "receiver-background-uid", K_SPECIAL, 0, 0, 0, 0, set_background_uid, "USER",
+	  "receivers of this user sit in the background band when unboosted (repeatable)" },
+	{ "receiver-background-exe", K_SPECIAL, 0, 0, 0, 0, set_background_exe, "PATH",
+	  "receivers running this file sit in the background band when unboosted (repeatable)" },
+	{ "receiver-background-cgroup", K_SPECIAL, 0, 0, 0, 0, set_background_cgroup, "PATH",
+	  "receivers in this cgroup of the unified hierarchy, or below it, sit in the background band when unboosted "
+	  "(repeatable)" },
 	{ "daemon-rt-priority", K_INT, OFF(backend.daemon_rt_priority), 0, 99, 0, NULL, "N",
 	  "run importanced at SCHED_FIFO N, 0: off (default 1)" },
 	{ "daemon-rt-budget-us", K_ULONG, OFF(backend.daemon_rt_budget_us), 1000, 10000000, 0, NULL, "US",
@@ -766,7 +794,8 @@ int config_check(struct broker_config *cfg, char *err, size_t size)
 		return r;
 	r = check_exes(&cfg->donors, "donor-exe", err, size);
 
-	if (r < 0 || (r = check_exes(&cfg->dbus.receivers, "dbus-receiver-exe", err, size)) < 0)
+	if (r < 0 || (r = check_exes(&cfg->dbus.receivers, "dbus-receiver-exe", err, size)) < 0 ||
+	    (r = check_exes(&cfg->background, "receiver-background-exe", err, size)) < 0)
 		return r;
 	return check_exes(&cfg->unix_sockets.receivers, "unix-receiver-exe", err, size);
 }

@@ -96,6 +96,9 @@ struct broker_config {
 	struct limits limits;
 	struct dbus_config dbus;
 	struct unix_config unix_sockets;
+	/* receiver-background-*: the receivers put in the background band
+	 * (backend.h), by process as for donors; backend.background: all */
+	struct donor_rules background;
 	char socket_path[108];
 	bool verbose;
 	bool donor_foreground; /* foreground.h */

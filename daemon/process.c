@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "donor.h"
 #include "pidfd.h"
 #include "process.h"
 
@@ -224,6 +225,8 @@ int process_get(struct broker *b, int pidfd, const struct ident *who, struct pro
 	p->refs = 1;
 	p->target.pid = p->pid;
 	p->target.pidfd = p->pidfd;
+	/* the background band per rule: decided once, when it comes under the backend */
+	p->target.background = donor_match(&b->cfg.background, p->pidfd, who);
 	backend_attach(&b->cfg.backend, &p->target);
 	*out = p;
 	return 0;

@@ -221,7 +221,8 @@ section_inversion() {
 	echo
 	echo "\`$build/bench-inversion $build/importanced\` (root). What importance donation is for: a foreground"
 	echo "request served by a background daemon should finish about as fast as on an idle machine. Each backend"
-	echo "this machine has (docs/backends.md), the same run alternating importance off / on / a non-donor client."
+	echo "this machine has (docs/backends.md), the same run alternating importance off / on; then a client that is"
+	echo "not a donor, each backend side by side with importanced changing nothing (none), in rotated rounds."
 	echo
 	"$build/bench-inversion" "$build/importanced"
 	cat <<'TXT'
@@ -236,11 +237,19 @@ to nice when it is not (the first setup). The cgroup v1 backend boosts a server 
 that session's autogroup (the second and third setups), and otherwise puts it, for the boost only, in a leaf
 cgroup of its own at the top of the cpu hierarchy, beside the sessions and the other cgroups, weighing ten times
 a normal group: it wins in every setup. Unboosted, the server is back where it was (its own cgroup and
-autogroup, its own nice): the "none" rows are importanced relaying without touching any scheduling, and the
-"no harm" targets compare each backend's non-donor with them (a non-donor a little faster than under "none"
-keeps some of the scheduler's credit from the boost just before). The "through its leaf" latency rows are the
+autogroup, its own nice): "none" is importanced relaying without touching any scheduling, and the "no harm"
+table runs it in the same rounds as each backend, in a rotated order, under the same load, so that the ratio
+of the non-donor's p50 to none's is taken between neighbours in time; the target takes the median of those
+ratios (a non-donor a little faster than under "none" keeps some of the scheduler's credit from the boost
+just before). "none, again" runs none a second time in the same rounds: its ratio to the first is how far
+two runs of the same thing land apart on this machine, the noise a "no harm" ratio is to be read against. The "through its leaf" latency rows are the
 cost of moving a process between cgroups: cheap right after another move, an RCU grace period after a pause
-(docs/backends.md); the daemon's loop does not wait for it. The
+(docs/backends.md); the daemon's loop does not wait for it. A server alone in a top-level cgroup of its
+own lingers in its leaf after an unboost at that cgroup's weight (the same scheduling, `cgroup-leaf-linger-ms`,
+default 1000): a boost within that time is a weight write, one after it (the 1.5 s rows) or with the key at 0 a
+move. A non-donor served right after a boost through a group (the autogroup's nice, a leaf) is often faster
+than under "none", while the group's own values are back: the kernel's load tracking (PELT, a 32 ms
+half-life) still sees the boosted group's CPU as busy and keeps other work off it for a while. The
 client is an ordinary process; what is left of the tail is its own wakeup and the server's behind a running
 loop. The machine is shared (other engineers' builds and tests run on it), which adds to every figure; the
 unloaded requests alternate with the loaded ones so that they see the same machine, and where that noise

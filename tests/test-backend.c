@@ -69,7 +69,10 @@ static void *parked_report(void *arg)
  * Commands: 't' start a thread (answer: its tid), 'f' fork a child that
  * parks (answer: its pid), 'r' set the main thread's nice to the next
  * byte minus 20 (answer: 0), 's' start a session of its own (answer: 0),
- * 'c' drop CAP_SYS_NICE, as an unprivileged receiver has not (answer: 0).
+ * 'c' drop CAP_SYS_NICE, as an unprivileged receiver has not (answer: 0),
+ * 'd' double-fork: a child that forks a grandchild and exits, so the
+ * grandchild goes to init (answer: the grandchild's pid; it parks for a
+ * minute at most).
  */
 static void puppet_main(int cmd, int answer, int nice, int threads)
 {
@@ -105,6 +108,29 @@ static void puppet_main(int cmd, int answer, int nice, int threads)
 				pause();
 				_exit(0);
 			}
+		} else if (op == 'd') {
+			int link[2];
+			pid_t child;
+
+			if (pipe(link) < 0)
+				_exit(1);
+			if ((child = fork()) == 0) {
+				pid_t g = fork();
+
+				if (g == 0) {
+					alarm(60);
+					pause();
+					_exit(0);
+				}
+				if (write(link[1], &g, sizeof(g)) != sizeof(g))
+					_exit(1);
+				_exit(0);
+			}
+			if (read(link[0], &out, sizeof(out)) != sizeof(out))
+				_exit(1);
+			waitpid(child, NULL, 0);
+			close(link[0]);
+			close(link[1]);
 		} else if (op == 's') {
 			setsid();
 		} else if (op == 'c') {
@@ -348,6 +374,118 @@ static void test_nice_inherited_levels(void **state)
 	puppet_end(&p);
 }
 
+static int ioprio_of(pid_t tid)
+{
+	return (int)syscall(SYS_ioprio_get, 1, tid);
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "re"))) {
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+			sscanf(p + 2, "%*c %d", &ppid);
+		fclose(f);
+	}
+	return (pid_t)ppid;
+}
+
+/* Processes forked during a boost are born boosted (nice and I/O
+ * priority): at the unboost a child and a double-forked grandchild, now
+ * init's, go back to the receiver's value before the boost, threads
+ * included; a grandchild an administrator reniced during the boost keeps
+ * that value (theirs). */
+static void test_nice_double_fork(void **state)
+{
+	struct backend_config cfg = config(BACKEND_NICE, NULL);
+	struct puppet p = puppet_start(10, 1);
+	struct backend_target t = target_of(p.pid);
+	char describe[2048];
+	pid_t child, grandchild, theirs;
+	int io_before = ioprio_of(p.pid);
+	unsigned v;
+
+	(void)state;
+	backend_describe(&cfg, describe, sizeof(describe));
+	if (!strstr(describe, "followed (BPF)"))
+		fail_msg("the fork tracker is not loaded here:\n%s", describe);
+	puppet_do(&p, 'c', 0);
+	backend_attach(&cfg, &t);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	child = puppet_do(&p, 'f', 0);
+	grandchild = puppet_do(&p, 'd', 0);
+	theirs = puppet_do(&p, 'd', 0);
+	assert_true(parent_of(grandchild) != p.pid);
+	assert_int_equal(nice_of(child), -10);
+	assert_int_equal(nice_of(grandchild), -10);
+	assert_int_equal(ioprio_of(grandchild), (2 << 13) | 4);
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)theirs, -15), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_true(all_threads_at(p.pid, 10));
+	assert_int_equal(nice_of(child), 10);
+	assert_int_equal(nice_of(grandchild), 10);
+	assert_int_equal(ioprio_of(grandchild), io_before);
+	assert_int_equal(nice_of(theirs), -15);
+	/* forked after the unboost: what the receiver has now, untouched */
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)theirs, 10), 0);
+	backend_detach(&cfg, &t);
+	close(t.pidfd);
+	kill(child, SIGKILL);
+	kill(grandchild, SIGKILL);
+	kill(theirs, SIGKILL);
+	puppet_end(&p);
+}
+
+/* The same under the cgroup and autogroup backends, which change no nice
+ * value but lift the I/O priority: the double-forked grandchild's goes
+ * back at the unboost, and it is back in its cgroup; a receiver that
+ * exits while boosted has its grandchild put back when it is detached. */
+static void double_fork_io(enum backend_kind kind)
+{
+	struct backend_config cfg = config(kind, NULL);
+	struct puppet p = puppet_start(10, 1);
+	struct backend_target t = target_of(p.pid);
+	pid_t grandchild;
+	int io_before = ioprio_of(p.pid);
+	unsigned v;
+
+	if (kind == BACKEND_AUTOGROUP)
+		puppet_do(&p, 's', 0); /* alone in an autogroup of its own */
+	backend_attach(&cfg, &t);
+	assert_int_equal(t.kind, kind);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	grandchild = puppet_do(&p, 'd', 0);
+	assert_int_equal(ioprio_of(grandchild), (2 << 13) | 4);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(ioprio_of(grandchild), io_before);
+	assert_int_equal(nice_of(grandchild), 10);
+	kill(grandchild, SIGKILL);
+
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	grandchild = puppet_do(&p, 'd', 0);
+	assert_int_equal(ioprio_of(grandchild), (2 << 13) | 4);
+	kill(p.pid, SIGKILL);
+	waitpid(p.pid, NULL, 0);
+	backend_detach(&cfg, &t);
+	assert_int_equal(ioprio_of(grandchild), io_before);
+	close(t.pidfd);
+	kill(grandchild, SIGKILL);
+	close(p.cmd);
+	close(p.answer);
+}
+
+static void test_double_fork_io(void **state)
+{
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0)
+		double_fork_io(BACKEND_CGROUP_V1);
+	double_fork_io(BACKEND_AUTOGROUP);
+}
+
 /* A process with more threads than boost-max-threads: only that many are
  * touched per boost, and the unboost puts back all it touched. */
 static void test_nice_thread_bound(void **state)
@@ -479,8 +617,10 @@ static void test_cgroup_v1_leaf(void **state)
 	assert_int_equal(nice_of(p.pid), 10); /* the group does it, not nice */
 	child = puppet_do(&p, 'f', 0); /* a child joins the leaf */
 	/* unboosted, both are back where the receiver was: scheduled as
-	 * without importanced */
+	 * without importanced; on their way back the leaf weighed what nice
+	 * 10 weighs, not the boost */
 	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(shares_of(leaf + strlen("/sys/fs/cgroup/cpu")), 110);
 	assert_int_equal(cpu_cgroup_of(p.pid, cg, sizeof(cg)), 0);
 	assert_string_equal(cg, before);
 	assert_int_equal(cpu_cgroup_of(child, cg, sizeof(cg)), 0);
@@ -557,6 +697,22 @@ static void expect_in(pid_t pid, const char *want)
 	assert_string_equal(cg, want);
 }
 
+/* A puppet at nice 0 in cpu cgroup dir, made anew with that weight. */
+static struct puppet puppet_in(const char *dir, int shares, int threads)
+{
+	char path[300];
+	struct puppet p;
+
+	rmdir(dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/cpu.shares", dir);
+	write_file(path, "%d\n", shares);
+	p = puppet_start(0, threads);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	write_file(path, "%d\n", (int)p.pid);
+	return p;
+}
+
 /* A receiver in a group the administrator gave a low weight is back in
  * that group whenever it is not boosted; a receiver under a CPU quota is
  * never moved out (boosted through nice), and the quota is checked at
@@ -575,14 +731,8 @@ static void test_cgroup_v1_limits_kept(void **state)
 	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
 		skip();
 	cfg = config(BACKEND_CGROUP_V1, NULL);
-	rmdir(jail);
-	assert_int_equal(mkdir(jail, 0755), 0);
-	snprintf(path, sizeof(path), "%s/cpu.shares", jail);
-	write_file(path, "128\n");
-
-	p = puppet_start(0, 0);
-	snprintf(path, sizeof(path), "%s/cgroup.procs", jail);
-	write_file(path, "%d\n", (int)p.pid);
+	cfg.leaf_linger_ms = 0; /* back in the jail at once (test_cgroup_v1_leaf_lingers: the other way) */
+	p = puppet_in(jail, 128, 0);
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
 	assert_int_equal(t.kind, BACKEND_CGROUP_V1);
@@ -630,6 +780,95 @@ static void test_cgroup_v1_limits_kept(void **state)
 	puppet_end(&p);
 	usleep(20000);
 	assert_int_equal(rmdir(jail), 0);
+}
+
+/* cgroup-leaf-linger-ms: a receiver alone in a top-level cgroup of its
+ * own (a sibling of the leaves) stays in its leaf for a while after the
+ * unboost, at that cgroup's weight, which is where it would be without
+ * importanced under another name, so that a boost within that while is a
+ * weight write and not a move; then it goes back.  As soon as it would not
+ * be the same (a process put in its cgroup) the unboost moves it back; a
+ * limit put on its cgroup meanwhile sends it back at the next boost, which
+ * goes through nice there; with the key at 0 it always goes back. */
+static void test_cgroup_v1_leaf_lingers(void **state)
+{
+	const char *own = "/sys/fs/cgroup/cpu/importanced-test-own";
+	char path[300], quota[300], leaf[256];
+	struct backend_config cfg;
+	struct backend_target t;
+	struct puppet p, q;
+	unsigned v;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	cfg = config(BACKEND_CGROUP_V1, NULL);
+	assert_int_equal(cfg.leaf_linger_ms, 1000);
+	cfg.leaf_linger_ms = 400;
+	p = puppet_in(own, 512, 1);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", own);
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(cpu_cgroup_of(p.pid, leaf, sizeof(leaf)), 0);
+	assert_true(!strncmp(leaf, "/importanced-", 13));
+	assert_int_equal(shares_of(leaf), 10240);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, leaf); /* lingers, at its own group's weight */
+	assert_int_equal(v, 512);
+	assert_int_equal(shares_of(leaf), 512);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0); /* a write */
+	expect_in(p.pid, leaf);
+	assert_int_equal(shares_of(leaf), 10240);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, leaf);
+	usleep(800000); /* the linger is over: back */
+	expect_in(p.pid, "/importanced-test-own");
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0); /* a move in again */
+	expect_in(p.pid, leaf);
+	assert_int_equal(shares_of(leaf), 10240);
+
+	/* someone else in its cgroup: it would compete with them there */
+	q = puppet_start(0, 0);
+	write_file(path, "%d\n", (int)q.pid);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, "/importanced-test-own");
+	puppet_end(&q);
+	usleep(20000);
+
+	/* a quota on its cgroup while it lingers: the next boost is in place */
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, leaf);
+	snprintf(quota, sizeof(quota), "%s/cpu.cfs_quota_us", own);
+	write_file(quota, "10000\n");
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	expect_in(p.pid, "/importanced-test-own");
+	assert_int_equal(t.via, BACKEND_NICE);
+	assert_int_equal(nice_of(p.pid), cfg.boost_nice);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(nice_of(p.pid), 0);
+	write_file(quota, "-1\n");
+
+	/* the key at 0: back every time */
+	cfg.leaf_linger_ms = 0;
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	expect_in(p.pid, leaf);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, "/importanced-test-own");
+	/* lingering when it leaves: back, and the leaf gone */
+	cfg.leaf_linger_ms = 5000;
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, leaf);
+	backend_detach(&cfg, &t);
+	expect_in(p.pid, "/importanced-test-own");
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/cpu%s", leaf);
+	assert_int_equal(access(path, F_OK), -1);
+	close(t.pidfd);
+	puppet_end(&p);
+	usleep(20000);
+	assert_int_equal(rmdir(own), 0);
 }
 
 /* A receiver alone in its session's autogroup, in the cpu root, is
@@ -890,6 +1129,35 @@ static void test_background_band(void **state)
 	close(t.pidfd);
 	puppet_end(&q);
 
+	/* per receiver rule (the caller matched it: t.background), the
+	 * others as without importanced */
+	q = puppet_start(0, 0);
+	p = puppet_start(0, 0);
+	t = target_of(q.pid);
+	t.background = true;
+	backend_attach(&cfg, &t);
+	{
+		struct backend_target other = target_of(p.pid);
+
+		backend_attach(&cfg, &other);
+		assert_int_equal(nice_of(q.pid), 10);
+		assert_int_equal(nice_of(p.pid), 0);
+		assert_int_equal(settled_apply(&cfg, &other, true, &v), 0);
+		assert_int_equal(settled_apply(&cfg, &other, false, &v), 0);
+		assert_int_equal(nice_of(p.pid), 0);
+		backend_detach(&cfg, &other);
+		close(other.pidfd);
+	}
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal(nice_of(q.pid), cfg.boost_nice);
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_int_equal(nice_of(q.pid), 10);
+	backend_detach(&cfg, &t);
+	assert_int_equal(nice_of(q.pid), 0);
+	close(t.pidfd);
+	puppet_end(&p);
+	puppet_end(&q);
+
 	/* a cgroup backend, alone in its autogroup: the group is in the band */
 	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) == 0 && access("/proc/self/autogroup", R_OK) == 0) {
 		cfg = config(BACKEND_CGROUP_V1, NULL);
@@ -1110,9 +1378,12 @@ int main(void)
 		cmocka_unit_test(test_config_ranges),
 		cmocka_unit_test(test_choice_and_describe),
 		cmocka_unit_test(test_nice_inherited_levels),
+		cmocka_unit_test(test_nice_double_fork),
+		cmocka_unit_test(test_double_fork_io),
 		cmocka_unit_test(test_nice_thread_bound),
 		cmocka_unit_test(test_many_threads_bounded),
 		cmocka_unit_test(test_cgroup_v1_leaf),
+		cmocka_unit_test(test_cgroup_v1_leaf_lingers),
 		cmocka_unit_test(test_cgroup_v1_own_root),
 		cmocka_unit_test(test_cgroup_v1_limits_kept),
 		cmocka_unit_test(test_cgroup_v1_own_autogroup),

@@ -107,6 +107,37 @@ static void test_rules(void **state)
 	assert_non_null(strstr(err, "'no-such-user-here' is neither a uid nor a user name"));
 }
 
+/* The background band per receiver rule: receiver-background-uid, -exe,
+ * -cgroup, parsed and checked as the donor rules are. */
+static void test_background_rules(void **state)
+{
+	struct broker_config cfg;
+
+	(void)state;
+	assert_int_equal(args(&cfg, "--receiver-background-nice 12"), 0);
+	assert_false(cfg.backend.background_ruled);
+	assert_int_equal(args(&cfg, "--receiver-background-uid root --receiver-background-exe /bin/sh "
+				    "--receiver-background-cgroup /system.slice/batch.service"), 0);
+	assert_true(cfg.backend.background_ruled);
+	assert_false(cfg.backend.background);
+	assert_int_equal(cfg.background.n_uids, 1);
+	assert_int_equal(cfg.background.uids[0], 0);
+	assert_string_equal(cfg.background.exes[0], "/bin/sh");
+	assert_string_equal(cfg.background.cgroups[0], "/system.slice/batch.service");
+	assert_int_equal(cfg.donors.n_uids + cfg.dbus.receivers.n_uids + cfg.unix_sockets.receivers.n_uids, 0);
+	expect_error("--receiver-background-uid no-such-user-here",
+		     "receiver-background-uid: 'no-such-user-here' is neither a uid nor a user name");
+	expect_error("--receiver-background-exe /no/such/file", "receiver-background-exe: /no/such/file: No such file");
+	expect_error("--receiver-background-exe bin/sh", "receiver-background-exe: 'bin/sh' is not an absolute path");
+	expect_error("--receiver-background-cgroup /a//b", "receiver-background-cgroup: '/a//b' is not a plain cgroup path");
+	/* the cgroup leaf's linger (docs/backends.md) */
+	assert_int_equal(args(&cfg, ""), 0);
+	assert_int_equal(cfg.backend.leaf_linger_ms, 1000);
+	assert_int_equal(args(&cfg, "--cgroup-leaf-linger-ms 0"), 0);
+	assert_int_equal(cfg.backend.leaf_linger_ms, 0);
+	expect_error("--cgroup-leaf-linger-ms 10001", "cgroup-leaf-linger-ms: 10001 is out of range (0..10000)");
+}
+
 static void test_file(void **state)
 {
 	char path[] = "/tmp/impd-config-XXXXXX";
@@ -231,7 +262,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_numbers), cmocka_unit_test(test_users), cmocka_unit_test(test_words),
-		cmocka_unit_test(test_rules), cmocka_unit_test(test_file), cmocka_unit_test(test_dropins),
+		cmocka_unit_test(test_rules), cmocka_unit_test(test_background_rules), cmocka_unit_test(test_file), cmocka_unit_test(test_dropins),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,7 +204,10 @@ static char hear(int fd, int timeout_ms)
 /*
  * Commands: 'r' receive the queued message with its voucher, 'v' release
  * the voucher, 'c' close the connection, 'e' let the extra threads exit,
- * 'n' set its main thread's nice to 0 itself.
+ * 'n' set its main thread's nice to 0 itself, 'f' fork a child that
+ * parks, 'd' double-fork: a child that forks a grandchild and exits, so
+ * that the grandchild goes to init ('f' and 'd' answer with the pid of
+ * the process that parks after the byte; it parks a minute at most).
  * The server sets itself up as a held-back background task: nice 10, idle
  * I/O class, a long timer slack, n_threads threads besides the main one.
  */
@@ -259,6 +262,36 @@ static void server_main(int cmd, int reply, int n_threads, bool own_session, uid
 		case 'n':
 			setpriority(PRIO_PROCESS, 0, 0);
 			break;
+		case 'f':
+		case 'd': {
+			int link[2];
+			pid_t child, parked = 0;
+
+			if (pipe(link) < 0)
+				_exit(3);
+			if ((child = fork()) == 0) {
+				if (op == 'd' && (parked = fork()) != 0) {
+					if (write(link[1], &parked, sizeof(parked)) != sizeof(parked))
+						_exit(3);
+					_exit(0);
+				}
+				alarm(60);
+				pause();
+				_exit(0);
+			}
+			if (op == 'd') {
+				if (read(link[0], &parked, sizeof(parked)) != sizeof(parked))
+					_exit(3);
+				waitpid(child, NULL, 0);
+			} else
+				parked = child;
+			close(link[0]);
+			close(link[1]);
+			say(reply, op);
+			if (write(reply, &parked, sizeof(parked)) != sizeof(parked))
+				_exit(3);
+			continue;
+		}
 		case 'e':
 			close(park[1]);
 			for (int i = 0; i < n_threads; i++)
@@ -310,6 +343,17 @@ static void server_do(struct server *s, char op)
 {
 	say(s->cmd, op);
 	assert_int_equal(hear(s->reply, 5000), op);
+}
+
+/* 'f' or 'd': the pid of the process it left parked */
+static pid_t server_fork(struct server *s, char op)
+{
+	pid_t pid = 0;
+
+	server_do(s, op);
+	assert_int_equal(read(s->reply, &pid, sizeof(pid)), sizeof(pid));
+	assert_true(pid > 0);
+	return pid;
 }
 
 static void server_end(struct server *s)
@@ -666,25 +710,43 @@ static void test_renice_kept(void **state)
 	server_end(&s);
 }
 
+/* OTHER_USER's uid, the user made if missing (the test is skipped if it cannot be) */
+static uid_t other_uid(void)
+{
+	struct passwd *pw;
+
+	if (!getpwnam(OTHER_USER) && system("useradd -M " OTHER_USER " 2>/dev/null") != 0)
+		skip();
+	assert_non_null(pw = getpwnam(OTHER_USER));
+	return pw->pw_uid;
+}
+
+/* A fresh daemon (nice backend) and a server of OTHER_USER, boosted by
+ * a donor's message (*d). */
+static struct server other_boosted(impc **d)
+{
+	uid_t uid = other_uid();
+	struct server s;
+
+	unlink(log_path);
+	daemon_start("nice", NULL);
+	s = server_start(3, false, uid);
+	*d = donor_send();
+	wait_boosted("nice", &s, true);
+	return s;
+}
+
 /* The attack on the "kept" rule: a receiver of another uid (no
  * CAP_SYS_NICE, RLIMIT_NICE 0: it cannot go below its nice 10 on its own)
  * raises its nice from the boost's -10 to 0 while boosted, to keep 0 after
  * the unboost.  That value is put back, and the log says so. */
 static void test_own_renice_put_back(void **state)
 {
-	struct passwd *pw;
 	struct server s;
 	impc *d;
 
 	(void)state;
-	if (!getpwnam(OTHER_USER) && system("useradd -M " OTHER_USER " 2>/dev/null") != 0)
-		skip();
-	assert_non_null(pw = getpwnam(OTHER_USER));
-	unlink(log_path);
-	daemon_start("nice", NULL);
-	s = server_start(3, false, pw->pw_uid);
-	d = donor_send();
-	wait_boosted("nice", &s, true);
+	s = other_boosted(&d);
 	server_do(&s, 'n');
 	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)s.pid), 0);
 	server_do(&s, 'r');
@@ -696,17 +758,46 @@ static void test_own_renice_put_back(void **state)
 	server_end(&s);
 }
 
-/* receiver-background through a real daemon: a receiver's threads go
- * into the band at HELLO, a boost lifts them, the unboost puts them back
- * in the band, and disconnecting puts back its own nice. */
-static void test_background_band(void **state)
+/* Issue 15 (8), the double fork: a receiver of another uid at nice 10
+ * forks a child and double-forks a grandchild (reparented to init) while
+ * it is boosted; both are born at the boost's nice and I/O priority, and
+ * both are back at nice 10 and the idle I/O class after the unboost. */
+static void test_double_fork_put_back(void **state)
 {
 	struct server s;
+	pid_t child, grandchild;
 	impc *d;
 
 	(void)state;
-	daemon_start("nice", "--receiver-background yes --receiver-background-nice 15");
-	s = server_start(3, false, 0);
+	s = other_boosted(&d);
+	server_do(&s, 'r');
+	child = server_fork(&s, 'f');
+	grandchild = server_fork(&s, 'd');
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)child), BOOST_NICE);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)grandchild), BOOST_NICE);
+	assert_int_equal((int)syscall(SYS_ioprio_get, 1, grandchild), IOPRIO_BE4);
+	server_do(&s, 'v');
+	wait_nice(s.pid, SERVER_NICE);
+	wait_nice(child, SERVER_NICE);
+	wait_nice(grandchild, SERVER_NICE);
+	assert_int_equal((int)syscall(SYS_ioprio_get, 1, child), IOPRIO_IDLE);
+	assert_int_equal((int)syscall(SYS_ioprio_get, 1, grandchild), IOPRIO_IDLE);
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	assert_false(log_says("forks during a boost are not followed"));
+	kill(child, SIGKILL);
+	kill(grandchild, SIGKILL);
+	server_end(&s);
+}
+
+/* A server of uid in a background band at nice 15 (the daemon's keys):
+ * in it at HELLO, lifted by a boost, back in it after the unboost, back at
+ * its own nice when it disconnects. */
+static void band_cycle(uid_t uid)
+{
+	struct server s = server_start(3, false, uid);
+	impc *d;
+
 	for (int i = 0; i < s.n_tids; i++)
 		wait_nice(s.tids[i], 15);
 	d = donor_send();
@@ -719,6 +810,85 @@ static void test_background_band(void **state)
 	server_do(&s, 'c');
 	for (int i = 0; i < s.n_tids; i++)
 		wait_nice(s.tids[i], SERVER_NICE);
+	server_end(&s);
+}
+
+static pid_t occupy(pid_t want);
+
+/* The attack on the fork tracker's records: a receiver of another uid,
+ * boosted, double-forks a grandchild, which is killed; its pid goes to a
+ * root-owned process at the boost's nice, started during the boost.  The
+ * unboost puts back what the receiver's boost lent, never that process:
+ * its record went with the grandchild, and its start time and uids are
+ * not the recorded ones. */
+static void test_born_pid_reuse(void **state)
+{
+	struct server s;
+	pid_t grandchild, victim;
+	char path[64];
+	impc *d;
+
+	(void)state;
+	s = other_boosted(&d);
+	server_do(&s, 'r');
+	grandchild = server_fork(&s, 'd');
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)grandchild), BOOST_NICE);
+	kill(grandchild, SIGKILL);
+	snprintf(path, sizeof(path), "/proc/%d", (int)grandchild);
+	for (int i = 0; i < 300 && access(path, F_OK) == 0; i++)
+		sleep_ms(10); /* init reaps it */
+	if (!(victim = occupy(grandchild))) {
+		server_end(&s);
+		skip();
+	}
+	sleep_ms(100); /* occupy's child has set its own nice (0) by now */
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)victim, BOOST_NICE), 0);
+	sleep_ms(50);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)victim), BOOST_NICE);
+	server_do(&s, 'v');
+	wait_nice(s.pid, SERVER_NICE);
+	sleep_ms(100);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)victim), BOOST_NICE);
+	kill(victim, SIGKILL);
+	waitpid(victim, NULL, 0);
+	impc_close(d);
+	daemon_stop(SIGTERM);
+	server_end(&s);
+}
+
+/* receiver-background through a real daemon: a receiver's threads go
+ * into the band at HELLO, a boost lifts them, the unboost puts them back
+ * in the band, and disconnecting puts back its own nice. */
+static void test_background_band(void **state)
+{
+	(void)state;
+	daemon_start("nice", "--receiver-background yes --receiver-background-nice 15");
+	band_cycle(0);
+	daemon_stop(SIGTERM);
+}
+
+/* The band per receiver rule: with receiver-background-uid OTHER_USER,
+ * a receiver of that uid goes into the band at HELLO and back into it
+ * after a boost, and one of root is scheduled as without importanced. */
+static void test_background_band_per_rule(void **state)
+{
+	uid_t uid = other_uid();
+	struct server s;
+	char extra[128];
+	impc *d;
+
+	(void)state;
+	snprintf(extra, sizeof(extra), "--receiver-background-uid %s --receiver-background-nice 15", OTHER_USER);
+	daemon_start("nice", extra);
+	band_cycle(uid);
+
+	s = server_start(3, false, 0);
+	d = donor_send();
+	wait_boosted("nice", &s, true);
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	wait_same(&s, &s.unattached);
+	impc_close(d);
 	daemon_stop(SIGTERM);
 	server_end(&s);
 }
@@ -744,6 +914,50 @@ static void wait_cgroup(const struct server *s, const char *want)
 		v = look(s);
 	}
 	assert_string_equal(v.cpu_cgroup, want);
+}
+
+/* The lingering leaf through a real daemon (cgroup-leaf-linger-ms 600):
+ * a receiver alone in a top-level cgroup of its own, unboosted, stays in
+ * its leaf at that cgroup's weight, a boost then is a write on the leaf,
+ * and after the linger it is back in its cgroup. */
+static void test_leaf_lingers(void **state)
+{
+	const char *own = "importanced-e2e-own";
+	char dir[200], leaf[256];
+	struct server s;
+	struct seen v;
+	impc *d;
+
+	(void)state;
+	if (!have_cgroup_v1_cpu())
+		skip();
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s", own);
+	rmdir(dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	cpu_write(own, "cpu.shares", "%ld", 700);
+	daemon_start("cgroup-v1", "--cgroup-leaf-linger-ms 600");
+	s = server_start(3, false, 0);
+	cpu_write(own, "cgroup.procs", "%ld", (long)s.pid);
+	d = donor_send();
+	wait_boosted("cgroup-v1", &s, true); /* into its leaf */
+	v = look(&s);
+	snprintf(leaf, sizeof(leaf), "%s", v.cpu_cgroup);
+	assert_true(!strncmp(leaf, "/importanced-", 13));
+	server_do(&s, 'r');
+	server_do(&s, 'v');
+	for (int i = 0; i < 100 && (v = look(&s)).shares != 700; i++)
+		sleep_ms(2);
+	assert_string_equal(v.cpu_cgroup, leaf); /* lingering, at its own weight */
+	assert_int_equal(v.shares, 700);
+	assert_int_equal(v.nice[0], SERVER_NICE);
+	impc_close(d);
+	wait_cgroup(&s, "/importanced-e2e-own");
+	v = look(&s);
+	assert_int_equal(v.shares, 700);
+	daemon_stop(SIGTERM);
+	server_end(&s);
+	sleep_ms(20);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 /* Issue 15.6 through a real daemon: a receiver whose cgroup gets a CPU
@@ -953,8 +1167,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_flood_steps_down, cleanup),
 		cmocka_unit_test_teardown(test_renice_kept, cleanup),
 		cmocka_unit_test_teardown(test_own_renice_put_back, cleanup),
+		cmocka_unit_test_teardown(test_double_fork_put_back, cleanup),
+		cmocka_unit_test_teardown(test_born_pid_reuse, cleanup),
 		cmocka_unit_test_teardown(test_background_band, cleanup),
+		cmocka_unit_test_teardown(test_background_band_per_rule, cleanup),
 		cmocka_unit_test_teardown(test_quota_followed, cleanup),
+		cmocka_unit_test_teardown(test_leaf_lingers, cleanup),
 	};
 	int r;
 
