@@ -194,6 +194,39 @@ int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *wh
 	return 0;
 }
 
+/* Leaves left by a daemon that did not stop as it should (killed, its
+ * state directory gone with the records that would have led a restart to
+ * them): named as a receiver's leaf in our root, naming no process alive
+ * with that start time, and empty (rmdir() takes only an empty cgroup).
+ * Another daemon's leaves under the same root name living receivers, or
+ * hold them, and are left alone.  Returns how many went. */
+unsigned bk_cgroup_sweep(const struct backend_config *cfg)
+{
+	DIR *d = opendir(root_of(cfg));
+	struct dirent *e;
+	unsigned gone = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		unsigned long long start;
+		uint64_t now;
+		char path[1024], tail;
+		int pid;
+
+		if (e->d_type != DT_DIR || sscanf(e->d_name, "importanced-%d-%llu%c", &pid, &start, &tail) != 2 ||
+		    pid <= 0)
+			continue;
+		if (bk_start_time(pid, pid, &now) == 0 && now == start)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", root_of(cfg), e->d_name);
+		if (rmdir(path) == 0)
+			gone++;
+	}
+	closedir(d);
+	return gone;
+}
+
 int bk_cgroup_path(char *text, enum backend_kind kind, char *out, size_t size)
 {
 	char *line, *save = NULL;

@@ -58,6 +58,7 @@ size_t bk_fork_take(const struct backend_target *t, struct bk_born *out, size_t 
 int bk_cgroup_path(char *proc_cgroup, enum backend_kind kind, char *out, size_t size);
 bool bk_cgroup_v2_has_cpu(void);
 int bk_cgroup_probe(struct backend_config *cfg, enum backend_kind kind, char *why, size_t size);
+unsigned bk_cgroup_sweep(const struct backend_config *cfg);
 int bk_cgroup_attach(const struct backend_config *cfg, struct backend_target *t, char *why, size_t size);
 int bk_cgroup_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value);
 void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t);

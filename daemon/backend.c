@@ -272,6 +272,7 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 	static const enum backend_kind order[] = { BACKEND_CGROUP_V2, BACKEND_CGROUP_V1, BACKEND_AUTOGROUP,
 						   BACKEND_NICE };
 	enum backend_kind chosen = BACKEND_NONE;
+	unsigned n;
 	int r;
 
 	why[0] = '\0';
@@ -326,6 +327,8 @@ int backend_init(struct backend_config *cfg, char *why, size_t why_size)
 		}
 	}
 	backend_restore_recorded(cfg);
+	if (is_cgroup(chosen) && (n = bk_cgroup_sweep(cfg)) > 0)
+		fprintf(stderr, "importanced: removed %u empty leaves of receivers that are gone\n", n);
 	return 0;
 }
 

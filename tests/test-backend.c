@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "backend-internal.h"
 #include "backend.h"
 
 struct puppet {
@@ -674,6 +675,62 @@ static void test_cgroup_v1_own_root(void **state)
 	assert_int_equal(shares_of("/importanced-test-root"), 1024); /* no leaves: a normal group */
 	close(t.pidfd);
 	puppet_end(&p);
+	assert_int_equal(rmdir(root), 0);
+}
+
+static void write_file(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Leaves a killed daemon left behind in its root: the next one removes
+ * those that name no living process and are empty, and keeps a living
+ * receiver's leaf, a leaf that still holds a process, and what is not
+ * named as a leaf. */
+static void test_cgroup_v1_sweep(void **state)
+{
+	const char *root = "/sys/fs/cgroup/cpu/importanced-test-sweep";
+	char why[256], gone[320], live[320], held[320], other[320], procs[360];
+	struct backend_config cfg;
+	struct puppet p;
+	uint64_t start;
+	pid_t dead;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	assert_true(mkdir(root, 0755) == 0 || errno == EEXIST);
+	dead = fork();
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	p = puppet_start(10, 0);
+	assert_int_equal(bk_start_time(p.pid, p.pid, &start), 0);
+	snprintf(gone, sizeof(gone), "%s/importanced-%d-12345", root, (int)dead);
+	snprintf(live, sizeof(live), "%s/importanced-%d-%llu", root, (int)p.pid, (unsigned long long)start);
+	snprintf(held, sizeof(held), "%s/importanced-%d-%llu", root, (int)p.pid, (unsigned long long)start + 1);
+	snprintf(other, sizeof(other), "%s/importanced-admin", root);
+	assert_int_equal(mkdir(gone, 0755), 0);
+	assert_int_equal(mkdir(live, 0755), 0);
+	assert_int_equal(mkdir(held, 0755), 0);
+	assert_int_equal(mkdir(other, 0755), 0);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", held);
+	write_file(procs, "%d\n", (int)p.pid); /* the start time is not the puppet's: stale, but not empty */
+
+	backend_config_defaults(&cfg);
+	cfg.kind = BACKEND_CGROUP_V1;
+	cfg.daemon_rt_priority = 0;
+	cfg.state_dir[0] = '\0';
+	snprintf(cfg.cgroup_root, sizeof(cfg.cgroup_root), "%s", root);
+	assert_int_equal(backend_init(&cfg, why, sizeof(why)), 0);
+	assert_int_equal(access(gone, F_OK), -1);
+	assert_int_equal(access(live, F_OK), 0);
+	assert_int_equal(access(held, F_OK), 0);
+	assert_int_equal(access(other, F_OK), 0);
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", "/sys/fs/cgroup/cpu");
+	write_file(procs, "%d\n", (int)p.pid);
+	puppet_end(&p);
+	assert_int_equal(rmdir(live), 0);
+	assert_int_equal(rmdir(held), 0);
+	assert_int_equal(rmdir(other), 0);
 	assert_int_equal(rmdir(root), 0);
 }
 
@@ -1385,6 +1442,7 @@ int main(void)
 		cmocka_unit_test(test_cgroup_v1_leaf),
 		cmocka_unit_test(test_cgroup_v1_leaf_lingers),
 		cmocka_unit_test(test_cgroup_v1_own_root),
+		cmocka_unit_test(test_cgroup_v1_sweep),
 		cmocka_unit_test(test_cgroup_v1_limits_kept),
 		cmocka_unit_test(test_cgroup_v1_own_autogroup),
 		cmocka_unit_test(test_cgroup_v1_changes_kept),
