@@ -10,3 +10,27 @@ wait_socket() {
 		sleep 0.1
 	done
 }
+# setting KEY: the unit file $unit's last KEY= value
+setting() { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
+# as USER CMD...: CMD as USER (uid and gid), no supplementary groups; exec,
+# so that run in the background, in $(...) or in a subshell, $! or the
+# subshell is then CMD's process itself
+as() { u=$1; shift; exec setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
+now_ms() { date +%s%3N; }
+# a process's nice value (field 19 of /proc/PID/stat, the 17th after the name)
+nice_of() {
+	read -r line <"/proc/$1/stat" || return 1
+	# shellcheck disable=SC2086
+	set -- ${line##*) }
+	echo "${17}"
+}
+# within MS CMD...: waits until CMD succeeds, up to MS ms; prints the ms taken
+within() {
+	limit=$1 t0=$(now_ms)
+	shift
+	until "$@"; do
+		[ $(($(now_ms) - t0)) -gt "$limit" ] && return 1
+		sleep 0.01
+	done
+	echo $(($(now_ms) - t0))
+}

@@ -78,7 +78,6 @@ trap cleanup EXIT
 . "$(dirname "$0")/daemon-lib.sh"
 
 # ---- the unit's settings ----
-setting() { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
 known="ExecStart Restart RestartSec NoNewPrivileges ProtectSystem ProtectHome PrivateTmp
 ProtectKernelTunables ProtectControlGroups RestrictAddressFamilies RestrictNamespaces
 LockPersonality MemoryDenyWriteExecute SystemCallArchitectures SystemCallFilter SystemCallErrorNumber"
@@ -96,10 +95,6 @@ echo "unit: $(sed -n '/^\[Service\]/,/^\[/ s/^\([A-Za-z]*=.*\)/\1/p' "$unit" | t
 
 id "$user" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$user" >/dev/null 2>&1 || fail "useradd $user"
 uid=$(id -u "$user")
-# as USER CMD...: becomes CMD as that user, no supplementary groups (exec:
-# run it in the background, in $(...) or in a subshell, where $! or the
-# subshell is then CMD's process itself)
-as() { u=$1; shift; exec setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
 home=$tmp/home rt=$tmp/rt
 mkdir -p "$home/.config/systemd/user" "$rt" "$tmp/man/man1" "$tmp/bin"
 chmod 0700 "$rt"
@@ -125,23 +120,7 @@ echo "systemd-analyze verify --user: clean"
 pid=$!
 wait_socket "$tmp/imp.sock"
 
-now_ms() { date +%s%3N; }
-nice_of() {
-	read -r line <"/proc/$1/stat" || return 1
-	# shellcheck disable=SC2086
-	set -- ${line##*) }
-	echo "${17}"
-}
 is_nice() { [ "$(nice_of "$1")" = "$2" ]; }
-within() {
-	limit=$1 t0=$(now_ms)
-	shift
-	until "$@"; do
-		[ $(($(now_ms) - t0)) -gt "$limit" ] && return 1
-		sleep 0.01
-	done
-	echo $(($(now_ms) - t0))
-}
 # busctl's call to the service boosts it (nice -10) until the reply
 boosted_call() {
 	[ "$(nice_of "$svc")" = 10 ] || fail "$1: the service is at nice $(nice_of "$svc") before the call"

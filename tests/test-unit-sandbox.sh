@@ -60,7 +60,6 @@ trap cleanup EXIT
 . "$(dirname "$0")/daemon-lib.sh"
 
 # the unit's settings, as systemd reads them (the last assignment wins)
-setting() { sed -n "s/^$1=//p" "$unit" | tail -n 1; }
 caps=$(setting CapabilityBoundingSet)
 [ -n "$caps" ] || fail "$unit has no CapabilityBoundingSet"
 bounding=-all
@@ -117,9 +116,6 @@ echo "unit: mounts in the daemon's namespace:$ns"
 for u in impattack impboxdonor impboxsvc; do
 	id "$u" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$u" >/dev/null 2>&1 || fail "useradd $u"
 done
-# as USER CMD...: becomes CMD (exec: run it in the background or in $(...),
-# where $! or the subshell is then CMD's process itself)
-as() { u=$1; shift; exec setpriv --reuid="$u" --regid="$u" --clear-groups "$@"; }
 
 # a private system bus: Debian's stock system.conf, at the test's address,
 # and the test service's policy (what its package would put in system.d)
@@ -198,14 +194,6 @@ out=$(as impattack "$impctl" --socket "$tmp/sock" status 2>&1) ||
 echo "non-root client (impattack): impctl status answered"
 
 # ---- what the kernel says about a process ----
-now_ms() { date +%s%3N; }
-# its nice value (field 19 of /proc/PID/stat, the 17th after the name)
-nice_of() {
-	read -r line <"/proc/$1/stat" || return 1
-	# shellcheck disable=SC2086
-	set -- ${line##*) }
-	echo "${17}"
-}
 # a config key's value, the last line's (or $2 when none says it)
 key() { v=$(sed -n "s/^$1 //p" "$tmp/importanced.conf" | tail -n 1); echo "${v:-$2}"; }
 # its cpu cgroup (v1: the cpu hierarchy's line; v2: the unified one)
@@ -238,16 +226,6 @@ is_boosted() {
 }
 # unboosted: no boost, and its own nice (10) and its autogroup's as before
 is_unboosted() { ! is_boosted "$1" && [ "$(nice_of "$1")" = 10 ] && [ "$(cat "/proc/$1/autogroup")" = "$2" ]; }
-# within MS CMD...: waits until CMD succeeds, up to MS ms; prints the ms taken
-within() {
-	limit=$1 t0=$(now_ms)
-	shift
-	until "$@"; do
-		[ $(($(now_ms) - t0)) -gt "$limit" ] && return 1
-		sleep 0.01
-	done
-	echo $(($(now_ms) - t0))
-}
 # holds while pid $1 stays boosted (yes) or not (no) for $3 ms
 stays() {
 	t0=$(now_ms)
