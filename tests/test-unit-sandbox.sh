@@ -180,7 +180,8 @@ wait_socket "$tmp/sock"
 boxed=$(sed -n 's/^importanced: backend \([^ ]*\) (asked: auto).*/\1/p' "$tmp/log")
 [ "$boxed" = "$free" ] || fail "under the unit's sandbox the backend is '$boxed', unsandboxed '$free'"
 grep -q "cannot load the BPF programs" "$tmp/log" && fail "under the unit's sandbox the Unix-socket source cannot load"
-echo "under the unit's sandbox: backend $boxed, the Unix-socket source loaded"
+grep -q "forks during a boost are not followed" "$tmp/log" && fail "under the unit's sandbox the fork tracker cannot load"
+echo "under the unit's sandbox: backend $boxed, the Unix-socket source and the fork tracker loaded"
 grep -q "^CapBnd:" /proc/$pid/status || fail "no CapBnd for the daemon"
 echo "daemon's $(grep '^CapBnd:' /proc/$pid/status)"
 # the daemon (setpriv's exec, the same pid) sees the sandbox
