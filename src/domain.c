@@ -317,7 +317,7 @@ int imp_domain_get_stats(imp_domain *d, imp_stats *s)
 	IMP__CHECK_ARG(d && s, "imp_domain_get_stats: NULL argument");
 	imp__lock_any(d);
 	s->task_elems = d->n_task_elems;
-	s->inherits = d->n_inherits;
+	s->inherits = d->n_inherits - d->n_dormant;
 	s->vouchers = d->n_vouchers;
 	s->tasks = d->n_tasks;
 	s->ports = d->n_ports;
