@@ -15,10 +15,12 @@
  *
  * An inherit from a task element whose last reference goes is not unlinked
  * but left dormant on its three lists (inherits, inbound, all_inherits),
- * with no counts and no references, as its to-task's `dormant`; the next
+ * with no boosts and no references, as its to-task's `dormant`; the next
  * receive that would make the same inherit (same source, to-task and
  * depth) revives it instead (element.c).  A dormant inherit is invisible:
- * not counted, not in graphs, skipped by every walk; it is freed for real
+ * not in stats or graphs, skipped by every walk (only the lists' lengths
+ * count it, n_inherits and n_inbound, and the domain's n_inherits beside
+ * n_dormant); it is freed for real
  * when another inherit to the same task goes dormant or either end is
  * freed.
  *
