@@ -88,56 +88,55 @@ section_engine() {
 #### Where the voucher pair's instructions go, and what 1.3x would take
 
 Measured on 2026-12-07 with callgrind, on this build with `-g` added (the counts are the same). The pair with
-importance off is 538 instructions: the send 199, the receive 129, and the unref with the loop 210. Each call
-has its lock and unlock, and the message is allocated and freed. The voucher pair is 802, 264 more:
+importance off is 533 instructions: the send 196, the receive 127, and the unref with the loop 210. Each call
+has its lock and unlock (55 in glibc), and the message is allocated and freed. The voucher pair is 787, 254 more:
 - The send: +44. It links the message to the donor's element, raises the message and its port, and gives the
   receiver one internal assertion.
-- The receive: +62. It revives the receiver's dormant inherit from that donor, moves the boost from the port
+- The receive: +59. It revives the receiver's dormant inherit from that donor, moves the boost from the port
   to the inherit, and makes the voucher in the inherit's slot.
-- The release, a fourth call: 158. About 80 of it is the call itself: the domain lock and unlock (55 in
-  glibc), the policy-callback test and the trace flush. The other 78 are its work: the voucher layer's made
-  sync, the receiver's assertion and extern count, and the inherit back to sleep.
+- The release, a fourth call: 151. The lock and unlock are 55; the call's own tests (the argument, the
+  policy-callback test) and the voucher's detaching 21; the value's release 75: the made sync, the inherit's
+  counts off the receiver, the receiver's assertion, and the inherit back to sleep.
 
-1.3x is 699 instructions, 161 above importance off, and the release call alone is 158. So even if the send
+1.3x is 693 instructions, 160 above importance off, and the release call alone is 151. So even if the send
 and the receive did no importance work at all, the budget would be gone while a voucher's release is a call
-that takes the domain lock.
+of its own: the pair with importance off makes three calls, the voucher pair four.
 
-A release that takes no lock when it crosses no edge would not be enough alone:
-- It would save only the call, about 80. Its work still has to be done under the lock, by the next call that
-  takes it and before that call reads any count; what is left of the release is about 20 (a test of the
-  edge, and handing the voucher over).
-- Every call would pay for the hand-off, the importance-off path too: a sequence count, a held flag and a
-  drain test, about 5 instructions each.
-- That comes to about 760 against about 553, or 1.38x.
+The two models the last round proposed were each built as a prototype this round and measured (from the
+802 of that round's end; the patches are not in the tree):
+- A release that takes no lock. The release pushes the voucher onto an atomic list and returns, unless a
+  call is under way (a sequence count that every lock and unlock bumps says so); the next call to take the
+  lock releases what is on the list before anything else. Measured: voucher 802 -> 800, importance off
+  538 -> 567, legacy 693 -> 733. The lock it saves (about 60 with the call) comes back: the hand-off costs
+  every call about 10 (the count at lock and at unlock, the list test), 40 on the voucher pair and 30 on
+  importance off; the push and its tests are 28; and the release's work, run from the list, is 95 instead of
+  78. It would also still need a design for the calls that drop the lock around a policy callback. No gain:
+  the ratio drops to 1.41x only because importance off gets slower, so it was not taken.
+- Inherits made only when asked for. The prototype's receive leaves the message linked to the donor and
+  counted on the port, and returns a voucher that holds the message; the release unlinks it and gives the
+  port's boost back. This is the model's cheapest case, with none of what it needs to be right (an inherit
+  made when a walk, a graph, stats or a drop-external command asks, and its place in a donor's flip, whose
+  order the conformance traces record). Measured: voucher 802 -> 771 (1.43x of 538). Even free, the model
+  leaves the pair above 1.3x, because the fourth call stays.
 
-What is left after that is the work itself: send 44, receive 62 and release 78, 184 in all, against about
-140 that 1.3x of 553 would leave. For one message, the reference's model does:
-- a link and an unlink on the donor's element;
-- two changes to the port's count;
-- one inherit revived and put back to sleep, with its counts and references;
-- a voucher object made and freed, with its made sync;
-- four changes to the receiver's counts.
+So 1.3x is out of reach while the voucher's release is a call of its own that takes the domain lock, and a
+release without the lock costs every call more than it saves. What is left of the importance work is one
+store or one count per concept; at this size what the compiler makes of a change (inlining, registers, the
+order of tests) moves the count by as much as the change itself, both ways: of this round's other tries,
+inlining the release's value release into the call gave 813, and a shorter test for the straight receive
+gave 789 with importance off at 535. A target that compares like with like would count the release in both
+pairs (importance off releasing a voucher too), or fold the release into the call that frees the message,
+which the public API does not allow.
 
-So 1.3x needs both: a release without the lock, a new concurrency design for every reader of those counts, and
-a quarter less work per message. The straight paths took out what repeated tests there were. The rest is one
-store or one count per concept, and the few left to fold are worth about 10 (the made sync, counting dormant
-inherits on their lists). A quarter less means a model that does less per message. One such model: the receive
-leaves the message's boost where it is (linked to the donor, counted on the port), and the voucher holds the
-message until it is released. An inherit is then made only when something asks for one: a second receive with
-the same key, a walk, stats, a graph, or a drop-external command. But a donor's flip walks its messages before
-its inherits, and the conformance traces record that order, so such a model would also have to keep each
-would-be inherit's place in it. Neither was attempted this round.
+This round, on the voucher pair:
+- 802 -> 793: the unlock tests for a trace callback before calling the trace flush, so that a domain without
+  one makes no call at every unlock. Importance off 538 -> 533, legacy 693 -> 683.
+- 793 -> 787: the inherit lists' lengths count dormant inherits too, so that going to sleep and reviving
+  change no length (three counts each way). What is reported still counts live inherits only.
 
-This round, on the voucher pair (importance off stayed at 538):
-- 898 -> 829: the receive that revives a dormant inherit and the release that puts one back to sleep each got
-  a straight path. The general path had tested the same conditions two or three times.
-- 829 -> 809: the trace points are a macro, so their arguments are no longer computed when nobody traces.
-  This also took a donor's flip from 97 to 86 instructions per queued message, and from 424 to 413 per
-  inherit.
-- 809 -> 804: the reaping of a second dormant inherit is cold, so it is no longer inlined into every release.
-- 804 -> 802: a voucher slot's domain and value never change, so they are set once, when its element is made.
-
-Legacy went from 702 to 693.
+The round before, 898 -> 802: straight paths for the receive that revives and the release that puts back to
+sleep (-69), trace points as a macro (-20), the reaping of a second dormant inherit out of line (-5), a
+voucher slot's domain and value set once (-2).
 TXT
 		echo
 	fi

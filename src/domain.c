@@ -158,14 +158,14 @@ void imp__trace_record(imp_domain *d, imp_trace_kind kind, int pid, int other_pi
 
 /* Delivers buffered trace events without the domain lock.  Only one thread
  * delivers at a time so the order is kept; a thread that finds another one
- * delivering leaves its events to it. */
-static void imp__trace_flush(imp_domain *d)
+ * delivering leaves its events to it.  Called by imp__unlock when the
+ * domain has a trace callback; out of line, so that the unlock inlined in
+ * every call stays small. */
+static void __attribute__((noinline)) imp__trace_flush(imp_domain *d)
 {
 	imp_trace_event batch[32];
 	unsigned n, i;
 
-	if (!d->trace)
-		return;
 	while (pthread_mutex_trylock(&d->trace_lock) == 0) {
 		for (;;) {
 			pthread_mutex_lock(&d->lock);
@@ -199,7 +199,10 @@ void imp__unlock(imp_domain *d)
 	if (d->verify_each_step && !d->broken && !d->unsettled && imp__verify_locked(d) != 0)
 		d->broken = true;
 	pthread_mutex_unlock(&d->lock);
-	imp__trace_flush(d);
+	/* tested here, so that a domain without a trace callback does not
+	 * call it at every unlock */
+	if (d->trace)
+		imp__trace_flush(d);
 }
 
 void imp_domain_config_init(imp_domain_config *cfg)
@@ -314,7 +317,7 @@ int imp_domain_get_stats(imp_domain *d, imp_stats *s)
 	IMP__CHECK_ARG(d && s, "imp_domain_get_stats: NULL argument");
 	imp__lock_any(d);
 	s->task_elems = d->n_task_elems;
-	s->inherits = d->n_inherits;
+	s->inherits = d->n_inherits - d->n_dormant;
 	s->vouchers = d->n_vouchers;
 	s->tasks = d->n_tasks;
 	s->ports = d->n_ports;

@@ -126,10 +126,12 @@ struct imp__inherit *imp__inherit_find(struct imp__elem *from, struct imp__task_
  * receive from the same source to the same task revives it, which saves
  * unlinking it from three lists and linking it again.  A dormant inherit
  * must be indistinguishable from a freed one: it holds no references and
- * no counts (the lists' counts n_inherits and n_inbound, and the domain's
- * n_inherits, count live inherits only), every walk skips it, and on
- * revival it moves to the tail of its lists (where a new one would go)
- * and takes a new id.  Only inherits from a task element go dormant, at
+ * no counts, every walk skips it, and on revival it moves to the tail of
+ * its lists (where a new one would go) and takes a new id.  The lists'
+ * lengths (n_inherits, n_inbound, the domain's n_inherits) count it, so
+ * that going to sleep and reviving change no length: what is reported
+ * counts live inherits (the domain's n_inherits - n_dormant, a task's
+ * imp__live_inbound).  Only inherits from a task element go dormant, at
  * most one per to-task: so both ends know theirs and free them (reap)
  * when they are freed themselves.
  */
@@ -141,7 +143,10 @@ void imp__inherit_reap(imp_domain *d, struct imp__inherit *inherit)
 	TAILQ_REMOVE(&from->inherits, inherit, link);
 	TAILQ_REMOVE(&to->inbound, inherit, to_link);
 	to->dormant = NULL;
+	from->n_inherits--;
+	to->n_inbound--;
 	TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
+	d->n_inherits--;
 	d->n_dormant--;
 	imp__cache_put(d, &d->inherit_cache, inherit);
 }
@@ -169,8 +174,6 @@ void imp__inherit_revive(imp_domain *d, struct imp__inherit *inherit)
 		TAILQ_REMOVE(&d->all_inherits, inherit, all_link);
 		TAILQ_INSERT_TAIL(&d->all_inherits, inherit, all_link);
 	}
-	from->n_inherits++;
-	to->n_inbound++;
 }
 
 static void imp__task_elem_free(imp_domain *d, struct imp__task_elem *t)

@@ -24,7 +24,7 @@ int imp_domain_graph(imp_domain *d, imp_graph **out)
 	np = d->n_ports;
 	TAILQ_FOREACH(m, &d->msgs, link)
 		nm += m->state == IMP_MSG_QUEUED;
-	ni = d->n_inherits;
+	ni = d->n_inherits - d->n_dormant;
 
 	g = imp__alloc(d, sizeof(*g));
 	if (g) {

@@ -15,10 +15,12 @@
  *
  * An inherit from a task element whose last reference goes is not unlinked
  * but left dormant on its three lists (inherits, inbound, all_inherits),
- * with no counts and no references, as its to-task's `dormant`; the next
+ * with no boosts and no references, as its to-task's `dormant`; the next
  * receive that would make the same inherit (same source, to-task and
  * depth) revives it instead (element.c).  A dormant inherit is invisible:
- * not counted, not in graphs, skipped by every walk; it is freed for real
+ * not in stats or graphs, skipped by every walk (only the lists' lengths
+ * count it, n_inherits and n_inbound, and the domain's n_inherits beside
+ * n_dormant); it is freed for real
  * when another inherit to the same task goes dormant or either end is
  * freed.
  *
@@ -106,7 +108,8 @@ struct imp__task_elem {
 	struct imp__msg_list kmsgs;        /* messages linked here or to inherits to us */
 	struct imp__inherit_list inherits; /* inherits from us or from inherits to us */
 	struct imp__inherit_list inbound;  /* inherits whose to-task we are */
-	uint32_t n_inherits, n_inbound;    /* live inherits on the two lists above */
+	uint32_t n_inherits, n_inbound;    /* inherits on the two lists above, dormant
+					      ones included (imp__live_inbound) */
 	struct imp__inherit *dormant;      /* the dormant inherit to us, if any */
 	struct imp_task *task;             /* iit_task: NULL once disconnected */
 	struct imp_task *owner;            /* weak: the task object, for its snapshot */
@@ -246,7 +249,8 @@ struct imp_domain {
 	struct imp__port_list ports;
 	struct imp__msg_list msgs;
 	size_t n_task_elems, n_inherits, n_vouchers, n_tasks, n_ports, n_msgs, n_delayed;
-	size_t n_dormant; /* dormant inherits: on all_inherits, not in n_inherits */
+	size_t n_dormant; /* dormant inherits: on all_inherits, and in n_inherits,
+			     which counts every inherit on it */
 	uint64_t next_elem_id;
 
 	/* freed inherits kept for the next voucher receive, (L) */
@@ -323,10 +327,7 @@ static inline void imp__inherit_sleep(imp_domain *d, struct imp__inherit *inheri
 	struct imp__task_elem *to = inherit->to_task;
 
 	inherit->elem.refs = 0;
-	from->n_inherits--;
-	to->n_inbound--;
 	imp__trace(d, IMP_TRACE_INHERIT_FREE, to->task ? to->task->pid : -1, -1, 0, 0);
-	d->n_inherits--;
 	inherit->externcnt = 0;
 	inherit->externdrop = 0;
 	inherit->dormant = true;
@@ -338,6 +339,11 @@ static inline void imp__inherit_sleep(imp_domain *d, struct imp__inherit *inheri
 	imp__elem_release(d, &from->elem);
 }
 int imp__elem_pid(struct imp__elem *elem); /* pid of the element's task, -1 if gone */
+/* The live inherits to t: its inbound list counts its dormant one too. */
+static inline uint32_t imp__live_inbound(const struct imp__task_elem *t)
+{
+	return t->n_inbound - (t->dormant != NULL);
+}
 void imp__task_elem_fill_info(const struct imp__task_elem *t, imp_task_info *info);
 
 /* ---- propagation.c ---- */

@@ -168,7 +168,6 @@ static inline void imp__inherit_start(imp_domain *d, struct imp__inherit *inheri
 	inherit->donating = donating;
 	if (donating)
 		t->externcnt++;
-	d->n_inherits++;
 }
 
 /*
@@ -284,6 +283,7 @@ static struct imp__inherit *imp__inherit_from(imp_domain *d, struct imp_msg *msg
 			inherit->dormant = false;
 			imp__inherit_link(inherit, from); /* takes our reference on from */
 			TAILQ_INSERT_TAIL(&d->all_inherits, inherit, all_link);
+			d->n_inherits++;
 		}
 		imp__inherit_start(d, inherit, t, msg_donating);
 		inherit_donating = msg_donating;

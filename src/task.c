@@ -90,8 +90,9 @@ static int imp__mark_receiver_locked(struct imp__task_elem *t, bool on, const ch
 		/* an inherit to it, even one not donating now, could donate
 		 * again later: it needs a receiver at its end (found by
 		 * fuzz-api; the reference only checks the counts) */
-		if (t->n_inbound)
-			return imp__error(-EBUSY, "%s: %u inherits still target the task", what, t->n_inbound);
+		if (imp__live_inbound(t))
+			return imp__error(-EBUSY, "%s: %u inherits still target the task", what,
+					  imp__live_inbound(t));
 		t->receiver = 0;
 	}
 	return 0;
@@ -108,8 +109,9 @@ static int imp__mark_denap_locked(struct imp__task_elem *t, bool on, const char 
 	} else if (t->denap) {
 		if (t->assertcnt || IMP__TASK_EXTERN(t))
 			return imp__error(-EBUSY, "%s: task has pending de-nap boosts", what);
-		if (t->n_inbound)
-			return imp__error(-EBUSY, "%s: %u inherits still target the task", what, t->n_inbound);
+		if (imp__live_inbound(t))
+			return imp__error(-EBUSY, "%s: %u inherits still target the task", what,
+					  imp__live_inbound(t));
 		t->denap = 0;
 	}
 	return 0;
