@@ -501,7 +501,14 @@ int peer_accept(struct broker *b, int listen_fd)
 		return 0;
 	}
 	len = sizeof(pidfd);
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0 || pidfd < 0) {
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+		pidfd = -errno;
+	if (pidfd == -EMFILE || pidfd == -ENFILE) {
+		/* out of descriptors for the pidfd: the caller pauses accepting */
+		refuse(cfd, pidfd);
+		return pidfd;
+	}
+	if (pidfd < 0) {
 		/* no decision can be made about a process we cannot pin down */
 		refuse(cfd, -EPROTONOSUPPORT);
 		return 0;
