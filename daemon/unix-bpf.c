@@ -142,10 +142,17 @@ static int load_rules(struct unix_tracer *t, const struct broker_config *cfg, ch
 		map_set(bpf_map__fd(t->skel->maps.receiver_uids), &u->receivers.uids[i], true);
 	/* The peer's credentials are those of whoever made the socket (for
 	 * a socketpair, the process that created both ends, whoever reads
-	 * them now): the model decides about the reader it sees read.  The
-	 * kernel filters on the sender, and on the ends refused. */
-	if (u->receivers.n_uids || u->receivers.n_exes || u->receivers.n_cgroups || u->n_paths)
+	 * them now): receiver uids are judged in the kernel on them and on the
+	 * end's last reader; receiver rules it cannot judge (executables,
+	 * cgroups, paths) let every peer through to the model, which decides
+	 * about the reader it sees read.  The kernel filters on the sender,
+	 * and on the ends refused. */
+	if (u->receivers.n_exes || u->receivers.n_cgroups || u->n_paths)
 		flags |= UNIX_CFG_ANY_PEER;
+	if (d->n_exes)
+		flags |= UNIX_CFG_DONOR_EXES;
+	if (d->n_cgroups)
+		flags |= UNIX_CFG_DONOR_CGROUPS;
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.settings), &zero, &flags, BPF_ANY) < 0) {
 		snprintf(err, size, "cannot set the tracer's flags: %s", strerror(errno));
 		return -errno;
@@ -160,9 +167,14 @@ static int load_rules(struct unix_tracer *t, const struct broker_config *cfg, ch
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct unix_tracer *t = ctx;
-	const struct unix_event *ev = data;
+	struct unix_event copy, *ev = &copy;
 
-	if (len < sizeof(*ev))
+	/* a send is whole; the other events end before its address */
+	if (len < UNIX_EVENT_SHORT)
+		return 0;
+	memset(&copy, 0, sizeof(copy));
+	memcpy(&copy, data, len < sizeof(copy) ? len : sizeof(copy));
+	if (ev->kind == UNIX_EV_SEND && len < sizeof(copy))
 		return 0;
 	if (ev->kind == UNIX_EV_FORK) {
 		if (t->fork_fn)

@@ -329,6 +329,18 @@ static int conn_port(struct unix_source *s, struct uconn *c, struct utask *t)
 	return 0;
 }
 
+/* The peer's address of send event ev, as text: the path; '@' and the
+ * name up to its first NUL for an abstract one; "" for none. */
+static void event_path(const struct unix_event *ev, char path[UNIX_PATH_MAX + 1])
+{
+	size_t n = ev->path_len < UNIX_PATH_MAX ? ev->path_len : UNIX_PATH_MAX;
+
+	memcpy(path, ev->path, n);
+	path[n] = '\0';
+	if (n > 1 && !path[0])
+		path[0] = '@';
+}
+
 static struct uconn *conn_new(struct unix_source *s, const struct unix_event *ev, struct utask *reader)
 {
 	struct uconn *c;
@@ -336,10 +348,7 @@ static struct uconn *conn_new(struct unix_source *s, const struct unix_event *ev
 	if (s->n_conns >= UNIX_MAX_CONNS || !(c = calloc(1, sizeof(*c))))
 		return NULL;
 	c->end = ev->end;
-	memcpy(c->path, ev->path, UNIX_PATH_MAX);
-	if (!c->path[0] && c->path[1])
-		c->path[0] = '@'; /* abstract: '@' and the name up to its first NUL */
-	c->path[UNIX_PATH_MAX] = '\0';
+	event_path(ev, c->path);
 	LIST_INSERT_HEAD(&s->conn_list, c, link);
 	if (!tsearch(c, &s->conns, cmp_u64)) {
 		LIST_REMOVE(c, link);
@@ -438,7 +447,7 @@ static void on_send(struct unix_source *s, const struct unix_event *ev)
 		goto unwatch;
 	/* the kernel judged the sender at the send: by a donor rule, or as a
 	 * process we let through (a live donor, a boosted reader) */
-	if (by_rule && process_in_our_namespaces(sender->pidfd, sender->who.pid) == 1)
+	if (by_rule && !sender->donor && process_in_our_namespaces(sender->pidfd, sender->who.pid) == 1)
 		task_donate(sender, true);
 	if (!sender->donor && !sender->live && !sender->held) {
 		s->k.sender(s->k.ctx, (uint32_t)sender->tgid, false); /* let through on a read: not boosted */
@@ -447,10 +456,7 @@ static void on_send(struct unix_source *s, const struct unix_event *ev)
 	if (!c) {
 		char path[UNIX_PATH_MAX + 1];
 
-		memcpy(path, ev->path, UNIX_PATH_MAX);
-		path[UNIX_PATH_MAX] = '\0';
-		if (!path[0] && path[1])
-			path[0] = '@';
+		event_path(ev, path);
 		if ((pid_t)ev->peer_tgid == getpid())
 			goto refuse;
 		/* The kernel recorded who made the listening socket (or the

@@ -25,8 +25,10 @@
  * looks whether its data is still queued and who read the end last.
  * Either the read sees the mark (its event follows the send's in the ring
  * buffer) or the send sees the read (its event says so and names the
- * reader).  Every read of a Unix socket costs that record while the
- * source is on.
+ * reader).  Only readers that may be receivers leave the mark (a
+ * receiver uid's, or anyone's when the daemon has receiver rules the
+ * kernel cannot decide: executable, cgroup, path); every other read of a
+ * Unix socket costs one look-up.
  *
  * An end is known by its struct sock's address (a client's data can
  * arrive before the server accepts, when the end has no socket and no
@@ -50,7 +52,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
 struct {
@@ -179,15 +181,22 @@ static __always_inline bool watched(struct sock *sk, __u64 end)
 	return !peer || sock_ino(peer) == *sender;
 }
 
-static __always_inline struct unix_event *reserve(__u32 kind, struct task_struct *t)
+/* An event of size bytes (sizeof(struct unix_event) for a send, with its
+ * address; UNIX_EVENT_SHORT for the others), its fixed part filled in. */
+static __always_inline struct unix_event *reserve(__u32 kind, struct task_struct *t, bool full)
 {
-	struct unix_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct unix_event *e = full ? bpf_ringbuf_reserve(&events, sizeof(*e), 0)
+				    : bpf_ringbuf_reserve(&events, UNIX_EVENT_SHORT, 0);
 
 	if (!e) {
 		count(UNIX_STAT_LOST);
 		return NULL;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
+	/* path, last, is written only as far as the address goes */
+	if (full)
+		__builtin_memset(e, 0, __builtin_offsetof(struct unix_event, path));
+	else
+		__builtin_memset(e, 0, UNIX_EVENT_SHORT);
 	e->kind = kind;
 	e->tgid = BPF_CORE_READ(t, tgid);
 	e->start = BPF_CORE_READ(t, group_leader, start_boottime);
@@ -196,10 +205,10 @@ static __always_inline struct unix_event *reserve(__u32 kind, struct task_struct
 	return e;
 }
 
-static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid)
+static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid, __u32 f)
 {
 	struct unix_exe_key exe = {};
-	struct file *f;
+	struct file *exe_file;
 	__u32 uid = BPF_CORE_READ(t, cred, euid.val);
 	__u64 cg;
 
@@ -207,13 +216,14 @@ static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid)
 		return UNIX_BY_SENDER;
 	if (bpf_map_lookup_elem(&donor_uids, &uid))
 		return UNIX_BY_UID;
-	f = BPF_CORE_READ(t, mm, exe_file);
-	if (f) {
-		exe.ino = BPF_CORE_READ(f, f_inode, i_ino);
-		exe.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	if ((f & UNIX_CFG_DONOR_EXES) && (exe_file = BPF_CORE_READ(t, mm, exe_file))) {
+		exe.ino = BPF_CORE_READ(exe_file, f_inode, i_ino);
+		exe.dev = BPF_CORE_READ(exe_file, f_inode, i_sb, s_dev);
 		if (bpf_map_lookup_elem(&donor_exes, &exe))
 			return UNIX_BY_EXE;
 	}
+	if (!(f & UNIX_CFG_DONOR_CGROUPS))
+		return 0;
 	cg = bpf_get_current_cgroup_id();
 	if (bpf_map_lookup_elem(&donor_cgroups, &cg))
 		return UNIX_BY_CGROUP;
@@ -297,27 +307,31 @@ int BPF_PROG(on_ready, struct sock *sk)
 
 	/* an answer from a watched receiving end */
 	from_end = (__u64)from;
-	if (watched(from, from_end) && (e = reserve(UNIX_EV_ANSWER, t))) {
+	if (watched(from, from_end) && (e = reserve(UNIX_EV_ANSWER, t, false))) {
 		e->ret = 1;
 		e->end = from_end;
 		bpf_ringbuf_submit(e, 0);
 	}
 
-	if (!(by = donor_by(t, tgid)))
+	if (!(by = donor_by(t, tgid, f)))
 		return 0;
 	ino = sock_ino(from);
 	if ((no = bpf_map_lookup_elem(&refused, &end)) && *no == ino)
 		return 0;
-	/* the receiving end's owner: who made the listening socket (or the
+	/* The receiving end's owner: who made the listening socket (or the
 	 * pair), as connect recorded it on the sender's end; else who made
-	 * this socket */
+	 * this socket.  Its reader may be another uid (a socketpair made by
+	 * one process and read by a child that changed uid): the end's last
+	 * reader, recorded only when its uid is a receiver's, counts too. */
 	cred = BPF_CORE_READ(from, sk_peer_cred);
 	puid = cred ? BPF_CORE_READ(cred, euid.val) : BPF_CORE_READ(sk, sk_uid.val);
-	if (!(f & UNIX_CFG_ANY_PEER) && !bpf_map_lookup_elem(&receiver_uids, &puid))
+	rd = bpf_sk_storage_get(&readers, sk, 0, 0);
+	if (!(f & UNIX_CFG_ANY_PEER) && !bpf_map_lookup_elem(&receiver_uids, &puid) &&
+	    !(rd && bpf_map_lookup_elem(&receiver_uids, &rd->uid)))
 		return 0;
 	/* reserved before the end is watched: a read that sees it watched
 	 * is reported after this */
-	if (!(e = reserve(UNIX_EV_SEND, t)))
+	if (!(e = reserve(UNIX_EV_SEND, t, true)))
 		return 0;
 	if (bpf_map_update_elem(&conns, &end, &ino, BPF_ANY) < 0) {
 		count(UNIX_STAT_FULL);
@@ -325,13 +339,16 @@ int BPF_PROG(on_ready, struct sock *sk)
 		return 0; /* not watched, so not boosted */
 	}
 	/* the barrier, then the reader's side: is the data still queued? */
-	rd = bpf_sk_storage_get(&readers, sk, 0, 0);
 	if (rd) {
 		__sync_fetch_and_add(&rd->reads, 0);
+	} else {
+		/* none when the filter looked: a first read may be making it */
+		__sync_fetch_and_add(&fence, 1);
+		rd = bpf_sk_storage_get(&readers, sk, 0, 0);
+	}
+	if (rd) {
 		e->reader_tgid = rd->tgid;
 		e->reader_start = rd->start;
-	} else {
-		__sync_fetch_and_add(&fence, 1);
 	}
 	if (!BPF_CORE_READ(sk, sk_receive_queue.qlen))
 		e->read = 1;
@@ -349,8 +366,18 @@ int BPF_PROG(on_ready, struct sock *sk)
 			e->peer_tgid = BPF_CORE_READ(pt, tgid);
 			e->peer_start = BPF_CORE_READ(pt, start_boottime);
 		}
-		if (addr)
-			bpf_probe_read_kernel(e->path, sizeof(e->path), (char *)addr->name + 2);
+		/* the address is sun_family and len - 2 bytes of sun_path, in
+		 * a block of that size: read no further */
+		__u32 len = addr ? (__u32)BPF_CORE_READ(addr, len) : 0;
+
+		if (len > 2) {
+			len -= 2;
+			if (len > UNIX_PATH_MAX)
+				len = UNIX_PATH_MAX;
+			asm volatile("%[n] &= %[mask]" : [n] "+r"(len) : [mask] "i"(UNIX_EVENT_PATH - 1));
+			if (bpf_probe_read_kernel(e->path, len, (char *)addr->name + 2) == 0)
+				e->path_len = len;
+		}
 	}
 	count(UNIX_STAT_EVENTS);
 	bpf_ringbuf_submit(e, 0);
@@ -362,21 +389,31 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 {
 	struct unix_event *e;
 	__u64 end;
+	__u32 f;
 
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX || !(flags() & UNIX_CFG_ON))
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
 		return 0;
-	if (fl & 2 /* MSG_PEEK */)
+	f = flags();
+	if (!(f & UNIX_CFG_ON) || (fl & 2 /* MSG_PEEK */))
 		return 0;
 	end = (__u64)sk;
 	if (ret > 0) {
-		/* who read, then the barrier, then whether a send marked it */
-		struct unix_reader *rd = bpf_sk_storage_get(&readers, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		/* Who read, then the barrier, then whether a send marked it:
+		 * only a reader that may be a receiver is recorded (its uid is
+		 * a receiver's, or rules the kernel cannot decide are there);
+		 * the reads of everyone else cost this look-up. */
 		struct task_struct *me = bpf_get_current_task_btf();
+		__u32 uid = BPF_CORE_READ(me, cred, euid.val);
 
-		if (rd) {
-			rd->tgid = bpf_get_current_pid_tgid() >> 32;
-			rd->start = BPF_CORE_READ(me, group_leader, start_boottime);
-			__sync_fetch_and_add(&rd->reads, 1);
+		if ((f & UNIX_CFG_ANY_PEER) || bpf_map_lookup_elem(&receiver_uids, &uid)) {
+			struct unix_reader *rd = bpf_sk_storage_get(&readers, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+			if (rd) {
+				rd->tgid = bpf_get_current_pid_tgid() >> 32;
+				rd->uid = uid;
+				rd->start = BPF_CORE_READ(me, group_leader, start_boottime);
+				__sync_fetch_and_add(&rd->reads, 1);
+			}
 		}
 	}
 	if (!watched(sk, end))
@@ -391,7 +428,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 
 		bpf_map_update_elem(&senders, &tgid, &one, BPF_ANY);
 	}
-	if (!(e = reserve(UNIX_EV_RECV, bpf_get_current_task_btf())))
+	if (!(e = reserve(UNIX_EV_RECV, bpf_get_current_task_btf(), false)))
 		return 0;
 	e->ret = ret;
 	e->end = end;
@@ -408,7 +445,7 @@ int BPF_PROG(on_exit, struct task_struct *t, bool group_dead)
 	if (BPF_CORE_READ(t, pid) != tgid || !bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
 	bpf_map_delete_elem(&senders, &tgid);
-	if (!(e = reserve(UNIX_EV_EXIT, t)))
+	if (!(e = reserve(UNIX_EV_EXIT, t, false)))
 		return 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
@@ -422,7 +459,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid) || !bpf_map_lookup_elem(&tracked, &ptgid))
 		return 0;
-	if (!(e = reserve(UNIX_EV_FORK, parent)))
+	if (!(e = reserve(UNIX_EV_FORK, parent, false)))
 		return 0;
 	e->peer_tgid = BPF_CORE_READ(child, tgid);
 	e->peer_start = BPF_CORE_READ(child, start_boottime);

@@ -170,7 +170,7 @@ static void send_ev(struct fixture *f, pid_t from, uint64_t start, pid_t to, uin
 	struct unix_event ev = { .kind = UNIX_EV_SEND, .tgid = (unsigned)from, .start = start, .ret = 5, .end = END,
 				 .by = by, .peer_tgid = (unsigned)to, .peer_start = to_start, .type = SOCK_STREAM };
 
-	snprintf(ev.path, sizeof(ev.path), "%s", path);
+	ev.path_len = (unsigned)snprintf(ev.path, sizeof(ev.path), "%s", path) + 1;
 	unix_handle(f->s, &ev);
 }
 
@@ -328,7 +328,7 @@ static void send_read_ev(struct fixture *f, pid_t reader, uint64_t reader_start)
 				 .peer_start = f->reader_start, .type = SOCK_STREAM, .reader_tgid = (unsigned)reader,
 				 .reader_start = reader_start, .read = 1 };
 
-	snprintf(ev.path, sizeof(ev.path), "%s", "/run/test/a.sock");
+	ev.path_len = (unsigned)snprintf(ev.path, sizeof(ev.path), "%s", "/run/test/a.sock") + 1;
 	unix_handle(f->s, &ev);
 }
 
