@@ -205,6 +205,24 @@ static uint64_t daemon_boosts(void)
 	return daemon_status(&st) < 0 ? UINT64_MAX : st.boosts_applied;
 }
 
+/* Waits until the daemon has applied what the requests before caused (its
+ * boost and unboost counts still for 300 ms, at most 5 s): the boosts it
+ * counts next are the next requests'. */
+static void daemon_settle(void)
+{
+	impc_status a, b;
+
+	if (daemon_status(&a) < 0)
+		return;
+	for (int i = 0; i < 16; i++) {
+		usleep(300000);
+		if (daemon_status(&b) < 0 ||
+		    (b.boosts_applied == a.boosts_applied && b.unboosts_applied == a.unboosts_applied))
+			return;
+		a = b;
+	}
+}
+
 /* importanced on the private socket and state folder: root is a donor,
  * the servers' uid accepts boosts.  Returns once it answers (the BPF
  * programs are attached before its loop runs). */
@@ -499,7 +517,7 @@ static void server_stop(void)
 static size_t redis_benchmark(const struct user *u, uint64_t *v)
 {
 	char sock[128], out[160], line[512];
-	char *argv[] = { "redis-benchmark", "-s", sock, "-c", "1", "-n", "2000", "-t", "get", "--csv", NULL };
+	char *argv[] = { "redis-benchmark", "-s", sock, "-c", "1", "-n", "1000", "-t", "get", "--csv", NULL };
 	double p50, p99;
 	size_t n = 0;
 	FILE *f;
@@ -518,6 +536,74 @@ static size_t redis_benchmark(const struct user *u, uint64_t *v)
 		}
 	fclose(f);
 	return n;
+}
+
+/* Reads n uint64_t from fd into v; how many came. */
+static size_t read_all(int fd, uint64_t *v, size_t n)
+{
+	size_t off = 0, len = n * sizeof(*v);
+
+	while (off < len) {
+		ssize_t r = read(fd, (char *)v + off, len - off);
+
+		if (r <= 0)
+			break;
+		off += (size_t)r;
+	}
+	return off / sizeof(*v);
+}
+
+static bool write_all(int fd, const void *p, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, (const char *)p + off, len - off);
+
+		if (w <= 0)
+			return false;
+		off += (size_t)w;
+	}
+	return true;
+}
+
+/* PING, one at a time, 2 ms between them, on one connection (RESP by
+ * hand: the request of an interactive client, not a load generator). */
+static size_t redis_ping(const struct user *u, uint64_t *v)
+{
+	enum { N = 300 };
+	char sock[128];
+	int p[2];
+	pid_t pid;
+	size_t got;
+
+	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
+	if (pipe(p) < 0)
+		return 0;
+	if ((pid = fork()) == 0) {
+		static uint64_t mine[N];
+		char buf[64];
+		int fd;
+
+		close(p[0]);
+		alarm(60);
+		if (u)
+			become(u);
+		if ((fd = connect_to(sock)) < 0)
+			_exit(1);
+		for (int i = 0; i < N; i++) {
+			uint64_t t0 = now_ns();
+
+			if (write(fd, "PING\r\n", 6) != 6 || read(fd, buf, sizeof(buf)) <= 0)
+				_exit(2);
+			mine[i] = now_ns() - t0;
+			usleep(2000);
+		}
+		_exit(write_all(p[1], mine, sizeof(mine)) ? 0 : 3);
+	}
+	close(p[1]);
+	got = read_all(p[0], v, N);
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	return got;
 }
 
 /* pgbench -S -c 1 for a second: every transaction's latency from its log */
@@ -554,7 +640,7 @@ static size_t pgbench(const struct user *u, uint64_t *v)
 	return n;
 }
 
-/* psql -c "SELECT ..." twenty times: each connects (the postmaster forks
+/* psql -c "SELECT ..." eight times: each connects (the postmaster forks
  * it a backend), queries, disconnects; the whole program's time. */
 static size_t psql(const struct user *u, uint64_t *v)
 {
@@ -562,7 +648,7 @@ static size_t psql(const struct user *u, uint64_t *v)
 			 "SELECT count(*) FROM pgbench_accounts WHERE aid < 1000", "postgres", NULL };
 	size_t n = 0;
 
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < 8; i++) {
 		uint64_t t0 = now_ns();
 
 		if (run(u, argv, NULL) != 0)
@@ -573,7 +659,8 @@ static size_t psql(const struct user *u, uint64_t *v)
 }
 
 static const struct server servers[] = {
-	{ "redis-server", "redis.sock", exec_redis, NULL, NULL, 1, { { "redis-benchmark -c 1 GET", redis_benchmark } } },
+	{ "redis-server", "redis.sock", exec_redis, NULL, NULL, 2,
+	  { { "PING 2 ms apart", redis_ping }, { "redis-benchmark -c 1 GET (back to back)", redis_benchmark } } },
 	{ "PostgreSQL", ".s.PGSQL.5432", exec_postgres, prepare_postgres, init_pgbench, 2,
 	  { { "pgbench -S -c 1", pgbench }, { "psql -c SELECT (a connection each)", psql } } },
 };
@@ -668,9 +755,11 @@ static void servers_section(void)
 				start_daemon("cgroup-v1");
 				for (int c = 0; c < sv->n_clients; c++)
 					take(&sv->clients[c], &s[c], DONOR, NULL);
+				daemon_settle();
 				before = daemon_boosts();
 				for (int c = 0; c < sv->n_clients; c++)
 					take(&sv->clients[c], &s[c], NONDONOR, &other_user);
+				daemon_settle();
 				nd_boosts += daemon_boosts() - before;
 				stop_daemon();
 				load_set(false);
@@ -745,25 +834,11 @@ static uint64_t pingpong(const struct user *client, const struct user *echo, int
 				_exit(2);
 			mine[i] = now_ns() - t0;
 		}
-		for (size_t off = 0, len = (size_t)n * sizeof(*mine); off < len;) {
-			ssize_t w = write(p[1], (char *)mine + off, len - off);
-
-			if (w <= 0)
-				_exit(3);
-			off += (size_t)w;
-		}
-		_exit(0);
+		_exit(write_all(p[1], mine, (size_t)n * sizeof(*mine)) ? 0 : 3);
 	}
 	close(p[1]);
 	close(sp[0]);
-	for (size_t off = 0, len = (size_t)n * sizeof(*v); off < len;) {
-		ssize_t r = read(p[0], (char *)v + off, len - off);
-
-		if (r <= 0)
-			break;
-		off += (size_t)r;
-		got = off / sizeof(*v);
-	}
+	got = read_all(p[0], v, (size_t)n);
 	close(p[0]);
 	waitpid(cl, NULL, 0);
 	waitpid(pid, NULL, 0);

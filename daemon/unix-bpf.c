@@ -19,6 +19,7 @@
 #include "unix.h"
 
 #define UNIFIED "/sys/fs/cgroup/unified"
+#define UNIX_BATCH 1024
 
 struct unix_tracer {
 	struct unix_bpf *skel;
@@ -29,6 +30,8 @@ struct unix_tracer {
 	uint64_t lost_seen;
 	unix_fork_fn *fork_fn;
 	void *fork_ctx;
+	size_t n_batch; /* events of this read of the ring buffer, for unix_handle_batch */
+	struct unix_event batch[UNIX_BATCH];
 };
 
 /* ------------------------------------------------------------------ */
@@ -77,17 +80,21 @@ static void k_refuse(void *ctx, uint64_t end)
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.conns), &end);
 }
 
+/* every key of a hash map out (keys up to 16 bytes) */
+static void map_clear(int fd)
+{
+	uint8_t key[16];
+
+	while (bpf_map_get_next_key(fd, NULL, key) == 0)
+		if (bpf_map_delete_elem(fd, key) < 0)
+			break;
+}
+
 static void k_unwatch_all(void *ctx)
 {
 	struct unix_tracer *t = ctx;
-	int fd = bpf_map__fd(t->skel->maps.conns);
-	uint64_t key, next;
 
-	while (bpf_map_get_next_key(fd, NULL, &next) == 0) {
-		key = next;
-		if (bpf_map_delete_elem(fd, &key) < 0)
-			break;
-	}
+	map_clear(bpf_map__fd(t->skel->maps.conns));
 }
 
 uint64_t unix_tracer_lost(struct unix_tracer *t)
@@ -164,24 +171,34 @@ static int load_rules(struct unix_tracer *t, const struct broker_config *cfg, ch
 /* the tracer                                                           */
 /* ------------------------------------------------------------------ */
 
+/* the events read so far, to the model */
+static void flush(struct unix_tracer *t)
+{
+	unix_handle_batch(t->model, t->batch, t->n_batch);
+	t->n_batch = 0;
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct unix_tracer *t = ctx;
-	struct unix_event copy, *ev = &copy;
+	struct unix_event *ev;
 
 	/* a send is whole; the other events end before its address */
 	if (len < UNIX_EVENT_SHORT)
 		return 0;
-	memset(&copy, 0, sizeof(copy));
-	memcpy(&copy, data, len < sizeof(copy) ? len : sizeof(copy));
-	if (ev->kind == UNIX_EV_SEND && len < sizeof(copy))
+	if (t->n_batch == UNIX_BATCH)
+		flush(t);
+	ev = &t->batch[t->n_batch];
+	memset(ev, 0, sizeof(*ev));
+	memcpy(ev, data, len < sizeof(*ev) ? len : sizeof(*ev));
+	if (ev->kind == UNIX_EV_SEND && len < sizeof(*ev))
 		return 0;
 	if (ev->kind == UNIX_EV_FORK) {
 		if (t->fork_fn)
 			t->fork_fn(t->fork_ctx, (pid_t)ev->tgid, (pid_t)ev->peer_tgid);
 		return 0;
 	}
-	unix_handle(t->model, ev);
+	t->n_batch++;
 	return 0;
 }
 
@@ -270,6 +287,7 @@ static int on_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 	(void)fd;
 	(void)revents;
 	ring_buffer__consume(t->rb);
+	flush(t);
 	after_events(t);
 	return 0;
 }
@@ -281,6 +299,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)s;
 	(void)usec;
 	ring_buffer__consume(t->rb); /* what came before the deadline first */
+	flush(t);
 	after_events(t);
 	return 0;
 }
@@ -343,6 +362,25 @@ void unix_stop(struct broker *b)
 	sd_event_source_unref(t->timer);
 	unix_source_free(t->model);
 	unix_tracer_close(t);
+}
+
+void unix_reload(struct broker *b)
+{
+	struct unix_tracer *t = b->unix_tracer;
+	struct bpf_map *rules[] = { t ? t->skel->maps.donor_uids : NULL, t ? t->skel->maps.donor_exes : NULL,
+				    t ? t->skel->maps.donor_cgroups : NULL, t ? t->skel->maps.receiver_uids : NULL,
+				    t ? t->skel->maps.refused : NULL };
+	char err[256];
+
+	/* the source stays as it was started, on or off */
+	b->cfg.unix_sockets.enabled = t != NULL;
+	if (!t)
+		return;
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		map_clear(bpf_map__fd(rules[i]));
+	if (load_rules(t, &b->cfg, err, sizeof(err)) < 0)
+		fprintf(stderr, "importanced: unix: %s\n", err);
+	unix_source_reload(t->model);
 }
 
 int unix_set_donor(struct broker *b, pid_t pid, bool on)

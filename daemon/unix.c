@@ -59,7 +59,7 @@ struct unix_source {
 	size_t n_tasks, n_conns;
 	LIST_HEAD(, utask) task_list;
 	LIST_HEAD(, uconn) conn_list;
-	uint64_t lost, messages, refused;
+	uint64_t lost, messages, refused, served;
 	long ticks; /* sysconf(_SC_CLK_TCK) */
 };
 
@@ -586,6 +586,10 @@ static void on_answer(struct unix_source *s, const struct unix_event *ev)
 		return;
 	}
 	held_drop(s, c);
+	/* answered with nothing left queued: the message was read by a read
+	 * the kernel does not report (splice()) and is over with its answer */
+	if (ev->read && c->msg)
+		msg_drop(s, c);
 }
 
 static void on_exit_event(struct unix_source *s, const struct unix_event *ev)
@@ -613,6 +617,34 @@ void unix_handle(struct unix_source *s, const struct unix_event *ev)
 		break;
 	default:
 		break;
+	}
+}
+
+/* Whether the send evs[i] is answered within the next UNIX_LOOKAHEAD
+ * events, before another send to the same end. */
+static bool answered_in(const struct unix_event *evs, size_t i, size_t n)
+{
+	size_t last = n - i > UNIX_LOOKAHEAD ? i + UNIX_LOOKAHEAD : n;
+
+	for (size_t j = i + 1; j < last; j++) {
+		if (evs[j].end != evs[i].end)
+			continue;
+		if (evs[j].kind == UNIX_EV_ANSWER)
+			return true;
+		if (evs[j].kind == UNIX_EV_SEND)
+			return false;
+	}
+	return false;
+}
+
+void unix_handle_batch(struct unix_source *s, const struct unix_event *evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (evs[i].kind == UNIX_EV_SEND && answered_in(evs, i, n)) {
+			s->served++;
+			continue;
+		}
+		unix_handle(s, &evs[i]);
 	}
 }
 
@@ -653,6 +685,18 @@ uint64_t unix_expire(struct unix_source *s, uint64_t now)
 			next = c->deadline;
 	}
 	return next;
+}
+
+void unix_source_reload(struct unix_source *s)
+{
+	for (struct uconn *c = LIST_FIRST(&s->conn_list), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
+		if (c->reader && !accepts(s, c->reader, c->path))
+			conn_end(s, c);
+	}
+	for (struct utask *t = LIST_FIRST(&s->task_list); t; t = LIST_NEXT(t, link))
+		if (t->donor && !t->live && !donor_match(&s->b->cfg.donors, t->pidfd, &t->who))
+			task_donate(t, false);
 }
 
 int unix_source_set_donor(struct unix_source *s, pid_t pid, bool on)
@@ -717,6 +761,7 @@ void unix_source_counts(const struct unix_source *s, struct unix_counts *out)
 	out->lost = s->lost;
 	out->messages = s->messages;
 	out->refused = s->refused;
+	out->served = s->served;
 }
 
 void unix_source_foreach(const struct unix_source *s, unix_task_fn *fn, void *ctx)

@@ -298,18 +298,24 @@ int BPF_PROG(on_ready, struct sock *sk)
 	type = BPF_CORE_READ(sk, sk_type);
 	if (!(from = sent_from(sk, type)))
 		return 0; /* a listening socket's new connection, or no sender known */
+	end = (__u64)sk;
 	queued = BPF_CORE_READ(sk, sk_receive_queue.qlen);
-	if (type == SOCK_STREAM && queued > 1)
+	/* a stream end with data queued before this: when it is watched, the
+	 * daemon heard of the send that queued it, and this one says nothing
+	 * new; when not (that data was a non-donor's), this one may */
+	if (type == SOCK_STREAM && queued > 1 && watched(sk, end))
 		return 0;
 	t = bpf_get_current_task_btf();
 	tgid = bpf_get_current_pid_tgid() >> 32;
-	end = (__u64)sk;
 
-	/* an answer from a watched receiving end */
+	/* An answer from a watched receiving end; read: nothing is queued on
+	 * it (the request was consumed, maybe by a read the tracepoint does not
+	 * see, splice()). */
 	from_end = (__u64)from;
 	if (watched(from, from_end) && (e = reserve(UNIX_EV_ANSWER, t, false))) {
 		e->ret = 1;
 		e->end = from_end;
+		e->read = !BPF_CORE_READ(from, sk_receive_queue.qlen);
 		bpf_ringbuf_submit(e, 0);
 	}
 

@@ -40,7 +40,8 @@ struct unix_event {
 	unsigned int reader_tgid;   /* SEND: the last process that read this end (0: none seen) */
 	unsigned long long reader_start;
 	unsigned int read;          /* SEND: 1 when the data was read before it was reported, by
-	                               reader_tgid when the kernel saw that read */
+	                               reader_tgid when the kernel saw that read; ANSWER: 1 when
+	                               nothing is left queued on the answering end */
 	unsigned int path_len;      /* SEND: the bytes of path that are the peer's address (0: none) */
 	char path[UNIX_EVENT_PATH]; /* SEND: the peer's address, path_len (<= UNIX_PATH_MAX) bytes
 	                               ('\0' first: abstract); last, and only those bytes are written */
