@@ -50,6 +50,16 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The paths every Unix send and read on the machine takes read fields by
+ * plain loads from the tracepoints' BTF pointers (bpf_rdonly_cast for
+ * the unix_sock around a sock), not a bpf_probe_read_kernel() call each. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+static __always_inline struct unix_sock *unix_sk_of(struct sock *sk)
+{
+	return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1024 * 1024);
@@ -131,12 +141,8 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} settings SEC(".maps");
+/* UNIX_CFG_* (the daemon writes it in the mapped .bss: no look-up) */
+volatile __u32 cfg_flags;
 
 /* a full barrier for a send to an end never read (its own cache line is
  * not worth it: donors' sends are few) */
@@ -152,9 +158,7 @@ static __always_inline void count(__u32 which)
 
 static __always_inline __u32 flags(void)
 {
-	__u32 zero = 0, *f = bpf_map_lookup_elem(&settings, &zero);
-
-	return f ? *f : 0;
+	return cfg_flags;
 }
 
 /* the inode number of the socket of sk (what /proc/PID/fd shows) */
@@ -177,7 +181,7 @@ static __always_inline bool watched(struct sock *sk, __u64 end)
 
 	if (!sender)
 		return false;
-	peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+	peer = unix_sk_of(sk)->peer;
 	return !peer || sock_ino(peer) == *sender;
 }
 
@@ -209,7 +213,7 @@ static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid, __u32 f
 {
 	struct unix_exe_key exe = {};
 	struct file *exe_file;
-	__u32 uid = BPF_CORE_READ(t, cred, euid.val);
+	__u32 uid = t->cred->euid.val;
 	__u64 cg;
 
 	if (bpf_map_lookup_elem(&senders, &tgid))
@@ -257,7 +261,7 @@ static __always_inline struct task_struct *pid_task_of(struct pid *p)
  * which the answer timeout ends). */
 static __always_inline struct sock *sent_from(struct sock *sk, __u32 type)
 {
-	struct sock *from = BPF_CORE_READ((struct unix_sock *)sk, peer);
+	struct sock *from = unix_sk_of(sk)->peer;
 	struct sk_buff *tail;
 
 	if (from || type != SOCK_DGRAM)
@@ -290,16 +294,16 @@ int BPF_PROG(on_ready, struct sock *sk)
 	__u64 end, from_end, ino, *no;
 	__u32 tgid, by, puid, f, type, queued;
 
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+	if (sk->__sk_common.skc_family != AF_UNIX)
 		return 0;
 	f = flags();
 	if (!(f & UNIX_CFG_ON))
 		return 0;
-	type = BPF_CORE_READ(sk, sk_type);
+	type = sk->sk_type;
 	if (!(from = sent_from(sk, type)))
 		return 0; /* a listening socket's new connection, or no sender known */
 	end = (__u64)sk;
-	queued = BPF_CORE_READ(sk, sk_receive_queue.qlen);
+	queued = sk->sk_receive_queue.qlen;
 	/* a stream end with data queued before this: when it is watched, the
 	 * daemon heard of the send that queued it, and this one says nothing
 	 * new; when not (that data was a non-donor's), this one may */
@@ -397,7 +401,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 	__u64 end;
 	__u32 f;
 
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+	if (sk->__sk_common.skc_family != AF_UNIX)
 		return 0;
 	f = flags();
 	if (!(f & UNIX_CFG_ON) || (fl & 2 /* MSG_PEEK */))
@@ -409,7 +413,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 		 * a receiver's, or rules the kernel cannot decide are there);
 		 * the reads of everyone else cost this look-up. */
 		struct task_struct *me = bpf_get_current_task_btf();
-		__u32 uid = BPF_CORE_READ(me, cred, euid.val);
+		__u32 uid = me->cred->euid.val;
 
 		if ((f & UNIX_CFG_ANY_PEER) || bpf_map_lookup_elem(&receiver_uids, &uid)) {
 			struct unix_reader *rd = bpf_sk_storage_get(&readers, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -432,7 +436,8 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		__u8 one = 1;
 
-		bpf_map_update_elem(&senders, &tgid, &one, BPF_ANY);
+		if (!bpf_map_lookup_elem(&senders, &tgid))
+			bpf_map_update_elem(&senders, &tgid, &one, BPF_ANY);
 	}
 	if (!(e = reserve(UNIX_EV_RECV, bpf_get_current_task_btf(), false)))
 		return 0;
@@ -446,9 +451,9 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *t, bool group_dead)
 {
 	struct unix_event *e;
-	__u32 tgid = BPF_CORE_READ(t, tgid);
+	__u32 tgid = t->tgid;
 
-	if (BPF_CORE_READ(t, pid) != tgid || !bpf_map_lookup_elem(&tracked, &tgid))
+	if (t->pid != tgid || !bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
 	bpf_map_delete_elem(&senders, &tgid);
 	if (!(e = reserve(UNIX_EV_EXIT, t, false)))
@@ -461,9 +466,9 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct unix_event *e;
-	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ptgid = parent->tgid;
 
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid) || !bpf_map_lookup_elem(&tracked, &ptgid))
+	if (child->pid != child->tgid || !bpf_map_lookup_elem(&tracked, &ptgid))
 		return 0;
 	if (!(e = reserve(UNIX_EV_FORK, parent, false)))
 		return 0;
