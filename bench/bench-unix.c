@@ -18,6 +18,11 @@
  *
  * usage: bench-unix IMPORTANCED [SECTION...]
  *   sections: servers cost latency rate (all by default)
+ * For comparisons by hand: BENCH_UNIX_SERVER=redis-server|PostgreSQL (one
+ * server only), BENCH_UNIX_FG_BACKEND (the servers' backend, default
+ * cgroup-v1), BENCH_UNIX_COST_BACKEND (the cost section's, default nice),
+ * BENCH_UNIX_EXTRA (more importanced options, e.g. --unix-batch-usec 0),
+ * BENCH_UNIX_KEEP=1 (keep the folder: the daemon's log).
  * Prints markdown.  Needs root (BPF, cgroups, other uids).  Everything it
  * starts lives under /tmp/bench-unix.PID (sockets, the daemon's state, the
  * cluster) and /sys/fs/cgroup/cpu/bench-unix-PID-*, removed at the end.
@@ -899,6 +904,29 @@ static void cost_section(int n)
 /* section: boost latency                                               */
 /* ------------------------------------------------------------------ */
 
+/* A reader of sp[1] at nice 10 as the servers' uid that holds each
+ * one-byte request hold_ms, then answers it; sp[1] closed here. */
+static pid_t slow_reader(int sp[2], int hold_ms)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char b;
+
+		setpriority(PRIO_PROCESS, 0, 10);
+		become(&server_user);
+		close(sp[0]);
+		while (read(sp[1], &b, 1) == 1) {
+			usleep((useconds_t)hold_ms * 1000);
+			if (write(sp[1], &b, 1) != 1)
+				break;
+		}
+		_exit(0);
+	}
+	close(sp[1]);
+	return pid;
+}
+
 /* A donor's send to a receiver at nice 10 (a child as the servers' uid
  * that reads, holds the request 20 ms, answers), under the load in other
  * sessions, until the kernel shows the reader at the boosted nice; n
@@ -916,20 +944,7 @@ static void latency_section(int n)
 	start_daemon("nice");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 		fail("socketpair");
-	if ((reader = fork()) == 0) {
-		char b;
-
-		setpriority(PRIO_PROCESS, 0, 10);
-		become(&server_user);
-		close(sp[0]);
-		while (read(sp[1], &b, 1) == 1) {
-			usleep(20000);
-			if (write(sp[1], &b, 1) != 1)
-				break;
-		}
-		_exit(0);
-	}
-	close(sp[1]);
+	reader = slow_reader(sp, 20);
 	/* the donor, which also polls, at SCHED_FIFO above the daemon's (1):
 	 * what is measured is the daemon's path, not this process's place in
 	 * the queue behind the loops; the daemon and the reader have the
@@ -1070,18 +1085,7 @@ static void rate_section(void)
 		boosted_after = false;
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 			fail("socketpair");
-		if ((reader = fork()) == 0) {
-			setpriority(PRIO_PROCESS, 0, 10);
-			become(&server_user);
-			close(sp[0]);
-			while (read(sp[1], &b, 1) == 1) {
-				usleep(50000);
-				if (write(sp[1], &b, 1) != 1)
-					break;
-			}
-			_exit(0);
-		}
-		close(sp[1]);
+		reader = slow_reader(sp, 50);
 		for (int i = 0; i < 3; i++) {
 			uint64_t t0 = now_ns();
 

@@ -318,6 +318,17 @@ static void test_killed(void **state)
 	e2e_stop_daemon();
 }
 
+/* A donor's request on fd boosts srv within boost_ms, and srv is back
+ * after the answer. */
+static void boosted_request(int fd, pid_t srv, int boost_ms)
+{
+	pid_t rq = request(fd, 5000);
+
+	assert_true(e2e_wait_nice(srv, BOOSTED, boost_ms) >= 0);
+	assert_int_equal(reap(rq), 0);
+	assert_true(e2e_wait_nice(srv, BACKGROUND, 1000) >= 0);
+}
+
 /* Socketpairs and seqpacket and datagram sockets: the reader (the other
  * side of a socketpair is known at its first read; then at every send). */
 static void pair_case(int type)
@@ -336,10 +347,7 @@ static void pair_case(int type)
 	assert_int_equal(reap(rq), 0);
 	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
 	/* the next boosts from the send */
-	rq = request(sp[0], 5000);
-	assert_true(e2e_wait_nice(pid, BOOSTED, 300) >= 0);
-	assert_int_equal(reap(rq), 0);
-	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
+	boosted_request(sp[0], pid, 300);
 	close(sp[0]);
 }
 
@@ -347,7 +355,7 @@ static void test_socket_types(void **state)
 {
 	char path[128];
 	struct server sv = { .type = SOCK_SEQPACKET, .listening = true, .answer = true, .ms = 600 };
-	pid_t pid, rq;
+	pid_t pid;
 	int fd;
 
 	(void)state;
@@ -362,10 +370,7 @@ static void test_socket_types(void **state)
 	pid = start_server(&sv);
 	close(sv.fd);
 	assert_true((fd = unix_connect(path, SOCK_SEQPACKET)) >= 0);
-	rq = request(fd, 5000);
-	assert_true(e2e_wait_nice(pid, BOOSTED, 500) >= 0);
-	assert_int_equal(reap(rq), 0);
-	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
+	boosted_request(fd, pid, 500);
 	close(fd);
 	e2e_stop_daemon();
 }
@@ -484,7 +489,7 @@ static void test_splice_reader(void **state)
 {
 	char path[128];
 	struct server sv = { .type = SOCK_STREAM, .listening = true, .answer = true, .ms = 600, .splice = true };
-	pid_t pid, rq;
+	pid_t pid;
 	int fd;
 
 	(void)state;
@@ -512,12 +517,8 @@ static void test_splice_reader(void **state)
 	for (int i = 0; i < 500 && (fd = unix_connect(path, SOCK_STREAM)) < 0; i++)
 		usleep(10000);
 	assert_true(fd >= 0);
-	for (int round = 0; round < 2; round++) {
-		rq = request(fd, 5000);
-		assert_true(e2e_wait_nice(pid, BOOSTED, 500) >= 0);
-		assert_int_equal(reap(rq), 0);
-		assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
-	}
+	boosted_request(fd, pid, 500);
+	boosted_request(fd, pid, 500);
 	close(fd);
 	e2e_stop_daemon();
 }
