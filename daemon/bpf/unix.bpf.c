@@ -343,7 +343,10 @@ int BPF_PROG(on_ready, struct sock *sk)
 	 * is reported after this */
 	if (!(e = reserve(UNIX_EV_SEND, t, true)))
 		return 0;
-	if (bpf_map_update_elem(&conns, &end, &ino, BPF_ANY) < 0) {
+	/* (marked already, for this sender, by a send before: a reader has
+	 * seen that mark or reported its read since) */
+	no = bpf_map_lookup_elem(&conns, &end);
+	if ((!no || *no != ino) && bpf_map_update_elem(&conns, &end, &ino, BPF_ANY) < 0) {
 		count(UNIX_STAT_FULL);
 		bpf_ringbuf_discard(e, 0);
 		return 0; /* not watched, so not boosted */
