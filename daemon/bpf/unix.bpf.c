@@ -164,12 +164,13 @@ static __always_inline __u32 flags(void)
 /* the inode number of the socket of sk (what /proc/PID/fd shows) */
 static __always_inline __u64 sock_ino(struct sock *sk)
 {
-	struct socket *so = BPF_CORE_READ(sk, sk_socket);
-	struct socket_alloc *sa = (struct socket_alloc *)so;
+	struct socket *so = sk->sk_socket;
+	struct socket_alloc *sa;
 
 	if (!so)
 		return 0;
-	return BPF_CORE_READ(sa, vfs_inode.i_ino);
+	sa = bpf_rdonly_cast(so, bpf_core_type_id_kernel(struct socket_alloc));
+	return sa->vfs_inode.i_ino;
 }
 
 /* Whether end sk is watched: in conns, for the peer it has now (a
@@ -202,9 +203,9 @@ static __always_inline struct unix_event *reserve(__u32 kind, struct task_struct
 	else
 		__builtin_memset(e, 0, UNIX_EVENT_SHORT);
 	e->kind = kind;
-	e->tgid = BPF_CORE_READ(t, tgid);
-	e->start = BPF_CORE_READ(t, group_leader, start_boottime);
-	e->uid = BPF_CORE_READ(t, cred, euid.val);
+	e->tgid = t->tgid;
+	e->start = t->group_leader->start_boottime;
+	e->uid = t->cred->euid.val;
 	e->time = bpf_ktime_get_ns();
 	return e;
 }
@@ -245,13 +246,13 @@ static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid, __u32 f
 /* the process that owns the pid the kernel recorded for sk's peer */
 static __always_inline struct task_struct *pid_task_of(struct pid *p)
 {
-	struct hlist_node *first = BPF_CORE_READ(p, tasks[PIDTYPE_TGID].first);
+	struct hlist_node *first = p->tasks[PIDTYPE_TGID].first;
 
 	if (!first)
 		return NULL;
-	return (struct task_struct *)((char *)first -
-				      bpf_core_field_offset(struct task_struct, pid_links) -
-				      PIDTYPE_TGID * sizeof(struct hlist_node));
+	return bpf_rdonly_cast((char *)first - bpf_core_field_offset(struct task_struct, pid_links) -
+				       PIDTYPE_TGID * sizeof(struct hlist_node),
+			       bpf_core_type_id_kernel(struct task_struct));
 }
 
 /* The socket that sent what was just queued on sk: a connected end's peer;
@@ -266,11 +267,11 @@ static __always_inline struct sock *sent_from(struct sock *sk, __u32 type)
 
 	if (from || type != SOCK_DGRAM)
 		return from;
-	tail = BPF_CORE_READ(sk, sk_receive_queue.prev);
+	tail = sk->sk_receive_queue.prev;
 	if (!tail || (void *)tail == (void *)&sk->sk_receive_queue)
 		return NULL;
-	from = BPF_CORE_READ(tail, sk);
-	if (!from || BPF_CORE_READ(from, __sk_common.skc_family) != AF_UNIX)
+	from = tail->sk;
+	if (!from || from->__sk_common.skc_family != AF_UNIX)
 		return NULL;
 	return from;
 }
@@ -319,7 +320,7 @@ int BPF_PROG(on_ready, struct sock *sk)
 	if (watched(from, from_end) && (e = reserve(UNIX_EV_ANSWER, t, false))) {
 		e->ret = 1;
 		e->end = from_end;
-		e->read = !BPF_CORE_READ(from, sk_receive_queue.qlen);
+		e->read = !from->sk_receive_queue.qlen;
 		bpf_ringbuf_submit(e, 0);
 	}
 
@@ -333,8 +334,8 @@ int BPF_PROG(on_ready, struct sock *sk)
 	 * this socket.  Its reader may be another uid (a socketpair made by
 	 * one process and read by a child that changed uid): the end's last
 	 * reader, recorded only when its uid is a receiver's, counts too. */
-	cred = BPF_CORE_READ(from, sk_peer_cred);
-	puid = cred ? BPF_CORE_READ(cred, euid.val) : BPF_CORE_READ(sk, sk_uid.val);
+	cred = from->sk_peer_cred;
+	puid = cred ? cred->euid.val : sk->sk_uid.val;
 	rd = bpf_sk_storage_get(&readers, sk, 0, 0);
 	if (!(f & UNIX_CFG_ANY_PEER) && !bpf_map_lookup_elem(&receiver_uids, &puid) &&
 	    !(rd && bpf_map_lookup_elem(&receiver_uids, &rd->uid)))
@@ -363,7 +364,7 @@ int BPF_PROG(on_ready, struct sock *sk)
 		e->reader_tgid = rd->tgid;
 		e->reader_start = rd->start;
 	}
-	if (!BPF_CORE_READ(sk, sk_receive_queue.qlen))
+	if (!sk->sk_receive_queue.qlen)
 		e->read = 1;
 	e->ret = 1;
 	e->end = end;
@@ -371,17 +372,17 @@ int BPF_PROG(on_ready, struct sock *sk)
 	e->peer_uid = puid;
 	e->type = type;
 	{
-		struct pid *p = BPF_CORE_READ(from, sk_peer_pid);
+		struct pid *p = from->sk_peer_pid;
 		struct task_struct *pt = p ? pid_task_of(p) : NULL;
-		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
+		struct unix_address *addr = unix_sk_of(sk)->addr;
 
 		if (pt) {
-			e->peer_tgid = BPF_CORE_READ(pt, tgid);
-			e->peer_start = BPF_CORE_READ(pt, start_boottime);
+			e->peer_tgid = pt->tgid;
+			e->peer_start = pt->start_boottime;
 		}
 		/* the address is sun_family and len - 2 bytes of sun_path, in
 		 * a block of that size: read no further */
-		__u32 len = addr ? (__u32)BPF_CORE_READ(addr, len) : 0;
+		__u32 len = addr ? (__u32)addr->len : 0;
 
 		if (len > 2) {
 			len -= 2;
@@ -424,7 +425,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 			if (rd) {
 				rd->tgid = bpf_get_current_pid_tgid() >> 32;
 				rd->uid = uid;
-				rd->start = BPF_CORE_READ(me, group_leader, start_boottime);
+				rd->start = me->group_leader->start_boottime;
 				__sync_fetch_and_add(&rd->reads, 1);
 			}
 		}
