@@ -178,6 +178,7 @@ void broker_reload(struct broker *b, const struct broker_config *cfg)
 		memcpy(b->cfg.foreground_bus, old_bus, sizeof(old_bus));
 	else
 		b->cfg.foreground_bus[0] = 0;
+	unix_reload(b);
 	foreground_apply(b);
 }
 

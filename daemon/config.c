@@ -473,6 +473,9 @@ static const struct key keys[] = {
 	  "(repeatable)" },
 	{ "unix-answer-timeout", K_UINT, OFF(unix_sockets.answer_timeout_ms), 1, 3600000, 0, NULL, "MS",
 	  "a reader that has not answered this long stops being boosted (default 25000)" },
+	{ "unix-batch-usec", K_UINT, OFF(unix_sockets.batch_usec), 0, 100000, 0, NULL, "USEC",
+	  "the kernel's socket events gather this long before they are handled; a request answered meanwhile "
+	  "boosts nothing (default 200; 0: each as it comes)" },
 	{ "verbose", K_BOOL, OFF(verbose), 0, 1, 0, NULL, "yes|no", "log connections and every boost" },
 };
 
@@ -497,6 +500,7 @@ void config_defaults(struct broker_config *cfg)
 	cfg->dbus.call_timeout_ms = 25000;
 	cfg->dbus.batch_usec = 1000;
 	cfg->unix_sockets.answer_timeout_ms = 25000;
+	cfg->unix_sockets.batch_usec = 200;
 }
 
 static const struct key *find_key(const char *name)

@@ -85,6 +85,7 @@ struct unix_config {
 	char paths[IMPD_MAX_RULES][IMPD_RULE_LEN];
 	size_t n_paths;
 	unsigned answer_timeout_ms;
+	unsigned batch_usec; /* how long the kernel's events gather before they are handled */
 };
 
 struct broker_config {

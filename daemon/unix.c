@@ -59,7 +59,7 @@ struct unix_source {
 	size_t n_tasks, n_conns;
 	LIST_HEAD(, utask) task_list;
 	LIST_HEAD(, uconn) conn_list;
-	uint64_t lost, messages, refused;
+	uint64_t lost, messages, refused, served;
 	long ticks; /* sysconf(_SC_CLK_TCK) */
 };
 
@@ -329,6 +329,18 @@ static int conn_port(struct unix_source *s, struct uconn *c, struct utask *t)
 	return 0;
 }
 
+/* The peer's address of send event ev, as text: the path; '@' and the
+ * name up to its first NUL for an abstract one; "" for none. */
+static void event_path(const struct unix_event *ev, char path[UNIX_PATH_MAX + 1])
+{
+	size_t n = ev->path_len < UNIX_PATH_MAX ? ev->path_len : UNIX_PATH_MAX;
+
+	memcpy(path, ev->path, n);
+	path[n] = '\0';
+	if (n > 1 && !path[0])
+		path[0] = '@';
+}
+
 static struct uconn *conn_new(struct unix_source *s, const struct unix_event *ev, struct utask *reader)
 {
 	struct uconn *c;
@@ -336,10 +348,7 @@ static struct uconn *conn_new(struct unix_source *s, const struct unix_event *ev
 	if (s->n_conns >= UNIX_MAX_CONNS || !(c = calloc(1, sizeof(*c))))
 		return NULL;
 	c->end = ev->end;
-	memcpy(c->path, ev->path, UNIX_PATH_MAX);
-	if (!c->path[0] && c->path[1])
-		c->path[0] = '@'; /* abstract: '@' and the name up to its first NUL */
-	c->path[UNIX_PATH_MAX] = '\0';
+	event_path(ev, c->path);
 	LIST_INSERT_HEAD(&s->conn_list, c, link);
 	if (!tsearch(c, &s->conns, cmp_u64)) {
 		LIST_REMOVE(c, link);
@@ -438,7 +447,7 @@ static void on_send(struct unix_source *s, const struct unix_event *ev)
 		goto unwatch;
 	/* the kernel judged the sender at the send: by a donor rule, or as a
 	 * process we let through (a live donor, a boosted reader) */
-	if (by_rule && process_in_our_namespaces(sender->pidfd, sender->who.pid) == 1)
+	if (by_rule && !sender->donor && process_in_our_namespaces(sender->pidfd, sender->who.pid) == 1)
 		task_donate(sender, true);
 	if (!sender->donor && !sender->live && !sender->held) {
 		s->k.sender(s->k.ctx, (uint32_t)sender->tgid, false); /* let through on a read: not boosted */
@@ -447,10 +456,7 @@ static void on_send(struct unix_source *s, const struct unix_event *ev)
 	if (!c) {
 		char path[UNIX_PATH_MAX + 1];
 
-		memcpy(path, ev->path, UNIX_PATH_MAX);
-		path[UNIX_PATH_MAX] = '\0';
-		if (!path[0] && path[1])
-			path[0] = '@';
+		event_path(ev, path);
 		if ((pid_t)ev->peer_tgid == getpid())
 			goto refuse;
 		/* The kernel recorded who made the listening socket (or the
@@ -580,6 +586,10 @@ static void on_answer(struct unix_source *s, const struct unix_event *ev)
 		return;
 	}
 	held_drop(s, c);
+	/* answered with nothing left queued: the message was read by a read
+	 * the kernel does not report (splice()) and is over with its answer */
+	if (ev->read && c->msg)
+		msg_drop(s, c);
 }
 
 static void on_exit_event(struct unix_source *s, const struct unix_event *ev)
@@ -607,6 +617,34 @@ void unix_handle(struct unix_source *s, const struct unix_event *ev)
 		break;
 	default:
 		break;
+	}
+}
+
+/* Whether the send evs[i] is answered within the next UNIX_LOOKAHEAD
+ * events, before another send to the same end. */
+static bool answered_in(const struct unix_event *evs, size_t i, size_t n)
+{
+	size_t last = n - i > UNIX_LOOKAHEAD ? i + UNIX_LOOKAHEAD : n;
+
+	for (size_t j = i + 1; j < last; j++) {
+		if (evs[j].end != evs[i].end)
+			continue;
+		if (evs[j].kind == UNIX_EV_ANSWER)
+			return true;
+		if (evs[j].kind == UNIX_EV_SEND)
+			return false;
+	}
+	return false;
+}
+
+void unix_handle_batch(struct unix_source *s, const struct unix_event *evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (evs[i].kind == UNIX_EV_SEND && answered_in(evs, i, n)) {
+			s->served++;
+			continue;
+		}
+		unix_handle(s, &evs[i]);
 	}
 }
 
@@ -647,6 +685,18 @@ uint64_t unix_expire(struct unix_source *s, uint64_t now)
 			next = c->deadline;
 	}
 	return next;
+}
+
+void unix_source_reload(struct unix_source *s)
+{
+	for (struct uconn *c = LIST_FIRST(&s->conn_list), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
+		if (c->reader && !accepts(s, c->reader, c->path))
+			conn_end(s, c);
+	}
+	for (struct utask *t = LIST_FIRST(&s->task_list); t; t = LIST_NEXT(t, link))
+		if (t->donor && !t->live && !donor_match(&s->b->cfg.donors, t->pidfd, &t->who))
+			task_donate(t, false);
 }
 
 int unix_source_set_donor(struct unix_source *s, pid_t pid, bool on)
@@ -711,6 +761,7 @@ void unix_source_counts(const struct unix_source *s, struct unix_counts *out)
 	out->lost = s->lost;
 	out->messages = s->messages;
 	out->refused = s->refused;
+	out->served = s->served;
 }
 
 void unix_source_foreach(const struct unix_source *s, unix_task_fn *fn, void *ctx)

@@ -80,6 +80,15 @@ void unix_source_free(struct unix_source *s);
  * is safe. */
 void unix_handle(struct unix_source *s, const struct unix_event *ev);
 
+/* Events as one read of the ring buffer brought them, in its order.  A
+ * send whose answer on the same end is in the batch too (the reader
+ * answered before the daemon read the send: the daemon is behind) is a
+ * request already served: it is passed over, and costs no engine or
+ * backend work; the reads and the answer are handled as always.  So the
+ * further behind the daemon falls, the less each request costs it. */
+#define UNIX_LOOKAHEAD 256
+void unix_handle_batch(struct unix_source *s, const struct unix_event *evs, size_t n);
+
 /* count events were lost: every boost this source gave is dropped, and
  * processes that exited meanwhile are forgotten. */
 void unix_lost(struct unix_source *s, uint64_t count);
@@ -88,6 +97,12 @@ void unix_lost(struct unix_source *s, uint64_t count);
  * next deadline, or UINT64_MAX when none. */
 uint64_t unix_expire(struct unix_source *s, uint64_t now);
 
+/* The rules changed (b->cfg): a process made a donor by a rule that no
+ * rule covers now is a donor no more, its messages' boosts dropped (live
+ * donors, impctl donor, stay); connections whose reader no rule accepts
+ * now end. */
+void unix_source_reload(struct unix_source *s);
+
 /* impctl donor: pid becomes a live donor for its socket sends, or stops
  * being one.  0 or -ESRCH (no such process). */
 int unix_source_set_donor(struct unix_source *s, pid_t pid, bool on);
@@ -95,6 +110,7 @@ int unix_source_set_donor(struct unix_source *s, pid_t pid, bool on);
 struct unix_counts {
 	size_t tasks, conns, queued, held;
 	uint64_t lost, messages, refused;
+	uint64_t served; /* sends passed over: answered within their batch */
 };
 void unix_source_counts(const struct unix_source *s, struct unix_counts *out);
 
@@ -109,6 +125,12 @@ void unix_source_foreach(const struct unix_source *s, unix_task_fn *fn, void *ct
  * sources run), stopped from broker_free.  0 or -errno. */
 int unix_start(struct broker *b);
 void unix_stop(struct broker *b);
+/* SIGHUP (broker_reload), the new rules in b->cfg: the kernel's donor
+ * and receiver maps loaded again, the ends it refused forgotten; in the
+ * model, donors by a rule judged again at their next send, connections
+ * whose reader accepts boosts no more ended.  The source itself stays on
+ * or off as it started. */
+void unix_reload(struct broker *b);
 int unix_set_donor(struct broker *b, pid_t pid, bool on);
 void unix_foreach_task(struct broker *b, unix_task_fn *fn, void *ctx);
 

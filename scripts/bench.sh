@@ -261,10 +261,11 @@ TXT
 section_unix() {
 	echo "## Unix sockets seen by the kernel"
 	echo
-	echo "\`$build/bench-unix $build/importanced\` (root; docs/unix.md). An unmodified redis-server at nice 10 as another"
-	echo "uid behind its Unix socket, four nice-0 loops, a foreground client's PINGs one at a time: importance off, a"
-	echo "donor's requests and a non-donor's, as ratios to the unloaded machine in the same run (cgroup-v1 backend);"
-	echo "then what the tracer costs everyone else, boost latency under load and the event rate held."
+	echo "\`$build/bench-unix $build/importanced\` (root; docs/unix.md). Unmodified redis-server and PostgreSQL at nice 10"
+	echo "as another uid behind their Unix sockets, four nice-0 loops in the inversion section's layouts, their own clients"
+	echo "(redis-benchmark, pgbench, psql) and a PING one at a time: importance off, a donor's requests and a non-donor's,"
+	echo "as ratios to the unloaded machine in the same run (cgroup-v1 backend); then what the tracer costs everyone"
+	echo "else, boost latency under load and the events held."
 	echo
 	"$build/bench-unix" "$build/importanced"
 }

@@ -25,8 +25,10 @@
  * looks whether its data is still queued and who read the end last.
  * Either the read sees the mark (its event follows the send's in the ring
  * buffer) or the send sees the read (its event says so and names the
- * reader).  Every read of a Unix socket costs that record while the
- * source is on.
+ * reader).  Only readers that may be receivers leave the mark (a
+ * receiver uid's, or anyone's when the daemon has receiver rules the
+ * kernel cannot decide: executable, cgroup, path); every other read of a
+ * Unix socket costs one look-up.
  *
  * An end is known by its struct sock's address (a client's data can
  * arrive before the server accepts, when the end has no socket and no
@@ -48,9 +50,19 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* The paths every Unix send and read on the machine takes read fields by
+ * plain loads from the tracepoints' BTF pointers (bpf_rdonly_cast for
+ * the unix_sock around a sock), not a bpf_probe_read_kernel() call each. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+static __always_inline struct unix_sock *unix_sk_of(struct sock *sk)
+{
+	return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct unix_sock));
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
 struct {
@@ -129,12 +141,8 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} settings SEC(".maps");
+/* UNIX_CFG_* (the daemon writes it in the mapped .bss: no look-up) */
+volatile __u32 cfg_flags;
 
 /* a full barrier for a send to an end never read (its own cache line is
  * not worth it: donors' sends are few) */
@@ -150,20 +158,19 @@ static __always_inline void count(__u32 which)
 
 static __always_inline __u32 flags(void)
 {
-	__u32 zero = 0, *f = bpf_map_lookup_elem(&settings, &zero);
-
-	return f ? *f : 0;
+	return cfg_flags;
 }
 
 /* the inode number of the socket of sk (what /proc/PID/fd shows) */
 static __always_inline __u64 sock_ino(struct sock *sk)
 {
-	struct socket *so = BPF_CORE_READ(sk, sk_socket);
-	struct socket_alloc *sa = (struct socket_alloc *)so;
+	struct socket *so = sk->sk_socket;
+	struct socket_alloc *sa;
 
 	if (!so)
 		return 0;
-	return BPF_CORE_READ(sa, vfs_inode.i_ino);
+	sa = bpf_rdonly_cast(so, bpf_core_type_id_kernel(struct socket_alloc));
+	return sa->vfs_inode.i_ino;
 }
 
 /* Whether end sk is watched: in conns, for the peer it has now (a
@@ -175,45 +182,53 @@ static __always_inline bool watched(struct sock *sk, __u64 end)
 
 	if (!sender)
 		return false;
-	peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
+	peer = unix_sk_of(sk)->peer;
 	return !peer || sock_ino(peer) == *sender;
 }
 
-static __always_inline struct unix_event *reserve(__u32 kind, struct task_struct *t)
+/* An event of size bytes (sizeof(struct unix_event) for a send, with its
+ * address; UNIX_EVENT_SHORT for the others), its fixed part filled in. */
+static __always_inline struct unix_event *reserve(__u32 kind, struct task_struct *t, bool full)
 {
-	struct unix_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct unix_event *e = full ? bpf_ringbuf_reserve(&events, sizeof(*e), 0)
+				    : bpf_ringbuf_reserve(&events, UNIX_EVENT_SHORT, 0);
 
 	if (!e) {
 		count(UNIX_STAT_LOST);
 		return NULL;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
+	/* path, last, is written only as far as the address goes */
+	if (full)
+		__builtin_memset(e, 0, __builtin_offsetof(struct unix_event, path));
+	else
+		__builtin_memset(e, 0, UNIX_EVENT_SHORT);
 	e->kind = kind;
-	e->tgid = BPF_CORE_READ(t, tgid);
-	e->start = BPF_CORE_READ(t, group_leader, start_boottime);
-	e->uid = BPF_CORE_READ(t, cred, euid.val);
+	e->tgid = t->tgid;
+	e->start = t->group_leader->start_boottime;
+	e->uid = t->cred->euid.val;
 	e->time = bpf_ktime_get_ns();
 	return e;
 }
 
-static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid)
+static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid, __u32 f)
 {
 	struct unix_exe_key exe = {};
-	struct file *f;
-	__u32 uid = BPF_CORE_READ(t, cred, euid.val);
+	struct file *exe_file;
+	__u32 uid = t->cred->euid.val;
 	__u64 cg;
 
 	if (bpf_map_lookup_elem(&senders, &tgid))
 		return UNIX_BY_SENDER;
 	if (bpf_map_lookup_elem(&donor_uids, &uid))
 		return UNIX_BY_UID;
-	f = BPF_CORE_READ(t, mm, exe_file);
-	if (f) {
-		exe.ino = BPF_CORE_READ(f, f_inode, i_ino);
-		exe.dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	if ((f & UNIX_CFG_DONOR_EXES) && (exe_file = BPF_CORE_READ(t, mm, exe_file))) {
+		exe.ino = BPF_CORE_READ(exe_file, f_inode, i_ino);
+		exe.dev = BPF_CORE_READ(exe_file, f_inode, i_sb, s_dev);
 		if (bpf_map_lookup_elem(&donor_exes, &exe))
 			return UNIX_BY_EXE;
 	}
+	if (!(f & UNIX_CFG_DONOR_CGROUPS))
+		return 0;
 	cg = bpf_get_current_cgroup_id();
 	if (bpf_map_lookup_elem(&donor_cgroups, &cg))
 		return UNIX_BY_CGROUP;
@@ -231,13 +246,13 @@ static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid)
 /* the process that owns the pid the kernel recorded for sk's peer */
 static __always_inline struct task_struct *pid_task_of(struct pid *p)
 {
-	struct hlist_node *first = BPF_CORE_READ(p, tasks[PIDTYPE_TGID].first);
+	struct hlist_node *first = p->tasks[PIDTYPE_TGID].first;
 
 	if (!first)
 		return NULL;
-	return (struct task_struct *)((char *)first -
-				      bpf_core_field_offset(struct task_struct, pid_links) -
-				      PIDTYPE_TGID * sizeof(struct hlist_node));
+	return bpf_rdonly_cast((char *)first - bpf_core_field_offset(struct task_struct, pid_links) -
+				       PIDTYPE_TGID * sizeof(struct hlist_node),
+			       bpf_core_type_id_kernel(struct task_struct));
 }
 
 /* The socket that sent what was just queued on sk: a connected end's peer;
@@ -247,16 +262,16 @@ static __always_inline struct task_struct *pid_task_of(struct pid *p)
  * which the answer timeout ends). */
 static __always_inline struct sock *sent_from(struct sock *sk, __u32 type)
 {
-	struct sock *from = BPF_CORE_READ((struct unix_sock *)sk, peer);
+	struct sock *from = unix_sk_of(sk)->peer;
 	struct sk_buff *tail;
 
 	if (from || type != SOCK_DGRAM)
 		return from;
-	tail = BPF_CORE_READ(sk, sk_receive_queue.prev);
+	tail = sk->sk_receive_queue.prev;
 	if (!tail || (void *)tail == (void *)&sk->sk_receive_queue)
 		return NULL;
-	from = BPF_CORE_READ(tail, sk);
-	if (!from || BPF_CORE_READ(from, __sk_common.skc_family) != AF_UNIX)
+	from = tail->sk;
+	if (!from || from->__sk_common.skc_family != AF_UNIX)
 		return NULL;
 	return from;
 }
@@ -280,60 +295,76 @@ int BPF_PROG(on_ready, struct sock *sk)
 	__u64 end, from_end, ino, *no;
 	__u32 tgid, by, puid, f, type, queued;
 
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+	if (sk->__sk_common.skc_family != AF_UNIX)
 		return 0;
 	f = flags();
 	if (!(f & UNIX_CFG_ON))
 		return 0;
-	type = BPF_CORE_READ(sk, sk_type);
+	type = sk->sk_type;
 	if (!(from = sent_from(sk, type)))
 		return 0; /* a listening socket's new connection, or no sender known */
-	queued = BPF_CORE_READ(sk, sk_receive_queue.qlen);
-	if (type == SOCK_STREAM && queued > 1)
+	end = (__u64)sk;
+	queued = sk->sk_receive_queue.qlen;
+	/* a stream end with data queued before this: when it is watched, the
+	 * daemon heard of the send that queued it, and this one says nothing
+	 * new; when not (that data was a non-donor's), this one may */
+	if (type == SOCK_STREAM && queued > 1 && watched(sk, end))
 		return 0;
 	t = bpf_get_current_task_btf();
 	tgid = bpf_get_current_pid_tgid() >> 32;
-	end = (__u64)sk;
 
-	/* an answer from a watched receiving end */
+	/* An answer from a watched receiving end; read: nothing is queued on
+	 * it (the request was consumed, maybe by a read the tracepoint does not
+	 * see, splice()). */
 	from_end = (__u64)from;
-	if (watched(from, from_end) && (e = reserve(UNIX_EV_ANSWER, t))) {
+	if (watched(from, from_end) && (e = reserve(UNIX_EV_ANSWER, t, false))) {
 		e->ret = 1;
 		e->end = from_end;
+		e->read = !from->sk_receive_queue.qlen;
 		bpf_ringbuf_submit(e, 0);
 	}
 
-	if (!(by = donor_by(t, tgid)))
+	if (!(by = donor_by(t, tgid, f)))
 		return 0;
 	ino = sock_ino(from);
 	if ((no = bpf_map_lookup_elem(&refused, &end)) && *no == ino)
 		return 0;
-	/* the receiving end's owner: who made the listening socket (or the
+	/* The receiving end's owner: who made the listening socket (or the
 	 * pair), as connect recorded it on the sender's end; else who made
-	 * this socket */
-	cred = BPF_CORE_READ(from, sk_peer_cred);
-	puid = cred ? BPF_CORE_READ(cred, euid.val) : BPF_CORE_READ(sk, sk_uid.val);
-	if (!(f & UNIX_CFG_ANY_PEER) && !bpf_map_lookup_elem(&receiver_uids, &puid))
+	 * this socket.  Its reader may be another uid (a socketpair made by
+	 * one process and read by a child that changed uid): the end's last
+	 * reader, recorded only when its uid is a receiver's, counts too. */
+	cred = from->sk_peer_cred;
+	puid = cred ? cred->euid.val : sk->sk_uid.val;
+	rd = bpf_sk_storage_get(&readers, sk, 0, 0);
+	if (!(f & UNIX_CFG_ANY_PEER) && !bpf_map_lookup_elem(&receiver_uids, &puid) &&
+	    !(rd && bpf_map_lookup_elem(&receiver_uids, &rd->uid)))
 		return 0;
 	/* reserved before the end is watched: a read that sees it watched
 	 * is reported after this */
-	if (!(e = reserve(UNIX_EV_SEND, t)))
+	if (!(e = reserve(UNIX_EV_SEND, t, true)))
 		return 0;
-	if (bpf_map_update_elem(&conns, &end, &ino, BPF_ANY) < 0) {
+	/* (marked already, for this sender, by a send before: a reader has
+	 * seen that mark or reported its read since) */
+	no = bpf_map_lookup_elem(&conns, &end);
+	if ((!no || *no != ino) && bpf_map_update_elem(&conns, &end, &ino, BPF_ANY) < 0) {
 		count(UNIX_STAT_FULL);
 		bpf_ringbuf_discard(e, 0);
 		return 0; /* not watched, so not boosted */
 	}
 	/* the barrier, then the reader's side: is the data still queued? */
-	rd = bpf_sk_storage_get(&readers, sk, 0, 0);
 	if (rd) {
 		__sync_fetch_and_add(&rd->reads, 0);
+	} else {
+		/* none when the filter looked: a first read may be making it */
+		__sync_fetch_and_add(&fence, 1);
+		rd = bpf_sk_storage_get(&readers, sk, 0, 0);
+	}
+	if (rd) {
 		e->reader_tgid = rd->tgid;
 		e->reader_start = rd->start;
-	} else {
-		__sync_fetch_and_add(&fence, 1);
 	}
-	if (!BPF_CORE_READ(sk, sk_receive_queue.qlen))
+	if (!sk->sk_receive_queue.qlen)
 		e->read = 1;
 	e->ret = 1;
 	e->end = end;
@@ -341,16 +372,26 @@ int BPF_PROG(on_ready, struct sock *sk)
 	e->peer_uid = puid;
 	e->type = type;
 	{
-		struct pid *p = BPF_CORE_READ(from, sk_peer_pid);
+		struct pid *p = from->sk_peer_pid;
 		struct task_struct *pt = p ? pid_task_of(p) : NULL;
-		struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
+		struct unix_address *addr = unix_sk_of(sk)->addr;
 
 		if (pt) {
-			e->peer_tgid = BPF_CORE_READ(pt, tgid);
-			e->peer_start = BPF_CORE_READ(pt, start_boottime);
+			e->peer_tgid = pt->tgid;
+			e->peer_start = pt->start_boottime;
 		}
-		if (addr)
-			bpf_probe_read_kernel(e->path, sizeof(e->path), (char *)addr->name + 2);
+		/* the address is sun_family and len - 2 bytes of sun_path, in
+		 * a block of that size: read no further */
+		__u32 len = addr ? (__u32)addr->len : 0;
+
+		if (len > 2) {
+			len -= 2;
+			if (len > UNIX_PATH_MAX)
+				len = UNIX_PATH_MAX;
+			asm volatile("%[n] &= %[mask]" : [n] "+r"(len) : [mask] "i"(UNIX_EVENT_PATH - 1));
+			if (bpf_probe_read_kernel(e->path, len, (char *)addr->name + 2) == 0)
+				e->path_len = len;
+		}
 	}
 	count(UNIX_STAT_EVENTS);
 	bpf_ringbuf_submit(e, 0);
@@ -362,21 +403,31 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 {
 	struct unix_event *e;
 	__u64 end;
+	__u32 f;
 
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX || !(flags() & UNIX_CFG_ON))
+	if (sk->__sk_common.skc_family != AF_UNIX)
 		return 0;
-	if (fl & 2 /* MSG_PEEK */)
+	f = flags();
+	if (!(f & UNIX_CFG_ON) || (fl & 2 /* MSG_PEEK */))
 		return 0;
 	end = (__u64)sk;
 	if (ret > 0) {
-		/* who read, then the barrier, then whether a send marked it */
-		struct unix_reader *rd = bpf_sk_storage_get(&readers, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		/* Who read, then the barrier, then whether a send marked it:
+		 * only a reader that may be a receiver is recorded (its uid is
+		 * a receiver's, or rules the kernel cannot decide are there);
+		 * the reads of everyone else cost this look-up. */
 		struct task_struct *me = bpf_get_current_task_btf();
+		__u32 uid = me->cred->euid.val;
 
-		if (rd) {
-			rd->tgid = bpf_get_current_pid_tgid() >> 32;
-			rd->start = BPF_CORE_READ(me, group_leader, start_boottime);
-			__sync_fetch_and_add(&rd->reads, 1);
+		if ((f & UNIX_CFG_ANY_PEER) || bpf_map_lookup_elem(&receiver_uids, &uid)) {
+			struct unix_reader *rd = bpf_sk_storage_get(&readers, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+			if (rd) {
+				rd->tgid = bpf_get_current_pid_tgid() >> 32;
+				rd->uid = uid;
+				rd->start = me->group_leader->start_boottime;
+				__sync_fetch_and_add(&rd->reads, 1);
+			}
 		}
 	}
 	if (!watched(sk, end))
@@ -389,9 +440,10 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 		__u8 one = 1;
 
-		bpf_map_update_elem(&senders, &tgid, &one, BPF_ANY);
+		if (!bpf_map_lookup_elem(&senders, &tgid))
+			bpf_map_update_elem(&senders, &tgid, &one, BPF_ANY);
 	}
-	if (!(e = reserve(UNIX_EV_RECV, bpf_get_current_task_btf())))
+	if (!(e = reserve(UNIX_EV_RECV, bpf_get_current_task_btf(), false)))
 		return 0;
 	e->ret = ret;
 	e->end = end;
@@ -403,12 +455,12 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *t, bool group_dead)
 {
 	struct unix_event *e;
-	__u32 tgid = BPF_CORE_READ(t, tgid);
+	__u32 tgid = t->tgid;
 
-	if (BPF_CORE_READ(t, pid) != tgid || !bpf_map_lookup_elem(&tracked, &tgid))
+	if (t->pid != tgid || !bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
 	bpf_map_delete_elem(&senders, &tgid);
-	if (!(e = reserve(UNIX_EV_EXIT, t)))
+	if (!(e = reserve(UNIX_EV_EXIT, t, false)))
 		return 0;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
@@ -418,11 +470,11 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct unix_event *e;
-	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ptgid = parent->tgid;
 
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid) || !bpf_map_lookup_elem(&tracked, &ptgid))
+	if (child->pid != child->tgid || !bpf_map_lookup_elem(&tracked, &ptgid))
 		return 0;
-	if (!(e = reserve(UNIX_EV_FORK, parent)))
+	if (!(e = reserve(UNIX_EV_FORK, parent, false)))
 		return 0;
 	e->peer_tgid = BPF_CORE_READ(child, tgid);
 	e->peer_start = BPF_CORE_READ(child, start_boottime);

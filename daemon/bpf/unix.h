@@ -19,6 +19,9 @@ enum unix_event_kind {
 enum { UNIX_BY_SENDER = 1, UNIX_BY_UID = 2, UNIX_BY_EXE = 4, UNIX_BY_CGROUP = 8 };
 
 #define UNIX_PATH_MAX 108
+/* the room for it in an event: a power of two, so that the kernel half's
+ * read of path_len bytes is bounded by a mask the verifier can see */
+#define UNIX_EVENT_PATH 128
 
 struct unix_event {
 	unsigned int kind;
@@ -34,17 +37,24 @@ struct unix_event {
 	unsigned int peer_uid;
 	unsigned int type;          /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
 	unsigned long long time;    /* bpf_ktime_get_ns: CLOCK_MONOTONIC */
-	char path[UNIX_PATH_MAX];   /* SEND: the peer's address ('\0' first: abstract or none) */
 	unsigned int reader_tgid;   /* SEND: the last process that read this end (0: none seen) */
 	unsigned long long reader_start;
 	unsigned int read;          /* SEND: 1 when the data was read before it was reported, by
-	                               reader_tgid when the kernel saw that read */
+	                               reader_tgid when the kernel saw that read; ANSWER: 1 when
+	                               nothing is left queued on the answering end */
+	unsigned int path_len;      /* SEND: the bytes of path that are the peer's address (0: none) */
+	char path[UNIX_EVENT_PATH]; /* SEND: the peer's address, path_len (<= UNIX_PATH_MAX) bytes
+	                               ('\0' first: abstract); last, and only those bytes are written */
 };
+
+/* Events other than SEND end before path_len: the ring buffer holds more
+ * of them. */
+#define UNIX_EVENT_SHORT __builtin_offsetof(struct unix_event, path_len)
 
 /* What the kernel keeps on a receiving end (socket storage): its last reader. */
 struct unix_reader {
 	unsigned int tgid;
-	unsigned int pad;
+	unsigned int uid;           /* its effective uid */
 	unsigned long long start;
 	unsigned long long reads;
 };
@@ -57,7 +67,9 @@ struct unix_exe_key {
 /* counters (a per-CPU array) */
 enum { UNIX_STAT_LOST, UNIX_STAT_EVENTS, UNIX_STAT_FULL, UNIX_STATS };
 
-/* flags (an array of one) */
-enum { UNIX_CFG_ON = 1, UNIX_CFG_ANY_PEER = 2 };
+/* flags (an array of one): on; receiver rules the kernel cannot decide
+ * (exe, cgroup, path: every peer goes to the daemon); donor rules by
+ * executable, by cgroup (what a send that is no donor's looks up) */
+enum { UNIX_CFG_ON = 1, UNIX_CFG_ANY_PEER = 2, UNIX_CFG_DONOR_EXES = 4, UNIX_CFG_DONOR_CGROUPS = 8 };
 
 #endif

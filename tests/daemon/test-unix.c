@@ -170,7 +170,7 @@ static void send_ev(struct fixture *f, pid_t from, uint64_t start, pid_t to, uin
 	struct unix_event ev = { .kind = UNIX_EV_SEND, .tgid = (unsigned)from, .start = start, .ret = 5, .end = END,
 				 .by = by, .peer_tgid = (unsigned)to, .peer_start = to_start, .type = SOCK_STREAM };
 
-	snprintf(ev.path, sizeof(ev.path), "%s", path);
+	ev.path_len = (unsigned)snprintf(ev.path, sizeof(ev.path), "%s", path) + 1;
 	unix_handle(f->s, &ev);
 }
 
@@ -328,7 +328,7 @@ static void send_read_ev(struct fixture *f, pid_t reader, uint64_t reader_start)
 				 .peer_start = f->reader_start, .type = SOCK_STREAM, .reader_tgid = (unsigned)reader,
 				 .reader_start = reader_start, .read = 1 };
 
-	snprintf(ev.path, sizeof(ev.path), "%s", "/run/test/a.sock");
+	ev.path_len = (unsigned)snprintf(ev.path, sizeof(ev.path), "%s", "/run/test/a.sock") + 1;
 	unix_handle(f->s, &ev);
 }
 
@@ -389,6 +389,76 @@ static void test_lost(void **state)
 	assert_int_equal(f->rec.unwatched_all, 1);
 }
 
+/* A batch in which a request is sent, read and answered (the daemon read
+ * it all at once: it was behind): the send is passed over, nothing reaches
+ * the engine; a send whose answer is not in the batch is handled. */
+static void test_batch_served(void **state)
+{
+	struct fixture *f = *state;
+	struct unix_event evs[4] = {
+		{ .kind = UNIX_EV_SEND, .tgid = (unsigned)f->donor, .start = f->donor_start, .ret = 1, .end = END,
+		  .by = UNIX_BY_UID, .peer_tgid = (unsigned)f->reader, .peer_start = f->reader_start,
+		  .type = SOCK_STREAM },
+		{ .kind = UNIX_EV_RECV, .tgid = (unsigned)f->reader, .start = f->reader_start, .ret = 1, .end = END },
+		{ .kind = UNIX_EV_ANSWER, .tgid = (unsigned)f->reader, .start = f->reader_start, .ret = 1, .end = END },
+	};
+	imp_stats st;
+
+	evs[0].path_len = (unsigned)snprintf(evs[0].path, sizeof(evs[0].path), "/run/test/a.sock") + 1;
+	evs[3] = evs[0];
+	unix_handle_batch(f->s, evs, 3);
+	assert_int_equal(counts(f).served, 1);
+	assert_int_equal(counts(f).messages, 0);
+	assert_int_equal(counts(f).held, 0);
+	assert_int_equal(broker_engine_stats(f->b, &st), 0);
+	assert_int_equal(st.messages, 0);
+	/* the next request's answer is not in its batch: boosted as always */
+	unix_handle_batch(f->s, &evs[3], 1);
+	assert_int_equal(counts(f).queued, 1);
+	unix_handle_batch(f->s, &evs[1], 2);
+	assert_int_equal(counts(f).queued, 0);
+	assert_int_equal(counts(f).held, 0);
+	assert_int_equal(counts(f).messages, 1);
+	assert_int_equal(counts(f).served, 1);
+}
+
+/* A reload whose rules no longer make the sender a donor drops its
+ * request's boost; one whose rules no longer accept the reader ends the
+ * connection. */
+static void test_reload(void **state)
+{
+	struct fixture *f = *state;
+
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/run/test/a.sock", UNIX_BY_UID);
+	assert_int_equal(counts(f).queued, 1);
+	assert_int_equal(boosted(f, f->reader), 1);
+	unix_source_reload(f->s); /* the broker's rules name no donor */
+	assert_int_equal(boosted(f, f->reader), 0);
+	assert_int_equal(counts(f).conns, 1);
+	f->b->cfg.unix_sockets.n_paths = 0; /* and now no receiver */
+	unix_source_reload(f->s);
+	assert_int_equal(counts(f).conns, 0);
+}
+
+/* An answer with nothing left queued on the end ends a message whose read
+ * was not seen (splice()); with data still queued (a request behind the
+ * one answered) the message stays. */
+static void test_answer_unseen_read(void **state)
+{
+	struct fixture *f = *state;
+	struct unix_event ev = { .kind = UNIX_EV_ANSWER, .tgid = (unsigned)f->reader, .start = f->reader_start,
+				 .ret = 1, .end = END };
+
+	send_ev(f, f->donor, f->donor_start, f->reader, f->reader_start, "/run/test/a.sock", UNIX_BY_UID);
+	unix_handle(f->s, &ev);
+	assert_int_equal(counts(f).queued, 1);
+	assert_int_equal(boosted(f, f->reader), 1);
+	ev.read = 1;
+	unix_handle(f->s, &ev);
+	assert_int_equal(counts(f).queued, 0);
+	assert_int_equal(boosted(f, f->reader), 0);
+}
+
 /* garbage is safe */
 static void test_garbage(void **state)
 {
@@ -418,6 +488,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_named_other, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_served, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_answer_unseen_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 	};
 

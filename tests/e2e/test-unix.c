@@ -318,6 +318,17 @@ static void test_killed(void **state)
 	e2e_stop_daemon();
 }
 
+/* A donor's request on fd boosts srv within boost_ms, and srv is back
+ * after the answer. */
+static void boosted_request(int fd, pid_t srv, int boost_ms)
+{
+	pid_t rq = request(fd, 5000);
+
+	assert_true(e2e_wait_nice(srv, BOOSTED, boost_ms) >= 0);
+	assert_int_equal(reap(rq), 0);
+	assert_true(e2e_wait_nice(srv, BACKGROUND, 1000) >= 0);
+}
+
 /* Socketpairs and seqpacket and datagram sockets: the reader (the other
  * side of a socketpair is known at its first read; then at every send). */
 static void pair_case(int type)
@@ -336,10 +347,7 @@ static void pair_case(int type)
 	assert_int_equal(reap(rq), 0);
 	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
 	/* the next boosts from the send */
-	rq = request(sp[0], 5000);
-	assert_true(e2e_wait_nice(pid, BOOSTED, 300) >= 0);
-	assert_int_equal(reap(rq), 0);
-	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
+	boosted_request(sp[0], pid, 300);
 	close(sp[0]);
 }
 
@@ -347,7 +355,7 @@ static void test_socket_types(void **state)
 {
 	char path[128];
 	struct server sv = { .type = SOCK_SEQPACKET, .listening = true, .answer = true, .ms = 600 };
-	pid_t pid, rq;
+	pid_t pid;
 	int fd;
 
 	(void)state;
@@ -362,10 +370,7 @@ static void test_socket_types(void **state)
 	pid = start_server(&sv);
 	close(sv.fd);
 	assert_true((fd = unix_connect(path, SOCK_SEQPACKET)) >= 0);
-	rq = request(fd, 5000);
-	assert_true(e2e_wait_nice(pid, BOOSTED, 500) >= 0);
-	assert_int_equal(reap(rq), 0);
-	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
+	boosted_request(fd, pid, 500);
 	close(fd);
 	e2e_stop_daemon();
 }
@@ -447,6 +452,132 @@ static void test_no_bpf(void **state)
 	assert_true(log_has(log, "importanced: listening on", NULL));
 }
 
+/* A donor's request queued behind a non-donor's data not read yet (a
+ * stream end, so one queue): the server is boosted from the donor's send
+ * all the same, and back after. */
+static void test_behind_nondonor(void **state)
+{
+	struct server sv = { .type = SOCK_STREAM, .listening = false, .answer = true, .ms = 700 };
+	int sp[2];
+	pid_t pid, rq;
+
+	(void)state;
+	make_dir();
+	start_daemon("--unix-receiver-uid impattack");
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	sv.fd = sp[1];
+	pid = start_server(&sv);
+	close(sp[1]);
+	/* the test (root: no donor) sends twice; the server works on the
+	 * first, unboosted, while the second waits in the queue */
+	assert_int_equal(send(sp[0], "a", 1, 0), 1);
+	usleep(200000);
+	assert_int_equal(send(sp[0], "b", 1, 0), 1);
+	assert_int_equal(e2e_nice(pid), BACKGROUND);
+	rq = request(sp[0], 5000);
+	assert_true(e2e_wait_nice(pid, BOOSTED, 400) >= 0);
+	assert_int_equal(reap(rq), 0);
+	assert_true(e2e_wait_nice(pid, BACKGROUND, 2500) >= 0);
+	close(sp[0]);
+	e2e_stop_daemon();
+}
+
+/* A server that reads with splice() (no recvmsg: the kernel's read
+ * tracepoint does not fire): boosted from the send, and back at its
+ * answer, not at the answer bound (60 s here). */
+static void test_splice_reader(void **state)
+{
+	char path[128];
+	struct server sv = { .type = SOCK_STREAM, .listening = true, .answer = true, .ms = 600, .splice = true };
+	pid_t pid;
+	int fd;
+
+	(void)state;
+	make_dir();
+	start_daemon("--unix-answer-timeout 60000");
+	snprintf(path, sizeof(path), "%s/splice.sock", dir);
+	/* the server makes its listening socket itself: the kernel names it
+	 * as the connection's peer, and no read of its says otherwise */
+	pid = e2e_fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setpriority(PRIO_PROCESS, 0, BACKGROUND);
+		e2e_become(auid, agid);
+		sv.fd = listen_on(path, SOCK_STREAM);
+		for (;;) {
+			int c = accept(sv.fd, NULL, NULL);
+
+			if (c < 0)
+				_exit(1);
+			serve_one(&sv, c);
+			close(c);
+		}
+	}
+	fd = -1;
+	for (int i = 0; i < 500 && (fd = unix_connect(path, SOCK_STREAM)) < 0; i++)
+		usleep(10000);
+	assert_true(fd >= 0);
+	boosted_request(fd, pid, 500);
+	boosted_request(fd, pid, 500);
+	close(fd);
+	e2e_stop_daemon();
+}
+
+/* The configuration file as text, then SIGHUP, then a request of the
+ * donor uid's to redis: whether it boosted the server. */
+static bool boosts_after_reload(const char *conf, const char *text, const char *sock, pid_t srv)
+{
+	FILE *f = fopen(conf, "w");
+	pid_t cli;
+	bool boosted;
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	kill(e2e_daemon_pid, SIGHUP);
+	usleep(300000);
+	assert_int_equal(kill(e2e_daemon_pid, 0), 0);
+	cli = redis_cli(sock, 0, "DEBUG", "SLEEP", "1");
+	boosted = e2e_wait_nice(srv, BOOSTED, 900) >= 0;
+	assert_int_equal(reap(cli), 0);
+	assert_true(e2e_wait_nice(srv, BACKGROUND, 1000) >= 0);
+	return boosted;
+}
+
+/* SIGHUP loads the kernel's donor and receiver maps again: a donor rule
+ * added takes effect, one removed stops; so do receiver rules, and an end
+ * refused under the old rules is not refused under the new. */
+static void test_reload(void **state)
+{
+	char sock[128], conf[128], arg[160], text[256];
+	pid_t srv;
+	FILE *f;
+
+	(void)state;
+	make_dir();
+	snprintf(conf, sizeof(conf), "%s/importanced.conf", dir);
+	assert_non_null(f = fopen(conf, "w"));
+	fprintf(f, "unix yes\nunix-receiver-uid impattack\n");
+	fclose(f);
+	snprintf(arg, sizeof(arg), "--config %s", conf);
+	e2e_start_daemon(arg);
+	srv = start_redis("redis.sock", sock, sizeof(sock));
+	/* no donor rule: nothing */
+	assert_false(boosts_after_reload(conf, "unix yes\nunix-receiver-uid impattack\n", sock, srv));
+	/* the donor's uid added */
+	assert_true(boosts_after_reload(conf, "unix yes\nunix-receiver-uid impattack\ndonor-uid impdonor\n", sock, srv));
+	/* the receiver rule removed: nothing, whoever sends */
+	assert_false(boosts_after_reload(conf, "unix yes\ndonor-uid impdonor\n", sock, srv));
+	/* a receiver rule by path this time (the kernel lets every peer
+	 * through to the daemon) */
+	snprintf(text, sizeof(text), "unix yes\ndonor-uid impdonor\nunix-receiver-path %s/*.sock\n", dir);
+	assert_true(boosts_after_reload(conf, text, sock, srv));
+	/* the donor rule removed: nothing */
+	snprintf(text, sizeof(text), "unix yes\nunix-receiver-path %s/*.sock\n", dir);
+	assert_false(boosts_after_reload(conf, text, sock, srv));
+	e2e_stop_daemon();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -460,6 +591,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_socket_types, cleanup),
 		cmocka_unit_test_teardown(test_overflow, cleanup),
 		cmocka_unit_test_teardown(test_no_bpf, cleanup),
+		cmocka_unit_test_teardown(test_reload, cleanup),
+		cmocka_unit_test_teardown(test_behind_nondonor, cleanup),
+		cmocka_unit_test_teardown(test_splice_reader, cleanup),
 	};
 
 	if (argc < 2) {
