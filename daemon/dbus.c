@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,9 @@ struct dbus_bus {
 	size_t n_batch;
 	uint64_t batch_since; /* CLOCK_BOOTTIME usec: the monitor became readable */
 	unsigned n_lookups;   /* asked, not answered */
+	TAILQ_HEAD(, lookup) queued; /* to ask when one of them is answered */
+	unsigned n_queued;
+	bool closing;         /* the look-ups' connection is being closed: nothing more is asked */
 	bool warned;
 };
 
@@ -139,18 +143,51 @@ void dbus_handle_batch(struct bus *bus, const struct dbus_event *evs, size_t n, 
 /* look-ups through the bus driver, asynchronous                        */
 /* ------------------------------------------------------------------ */
 
-/* One look-up asked: for which bus and which name. */
+/* One look-up: for which bus and which name, asked or waiting its turn. */
 struct lookup {
 	struct dbus_bus *w;
+	const char *method;
+	sd_bus_message_handler_t fn;
+	TAILQ_ENTRY(lookup) link; /* while queued */
 	char name[MAX_NAME + 1];
 };
+
+static int lookup_send(struct lookup *l);
+static int on_creds(sd_bus_message *m, void *userdata, sd_bus_error *err);
+
+/* A look-up that will not be asked: answered as not answered in time (the
+ * model asks again when it matters). */
+static void lookup_unanswered(struct lookup *l)
+{
+	if (l->fn == on_creds)
+		bus_conn_unknown(l->w->model, l->name, -ETIMEDOUT);
+	else
+		bus_name_owner(l->w->model, l->name, NULL);
+}
+
+/* Asks the queued look-ups while there is room among the asked. */
+static void lookups_pump(struct dbus_bus *w)
+{
+	struct lookup *l;
+
+	while (!w->closing && w->n_lookups < DBUS_LOOKUPS_MAX && (l = TAILQ_FIRST(&w->queued))) {
+		TAILQ_REMOVE(&w->queued, l, link);
+		w->n_queued--;
+		if (lookup_send(l) < 0) {
+			lookup_unanswered(l);
+			free(l);
+		}
+	}
+}
 
 static void lookup_done(void *userdata)
 {
 	struct lookup *l = userdata;
+	struct dbus_bus *w = l->w;
 
-	l->w->n_lookups--;
+	w->n_lookups--;
 	free(l);
+	lookups_pump(w);
 }
 
 static int on_creds(sd_bus_message *m, void *userdata, sd_bus_error *err)
@@ -183,27 +220,20 @@ static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *err)
 	return 1;
 }
 
-/* Asks the driver method about name; the reply comes to fn. */
-static int ask(struct dbus_bus *w, const char *method, const char *name, sd_bus_message_handler_t fn)
+/* Sends l (its reply comes to l->fn, within the connection's call
+ * timeout); from then l is the slot's.  0 or -errno (l is still ours). */
+static int lookup_send(struct lookup *l)
 {
-	struct lookup *l;
+	struct dbus_bus *w = l->w;
 	sd_bus_slot *slot = NULL;
 	int r;
 
 	if (!w->lookups)
 		return -ENOTCONN;
-	if (w->n_lookups >= DBUS_LOOKUPS_MAX)
-		return -EBUSY;
-	if (!(l = calloc(1, sizeof(*l))))
-		return -ENOMEM;
-	l->w = w;
-	snprintf(l->name, sizeof(l->name), "%s", name);
-	r = sd_bus_call_method_async(w->lookups, &slot, DBUS_DRIVER, DBUS_DRIVER_PATH, DBUS_DRIVER, method, fn, l, "s",
-				     name);
-	if (r < 0) {
-		free(l);
+	r = sd_bus_call_method_async(w->lookups, &slot, DBUS_DRIVER, DBUS_DRIVER_PATH, DBUS_DRIVER, l->method, l->fn, l,
+				     "s", l->name);
+	if (r < 0)
 		return r;
-	}
 	w->n_lookups++;
 	/* the slot is the connection's from now: l goes with it, answered or
 	 * not (a connection closed drops what it waited for) */
@@ -211,6 +241,34 @@ static int ask(struct dbus_bus *w, const char *method, const char *name, sd_bus_
 	sd_bus_slot_set_floating(slot, 1);
 	sd_bus_slot_unref(slot);
 	return 0;
+}
+
+/* Asks the driver method about name, now or, with DBUS_LOOKUPS_MAX asked,
+ * when one of them is answered (at most DBUS_QUEUED_MAX wait); the reply
+ * comes to fn.  0, or -errno: it will not be asked. */
+static int ask(struct dbus_bus *w, const char *method, const char *name, sd_bus_message_handler_t fn)
+{
+	struct lookup *l;
+	int r;
+
+	if (!w->lookups)
+		return -ENOTCONN;
+	if (w->n_lookups >= DBUS_LOOKUPS_MAX && w->n_queued >= DBUS_QUEUED_MAX)
+		return -EBUSY;
+	if (!(l = calloc(1, sizeof(*l))))
+		return -ENOMEM;
+	l->w = w;
+	l->method = method;
+	l->fn = fn;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	if (w->n_lookups >= DBUS_LOOKUPS_MAX) {
+		TAILQ_INSERT_TAIL(&w->queued, l, link);
+		w->n_queued++;
+		return 0;
+	}
+	if ((r = lookup_send(l)) < 0)
+		free(l);
+	return r;
 }
 
 static int resolve(void *ctx, const char *unique)
@@ -335,15 +393,27 @@ static int on_lookups(sd_bus_message *m, void *userdata, sd_bus_error *err)
 
 static void watch_close(struct dbus_bus *w)
 {
+	struct lookup *l;
+
 	for (size_t i = 0; i < w->n_batch; i++)
 		sd_bus_message_unref(w->batch[i]);
 	w->n_batch = 0;
 	bus_attached(w->model, (uid_t)-1, boottime_usec()); /* everything known goes */
+	while ((l = TAILQ_FIRST(&w->queued))) {
+		TAILQ_REMOVE(&w->queued, l, link);
+		free(l);
+	}
+	w->n_queued = 0;
+	w->closing = true;
 	w->becoming = sd_bus_slot_unref(w->becoming);
 	w->monitor_io = sd_event_source_disable_unref(w->monitor_io);
 	w->batch_timer = sd_event_source_disable_unref(w->batch_timer);
+	/* closed, not flushed: sd_bus_flush() waits (without bound) for a bus
+	 * that has not answered Hello or reads nothing, and nothing queued on
+	 * the look-ups' connection is worth waiting for */
 	w->monitor = sd_bus_close_unref(w->monitor);
-	w->lookups = sd_bus_flush_close_unref(w->lookups);
+	w->lookups = sd_bus_close_unref(w->lookups);
+	w->closing = false;
 }
 
 static void watch_failed(struct dbus_bus *w, int r, const char *message)
@@ -475,6 +545,7 @@ int dbus_start(struct broker *b)
 		if (!w)
 			return -ENOMEM;
 		w->b = b;
+		TAILQ_INIT(&w->queued);
 		if ((e = bus_new(b, b->cfg.dbus.buses[i], (uid_t)-1, &driver_ops, w, &w->model)) < 0) {
 			free(w);
 			return e;
