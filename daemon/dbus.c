@@ -22,6 +22,8 @@
 #define LOOKUP_USEC (500 * 1000)
 /* messages read from the monitor before they are handled together */
 #define BATCH_MAX 256
+/* reads of a window of dbus-batch-usec made as soon as there is something */
+#define DBUS_PROMPT_READS 2
 
 /* One watched bus: its connections and the model they feed. */
 struct dbus_bus {
@@ -35,7 +37,9 @@ struct dbus_bus {
 	sd_event_source *monitor_io, *batch_timer; /* reading the monitor (see monitor_drain) */
 	sd_bus_message *batch[BATCH_MAX];          /* read, not handled yet */
 	size_t n_batch;
-	uint64_t batch_since; /* CLOCK_BOOTTIME usec: the monitor became readable */
+	uint64_t batch_since; /* CLOCK_BOOTTIME usec: the read being handled began */
+	uint64_t window_start; /* CLOCK_MONOTONIC usec: the window of prompt reads */
+	unsigned prompt_reads; /* of that window */
 	unsigned n_lookups;   /* asked, not answered */
 	TAILQ_HEAD(, lookup) queued; /* to ask when one of them is answered */
 	unsigned n_queued;
@@ -323,30 +327,73 @@ static int on_monitored(sd_bus_message *m, void *userdata, sd_bus_error *err)
 }
 
 /* Reading the monitor.  Every message the bus routes is copied to us, and
- * waking for each one costs the bus's callers more than the rest of our
- * work (a context switch per message on a busy CPU).  So after the
- * monitor becomes readable we wait dbus-batch-usec (not watching it
- * meanwhile), then read everything there is and handle it together: a call
- * answered within that window is not boosted at all (its boost would
- * begin after its end); every other call's boost begins at most that much
- * after the bus routed it.  With dbus-batch-usec 0 each message is handled
- * as it comes.  The batch's messages are taken as seen when the monitor
- * became readable (for the model's first appearances: no later than
- * that). */
-static void monitor_drain(struct dbus_bus *w)
+ * waking for each one would cost the bus's callers more than the rest of
+ * our work (a context switch per message on a busy CPU).  So the monitor
+ * is read in two ways:
+ *   - quiet: it is watched, and read the moment it has something, for the
+ *     first DBUS_PROMPT_READS reads of a window of dbus-batch-usec (a
+ *     donor's call on a bus that is not busy boosts at once: its caller's
+ *     previous reply and the call itself, a call and the call it makes);
+ *   - traffic: past those, the monitor is not watched; it is read at the
+ *     window's end, everything there is handled together, and again a
+ *     window later, until a read finds nothing, when it is quiet again.
+ * Under traffic importanced wakes once a window however many messages
+ * there are, and a call answered within one window is not boosted at all
+ * (its boost would begin after its end); any other call's boost begins at
+ * most a window after the bus routed it.  With dbus-batch-usec 0 each
+ * message is handled as it comes.  A batch's messages are taken as seen
+ * when the read began (for the model's first appearances: at most a
+ * window after they were). */
+
+/* what a read of the monitor found */
+enum drained { DRAINED_NOTHING, DRAINED_SOME, DRAINED_MORE /* read again at once */, DRAINED_LOST };
+
+static enum drained monitor_drain(struct dbus_bus *w)
 {
 	unsigned budget = 4 * BATCH_MAX;
+	bool read = false;
 	int r = 0;
 
+	w->batch_since = boottime_usec();
 	while (budget-- && (r = sd_bus_process(w->monitor, NULL)) > 0)
-		;
+		read = true;
 	batch_run(w);
+	w->batch_since = 0;
 	if (r < 0) {
 		watch_schedule_retry(w, 0);
+		return DRAINED_LOST;
+	}
+	return r > 0 ? DRAINED_MORE : read ? DRAINED_SOME : DRAINED_NOTHING;
+}
+
+/* After a read: read again at once when more is buffered; watched (quiet)
+ * when it found nothing, without a window, or while the window has prompt
+ * reads left; else read again at the window's end, or a window later. */
+static void monitor_next(struct dbus_bus *w, enum drained d, bool prompt)
+{
+	uint64_t now, at;
+
+	if (d == DRAINED_LOST)
+		return;
+	sd_event_now(w->b->ev, CLOCK_MONOTONIC, &now);
+	if (d == DRAINED_NOTHING || !w->b->cfg.dbus.batch_usec ||
+	    (d == DRAINED_SOME && prompt && w->prompt_reads < DBUS_PROMPT_READS)) {
+		if (d == DRAINED_NOTHING && !prompt) { /* quiet again: a window anew */
+			w->prompt_reads = 0;
+			w->window_start = now;
+		}
+		sd_event_source_set_enabled(w->monitor_io, SD_EVENT_ON);
 		return;
 	}
-	if (r > 0) /* more is buffered: go on in the next iteration */
-		sd_event_source_set_enabled(w->batch_timer, SD_EVENT_ONESHOT);
+	sd_event_source_set_enabled(w->monitor_io, SD_EVENT_OFF);
+	if (d == DRAINED_MORE)
+		at = 0;
+	else if (prompt)
+		at = w->window_start + w->b->cfg.dbus.batch_usec;
+	else
+		at = now + w->b->cfg.dbus.batch_usec;
+	sd_event_source_set_time(w->batch_timer, at);
+	sd_event_source_set_enabled(w->batch_timer, SD_EVENT_ONESHOT);
 }
 
 static int on_batch_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -355,11 +402,7 @@ static int on_batch_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	(void)usec;
-	sd_event_source_set_enabled(w->monitor_io, SD_EVENT_ON);
-	if (!w->batch_since)
-		w->batch_since = boottime_usec();
-	monitor_drain(w);
-	w->batch_since = 0;
+	monitor_next(w, monitor_drain(w), false);
 	return 0;
 }
 
@@ -368,18 +411,16 @@ static int on_monitor_readable(sd_event_source *s, int fd, uint32_t revents, voi
 	struct dbus_bus *w = userdata;
 	uint64_t now;
 
+	(void)s;
 	(void)fd;
 	(void)revents;
-	w->batch_since = boottime_usec();
-	if (!w->b->cfg.dbus.batch_usec) {
-		monitor_drain(w);
-		w->batch_since = 0;
-		return 0;
-	}
-	sd_event_source_set_enabled(s, SD_EVENT_OFF);
 	sd_event_now(w->b->ev, CLOCK_MONOTONIC, &now);
-	sd_event_source_set_time(w->batch_timer, now + w->b->cfg.dbus.batch_usec);
-	sd_event_source_set_enabled(w->batch_timer, SD_EVENT_ONESHOT);
+	if (now - w->window_start >= w->b->cfg.dbus.batch_usec) {
+		w->window_start = now;
+		w->prompt_reads = 0;
+	}
+	w->prompt_reads++;
+	monitor_next(w, monitor_drain(w), true);
 	return 0;
 }
 
