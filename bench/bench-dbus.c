@@ -30,6 +30,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
@@ -38,7 +39,7 @@
 #include "buslaunch.h"
 #include "importance/client.h"
 
-#define REPS 11
+#define REPS 7
 #define SERVICE "org.importance.BenchService"
 #define IFACE "org.importance.Bench"
 #define WORK_US 2000
@@ -46,6 +47,13 @@
 #define HOGS 2
 #define BOOST_SAMPLES 100
 #define BOOST_WORK_US 20000
+/* the batch window's trade-off: dbus-batch-usec against what watching
+ * costs (pinned, pairs of runs) and the boost latency (under load) */
+#define WINDOWS 5
+static const long windows[WINDOWS] = { 0, 250, 500, 1000, 2000 };
+#define WINDOW_PAIRS 5
+#define WINDOW_ROUNDS 2000
+#define WINDOW_SAMPLES 40
 
 static uint64_t now_ns(void)
 {
@@ -110,6 +118,44 @@ static void pin_to_cpu0(void)
 	CPU_ZERO(&set);
 	CPU_SET(0, &set);
 	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* CPU 0 alone (pin), or every CPU */
+static void cpus(cpu_set_t *set, bool pin)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(set);
+	for (long i = 0; i < (pin ? 1 : n); i++)
+		CPU_SET((int)i, set);
+}
+
+/* Every thread of pid, and of every process under it, on CPU 0 (pin) or on
+ * every CPU: a bus started unpinned (dbus-broker under its launcher), for
+ * the pinned runs. */
+static void pin_tree(pid_t pid, bool pin)
+{
+	char path[64], buf[512], *save = NULL;
+	struct dirent *d;
+	cpu_set_t set;
+	DIR *dir;
+	FILE *f;
+
+	cpus(&set, pin);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((dir = opendir(path))) {
+		while ((d = readdir(dir)))
+			if (d->d_name[0] != '.')
+				sched_setaffinity((pid_t)atoi(d->d_name), sizeof(set), &set);
+		closedir(dir);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	if (!(f = fopen(path, "r")))
+		return;
+	if (fgets(buf, sizeof(buf), f))
+		for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+			pin_tree((pid_t)atoi(t), pin);
+	fclose(f);
 }
 
 /* ---- the service ---- */
@@ -191,17 +237,26 @@ static sd_bus *client(const char *address)
 
 static char imp_sock[128];
 
-/* importanced monitoring address, root a donor; its pid once it answers. */
-static pid_t start_importanced(const char *bin, const char *address)
+/* importanced monitoring address, root a donor, with dbus-batch-usec
+ * window (-1: its default), on CPU 0 when pinned; its pid once it answers. */
+static pid_t start_importanced_with(const char *bin, const char *address, long window, bool pinned)
 {
 	pid_t p = fork_dies_with_parent();
 
 	if (p == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
+		char w[24];
 
 		dup2(devnull, 2);
-		execl(bin, bin, "--no-config", "--socket", imp_sock, "--backend", "nice", "--donor-uid", "0", "--dbus",
-		      address, (char *)NULL);
+		if (pinned)
+			pin_to_cpu0();
+		snprintf(w, sizeof(w), "%ld", window);
+		if (window >= 0)
+			execl(bin, bin, "--no-config", "--socket", imp_sock, "--backend", "nice", "--donor-uid", "0",
+			      "--dbus", address, "--dbus-batch-usec", w, (char *)NULL);
+		else
+			execl(bin, bin, "--no-config", "--socket", imp_sock, "--backend", "nice", "--donor-uid", "0",
+			      "--dbus", address, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 300; i++) {
@@ -216,6 +271,11 @@ static pid_t start_importanced(const char *bin, const char *address)
 	}
 	stop(p);
 	return -1;
+}
+
+static pid_t start_importanced(const char *bin, const char *address)
+{
+	return start_importanced_with(bin, address, -1, false);
 }
 
 static uint64_t boost_events(void)
@@ -324,30 +384,81 @@ static int on_work_reply(sd_bus_message *m, void *userdata, sd_bus_error *err)
 	return 0;
 }
 
+/* the moment our own monitor saw a Work call routed (0: not yet) */
+static int on_routed(sd_bus_message *m, void *userdata, sd_bus_error *err)
+{
+	uint64_t *seen = userdata;
+
+	(void)err;
+	if (!*seen && sd_bus_message_is_method_call(m, IFACE, "Work"))
+		*seen = now_ns();
+	return 1;
+}
+
+/* A monitor of our own for the Work calls: when the bus routed each. */
+static sd_bus *routed_monitor(const char *address, uint64_t *seen)
+{
+	sd_bus *m = NULL;
+
+	if (sd_bus_new(&m) < 0 || sd_bus_set_address(m, address) < 0 || sd_bus_set_bus_client(m, 1) < 0 ||
+	    sd_bus_set_monitor(m, 1) < 0 || sd_bus_start(m) < 0 ||
+	    sd_bus_call_method(m, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.Monitoring",
+			       "BecomeMonitor", NULL, NULL, "asu", 1,
+			       "type='method_call',interface='" IFACE "',member='Work'", 0) < 0 ||
+	    sd_bus_add_filter(m, NULL, on_routed, seen) < 0)
+		return sd_bus_unref(m);
+	return m;
+}
+
 /* From a donor's call to the moment the service's nice value has changed
  * (read with getpriority every 20 us), n times; the service back at its own
- * value before each call. */
-static struct lat boost_latency(sd_bus *bus, pid_t svc, int n)
+ * value before each call.  With address, also from the call to the moment
+ * a monitor of ours saw the bus route it (routed), and from then to the
+ * boost (after).  The measuring thread runs at SCHED_FIFO 2, above
+ * importanced's 1, where it may: what is measured is when the boost
+ * happens, not when a loaded machine lets us look. */
+static struct lat boost_latency(sd_bus *bus, pid_t svc, int n, const char *address, struct lat *routed,
+				struct lat *after)
 {
-	uint64_t *ns = calloc((size_t)n, sizeof(*ns));
+	uint64_t *ns = calloc((size_t)n, sizeof(*ns)), *rs = calloc((size_t)n, sizeof(*rs)),
+		 *as = calloc((size_t)n, sizeof(*as)), seen = 0;
 	struct lat l = { 0, 0, false };
-	int base = getpriority(PRIO_PROCESS, (id_t)svc);
+	int base = getpriority(PRIO_PROCESS, (id_t)svc), policy = sched_getscheduler(0);
+	struct sched_param fifo = { .sched_priority = 2 }, old = { 0 };
+	sd_bus *mon = address ? routed_monitor(address, &seen) : NULL;
+	int got = 0;
 
-	if (!ns)
-		return l;
+	if (!ns || !rs || !as)
+		goto out;
+	sched_getparam(0, &old);
+	sched_setscheduler(0, SCHED_FIFO, &fifo);
 	for (int i = 0; i < n; i++) {
 		bool done = false;
-		uint64_t t0 = now_ns(), limit = t0 + 1000000000ull;
+		uint64_t t0, limit;
 
+		while (mon && sd_bus_process(mon, NULL) > 0) /* what came before */
+			;
+		seen = 0;
+		t0 = now_ns();
+		limit = t0 + 1000000000ull;
 		if (sd_bus_call_method_async(bus, NULL, SERVICE, "/bench", IFACE, "Work", on_work_reply, &done, "u",
 					     (uint32_t)BOOST_WORK_US) < 0 ||
 		    sd_bus_flush(bus) < 0)
 			goto out;
 		/* polled every 20 us, sleeping between: a loop that spins would take
 		 * a CPU the bus and importanced need */
-		while (getpriority(PRIO_PROCESS, (id_t)svc) == base && now_ns() < limit)
+		while (getpriority(PRIO_PROCESS, (id_t)svc) == base && now_ns() < limit) {
+			while (mon && sd_bus_process(mon, NULL) > 0)
+				;
 			usleep(20);
+		}
 		ns[i] = now_ns() - t0;
+		while (mon && !seen && sd_bus_process(mon, NULL) > 0)
+			;
+		/* (our monitor may read it after the boost: then routed is all) */
+		rs[i] = seen && seen - t0 < ns[i] ? seen - t0 : ns[i];
+		as[i] = ns[i] - rs[i];
+		got++;
 		while (!done) {
 			int r = sd_bus_process(bus, NULL);
 
@@ -358,8 +469,17 @@ static struct lat boost_latency(sd_bus *bus, pid_t svc, int n)
 			usleep(100);
 	}
 	l = summarize(ns, n);
+	if (mon && routed && after) {
+		*routed = summarize(rs, n);
+		*after = summarize(as, n);
+	}
 out:
+	(void)got;
+	sched_setscheduler(0, policy, &old);
+	sd_bus_flush_close_unref(mon);
 	free(ns);
+	free(rs);
+	free(as);
 	return l;
 }
 
@@ -369,8 +489,11 @@ struct busrun {
 	char why[256];
 	struct lat off[REPS], idle[REPS], on[REPS]; /* round trips: no monitor, an idle one, importanced */
 	struct lat inv_off, inv_on;       /* priority inversion */
-	struct lat boost;                 /* boost latency */
+	struct lat boost, routed, after;  /* boost latency; of it, until the bus routed the call, and after */
 	uint64_t inv_boosts;
+	double win_cost[WINDOWS];         /* p50 on / off pinned, median of pairs, per window */
+	struct lat win_boost[WINDOWS];    /* boost latency under load, per window */
+	struct lat win_busy[WINDOWS];     /* the same with traffic on the bus */
 };
 
 static pid_t start_bus(struct busrun *br, const char *cfg, const char *sock, const char *address)
@@ -384,6 +507,24 @@ static pid_t start_bus(struct busrun *br, const char *cfg, const char *sock, con
 		return p;
 	}
 	return buslaunch_dbus_broker(cfg, sock, address, br->why, sizeof(br->why));
+}
+
+/* Traffic on the bus that boosts nothing: calls to the bus driver, one at
+ * a time, as fast as they go (importanced reads every one of them and its
+ * reply, and keeps to its batch window meanwhile). */
+static pid_t start_traffic(const char *address)
+{
+	pid_t p = fork_dies_with_parent();
+
+	if (p == 0) {
+		sd_bus *bus = buslaunch_connect(address);
+
+		while (bus && sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+						 "org.freedesktop.DBus", "GetId", NULL, NULL, "") >= 0)
+			;
+		_exit(1);
+	}
+	return p;
 }
 
 static pid_t start_hog(void)
@@ -460,18 +601,67 @@ static void run_bus(struct busrun *br, const char *imp_bin, const char *dir, int
 			br->inv_on = calls(c, "Work", INVERSION_CALLS);
 			br->inv_boosts = boost_events();
 		}
+		/* the boost latency under the same load, at the default window
+		 * and then at each of the table's */
+		if (imp >= 0) {
+			br->boost = boost_latency(c, svc, BOOST_SAMPLES, address, &br->routed, &br->after);
+			stop(imp);
+		}
+		for (int k = 0; k < WINDOWS; k++)
+			if ((imp = start_importanced_with(imp_bin, address, windows[k], false)) >= 0) {
+				pid_t traffic;
+
+				br->win_boost[k] = boost_latency(c, svc, WINDOW_SAMPLES, NULL, NULL, NULL);
+				traffic = start_traffic(address);
+				usleep(50000);
+				br->win_busy[k] = boost_latency(c, svc, WINDOW_SAMPLES, NULL, NULL, NULL);
+				kill(traffic, SIGKILL);
+				waitpid(traffic, NULL, 0);
+				stop(imp);
+			}
 		for (int i = 0; i < HOGS; i++) {
 			kill(hogs[i], SIGKILL);
 			waitpid(hogs[i], NULL, 0);
-		}
-		if (imp >= 0) {
-			br->boost = boost_latency(c, svc, BOOST_SAMPLES);
-			stop(imp);
 		}
 	}
 	br->ok = br->inv_off.ok && br->inv_on.ok;
 	if (!br->ok)
 		snprintf(br->why, sizeof(br->why), "the inversion run failed");
+	/* what watching costs at each window: everything on CPU 0 (the bus
+	 * too), pairs of runs without and with importanced, the windows in a
+	 * rotated order in each round */
+	sd_bus_flush_close_unref(c);
+	c = NULL;
+	kill(svc, SIGKILL);
+	waitpid(svc, NULL, 0);
+	{
+		double ratio[WINDOWS][WINDOW_PAIRS];
+		cpu_set_t all;
+
+		pin_to_cpu0();
+		pin_tree(bus, true);
+		svc = start_service(address, 0, true);
+		if (!(c = client(address))) {
+			snprintf(br->why, sizeof(br->why), "the service did not appear");
+			br->ok = false;
+		}
+		for (int p = 0; c && p < WINDOW_PAIRS; p++)
+			for (int j = 0; j < WINDOWS; j++) {
+				int k = (j + p) % WINDOWS;
+				struct lat off = calls(c, "Ping", WINDOW_ROUNDS), on = { 0, 0, false };
+
+				if ((imp = start_importanced_with(imp_bin, address, windows[k], true)) >= 0) {
+					on = calls(c, "Ping", WINDOW_ROUNDS);
+					stop(imp);
+				}
+				ratio[k][p] = off.ok && on.ok ? on.p50_us / off.p50_us : 0;
+			}
+		for (int k = 0; c && k < WINDOWS; k++)
+			br->win_cost[k] = median(ratio[k], WINDOW_PAIRS);
+		cpus(&all, false);
+		sched_setaffinity(0, sizeof(all), &all);
+		pin_tree(bus, false);
+	}
 out:
 	sd_bus_flush_close_unref(c);
 	if (svc > 0) {
@@ -558,17 +748,42 @@ int main(int argc, char **argv)
 		       br->inv_off.p50_us / br->inv_on.p50_us, (unsigned long long)br->inv_boosts);
 	}
 	printf("\n### Boost latency over D-Bus\n\nFrom just before a donor's call (%d us of work) to the moment the "
-	       "service's nice value has changed (read with getpriority every 20 us), %d calls, with importanced's "
-	       "default batch window (dbus-batch-usec 1000).\n\n",
-	       BOOST_WORK_US, BOOST_SAMPLES);
-	printf("| bus | p50 (us) | p99 (us) |\n| --- | ---: | ---: |\n");
+	       "service's nice value has changed (read with getpriority every 20 us), %d calls one at a time, with "
+	       "importanced's default batch window, under load: the service at nice 10 on CPU 0 with %d CPU-bound "
+	       "processes at nice 0.\n\n",
+	       BOOST_WORK_US, BOOST_SAMPLES, HOGS);
+	printf("| bus | p50 (us) | p99 (us) | until the bus routed it: p50 (us) | p99 (us) | after: p50 (us) | p99 (us) |\n"
+	       "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
 	for (int k = 0; k < 2; k++) {
 		struct busrun *br = &runs[k];
 
 		if (!br->boost.ok)
-			printf("| %s | not run | |\n", br->kind);
+			printf("| %s | not run | | | | | |\n", br->kind);
 		else
-			printf("| %s | %.0f | %.0f |\n", br->kind, br->boost.p50_us, br->boost.p99_us);
+			printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", br->kind, br->boost.p50_us,
+			       br->boost.p99_us, br->routed.p50_us, br->routed.p99_us, br->after.p50_us, br->after.p99_us);
+	}
+	printf("\n### The batch window: what watching costs against how soon a call boosts\n\n"
+	       "For each `dbus-batch-usec`: the cost, the median over %d pairs of runs (%d calls each, every "
+	       "process on CPU 0, the bus too) of p50 with importanced / p50 without; and the boost latency as "
+	       "above, %d calls, under the same load (the service at nice 10 on CPU 0 with %d CPU-bound "
+	       "processes), on a quiet bus and on a busy one (another client calling the bus driver all the "
+	       "while, one call at a time).\n\n",
+	       WINDOW_PAIRS, WINDOW_ROUNDS, WINDOW_SAMPLES, HOGS);
+	for (int k = 0; k < 2; k++) {
+		struct busrun *br = &runs[k];
+
+		printf("%s| dbus-batch-usec | %s: cost | quiet bus: boost p50 (us) | p99 (us) | busy bus: boost p50 (us) "
+		       "| p99 (us) |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n",
+		       k ? "\n" : "", br->kind);
+		for (int w = 0; w < WINDOWS; w++) {
+			if (!br->win_cost[w] || !br->win_boost[w].ok || !br->win_busy[w].ok)
+				printf("| %ld | not run | | | | |\n", windows[w]);
+			else
+				printf("| %ld | %.2fx | %.0f | %.0f | %.0f | %.0f |\n", windows[w], br->win_cost[w],
+				       br->win_boost[w].p50_us, br->win_boost[w].p99_us, br->win_busy[w].p50_us,
+				       br->win_busy[w].p99_us);
+		}
 	}
 	return 0;
 }

@@ -500,10 +500,14 @@ static struct bus_conn *conn_new(struct bus *bus, const char *unique, uint64_t f
 }
 
 /* The connection of unique, asked about on first use; NULL when there is
- * no room or it cannot be asked about. */
+ * no room or it cannot be asked about now (too many look-ups at once, the
+ * feeder not connected).  Then a connection seen appearing stays seen, with
+ * its first appearance, and is asked about the next time it matters; one
+ * met only now is forgotten. */
 static struct bus_conn *conn_get(struct bus *bus, const char *unique)
 {
 	struct bus_conn *x = conn_find(bus, unique);
+	bool made = !x;
 
 	if (!x && !(x = conn_new(bus, unique, bus->attached_at)))
 		return NULL;
@@ -512,7 +516,12 @@ static struct bus_conn *conn_get(struct bus *bus, const char *unique)
 	x->state = CONN_RESOLVING;
 	bus->n_resolving++;
 	if (bus->ops->resolve(bus->ctx, x->unique) < 0) {
-		conn_free(bus, x);
+		if (made) {
+			conn_free(bus, x);
+		} else {
+			x->state = CONN_SEEN;
+			bus->n_resolving--;
+		}
 		return NULL;
 	}
 	return x;
@@ -713,10 +722,12 @@ void bus_conn_unknown(struct bus *bus, const char *unique, int error)
 		conn_free(bus, x); /* gone */
 		return;
 	}
-	/* there, but what it is cannot be told: it stays without a task until
-	 * it disconnects; its calls end */
+	/* not answered in time (a slow or stalled bus): seen again, with its
+	 * first appearance, and asked about the next time it matters; anything
+	 * else: there, but what it is cannot be told, so it stays without a
+	 * task until it disconnects.  Either way its calls end. */
 	bus->n_resolving--;
-	x->state = CONN_OPAQUE;
+	x->state = error == -ETIMEDOUT ? CONN_SEEN : CONN_OPAQUE;
 	while (!LIST_EMPTY(&x->calls_out))
 		call_end(bus, LIST_FIRST(&x->calls_out));
 	while (!LIST_EMPTY(&x->calls_in))

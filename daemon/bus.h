@@ -109,8 +109,10 @@ void bus_attached(struct bus *bus, uid_t owner, uint64_t now);
 void bus_conn_appeared(struct bus *bus, const char *unique, uint64_t now);
 /* The answer to resolve. */
 void bus_conn_identity(struct bus *bus, const char *unique, const struct bus_identity *id);
-/* resolve failed: -ESRCH/-ENXIO the connection is gone; anything else may
- * be answered another time (the connection is forgotten until next used). */
+/* resolve failed: -ESRCH/-ENXIO the connection is gone; -ETIMEDOUT not
+ * answered in time (it is asked about again the next time it matters);
+ * anything else: it cannot be told (it neither gives nor takes boosts until
+ * it disconnects).  Its calls end. */
 void bus_conn_unknown(struct bus *bus, const char *unique, int error);
 /* The connection disconnected: its calls end. */
 void bus_conn_gone(struct bus *bus, const char *unique);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@
 #define LOOKUP_USEC (500 * 1000)
 /* messages read from the monitor before they are handled together */
 #define BATCH_MAX 256
+/* reads of a window of dbus-batch-usec made as soon as there is something */
+#define DBUS_PROMPT_READS 2
 
 /* One watched bus: its connections and the model they feed. */
 struct dbus_bus {
@@ -34,8 +37,13 @@ struct dbus_bus {
 	sd_event_source *monitor_io, *batch_timer; /* reading the monitor (see monitor_drain) */
 	sd_bus_message *batch[BATCH_MAX];          /* read, not handled yet */
 	size_t n_batch;
-	uint64_t batch_since; /* CLOCK_BOOTTIME usec: the monitor became readable */
+	uint64_t batch_since; /* CLOCK_BOOTTIME usec: the read being handled began */
+	uint64_t window_start; /* CLOCK_MONOTONIC usec: the window of prompt reads */
+	unsigned prompt_reads; /* of that window */
 	unsigned n_lookups;   /* asked, not answered */
+	TAILQ_HEAD(, lookup) queued; /* to ask when one of them is answered */
+	unsigned n_queued;
+	bool closing;         /* the look-ups' connection is being closed: nothing more is asked */
 	bool warned;
 };
 
@@ -139,18 +147,51 @@ void dbus_handle_batch(struct bus *bus, const struct dbus_event *evs, size_t n, 
 /* look-ups through the bus driver, asynchronous                        */
 /* ------------------------------------------------------------------ */
 
-/* One look-up asked: for which bus and which name. */
+/* One look-up: for which bus and which name, asked or waiting its turn. */
 struct lookup {
 	struct dbus_bus *w;
+	const char *method;
+	sd_bus_message_handler_t fn;
+	TAILQ_ENTRY(lookup) link; /* while queued */
 	char name[MAX_NAME + 1];
 };
+
+static int lookup_send(struct lookup *l);
+static int on_creds(sd_bus_message *m, void *userdata, sd_bus_error *err);
+
+/* A look-up that will not be asked: answered as not answered in time (the
+ * model asks again when it matters). */
+static void lookup_unanswered(struct lookup *l)
+{
+	if (l->fn == on_creds)
+		bus_conn_unknown(l->w->model, l->name, -ETIMEDOUT);
+	else
+		bus_name_owner(l->w->model, l->name, NULL);
+}
+
+/* Asks the queued look-ups while there is room among the asked. */
+static void lookups_pump(struct dbus_bus *w)
+{
+	struct lookup *l;
+
+	while (!w->closing && w->n_lookups < DBUS_LOOKUPS_MAX && (l = TAILQ_FIRST(&w->queued))) {
+		TAILQ_REMOVE(&w->queued, l, link);
+		w->n_queued--;
+		if (lookup_send(l) < 0) {
+			lookup_unanswered(l);
+			free(l);
+		}
+	}
+}
 
 static void lookup_done(void *userdata)
 {
 	struct lookup *l = userdata;
+	struct dbus_bus *w = l->w;
 
-	l->w->n_lookups--;
+	w->n_lookups--;
 	free(l);
+	lookups_pump(w);
 }
 
 static int on_creds(sd_bus_message *m, void *userdata, sd_bus_error *err)
@@ -183,27 +224,20 @@ static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *err)
 	return 1;
 }
 
-/* Asks the driver method about name; the reply comes to fn. */
-static int ask(struct dbus_bus *w, const char *method, const char *name, sd_bus_message_handler_t fn)
+/* Sends l (its reply comes to l->fn, within the connection's call
+ * timeout); from then l is the slot's.  0 or -errno (l is still ours). */
+static int lookup_send(struct lookup *l)
 {
-	struct lookup *l;
+	struct dbus_bus *w = l->w;
 	sd_bus_slot *slot = NULL;
 	int r;
 
 	if (!w->lookups)
 		return -ENOTCONN;
-	if (w->n_lookups >= DBUS_LOOKUPS_MAX)
-		return -EBUSY;
-	if (!(l = calloc(1, sizeof(*l))))
-		return -ENOMEM;
-	l->w = w;
-	snprintf(l->name, sizeof(l->name), "%s", name);
-	r = sd_bus_call_method_async(w->lookups, &slot, DBUS_DRIVER, DBUS_DRIVER_PATH, DBUS_DRIVER, method, fn, l, "s",
-				     name);
-	if (r < 0) {
-		free(l);
+	r = sd_bus_call_method_async(w->lookups, &slot, DBUS_DRIVER, DBUS_DRIVER_PATH, DBUS_DRIVER, l->method, l->fn, l,
+				     "s", l->name);
+	if (r < 0)
 		return r;
-	}
 	w->n_lookups++;
 	/* the slot is the connection's from now: l goes with it, answered or
 	 * not (a connection closed drops what it waited for) */
@@ -211,6 +245,34 @@ static int ask(struct dbus_bus *w, const char *method, const char *name, sd_bus_
 	sd_bus_slot_set_floating(slot, 1);
 	sd_bus_slot_unref(slot);
 	return 0;
+}
+
+/* Asks the driver method about name, now or, with DBUS_LOOKUPS_MAX asked,
+ * when one of them is answered (at most DBUS_QUEUED_MAX wait); the reply
+ * comes to fn.  0, or -errno: it will not be asked. */
+static int ask(struct dbus_bus *w, const char *method, const char *name, sd_bus_message_handler_t fn)
+{
+	struct lookup *l;
+	int r;
+
+	if (!w->lookups)
+		return -ENOTCONN;
+	if (w->n_lookups >= DBUS_LOOKUPS_MAX && w->n_queued >= DBUS_QUEUED_MAX)
+		return -EBUSY;
+	if (!(l = calloc(1, sizeof(*l))))
+		return -ENOMEM;
+	l->w = w;
+	l->method = method;
+	l->fn = fn;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	if (w->n_lookups >= DBUS_LOOKUPS_MAX) {
+		TAILQ_INSERT_TAIL(&w->queued, l, link);
+		w->n_queued++;
+		return 0;
+	}
+	if ((r = lookup_send(l)) < 0)
+		free(l);
+	return r;
 }
 
 static int resolve(void *ctx, const char *unique)
@@ -265,30 +327,73 @@ static int on_monitored(sd_bus_message *m, void *userdata, sd_bus_error *err)
 }
 
 /* Reading the monitor.  Every message the bus routes is copied to us, and
- * waking for each one costs the bus's callers more than the rest of our
- * work (a context switch per message on a busy CPU).  So after the
- * monitor becomes readable we wait dbus-batch-usec (not watching it
- * meanwhile), then read everything there is and handle it together: a call
- * answered within that window is not boosted at all (its boost would
- * begin after its end); every other call's boost begins at most that much
- * after the bus routed it.  With dbus-batch-usec 0 each message is handled
- * as it comes.  The batch's messages are taken as seen when the monitor
- * became readable (for the model's first appearances: no later than
- * that). */
-static void monitor_drain(struct dbus_bus *w)
+ * waking for each one would cost the bus's callers more than the rest of
+ * our work (a context switch per message on a busy CPU).  So the monitor
+ * is read in two ways:
+ *   - quiet: it is watched, and read the moment it has something, for the
+ *     first DBUS_PROMPT_READS reads of a window of dbus-batch-usec (a
+ *     donor's call on a bus that is not busy boosts at once: its caller's
+ *     previous reply and the call itself, a call and the call it makes);
+ *   - traffic: past those, the monitor is not watched; it is read at the
+ *     window's end, everything there is handled together, and again a
+ *     window later, until a read finds nothing, when it is quiet again.
+ * Under traffic importanced wakes once a window however many messages
+ * there are, and a call answered within one window is not boosted at all
+ * (its boost would begin after its end); any other call's boost begins at
+ * most a window after the bus routed it.  With dbus-batch-usec 0 each
+ * message is handled as it comes.  A batch's messages are taken as seen
+ * when the read began (for the model's first appearances: at most a
+ * window after they were). */
+
+/* what a read of the monitor found */
+enum drained { DRAINED_NOTHING, DRAINED_SOME, DRAINED_MORE /* read again at once */, DRAINED_LOST };
+
+static enum drained monitor_drain(struct dbus_bus *w)
 {
 	unsigned budget = 4 * BATCH_MAX;
+	bool read = false;
 	int r = 0;
 
+	w->batch_since = boottime_usec();
 	while (budget-- && (r = sd_bus_process(w->monitor, NULL)) > 0)
-		;
+		read = true;
 	batch_run(w);
+	w->batch_since = 0;
 	if (r < 0) {
 		watch_schedule_retry(w, 0);
+		return DRAINED_LOST;
+	}
+	return r > 0 ? DRAINED_MORE : read ? DRAINED_SOME : DRAINED_NOTHING;
+}
+
+/* After a read: read again at once when more is buffered; watched (quiet)
+ * when it found nothing, without a window, or while the window has prompt
+ * reads left; else read again at the window's end, or a window later. */
+static void monitor_next(struct dbus_bus *w, enum drained d, bool prompt)
+{
+	uint64_t now, at;
+
+	if (d == DRAINED_LOST)
+		return;
+	sd_event_now(w->b->ev, CLOCK_MONOTONIC, &now);
+	if (d == DRAINED_NOTHING || !w->b->cfg.dbus.batch_usec ||
+	    (d == DRAINED_SOME && prompt && w->prompt_reads < DBUS_PROMPT_READS)) {
+		if (d == DRAINED_NOTHING && !prompt) { /* quiet again: a window anew */
+			w->prompt_reads = 0;
+			w->window_start = now;
+		}
+		sd_event_source_set_enabled(w->monitor_io, SD_EVENT_ON);
 		return;
 	}
-	if (r > 0) /* more is buffered: go on in the next iteration */
-		sd_event_source_set_enabled(w->batch_timer, SD_EVENT_ONESHOT);
+	sd_event_source_set_enabled(w->monitor_io, SD_EVENT_OFF);
+	if (d == DRAINED_MORE)
+		at = 0;
+	else if (prompt)
+		at = w->window_start + w->b->cfg.dbus.batch_usec;
+	else
+		at = now + w->b->cfg.dbus.batch_usec;
+	sd_event_source_set_time(w->batch_timer, at);
+	sd_event_source_set_enabled(w->batch_timer, SD_EVENT_ONESHOT);
 }
 
 static int on_batch_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -297,11 +402,7 @@ static int on_batch_timer(sd_event_source *s, uint64_t usec, void *userdata)
 
 	(void)s;
 	(void)usec;
-	sd_event_source_set_enabled(w->monitor_io, SD_EVENT_ON);
-	if (!w->batch_since)
-		w->batch_since = boottime_usec();
-	monitor_drain(w);
-	w->batch_since = 0;
+	monitor_next(w, monitor_drain(w), false);
 	return 0;
 }
 
@@ -310,18 +411,16 @@ static int on_monitor_readable(sd_event_source *s, int fd, uint32_t revents, voi
 	struct dbus_bus *w = userdata;
 	uint64_t now;
 
+	(void)s;
 	(void)fd;
 	(void)revents;
-	w->batch_since = boottime_usec();
-	if (!w->b->cfg.dbus.batch_usec) {
-		monitor_drain(w);
-		w->batch_since = 0;
-		return 0;
-	}
-	sd_event_source_set_enabled(s, SD_EVENT_OFF);
 	sd_event_now(w->b->ev, CLOCK_MONOTONIC, &now);
-	sd_event_source_set_time(w->batch_timer, now + w->b->cfg.dbus.batch_usec);
-	sd_event_source_set_enabled(w->batch_timer, SD_EVENT_ONESHOT);
+	if (now - w->window_start >= w->b->cfg.dbus.batch_usec) {
+		w->window_start = now;
+		w->prompt_reads = 0;
+	}
+	w->prompt_reads++;
+	monitor_next(w, monitor_drain(w), true);
 	return 0;
 }
 
@@ -335,15 +434,27 @@ static int on_lookups(sd_bus_message *m, void *userdata, sd_bus_error *err)
 
 static void watch_close(struct dbus_bus *w)
 {
+	struct lookup *l;
+
 	for (size_t i = 0; i < w->n_batch; i++)
 		sd_bus_message_unref(w->batch[i]);
 	w->n_batch = 0;
 	bus_attached(w->model, (uid_t)-1, boottime_usec()); /* everything known goes */
+	while ((l = TAILQ_FIRST(&w->queued))) {
+		TAILQ_REMOVE(&w->queued, l, link);
+		free(l);
+	}
+	w->n_queued = 0;
+	w->closing = true;
 	w->becoming = sd_bus_slot_unref(w->becoming);
 	w->monitor_io = sd_event_source_disable_unref(w->monitor_io);
 	w->batch_timer = sd_event_source_disable_unref(w->batch_timer);
+	/* closed, not flushed: sd_bus_flush() waits (without bound) for a bus
+	 * that has not answered Hello or reads nothing, and nothing queued on
+	 * the look-ups' connection is worth waiting for */
 	w->monitor = sd_bus_close_unref(w->monitor);
-	w->lookups = sd_bus_flush_close_unref(w->lookups);
+	w->lookups = sd_bus_close_unref(w->lookups);
+	w->closing = false;
 }
 
 static void watch_failed(struct dbus_bus *w, int r, const char *message)
@@ -475,6 +586,7 @@ int dbus_start(struct broker *b)
 		if (!w)
 			return -ENOMEM;
 		w->b = b;
+		TAILQ_INIT(&w->queued);
 		if ((e = bus_new(b, b->cfg.dbus.buses[i], (uid_t)-1, &driver_ops, w, &w->model)) < 0) {
 			free(w);
 			return e;

@@ -11,8 +11,10 @@
  * calls to the bus driver (GetConnectionCredentials, GetNameOwner), whose
  * replies come back through the loop as events: nothing here waits on the
  * bus, BecomeMonitor included (asked asynchronously at every connection;
- * the monitor is read as below once it is answered).  At most DBUS_LOOKUPS_MAX look-ups are asked at once per bus, each
- * bounded by a timeout; what does not fit is taken as unknown.
+ * the monitor is read as below once it is answered).  At most
+ * DBUS_LOOKUPS_MAX look-ups are asked at once per bus, each bounded by a
+ * timeout; up to DBUS_QUEUED_MAX more wait their turn, and what does not
+ * fit either is taken as unknown (asked again when it next matters).
  *
  * The bus's owner is the uid at the other end of the look-up connection's
  * socket (SO_PEERCRED), given to the model, which believes a bus not run by
@@ -36,8 +38,9 @@
 struct broker;
 struct bus;
 
-/* look-ups asked at once, per bus */
+/* look-ups asked at once, per bus, and waiting their turn beyond those */
 #define DBUS_LOOKUPS_MAX 64
+#define DBUS_QUEUED_MAX 1024
 
 /* Attaches to every bus of b->cfg.dbus (a bus that cannot be reached now
  * is tried again every few seconds).  0 or -errno. */

@@ -251,7 +251,7 @@ int foreground_bus_start(struct broker *b)
 		r = sd_bus_request_name_async(fb->bus, NULL, FOREGROUND_BUS_NAME, 0, on_name, NULL);
 	if (r < 0) {
 		fprintf(stderr, "importanced: foreground bus %s: %s\n", where, strerror(-r));
-		sd_bus_flush_close_unref(fb->bus);
+		sd_bus_close_unref(fb->bus);
 		free(fb);
 		return r;
 	}
@@ -267,6 +267,6 @@ void foreground_bus_stop(struct broker *b)
 		return;
 	b->fg_bus = NULL; /* pending calls' destroy callbacks see it gone */
 	sd_bus_slot_unref(fb->object);
-	sd_bus_flush_close_unref(fb->bus);
+	sd_bus_close_unref(fb->bus);
 	free(fb);
 }

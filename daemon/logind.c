@@ -214,7 +214,7 @@ int logind_start(struct broker *b)
 					"type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" LOGIN1 "'",
 					on_owner, NULL, l)) < 0) {
 		fprintf(stderr, "importanced: logind: the system bus: %s\n", strerror(-r));
-		sd_bus_flush_close_unref(l->bus);
+		sd_bus_close_unref(l->bus);
 		free(l);
 		return r;
 	}
@@ -230,7 +230,7 @@ void logind_stop(struct broker *b)
 	if (!l)
 		return;
 	b->logind = NULL;
-	sd_bus_flush_close_unref(l->bus);
+	sd_bus_close_unref(l->bus);
 	free(l->sessions);
 	free(l);
 }

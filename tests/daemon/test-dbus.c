@@ -23,10 +23,14 @@
 /* the look-ups the model asked, in order */
 static char asked[64][64];
 static size_t n_asked;
+/* resolve's answer while set: it cannot ask now (too many asked at once) */
+static bool lookups_busy;
 
 static int resolve(void *ctx, const char *unique)
 {
 	(void)ctx;
+	if (lookups_busy)
+		return -EBUSY;
 	snprintf(asked[n_asked++ % 64], 64, "%s", unique);
 	return 0;
 }
@@ -262,6 +266,74 @@ static void test_stale_pid(void **state)
 	teardown_bus(f);
 }
 
+/* A slow or stalled bus: a look-up that cannot be asked now (too many
+ * asked at once) or is not answered in time leaves the connection to be
+ * asked about again the next time it matters, with its first appearance
+ * kept, so that a service started after the attach is still believed once
+ * the bus answers; a look-up the bus refuses leaves it opaque. */
+static void test_lookup_asked_again(void **state)
+{
+	struct fixture *f = setup_bus(0, NULL);
+	struct bus_identity a = me(), svc;
+	struct bus_counts n;
+	pid_t child;
+
+	(void)state;
+	usleep(30000); /* more than a clock tick after the attach */
+	child = fork();
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		sleep(30); /* gone by itself should the test fail */
+		_exit(0);
+	}
+	svc = (struct bus_identity){ child, getuid(), -1 };
+	bus_conn_appeared(f->bus, ":1.1", boottime());
+	bus_conn_appeared(f->bus, ":1.2", boottime());
+	/* too many look-ups at once: the call is not tracked, the connections
+	 * stay */
+	lookups_busy = true;
+	bus_call(f->bus, ":1.1", ":1.2", 1, boottime());
+	lookups_busy = false;
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0);
+	assert_int_equal(n.connections, 2);
+	assert_int_equal(n.resolving, 0);
+	/* the next call asks; the service's late answer times out */
+	bus_call(f->bus, ":1.1", ":1.2", 2, boottime());
+	assert_int_equal(n_asked, 2);
+	bus_conn_identity(f->bus, ":1.1", &a);
+	bus_conn_unknown(f->bus, ":1.2", -ETIMEDOUT);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0); /* its call ended */
+	assert_int_equal(n.connections, 2);
+	/* the call after that asks again, and is boosted once answered: the
+	 * service's process started after the attach, before its appearance */
+	bus_call(f->bus, ":1.1", ":1.2", 3, boottime());
+	assert_int_equal(n_asked, 3);
+	assert_string_equal(asked[2], ":1.2");
+	bus_conn_identity(f->bus, ":1.2", &svc);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 1);
+	assert_int_equal(n.undecided, 0);
+	assert_int_equal(n.pidfds, 2); /* both believed */
+	assert_int_equal(f->b->usage.n[USAGE_INFLIGHT], 1);
+	bus_reply(f->bus, ":1.2", ":1.1", 3);
+	assert_int_equal(f->b->usage.n[USAGE_INFLIGHT], 0);
+	/* refused (not a timeout): opaque, never asked again */
+	bus_conn_appeared(f->bus, ":1.3", boottime());
+	bus_call(f->bus, ":1.3", ":1.2", 1, boottime());
+	assert_int_equal(n_asked, 4);
+	bus_conn_unknown(f->bus, ":1.3", -EACCES);
+	bus_call(f->bus, ":1.3", ":1.2", 2, boottime());
+	assert_int_equal(n_asked, 4);
+	bus_counts(f->bus, &n);
+	assert_int_equal(n.calls, 0);
+	assert_int_equal(bus_check(f->bus), 0);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	teardown_bus(f);
+}
+
 static void small_tables(struct broker_config *cfg)
 {
 	cfg->dbus.max_calls = 8;
@@ -432,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_user_bus_pays_from_its_owner),
 		cmocka_unit_test(test_root_bus_charges_the_matched_uid),
 		cmocka_unit_test(test_buses_share_the_global_budget),
+		cmocka_unit_test(test_lookup_asked_again),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
