@@ -7,8 +7,11 @@
  * with p50/p99 latency and sequential throughput; and the boost latency:
  * from a donor's send to the receiver's changed nice value.
  *
- *   bench-broker IMPORTANCED_BINARY [ROUNDS]
+ *   bench-broker [--pin CPU] [--quick] IMPORTANCED_BINARY [ROUNDS]
  * D-Bus peers are skipped (and said so) when their daemons are missing.
+ * --quick runs the ping-pong alone (socketpair, relay, importanced on and
+ * off), for profiling; BENCH_WRAP="strace -c -o FILE" (any command
+ * prefix) runs importanced under it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -196,6 +199,10 @@ static pid_t start_importanced(const char *bin, const char *policy)
 		/* we are the donors: the requests carry boosts, as an app's do */
 		snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
 		dup2(devnull, 2);
+		setpgid(0, 0); /* stop() ends a wrapper and the daemon together */
+		if (getenv("BENCH_WRAP"))
+			execl("/bin/sh", "sh", "-c", "exec $BENCH_WRAP \"$@\"", "sh", bin, "--socket", sock, "--backend",
+			      policy, "--donor-uid", uid, (char *)NULL);
 		execl(bin, bin, "--socket", sock, "--backend", policy, "--donor-uid", uid, (char *)NULL);
 		_exit(127);
 	}
@@ -213,7 +220,7 @@ static pid_t start_importanced(const char *bin, const char *policy)
 
 static void stop(pid_t p)
 {
-	kill(p, SIGTERM);
+	kill(-p, SIGTERM);
 	waitpid(p, NULL, 0);
 }
 
@@ -808,6 +815,7 @@ int main(int argc, char **argv)
 {
 	enum { NPEERS = 2 };
 	int pin = -1, rounds;
+	bool quick = false;
 	struct result fl[REPS], rl[REPS], imp[REPS], off[REPS], boost = { 0 };
 	struct peer peers[NPEERS] = { { .name = "dbus-daemon", .ok = true }, { .name = "dbus-broker", .ok = true } };
 	double v[REPS], imp_tp[3][REPS];
@@ -818,8 +826,14 @@ int main(int argc, char **argv)
 	 * without this VM's cross-CPU wakeup latency */
 	if ((pin = buslaunch_pin_args(&argc, &argv)) == -2)
 		return 2;
+	if (argc > 1 && !strcmp(argv[1], "--quick")) {
+		quick = true;
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench-broker [--pin CPU] IMPORTANCED [ROUNDS]\n");
+		fprintf(stderr, "usage: bench-broker [--pin CPU] [--quick] IMPORTANCED [ROUNDS]\n");
 		return 2;
 	}
 	rounds = argc > 2 ? atoi(argv[2]) : 20000;
@@ -835,6 +849,13 @@ int main(int argc, char **argv)
 		rl[r] = bench_relay(rounds);
 		imp[r] = bench_importanced(argv[1], rounds, true);
 		off[r] = bench_importanced(argv[1], rounds, false);
+		if (quick) {
+			for (int k = 0; k < NPEERS; k++) {
+				peers[k].ok = false;
+				snprintf(peers[k].why, sizeof(peers[k].why), "--quick");
+			}
+			continue;
+		}
 		imp_tp[0][r] = imp_throughput(argv[1], rounds / 2, PAIRS, false);
 		imp_tp[1][r] = imp_throughput(argv[1], rounds * 2, 1, true);
 		imp_tp[2][r] = imp_throughput(argv[1], rounds, PAIRS, true);
@@ -859,7 +880,7 @@ int main(int argc, char **argv)
 		}
 	}
 	unlink(cfg);
-	if (pin < 0)
+	if (pin < 0 && !quick)
 		boost = bench_boost_latency(argv[1], rounds / 20 > 200 ? rounds / 20 : 200);
 
 	if (pin >= 0)
@@ -902,6 +923,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (quick)
+		return 0;
 	printf("\n### Throughput\n\nRound trips per second (medians of %d): one pair one request at a time "
 	       "(the ping-pong above), %d client/server pairs at once (%d round trips each), one pair "
 	       "with %d requests in flight (%d round trips), and %d pairs with %d in flight each (%d round trips "
