@@ -140,10 +140,19 @@ static int donor_connect(uint64_t *port)
 	return fd;
 }
 
+static void exited_0(pid_t kid)
+{
+	int status;
+
+	assert_int_equal(waitpid(kid, &status, 0), kid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_handed_connection_refused(void **state)
 {
 	char cmd[64];
-	int sv[2], status, donor;
+	int sv[2], donor;
 	uint64_t port;
 	pid_t rx, kid;
 
@@ -173,9 +182,7 @@ static void test_handed_connection_refused(void **state)
 		}
 	}
 	pass_fd(sv[0], donor);
-	waitpid(kid, &status, 0);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	exited_0(kid);
 	assert_int_equal(e2e_wait_nice(rx, BOOSTED, 300), -1);
 
 	/* inherited across fork, the child then the second uid */
@@ -185,18 +192,14 @@ static void test_handed_connection_refused(void **state)
 		e2e_become(auid, agid);
 		_exit(raw_send(donor, port) == -EPERM ? 0 : 11);
 	}
-	waitpid(kid, &status, 0);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	exited_0(kid);
 	/* inherited, still root (a donor itself, but not this connection's
 	 * process) */
 	kid = e2e_fork();
 	assert_true(kid >= 0);
 	if (kid == 0)
 		_exit(raw_send(donor, port) == -EPERM ? 0 : 11);
-	waitpid(kid, &status, 0);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	exited_0(kid);
 	assert_int_equal(e2e_wait_nice(rx, BOOSTED, 300), -1);
 
 	/* the donor's own send, the same frame: boosts */
