@@ -7,8 +7,12 @@
  * with p50/p99 latency and sequential throughput; and the boost latency:
  * from a donor's send to the receiver's changed nice value.
  *
- *   bench-broker IMPORTANCED_BINARY [ROUNDS]
+ *   bench-broker [--pin CPU] [--quick] IMPORTANCED_BINARY [ROUNDS]
  * D-Bus peers are skipped (and said so) when their daemons are missing.
+ * --quick runs the ping-pong alone (socketpair, relay, importanced on and
+ * off), for profiling; BENCH_WRAP="strace -c -o FILE" (any command
+ * prefix) runs importanced under it; BENCH_VERSUS=OTHER_IMPORTANCED adds
+ * a row for another build of the daemon, run alternating with the others.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -113,9 +117,27 @@ static struct result bench_socketpair(int rounds)
 /* Three processes: client, a relay forwarding frames between two
  * socketpairs from an epoll loop (no protocol, no lookups), and server.
  * Every broker pays at least this: four socket hops and the relay's
- * wakeups. */
-static struct result bench_relay(int rounds)
+ * wakeups.  With RELAY_CREDS, the relay's sockets have SO_PASSCRED, so
+ * that the kernel attaches the sender's credentials to every frame, and
+ * the relay compares the pid in each with its peer's: what knowing the
+ * sender of every frame costs any broker.  With RELAY_PIDFD they have
+ * SO_PASSPIDFD instead: every frame comes with a pidfd of its sender,
+ * which the relay compares (its inode) with its peer's and closes. */
+enum relay_ident { RELAY_NONE, RELAY_CREDS, RELAY_PIDFD };
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+
+static struct result bench_relay(int rounds, enum relay_ident ident)
 {
+	static const char *const names[] = { "epoll relay (floor for a broker)",
+					      "epoll relay, SCM_CREDENTIALS on every frame",
+					      "epoll relay, SCM_PIDFD on every frame" };
+	bool creds = ident != RELAY_NONE;
 	int a[2], z[2];
 	char buf[128] = { 0 };
 	uint64_t *lat = calloc((size_t)rounds, sizeof(*lat)), start;
@@ -124,6 +146,12 @@ static struct result bench_relay(int rounds)
 
 	socketpair(AF_UNIX, SOCK_SEQPACKET, 0, a);
 	socketpair(AF_UNIX, SOCK_SEQPACKET, 0, z);
+	if (creds) {
+		int on = 1, opt = ident == RELAY_CREDS ? SO_PASSCRED : SO_PASSPIDFD;
+
+		setsockopt(a[1], SOL_SOCKET, opt, &on, sizeof(on));
+		setsockopt(z[0], SOL_SOCKET, opt, &on, sizeof(on));
+	}
 	srv = child();
 	if (srv == 0) {
 		for (;;) {
@@ -136,6 +164,8 @@ static struct result bench_relay(int rounds)
 	if (relay == 0) {
 		int ep = epoll_create1(0);
 		struct epoll_event e = { .events = EPOLLIN };
+		pid_t client = getppid();
+		ino_t known[2] = { 0, 0 }; /* the pidfds' inodes: client's, server's */
 
 		e.data.fd = a[1];
 		epoll_ctl(ep, EPOLL_CTL_ADD, a[1], &e);
@@ -147,10 +177,34 @@ static struct result bench_relay(int rounds)
 
 			for (int i = 0; i < k; i++) {
 				int from = ev[i].data.fd;
-				ssize_t n = recv(from, buf, sizeof(buf), MSG_DONTWAIT);
+				union {
+					struct cmsghdr align;
+					char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
+				} control;
+				struct iovec iov = { buf, sizeof(buf) };
+				struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+						     .msg_controllen = creds ? sizeof(control.buf) : 0 };
+				ssize_t n = recvmsg(from, &mh, MSG_DONTWAIT);
+				struct cmsghdr *cm = creds && n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+				struct ucred u;
 
 				if (n == 0)
 					_exit(0);
+				if (cm && cm->cmsg_type == SCM_CREDENTIALS) {
+					memcpy(&u, CMSG_DATA(cm), sizeof(u));
+					if (u.pid != (from == a[1] ? client : srv))
+						_exit(1);
+				} else if (cm && cm->cmsg_type == SCM_PIDFD) {
+					ino_t *seen = &known[from == a[1] ? 0 : 1];
+					struct stat st;
+					int pfd;
+
+					memcpy(&pfd, CMSG_DATA(cm), sizeof(pfd));
+					if (fstat(pfd, &st) < 0 || (*seen && st.st_ino != *seen))
+						_exit(1);
+					*seen = st.st_ino;
+					close(pfd);
+				}
 				if (n > 0)
 					send(from == a[1] ? z[0] : a[1], buf, (size_t)n, 0);
 			}
@@ -167,7 +221,7 @@ static struct result bench_relay(int rounds)
 		recv(a[0], buf, sizeof(buf), 0);
 		lat[i] = now_ns() - t0;
 	}
-	r = summarize("epoll relay (floor for a broker)", lat, rounds, now_ns() - start);
+	r = summarize(names[ident], lat, rounds, now_ns() - start);
 	close(a[0]);
 	kill(relay, SIGKILL);
 	kill(srv, SIGKILL);
@@ -196,6 +250,10 @@ static pid_t start_importanced(const char *bin, const char *policy)
 		/* we are the donors: the requests carry boosts, as an app's do */
 		snprintf(uid, sizeof(uid), "%u", (unsigned)getuid());
 		dup2(devnull, 2);
+		setpgid(0, 0); /* stop() ends a wrapper and the daemon together */
+		if (getenv("BENCH_WRAP"))
+			execl("/bin/sh", "sh", "-c", "exec $BENCH_WRAP \"$@\"", "sh", bin, "--socket", sock, "--backend",
+			      policy, "--donor-uid", uid, (char *)NULL);
 		execl(bin, bin, "--socket", sock, "--backend", policy, "--donor-uid", uid, (char *)NULL);
 		_exit(127);
 	}
@@ -213,7 +271,8 @@ static pid_t start_importanced(const char *bin, const char *policy)
 
 static void stop(pid_t p)
 {
-	kill(p, SIGTERM);
+	if (kill(-p, SIGTERM) < 0) /* not a group leader */
+		kill(p, SIGTERM);
 	waitpid(p, NULL, 0);
 }
 
@@ -477,6 +536,26 @@ static double imp_throughput(const char *bin, int rounds, int n, bool window)
 	return r;
 }
 
+/* BENCH_SWITCHES: the daemon's context switches so far per round trip, on
+ * stderr (voluntary: it waited; involuntary: it was preempted). */
+static void print_switches(const char *name, pid_t daemon, int rounds)
+{
+	char path[64], line[128];
+	FILE *f;
+	long v = 0, nv = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)daemon);
+	if (!(f = fopen(path, "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "voluntary_ctxt_switches: %ld", &v);
+		sscanf(line, "nonvoluntary_ctxt_switches: %ld", &nv);
+	}
+	fclose(f);
+	fprintf(stderr, "%s: the daemon's context switches per round trip: %.2f voluntary, %.2f involuntary\n", name,
+		(double)v / rounds, (double)nv / rounds);
+}
+
 static struct result bench_importanced(const char *bin, int rounds, bool donate)
 {
 	struct result r = { donate ? "importanced" : "importanced, importance off", 0, 0, 0, false };
@@ -506,6 +585,8 @@ static struct result bench_importanced(const char *bin, int rounds, bool donate)
 		lat[i] = now_ns() - t0;
 	}
 	r = summarize(r.name, lat, rounds, now_ns() - start);
+	if (getenv("BENCH_SWITCHES"))
+		print_switches(r.name, d, rounds);
 	impc_close(c);
 out:
 	kill(s, SIGKILL);
@@ -808,7 +889,9 @@ int main(int argc, char **argv)
 {
 	enum { NPEERS = 2 };
 	int pin = -1, rounds;
-	struct result fl[REPS], rl[REPS], imp[REPS], off[REPS], boost = { 0 };
+	bool quick = false;
+	const char *versus = getenv("BENCH_VERSUS");
+	struct result fl[REPS], rl[REPS], cr[REPS], pr[REPS], vs[REPS] = { 0 }, imp[REPS], off[REPS], boost = { 0 };
 	struct peer peers[NPEERS] = { { .name = "dbus-daemon", .ok = true }, { .name = "dbus-broker", .ok = true } };
 	double v[REPS], imp_tp[3][REPS];
 	char cfg[100], path[100], addr[160];
@@ -818,8 +901,14 @@ int main(int argc, char **argv)
 	 * without this VM's cross-CPU wakeup latency */
 	if ((pin = buslaunch_pin_args(&argc, &argv)) == -2)
 		return 2;
+	if (argc > 1 && !strcmp(argv[1], "--quick")) {
+		quick = true;
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: bench-broker [--pin CPU] IMPORTANCED [ROUNDS]\n");
+		fprintf(stderr, "usage: bench-broker [--pin CPU] [--quick] IMPORTANCED [ROUNDS]\n");
 		return 2;
 	}
 	rounds = argc > 2 ? atoi(argv[2]) : 20000;
@@ -832,9 +921,22 @@ int main(int argc, char **argv)
 	 * machine's wakeup latency drifts from one second to the next */
 	for (int r = 0; r < REPS; r++) {
 		fl[r] = bench_socketpair(rounds);
-		rl[r] = bench_relay(rounds);
+		rl[r] = bench_relay(rounds, RELAY_NONE);
+		cr[r] = bench_relay(rounds, RELAY_CREDS);
+		pr[r] = bench_relay(rounds, RELAY_PIDFD);
 		imp[r] = bench_importanced(argv[1], rounds, true);
 		off[r] = bench_importanced(argv[1], rounds, false);
+		if (versus) {
+			vs[r] = bench_importanced(versus, rounds, true);
+			vs[r].name = "importanced, BENCH_VERSUS";
+		}
+		if (quick) {
+			for (int k = 0; k < NPEERS; k++) {
+				peers[k].ok = false;
+				snprintf(peers[k].why, sizeof(peers[k].why), "--quick");
+			}
+			continue;
+		}
 		imp_tp[0][r] = imp_throughput(argv[1], rounds / 2, PAIRS, false);
 		imp_tp[1][r] = imp_throughput(argv[1], rounds * 2, 1, true);
 		imp_tp[2][r] = imp_throughput(argv[1], rounds, PAIRS, true);
@@ -859,7 +961,7 @@ int main(int argc, char **argv)
 		}
 	}
 	unlink(cfg);
-	if (pin < 0)
+	if (pin < 0 && !quick)
 		boost = bench_boost_latency(argv[1], rounds / 20 > 200 ? rounds / 20 : 200);
 
 	if (pin >= 0)
@@ -871,9 +973,9 @@ int main(int argc, char **argv)
 	       "| --- | ---: | ---: | ---: | ---: | ---: |\n");
 	{
 		double floor50, relay50;
-		struct result *sets[4 + NPEERS] = { fl, rl, off, imp, peers[0].pingpong, peers[1].pingpong };
-		const char *names[4 + NPEERS] = { fl[0].name, rl[0].name, off[0].name, imp[0].name, peers[0].name,
-						  peers[1].name };
+		struct result *sets[7 + NPEERS] = { fl, rl, cr, pr, off, imp, vs, peers[0].pingpong, peers[1].pingpong };
+		const char *names[7 + NPEERS] = { fl[0].name, rl[0].name, cr[0].name, pr[0].name, off[0].name,
+						  imp[0].name, vs[0].name, peers[0].name, peers[1].name };
 
 		for (int r = 0; r < REPS; r++)
 			v[r] = fl[r].p50_us;
@@ -881,11 +983,13 @@ int main(int argc, char **argv)
 		for (int r = 0; r < REPS; r++)
 			v[r] = rl[r].p50_us;
 		relay50 = median(v, REPS);
-		for (int k = 0; k < 4 + NPEERS; k++) {
+		for (int k = 0; k < 7 + NPEERS; k++) {
 			struct result m = { names[k], 0, 0, 0, true };
 
-			if (k >= 4 && !peers[k - 4].ok) {
-				printf("| %s | not run: %s | | | | |\n", names[k], peers[k - 4].why);
+			if (k == 6 && !versus)
+				continue;
+			if (k >= 7 && !peers[k - 7].ok) {
+				printf("| %s | not run: %s | | | | |\n", names[k], peers[k - 7].why);
 				continue;
 			}
 			for (int r = 0; r < REPS; r++)
@@ -902,6 +1006,8 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (quick)
+		return 0;
 	printf("\n### Throughput\n\nRound trips per second (medians of %d): one pair one request at a time "
 	       "(the ping-pong above), %d client/server pairs at once (%d round trips each), one pair "
 	       "with %d requests in flight (%d round trips), and %d pairs with %d in flight each (%d round trips "

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,13 +52,45 @@ static int on_engine_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* After every dispatch of any source (peers, buses, timers, signals):
- * whatever it did to the engine, the timer follows. */
-static int on_dispatched(sd_event_source *s, void *userdata)
+/*
+ * Before the loop waits, after whatever any source (peers, buses, timers,
+ * signals) did to the engine: the timer follows.  A prepare callback on a
+ * source that never fires, rather than a post source: a pending post
+ * source made every wakeup two epoll_wait() calls (sd-event polls once
+ * more, without waiting, before dispatching it).
+ */
+static int on_prepare(sd_event_source *s, void *userdata)
 {
 	(void)s;
 	broker_rearm_timer(userdata);
 	return 0;
+}
+
+/* the source above: a descriptor that is never ready */
+static int on_never(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	(void)s;
+	(void)fd;
+	(void)revents;
+	(void)userdata;
+	return 0;
+}
+
+/* A source that never fires and is never turned off, for on_prepare: an
+ * eventfd nobody writes, watched for no event.  (The listening socket's
+ * source is turned off while accepting pauses.) */
+static int add_prepare(struct broker *b)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), e;
+
+	if (fd < 0)
+		return -errno;
+	if ((e = sd_event_add_io(b->ev, &b->prepare_src, fd, 0, on_never, b)) < 0) {
+		close(fd);
+		return e;
+	}
+	sd_event_source_set_io_fd_own(b->prepare_src, true);
+	return sd_event_source_set_prepare(b->prepare_src, on_prepare);
 }
 
 /* The engine's policy callback: a task's boost changed. */
@@ -148,7 +181,7 @@ int broker_new(sd_event *ev, const struct broker_config *cfg, int listen_fd, str
 	if ((e = sd_event_add_io(ev, &b->listen_src, listen_fd, EPOLLIN, on_accept, b)) < 0 ||
 	    (e = sd_event_add_time(ev, &b->timer_src, CLOCK_MONOTONIC, UINT64_MAX, 1000, on_engine_timer, b)) < 0 ||
 	    (e = sd_event_add_time(ev, &b->accept_retry, CLOCK_MONOTONIC, UINT64_MAX, 10000, on_accept_retry, b)) < 0 ||
-	    (e = sd_event_add_post(ev, &b->post_src, on_dispatched, b)) < 0 ||
+	    (e = add_prepare(b)) < 0 ||
 	    (e = dbus_start(b)) < 0 || (e = unix_start(b)) < 0 || (e = foreground_bus_start(b)) < 0 ||
 	    (e = logind_start(b)) < 0)
 		goto fail;
@@ -195,7 +228,7 @@ void broker_free(struct broker *b)
 	sd_event_source_unref(b->listen_src);
 	sd_event_source_unref(b->timer_src);
 	sd_event_source_unref(b->accept_retry);
-	sd_event_source_unref(b->post_src);
+	sd_event_source_unref(b->prepare_src);
 	imp_domain_free(b->dom);
 	foreground_free(b->fg);
 	sd_event_unref(b->ev);

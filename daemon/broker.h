@@ -6,7 +6,8 @@
  * terms (tasks, ports, messages, vouchers, live donors), the one engine
  * decides who is boosted, and its policy callback hands each edge to the
  * process (process.h) and its boost backend.  After every dispatch of any
- * source the loop re-arms the engine's timer (broker_rearm_timer).
+ * source, before it waits again, the loop re-arms the engine's timer
+ * (broker_rearm_timer).
  *
  * Sources, each a module with its unit test:
  *   peer, driver, receive   importanced's own socket: connections and their
@@ -60,7 +61,7 @@ struct broker {
 	imp_domain *dom;
 	int listen_fd;
 	sd_event_source *listen_src, *timer_src, *accept_retry;
-	sd_event_source *post_src; /* after every dispatch: broker_rearm_timer */
+	sd_event_source *prepare_src; /* before every wait: broker_rearm_timer */
 	void *peers;     /* tsearch of struct peer* by id */
 	void *ports;     /* tsearch of struct port* by id */
 	void *names;     /* tsearch of struct port* by name */
@@ -103,8 +104,8 @@ void broker_free(struct broker *b);
 void broker_reload(struct broker *b, const struct broker_config *cfg);
 
 /* Keeps the loop's timer on the engine's next delayed-drop deadline.  The
- * loop calls it after every dispatch of any source (a post source), so
- * sources need not. */
+ * loop calls it before every wait, after any source's dispatch (a prepare
+ * callback), so sources need not. */
 void broker_rearm_timer(struct broker *b);
 
 /* tsearch()'s compare for the daemon's trees keyed by a uint64_t their

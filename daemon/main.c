@@ -175,7 +175,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	if ((r = sd_event_default(&ev)) < 0 || (r = broker_new(ev, &cfg, fd, &d.broker)) < 0 ||
+	/* a loop of our own, not the thread's default: sd-event checks the
+	 * default loop's thread with a gettid() at every iteration */
+	if ((r = sd_event_new(&ev)) < 0 || (r = broker_new(ev, &cfg, fd, &d.broker)) < 0 ||
 	    (r = sd_event_add_signal(ev, NULL, SIGTERM, on_stop, NULL)) < 0 ||
 	    (r = sd_event_add_signal(ev, NULL, SIGINT, on_stop, NULL)) < 0 ||
 	    (r = sd_event_add_signal(ev, NULL, SIGHUP, on_reload, &d)) < 0) {

@@ -198,19 +198,68 @@ section_broker() {
 	"$build/bench-broker" --pin 0 "$build/importanced" 20000 | sed 's/^### /#### /'
 	echo
 	cat <<'TXT'
-### System calls per round trip
+### Where a round trip's time goes
 
-These do not depend on the machine's load. `strace -c -f` over 5,000 round trips between a client and a
-server that both use `impc_send_receive()` (the daemon with `--backend none`; counted on 2026-12-07):
+Measured on 2026-12-07 on a loaded machine (load average 5-12 on 2 CPUs: six other sessions building
+and testing); the counts do not depend on the load, the times do.
 
-| process | before (6c8c132) | now |
+**System calls.** `strace -c` on the daemon over 5,000 pinned round trips
+(`BENCH_WRAP="strace -c -o FILE" bench-broker --pin 0 --quick ...`), client and server both on
+`impc_send_receive()`, and `strace -k` for where each comes from:
+
+| process | before (c95f8cd) | now |
 | --- | --- | --- |
-| client, per call | poll, sendmsg, recvmsg: 3 | sendmsg, recvmsg: 2 (a blocking call with no time limit waits in its recvmsg) |
-| server, per step of its loop | poll, sendmsg, recvmsg: 3 | sendmsg, recvmsg: 2 |
-| importanced, per round trip | epoll_wait 4, gettid 4, recvmsg 2, sendmsg 2: 12 | the same: 12 |
+| client, per call | sendmsg, recvmsg: 2 | the same: 2 (a blocking call with no time limit waits in its recvmsg) |
+| server, per step of its loop | sendmsg, recvmsg: 2 | the same: 2 |
+| importanced, per round trip | epoll_wait 4, gettid 4, recvmsg 2, sendmsg 2: 12 | epoll_wait 2, recvmsg 2, sendmsg 2: 6, what the epoll relay makes |
 
-The gettid() calls come with sd-event's loop (importanced's own code calls it once, at start, in rt.c); they
-and the epoll_wait()s are what is left to take out of the daemon's side.
+- *gettid 4:* sd-event checks at every iteration that its *default* loop runs in its thread, with a
+  `gettid()` (`sd_event_prepare`). importanced now makes its own loop (`sd_event_new`), which has no
+  such check.
+- *epoll_wait 4:* the engine's timer was re-armed by a post source. A post source is pending after
+  every dispatch, and with a source pending sd-event polls once more without waiting before it
+  dispatches it: two `epoll_wait()` per wakeup. The timer is now re-armed in a prepare callback (on an
+  eventfd nobody writes, watched for nothing), which runs before the loop waits and adds no poll.
+- *A uid past its share* (peer.c's fairness: more than 4 ms of the daemon's time in a 20 ms window) is
+  served stepped down from real time, and lifted after each turn: about 10 more system calls per frame
+  (`rt_sigprocmask` 4, `sched_setscheduler` 2, `setpriority` 2, `getpriority` 2). A pinned ping-pong
+  uses enough of the daemon to be past its share part of the time. Kept: it is what keeps one uid's
+  flood below the machine's other work (`e2e-attack`); its cost is in the figures above.
+
+**Where the CPU goes** (`perf record -g` on the daemon, pinned ping-pong): 88% in the kernel, 42% of
+it in `finish_task_switch` (the VM's context switch; the daemon makes 2 per round trip,
+`BENCH_SWITCHES=1`); importanced's own code 3.9%, libc 4.5%, libsystemd 1.7%. The credentials'
+share (`put_cmsg`) is 0.5%.
+
+**Real time.** importanced runs at SCHED_FIFO 1 by default (rt.h): a request wakes it at once, ahead
+of the client that sent it. In the same loaded runs (unpinned, alternating), `--daemon-rt-priority 0`
+gave 1.12-1.14x the relay against 1.27-1.30x with real time: what real time costs a ping-pong is
+about a tenth of a round trip, which is what it buys under load (the inversion section).
+
+### Knowing who sent each frame: what each way costs
+
+The daemon takes the connection's pid, uid and pidfd from the kernel at accept (`SO_PEERCRED`,
+`SO_PEERPIDFD`), and the sender of every frame from `SCM_CREDENTIALS` (`SO_PASSCRED`), compared
+with the connection's pid: a frame from any other process is refused (`-EPERM`), and the pidfd ends the
+connection when its process exits, before any later frame is read. The relay rows in the tables above
+measure, side by side, what the kernel charges for each way of knowing a frame's sender:
+
+| way | what it guarantees | cost, pinned p50 against the plain relay |
+| --- | --- | --- |
+| identity at accept only | nothing about later frames: a connection passed with `SCM_RIGHTS` or inherited across fork speaks with the first process's importance (`e2e-attack-handoff` fails against such a daemon) | the floor (1.00x) |
+| `SO_PASSCRED` until the handshake, then off | the same as at accept, for every frame after CONFIRM | the floor |
+| `SCM_CREDENTIALS` on every frame, a compare of the pid (kept) | a frame from another process is refused; with the pidfd's exit watch, a reused pid never speaks for a gone process | 0.94-1.07x in six runs today: not measurable beside the noise |
+| `SCM_PIDFD` on every frame (`SO_PASSPIDFD`), its inode compared | the same, without relying on the exit watch | 1.24-1.48x (2.25x in one run): a descriptor installed, checked and closed per frame |
+
+So the check stays on every frame. Side by side with a daemon built without it (the same commit,
+`BENCH_VERSUS=... bench-broker --pin 0 --quick`, four runs): 1.24-1.27x the relay with the check,
+1.16-1.36x without; no difference the runs can show. What the last round's 1.41x came from was the
+loop's extra system calls above, not the credentials.
+
+**Where this leaves the pinned target (<= 1.1x the relay):** the same quick runs put this commit's
+daemon at 1.18-1.29x the relay and `main`'s (c95f8cd, `BENCH_VERSUS`) at 1.21-1.46x, and 1.12-1.14x
+with real time off. What is left is real time's extra switches (the daemon preempts the client
+that woke it, then the client runs again to reach its read) and the step-down of a uid past its share.
 TXT
 }
 
