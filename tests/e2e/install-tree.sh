@@ -104,8 +104,15 @@ clients() { # COUNT DELAY_MS ROUND: one client per name, all at once
 	done
 	pids="$pids $cpids"
 }
+stacks() { # where each server is, when a round fails (gdb, where installed)
+	command -v gdb >/dev/null || return 0
+	for p in $spids; do
+		echo "== stack of server $p"
+		gdb -batch -ex 'thread apply all bt' -p "$p" 2>&1 | grep -E '^#|^Thread'
+	done
+}
 clients_done() { # ROUND
-	for p in $cpids; do wait "$p" || fail "a client of round $1 failed (exit status $?)"; done
+	for p in $cpids; do wait "$p" || { st=$?; stacks; fail "a client of round $1 failed (exit status $st)"; }; done
 	for n in $names; do grep -q '^ok ' "$tmp/client-$n-$1.log" || fail "client $n of round $1"; done
 }
 
