@@ -24,6 +24,8 @@ int e2e_teardown(void **state);
 uint64_t e2e_now_ms(void);
 /* user+system CPU time of pid, in ms */
 long e2e_cpu_ms(pid_t pid);
+/* How many descriptors pid has open, or -1. */
+int e2e_fd_count(pid_t pid);
 long e2e_rss_kb(pid_t pid);
 
 /* Starts importanced on a fresh socket with these extra arguments (split

@@ -22,7 +22,6 @@
  * control that shows the same path boosting where the rule allows it).
  * Needs root; skips (77) without it.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -125,22 +124,6 @@ static const char *state_dir(void)
 	snprintf(dir, sizeof(dir), "%s/state.%u", tmpdir, n++);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	return dir;
-}
-
-static int fd_count(pid_t pid)
-{
-	char path[64];
-	struct dirent *d;
-	DIR *dir;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if (!(dir = opendir(path)))
-		return -1;
-	while ((d = readdir(dir)))
-		n += d->d_name[0] != '.';
-	closedir(dir);
-	return n;
 }
 
 static impc_status engine(void)
@@ -451,7 +434,7 @@ static void test_fake_bus_silent_lookups_hold_nothing(void **state)
 	snprintf(f.report, sizeof(f.report), "%s/asked", dir);
 	snprintf(args, sizeof(args), "--state-dir %s", state_dir());
 	e2e_start_daemon(args);
-	fds0 = fd_count(e2e_daemon_pid);
+	fds0 = e2e_fd_count(e2e_daemon_pid);
 	e2e_stop_daemon();
 	fake_bus(&f, sock);
 	snprintf(args, sizeof(args), "--dbus unix:path=%s --donor-uid %u --state-dir %s", sock, (unsigned)auid,
@@ -467,7 +450,7 @@ static void test_fake_bus_silent_lookups_hold_nothing(void **state)
 		took = e2e_now_ms() - t0;
 		impc_close(c);
 		worst = took > worst ? took : worst;
-		n = fd_count(e2e_daemon_pid);
+		n = e2e_fd_count(e2e_daemon_pid);
 		fds_worst = n > fds_worst ? n : fds_worst;
 		usleep(100000);
 	}
@@ -855,7 +838,7 @@ static void test_fake_bus_claims_cost_its_owner(void **state)
 	snprintf(args, sizeof(args), "--dbus %s --state-dir %s", bus_address, state_dir());
 	e2e_start_daemon(args);
 	usleep(300000);
-	fds0 = fd_count(e2e_daemon_pid);
+	fds0 = e2e_fd_count(e2e_daemon_pid);
 	e2e_stop_daemon();
 	own = sleeper(auid, agid, 0);
 	f.fallback = (struct claim){ NULL, own, auid };
@@ -866,7 +849,7 @@ static void test_fake_bus_claims_cost_its_owner(void **state)
 		 sock, bus_address, USER_BUS_BUDGET, state_dir());
 	e2e_start_daemon(args);
 	for (int i = 0; i < 300 && claimed(f.report) < CLAIMS; i++) {
-		int n = fd_count(e2e_daemon_pid);
+		int n = e2e_fd_count(e2e_daemon_pid);
 
 		fds_worst = n > fds_worst ? n : fds_worst;
 		usleep(50000);
@@ -877,7 +860,7 @@ static void test_fake_bus_claims_cost_its_owner(void **state)
 	root_calls("org.importance.Victim");
 	assert_true(e2e_wait_nice(victim, BOOST_NICE, POSITIVE_MS) >= 0);
 	for (int i = 0; i < 10; i++) {
-		int n = fd_count(e2e_daemon_pid);
+		int n = e2e_fd_count(e2e_daemon_pid);
 
 		fds_worst = n > fds_worst ? n : fds_worst;
 		usleep(50000);

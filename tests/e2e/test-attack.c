@@ -8,7 +8,6 @@
  * shows (nice values, the daemon's CPU time and memory) and on what the
  * daemon answers.  Needs root; skips (77) without it.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -754,24 +753,6 @@ static int hold_raw(void *arg)
 	return 0;
 }
 
-/* How many descriptors a process has open. */
-static int open_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *d;
-	DIR *dir;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if (!(dir = opendir(path)))
-		return -1;
-	while ((d = readdir(dir)))
-		if (d->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n;
-}
-
 static void test_fd_exhaustion_no_spin(void **state)
 {
 	struct rlimit low;
@@ -783,7 +764,7 @@ static void test_fd_exhaustion_no_spin(void **state)
 	e2e_start_daemon("");
 	/* room for a few clients past what the daemon holds at rest (its
 	 * listening socket, timers, BPF maps and links) */
-	assert_true((base = open_fds(e2e_daemon_pid)) > 0);
+	assert_true((base = e2e_fd_count(e2e_daemon_pid)) > 0);
 	low.rlim_cur = low.rlim_max = (rlim_t)base + 8;
 	assert_int_equal(prlimit(e2e_daemon_pid, RLIMIT_NOFILE, &low, NULL), 0);
 	pid = e2e_fork();
@@ -1034,22 +1015,6 @@ static int fd_flood(void *arg)
 	return 0;
 }
 
-static int count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if (!(d = opendir(path)))
-		return -1;
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static void test_fds_in_unread_replies(void **state)
 {
 	int most = 0, status;
@@ -1064,7 +1029,7 @@ static void test_fds_in_unread_replies(void **state)
 		_exit(fd_flood(NULL));
 	}
 	for (int i = 0; i < 100; i++) {
-		int n = count_fds(e2e_daemon_pid);
+		int n = e2e_fd_count(e2e_daemon_pid);
 
 		if (n > most)
 			most = n;
