@@ -40,6 +40,9 @@
 
 #include "backend-internal.h"
 
+/* A receiver's leaf: its pid and start time (made at a boost, swept at start). */
+#define LEAF_NAME "importanced-%d-%llu"
+
 /* Whether the mount is the one kind wants, from a mountinfo line. */
 static bool mount_matches(const char *line, enum backend_kind kind)
 {
@@ -214,7 +217,7 @@ unsigned bk_cgroup_sweep(const struct backend_config *cfg)
 		char path[1024], tail;
 		int pid;
 
-		if (e->d_type != DT_DIR || sscanf(e->d_name, "importanced-%d-%llu%c", &pid, &start, &tail) != 2 ||
+		if (e->d_type != DT_DIR || sscanf(e->d_name, LEAF_NAME "%c", &pid, &start, &tail) != 2 ||
 		    pid <= 0)
 			continue;
 		if (bk_start_time(pid, pid, &now) == 0 && now == start)
@@ -378,7 +381,7 @@ static int move_into_leaf(const struct backend_config *cfg, struct backend_targe
 	int r;
 
 	if (!t->cgroup_leaf[0])
-		snprintf(t->cgroup_leaf, sizeof(t->cgroup_leaf), "%s/importanced-%d-%llu", root_of(cfg), (int)t->pid,
+		snprintf(t->cgroup_leaf, sizeof(t->cgroup_leaf), "%s/" LEAF_NAME, root_of(cfg), (int)t->pid,
 			 (unsigned long long)t->start);
 	if (mkdir(t->cgroup_leaf, 0755) < 0 && errno != EEXIST) {
 		r = -errno;
