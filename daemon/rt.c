@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -235,11 +236,20 @@ void rt_background(bool on)
 
 	if (rt.priority <= 0 || rt.background == on)
 		return;
+	/*
+	 * The flag first, where the handlers see it; then the common case, a
+	 * flip that changes nothing (already down, or down for the budget and
+	 * lifted by the window's end), returns without touching the signal
+	 * mask: the broker flips it on every uid it serves past its share.
+	 */
+	rt.background = on;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (on ? rt.down : (!rt.down || rt.exhausted))
+		return;
 	sigemptyset(&block);
 	sigaddset(&block, SIGXCPU);
 	sigaddset(&block, SIGALRM);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	rt.background = on;
 	if (on)
 		step_down();
 	else if (!rt.exhausted)
