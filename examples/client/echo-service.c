@@ -45,8 +45,15 @@ static void answer(struct echo_service *s, size_t i, impc_message *m)
 	s->served++;
 	e = impc_send_receive_async(s->c, m->reply_port ? &reply : NULL, m->voucher, s->ports[i], IMPC_RECV_VOUCHER,
 				    (void *)i);
-	if (e < 0)
+	if (e < 0) {
+		/* nothing was submitted: the voucher is still ours and the port
+		 * has no receive waiting; give the one back, re-arm the other */
 		fprintf(stderr, "echo: cannot answer on %s: %s\n", s->names[i], strerror(-e));
+		if (m->voucher)
+			impc_voucher_release(s->c, m->voucher);
+		if ((e = impc_receive_async(s->c, s->ports[i], IMPC_RECV_VOUCHER, (void *)i)) < 0)
+			fprintf(stderr, "echo: cannot wait on %s: %s\n", s->names[i], strerror(-e));
+	}
 	impc_message_clear(m);
 }
 
@@ -69,7 +76,9 @@ void echo_service_ready(impc *c, void *userdata)
 			printf("peer-gone %s\n", s->names[i]);
 		} else if (done.status != -ECONNRESET) {
 			fprintf(stderr, "echo: %s: %s\n", s->names[i], strerror(-done.status));
-			continue;
+			/* a failed answer's send ended it before its receive */
+			if (done.kind != IMPC_OP_SEND_RECEIVE || done.status == -ECANCELED)
+				continue;
 		}
 		/* after -ECONNRESET this waits from the reconnect on */
 		impc_receive_async(c, s->ports[i], IMPC_RECV_VOUCHER, (void *)i);
