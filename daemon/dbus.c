@@ -13,6 +13,7 @@
 #include "broker.h"
 #include "bus.h"
 #include "dbus.h"
+#include "rt.h"
 
 /* the longest bus name the specification allows */
 #define MAX_NAME 255
@@ -355,6 +356,7 @@ static enum drained monitor_drain(struct dbus_bus *w)
 	int r = 0;
 
 	w->batch_since = boottime_usec();
+	rt_bus_read();
 	while (budget-- && (r = sd_bus_process(w->monitor, NULL)) > 0)
 		read = true;
 	batch_run(w);

@@ -32,9 +32,13 @@ static struct {
 	timer_t spent;          /* on the loop thread's CPU clock: the budget is spent */
 	timer_t window;         /* on CLOCK_MONOTONIC: the window ends */
 	bool ticking;           /* the window timer runs (the loop is busy) */
-	bool down;              /* stepped down: for either reason below */
+	/* what is asked for */
 	bool exhausted;         /* the window's budget is spent */
+	bool bus_read;          /* the loop read a bus monitor in this window (rt_bus_read) */
 	bool background;        /* serving a uid past its share (rt_background) */
+	/* what is applied */
+	bool down;              /* at SCHED_OTHER */
+	bool lowered;           /* at nice 19 (and the autogroup too, when ours) */
 	unsigned long long cpu_at_window; /* the loop's CPU time when the window began */
 	int nice_saved, autogroup_saved;
 	int autogroup_fd;       /* /proc/self/autogroup when the daemon leads a session; else -1 */
@@ -98,36 +102,56 @@ static void set_autogroup_nice(int v)
 	}
 }
 
-static void step_down(void)
+/* Off real time: for the rest of a spent window, or while a uid past its
+ * share is served. */
+static bool want_down(void)
 {
-	struct sched_param sp = { .sched_priority = 0 };
-
-	if (rt.down)
-		return;
-	sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &sp);
-	errno = 0;
-	rt.nice_saved = getpriority(PRIO_PROCESS, 0);
-	if (errno == 0)
-		setpriority(PRIO_PROCESS, 0, BACKGROUND_NICE);
-	if (rt.autogroup_fd >= 0 && (rt.autogroup_saved = autogroup_nice()) != -100)
-		set_autogroup_nice(BACKGROUND_NICE);
-	rt.down = true;
+	return rt.exhausted || rt.background;
 }
 
-/* Back up; a nice value that is no longer the one we set is someone else's. */
-static void lift(void)
+/* Below everything else, unless the window went on reading a bus
+ * monitor (rt.h). */
+static bool want_lowered(void)
 {
-	struct sched_param sp = { .sched_priority = rt.priority };
+	return rt.background || (rt.exhausted && !rt.bus_read);
+}
 
-	if (!rt.down)
-		return;
-	errno = 0;
-	if (getpriority(PRIO_PROCESS, 0) == BACKGROUND_NICE && errno == 0)
-		setpriority(PRIO_PROCESS, 0, rt.nice_saved);
-	if (rt.autogroup_fd >= 0 && rt.autogroup_saved != -100 && autogroup_nice() == BACKGROUND_NICE)
-		set_autogroup_nice(rt.autogroup_saved);
-	sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp);
-	rt.down = false;
+static bool applied(void)
+{
+	return rt.down == want_down() && rt.lowered == want_lowered();
+}
+
+/* Makes what is applied what is asked for.  A nice value that is no
+ * longer the one we set is someone else's, and kept. */
+static void apply(void)
+{
+	struct sched_param other = { .sched_priority = 0 }, fifo = { .sched_priority = rt.priority };
+
+	if (want_down() && !rt.down) {
+		sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &other);
+		rt.down = true;
+	}
+	if (want_lowered() && !rt.lowered) {
+		errno = 0;
+		rt.nice_saved = getpriority(PRIO_PROCESS, 0);
+		if (errno == 0)
+			setpriority(PRIO_PROCESS, 0, BACKGROUND_NICE);
+		if (rt.autogroup_fd >= 0 && (rt.autogroup_saved = autogroup_nice()) != -100)
+			set_autogroup_nice(BACKGROUND_NICE);
+		rt.lowered = true;
+	}
+	if (!want_lowered() && rt.lowered) {
+		errno = 0;
+		if (getpriority(PRIO_PROCESS, 0) == BACKGROUND_NICE && errno == 0)
+			setpriority(PRIO_PROCESS, 0, rt.nice_saved);
+		if (rt.autogroup_fd >= 0 && rt.autogroup_saved != -100 && autogroup_nice() == BACKGROUND_NICE)
+			set_autogroup_nice(rt.autogroup_saved);
+		rt.lowered = false;
+	}
+	if (!want_down() && rt.down) {
+		sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &fifo);
+		rt.down = false;
+	}
 }
 
 /* The budget is spent (the CPU timer, or the kernel's RLIMIT_RTTIME).
@@ -145,7 +169,7 @@ static void on_spent(int sig)
 		arm(rt.spent, rt.budget_ns - rt.budget_ns / 4, 0);
 	} else {
 		rt.exhausted = true;
-		step_down();
+		apply();
 	}
 	errno = saved;
 }
@@ -159,8 +183,8 @@ static void on_window(int sig)
 
 	(void)sig;
 	rt.exhausted = false;
-	if (!rt.background)
-		lift();
+	rt.bus_read = false;
+	apply();
 	rt.cpu_at_window = now;
 	if (used < rt.budget_ns / 16) {
 		rt.ticking = false;
@@ -239,20 +263,32 @@ void rt_background(bool on)
 	/*
 	 * The flag first, where the handlers see it; then the common case, a
 	 * flip that changes nothing (already down, or down for the budget and
-	 * lifted by the window's end), returns without touching the signal
-	 * mask: the broker flips it on every uid it serves past its share.
+	 * lifted at the window's end), returns without touching the signal
+	 * mask: the broker flips it on every read for a uid past its share.
 	 */
 	rt.background = on;
 	atomic_signal_fence(memory_order_seq_cst);
-	if (on ? rt.down : (!rt.down || rt.exhausted))
+	if (applied())
 		return;
 	sigemptyset(&block);
 	sigaddset(&block, SIGXCPU);
 	sigaddset(&block, SIGALRM);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	if (on)
-		step_down();
-	else if (!rt.exhausted)
-		lift();
+	apply();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+void rt_bus_read(void)
+{
+	sigset_t block, old;
+
+	if (rt.priority <= 0 || rt.bus_read)
+		return;
+	sigemptyset(&block);
+	sigaddset(&block, SIGXCPU);
+	sigaddset(&block, SIGALRM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	rt.bus_read = true;
+	apply();
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }

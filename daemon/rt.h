@@ -13,6 +13,14 @@
  * nice 19 gets beside it.  RLIMIT_RTTIME (the budget without sleeping)
  * stays as the kernel's backstop.
  *
+ * One exception: in a window in which the loop read a bus monitor
+ * (rt_bus_read), a spent budget steps down to SCHED_OTHER at the daemon's
+ * own nice, not to nice 19.  What a monitor carries is everyone's traffic
+ * on the bus, routed by a bus that runs at an ordinary nice itself; read
+ * at nice 19 on a loaded machine, the monitor falls behind the bus by
+ * seconds (until the bus drops it), and every D-Bus boost with it.
+ * Stepped aside, the daemon competes as any process of its nice does.
+ *
  * Accounting costs nothing per request: a POSIX timer on the loop
  * thread's CPU clock fires when the budget is spent, and a wall-clock
  * timer ends the window.  An idle daemon has no timer running: the
@@ -42,5 +50,10 @@ int rt_start(int priority, unsigned long budget_us, unsigned long window_us, cha
 /* The loop serves a uid past its share (on), or is done with it (off):
  * stepped down meanwhile, whatever the budget.  Cheap when unchanged. */
 void rt_background(bool on);
+
+/* The loop reads a bus monitor: until the window ends, a spent budget
+ * steps down to SCHED_OTHER, not to nice 19.  Cheap after the window's
+ * first call. */
+void rt_bus_read(void);
 
 #endif

@@ -10,10 +10,12 @@
  *   test-dbus service ADDRESS NAME     (a service; used by the tests)
  *   test-dbus flood ADDRESS NAME N     (a donor's calls and name churn)
  *   test-dbus echo SOCKET              (an importanced receiver, as nobody)
+ *   test-dbus traffic ADDRESS          (GetId calls for ever, as nobody)
  */
 #include <errno.h>
 #include <grp.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +191,20 @@ static int echo_main(const char *sock)
 		if (impc_send_receive(c, &reply, release, port, -1, IMPC_RECV_VOUCHER, &m) < 0)
 			return 0;
 	}
+}
+
+/* Traffic on the bus, as nobody: the driver asked GetId, one call at a
+ * time, for ever; every call and reply is copied to importanced. */
+static int traffic_main(const char *address)
+{
+	sd_bus *bus;
+
+	if (setresuid(NOBODY, NOBODY, NOBODY) < 0 || !(bus = buslaunch_connect(address)))
+		return 1;
+	while (sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetId",
+				  NULL, NULL, "") >= 0)
+		;
+	return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -921,6 +937,48 @@ static void test_stalled_bus_stalls_no_client(void **state)
 	assert_int_equal(start_importanced(w, NULL), 0);
 }
 
+/*
+ * A busy bus: reading the monitor spends importanced's real-time budget
+ * in every window.  Spent on the bus, it steps aside to SCHED_OTHER at its
+ * own nice, never to nice 19 (where, on a loaded machine, it falls behind
+ * the bus by seconds: rt.h); once the traffic stops, it has caught up.
+ */
+static void test_busy_bus_steps_aside(void **state)
+{
+	struct world *w = world_of(state);
+	char *argv[] = { (char *)self_exe, "traffic", w->address, NULL };
+	pid_t s = start_service(w, "org.importance.A"), traffic[2], c;
+	int aside = 0, lowered = 0, samples = 0;
+
+	for (int i = 0; i < 2; i++)
+		traffic[i] = spawn(argv, 0);
+	for (uint64_t end = now_us() + 1500000; now_us() < end; samples++) {
+		int policy = sched_getscheduler(w->imp_pid), nice;
+
+		errno = 0;
+		nice = getpriority(PRIO_PROCESS, (id_t)w->imp_pid);
+		assert_true(policy >= 0 && errno == 0);
+		if ((policy & ~SCHED_RESET_ON_FORK) == SCHED_OTHER)
+			aside++;
+		if (nice == 19)
+			lowered++;
+		usleep(1000);
+	}
+	fprintf(stderr, "test-dbus: %s: busy bus: importanced off real time in %d of %d samples, at nice 19 in %d\n",
+		w->kind, aside, samples, lowered);
+	assert_true(aside > 0);
+	assert_int_equal(lowered, 0);
+	for (int i = 0; i < 2; i++)
+		reap(traffic[i], SIGKILL);
+	/* the watcher caught up: a donor's call boosts */
+	c = busctl_work(w, "org.importance.A", "1500", 0);
+	assert_true(reaches_nice(s, BOOST_NICE, 2000));
+	assert_int_equal(wait_exit(c, 5000), 0);
+	assert_true(reaches_nice(s, SERVICE_NICE, 1000));
+	reap(s, SIGTERM);
+	assert_engine_idle(w, true);
+}
+
 #define WORLD_TESTS(w)                                                                        \
 	cmocka_unit_test_prestate_setup_teardown(test_busctl_boosts_while_pending, NULL, kill_kids, w),  \
 	cmocka_unit_test_prestate_setup_teardown(test_gdbus_boosts_while_pending, NULL, kill_kids, w),   \
@@ -933,6 +991,7 @@ static void test_stalled_bus_stalls_no_client(void **state)
 	cmocka_unit_test_prestate_setup_teardown(test_flood_leaves_nothing, NULL, kill_kids, w),             \
 	cmocka_unit_test_prestate_setup_teardown(test_receiver_rules_and_bounds, NULL, kill_kids, w),        \
 	cmocka_unit_test_prestate_setup_teardown(test_user_bus_believes_only_its_user, NULL, kill_kids, w),     \
+	cmocka_unit_test_prestate_setup_teardown(test_busy_bus_steps_aside, NULL, kill_kids, w),             \
 	cmocka_unit_test_prestate_setup_teardown(test_stalled_bus_stalls_no_client, NULL, continue_bus, w)
 
 int main(int argc, char **argv)
@@ -947,6 +1006,8 @@ int main(int argc, char **argv)
 		return flood_main(argv[2], argv[3], (unsigned)atoi(argv[4]));
 	if (argc >= 3 && !strcmp(argv[1], "echo"))
 		return echo_main(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "traffic"))
+		return traffic_main(argv[2]);
 	if (argc < 2) {
 		fprintf(stderr, "usage: test-dbus IMPORTANCED [DBUS_BROKER_ROOT]\n");
 		return 2;
