@@ -61,15 +61,16 @@ test-tsan: deps
 FUZZ_RUNS ?= 30000
 fuzz-build: deps
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DIMP_FUZZ=ON -DIMP_SANITIZE=ON -DIMP_TESTS=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-scenario fuzz-api fuzz-broker fuzz-dbus fuzz-client
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-scenario fuzz-api fuzz-broker fuzz-dbus fuzz-wire fuzz-client
 	@rm -rf $(FUZZ_BUILD)/corpus && mkdir -p $(FUZZ_BUILD)/corpus/scenario $(FUZZ_BUILD)/corpus/api $(FUZZ_BUILD)/corpus/broker \
-		$(FUZZ_BUILD)/corpus/dbus $(FUZZ_BUILD)/corpus/client
+		$(FUZZ_BUILD)/corpus/dbus $(FUZZ_BUILD)/corpus/wire $(FUZZ_BUILD)/corpus/client
 
 FUZZ_SCENARIO_ARGS = $(FUZZ_BUILD)/corpus/scenario fuzz/corpus/scenario \
 	tests/conformance/cases -dict=fuzz/scenario.dict -max_len=4096
 FUZZ_API_ARGS = $(FUZZ_BUILD)/corpus/api fuzz/corpus/api
 FUZZ_BROKER_ARGS = $(FUZZ_BUILD)/corpus/broker fuzz/corpus/broker -max_len=8192
 FUZZ_DBUS_ARGS = $(FUZZ_BUILD)/corpus/dbus fuzz/corpus/dbus -max_len=2048
+FUZZ_WIRE_ARGS = $(FUZZ_BUILD)/corpus/wire fuzz/corpus/wire -max_len=8192
 FUZZ_CLIENT_ARGS = $(FUZZ_BUILD)/corpus/client fuzz/corpus/client -max_len=2048
 
 test-fuzz: fuzz-build
@@ -77,6 +78,7 @@ test-fuzz: fuzz-build
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_API_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BROKER_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-dbus $(FUZZ_DBUS_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-wire $(FUZZ_WIRE_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-client $(FUZZ_CLIENT_ARGS) -seed=1 -runs=$(FUZZ_RUNS)
 
 fuzz: fuzz-build
@@ -84,6 +86,7 @@ fuzz: fuzz-build
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-api $(FUZZ_API_ARGS) -max_total_time=$(FUZZ_SECONDS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-broker $(FUZZ_BROKER_ARGS) -max_total_time=$(FUZZ_SECONDS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-dbus $(FUZZ_DBUS_ARGS) -max_total_time=$(FUZZ_SECONDS)
+	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-wire $(FUZZ_WIRE_ARGS) -max_total_time=$(FUZZ_SECONDS)
 	sh fuzz/run.sh $(FUZZ_BUILD)/fuzz-client $(FUZZ_CLIENT_ARGS) -max_total_time=$(FUZZ_SECONDS)
 
 # Benchmarks from an optimized (-O3 -flto) build; writes docs/bench.md

@@ -12,6 +12,7 @@
 
 #include "broker.h"
 #include "bus.h"
+#include "dbus-wire.h"
 #include "dbus.h"
 #include "rt.h"
 
@@ -21,8 +22,10 @@
 #define RETRY_USEC (2 * 1000 * 1000)
 /* a look-up the bus does not answer in this time is taken as unknown */
 #define LOOKUP_USEC (500 * 1000)
-/* messages read from the monitor before they are handled together */
-#define BATCH_MAX 256
+/* messages handled together at most (dbus_handle_batch) */
+#define BATCH_MAX DBUS_WIRE_BATCH
+/* reads of the monitor before the loop's other work has its turn */
+#define DRAIN_READS 4
 /* reads of a window of dbus-batch-usec made as soon as there is something */
 #define DBUS_PROMPT_READS 2
 
@@ -36,8 +39,7 @@ struct dbus_bus {
 	uid_t owner;           /* the bus's owner, given to the model once monitoring */
 	sd_event_source *retry_src;
 	sd_event_source *monitor_io, *batch_timer; /* reading the monitor (see monitor_drain) */
-	sd_bus_message *batch[BATCH_MAX];          /* read, not handled yet */
-	size_t n_batch;
+	struct dbus_wire in;  /* the monitor's bytes read, cut into messages */
 	uint64_t batch_since; /* CLOCK_BOOTTIME usec: the read being handled began */
 	uint64_t window_start; /* CLOCK_MONOTONIC usec: the window of prompt reads */
 	unsigned prompt_reads; /* of that window */
@@ -294,39 +296,6 @@ static const struct bus_ops driver_ops = { resolve, resolve_name };
 
 static void watch_schedule_retry(struct dbus_bus *w, uint64_t usec);
 
-/* Handles the messages read so far, in order, and lets them go. */
-static void batch_run(struct dbus_bus *w)
-{
-	struct dbus_event evs[BATCH_MAX];
-	size_t n = 0;
-
-	for (size_t i = 0; i < w->n_batch; i++)
-		if (dbus_event_from_message(w->batch[i], &evs[n]) == 0)
-			n++;
-	dbus_handle_batch(w->model, evs, n, w->batch_since);
-	for (size_t i = 0; i < w->n_batch; i++)
-		sd_bus_message_unref(w->batch[i]);
-	w->n_batch = 0;
-}
-
-static int on_monitored(sd_bus_message *m, void *userdata, sd_bus_error *err)
-{
-	struct dbus_bus *w = userdata;
-
-	(void)err;
-	if (sd_bus_message_is_signal(m, "org.freedesktop.DBus.Local", "Disconnected") > 0) {
-		fprintf(stderr, "importanced: dbus %s: disconnected: every call's boost is dropped\n", bus_where(w->model));
-		watch_schedule_retry(w, 0);
-		return 1;
-	}
-	if (w->n_batch == BATCH_MAX)
-		batch_run(w);
-	w->batch[w->n_batch++] = sd_bus_message_ref(m);
-	/* handled: sd-bus would otherwise answer the method calls it sees with
-	 * errors of its own, and a monitor that sends is disconnected */
-	return 1;
-}
-
 /* Reading the monitor.  Every message the bus routes is copied to us, and
  * waking for each one would cost the bus's callers more than the rest of
  * our work (a context switch per message on a busy CPU).  So the monitor
@@ -344,28 +313,57 @@ static int on_monitored(sd_bus_message *m, void *userdata, sd_bus_error *err)
  * most a window after the bus routed it.  With dbus-batch-usec 0 each
  * message is handled as it comes.  A batch's messages are taken as seen
  * when the read began (for the model's first appearances: at most a
- * window after they were). */
+ * window after they were).  A read takes all the socket holds, up to
+ * DBUS_WIRE_IN bytes, cut into messages by dbus-wire.h: a system call for
+ * hundreds of messages on a busy bus, where sd-bus makes two for each. */
 
 /* what a read of the monitor found */
 enum drained { DRAINED_NOTHING, DRAINED_SOME, DRAINED_MORE /* read again at once */, DRAINED_LOST };
 
+static void monitor_lost(struct dbus_bus *w, const char *why)
+{
+	fprintf(stderr, "importanced: dbus %s: %s: every call's boost is dropped\n", bus_where(w->model), why);
+	watch_schedule_retry(w, 0);
+}
+
+static void on_batch(void *ctx, const struct dbus_event *evs, size_t n)
+{
+	struct dbus_bus *w = ctx;
+
+	dbus_handle_batch(w->model, evs, n, w->batch_since);
+}
+
+/* Reads the monitor in bulk: up to DRAIN_READS reads, each cut into
+ * messages and handled. */
 static enum drained monitor_drain(struct dbus_bus *w)
 {
-	unsigned budget = 4 * BATCH_MAX;
+	int fd = sd_bus_get_fd(w->monitor);
 	bool read = false;
-	int r = 0;
 
 	w->batch_since = boottime_usec();
 	rt_bus_read();
-	while (budget-- && (r = sd_bus_process(w->monitor, NULL)) > 0)
+	for (int i = 0; i < DRAIN_READS; i++) {
+		size_t room;
+		uint8_t *to = dbus_wire_room(&w->in, &room);
+		ssize_t got = recv(fd, to, room, MSG_DONTWAIT);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return read ? DRAINED_SOME : DRAINED_NOTHING;
+		if (got <= 0) {
+			monitor_lost(w, got ? strerror(errno) : "disconnected");
+			return DRAINED_LOST;
+		}
 		read = true;
-	batch_run(w);
-	w->batch_since = 0;
-	if (r < 0) {
-		watch_schedule_retry(w, 0);
-		return DRAINED_LOST;
+		if (dbus_wire_feed(&w->in, (size_t)got, on_batch, w) < 0) {
+			monitor_lost(w, "a message it routed is not D-Bus");
+			return DRAINED_LOST;
+		}
+		if ((size_t)got < room)
+			return DRAINED_SOME; /* the socket is empty */
 	}
-	return r > 0 ? DRAINED_MORE : read ? DRAINED_SOME : DRAINED_NOTHING;
+	return DRAINED_MORE;
 }
 
 /* After a read: read again at once when more is buffered; watched (quiet)
@@ -438,9 +436,7 @@ static void watch_close(struct dbus_bus *w)
 {
 	struct lookup *l;
 
-	for (size_t i = 0; i < w->n_batch; i++)
-		sd_bus_message_unref(w->batch[i]);
-	w->n_batch = 0;
+	dbus_wire_reset(&w->in);
 	bus_attached(w->model, (uid_t)-1, boottime_usec()); /* everything known goes */
 	while ((l = TAILQ_FIRST(&w->queued))) {
 		TAILQ_REMOVE(&w->queued, l, link);
@@ -467,12 +463,17 @@ static void watch_failed(struct dbus_bus *w, int r, const char *message)
 	w->warned = true;
 }
 
-/* BecomeMonitor's answer: from now the monitor is read by monitor_drain
- * (it only ever reads), no longer driven by sd-bus on the loop. */
+/* BecomeMonitor's answer: from now the monitor's socket is read by
+ * monitor_drain (it only ever reads), no longer by sd-bus.  sd-bus reads a
+ * message's bytes and no further once authenticated, and the bus routes
+ * nothing to a monitor before this answer: what follows it on the socket
+ * is all still there (and were sd-bus ever to have read on, the watcher
+ * says so and starts again). */
 static int on_became_monitor(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
 	struct dbus_bus *w = userdata;
 	const char *where = bus_where(w->model);
+	uint64_t queued = 0;
 	int r;
 
 	(void)ret_error;
@@ -481,7 +482,9 @@ static int on_became_monitor(sd_bus_message *m, void *userdata, sd_bus_error *re
 		watch_schedule_retry(w, RETRY_USEC);
 		return 1;
 	}
-	if ((r = sd_bus_detach_event(w->monitor)) < 0 || (r = sd_bus_add_filter(w->monitor, NULL, on_monitored, w)) < 0 ||
+	if ((r = sd_bus_get_n_queued_read(w->monitor, &queued)) >= 0 && queued)
+		r = -EPROTO;
+	if (r < 0 || (r = sd_bus_detach_event(w->monitor)) < 0 ||
 	    (r = sd_event_add_io(w->b->ev, &w->monitor_io, sd_bus_get_fd(w->monitor), EPOLLIN, on_monitor_readable,
 				 w)) < 0 ||
 	    /* accuracy 1 us: sd-event would otherwise let it slip by up to 250 ms */
@@ -490,8 +493,8 @@ static int on_became_monitor(sd_bus_message *m, void *userdata, sd_bus_error *re
 		watch_schedule_retry(w, RETRY_USEC);
 		return 1;
 	}
-	/* what came with BecomeMonitor's reply is already buffered: the batch
-	 * timer, made enabled for time 0, reads it in the next iteration */
+	/* the batch timer, made enabled for time 0, reads in the next
+	 * iteration what came right after the answer */
 	bus_attached(w->model, w->owner, boottime_usec());
 	if (w->owner == (uid_t)-1)
 		fprintf(stderr, "importanced: dbus %s: monitoring; its owner cannot be told: nobody on it is believed\n",
