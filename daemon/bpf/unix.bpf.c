@@ -28,14 +28,15 @@
  * reader).  Only readers that may be receivers leave the mark (a
  * receiver uid's, or anyone's when the daemon has receiver rules the
  * kernel cannot decide: executable, cgroup, path); every other read of a
- * Unix socket costs one look-up.
+ * Unix socket costs a look at a filter (below).
  *
- * An end is known by its struct sock's address (a client's data can
- * arrive before the server accepts, when the end has no socket and no
+ * An end is known by its struct sock's address (end_id: a client's data
+ * can arrive before the server accepts, when the end has no socket and no
  * inode yet); the map keeps with it the inode of the socket that sent,
  * and an event is believed only when that is still the end's peer, so a
  * freed struct sock reused by another connection is not taken for the one
- * that was watched.  Everything else costs a few map look-ups.  A full
+ * that was watched.  Everything else costs a few looks at the filters in
+ * front of the maps (unix.h), no map look-up but on a collision.  A full
  * ring buffer is counted (UNIX_STAT_LOST): the daemon then drops what it
  * cannot trust.
  */
@@ -462,7 +463,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 		/* Who read, then the barrier, then whether a send marked it:
 		 * only a reader that may be a receiver is recorded (its uid is
 		 * a receiver's, or rules the kernel cannot decide are there);
-		 * the reads of everyone else cost this look-up. */
+		 * the reads of everyone else cost the look at its filter. */
 		struct task_struct *me = bpf_get_current_task_btf();
 		__u32 uid = me->cred->euid.val;
 
