@@ -41,7 +41,7 @@ struct unix_tracer {
 
 /* The filters in front of the maps (bpf/unix.h) are the kernel half's
  * .bss, mapped here: the kernel reads them as they are written, and
- * writes the senders' counts too, so every write is atomic. */
+ * writes the counts of conns and senders too, so every write is atomic. */
 
 static void bit_set(unsigned long long *bits, uint64_t hash)
 {

@@ -363,7 +363,7 @@ int BPF_PROG(on_ready, struct sock *sk)
 	if (type == SOCK_STREAM && queued > 1 && watched(sk, end))
 		return 0;
 	t = bpf_get_current_task_btf();
-	tgid = bpf_get_current_pid_tgid() >> 32;
+	tgid = t->tgid; /* a load, not bpf_get_current_pid_tgid()'s call */
 
 	/* An answer from a watched receiving end; read: nothing is queued on
 	 * it (the request was consumed, maybe by a read the tracepoint does not
@@ -449,6 +449,7 @@ int BPF_PROG(on_ready, struct sock *sk)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 {
+	struct task_struct *me;
 	struct unix_event *e;
 	__u64 end;
 	__u32 f;
@@ -459,19 +460,19 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 	if (!(f & UNIX_CFG_ON) || (fl & 2 /* MSG_PEEK */))
 		return 0;
 	end = end_id(sk);
+	me = bpf_get_current_task_btf();
 	if (ret > 0) {
 		/* Who read, then the barrier, then whether a send marked it:
 		 * only a reader that may be a receiver is recorded (its uid is
 		 * a receiver's, or rules the kernel cannot decide are there);
 		 * the reads of everyone else cost the look at its filter. */
-		struct task_struct *me = bpf_get_current_task_btf();
 		__u32 uid = me->cred->euid.val;
 
 		if ((f & UNIX_CFG_ANY_PEER) || receiver_uid(uid)) {
 			struct unix_reader *rd = bpf_sk_storage_get(&readers, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 
 			if (rd) {
-				rd->tgid = bpf_get_current_pid_tgid() >> 32;
+				rd->tgid = me->tgid;
 				rd->uid = uid;
 				rd->start = me->group_leader->start_boottime;
 				__sync_fetch_and_add(&rd->reads, 1);
@@ -485,7 +486,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 	 * the daemon, which decides, takes that back if it is no boosted
 	 * reader. */
 	if (ret > 0) {
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		__u32 tgid = me->tgid;
 		__u32 *n = &filters.senders[unix_filter_slot(tgid)];
 		__u8 one = 1;
 
@@ -496,7 +497,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 				__sync_fetch_and_add(n, -1);
 		}
 	}
-	if (!(e = reserve(UNIX_EV_RECV, bpf_get_current_task_btf(), false)))
+	if (!(e = reserve(UNIX_EV_RECV, me, false)))
 		return 0;
 	e->ret = ret;
 	e->end = end;
