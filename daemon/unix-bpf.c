@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "broker.h"
+#include "bpf/unix.h"
 #include "unix-bpf.h"
 #include "unix.bpf.skel.h"
 #include "unix.h"
@@ -38,35 +39,75 @@ struct unix_tracer {
 /* maps                                                                 */
 /* ------------------------------------------------------------------ */
 
-static void map_set(int fd, const void *key, bool on)
+/* The filters in front of the maps (bpf/unix.h) are the kernel half's
+ * .bss, mapped here: the kernel reads them as they are written, and
+ * writes the counts of conns and senders too, so every write is atomic. */
+
+static void bit_set(unsigned long long *bits, uint64_t hash)
+{
+	unsigned int slot = unix_filter_slot(hash);
+
+	__atomic_fetch_or(&bits[slot / 64], 1ull << (slot % 64), __ATOMIC_SEQ_CST);
+}
+
+static void bits_clear(unsigned long long *bits)
+{
+	for (size_t i = 0; i < UNIX_FILTER_WORDS; i++)
+		__atomic_store_n(&bits[i], 0, __ATOMIC_SEQ_CST);
+}
+
+/* key into a rule map, its bit in bits set first (cleared with the map
+ * only, at a reload) */
+static void rule_set(int fd, unsigned long long *bits, const void *key, uint64_t hash)
 {
 	uint8_t one = 1;
 
-	if (on)
-		bpf_map_update_elem(fd, key, &one, BPF_ANY);
-	else
-		bpf_map_delete_elem(fd, key);
+	bit_set(bits, hash);
+	bpf_map_update_elem(fd, key, &one, BPF_ANY);
+}
+
+/* tgid into or out of a map behind counts: counted before it goes in
+ * (uncounted when it was in already), uncounted after it is out */
+static void counted_set(int fd, unsigned int *counts, uint32_t tgid, bool on)
+{
+	unsigned int *n = &counts[unix_filter_slot(tgid)];
+	uint8_t one = 1;
+
+	if (on) {
+		__atomic_fetch_add(n, 1, __ATOMIC_SEQ_CST);
+		if (bpf_map_update_elem(fd, &tgid, &one, BPF_NOEXIST) < 0)
+			__atomic_fetch_sub(n, 1, __ATOMIC_SEQ_CST);
+	} else if (bpf_map_delete_elem(fd, &tgid) == 0) {
+		__atomic_fetch_sub(n, 1, __ATOMIC_SEQ_CST);
+	}
 }
 
 static void k_sender(void *ctx, uint32_t tgid, bool on)
 {
 	struct unix_tracer *t = ctx;
 
-	map_set(bpf_map__fd(t->skel->maps.senders), &tgid, on);
+	counted_set(bpf_map__fd(t->skel->maps.senders), t->skel->bss->filters.senders, tgid, on);
 }
 
 static void k_track(void *ctx, uint32_t tgid, bool on)
 {
 	struct unix_tracer *t = ctx;
 
-	map_set(bpf_map__fd(t->skel->maps.tracked), &tgid, on);
+	counted_set(bpf_map__fd(t->skel->maps.tracked), t->skel->bss->filters.tracked, tgid, on);
+}
+
+/* end out of conns, uncounted after; whether it was in */
+static bool unwatch(struct unix_tracer *t, uint64_t end)
+{
+	if (bpf_map_delete_elem(bpf_map__fd(t->skel->maps.conns), &end) < 0)
+		return false;
+	__atomic_fetch_sub(&t->skel->bss->filters.conns[unix_filter_slot(end)], 1, __ATOMIC_SEQ_CST);
+	return true;
 }
 
 static void k_unwatch(void *ctx, uint64_t end)
 {
-	struct unix_tracer *t = ctx;
-
-	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.conns), &end);
+	unwatch(ctx, end);
 }
 
 /* refused: the end, with the sender's socket the kernel recorded for it */
@@ -75,9 +116,11 @@ static void k_refuse(void *ctx, uint64_t end)
 	struct unix_tracer *t = ctx;
 	uint64_t sender;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.conns), &end, &sender) == 0)
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.conns), &end, &sender) == 0) {
+		bit_set(t->skel->bss->filters.refused, end);
 		bpf_map_update_elem(bpf_map__fd(t->skel->maps.refused), &end, &sender, BPF_ANY);
-	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.conns), &end);
+	}
+	unwatch(t, end);
 }
 
 /* every key of a hash map out (keys up to 16 bytes) */
@@ -93,8 +136,11 @@ static void map_clear(int fd)
 static void k_unwatch_all(void *ctx)
 {
 	struct unix_tracer *t = ctx;
+	uint64_t end;
 
-	map_clear(bpf_map__fd(t->skel->maps.conns));
+	while (bpf_map_get_next_key(bpf_map__fd(t->skel->maps.conns), NULL, &end) == 0)
+		if (!unwatch(t, end))
+			break;
 }
 
 uint64_t unix_tracer_lost(struct unix_tracer *t)
@@ -120,10 +166,11 @@ static int load_rules(struct unix_tracer *t, const struct broker_config *cfg, ch
 {
 	const struct donor_rules *d = &cfg->donors;
 	const struct unix_config *u = &cfg->unix_sockets;
+	struct unix_filters *fl = &t->skel->bss->filters;
 	uint32_t flags = UNIX_CFG_ON;
 
 	for (size_t i = 0; i < d->n_uids; i++)
-		map_set(bpf_map__fd(t->skel->maps.donor_uids), &d->uids[i], true);
+		rule_set(bpf_map__fd(t->skel->maps.donor_uids), fl->donor_uids, &d->uids[i], d->uids[i]);
 	for (size_t i = 0; i < d->n_exes; i++) {
 		struct stat st;
 		struct unix_exe_key k;
@@ -132,7 +179,7 @@ static int load_rules(struct unix_tracer *t, const struct broker_config *cfg, ch
 			continue;
 		k.dev = ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev);
 		k.ino = st.st_ino;
-		map_set(bpf_map__fd(t->skel->maps.donor_exes), &k, true);
+		rule_set(bpf_map__fd(t->skel->maps.donor_exes), fl->donor_exes, &k, unix_exe_hash(&k));
 	}
 	for (size_t i = 0; i < d->n_cgroups; i++) {
 		char path[sizeof(UNIFIED) + IMPD_RULE_LEN];
@@ -143,10 +190,11 @@ static int load_rules(struct unix_tracer *t, const struct broker_config *cfg, ch
 		if (stat(path, &st) < 0)
 			continue;
 		id = st.st_ino;
-		map_set(bpf_map__fd(t->skel->maps.donor_cgroups), &id, true);
+		rule_set(bpf_map__fd(t->skel->maps.donor_cgroups), fl->donor_cgroups, &id, id);
 	}
 	for (size_t i = 0; i < u->receivers.n_uids; i++)
-		map_set(bpf_map__fd(t->skel->maps.receiver_uids), &u->receivers.uids[i], true);
+		rule_set(bpf_map__fd(t->skel->maps.receiver_uids), fl->receiver_uids, &u->receivers.uids[i],
+			 u->receivers.uids[i]);
 	/* The peer's credentials are those of whoever made the socket (for
 	 * a socketpair, the process that created both ends, whoever reads
 	 * them now): receiver uids are judged in the kernel on them and on the
@@ -403,17 +451,26 @@ void unix_stop(struct broker *b)
 void unix_reload(struct broker *b)
 {
 	struct unix_tracer *t = b->unix_tracer;
-	struct bpf_map *rules[] = { t ? t->skel->maps.donor_uids : NULL, t ? t->skel->maps.donor_exes : NULL,
-				    t ? t->skel->maps.donor_cgroups : NULL, t ? t->skel->maps.receiver_uids : NULL,
-				    t ? t->skel->maps.refused : NULL };
+	struct unix_filters *fl = t ? &t->skel->bss->filters : NULL;
+	struct {
+		struct bpf_map *map;
+		unsigned long long *bits;
+	} rules[] = { { t ? t->skel->maps.donor_uids : NULL, fl ? fl->donor_uids : NULL },
+		      { t ? t->skel->maps.donor_exes : NULL, fl ? fl->donor_exes : NULL },
+		      { t ? t->skel->maps.donor_cgroups : NULL, fl ? fl->donor_cgroups : NULL },
+		      { t ? t->skel->maps.receiver_uids : NULL, fl ? fl->receiver_uids : NULL },
+		      { t ? t->skel->maps.refused : NULL, fl ? fl->refused : NULL } };
 	char err[256];
 
 	/* the source stays as it was started, on or off */
 	b->cfg.unix_sockets.enabled = t != NULL;
 	if (!t)
 		return;
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
-		map_clear(bpf_map__fd(rules[i]));
+	/* the map, then its bits: a key is never in a map without its bit */
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		map_clear(bpf_map__fd(rules[i].map));
+		bits_clear(rules[i].bits);
+	}
 	if (load_rules(t, &b->cfg, err, sizeof(err)) < 0)
 		fprintf(stderr, "importanced: unix: %s\n", err);
 	unix_source_reload(t->model);

@@ -316,6 +316,9 @@ section_unix() {
 	echo "as ratios to the unloaded machine in the same run (cgroup-v1 backend); then what the tracer costs everyone"
 	echo "else, boost latency under load and the events held."
 	echo
+	echo "Load average (1, 5, 15 min) when it started: $(cut -d' ' -f1-3 /proc/loadavg), on $(nproc) CPUs"
+	echo "(what runs beside the bench adds to every figure, and most to the pinned ping-pong's)."
+	echo
 	"$build/bench-unix" "$build/importanced"
 }
 

@@ -28,14 +28,15 @@
  * reader).  Only readers that may be receivers leave the mark (a
  * receiver uid's, or anyone's when the daemon has receiver rules the
  * kernel cannot decide: executable, cgroup, path); every other read of a
- * Unix socket costs one look-up.
+ * Unix socket costs a look at a filter (below).
  *
- * An end is known by its struct sock's address (a client's data can
- * arrive before the server accepts, when the end has no socket and no
+ * An end is known by its struct sock's address (end_id: a client's data
+ * can arrive before the server accepts, when the end has no socket and no
  * inode yet); the map keeps with it the inode of the socket that sent,
  * and an event is believed only when that is still the end's peer, so a
  * freed struct sock reused by another connection is not taken for the one
- * that was watched.  Everything else costs a few map look-ups.  A full
+ * that was watched.  Everything else costs a few looks at the filters in
+ * front of the maps (unix.h), no map look-up but on a collision.  A full
  * ring buffer is counted (UNIX_STAT_LOST): the daemon then drops what it
  * cannot trust.
  */
@@ -144,9 +145,35 @@ struct {
 /* UNIX_CFG_* (the daemon writes it in the mapped .bss: no look-up) */
 volatile __u32 cfg_flags;
 
+/* in front of the maps (unix.h): what every send and read of a process
+ * no rule names looks at instead of a hash look-up */
+struct unix_filters filters;
+
 /* a full barrier for a send to an end never read (its own cache line is
  * not worth it: donors' sends are few) */
 __u64 fence;
+
+/* An end's id: the address of its struct sock less that of the .bss (a
+ * pointer less a pointer is a number, which the program may hash; a
+ * pointer it may not). */
+static __always_inline __u64 end_id(struct sock *sk)
+{
+	return (__u64)sk - (__u64)&filters;
+}
+
+/* whether key may be in the rule map behind bits */
+static __always_inline bool maybe(const __u64 *bits, __u64 key)
+{
+	__u32 slot = unix_filter_slot(key);
+
+	return bits[slot / 64] & (1ull << (slot % 64));
+}
+
+/* whether key may be in the map behind counts */
+static __always_inline bool maybe_counted(const __u32 *counts, __u64 key)
+{
+	return counts[unix_filter_slot(key)] != 0;
+}
 
 static __always_inline void count(__u32 which)
 {
@@ -174,13 +201,14 @@ static __always_inline __u64 sock_ino(struct sock *sk)
 }
 
 /* Whether end sk is watched: in conns, for the peer it has now (a
- * datagram end with no peer: for anyone). */
+ * datagram end with no peer: for anyone).  An end whose slot counts no
+ * key is not, without a look-up. */
 static __always_inline bool watched(struct sock *sk, __u64 end)
 {
-	__u64 *sender = bpf_map_lookup_elem(&conns, &end);
+	__u64 *sender;
 	struct sock *peer;
 
-	if (!sender)
+	if (!maybe_counted(filters.conns, end) || !(sender = bpf_map_lookup_elem(&conns, &end)))
 		return false;
 	peer = unix_sk_of(sk)->peer;
 	return !peer || sock_ino(peer) == *sender;
@@ -217,30 +245,54 @@ static __always_inline __u32 donor_by(struct task_struct *t, __u32 tgid, __u32 f
 	__u32 uid = t->cred->euid.val;
 	__u64 cg;
 
-	if (bpf_map_lookup_elem(&senders, &tgid))
+	if (maybe_counted(filters.senders, tgid) && bpf_map_lookup_elem(&senders, &tgid))
 		return UNIX_BY_SENDER;
-	if (bpf_map_lookup_elem(&donor_uids, &uid))
+	if (maybe(filters.donor_uids, uid) && bpf_map_lookup_elem(&donor_uids, &uid))
 		return UNIX_BY_UID;
 	if ((f & UNIX_CFG_DONOR_EXES) && (exe_file = BPF_CORE_READ(t, mm, exe_file))) {
 		exe.ino = BPF_CORE_READ(exe_file, f_inode, i_ino);
 		exe.dev = BPF_CORE_READ(exe_file, f_inode, i_sb, s_dev);
-		if (bpf_map_lookup_elem(&donor_exes, &exe))
+		if (maybe(filters.donor_exes, unix_exe_hash(&exe)) && bpf_map_lookup_elem(&donor_exes, &exe))
 			return UNIX_BY_EXE;
 	}
 	if (!(f & UNIX_CFG_DONOR_CGROUPS))
 		return 0;
 	cg = bpf_get_current_cgroup_id();
-	if (bpf_map_lookup_elem(&donor_cgroups, &cg))
+	if (maybe(filters.donor_cgroups, cg) && bpf_map_lookup_elem(&donor_cgroups, &cg))
 		return UNIX_BY_CGROUP;
 #pragma unroll
 	for (int level = 1; level < 12; level++) {
 		cg = bpf_get_current_ancestor_cgroup_id(level);
 		if (!cg)
 			break;
-		if (bpf_map_lookup_elem(&donor_cgroups, &cg))
+		if (maybe(filters.donor_cgroups, cg) && bpf_map_lookup_elem(&donor_cgroups, &cg))
 			return UNIX_BY_CGROUP;
 	}
 	return 0;
+}
+
+static __always_inline bool receiver_uid(__u32 uid)
+{
+	return maybe(filters.receiver_uids, uid) && bpf_map_lookup_elem(&receiver_uids, &uid);
+}
+
+/* Puts end in conns for the sending socket ino (counted first, uncounted
+ * when it was there already); 0, or < 0 when the map is full. */
+static __always_inline int watch(__u64 end, __u64 ino)
+{
+	__u32 *n = &filters.conns[unix_filter_slot(end)];
+	__u64 *was = bpf_map_lookup_elem(&conns, &end);
+
+	/* (in conns already, for this sender, by a send before: a reader has
+	 * seen that or reported its read since) */
+	if (was && (*was == ino || bpf_map_update_elem(&conns, &end, &ino, BPF_EXIST) == 0))
+		return 0;
+	__sync_fetch_and_add(n, 1);
+	if (bpf_map_update_elem(&conns, &end, &ino, BPF_NOEXIST) == 0)
+		return 0;
+	__sync_fetch_and_add(n, -1);
+	/* full, or put in by another CPU meanwhile */
+	return bpf_map_update_elem(&conns, &end, &ino, BPF_EXIST);
 }
 
 /* the process that owns the pid the kernel recorded for sk's peer */
@@ -303,7 +355,7 @@ int BPF_PROG(on_ready, struct sock *sk)
 	type = sk->sk_type;
 	if (!(from = sent_from(sk, type)))
 		return 0; /* a listening socket's new connection, or no sender known */
-	end = (__u64)sk;
+	end = end_id(sk);
 	queued = sk->sk_receive_queue.qlen;
 	/* a stream end with data queued before this: when it is watched, the
 	 * daemon heard of the send that queued it, and this one says nothing
@@ -311,12 +363,12 @@ int BPF_PROG(on_ready, struct sock *sk)
 	if (type == SOCK_STREAM && queued > 1 && watched(sk, end))
 		return 0;
 	t = bpf_get_current_task_btf();
-	tgid = bpf_get_current_pid_tgid() >> 32;
+	tgid = t->tgid; /* a load, not bpf_get_current_pid_tgid()'s call */
 
 	/* An answer from a watched receiving end; read: nothing is queued on
 	 * it (the request was consumed, maybe by a read the tracepoint does not
 	 * see, splice()). */
-	from_end = (__u64)from;
+	from_end = end_id(from);
 	if (watched(from, from_end) && (e = reserve(UNIX_EV_ANSWER, t, false))) {
 		e->ret = 1;
 		e->end = from_end;
@@ -327,7 +379,7 @@ int BPF_PROG(on_ready, struct sock *sk)
 	if (!(by = donor_by(t, tgid, f)))
 		return 0;
 	ino = sock_ino(from);
-	if ((no = bpf_map_lookup_elem(&refused, &end)) && *no == ino)
+	if (maybe(filters.refused, end) && (no = bpf_map_lookup_elem(&refused, &end)) && *no == ino)
 		return 0;
 	/* The receiving end's owner: who made the listening socket (or the
 	 * pair), as connect recorded it on the sender's end; else who made
@@ -337,17 +389,13 @@ int BPF_PROG(on_ready, struct sock *sk)
 	cred = from->sk_peer_cred;
 	puid = cred ? cred->euid.val : sk->sk_uid.val;
 	rd = bpf_sk_storage_get(&readers, sk, 0, 0);
-	if (!(f & UNIX_CFG_ANY_PEER) && !bpf_map_lookup_elem(&receiver_uids, &puid) &&
-	    !(rd && bpf_map_lookup_elem(&receiver_uids, &rd->uid)))
+	if (!(f & UNIX_CFG_ANY_PEER) && !receiver_uid(puid) && !(rd && receiver_uid(rd->uid)))
 		return 0;
 	/* reserved before the end is watched: a read that sees it watched
 	 * is reported after this */
 	if (!(e = reserve(UNIX_EV_SEND, t, true)))
 		return 0;
-	/* (marked already, for this sender, by a send before: a reader has
-	 * seen that mark or reported its read since) */
-	no = bpf_map_lookup_elem(&conns, &end);
-	if ((!no || *no != ino) && bpf_map_update_elem(&conns, &end, &ino, BPF_ANY) < 0) {
+	if (watch(end, ino) < 0) {
 		count(UNIX_STAT_FULL);
 		bpf_ringbuf_discard(e, 0);
 		return 0; /* not watched, so not boosted */
@@ -401,6 +449,7 @@ int BPF_PROG(on_ready, struct sock *sk)
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 {
+	struct task_struct *me;
 	struct unix_event *e;
 	__u64 end;
 	__u32 f;
@@ -410,20 +459,20 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 	f = flags();
 	if (!(f & UNIX_CFG_ON) || (fl & 2 /* MSG_PEEK */))
 		return 0;
-	end = (__u64)sk;
+	end = end_id(sk);
+	me = bpf_get_current_task_btf();
 	if (ret > 0) {
 		/* Who read, then the barrier, then whether a send marked it:
 		 * only a reader that may be a receiver is recorded (its uid is
 		 * a receiver's, or rules the kernel cannot decide are there);
-		 * the reads of everyone else cost this look-up. */
-		struct task_struct *me = bpf_get_current_task_btf();
+		 * the reads of everyone else cost the look at its filter. */
 		__u32 uid = me->cred->euid.val;
 
-		if ((f & UNIX_CFG_ANY_PEER) || bpf_map_lookup_elem(&receiver_uids, &uid)) {
+		if ((f & UNIX_CFG_ANY_PEER) || receiver_uid(uid)) {
 			struct unix_reader *rd = bpf_sk_storage_get(&readers, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 
 			if (rd) {
-				rd->tgid = bpf_get_current_pid_tgid() >> 32;
+				rd->tgid = me->tgid;
 				rd->uid = uid;
 				rd->start = me->group_leader->start_boottime;
 				__sync_fetch_and_add(&rd->reads, 1);
@@ -437,13 +486,18 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 	 * the daemon, which decides, takes that back if it is no boosted
 	 * reader. */
 	if (ret > 0) {
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		__u32 tgid = me->tgid;
+		__u32 *n = &filters.senders[unix_filter_slot(tgid)];
 		__u8 one = 1;
 
-		if (!bpf_map_lookup_elem(&senders, &tgid))
-			bpf_map_update_elem(&senders, &tgid, &one, BPF_ANY);
+		/* counted first, uncounted when it was there already */
+		if (!*n || !bpf_map_lookup_elem(&senders, &tgid)) {
+			__sync_fetch_and_add(n, 1);
+			if (bpf_map_update_elem(&senders, &tgid, &one, BPF_NOEXIST) < 0)
+				__sync_fetch_and_add(n, -1);
+		}
 	}
-	if (!(e = reserve(UNIX_EV_RECV, bpf_get_current_task_btf(), false)))
+	if (!(e = reserve(UNIX_EV_RECV, me, false)))
 		return 0;
 	e->ret = ret;
 	e->end = end;
@@ -457,9 +511,10 @@ int BPF_PROG(on_exit, struct task_struct *t, bool group_dead)
 	struct unix_event *e;
 	__u32 tgid = t->tgid;
 
-	if (t->pid != tgid || !bpf_map_lookup_elem(&tracked, &tgid))
+	if (t->pid != tgid || !maybe_counted(filters.tracked, tgid) || !bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
-	bpf_map_delete_elem(&senders, &tgid);
+	if (bpf_map_delete_elem(&senders, &tgid) == 0)
+		__sync_fetch_and_add(&filters.senders[unix_filter_slot(tgid)], -1); /* uncounted after */
 	if (!(e = reserve(UNIX_EV_EXIT, t, false)))
 		return 0;
 	bpf_ringbuf_submit(e, 0);
@@ -472,7 +527,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	struct unix_event *e;
 	__u32 ptgid = parent->tgid;
 
-	if (child->pid != child->tgid || !bpf_map_lookup_elem(&tracked, &ptgid))
+	if (child->pid != child->tgid || !maybe_counted(filters.tracked, ptgid) || !bpf_map_lookup_elem(&tracked, &ptgid))
 		return 0;
 	if (!(e = reserve(UNIX_EV_FORK, parent, false)))
 		return 0;

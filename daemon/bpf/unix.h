@@ -30,7 +30,8 @@ struct unix_event {
 	unsigned int uid;           /* its effective uid */
 	int ret;                    /* the byte count or the error */
 	unsigned long long end;     /* SEND: the peer's (receiving) end; RECV, ANSWER: this end:
-	                               the address of its struct sock, an opaque id */
+	                               an opaque id (its struct sock's address less the kernel
+	                               half's .bss's) */
 	unsigned int by;            /* SEND: UNIX_BY_* */
 	unsigned int peer_tgid;     /* SEND: the peer socket's owner as the kernel recorded it */
 	unsigned long long peer_start;
@@ -63,6 +64,47 @@ struct unix_exe_key {
 	unsigned long long dev; /* the kernel's encoding: major << 20 | minor */
 	unsigned long long ino;
 };
+
+/*
+ * Filters in front of the maps (unix.bpf.c's .bss, mapped by the daemon):
+ * a key's slot, one of UNIX_FILTER_BITS, is a hash of it; a clear bit (a
+ * zero count) says the key is certainly not in the map behind, a set one
+ * (a count above zero) only that it may be, and the look-up is done.  A
+ * collision costs that look-up, never a wrong answer.  The bitmaps are
+ * the rule maps' and refused's (written by the daemon alone: a bit set
+ * before its key goes in, all cleared after the map at a reload); the
+ * counts are the maps that lose keys one by one (conns and senders, which
+ * the kernel half writes too; tracked): whoever puts a key in adds one to
+ * its slot first and takes it back when the key was there already,
+ * whoever takes a key out takes one off after, so a count is never below
+ * the keys of its slot in the map.
+ */
+#define UNIX_FILTER_BITS 1024
+#define UNIX_FILTER_WORDS (UNIX_FILTER_BITS / 64)
+
+struct unix_filters {
+	unsigned long long donor_uids[UNIX_FILTER_WORDS];
+	unsigned long long donor_exes[UNIX_FILTER_WORDS];
+	unsigned long long donor_cgroups[UNIX_FILTER_WORDS];
+	unsigned long long receiver_uids[UNIX_FILTER_WORDS];
+	unsigned long long refused[UNIX_FILTER_WORDS];
+	unsigned int conns[UNIX_FILTER_BITS];
+	unsigned int senders[UNIX_FILTER_BITS];
+	unsigned int tracked[UNIX_FILTER_BITS];
+};
+
+/* the slot of a key (a uid, a tgid, a cgroup id, an end, unix_exe_hash):
+ * the top ten bits of a multiplicative hash */
+static inline unsigned int unix_filter_slot(unsigned long long key)
+{
+	return (unsigned int)((key * 0x9E3779B97F4A7C15ull) >> 54);
+}
+
+/* an executable's key as one number, for its slot */
+static inline unsigned long long unix_exe_hash(const struct unix_exe_key *k)
+{
+	return k->ino ^ (k->dev << 40);
+}
 
 /* counters (a per-CPU array) */
 enum { UNIX_STAT_LOST, UNIX_STAT_EVENTS, UNIX_STAT_FULL, UNIX_STATS };
