@@ -360,7 +360,7 @@ int dbus_wire_feed(struct dbus_wire *w, size_t got, void (*fn)(void *ctx, const 
 {
 	struct dbus_event evs[DBUS_WIRE_BATCH];
 	size_t at = 0, n = 0;
-	int r = 0;
+	int r = 0, cut = 0;
 
 	w->n += got;
 	for (;;) {
@@ -388,6 +388,7 @@ int dbus_wire_feed(struct dbus_wire *w, size_t got, void (*fn)(void *ctx, const 
 			break;
 		if (r == 0)
 			n++;
+		cut++;
 		/* used, of no use, or too long to use: stepped over */
 		if (total > left) {
 			w->discard = total - left;
@@ -401,5 +402,5 @@ int dbus_wire_feed(struct dbus_wire *w, size_t got, void (*fn)(void *ctx, const 
 		return r;
 	memmove(w->in, w->in + at, w->n - at);
 	w->n -= at;
-	return 0;
+	return cut;
 }

@@ -65,9 +65,10 @@ uint8_t *dbus_wire_room(struct dbus_wire *w, size_t *room);
 
 /* got bytes were read into the room: the messages now complete are handed
  * to fn, in order, in batches of up to DBUS_WIRE_BATCH (their strings
- * valid during the call); the bytes of one not complete are kept.  0, or
- * -EBADMSG when the stream is no D-Bus (the batches before it were
- * handed over; the stream cannot be read on). */
+ * valid during the call); the bytes of one not complete are kept.  The
+ * number of messages cut (handed over or stepped over), or -EBADMSG when
+ * the stream is no D-Bus (the batches before it were handed over; the
+ * stream cannot be read on). */
 int dbus_wire_feed(struct dbus_wire *w, size_t got, void (*fn)(void *ctx, const struct dbus_event *evs, size_t n),
 		   void *ctx);
 

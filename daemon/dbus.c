@@ -26,6 +26,9 @@
 #define BATCH_MAX DBUS_WIRE_BATCH
 /* reads of the monitor before the loop's other work has its turn */
 #define DRAIN_READS 4
+/* messages in one read that say the bus may be ahead of us: dbus-broker
+ * hands a monitor 16 at a time, the next 16 once they are read */
+#define REFILL_MESSAGES 16
 /* reads of a window of dbus-batch-usec made as soon as there is something */
 #define DBUS_PROMPT_READS 2
 
@@ -306,7 +309,12 @@ static void watch_schedule_retry(struct dbus_bus *w, uint64_t usec);
  *     previous reply and the call itself, a call and the call it makes);
  *   - traffic: past those, the monitor is not watched; it is read at the
  *     window's end, everything there is handled together, and again a
- *     window later, until a read finds nothing, when it is quiet again.
+ *     window later, until a read finds nothing, when it is quiet again;
+ *   - behind: a read that found REFILL_MESSAGES or more reads the next as
+ *     soon as it comes.  dbus-broker hands a monitor its messages a few at
+ *     a time, the next few once those are read, so a reader that waits a
+ *     window between reads falls behind a bus busier than that, until
+ *     dbus-broker drops it; a bus that is not ahead of us hands over less.
  * Under traffic importanced wakes once a window however many messages
  * there are, and a call answered within one window is not boosted at all
  * (its boost would begin after its end); any other call's boost begins at
@@ -318,7 +326,13 @@ static void watch_schedule_retry(struct dbus_bus *w, uint64_t usec);
  * hundreds of messages on a busy bus, where sd-bus makes two for each. */
 
 /* what a read of the monitor found */
-enum drained { DRAINED_NOTHING, DRAINED_SOME, DRAINED_MORE /* read again at once */, DRAINED_LOST };
+enum drained {
+	DRAINED_NOTHING,
+	DRAINED_SOME,
+	DRAINED_BEHIND, /* a refill's worth or more, and no more for now: read the next as it comes */
+	DRAINED_MORE,   /* read again at once */
+	DRAINED_LOST,
+};
 
 static void monitor_lost(struct dbus_bus *w, const char *why)
 {
@@ -337,7 +351,7 @@ static void on_batch(void *ctx, const struct dbus_event *evs, size_t n)
  * messages and handled. */
 static enum drained monitor_drain(struct dbus_bus *w)
 {
-	int fd = sd_bus_get_fd(w->monitor);
+	int fd = sd_bus_get_fd(w->monitor), cut = 0, r;
 	bool read = false;
 
 	w->batch_since = boottime_usec();
@@ -350,20 +364,25 @@ static enum drained monitor_drain(struct dbus_bus *w)
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return read ? DRAINED_SOME : DRAINED_NOTHING;
+			break;
 		if (got <= 0) {
 			monitor_lost(w, got ? strerror(errno) : "disconnected");
 			return DRAINED_LOST;
 		}
 		read = true;
-		if (dbus_wire_feed(&w->in, (size_t)got, on_batch, w) < 0) {
+		if ((r = dbus_wire_feed(&w->in, (size_t)got, on_batch, w)) < 0) {
 			monitor_lost(w, "a message it routed is not D-Bus");
 			return DRAINED_LOST;
 		}
+		cut += r;
 		if ((size_t)got < room)
-			return DRAINED_SOME; /* the socket is empty */
+			break; /* the socket is empty */
+		if (i == DRAIN_READS - 1)
+			return DRAINED_MORE;
 	}
-	return DRAINED_MORE;
+	if (!read)
+		return DRAINED_NOTHING;
+	return cut >= REFILL_MESSAGES ? DRAINED_BEHIND : DRAINED_SOME;
 }
 
 /* After a read: read again at once when more is buffered; watched (quiet)
@@ -376,7 +395,7 @@ static void monitor_next(struct dbus_bus *w, enum drained d, bool prompt)
 	if (d == DRAINED_LOST)
 		return;
 	sd_event_now(w->b->ev, CLOCK_MONOTONIC, &now);
-	if (d == DRAINED_NOTHING || !w->b->cfg.dbus.batch_usec ||
+	if (d == DRAINED_NOTHING || d == DRAINED_BEHIND || !w->b->cfg.dbus.batch_usec ||
 	    (d == DRAINED_SOME && prompt && w->prompt_reads < DBUS_PROMPT_READS)) {
 		if (d == DRAINED_NOTHING && !prompt) { /* quiet again: a window anew */
 			w->prompt_reads = 0;

@@ -531,7 +531,7 @@ static void test_stream_in_pieces(void **state)
 				take = len - at;
 			memcpy(to, stream + at, take);
 			at += take;
-			assert_int_equal(dbus_wire_feed(w, take, on_batch, &got), 0);
+			assert_true(dbus_wire_feed(w, take, on_batch, &got) >= 0);
 		}
 		assert_int_equal(got.n, expected);
 		for (size_t i = 0; i < expected; i++)

@@ -941,7 +941,7 @@ static void test_stalled_bus_stalls_no_client(void **state)
  * A busy bus: reading the monitor spends importanced's real-time budget
  * in every window.  Spent on the bus, it steps aside to SCHED_OTHER at its
  * own nice, never to nice 19 (where, on a loaded machine, it falls behind
- * the bus by seconds: rt.h); once the traffic stops, it has caught up.
+ * the bus by seconds: rt.h), and a donor's call still boosts.
  */
 static void test_busy_bus_steps_aside(void **state)
 {
@@ -968,13 +968,15 @@ static void test_busy_bus_steps_aside(void **state)
 		w->kind, aside, samples, lowered);
 	assert_true(aside > 0);
 	assert_int_equal(lowered, 0);
-	for (int i = 0; i < 2; i++)
-		reap(traffic[i], SIGKILL);
-	/* the watcher caught up: a donor's call boosts */
-	c = busctl_work(w, "org.importance.A", "1500", 0);
+	/* the watcher keeps up (dbus-broker hands it a few messages per read:
+	 * dbus.c's "behind"): a donor's call on the busy bus boosts, and the
+	 * boost ends with the call */
+	c = busctl_work(w, "org.importance.A", "3000", 0);
 	assert_true(reaches_nice(s, BOOST_NICE, 2000));
 	assert_int_equal(wait_exit(c, 5000), 0);
-	assert_true(reaches_nice(s, SERVICE_NICE, 1000));
+	assert_true(reaches_nice(s, SERVICE_NICE, 2000));
+	for (int i = 0; i < 2; i++)
+		reap(traffic[i], SIGKILL);
 	reap(s, SIGTERM);
 	assert_engine_idle(w, true);
 }
