@@ -357,37 +357,59 @@ static impc *imp_client(uint64_t *peer, uint64_t *reply)
 
 #define PAIRS 4
 
+/* In a client of run_clients: where it says it has connected. */
+static int ready_fd = -1;
+
+/* A client has connected: says so on ready_fd, then waits for the start
+ * on fd. */
 static void wait_go(int fd)
 {
-	char c;
+	char c = 'r';
 
-	if (read(fd, &c, 1) != 1)
+	if (write(ready_fd, &c, 1) != 1 || read(fd, &c, 1) != 1)
 		_exit(1);
 }
 
-/* Forks n clients, each of which connects and then waits on go_fd, so
- * that connecting is not timed; releases them together and returns their
- * round trips per second in all. */
+/* Forks n clients, each of which connects, says so and then waits on
+ * go_fd, so that connecting is not timed; once all have connected (or
+ * exited), releases them together and returns their round trips per
+ * second in all. */
 static double run_clients(int n, void (*client_fn)(int idx, int rounds, const char *arg, int go_fd),
 			  int rounds, const char *arg)
 {
-	int go[2];
+	int go[2], ready[2];
 	pid_t kids[PAIRS];
 	uint64_t t0;
 	int ok = 1;
+	char c;
 
 	if (n > PAIRS || pipe(go) < 0)
 		return 0;
+	if (pipe(ready) < 0) {
+		close(go[0]);
+		close(go[1]);
+		return 0;
+	}
 	for (int i = 0; i < n; i++) {
 		kids[i] = child();
 		if (kids[i] == 0) {
 			close(go[1]);
+			close(ready[0]);
+			ready_fd = ready[1];
 			client_fn(i, rounds, arg, go[0]);
 			_exit(0);
 		}
 	}
 	close(go[0]);
-	usleep(300 * 1000); /* let them connect */
+	close(ready[1]);
+	/* one byte from each client that connected; end of file once every
+	 * other one has exited */
+	for (int i = 0; i < n; i++)
+		if (read(ready[0], &c, 1) != 1) {
+			ok = 0;
+			break;
+		}
+	close(ready[0]);
 	t0 = now_ns();
 	for (int i = 0; i < n; i++)
 		if (write(go[1], "g", 1) != 1)
@@ -911,7 +933,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench-broker [--pin CPU] [--quick] IMPORTANCED [ROUNDS]\n");
 		return 2;
 	}
-	rounds = argc > 2 ? atoi(argv[2]) : 20000;
+	rounds = argc > 2 ? atoi(argv[2]) : 10000;
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(path, sizeof(path), "/tmp/bench-dbus.%d.sock", (int)getpid());
 	snprintf(addr, sizeof(addr), "unix:path=%s", path);

@@ -52,13 +52,16 @@
 static const char *daemon_path;
 static char sock[108], state_dir[128];
 /* per block: block_on requests with importance, block_off without and
- * from the non-donor (the slow ones: fewer) */
-static int blocks = 6, block_on = 50, block_off = 10, work_us = 5000, server_nice = 10;
+ * from the non-donor (the slow ones: fewer); under "none", whose requests
+ * with importance are served as those without, block_off with it too */
+static int blocks = 4, block_on = 50, block_off = 10, work_us = 5000, server_nice = 10;
 static unsigned long work_iters;
 static bool latency_only, noharm_only;
+/* boosts per latency row back to back; the rows with a pause between
+ * boosts take a sixth of it (200 ms apart) or a thirtieth (1.5 s apart) */
 static int latency_rounds = 300;
 /* no harm: rounds, and the non-donor's requests per contender per round */
-static int noharm_rounds = 9, noharm_requests = 10;
+static int noharm_rounds = 5, noharm_requests = 10;
 
 /* what the targets table is made of, per backend (index in backends[]) */
 struct outcome {
@@ -349,6 +352,8 @@ struct rig {
 
 static void rig_start(struct rig *r, const char *backend, enum setup s, bool hold)
 {
+	int e;
+
 	memset(r, 0, sizeof(*r));
 	r->hold[0] = r->hold[1] = -1;
 	if (pipe(r->go) < 0 || (hold && pipe(r->hold) < 0))
@@ -364,9 +369,15 @@ static void rig_start(struct rig *r, const char *backend, enum setup s, bool hol
 		snprintf(num, sizeof(num), "%d", (int)r->server);
 		write_str(path, num);
 	}
-	pause_ms(100);
-	if (client_open(&r->cl) != 1) {
-		fprintf(stderr, "bench-inversion: the client is not a donor\n");
+	/* the server is ready once its port has its name (it registers it
+	 * after its nice value is set) */
+	for (int tries = 2500; (e = client_open(&r->cl)) < 0 && tries > 0; tries--) {
+		impc_close(r->cl.c);
+		r->cl.c = NULL;
+		pause_ms(2);
+	}
+	if (e != 1) {
+		fprintf(stderr, "bench-inversion: %s\n", e < 0 ? "the server did not register" : "the client is not a donor");
 		exit(1);
 	}
 }
@@ -500,8 +511,9 @@ static void row(const char *setup, const char *backend, const char *cond, struct
 static void run_inversion(enum setup s, const char *backend, int index)
 {
 	struct outcome *out = &outcomes[index];
-	int n = blocks * block_on, n_off = blocks * block_off;
-	uint64_t *unloaded = calloc((size_t)n, sizeof(uint64_t)), *on = calloc((size_t)n, sizeof(uint64_t));
+	int per_on = index == NONE_INDEX ? block_off : block_on;
+	int n = blocks * block_on, n_off = blocks * block_off, n_on = blocks * per_on;
+	uint64_t *unloaded = calloc((size_t)n, sizeof(uint64_t)), *on = calloc((size_t)n_on, sizeof(uint64_t));
 	uint64_t *off = calloc((size_t)n_off, sizeof(uint64_t));
 	struct pcts base;
 	struct rig r;
@@ -516,14 +528,14 @@ static void run_inversion(enum setup s, const char *backend, int index)
 		pause_ms(200);
 		for (int i = 0; i < block_off; i++)
 			off[b * block_off + i] = request(&r.cl, false);
-		for (int i = 0; i < block_on; i++)
-			on[b * block_on + i] = request(&r.cl, true);
+		for (int i = 0; i < per_on; i++)
+			on[b * per_on + i] = request(&r.cl, true);
 		load_switch(s, r.go[1], r.loops, false);
 		pause_ms(50);
 	}
 	base = pcts_of(unloaded, n);
 	{
-		struct pcts p_off = pcts_of(off, n_off), p_on = pcts_of(on, n);
+		struct pcts p_off = pcts_of(off, n_off), p_on = pcts_of(on, n_on);
 
 		row(setup_names[s], backend, "unloaded", base, base);
 		row(setup_names[s], backend, "importance off", p_off, base);
@@ -804,9 +816,13 @@ static bool backend_works(const char *spec)
 		      (char *)NULL);
 		_exit(127);
 	}
-	pause_ms(300);
-	if (waitpid(p, &status, WNOHANG) == p)
-		return false;
+	for (int tries = 1500; tries > 0; tries--) {
+		if (waitpid(p, &status, WNOHANG) == p)
+			return false;
+		if (daemon_answers())
+			break;
+		pause_ms(2);
+	}
 	reap(p, SIGTERM);
 	return true;
 }
@@ -908,8 +924,9 @@ int main(int argc, char **argv)
 	work_iters = calibrate();
 	printf("Server at nice %d, %d us of CPU per request; %d busy loops at nice 0. Per setup and backend, %d "
 	       "blocks, each: %d requests on the unloaded machine, then with the load: %d without importance, %d "
-	       "with. Times in ms; ratios are to the unloaded requests of the same setup and backend.\n\n",
-	       server_nice, work_us, LOOPS, blocks, block_on, block_off, block_on);
+	       "with (%d under none, which serves them as those without). Times in ms; ratios are to the unloaded "
+	       "requests of the same setup and backend.\n\n",
+	       server_nice, work_us, LOOPS, blocks, block_on, block_off, block_on, block_off);
 	for (int b = 0; b < N_BACKENDS; b++) {
 		usable[b] = backend_works(backends[b]);
 		if (!usable[b])
@@ -951,7 +968,7 @@ int main(int argc, char **argv)
 		if (usable[b]) {
 			run_latency(backends[b], latency_rounds, SAME_SESSION, 0,
 				    ", through its leaf (server in the load's session), boosts back to back", NULL);
-			run_latency(backends[b], latency_rounds / 3, SAME_SESSION, 200,
+			run_latency(backends[b], latency_rounds / 6, SAME_SESSION, 200,
 				    ", through its leaf (server in the load's session), boosts 200 ms apart", NULL);
 		}
 	/* a server alone in a top-level cgroup of its own: moved into its
@@ -962,12 +979,12 @@ int main(int argc, char **argv)
 		if (usable[b]) {
 			char spec[64];
 
-			run_latency(backends[b], latency_rounds / 3, OWN_SESSIONS, 200,
+			run_latency(backends[b], latency_rounds / 6, OWN_SESSIONS, 200,
 				    ", server alone in its own cgroup, lingering leaf (default), boosts 200 ms apart", NULL);
 			snprintf(spec, sizeof(spec), "%s --cgroup-leaf-linger-ms 0", backends[b]);
-			run_latency(spec, latency_rounds / 3, OWN_SESSIONS, 200,
+			run_latency(spec, latency_rounds / 6, OWN_SESSIONS, 200,
 				    ", server alone in its own cgroup, boosts 200 ms apart", NULL);
-			run_latency(backends[b], latency_rounds / 15, OWN_SESSIONS, 1500,
+			run_latency(backends[b], latency_rounds / 30, OWN_SESSIONS, 1500,
 				    ", server alone in its own cgroup, lingering leaf (default), boosts 1.5 s apart", NULL);
 		}
 	server_own_cgroup = false;
