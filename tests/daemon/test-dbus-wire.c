@@ -366,6 +366,54 @@ static void test_big_endian_and_unknown_fields(void **state)
 	}
 }
 
+/* The deepest types the specification allows (32 arrays and 32 structures
+ * in one signature), in a field we do not know, as dbus-broker forwards
+ * it: each signature's depth is its own, a variant's as much as the
+ * field's, and the message is read on. */
+static void test_deepest_types(void **state)
+{
+	struct out o;
+	struct dbus_event ev;
+	size_t total, need;
+	char deep[128], inner[160];
+
+	(void)state;
+	/* a{32}({32}y){32}: 64 containers */
+	memset(deep, 'a', 32);
+	memset(deep + 32, '(', 32);
+	deep[64] = 'y';
+	memset(deep + 65, ')', 32);
+	deep[97] = 0;
+	/* the same but for one array, inside a variant */
+	snprintf(inner, sizeof(inner), "%s", deep + 1);
+	for (int v = 0; v < 2; v++) {
+		start(&o, false, SD_BUS_MESSAGE_METHOD_CALL, 0);
+		field(&o, 1, "o");
+		str(&o, "/a");
+		if (v) {
+			field(&o, 100, "v");
+			sig(&o, inner);
+		} else
+			field(&o, 100, deep);
+		u32(&o, 0); /* an empty array */
+		pad(&o, 8);
+		field(&o, 3, "s");
+		str(&o, "M");
+		finish(&o);
+		assert_int_equal(dbus_wire_parse(o.b, o.n, &total, &need, &ev), 0);
+		assert_int_equal(total, o.n);
+		assert_string_equal(ev.member, "M");
+	}
+	/* one container more is past the specification's */
+	snprintf(inner, sizeof(inner), "a%s", deep);
+	start(&o, false, SD_BUS_MESSAGE_METHOD_CALL, 0);
+	field(&o, 100, inner);
+	u32(&o, 0);
+	pad(&o, 8);
+	finish(&o);
+	assert_int_equal(dbus_wire_parse(o.b, o.n, &total, &need, &ev), -EBADMSG);
+}
+
 static void test_useless_and_malformed(void **state)
 {
 	struct out o;
@@ -567,6 +615,7 @@ int main(void)
 		cmocka_unit_test(test_sd_bus_messages),
 		cmocka_unit_test(test_long_body),
 		cmocka_unit_test(test_big_endian_and_unknown_fields),
+		cmocka_unit_test(test_deepest_types),
 		cmocka_unit_test(test_useless_and_malformed),
 		cmocka_unit_test(test_stream_in_pieces),
 	};
