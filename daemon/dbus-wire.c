@@ -19,8 +19,10 @@ enum {
 };
 
 #define FLAG_NO_REPLY_EXPECTED 0x1
-/* containers inside one another (the specification allows 32 arrays and
- * 32 structures) */
+/* containers inside one another in one signature (the specification
+ * allows 32 arrays and 32 structures), and values read inside one another
+ * (structures and variants: a variant's signature has a depth of its own,
+ * so this bounds the recursion, not any one type) */
 #define MAX_DEPTH 64
 /* the longest array, the header fields' among them */
 #define MAX_ARRAY (64u << 20)
@@ -124,7 +126,8 @@ static size_t alignment(char t)
 	}
 }
 
-/* The end of the one complete type at s[i] (of len), or -1. */
+/* The end of the one complete type at s[i] (of len), inside depth
+ * containers of the same signature, or -1. */
 static long type_end(const char *s, size_t len, size_t i, int depth)
 {
 	size_t j;
@@ -157,7 +160,8 @@ static long type_end(const char *s, size_t len, size_t i, int depth)
 	return -1;
 }
 
-/* Steps over one value of the complete type at s[i]; the type's end, or -1. */
+/* Steps over one value of the complete type at s[i] (of a signature
+ * type_end found whole), inside depth values; the type's end, or -1. */
 static long skip_value(struct cursor *c, const char *s, size_t len, size_t i, int depth)
 {
 	const char *inner, *text;
@@ -165,7 +169,7 @@ static long skip_value(struct cursor *c, const char *s, size_t len, size_t i, in
 	uint32_t n;
 	long end;
 
-	if ((end = type_end(s, len, i, depth)) < 0)
+	if (depth > MAX_DEPTH || (end = type_end(s, len, i, 0)) < 0)
 		return -1;
 	switch (s[i]) {
 	case 'y':
@@ -188,7 +192,7 @@ static long skip_value(struct cursor *c, const char *s, size_t len, size_t i, in
 	case 'g':
 		return read_signature(c, &text, &inner_len) ? end : -1;
 	case 'v':
-		if (!read_signature(c, &inner, &inner_len) || type_end(inner, inner_len, 0, depth + 1) != (long)inner_len)
+		if (!read_signature(c, &inner, &inner_len) || type_end(inner, inner_len, 0, 0) != (long)inner_len)
 			return -1;
 		return skip_value(c, inner, inner_len, 0, depth + 1) >= 0 ? end : -1;
 	case 'a': /* stepped over by its length, elements unread */
