@@ -602,6 +602,55 @@ static void test_stream_in_pieces(void **state)
 		assert_int_equal(got.n, 1);
 		free(b);
 	}
+	/* and a stream once no D-Bus stays so: read on (as the watcher may,
+	 * before it reconnects), nothing more comes out of it, neither what
+	 * came before again nor the body of a message being stepped over read
+	 * as messages */
+	{
+		struct seen got = { 0 };
+		size_t room, forged_len;
+		uint8_t *to;
+
+		/* a body that looks like a message of its own */
+		start(&o, false, SD_BUS_MESSAGE_METHOD_CALL, 0);
+		field(&o, 3, "s");
+		str(&o, "Forged");
+		finish(&o);
+		forged_len = o.n;
+		memmove(o.b + 16, o.b, forged_len);
+		/* ... in a call whose header comes in one read, its body in the next */
+		{
+			struct out h;
+
+			start(&h, false, SD_BUS_MESSAGE_METHOD_CALL, 0);
+			field(&h, 3, "s");
+			str(&h, "Carrier");
+			finish(&h);
+			h.b[4] = (uint8_t)forged_len; /* body length */
+			dbus_wire_reset(w);
+			to = dbus_wire_room(w, &room);
+			memcpy(to, h.b, h.n);
+			assert_int_equal(dbus_wire_feed(w, h.n, on_batch, &got), 1);
+			assert_int_equal(got.n, 1);
+			assert_int_equal(w->discard, forged_len);
+		}
+		to = dbus_wire_room(w, &room);
+		memcpy(to, o.b + 16, forged_len);
+		memcpy(to + forged_len, "xxxxxxxxxxxxxxxxxxxx", 20);
+		assert_int_equal(dbus_wire_feed(w, forged_len + 20, on_batch, &got), -EBADMSG);
+		assert_int_equal(got.n, 1);
+		to = dbus_wire_room(w, &room);
+		assert_true(room > 0);
+		assert_int_equal(dbus_wire_feed(w, 0, on_batch, &got), -EBADMSG);
+		assert_int_equal(got.n, 1);
+		dbus_wire_reset(w);
+		to = dbus_wire_room(w, &room);
+		b = send_bytes(m[0], &n);
+		memcpy(to, b, n);
+		free(b);
+		assert_int_equal(dbus_wire_feed(w, n, on_batch, &got), 1);
+		assert_int_equal(got.n, 2);
+	}
 	for (int i = 0; i < 4; i++)
 		sd_bus_message_unref(m[i]);
 	free(stream);
