@@ -351,6 +351,7 @@ void dbus_wire_reset(struct dbus_wire *w)
 {
 	w->n = 0;
 	w->discard = 0;
+	w->bad = false;
 }
 
 uint8_t *dbus_wire_room(struct dbus_wire *w, size_t *room)
@@ -366,6 +367,10 @@ int dbus_wire_feed(struct dbus_wire *w, size_t got, void (*fn)(void *ctx, const 
 	size_t at = 0, n = 0;
 	int r = 0, cut = 0;
 
+	/* where it stopped is lost (and, stepping over, may be inside a
+	 * message's body): nothing after it is read as messages */
+	if (w->bad)
+		return -EBADMSG;
 	w->n += got;
 	for (;;) {
 		size_t left = w->n - at, total, need;
@@ -402,8 +407,12 @@ int dbus_wire_feed(struct dbus_wire *w, size_t got, void (*fn)(void *ctx, const 
 	}
 	if (n)
 		fn(ctx, evs, n);
-	if (r == -EBADMSG)
+	if (r == -EBADMSG) {
+		w->bad = true;
+		w->n = 0;
+		w->discard = 0;
 		return r;
+	}
 	memmove(w->in, w->in + at, w->n - at);
 	w->n -= at;
 	return cut;

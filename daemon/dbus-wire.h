@@ -18,6 +18,7 @@
 #ifndef IMPD_DBUS_WIRE_H
 #define IMPD_DBUS_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,7 @@ struct dbus_wire {
 	uint8_t in[DBUS_WIRE_IN];
 	size_t n;       /* bytes in in[] */
 	size_t discard; /* bytes of a message stepped over still to come */
+	bool bad;       /* the stream was found no D-Bus: nothing more is read of it */
 };
 
 void dbus_wire_reset(struct dbus_wire *w);
@@ -68,7 +70,8 @@ uint8_t *dbus_wire_room(struct dbus_wire *w, size_t *room);
  * valid during the call); the bytes of one not complete are kept.  The
  * number of messages cut (handed over or stepped over), or -EBADMSG when
  * the stream is no D-Bus (the batches before it were handed over; the
- * stream cannot be read on). */
+ * stream cannot be read on: every feed until dbus_wire_reset says so, and
+ * hands nothing over). */
 int dbus_wire_feed(struct dbus_wire *w, size_t got, void (*fn)(void *ctx, const struct dbus_event *evs, size_t n),
 		   void *ctx);
 
