@@ -392,8 +392,10 @@ static void monitor_next(struct dbus_bus *w, enum drained d, bool prompt)
 {
 	uint64_t now, at;
 
-	if (d == DRAINED_LOST)
+	if (d == DRAINED_LOST) { /* not read again: the retry closes it */
+		sd_event_source_set_enabled(w->monitor_io, SD_EVENT_OFF);
 		return;
+	}
 	sd_event_now(w->b->ev, CLOCK_MONOTONIC, &now);
 	if (d == DRAINED_NOTHING || d == DRAINED_BEHIND || !w->b->cfg.dbus.batch_usec ||
 	    (d == DRAINED_SOME && prompt && w->prompt_reads < DBUS_PROMPT_READS)) {
