@@ -4,8 +4,10 @@
  * The input's first byte picks the sizes of the pieces the rest is read
  * in; the rest is the stream.  Read whole and read in pieces, the same
  * events must come out in the same order, and the same end (read on, or
- * no D-Bus); every string an event carries lies within the bytes read and
- * ends there (ASan watches the reads themselves). */
+ * no D-Bus, after which a stream read on hands nothing more over); every
+ * string an event carries lies within the bytes read and ends there (ASan
+ * watches the reads themselves). */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -90,8 +92,15 @@ static int read_stream(struct dbus_wire *w, const uint8_t *stream, size_t len, c
 			take = len - at;
 		memcpy(to, stream + at, take);
 		at += take;
-		if (dbus_wire_feed(w, take, on_batch, d) < 0)
+		if (dbus_wire_feed(w, take, on_batch, d) < 0) {
+			size_t seen = d->n;
+
+			/* read on, it says so again and hands nothing over */
+			to = dbus_wire_room(w, &room);
+			if (room == 0 || dbus_wire_feed(w, 0, on_batch, d) != -EBADMSG || d->n != seen)
+				abort();
 			return -1;
+		}
 		if (w->n >= DBUS_WIRE_IN)
 			abort(); /* a full buffer could never be read into */
 	}
