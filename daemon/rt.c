@@ -254,19 +254,13 @@ fail:
 	return -e;
 }
 
-void rt_background(bool on)
+/* After a flag of what is asked changed, where the handlers see it: apply
+ * it, with the handlers held off; nothing when what is applied already
+ * matches (the common case, without touching the signal mask). */
+static void settle(void)
 {
 	sigset_t block, old;
 
-	if (rt.priority <= 0 || rt.background == on)
-		return;
-	/*
-	 * The flag first, where the handlers see it; then the common case, a
-	 * flip that changes nothing (already down, or down for the budget and
-	 * lifted at the window's end), returns without touching the signal
-	 * mask: the broker flips it on every read for a uid past its share.
-	 */
-	rt.background = on;
 	atomic_signal_fence(memory_order_seq_cst);
 	if (applied())
 		return;
@@ -278,17 +272,21 @@ void rt_background(bool on)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* The broker flips this on every read for a uid past its share: a flip
+ * that changes nothing (already down, or down for the budget and lifted
+ * at the window's end) costs no system call. */
+void rt_background(bool on)
+{
+	if (rt.priority <= 0 || rt.background == on)
+		return;
+	rt.background = on;
+	settle();
+}
+
 void rt_bus_read(void)
 {
-	sigset_t block, old;
-
 	if (rt.priority <= 0 || rt.bus_read)
 		return;
-	sigemptyset(&block);
-	sigaddset(&block, SIGXCPU);
-	sigaddset(&block, SIGALRM);
-	sigprocmask(SIG_BLOCK, &block, &old);
 	rt.bus_read = true;
-	apply();
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	settle();
 }
