@@ -18,6 +18,19 @@ enum {
 	FIELD_UNIX_FDS,
 };
 
+/* the one type each known field code takes */
+static const char field_type[] = {
+	[FIELD_PATH] = 'o',
+	[FIELD_INTERFACE] = 's',
+	[FIELD_MEMBER] = 's',
+	[FIELD_ERROR_NAME] = 's',
+	[FIELD_REPLY_SERIAL] = 'u',
+	[FIELD_DESTINATION] = 's',
+	[FIELD_SENDER] = 's',
+	[FIELD_SIGNATURE] = 'g',
+	[FIELD_UNIX_FDS] = 'u',
+};
+
 #define FLAG_NO_REPLY_EXPECTED 0x1
 /* containers inside one another in one signature (the specification
  * allows 32 arrays and 32 structures), and values read inside one another
@@ -235,8 +248,12 @@ static bool read_field(struct cursor *c, const char *sig, char want, const char 
 int dbus_wire_parse(const uint8_t *p, size_t avail, size_t *total, size_t *need, struct dbus_event *ev)
 {
 	struct cursor c = { p, 4, DBUS_WIRE_FIXED, false };
-	const char *signature = "", *unused;
-	uint32_t body_len, serial, fields_len, reply_serial = 0, u;
+	const char *signature = "";
+	/* where the strings of the fields we use go */
+	const char **kept[] = { [FIELD_INTERFACE] = &ev->interface, [FIELD_MEMBER] = &ev->member,
+				[FIELD_DESTINATION] = &ev->destination, [FIELD_SENDER] = &ev->sender,
+				[FIELD_SIGNATURE] = &signature };
+	uint32_t body_len, serial, fields_len, reply_serial = 0;
 	size_t fields_end, body;
 	uint8_t type, flags;
 
@@ -266,11 +283,11 @@ int dbus_wire_parse(const uint8_t *p, size_t avail, size_t *total, size_t *need,
 	memset(ev, 0, sizeof(*ev));
 	c.end = fields_end;
 	while (c.at < fields_end) {
-		const char *sig, **text = NULL;
-		uint32_t *number = NULL;
+		const char *sig, *text = NULL;
+		uint32_t number = 0;
 		size_t sig_len;
 		uint8_t code;
-		char want = 's';
+		char want;
 		bool ok;
 
 		if (!align(&c, 8) || c.at >= fields_end)
@@ -278,43 +295,15 @@ int dbus_wire_parse(const uint8_t *p, size_t avail, size_t *total, size_t *need,
 		code = p[c.at++];
 		if (!read_signature(&c, &sig, &sig_len) || type_end(sig, sig_len, 0, 0) != (long)sig_len)
 			return -EBADMSG;
-		/* a known code takes one type, and we keep some of them */
-		switch (code) {
-		case FIELD_PATH:
-			want = 'o';
-			break;
-		case FIELD_ERROR_NAME:
-			break;
-		case FIELD_INTERFACE:
-			text = &ev->interface;
-			break;
-		case FIELD_MEMBER:
-			text = &ev->member;
-			break;
-		case FIELD_DESTINATION:
-			text = &ev->destination;
-			break;
-		case FIELD_SENDER:
-			text = &ev->sender;
-			break;
-		case FIELD_SIGNATURE:
-			want = 'g';
-			text = &signature;
-			break;
-		case FIELD_REPLY_SERIAL:
-			number = &reply_serial;
-			/* fall through */
-		case FIELD_UNIX_FDS:
-			want = 'u';
-			break;
-		default:
-			want = 0;
-			break;
-		}
-		if (want)
-			ok = read_field(&c, sig, want, text ? text : &unused, number ? number : &u);
-		else /* not a field code (0), or one we do not know: stepped over */
+		want = code < sizeof(field_type) ? field_type[code] : 0;
+		if (!want) /* not a field code (0), or one we do not know: stepped over */
 			ok = code && skip_value(&c, sig, sig_len, 0, 1) >= 0;
+		else if ((ok = read_field(&c, sig, want, &text, &number))) {
+			if (code < sizeof(kept) / sizeof(kept[0]) && kept[code])
+				*kept[code] = text;
+			if (code == FIELD_REPLY_SERIAL)
+				reply_serial = number;
+		}
 		if (!ok)
 			return -EBADMSG;
 	}
