@@ -448,29 +448,36 @@ void unix_stop(struct broker *b)
 	unix_tracer_close(t);
 }
 
-void unix_reload(struct broker *b)
+/* Every rule map emptied, then its bits: a key is never in a map without
+ * its bit. */
+static void rules_clear(struct unix_tracer *t)
 {
-	struct unix_tracer *t = b->unix_tracer;
-	struct unix_filters *fl = t ? &t->skel->bss->filters : NULL;
+	struct unix_filters *fl = &t->skel->bss->filters;
 	struct {
 		struct bpf_map *map;
 		unsigned long long *bits;
-	} rules[] = { { t ? t->skel->maps.donor_uids : NULL, fl ? fl->donor_uids : NULL },
-		      { t ? t->skel->maps.donor_exes : NULL, fl ? fl->donor_exes : NULL },
-		      { t ? t->skel->maps.donor_cgroups : NULL, fl ? fl->donor_cgroups : NULL },
-		      { t ? t->skel->maps.receiver_uids : NULL, fl ? fl->receiver_uids : NULL },
-		      { t ? t->skel->maps.refused : NULL, fl ? fl->refused : NULL } };
+	} rules[] = { { t->skel->maps.donor_uids, fl->donor_uids },
+		      { t->skel->maps.donor_exes, fl->donor_exes },
+		      { t->skel->maps.donor_cgroups, fl->donor_cgroups },
+		      { t->skel->maps.receiver_uids, fl->receiver_uids },
+		      { t->skel->maps.refused, fl->refused } };
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		map_clear(bpf_map__fd(rules[i].map));
+		bits_clear(rules[i].bits);
+	}
+}
+
+void unix_reload(struct broker *b)
+{
+	struct unix_tracer *t = b->unix_tracer;
 	char err[256];
 
 	/* the source stays as it was started, on or off */
 	b->cfg.unix_sockets.enabled = t != NULL;
 	if (!t)
 		return;
-	/* the map, then its bits: a key is never in a map without its bit */
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-		map_clear(bpf_map__fd(rules[i].map));
-		bits_clear(rules[i].bits);
-	}
+	rules_clear(t);
 	if (load_rules(t, &b->cfg, err, sizeof(err)) < 0)
 		fprintf(stderr, "importanced: unix: %s\n", err);
 	unix_source_reload(t->model);

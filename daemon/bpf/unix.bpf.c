@@ -276,8 +276,19 @@ static __always_inline bool receiver_uid(__u32 uid)
 	return maybe(filters.receiver_uids, uid) && bpf_map_lookup_elem(&receiver_uids, &uid);
 }
 
-/* Puts end in conns for the sending socket ino (counted first, uncounted
- * when it was there already); 0, or < 0 when the map is full. */
+/* Puts key in map behind the count n: counted first, uncounted when it
+ * was there already (or the map is full); 0 when it went in. */
+static __always_inline int counted_insert(void *map, __u32 *n, const void *key, const void *value)
+{
+	__sync_fetch_and_add(n, 1);
+	if (bpf_map_update_elem(map, key, value, BPF_NOEXIST) == 0)
+		return 0;
+	__sync_fetch_and_add(n, -1);
+	return -1;
+}
+
+/* Puts end in conns for the sending socket ino; 0, or < 0 when the map is
+ * full. */
 static __always_inline int watch(__u64 end, __u64 ino)
 {
 	__u32 *n = &filters.conns[unix_filter_slot(end)];
@@ -287,10 +298,8 @@ static __always_inline int watch(__u64 end, __u64 ino)
 	 * seen that or reported its read since) */
 	if (was && (*was == ino || bpf_map_update_elem(&conns, &end, &ino, BPF_EXIST) == 0))
 		return 0;
-	__sync_fetch_and_add(n, 1);
-	if (bpf_map_update_elem(&conns, &end, &ino, BPF_NOEXIST) == 0)
+	if (counted_insert(&conns, n, &end, &ino) == 0)
 		return 0;
-	__sync_fetch_and_add(n, -1);
 	/* full, or put in by another CPU meanwhile */
 	return bpf_map_update_elem(&conns, &end, &ino, BPF_EXIST);
 }
@@ -490,12 +499,8 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int fl)
 		__u32 *n = &filters.senders[unix_filter_slot(tgid)];
 		__u8 one = 1;
 
-		/* counted first, uncounted when it was there already */
-		if (!*n || !bpf_map_lookup_elem(&senders, &tgid)) {
-			__sync_fetch_and_add(n, 1);
-			if (bpf_map_update_elem(&senders, &tgid, &one, BPF_NOEXIST) < 0)
-				__sync_fetch_and_add(n, -1);
-		}
+		if (!*n || !bpf_map_lookup_elem(&senders, &tgid))
+			counted_insert(&senders, n, &tgid, &one);
 	}
 	if (!(e = reserve(UNIX_EV_RECV, me, false)))
 		return 0;
