@@ -23,7 +23,8 @@
  * spread over the rounds.  "none" runs twice in each round, the second
  * time as a control: its ratio to the first is the noise.  Then the boost latency under load: from the
  * donor's send to the boost being visible where the scheduler reads it
- * (the leaf's cpu.shares, the autogroup's nice, the thread's nice).
+ * (the leaf's cpu.shares, the autogroup's nice, the thread's nice; in the
+ * cpu root, the autogroup's nice and the thread's).
  *
  * Prints markdown tables.  Needs root (cgroups, a second uid, SCHED_FIFO).
  */
@@ -683,8 +684,11 @@ static long sched_view(const char *backend, pid_t server)
 		char *p = strstr(buf, ":cpu:");
 
 		if (p && !strcmp(p + 5, "/\n")) {
-			/* in the root: its autogroup is what competes */
-			v = 100000 + sched_view("autogroup", server);
+			/* in the root: its autogroup is what competes with the
+			 * other sessions, its nice inside it (a boost of a
+			 * server sharing its session starts there:
+			 * cgroup-leaf-delay-ms) */
+			v = 100000 + 100 * sched_view("autogroup", server) + getpriority(PRIO_PROCESS, (id_t)server);
 		} else if (p) {
 			char file[700];
 			FILE *g;
@@ -960,16 +964,25 @@ int main(int argc, char **argv)
 	for (int b = 0; b < NONE_INDEX; b++)
 		if (usable[b])
 			run_latency(backends[b], latency_rounds, OWN_SESSIONS, 0, "", &outcomes[b].lat_p99_us);
-	/* a cgroup backend through a leaf: the server shares its session
-	 * with the load, so each boost moves it into its leaf and each
-	 * unboost back; a move right after another is cheap, one after a
-	 * pause waits for the kernel's cgroup lock (an RCU grace period) */
+	/* a cgroup backend, the server sharing its session with the load:
+	 * boosted through nice at once, and moved into its leaf when the
+	 * boost lasts (cgroup-leaf-delay-ms); with 0, each boost moves it
+	 * into its leaf and each unboost back: a move right after another is
+	 * cheap, one after a pause waits for the kernel's cgroup lock (an RCU
+	 * grace period) */
 	for (int b = 0; b < 2; b++)
 		if (usable[b]) {
+			char spec[64];
+
 			run_latency(backends[b], latency_rounds, SAME_SESSION, 0,
-				    ", through its leaf (server in the load's session), boosts back to back", NULL);
+				    ", server in the load's session (nice at once, its leaf later), boosts back to back",
+				    NULL);
 			run_latency(backends[b], latency_rounds / 6, SAME_SESSION, 200,
-				    ", through its leaf (server in the load's session), boosts 200 ms apart", NULL);
+				    ", server in the load's session (nice at once, its leaf later), boosts 200 ms apart",
+				    NULL);
+			snprintf(spec, sizeof(spec), "%s --cgroup-leaf-delay-ms 0", backends[b]);
+			run_latency(spec, latency_rounds / 6, SAME_SESSION, 200,
+				    ", server in the load's session, through its leaf at once, boosts 200 ms apart", NULL);
 		}
 	/* a server alone in a top-level cgroup of its own: moved into its
 	 * leaf at a boost; unboosted, it lingers there at its cgroup's weight

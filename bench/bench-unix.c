@@ -19,7 +19,8 @@
  * usage: bench-unix IMPORTANCED [SECTION...]
  *   sections: servers cost latency rate (all by default)
  * For comparisons by hand: BENCH_UNIX_SERVER=redis-server|PostgreSQL (one
- * server only), BENCH_UNIX_FG_BACKEND (the servers' backend, default
+ * server only), BENCH_UNIX_LAYOUT=0|1|2 (one layout only, in the table's
+ * order), BENCH_UNIX_FG_BACKEND (the servers' backend, default
  * cgroup-v1), BENCH_UNIX_COST_BACKEND (the cost section's, default nice),
  * BENCH_UNIX_EXTRA (more importanced options, e.g. --unix-batch-usec 0),
  * BENCH_UNIX_KEEP=1 (keep the folder: the daemon's log).
@@ -735,6 +736,8 @@ static void servers_section(void)
 	for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
 		const struct server *sv = &servers[i];
 
+		bool up_once = false;
+
 		if (getenv("BENCH_UNIX_SERVER") && strcmp(getenv("BENCH_UNIX_SERVER"), sv->name))
 			continue;
 		if (sv->prepare)
@@ -743,6 +746,8 @@ static void servers_section(void)
 			struct samples s[2];
 			uint64_t nd_boosts = 0;
 
+			if (getenv("BENCH_UNIX_LAYOUT") && atoi(getenv("BENCH_UNIX_LAYOUT")) != l)
+				continue;
 			memset(s, 0, sizeof(s));
 			for (int c = 0; c < sv->n_clients; c++)
 				for (int m = 0; m < MODES; m++)
@@ -750,8 +755,9 @@ static void servers_section(void)
 			alarm(200);
 			cur_layout = (enum layout)l;
 			server_start(sv, (enum layout)l);
-			if (l == 0 && sv->once_up)
+			if (!up_once && sv->once_up)
 				sv->once_up();
+			up_once = true;
 			for (int r = 0; r < REPS; r++) {
 				uint64_t before;
 

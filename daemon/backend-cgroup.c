@@ -374,8 +374,9 @@ static const char *leaf_rel(const struct backend_target *t)
 
 static int job_ask(struct backend_target *t, bool in);
 
-/* Moves the receiver into its leaf (made on first use), at weight. */
-static int move_into_leaf(const struct backend_config *cfg, struct backend_target *t, unsigned weight)
+/* Makes the receiver's leaf (the first time) and sets its weight; the
+ * receiver does not move. */
+static int leaf_make(const struct backend_config *cfg, struct backend_target *t, unsigned weight)
 {
 	char path[1024];
 	int r;
@@ -394,16 +395,29 @@ static int move_into_leaf(const struct backend_config *cfg, struct backend_targe
 		r = -ESRCH;
 		goto fail_rmdir;
 	}
-	if (job_ask(t, true) < 0 && (r = move_to(t->cgroup_leaf, t->pid)) < 0)
-		goto fail_rmdir;
-	t->in_leaf = true;
-	update_root_weight(cfg, t->kind, (long)weight);
 	return 0;
 fail_rmdir:
 	rmdir(t->cgroup_leaf);
 fail:
 	t->cgroup_leaf[0] = '\0';
 	return r;
+}
+
+/* Moves the receiver into its leaf (made on first use), at weight. */
+static int move_into_leaf(const struct backend_config *cfg, struct backend_target *t, unsigned weight)
+{
+	int r;
+
+	if ((r = leaf_make(cfg, t, weight)) < 0)
+		return r;
+	if (job_ask(t, true) < 0 && (r = move_to(t->cgroup_leaf, t->pid)) < 0) {
+		rmdir(t->cgroup_leaf);
+		t->cgroup_leaf[0] = '\0';
+		return r;
+	}
+	t->in_leaf = true;
+	update_root_weight(cfg, t->kind, (long)weight);
+	return 0;
 }
 
 /* The nearest existing cgroup at or above path (relative to mount). */
@@ -467,7 +481,9 @@ static int leaf_move_back(const char *leaf, const char *mount, const char *orig)
  * boost in the meantime cancels it (linger_cancel), so that the boost is a
  * weight write.  A linger the mover has started cannot be cancelled: the
  * receiver is then where the move back puts it, and a move in asked after
- * it is made after it.
+ * it is made after it.  A move in may wait on that list too (leaf_delay_ms,
+ * see cgroup_boost), and the unboost cancels it the same way; the list is
+ * kept in the order the moves are due.
  */
 struct job {
 	struct job *next;
@@ -483,9 +499,9 @@ struct job {
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t jobs_more = PTHREAD_COND_INITIALIZER, jobs_idle = PTHREAD_COND_INITIALIZER;
 static struct job *jobs_head, **jobs_tail = &jobs_head;
-/* lingering moves back, in the order asked: one delay for all, so also in
- * the order they are due */
-static struct job *lingers_head, **lingers_tail = &lingers_head;
+/* moves due later, in the order they are due: lingering moves back
+ * (leaf_linger_ms) and delayed moves in (leaf_delay_ms) */
+static struct job *lingers_head;
 static uint64_t jobs_asked, jobs_done, lingers_asked, linger_running;
 static bool mover_up;
 
@@ -542,8 +558,7 @@ static void *mover(void *arg)
 				break;
 			}
 			if ((j = lingers_head) && monotonic_ns() >= j->not_before) {
-				if (!(lingers_head = j->next))
-					lingers_tail = &lingers_head;
+				lingers_head = j->next;
 				linger_running = j->linger_id;
 				break;
 			}
@@ -596,7 +611,8 @@ static int mover_start(void)
 }
 
 /* Asks the mover for a move; -errno when it cannot (then the caller moves).
- * With linger_ms, a move back that waits that long (t->linger_id). */
+ * With linger_ms, a move that waits that long (t->linger_id): a lingering
+ * move back, or a delayed move in. */
 static int job_ask_linger(struct backend_target *t, bool in, unsigned linger_ms)
 {
 	struct job *j = calloc(1, sizeof(*j));
@@ -624,9 +640,13 @@ static int job_ask_linger(struct backend_target *t, bool in, unsigned linger_ms)
 	}
 	mover_up = true;
 	if (linger_ms) {
+		struct job **p = &lingers_head;
+
 		t->linger_id = j->linger_id = ++lingers_asked;
-		*lingers_tail = j;
-		lingers_tail = &j->next;
+		while (*p && (*p)->not_before <= j->not_before)
+			p = &(*p)->next;
+		j->next = *p;
+		*p = j;
 	} else {
 		*jobs_tail = j;
 		jobs_tail = &j->next;
@@ -656,8 +676,7 @@ static int linger_cancel(struct backend_target *t, bool wait)
 	for (p = &lingers_head; *p; p = &(*p)->next)
 		if ((*p)->linger_id == t->linger_id) {
 			j = *p;
-			if (!(*p = j->next))
-				lingers_tail = p;
+			*p = j->next;
 			break;
 		}
 	while (!j && wait && linger_running == t->linger_id)
@@ -704,6 +723,15 @@ void bk_cgroup_settle(void)
  * - under a limit on its cgroup or one above it (cgroup_limited), checked
  *   at every move, so a limit set after it connected is followed: boosted
  *   through nice, in place;
+ * - in the cpu root sharing its autogroup (leaf_delay_ms, not in the
+ *   background band): boosted through nice at once, and moved into its
+ *   leaf only when the boost lasts leaf_delay_ms.  Its session's members
+ *   compete with it inside the autogroup, where nice decides; a move into
+ *   the leaf and back costs it its place there (the kernel keeps a
+ *   sleeping task's lag in its group, and a task that comes back to the
+ *   group starts without it: measured, a request of 30 us answered in
+ *   300-500 us after each return, and every request boosted again), so
+ *   only a boost long enough to be worth it pays that;
  * - else moved into its leaf, weighing the boosted weight.
  *
  * An unboost undoes what the boost did: the autogroup's nice or the
@@ -725,7 +753,7 @@ static int cgroup_boost(const struct backend_config *cfg, struct backend_target 
 	/* lingering in its leaf: a boost in time keeps it there, unless a
 	 * limit was put on its own cgroup meanwhile (then it goes back and is
 	 * boosted there, through nice) */
-	if (t->linger_id) {
+	if (t->linger_id && !t->leaf_later) {
 		int kept = linger_cancel(t, false);
 
 		if (kept == 1 && cgroup_limited(t, why, sizeof(why)) < 0) {
@@ -776,6 +804,15 @@ static int cgroup_boost(const struct backend_config *cfg, struct backend_target 
 				(int)t->pid, why);
 		t->via = BACKEND_NICE;
 		return 0;
+	}
+	if (!strcmp(now, "/") && cfg->leaf_delay_ms && !t->band_on && leaf_make(cfg, t, boosted) == 0) {
+		if (job_ask_linger(t, true, cfg->leaf_delay_ms) == 0) {
+			t->leaf_later = true;
+			t->in_leaf = true; /* once the move is made; the unboost may cancel it */
+			update_root_weight(cfg, t->kind, (long)boosted);
+			t->via = BACKEND_NICE;
+			return 0;
+		}
 	}
 	if ((r = move_into_leaf(cfg, t, boosted)) < 0)
 		return r;
@@ -854,7 +891,19 @@ static int cgroup_unboost(const struct backend_config *cfg, struct backend_targe
 		*value = (unsigned)t->autogroup_orig;
 		return r;
 	}
-	if (t->via == BACKEND_NICE || !t->in_leaf || !t->cgroup_leaf[0])
+	if (t->leaf_later) {
+		/* boosted through nice (put back by the caller), its move in
+		 * due later: taken back if it has not begun, so nothing moved;
+		 * else it is in its leaf, or on its way, and comes back */
+		t->leaf_later = false;
+		if (linger_cancel(t, false) == 1) {
+			update_root_weight(cfg, t->kind, -(long)boosted);
+			t->in_leaf = false;
+			return 0;
+		}
+	} else if (t->via == BACKEND_NICE)
+		return 0;
+	if (!t->in_leaf || !t->cgroup_leaf[0])
 		return 0;
 	snprintf(path, sizeof(path), "%s/%s", t->cgroup_leaf, weight_file(t->kind));
 	if (bk_read_ulong(path, &w) == 0 && w != boosted) {
@@ -935,4 +984,5 @@ void bk_cgroup_detach(const struct backend_config *cfg, struct backend_target *t
 			strerror(errno), rounds);
 	t->cgroup_leaf[0] = '\0';
 	t->in_leaf = false;
+	t->leaf_later = false;
 }

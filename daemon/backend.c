@@ -66,6 +66,7 @@ void backend_config_defaults(struct backend_config *cfg)
 	cfg->boost_timerslack_ns = 50000;
 	cfg->max_threads = 256;
 	cfg->leaf_linger_ms = 1000;
+	cfg->leaf_delay_ms = 5;
 	cfg->background_nice = 10;
 	cfg->daemon_rt_priority = 1;
 	cfg->daemon_rt_budget_us = 3000;
@@ -92,6 +93,7 @@ int backend_config_check(const struct backend_config *cfg, char *err, size_t siz
 	RANGE(cfg->boost_timerslack_ns, 0, 1000000000, "boost-timerslack-ns");
 	RANGE(cfg->max_threads, 1, 65536, "boost-max-threads");
 	RANGE(cfg->leaf_linger_ms, 0, 10000, "cgroup-leaf-linger-ms");
+	RANGE(cfg->leaf_delay_ms, 0, 10000, "cgroup-leaf-delay-ms");
 	RANGE(cfg->background_nice, 1, 19, "receiver-background-nice");
 	RANGE(cfg->daemon_rt_priority, 0, 99, "daemon-rt-priority");
 	RANGE(cfg->daemon_rt_budget_us, 1000, 10000000, "daemon-rt-budget-us");
@@ -394,6 +396,7 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 	t->forks_followed = false;
 	t->cgroup_leaf[0] = '\0';
 	t->in_leaf = false;
+	t->leaf_later = false;
 	t->via = t->kind;
 	t->band_on = false;
 	t->band = NULL;
@@ -433,22 +436,35 @@ int backend_apply(const struct backend_config *cfg, struct backend_target *t, bo
 	if (!bk_target_alive(t))
 		return -ESRCH;
 	/* the CPU first: that is what the waiting donor needs soonest; a
-	 * cgroup kind decides at each boost how it goes (t->via) */
-	if (is_cgroup(t->kind)) {
-		r = bk_cgroup_set(cfg, t, boost, value);
-		via = t->via;
-	} else if (t->kind == BACKEND_AUTOGROUP)
-		r = bk_autogroup_set(cfg, t, boost);
-	nice = via == BACKEND_NICE;
+	 * cgroup kind decides at each boost how it goes (t->via).  An
+	 * unboost puts the threads' nice back first: a receiver boosted
+	 * through nice and moved into its leaf later (leaf_delay_ms) leaves
+	 * the leaf at the weight of its own nice. */
 	if (boost) {
+		if (is_cgroup(t->kind)) {
+			r = bk_cgroup_set(cfg, t, true, value);
+			via = t->via;
+		} else if (t->kind == BACKEND_AUTOGROUP)
+			r = bk_autogroup_set(cfg, t, true);
+		nice = via == BACKEND_NICE;
 		e = bk_threads_boost(cfg, t, nice);
 		if (e < 0 && !r)
 			r = e;
 		e = bk_slack_boost(cfg, t);
 	} else {
-		e = bk_threads_restore(cfg, t, nice);
-		if (e < 0 && !r)
-			r = e;
+		if (is_cgroup(t->kind))
+			via = t->via;
+		nice = via == BACKEND_NICE;
+		r = bk_threads_restore(cfg, t, nice);
+		if (is_cgroup(t->kind)) {
+			int c = bk_cgroup_set(cfg, t, false, value);
+
+			r = c < 0 ? c : r;
+		} else if (t->kind == BACKEND_AUTOGROUP) {
+			int c = bk_autogroup_set(cfg, t, false);
+
+			r = c < 0 ? c : r;
+		}
 		e = bk_slack_restore(cfg, t);
 	}
 	if (e < 0 && e != -ENOENT && !r)

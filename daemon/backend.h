@@ -39,6 +39,9 @@ struct backend_config {
 	unsigned max_threads;      /* threads touched per process per boost, 1..65536 */
 	unsigned leaf_linger_ms;   /* cgroup kinds: unboosted, stay that long in the leaf where that
 				    * is the same as being back (0: never), 0..10000 */
+	unsigned leaf_delay_ms;    /* cgroup kinds: a receiver in the cpu root sharing its autogroup
+				    * is boosted through nice at once, and moved into its leaf only
+				    * when the boost lasts this long (0: moved at once), 0..10000 */
 	bool background;           /* unboosted receivers sit in the background band */
 	bool background_ruled;     /* some receiver-background-* rule picks receivers for it */
 	int background_nice;       /* that band's nice (threads, or a lone autogroup), 1..19 */
@@ -93,7 +96,9 @@ struct backend_target {
 				  * (someone else's value, the band's, or its own
 				  * cgroup's); 0: it goes back at the unboost */
 	bool idle_same;          /* weight_idle is its own cgroup's: lingering (leaf_linger_ms) */
-	uint64_t linger_id;      /* its move back waiting for the linger's end (0: none) */
+	uint64_t linger_id;      /* its move back waiting for the linger's end, or its move in
+				  * waiting for leaf_delay_ms (leaf_later) (0: none) */
+	bool leaf_later;         /* boosted through nice, its move into the leaf due later */
 	char cgroup_leaf[600];   /* our cgroup for it (cgroup backends) */
 	char cgroup_orig[600];   /* where it was at the boost, relative to the hierarchy's mount */
 	char cgroup_mount[256];  /* that hierarchy's mount */

@@ -360,6 +360,9 @@ static const struct key keys[] = {
 	{ "cgroup-leaf-linger-ms", K_UINT, OFF(backend.leaf_linger_ms), 0, 10000, 0, NULL, "MS",
 	  "cgroup backends: unboosted, a receiver alone in a cgroup beside the leaves stays this long in its leaf at "
 	  "that cgroup's weight, so that a boost within it is a write, not a move (default 1000; 0: off)" },
+	{ "cgroup-leaf-delay-ms", K_UINT, OFF(backend.leaf_delay_ms), 0, 10000, 0, NULL, "MS",
+	  "cgroup backends: a receiver in the cpu root sharing its session is boosted through nice at once and moved "
+	  "into its leaf only when the boost lasts this long (default 5; 0: moved at once)" },
 	{ "receiver-background", K_BOOL, OFF(backend.background), 0, 1, 0, NULL, "yes|no",
 	  "unboosted receivers sit in the background band, lifted only by boosts (default no)" },
 	{ "receiver-background-nice", K_INT, OFF(backend.background_nice), 1, 19, 0, NULL, "N",

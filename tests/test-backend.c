@@ -601,6 +601,7 @@ static void test_cgroup_v1_leaf(void **state)
 	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
 		skip();
 	cfg = config(BACKEND_CGROUP_V1, NULL);
+	cfg.leaf_delay_ms = 0; /* into its leaf at the boost (test_cgroup_v1_leaf_later: after a while) */
 	p = puppet_start(10, 1);
 	t = target_of(p.pid);
 	assert_int_equal(cpu_cgroup_of(p.pid, before, sizeof(before)), 0);
@@ -658,6 +659,7 @@ static void test_cgroup_v1_own_root(void **state)
 		skip();
 	backend_config_defaults(&cfg);
 	cfg.kind = BACKEND_CGROUP_V1;
+	cfg.leaf_delay_ms = 0;
 	cfg.daemon_rt_priority = 0;
 	cfg.state_dir[0] = '\0';
 	snprintf(cfg.cgroup_root, sizeof(cfg.cgroup_root), "%s", root);
@@ -1023,6 +1025,83 @@ static void test_autogroup_change_kept(void **state)
  * weight written on the receiver's leaf (it stays there at that weight,
  * and goes back to it after the next boost), a move out of the leaf (it
  * stays where it was put). */
+/* Waits (up to 2 s) until pid's cpu cgroup starts with want; its cgroup. */
+static void wait_in_prefix(pid_t pid, const char *want, char *cg, size_t size)
+{
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(cpu_cgroup_of(pid, cg, size), 0);
+		if (!strncmp(cg, want, strlen(want)))
+			return;
+		usleep(10000);
+	}
+	fail_msg("pid %d is in %s, not %s...", (int)pid, cg, want);
+}
+
+/* cgroup-leaf-delay-ms: a receiver in the cpu root sharing its session
+ * is boosted through nice at once, in place, and moved into its leaf only
+ * when the boost lasts; an unboost before that moves nothing, and one
+ * after it brings the receiver back at its own nice's weight. */
+static void test_cgroup_v1_leaf_later(void **state)
+{
+	struct backend_config cfg;
+	struct puppet p;
+	struct backend_target t;
+	char cg[256], leaf[300];
+	unsigned v;
+
+	(void)state;
+	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
+		skip();
+	cfg = config(BACKEND_CGROUP_V1, NULL);
+	assert_int_equal(cfg.leaf_delay_ms, 5);
+	cfg.leaf_delay_ms = 300;
+	p = puppet_start(10, 2);
+	/* in the cpu root, in this test's session (not alone in its autogroup) */
+	write_file("/sys/fs/cgroup/cpu/cgroup.procs", "%d\n", (int)p.pid);
+	expect_in(p.pid, "/");
+	t = target_of(p.pid);
+	backend_attach(&cfg, &t);
+	assert_false(t.autogroup_alone);
+
+	/* a short boost: nice, nothing moves, then or after the delay */
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	assert_int_equal((int)v, cfg.boost_nice);
+	assert_true(all_threads_at(p.pid, cfg.boost_nice));
+	expect_in(p.pid, "/");
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	assert_true(all_threads_at(p.pid, 10));
+	expect_in(p.pid, "/");
+	usleep(450000);
+	backend_settle();
+	expect_in(p.pid, "/");
+	assert_int_equal(t.linger_id, 0);
+
+	/* a boost that lasts: into its leaf after the delay, at the boost's
+	 * weight, nice still raised */
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	expect_in(p.pid, "/");
+	wait_in_prefix(p.pid, "/importanced-", cg, sizeof(cg));
+	snprintf(leaf, sizeof(leaf), "/sys/fs/cgroup/cpu%s", cg);
+	assert_int_equal(shares_of(cg), 10240);
+	assert_true(all_threads_at(p.pid, cfg.boost_nice));
+	/* unboosted: back in the root at its own nice; on the way the leaf
+	 * weighed what nice 10 weighs, not the boost's nice */
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, "/");
+	assert_true(all_threads_at(p.pid, 10));
+	assert_int_equal(shares_of(cg), 110);
+
+	/* a boost whose move is due when the receiver leaves: nothing left */
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	backend_detach(&cfg, &t);
+	usleep(450000);
+	expect_in(p.pid, "/");
+	assert_true(all_threads_at(p.pid, 10));
+	assert_int_equal(access(leaf, F_OK), -1);
+	close(t.pidfd);
+	puppet_end(&p);
+}
+
 static void test_cgroup_v1_changes_kept(void **state)
 {
 	const char *elsewhere = "/sys/fs/cgroup/cpu/importanced-test-elsewhere";
@@ -1036,6 +1115,7 @@ static void test_cgroup_v1_changes_kept(void **state)
 	if (access("/sys/fs/cgroup/cpu/cpu.shares", W_OK) != 0)
 		skip();
 	cfg = config(BACKEND_CGROUP_V1, NULL);
+	cfg.leaf_delay_ms = 0;
 	p = puppet_start(10, 0);
 	t = target_of(p.pid);
 	backend_attach(&cfg, &t);
@@ -1441,6 +1521,7 @@ int main(void)
 		cmocka_unit_test(test_many_threads_bounded),
 		cmocka_unit_test(test_cgroup_v1_leaf),
 		cmocka_unit_test(test_cgroup_v1_leaf_lingers),
+		cmocka_unit_test(test_cgroup_v1_leaf_later),
 		cmocka_unit_test(test_cgroup_v1_own_root),
 		cmocka_unit_test(test_cgroup_v1_sweep),
 		cmocka_unit_test(test_cgroup_v1_limits_kept),
