@@ -527,7 +527,14 @@ static void job_run(const struct job *j)
 	int r;
 
 	if (j->in) {
-		if (job_alive(j) && (r = move_to(j->leaf, j->pid)) < 0)
+		/* only from where it was at the boost: moved since (a delayed
+		 * move gives the administrator time to), it stays theirs */
+		if (!job_alive(j) || cgroup_of(j->pid, j->kind, now, sizeof(now)) < 0)
+			return;
+		if (strcmp(now, j->orig))
+			fprintf(stderr, "importanced: pid %d was moved to %s before its move into %s: kept there\n",
+				(int)j->pid, now, j->leaf);
+		else if ((r = move_to(j->leaf, j->pid)) < 0)
 			fprintf(stderr, "importanced: pid %d: cannot move it into %s: %s\n", (int)j->pid, j->leaf,
 				strerror(-r));
 		return;

@@ -1091,6 +1091,20 @@ static void test_cgroup_v1_leaf_later(void **state)
 	assert_true(all_threads_at(p.pid, 10));
 	assert_int_equal(shares_of(cg), 110);
 
+	/* moved by someone else before its move is due: it stays theirs, at
+	 * the boost and after */
+	mkdir("/sys/fs/cgroup/cpu/importanced-test-later", 0755);
+	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
+	write_file("/sys/fs/cgroup/cpu/importanced-test-later/cgroup.procs", "%d\n", (int)p.pid);
+	usleep(450000);
+	backend_settle();
+	expect_in(p.pid, "/importanced-test-later");
+	assert_int_equal(settled_apply(&cfg, &t, false, &v), 0);
+	expect_in(p.pid, "/importanced-test-later");
+	assert_true(all_threads_at(p.pid, 10));
+	write_file("/sys/fs/cgroup/cpu/cgroup.procs", "%d\n", (int)p.pid);
+	assert_int_equal(rmdir("/sys/fs/cgroup/cpu/importanced-test-later"), 0);
+
 	/* a boost whose move is due when the receiver leaves: nothing left */
 	assert_int_equal(settled_apply(&cfg, &t, true, &v), 0);
 	backend_detach(&cfg, &t);
