@@ -218,11 +218,22 @@ static int load_rules(struct unix_tracer *t, const struct broker_config *cfg, ch
 /* the tracer                                                           */
 /* ------------------------------------------------------------------ */
 
-/* the events read so far, to the model */
-static void flush(struct unix_tracer *t)
+/* The events read so far, to the model; those from a young send on
+ * (unix_handle_batch) stay, first in the batch, for the next flush. */
+static void flush(struct unix_tracer *t, uint64_t young_after)
 {
-	unix_handle_batch(t->model, t->batch, t->n_batch);
-	t->n_batch = 0;
+	size_t done = unix_handle_batch(t->model, t->batch, t->n_batch, young_after);
+
+	memmove(t->batch, t->batch + done, (t->n_batch - done) * sizeof(t->batch[0]));
+	t->n_batch -= done;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -234,7 +245,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	if (len < UNIX_EVENT_SHORT)
 		return 0;
 	if (t->n_batch == UNIX_BATCH)
-		flush(t);
+		flush(t, UINT64_MAX);
 	ev = &t->batch[t->n_batch];
 	memset(ev, 0, sizeof(*ev));
 	memcpy(ev, data, len < sizeof(*ev) ? len : sizeof(*ev));
@@ -319,6 +330,7 @@ static void after_events(struct unix_tracer *t)
 	uint64_t lost = unix_tracer_lost(t), now;
 
 	if (lost > t->lost_seen) {
+		t->n_batch = 0; /* kept events too: everything is read again */
 		unix_lost(t->model, lost - t->lost_seen);
 		t->lost_seen = lost;
 	}
@@ -326,12 +338,26 @@ static void after_events(struct unix_tracer *t)
 	rearm(t, unix_expire(t->model, now));
 }
 
-/* Everything in the ring buffer, to the model, as one batch. */
+/* Everything in the ring buffer, to the model, as one batch, but for a
+ * send younger than unix-batch-usec that is not answered yet and what
+ * follows it: those are kept, and read again when that send's window has
+ * passed (the ring buffer not watched meanwhile). */
 static void drain(struct unix_tracer *t)
 {
+	uint64_t window = (uint64_t)t->b->cfg.unix_sockets.batch_usec * 1000, now = monotonic_ns();
+
 	ring_buffer__consume(t->rb);
-	flush(t);
+	flush(t, window && now > window ? now - window : UINT64_MAX);
 	after_events(t);
+	if (t->n_batch) {
+		/* no sooner than a window from now, as if the ring buffer
+		 * had become readable now: reads no more often than before */
+		uint64_t due = (t->batch[0].time + window) / 1000 + 1, next = (now + window) / 1000;
+
+		sd_event_source_set_enabled(t->io, SD_EVENT_OFF);
+		sd_event_source_set_time(t->gather, due > next ? due : next);
+		sd_event_source_set_enabled(t->gather, SD_EVENT_ONESHOT);
+	}
 }
 
 /*
@@ -370,7 +396,8 @@ static int on_batch(sd_event_source *s, uint64_t usec, void *userdata)
 	(void)s;
 	(void)usec;
 	drain(t);
-	sd_event_source_set_enabled(t->io, SD_EVENT_ON);
+	if (!t->n_batch)
+		sd_event_source_set_enabled(t->io, SD_EVENT_ON);
 	return 0;
 }
 

@@ -637,15 +637,18 @@ static bool answered_in(const struct unix_event *evs, size_t i, size_t n)
 	return false;
 }
 
-void unix_handle_batch(struct unix_source *s, const struct unix_event *evs, size_t n)
+size_t unix_handle_batch(struct unix_source *s, const struct unix_event *evs, size_t n, uint64_t young_after)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (evs[i].kind == UNIX_EV_SEND && answered_in(evs, i, n)) {
 			s->served++;
 			continue;
 		}
+		if (evs[i].kind == UNIX_EV_SEND && evs[i].time > young_after)
+			return i;
 		unix_handle(s, &evs[i]);
 	}
+	return n;
 }
 
 void unix_lost(struct unix_source *s, uint64_t count)

@@ -85,9 +85,17 @@ void unix_handle(struct unix_source *s, const struct unix_event *ev);
  * answered before the daemon read the send: the daemon is behind) is a
  * request already served: it is passed over, and costs no engine or
  * backend work; the reads and the answer are handled as always.  So the
- * further behind the daemon falls, the less each request costs it. */
+ * further behind the daemon falls, the less each request costs it.
+ *
+ * A send not answered in the batch and made after young_after (the
+ * events' clock: CLOCK_MONOTONIC, ns) is not handled yet: its request
+ * may still be answered within the batch window (unix-batch-usec), and
+ * then it is never boosted.  The batch is handled up to the first such
+ * send, whose index is returned (n: all of it); the caller hands the rest
+ * again, with the events read since, once the window after that send has
+ * passed.  UINT64_MAX: every event is handled. */
 #define UNIX_LOOKAHEAD 256
-void unix_handle_batch(struct unix_source *s, const struct unix_event *evs, size_t n);
+size_t unix_handle_batch(struct unix_source *s, const struct unix_event *evs, size_t n, uint64_t young_after);
 
 /* count events were lost: every boost this source gave is dropped, and
  * processes that exited meanwhile are forgotten. */

@@ -406,20 +406,56 @@ static void test_batch_served(void **state)
 
 	evs[0].path_len = (unsigned)snprintf(evs[0].path, sizeof(evs[0].path), "/run/test/a.sock") + 1;
 	evs[3] = evs[0];
-	unix_handle_batch(f->s, evs, 3);
+	assert_int_equal(unix_handle_batch(f->s, evs, 3, UINT64_MAX), 3);
 	assert_int_equal(counts(f).served, 1);
 	assert_int_equal(counts(f).messages, 0);
 	assert_int_equal(counts(f).held, 0);
 	assert_int_equal(broker_engine_stats(f->b, &st), 0);
 	assert_int_equal(st.messages, 0);
 	/* the next request's answer is not in its batch: boosted as always */
-	unix_handle_batch(f->s, &evs[3], 1);
+	assert_int_equal(unix_handle_batch(f->s, &evs[3], 1, UINT64_MAX), 1);
 	assert_int_equal(counts(f).queued, 1);
-	unix_handle_batch(f->s, &evs[1], 2);
+	assert_int_equal(unix_handle_batch(f->s, &evs[1], 2, UINT64_MAX), 2);
 	assert_int_equal(counts(f).queued, 0);
 	assert_int_equal(counts(f).held, 0);
 	assert_int_equal(counts(f).messages, 1);
 	assert_int_equal(counts(f).served, 1);
+}
+
+/* A send younger than the batch window and not answered in the batch
+ * waits for the next batch, with what follows it: answered there, it is
+ * never boosted; past the window, it is handled as always. */
+static void test_batch_young(void **state)
+{
+	struct fixture *f = *state;
+	struct unix_event evs[3] = {
+		{ .kind = UNIX_EV_SEND, .tgid = (unsigned)f->donor, .start = f->donor_start, .ret = 1, .end = END,
+		  .by = UNIX_BY_UID, .peer_tgid = (unsigned)f->reader, .peer_start = f->reader_start,
+		  .type = SOCK_STREAM, .time = 5000 },
+		{ .kind = UNIX_EV_RECV, .tgid = (unsigned)f->reader, .start = f->reader_start, .ret = 1, .end = END,
+		  .time = 5100 },
+		{ .kind = UNIX_EV_ANSWER, .tgid = (unsigned)f->reader, .start = f->reader_start, .ret = 1, .end = END,
+		  .time = 5200 },
+	};
+
+	evs[0].path_len = (unsigned)snprintf(evs[0].path, sizeof(evs[0].path), "/run/test/a.sock") + 1;
+	/* young: nothing handled, the read after it kept too */
+	assert_int_equal(unix_handle_batch(f->s, evs, 2, 4999), 0);
+	assert_int_equal(counts(f).queued, 0);
+	assert_int_equal(counts(f).messages, 0);
+	/* again with its answer: served, never boosted */
+	assert_int_equal(unix_handle_batch(f->s, evs, 3, 4999), 3);
+	assert_int_equal(counts(f).served, 1);
+	assert_int_equal(counts(f).messages, 0);
+	assert_int_equal(counts(f).held, 0);
+	/* the next one past its window, unanswered: boosted */
+	evs[0].time = 6000;
+	assert_int_equal(unix_handle_batch(f->s, evs, 1, 6000), 1);
+	assert_int_equal(counts(f).queued, 1);
+	assert_int_equal(unix_handle_batch(f->s, &evs[1], 2, UINT64_MAX), 2);
+	assert_int_equal(counts(f).queued, 0);
+	assert_int_equal(counts(f).held, 0);
+	assert_int_equal(counts(f).messages, 1);
 }
 
 /* A reload whose rules no longer make the sender a donor drops its
@@ -489,6 +525,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_named_other, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_served, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_young, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answer_unseen_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),

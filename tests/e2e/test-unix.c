@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "importance/client.h"
 
 #define E2E_UNIX_NAME "e2e"
 #include "e2e-unix.h"
@@ -391,6 +392,61 @@ static void test_no_rule_no_receiver(void **state)
 	e2e_stop_daemon();
 }
 
+/* The boosts importanced applied so far. */
+static uint64_t boosts_applied(void)
+{
+	impc_status st;
+	impc *c;
+
+	assert_int_equal(impc_connect(e2e_sock, IMPC_MONITOR, &c, NULL), 0);
+	assert_int_equal(impc_status_get(c, &st), 0);
+	impc_close(c);
+	return st.boosts_applied;
+}
+
+/* A donor's requests answered within the batch window boost nothing, not
+ * even the one in flight when the daemon reads its batch: its send is
+ * kept for the next batch, where its answer is. */
+static void test_fast_requests_unboosted(void **state)
+{
+	struct server sv = { .type = SOCK_STREAM, .listening = false, .answer = true, .ms = 0 };
+	enum { N = 2000 };
+	int sp[2], status;
+	uint64_t before, boosts;
+	pid_t srv, cl;
+
+	(void)state;
+	make_dir();
+	start_daemon("--unix-receiver-uid impattack");
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	sv.fd = sp[1];
+	srv = start_server(&sv);
+	close(sp[1]);
+	usleep(100000);
+	before = boosts_applied();
+	cl = e2e_fork();
+	assert_true(cl >= 0);
+	if (cl == 0) {
+		char buf[16];
+
+		e2e_become(duid, dgid);
+		for (int i = 0; i < N; i++)
+			if (send(sp[0], "req", 3, MSG_NOSIGNAL) != 3 || recv(sp[0], buf, sizeof(buf), 0) <= 0)
+				_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(cl, &status, 0), cl);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	usleep(50000);
+	boosts = boosts_applied() - before;
+	print_message("%d requests answered at once: %llu boosts\n", N, (unsigned long long)boosts);
+	/* only a request that took longer than the window (200 us) may be */
+	assert_true(boosts < N / 50);
+	assert_int_equal(e2e_nice(srv), BACKGROUND);
+	close(sp[0]);
+	e2e_stop_daemon();
+}
+
 /* A flood that overflows the ring buffer (the daemon stopped meanwhile)
  * leaves no boost behind, and the daemon says so. */
 static void test_overflow(void **state)
@@ -589,6 +645,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_read_first, cleanup),
 		cmocka_unit_test_teardown(test_killed, cleanup),
 		cmocka_unit_test_teardown(test_socket_types, cleanup),
+		cmocka_unit_test_teardown(test_fast_requests_unboosted, cleanup),
 		cmocka_unit_test_teardown(test_overflow, cleanup),
 		cmocka_unit_test_teardown(test_no_bpf, cleanup),
 		cmocka_unit_test_teardown(test_reload, cleanup),
