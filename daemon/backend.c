@@ -424,47 +424,45 @@ void backend_attach(const struct backend_config *cfg, struct backend_target *t)
 	bk_record(cfg, t);
 }
 
+/* The CPU part of a boost or unboost: a cgroup kind's (which decides at
+ * each boost how it goes: t->via) or the autogroup's; nice is the
+ * threads' (bk_threads_*). */
+static int cpu_set(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value)
+{
+	if (is_cgroup(t->kind))
+		return bk_cgroup_set(cfg, t, boost, value);
+	if (t->kind == BACKEND_AUTOGROUP)
+		return bk_autogroup_set(cfg, t, boost);
+	return 0;
+}
+
 int backend_apply(const struct backend_config *cfg, struct backend_target *t, bool boost, unsigned *value)
 {
-	enum backend_kind via = t->kind;
 	bool nice;
-	int r = 0, e;
+	int r = 0, c, e;
 
 	*value = 0;
 	if (t->kind == BACKEND_NONE || !t->attached || boost == t->boosted)
 		return 0;
 	if (!bk_target_alive(t))
 		return -ESRCH;
-	/* the CPU first: that is what the waiting donor needs soonest; a
-	 * cgroup kind decides at each boost how it goes (t->via).  An
-	 * unboost puts the threads' nice back first: a receiver boosted
-	 * through nice and moved into its leaf later (leaf_delay_ms) leaves
-	 * the leaf at the weight of its own nice. */
+	/* A boost sets the CPU first: that is what the waiting donor needs
+	 * soonest.  An unboost puts the threads' nice back first: a receiver
+	 * boosted through nice and moved into its leaf later (leaf_delay_ms)
+	 * leaves the leaf at the weight of its own nice.  The CPU part's
+	 * error is the one returned, either way. */
 	if (boost) {
-		if (is_cgroup(t->kind)) {
-			r = bk_cgroup_set(cfg, t, true, value);
-			via = t->via;
-		} else if (t->kind == BACKEND_AUTOGROUP)
-			r = bk_autogroup_set(cfg, t, true);
-		nice = via == BACKEND_NICE;
+		r = cpu_set(cfg, t, true, value);
+		nice = (is_cgroup(t->kind) ? t->via : t->kind) == BACKEND_NICE;
 		e = bk_threads_boost(cfg, t, nice);
 		if (e < 0 && !r)
 			r = e;
 		e = bk_slack_boost(cfg, t);
 	} else {
-		if (is_cgroup(t->kind))
-			via = t->via;
-		nice = via == BACKEND_NICE;
+		nice = (is_cgroup(t->kind) ? t->via : t->kind) == BACKEND_NICE;
 		r = bk_threads_restore(cfg, t, nice);
-		if (is_cgroup(t->kind)) {
-			int c = bk_cgroup_set(cfg, t, false, value);
-
-			r = c < 0 ? c : r;
-		} else if (t->kind == BACKEND_AUTOGROUP) {
-			int c = bk_autogroup_set(cfg, t, false);
-
-			r = c < 0 ? c : r;
-		}
+		if ((c = cpu_set(cfg, t, false, value)) < 0)
+			r = c;
 		e = bk_slack_restore(cfg, t);
 	}
 	if (e < 0 && e != -ENOENT && !r)

@@ -228,14 +228,6 @@ static void flush(struct unix_tracer *t, uint64_t young_after)
 	t->n_batch -= done;
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct unix_tracer *t = ctx;
@@ -344,8 +336,12 @@ static void after_events(struct unix_tracer *t)
  * passed (the ring buffer not watched meanwhile). */
 static void drain(struct unix_tracer *t)
 {
-	uint64_t window = (uint64_t)t->b->cfg.unix_sockets.batch_usec * 1000, now = monotonic_ns();
+	uint64_t window = (uint64_t)t->b->cfg.unix_sockets.batch_usec * 1000, now_us = 0, now;
 
+	/* the loop's time (this iteration's: a little early, which keeps a
+	 * send longer, never shorter) */
+	sd_event_now(t->b->ev, CLOCK_MONOTONIC, &now_us);
+	now = now_us * 1000;
 	ring_buffer__consume(t->rb);
 	flush(t, window && now > window ? now - window : UINT64_MAX);
 	after_events(t);

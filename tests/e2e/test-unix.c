@@ -330,26 +330,38 @@ static void boosted_request(int fd, pid_t srv, int boost_ms)
 	assert_true(e2e_wait_nice(srv, BACKGROUND, 1000) >= 0);
 }
 
+/* A server like sv on one end of a new socketpair of sv's type; the
+ * other end, the client's, in *client. */
+static pid_t pair_server(struct server *sv, int *client)
+{
+	int sp[2];
+	pid_t pid;
+
+	assert_int_equal(socketpair(AF_UNIX, sv->type | SOCK_CLOEXEC, 0, sp), 0);
+	sv->fd = sp[1];
+	pid = start_server(sv);
+	close(sp[1]);
+	*client = sp[0];
+	return pid;
+}
+
 /* Socketpairs and seqpacket and datagram sockets: the reader (the other
  * side of a socketpair is known at its first read; then at every send). */
 static void pair_case(int type)
 {
 	struct server sv = { .type = type, .listening = false, .answer = true, .ms = 600 };
-	int sp[2];
+	int fd;
 	pid_t pid, rq;
 
-	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sp), 0);
-	sv.fd = sp[1];
-	pid = start_server(&sv);
-	close(sp[1]);
+	pid = pair_server(&sv, &fd);
 	/* the first request tells who reads: boosted from its read on */
-	rq = request(sp[0], 5000);
+	rq = request(fd, 5000);
 	assert_true(e2e_wait_nice(pid, BOOSTED, 500) >= 0);
 	assert_int_equal(reap(rq), 0);
 	assert_true(e2e_wait_nice(pid, BACKGROUND, 1000) >= 0);
 	/* the next boosts from the send */
-	boosted_request(sp[0], pid, 300);
-	close(sp[0]);
+	boosted_request(fd, pid, 300);
+	close(fd);
 }
 
 static void test_socket_types(void **state)
@@ -411,17 +423,14 @@ static void test_fast_requests_unboosted(void **state)
 {
 	struct server sv = { .type = SOCK_STREAM, .listening = false, .answer = true, .ms = 0 };
 	enum { N = 2000 };
-	int sp[2], status;
+	int fd, status;
 	uint64_t before, boosts;
 	pid_t srv, cl;
 
 	(void)state;
 	make_dir();
 	start_daemon("--unix-receiver-uid impattack");
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-	sv.fd = sp[1];
-	srv = start_server(&sv);
-	close(sp[1]);
+	srv = pair_server(&sv, &fd);
 	usleep(100000);
 	before = boosts_applied();
 	cl = e2e_fork();
@@ -431,7 +440,7 @@ static void test_fast_requests_unboosted(void **state)
 
 		e2e_become(duid, dgid);
 		for (int i = 0; i < N; i++)
-			if (send(sp[0], "req", 3, MSG_NOSIGNAL) != 3 || recv(sp[0], buf, sizeof(buf), 0) <= 0)
+			if (send(fd, "req", 3, MSG_NOSIGNAL) != 3 || recv(fd, buf, sizeof(buf), 0) <= 0)
 				_exit(1);
 		_exit(0);
 	}
@@ -443,7 +452,7 @@ static void test_fast_requests_unboosted(void **state)
 	/* only a request that took longer than the window (200 us) may be */
 	assert_true(boosts < N / 50);
 	assert_int_equal(e2e_nice(srv), BACKGROUND);
-	close(sp[0]);
+	close(fd);
 	e2e_stop_daemon();
 }
 
@@ -514,27 +523,24 @@ static void test_no_bpf(void **state)
 static void test_behind_nondonor(void **state)
 {
 	struct server sv = { .type = SOCK_STREAM, .listening = false, .answer = true, .ms = 700 };
-	int sp[2];
+	int fd;
 	pid_t pid, rq;
 
 	(void)state;
 	make_dir();
 	start_daemon("--unix-receiver-uid impattack");
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-	sv.fd = sp[1];
-	pid = start_server(&sv);
-	close(sp[1]);
+	pid = pair_server(&sv, &fd);
 	/* the test (root: no donor) sends twice; the server works on the
 	 * first, unboosted, while the second waits in the queue */
-	assert_int_equal(send(sp[0], "a", 1, 0), 1);
+	assert_int_equal(send(fd, "a", 1, 0), 1);
 	usleep(200000);
-	assert_int_equal(send(sp[0], "b", 1, 0), 1);
+	assert_int_equal(send(fd, "b", 1, 0), 1);
 	assert_int_equal(e2e_nice(pid), BACKGROUND);
-	rq = request(sp[0], 5000);
+	rq = request(fd, 5000);
 	assert_true(e2e_wait_nice(pid, BOOSTED, 400) >= 0);
 	assert_int_equal(reap(rq), 0);
 	assert_true(e2e_wait_nice(pid, BACKGROUND, 2500) >= 0);
-	close(sp[0]);
+	close(fd);
 	e2e_stop_daemon();
 }
 
